@@ -1,0 +1,3 @@
+from circulus.celery import app as celery_app
+
+__all__ = ("celery_app",)

@@ -1,0 +1,42 @@
+from rest_framework import viewsets
+
+from circulus.api import IsStaffOrReadOnly
+from hardware.api.filters import HardwareModelFilter
+from hardware.api.serializers import HardwareModelSerializer, ManufacturerSerializer
+from hardware.models import HardwareModel, Manufacturer
+
+
+class ManufacturerViewSet(viewsets.ModelViewSet):
+    """Hardware manufacturers. Read: any signed-in user; write: staff."""
+
+    queryset = Manufacturer.objects.all()
+    serializer_class = ManufacturerSerializer
+    permission_classes = [IsStaffOrReadOnly]
+    search_fields = ("name",)
+    ordering_fields = ("name",)
+
+
+class HardwareModelViewSet(viewsets.ModelViewSet):
+    """The hardware catalogue: models with specs, embodied impacts, composition and sources.
+
+    Every figure's source is listed under `sources` (one row per figure). Read: any signed-in
+    user; write: staff.
+    """
+
+    queryset = (
+        HardwareModel.objects.select_related("manufacturer")
+        .prefetch_related("figure_sources__source")
+        .order_by("manufacturer__name", "name", "id")
+    )
+    serializer_class = HardwareModelSerializer
+    permission_classes = [IsStaffOrReadOnly]
+    filterset_class = HardwareModelFilter
+    search_fields = ("name", "part_number", "slug")
+    ordering_fields = (
+        "name",
+        "release_year",
+        "memory_gb",
+        "mass_kg",
+        "tdp_w",
+        "embodied_gwp_kgco2e",
+    )

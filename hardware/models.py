@@ -1,0 +1,294 @@
+"""The hardware catalogue: reference *models* of hardware (not units) with their sources."""
+
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+NON_NEGATIVE = [MinValueValidator(Decimal("0"))]
+
+
+class Manufacturer(models.Model):
+    """A maker of hardware (NVIDIA, Dell, HPE …)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+    website = models.URLField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "manufacturer"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class HardwareKind(models.TextChoices):
+    SERVER = "server", "Server"
+    ACCELERATOR = "accelerator", "Accelerator / GPU"
+    CPU = "cpu", "CPU"
+    MEMORY = "memory", "Memory module"
+    SSD = "ssd", "SSD"
+    HDD = "hdd", "HDD"
+    SWITCH = "switch", "Network switch"
+    PSU = "psu", "Power supply"
+    CHASSIS = "chassis", "Chassis"
+    OTHER = "other", "Other"
+
+
+class WeeeCategory(models.TextChoices):
+    # Directive 2012/19/EU Annex III: 4 = any external dimension > 50 cm; 6 = none > 50 cm.
+    LARGE = "4", "4 – large equipment (> 50 cm)"
+    SMALL_IT = "6", "6 – small IT and telecom (≤ 50 cm)"
+
+
+class SoftwareStack(models.TextChoices):
+    CUDA = "cuda", "CUDA"
+    ROCM = "rocm", "ROCm"
+    OTHER = "other", "Other"
+
+
+def _decimal(max_digits: int, places: int, **kwargs) -> models.DecimalField:
+    return models.DecimalField(
+        max_digits=max_digits,
+        decimal_places=places,
+        null=True,
+        blank=True,
+        validators=NON_NEGATIVE,
+        **kwargs,
+    )
+
+
+# Grams of each metal per unit; the metals that matter for recovery (circular.md §1.2, §2.1).
+MATERIAL_FIELDS = (
+    "au_g",
+    "ag_g",
+    "pd_g",
+    "cu_g",
+    "co_g",
+    "ta_g",
+    "nd_g",
+    "al_g",
+    "steel_g",
+    "plastics_g",
+)
+ACCELERATOR_FIELDS = (
+    "memory_gb",
+    "memory_bandwidth_gbps",
+    "fp16_tflops",
+    "bf16_tflops",
+    "int8_tops",
+    "compute_capability",
+    "supports_bf16",
+    "supports_fp8",
+    "devices_per_package",
+)
+
+
+class HardwareModel(models.Model):
+    """A catalogue entry: one hardware model with specs, mass, embodied impacts and composition.
+
+    Every figure may carry a `FigureSource` row naming where it came from.
+    """
+
+    manufacturer = models.ForeignKey(Manufacturer, on_delete=models.PROTECT, related_name="models")
+    name = models.CharField(max_length=150)
+    slug = models.SlugField(max_length=150, unique=True)
+    kind = models.CharField(max_length=20, choices=HardwareKind.choices, db_index=True)
+    part_number = models.CharField(max_length=100, blank=True, db_index=True)
+    form_factor = models.CharField(max_length=50, blank=True, help_text="e.g. 1U, 2U, SXM4, PCIe")
+    release_year = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1980), MaxValueValidator(2100)]
+    )
+    mass_kg = _decimal(9, 3, verbose_name="mass (kg)")
+    tdp_w = _decimal(8, 1, verbose_name="nominal / TDP power (W)")
+    holds_data = models.BooleanField(
+        default=False, help_text="Stores user data: must be sanitised before leaving custody."
+    )
+    weee_category = models.CharField(
+        max_length=1, choices=WeeeCategory.choices, blank=True, verbose_name="default WEEE category"
+    )
+    capacity_gb = _decimal(10, 1, verbose_name="capacity (GB)", help_text="Memory modules, drives")
+    accelerator_slots = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Servers: accelerators it holds"
+    )
+
+    # Accelerator specs (feed the reuse matching).
+    memory_gb = _decimal(7, 1, verbose_name="accelerator memory (GB)")
+    memory_bandwidth_gbps = _decimal(8, 1, verbose_name="memory bandwidth (GB/s)")
+    fp16_tflops = _decimal(8, 1, verbose_name="FP16 dense (TFLOPS)")
+    bf16_tflops = _decimal(8, 1, verbose_name="BF16 dense (TFLOPS)")
+    int8_tops = _decimal(8, 1, verbose_name="INT8 dense (TOPS)")
+    architecture = models.CharField(max_length=50, blank=True)
+    compute_capability = models.CharField(
+        max_length=20, blank=True, help_text="CUDA compute capability (8.0) or AMD target (gfx90a)"
+    )
+    supports_bf16 = models.BooleanField(null=True, blank=True)
+    supports_fp8 = models.BooleanField(null=True, blank=True)
+    software_stack = models.CharField(max_length=10, choices=SoftwareStack.choices, blank=True)
+    devices_per_package = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="Logical devices per board (MI250: 2 GCDs)"
+    )
+
+    # Embodied impacts (cradle-to-gate).
+    embodied_gwp_kgco2e = _decimal(10, 1, verbose_name="embodied GWP (kgCO2e)")
+    embodied_gwp_min_kgco2e = _decimal(10, 1, verbose_name="embodied GWP min (kgCO2e)")
+    embodied_gwp_max_kgco2e = _decimal(10, 1, verbose_name="embodied GWP max (kgCO2e)")
+    lifetime_years = _decimal(4, 1, verbose_name="assumed lifetime (years)")
+
+    # Material composition, grams per unit.
+    au_g = _decimal(12, 4, verbose_name="gold (g)")
+    ag_g = _decimal(12, 4, verbose_name="silver (g)")
+    pd_g = _decimal(12, 4, verbose_name="palladium (g)")
+    cu_g = _decimal(12, 2, verbose_name="copper (g)")
+    co_g = _decimal(12, 4, verbose_name="cobalt (g)")
+    ta_g = _decimal(12, 4, verbose_name="tantalum (g)")
+    nd_g = _decimal(12, 4, verbose_name="neodymium (g)")
+    al_g = _decimal(12, 2, verbose_name="aluminium (g)")
+    steel_g = _decimal(12, 2, verbose_name="steel (g)")
+    plastics_g = _decimal(12, 2, verbose_name="plastics (g)")
+
+    specs = models.JSONField(default=dict, blank=True, help_text="Further kind-specific specs")
+    notes = models.TextField(blank=True)
+    # What `load_catalogue` last wrote, per column; a value that differs was edited by an operator.
+    catalogue_values = models.JSONField(default=dict, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["manufacturer__name", "name"]
+        verbose_name = "hardware model"
+        constraints = [
+            models.UniqueConstraint(fields=["manufacturer", "name"], name="hw_model_unique_name"),
+            models.CheckConstraint(
+                condition=models.Q(mass_kg__isnull=True) | models.Q(mass_kg__gte=0),
+                name="hw_model_mass_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(tdp_w__isnull=True) | models.Q(tdp_w__gte=0),
+                name="hw_model_tdp_non_negative",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind="accelerator") | models.Q(memory_gb__isnull=True),
+                name="hw_model_memory_only_on_accelerators",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(kind__in=[c.value for c in HardwareKind]),
+                name="hw_model_kind_valid",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["kind", "memory_gb"], name="hw_model_kind_mem"),
+            models.Index(fields=["release_year"], name="hw_model_year"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.manufacturer} {self.name}"
+
+    def clean(self) -> None:
+        errors: dict[str, str] = {}
+        if self.kind != HardwareKind.ACCELERATOR:
+            for field in ACCELERATOR_FIELDS:
+                if getattr(self, field) not in (None, ""):
+                    errors[field] = "Only accelerators carry this figure."
+        low, mid, high = (
+            self.embodied_gwp_min_kgco2e,
+            self.embodied_gwp_kgco2e,
+            self.embodied_gwp_max_kgco2e,
+        )
+        if low is not None and high is not None and low > high:
+            errors["embodied_gwp_min_kgco2e"] = "The minimum is above the maximum."
+        elif mid is not None and (
+            (low is not None and mid < low) or (high is not None and mid > high)
+        ):
+            errors["embodied_gwp_kgco2e"] = "The central value lies outside min–max."
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def is_accelerator(self) -> bool:
+        return self.kind == HardwareKind.ACCELERATOR
+
+
+# The figures a source can be attached to.
+SOURCED_FIELDS = (
+    "mass_kg",
+    "tdp_w",
+    "release_year",
+    "capacity_gb",
+    *ACCELERATOR_FIELDS,
+    "embodied_gwp_kgco2e",
+    "embodied_gwp_min_kgco2e",
+    "embodied_gwp_max_kgco2e",
+    "lifetime_years",
+    *MATERIAL_FIELDS,
+    "weee_category",
+)
+
+
+class Source(models.Model):
+    """A citation: publication, datasheet, dataset or measurement report."""
+
+    citation = models.CharField(max_length=500)
+    url = models.URLField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["citation"]
+        verbose_name = "source"
+        constraints = [
+            models.UniqueConstraint(fields=["citation", "url"], name="source_unique_citation_url")
+        ]
+
+    def __str__(self) -> str:
+        return self.citation
+
+
+class Basis(models.TextChoices):
+    MEASURED = "measured", "Measured"
+    DECLARED = "declared", "Declared by the maker"
+    ESTIMATED = "estimated", "Estimated"
+
+
+class Confidence(models.TextChoices):
+    # Tags of the reference note (circular.md): C/D/L/U.
+    CONFIRMED = "confirmed", "Confirmed in the source"
+    DERIVED = "derived", "Derived from confirmed inputs"
+    LOW = "low", "Low-authority source"
+    UNCONFIRMED = "unconfirmed", "Unconfirmed: verify before relying on it"
+
+
+class FigureSource(models.Model):
+    """Where one figure of one hardware model came from, and on what basis.
+
+    Rows written by `load_catalogue` have `from_catalogue` set; the loader never touches the others.
+    """
+
+    hardware_model = models.ForeignKey(
+        HardwareModel, on_delete=models.CASCADE, related_name="figure_sources"
+    )
+    field = models.CharField(max_length=40, choices=[(f, f) for f in SOURCED_FIELDS])
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="figures")
+    basis = models.CharField(max_length=20, choices=Basis.choices)
+    confidence = models.CharField(max_length=20, choices=Confidence.choices, blank=True)
+    note = models.CharField(max_length=300, blank=True)
+    from_catalogue = models.BooleanField(default=False, editable=False)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["hardware_model", "field"]
+        verbose_name = "figure source"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hardware_model", "field"], name="figure_source_one_per_field"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hardware_model.slug}.{self.field}: {self.source}"

@@ -1,0 +1,299 @@
+"""Writes to the catalogue: loading the reference data shipped in hardware/catalogue/."""
+
+import csv
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
+from django.utils.text import slugify
+
+from hardware.models import (
+    SOURCED_FIELDS,
+    Basis,
+    Confidence,
+    FigureSource,
+    HardwareModel,
+    Manufacturer,
+    Source,
+)
+
+CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
+MODEL_COLUMNS = (
+    "slug",
+    "manufacturer",
+    "name",
+    "kind",
+    "part_number",
+    "form_factor",
+    "release_year",
+    "mass_kg",
+    "tdp_w",
+    "holds_data",
+    "weee_category",
+    "capacity_gb",
+    "accelerator_slots",
+    "memory_gb",
+    "memory_bandwidth_gbps",
+    "fp16_tflops",
+    "bf16_tflops",
+    "int8_tops",
+    "architecture",
+    "compute_capability",
+    "supports_bf16",
+    "supports_fp8",
+    "software_stack",
+    "devices_per_package",
+    "embodied_gwp_kgco2e",
+    "embodied_gwp_min_kgco2e",
+    "embodied_gwp_max_kgco2e",
+    "lifetime_years",
+    "au_g",
+    "ag_g",
+    "pd_g",
+    "cu_g",
+    "co_g",
+    "ta_g",
+    "nd_g",
+    "al_g",
+    "steel_g",
+    "plastics_g",
+    "notes",
+)
+SOURCE_COLUMNS = ("model", "fields", "basis", "confidence", "citation", "url", "note")
+# Columns copied onto HardwareModel (everything but the key and the manufacturer name).
+VALUE_COLUMNS = tuple(c for c in MODEL_COLUMNS if c not in ("slug", "manufacturer"))
+TRUE, FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
+
+
+class CatalogueError(Exception):
+    """A catalogue file is malformed; `problems` names file, row, field and reason for each."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass
+class LoadReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    sources_written: int = 0
+    kept_operator_edits: list[str] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        text = (
+            f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged; "
+            f"{self.sources_written} figure sources written"
+        )
+        if self.kept_operator_edits:
+            text += f"; kept {len(self.kept_operator_edits)} operator-edited figure(s)"
+        return text
+
+
+def canonical(value) -> str:
+    """One text form per value, so `1.690` read back from the database equals `1.69` from CSV."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value.normalize(), "f")
+    return str(value)
+
+
+def _parse(model_field: models.Field, raw: str):
+    raw = raw.strip()
+    if isinstance(model_field, models.BooleanField):
+        if raw == "":
+            if model_field.null:
+                return None
+            raise ValidationError("a value is required (true/false)")
+        if raw.lower() in TRUE:
+            return True
+        if raw.lower() in FALSE:
+            return False
+        raise ValidationError(f"'{raw}' is not true or false")
+    if raw == "":
+        return None if model_field.null else ""
+    value = model_field.to_python(raw)
+    model_field.run_validators(value)
+    if model_field.choices and value not in {c[0] for c in model_field.flatchoices}:
+        raise ValidationError(f"'{raw}' is not one of {[c[0] for c in model_field.flatchoices]}")
+    return value
+
+
+def _read(path: Path, required: tuple[str, ...], problems: list[str]) -> list[tuple[int, dict]]:
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in required if c not in (reader.fieldnames or [])]
+            if missing:
+                problems.append(f"{path.name}: row 1: header lacks column(s) {', '.join(missing)}")
+                return []
+            rows = []
+            for row in reader:
+                if None in row:
+                    problems.append(
+                        f"{path.name}: row {reader.line_num}: more cells than header columns"
+                    )
+                    continue
+                rows.append((reader.line_num, row))
+            return rows
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        problems.append(f"{path.name}: cannot be read: {exc}")
+        return []
+
+
+def _parse_models(
+    path: Path, problems: list[str], seen: set[str]
+) -> dict[str, tuple[int, str, dict]]:
+    parsed: dict[str, tuple[int, str, dict]] = {}
+    for line, row in _read(path, tuple(MODEL_COLUMNS), problems):
+        where = f"{path.name}: row {line}"
+        slug = row["slug"].strip()
+        seen.add(slug)
+        if not slug or slugify(slug) != slug:
+            problems.append(f"{where}: field slug: '{slug}' is not a valid slug")
+            continue
+        if slug in parsed:
+            problems.append(f"{where}: field slug: '{slug}' repeats row {parsed[slug][0]}")
+            continue
+        if not row["manufacturer"].strip():
+            problems.append(f"{where}: field manufacturer: a value is required")
+        values, bad = {}, False
+        for column in VALUE_COLUMNS:
+            try:
+                values[column] = _parse(HardwareModel._meta.get_field(column), row[column])
+            except ValidationError as exc:
+                problems.append(f"{where}: field {column}: {'; '.join(exc.messages)}")
+                bad = True
+        if bad:
+            continue
+        candidate = HardwareModel(slug=slug, **values)
+        try:
+            candidate.full_clean(exclude=["manufacturer", "slug"], validate_unique=False)
+        except ValidationError as exc:
+            for name, messages in exc.message_dict.items():
+                problems.append(f"{where}: field {name}: {'; '.join(messages)}")
+            continue
+        parsed[slug] = (line, row["manufacturer"].strip(), values)
+    return parsed
+
+
+def _parse_sources(path: Path, slugs: set[str], problems: list[str]) -> list[dict]:
+    parsed = []
+    basis, confidence = {c.value for c in Basis}, {c.value for c in Confidence} | {""}
+    url_field = Source._meta.get_field("url")
+    for line, row in _read(path, SOURCE_COLUMNS, problems):
+        where = f"{path.name}: row {line}"
+        before = len(problems)
+        if row["model"].strip() not in slugs:
+            problems.append(f"{where}: field model: '{row['model']}' is not in models.csv")
+        fields = row["fields"].split()
+        unknown = [f for f in fields if f not in SOURCED_FIELDS]
+        if not fields or unknown:
+            problems.append(f"{where}: field fields: unknown figure(s) {unknown or '(none given)'}")
+        if row["basis"].strip() not in basis:
+            problems.append(f"{where}: field basis: '{row['basis']}' is not one of {sorted(basis)}")
+        if row["confidence"].strip() not in confidence:
+            problems.append(f"{where}: field confidence: '{row['confidence']}' is not valid")
+        if not row["citation"].strip():
+            problems.append(f"{where}: field citation: a citation is required")
+        try:
+            url_field.clean(row["url"].strip(), None)
+        except ValidationError as exc:
+            problems.append(f"{where}: field url: {'; '.join(exc.messages)}")
+        if len(problems) == before and row["model"].strip() in slugs:
+            parsed.append({k: (v or "").strip() for k, v in row.items()} | {"fields": fields})
+    return parsed
+
+
+def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
+    """Load models.csv and sources.csv: all or nothing, idempotent, operator edits preserved.
+
+    A figure whose stored value differs from what the loader last wrote was edited by an operator
+    (in the admin, the API or a shell) and is left as it is, with its source.
+    """
+    problems: list[str] = []
+    seen: set[str] = set()  # every slug named, valid or not: its sources are not errors too
+    models_by_slug = _parse_models(directory / "models.csv", problems, seen)
+    sources = _parse_sources(directory / "sources.csv", seen, problems)
+    if problems:
+        raise CatalogueError(problems)
+
+    report = LoadReport()
+    with transaction.atomic():
+        manufacturers = {m.name: m for m in Manufacturer.objects.all()}
+        edited: dict[str, set[str]] = {}
+        for slug, (_line, maker_name, values) in models_by_slug.items():
+            maker = manufacturers.get(maker_name)
+            if maker is None:
+                maker = Manufacturer.objects.create(name=maker_name, slug=slugify(maker_name))
+                manufacturers[maker_name] = maker
+            edited[slug] = _upsert_model(slug, maker, values, report)
+        for row in sources:
+            report.sources_written += _upsert_sources(row, edited[row["model"]])
+    return report
+
+
+def _upsert_model(slug: str, maker: Manufacturer, values: dict, report: LoadReport) -> set[str]:
+    snapshot = {column: canonical(value) for column, value in values.items()}
+    obj = HardwareModel.objects.filter(slug=slug).first()
+    if obj is None:
+        HardwareModel.objects.create(
+            slug=slug, manufacturer=maker, catalogue_values=snapshot, **values
+        )
+        report.created += 1
+        return set()
+    edited, changed = set(), False
+    for column, value in values.items():
+        current = canonical(getattr(obj, column))
+        last_loaded = obj.catalogue_values.get(column)
+        if last_loaded is not None and current != last_loaded:
+            edited.add(column)
+            report.kept_operator_edits.append(f"{slug}.{column}")
+            continue
+        if current != snapshot[column]:
+            setattr(obj, column, value)
+            changed = True
+    new_snapshot = {
+        c: (obj.catalogue_values.get(c) if c in edited else v) for c, v in snapshot.items()
+    }
+    if changed or new_snapshot != obj.catalogue_values:
+        obj.catalogue_values = new_snapshot
+        obj.full_clean(validate_unique=False)
+        obj.save()
+        report.updated += 1
+    else:
+        report.unchanged += 1
+    return edited
+
+
+def _upsert_sources(row: dict, edited: set[str]) -> int:
+    source, _ = Source.objects.get_or_create(citation=row["citation"], url=row["url"])
+    model = HardwareModel.objects.only("id").get(slug=row["model"])
+    written = 0
+    for name in row["fields"]:
+        if name in edited:
+            continue
+        wanted = {
+            "source": source,
+            "basis": row["basis"],
+            "confidence": row["confidence"],
+            "note": row["note"],
+        }
+        existing = FigureSource.objects.filter(hardware_model=model, field=name).first()
+        if existing is None:
+            FigureSource.objects.create(
+                hardware_model=model, field=name, from_catalogue=True, **wanted
+            )
+            written += 1
+        elif existing.from_catalogue and any(getattr(existing, k) != v for k, v in wanted.items()):
+            for key, value in wanted.items():
+                setattr(existing, key, value)
+            existing.save()
+            written += 1
+    return written

@@ -1,0 +1,42 @@
+import pytest
+from django.contrib.auth.models import Group
+from rest_framework.test import APIClient
+
+from tests import factories
+
+
+@pytest.fixture
+def api():
+    """An API client; `api.force_authenticate(user)` signs in."""
+    return APIClient()
+
+
+@pytest.fixture
+def staff_user(db):
+    return factories.user("staff", is_staff=True)
+
+
+@pytest.fixture
+def operator_user(db):
+    return factories.user("op", group="operator", is_staff=True)
+
+
+@pytest.fixture
+def procurement_user(db):
+    return factories.user("buyer", group="procurement")
+
+
+@pytest.fixture
+def auditor_user(db):
+    return factories.user("audit", group="auditor", is_staff=True)
+
+
+@pytest.fixture
+def roles(db):
+    return set(Group.objects.values_list("name", flat=True))
+
+
+@pytest.fixture(autouse=True)
+def _plain_http(settings):
+    """The test client speaks plain HTTP; production redirects to HTTPS."""
+    settings.SECURE_SSL_REDIRECT = False
