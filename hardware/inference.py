@@ -1,7 +1,7 @@
 """Which accelerators can serve which LLM, how fast, at what energy, and when to replace them.
 
-Pure domain math (no Django), from docs/reference circular.md §3 (reuse matching for AI inference)
-and §4 (carbon payback). Every default carries its circular.md section and confidence tag:
+Pure domain math (no Django), from the reference note circular.md §3 (reuse matching for AI
+inference) and §4 (carbon payback). Every default carries its circular.md section and tag:
 [C] confirmed, [D] derived, [L] low authority, [U] unconfirmed.
 
 Units, fixed throughout:
@@ -157,7 +157,9 @@ def load_grid_intensity(path: Path | str | None = None) -> dict[str, float]:
 def _precision(precision: str) -> str:
     p = precision.lower()
     if p not in PRECISION_BYTES:
-        raise ValueError(f"unknown precision {precision!r}; expected one of {list(PRECISION_BYTES)}")
+        raise ValueError(
+            f"unknown precision {precision!r}; expected one of {list(PRECISION_BYTES)}"
+        )
     return p
 
 
@@ -237,7 +239,9 @@ def joules_per_token(power_w, tokens_per_s, pue: float = 1.0):
 
 def kgco2e_per_mtok(joules_per_token_facility, grid_kg_per_kwh: float):
     """C_op = E_token · 1e6 / 3.6e6 · CI (§3.6 step 3); pass the PUE-inclusive energy."""
-    return np.asarray(joules_per_token_facility, dtype=float) * 1e6 / JOULES_PER_KWH * grid_kg_per_kwh
+    return (
+        np.asarray(joules_per_token_facility, dtype=float) * 1e6 / JOULES_PER_KWH * grid_kg_per_kwh
+    )
 
 
 # --- precision gates (§3.1 hard constraints) --------------------------------------------------
@@ -285,7 +289,7 @@ def precision_gate(precision: str, compute_capability, supports_bf16, supports_f
 
 
 def _peak_tflops(devices: pd.DataFrame, precision: str) -> pd.Series:
-    """Dense peak for the compute cap; the precision → column mapping is ASSUMPTIONS['compute_peak']."""
+    """Dense peak for the compute cap (mapping: ASSUMPTIONS["compute_peak"])."""
     fp16 = devices["fp16_tflops"].fillna(devices["bf16_tflops"])
     if precision == "bf16":
         return devices["bf16_tflops"].fillna(fp16)
@@ -326,7 +330,7 @@ def _normalise(devices: pd.DataFrame) -> pd.DataFrame:
 
 
 def _fmt(values, spec: str = "{:.1f}") -> pd.Series:
-    return pd.Series(values, dtype=float).map(spec.format)
+    return pd.Series(values, dtype=float).map(spec.format).astype(object)
 
 
 def evaluate(
@@ -379,14 +383,18 @@ def evaluate(
     largest = np.ones(rows)
     for n in TP_SIZES:
         in_server = n <= max_n
-        need_n = memory_need_gb(model, p, context, concurrency, n, bytes_per_param=b, kv_bytes=kv_bytes)
+        need_n = memory_need_gb(
+            model, p, context, concurrency, n, bytes_per_param=b, kv_bytes=kv_bytes
+        )
         fits_n = in_server & (need_n <= USABLE_FRACTION * n * vram)
         chosen = np.where(np.isnan(chosen) & fits_n, n, chosen)
         largest = np.where(in_server, n, largest)
     fits = ~np.isnan(chosen)
     n_dev = np.where(fits, chosen, largest)
 
-    need = memory_need_gb(model, p, context, concurrency, n_dev, bytes_per_param=b, kv_bytes=kv_bytes)
+    need = memory_need_gb(
+        model, p, context, concurrency, n_dev, bytes_per_param=b, kv_bytes=kv_bytes
+    )
     available = USABLE_FRACTION * n_dev * vram
     marginal = ~fits & (need <= n_dev * vram)  # §3.4 "≈": fits only with u → 1.0
     supported = allowed & fits

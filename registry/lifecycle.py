@@ -1,0 +1,257 @@
+"""The asset lifecycle as data: states, event kinds, and the one table of allowed moves.
+
+Each event kind names the states it may start from, where it leads, and the details it needs.
+`registry.services.record_event` is the only writer; it reads this table and nothing else.
+"""
+
+from dataclasses import dataclass, field
+
+from django.db import models
+
+
+class State(models.TextChoices):
+    ORDERED = "ordered", "Ordered"
+    IN_STOCK = "in-stock", "In stock"
+    IN_SERVICE = "in-service", "In service"
+    IN_REPAIR = "in-repair", "In repair"
+    AWAITING_DISPOSITION = "awaiting-disposition", "Awaiting disposition"
+    RESERVED = "reserved", "Reserved for reuse"
+    AT_REFURBISHER = "at-refurbisher", "At refurbisher"
+    SOLD = "sold", "Sold"
+    DONATED = "donated", "Donated"
+    RETURNED = "returned", "Returned"
+    AT_RECYCLER = "at-recycler", "At recycler"
+    RECYCLED = "recycled", "Recycled"
+    LOST = "lost", "Lost"
+
+
+class EventKind(models.TextChoices):
+    PURCHASED = "purchased", "Purchased"
+    RECEIVED = "received", "Received"
+    COMMISSIONED = "commissioned", "Commissioned"
+    REDEPLOYED = "redeployed", "Redeployed"
+    MOVED = "moved", "Moved"
+    COMPONENT_INSTALLED = "component-installed", "Component installed"
+    COMPONENT_REMOVED = "component-removed", "Component removed"
+    REPAIR_STARTED = "repair-started", "Repair started"
+    REPAIRED = "repaired", "Repaired"
+    DECOMMISSIONED = "decommissioned", "Decommissioned"
+    RESERVED_FOR_REUSE = "reserved-for-reuse", "Reserved for reuse"
+    RESERVATION_RELEASED = "reservation-released", "Reservation released"
+    SENT_TO_REFURBISHER = "sent-to-refurbisher", "Sent to refurbisher"
+    REFURBISHED = "refurbished", "Refurbished"
+    SANITISED = "sanitised", "Sanitised"
+    SOLD = "sold", "Sold"
+    DONATED = "donated", "Donated"
+    RETURNED = "returned", "Returned"
+    SENT_TO_RECYCLER = "sent-to-recycler", "Sent to recycler"
+    RECYCLED = "recycled", "Recycled"
+    LOST = "lost", "Lost"
+    CORRECTION = "correction", "Correction"
+
+
+class Workload(models.TextChoices):
+    TRAINING = "training", "Training"
+    INFERENCE = "inference", "Inference"
+    STORAGE = "storage", "Storage"
+    GENERAL = "general", "General compute"
+    NETWORK = "network", "Network"
+    OTHER = "other", "Other"
+
+
+class SanitisationMethod(models.TextChoices):
+    # NIST SP 800-88: clear (logical, reuse inside the organisation), purge (infeasible recovery
+    # with lab techniques; media leaving control), destroy (media can no longer store data).
+    CLEAR = "clear", "Clear"
+    PURGE = "purge", "Purge"
+    DESTROY = "destroy", "Destroy"
+
+
+class RecyclerCertification(models.TextChoices):
+    R2V3 = "r2v3", "R2v3"
+    E_STEWARDS = "e-stewards", "e-Stewards"
+    WEEELABEX = "weeelabex", "WEEELABEX"
+    OTHER = "other", "Other"
+    NONE = "none", "None"
+
+
+CERTIFIED_RECYCLERS = {
+    RecyclerCertification.R2V3,
+    RecyclerCertification.E_STEWARDS,
+    RecyclerCertification.WEEELABEX,
+}
+METALS = ("au", "ag", "pd", "cu", "co", "ta", "nd", "al", "steel", "plastics")
+
+# States in which the organisation still holds the asset.
+IN_CUSTODY = frozenset(
+    {
+        State.ORDERED,
+        State.IN_STOCK,
+        State.IN_SERVICE,
+        State.IN_REPAIR,
+        State.AWAITING_DISPOSITION,
+        State.RESERVED,
+        State.AT_REFURBISHER,
+    }
+)
+FINAL = frozenset({State.SOLD, State.DONATED, State.RETURNED, State.RECYCLED, State.LOST})
+ON_SITE = IN_CUSTODY - {State.ORDERED, State.AT_REFURBISHER}
+
+SAME = "same"  # the event leaves the state as it was
+PREVIOUS = "previous"  # back to the state before the reservation
+
+
+@dataclass(frozen=True)
+class Move:
+    """One row of the table: from which states, to which, and the details it requires."""
+
+    sources: frozenset  # states it may start from; empty = a new asset (no ledger yet)
+    targets: tuple  # one target, or several among which `to_state` chooses
+    required: tuple = ()
+    optional: tuple = ()
+    choices: dict = field(default_factory=dict)  # detail -> allowed values
+    leaves_custody: bool = False  # needs sanitisation of data-bearing assets first
+
+
+_ANY_ON_SITE = ON_SITE
+_HELD = IN_CUSTODY
+
+MOVES: dict[str, Move] = {
+    EventKind.PURCHASED: Move(
+        frozenset(),
+        (State.ORDERED, State.IN_STOCK),
+        required=("supplier", "price", "currency", "purchase_date"),
+        optional=("order_ref",),
+    ),
+    EventKind.RECEIVED: Move(frozenset({State.ORDERED}), (State.IN_STOCK,), optional=("note",)),
+    EventKind.COMMISSIONED: Move(
+        frozenset({State.IN_STOCK, State.RESERVED, State.AWAITING_DISPOSITION}),
+        (State.IN_SERVICE,),
+        required=("workload",),
+        optional=("note",),
+        choices={"workload": Workload.values},
+    ),
+    EventKind.REDEPLOYED: Move(
+        frozenset({State.IN_SERVICE}),
+        (State.IN_SERVICE,),
+        required=("to_workload", "note"),
+        optional=("from_workload",),
+        choices={"to_workload": Workload.values, "from_workload": Workload.values},
+    ),
+    EventKind.MOVED: Move(
+        _HELD - {State.ORDERED}, (SAME,), optional=("site", "room", "rack", "position_u", "note")
+    ),
+    EventKind.COMPONENT_INSTALLED: Move(
+        _ANY_ON_SITE, (SAME,), required=("parent",), optional=("slot", "note")
+    ),
+    EventKind.COMPONENT_REMOVED: Move(_ANY_ON_SITE, (SAME,), optional=("note",)),
+    EventKind.REPAIR_STARTED: Move(
+        frozenset({State.IN_SERVICE, State.IN_STOCK}),
+        (State.IN_REPAIR,),
+        required=("fault",),
+        optional=("ticket_ref",),
+    ),
+    EventKind.REPAIRED: Move(
+        frozenset({State.IN_REPAIR}),
+        (State.IN_SERVICE, State.IN_STOCK),
+        required=("work_done",),
+        optional=("ticket_ref",),
+    ),
+    EventKind.DECOMMISSIONED: Move(
+        frozenset({State.IN_SERVICE, State.IN_STOCK, State.IN_REPAIR}),
+        (State.AWAITING_DISPOSITION,),
+        required=("reason",),
+    ),
+    EventKind.RESERVED_FOR_REUSE: Move(
+        frozenset({State.IN_STOCK, State.AWAITING_DISPOSITION, State.IN_SERVICE}),
+        (State.RESERVED,),
+        required=("reserved_by", "purpose"),
+        optional=("request_ref",),
+    ),
+    EventKind.RESERVATION_RELEASED: Move(
+        frozenset({State.RESERVED}), (PREVIOUS,), optional=("reason",)
+    ),
+    EventKind.SENT_TO_REFURBISHER: Move(
+        frozenset({State.IN_STOCK, State.AWAITING_DISPOSITION}),
+        (State.AT_REFURBISHER,),
+        required=("refurbisher",),
+        optional=("consignment_ref",),
+    ),
+    EventKind.REFURBISHED: Move(
+        frozenset({State.AT_REFURBISHER}),
+        (State.IN_STOCK,),
+        required=("grade", "work_done"),
+        choices={"grade": ["A", "B", "C"]},
+    ),
+    EventKind.SANITISED: Move(
+        _HELD - {State.ORDERED},
+        (SAME,),
+        required=("method", "technique", "verification", "performed_by"),
+        optional=("tool", "standard", "certificate_ref"),
+        choices={
+            "method": SanitisationMethod.values,
+            "verification": ["passed", "failed"],
+            "standard": ["nist-800-88-r1", "nist-800-88-r2", "ieee-2883", "other"],
+        },
+    ),
+    EventKind.SOLD: Move(
+        frozenset({State.IN_STOCK, State.AWAITING_DISPOSITION, State.RESERVED}),
+        (State.SOLD,),
+        required=("counterparty", "price", "currency"),
+        optional=("document_ref",),
+        leaves_custody=True,
+    ),
+    EventKind.DONATED: Move(
+        frozenset({State.IN_STOCK, State.AWAITING_DISPOSITION, State.RESERVED}),
+        (State.DONATED,),
+        required=("counterparty",),
+        optional=("document_ref",),
+        leaves_custody=True,
+    ),
+    EventKind.RETURNED: Move(
+        frozenset({State.IN_STOCK, State.AWAITING_DISPOSITION, State.IN_REPAIR}),
+        (State.RETURNED,),
+        required=("counterparty",),
+        optional=("document_ref", "price"),
+        leaves_custody=True,
+    ),
+    EventKind.SENT_TO_RECYCLER: Move(
+        frozenset({State.IN_STOCK, State.AWAITING_DISPOSITION}),
+        (State.AT_RECYCLER,),
+        required=("recycler", "certification", "consignment_ref"),
+        choices={"certification": RecyclerCertification.values},
+        leaves_custody=True,
+    ),
+    EventKind.RECYCLED: Move(
+        frozenset({State.AT_RECYCLER}),
+        (State.RECYCLED,),
+        required=("certificate_ref", "weee_category", "weighed_mass_kg"),
+        optional=("recovered_g",),
+        choices={"weee_category": ["4", "6"]},
+    ),
+    EventKind.LOST: Move(_HELD, (State.LOST,), required=("circumstances",)),
+    EventKind.CORRECTION: Move(
+        frozenset(State.values),
+        (SAME,),
+        required=("corrects", "reason"),
+        optional=("to_state", "details"),
+    ),
+}
+
+# Kinds a component takes along with its parent (unless removed first).
+FOLLOWS_PARENT = (EventKind.SENT_TO_RECYCLER, EventKind.RECYCLED)
+DECIMAL_DETAILS = {"price", "weighed_mass_kg"}
+DATE_DETAILS = {"purchase_date"}
+
+
+def move_for(kind: str) -> Move:
+    return MOVES[kind]
+
+
+def allowed_kinds(state: str | None) -> list[str]:
+    """Event kinds that may be recorded for an asset in `state` (None: a new asset)."""
+    if state is None:
+        return [k for k, m in MOVES.items() if not m.sources]
+    return [k for k, m in MOVES.items() if state in m.sources and k != EventKind.CORRECTION] + [
+        EventKind.CORRECTION
+    ]

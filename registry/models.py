@@ -1,0 +1,235 @@
+"""Sites, physical assets and their append-only lifecycle ledger."""
+
+import zoneinfo
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator, RegexValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from hardware.models import HardwareModel
+from registry.lifecycle import EventKind, SanitisationMethod, State, Workload
+
+SITE_CODE = RegexValidator(r"^[A-Z0-9][A-Z0-9-]{1,19}$", "2–20 capitals, digits or dashes.")
+COUNTRY = RegexValidator(r"^[A-Z]{2}$", "ISO 3166-1 alpha-2 code, e.g. FR.")
+CURRENCY = RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code, e.g. EUR.")
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris).")
+
+
+class SanitisationPolicy(models.TextChoices):
+    # NIST SP 800-88: media leaving the organisation's control need purge or destroy.
+    NIST = "nist", "NIST SP 800-88: purge or destroy before leaving custody"
+    DESTROY = "destroy", "Destroy before leaving custody or recycling"
+
+
+class Site(models.Model):
+    """A data centre."""
+
+    code = models.CharField(max_length=20, unique=True, validators=[SITE_CODE])
+    name = models.CharField(max_length=200)
+    country = models.CharField(max_length=2, validators=[COUNTRY])
+    time_zone = models.CharField(max_length=64, validators=[validate_time_zone])
+    sanitisation_policy = models.CharField(
+        max_length=10, choices=SanitisationPolicy.choices, default=SanitisationPolicy.NIST
+    )
+    operators = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="operated_sites",
+        help_text="Operators who may create assets and record events at this site.",
+    )
+
+    history = HistoricalRecords(m2m_fields=[operators])
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = "site"
+
+    def __str__(self) -> str:
+        return f"{self.code} – {self.name}"
+
+
+class Asset(models.Model):
+    """One physical unit of a hardware model. Its state is derived from its ledger."""
+
+    asset_tag = models.CharField(max_length=50, unique=True)
+    serial_number = models.CharField(max_length=100, blank=True)
+    hardware_model = models.ForeignKey(
+        HardwareModel, on_delete=models.PROTECT, related_name="assets"
+    )
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="assets")
+    room = models.CharField(max_length=50, blank=True)
+    rack = models.CharField(max_length=50, blank=True)
+    position_u = models.PositiveSmallIntegerField(null=True, blank=True)
+    owner = models.CharField(max_length=100, blank=True, help_text="Owner or tenant")
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="components",
+        help_text="The asset this one is installed in (set by component events).",
+    )
+    purchase_date = models.DateField(null=True, blank=True)
+    purchase_price = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    currency = models.CharField(max_length=3, blank=True, validators=[CURRENCY])
+    supplier = models.CharField(max_length=200, blank=True)
+    warranty_end = models.DateField(null=True, blank=True)
+    planned_eol = models.DateField(null=True, blank=True, verbose_name="planned end of life")
+    measured_mass_kg = models.DecimalField(
+        max_digits=9,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="Only when it differs from the catalogue mass.",
+    )
+    state = models.CharField(max_length=24, choices=State.choices, editable=False, db_index=False)
+    workload = models.CharField(max_length=20, choices=Workload.choices, blank=True, editable=False)
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = "asset"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["hardware_model", "serial_number"],
+                condition=~models.Q(serial_number=""),
+                name="asset_serial_unique_per_model",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(state__in=State.values), name="asset_state_valid"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(parent=models.F("id")), name="asset_not_own_parent"
+            ),
+        ]
+        indexes = [
+            # The list endpoint filters by state and site and pages by id.
+            models.Index(fields=["state", "site", "id"], name="asset_state_site_id"),
+            models.Index(fields=["site", "id"], name="asset_site_id"),
+            models.Index(fields=["hardware_model", "state"], name="asset_model_state"),
+            models.Index(fields=["planned_eol"], name="asset_eol"),
+            models.Index(fields=["serial_number"], name="asset_serial"),
+        ]
+
+    def __str__(self) -> str:
+        return self.asset_tag
+
+    @property
+    def mass_kg(self) -> Decimal | None:
+        return (
+            self.measured_mass_kg
+            if self.measured_mass_kg is not None
+            else (self.hardware_model.mass_kg)
+        )
+
+    @property
+    def holds_data(self) -> bool:
+        return self.hardware_model.holds_data
+
+
+class LedgerQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise PermissionError("The lifecycle ledger is append-only: record a correction.")
+
+    def delete(self):
+        raise PermissionError("The lifecycle ledger is append-only: record a correction.")
+
+
+class LifecycleEvent(models.Model):
+    """One row of the append-only ledger: something that happened to an asset.
+
+    Never edited, never deleted (the model, the queryset and a database trigger all refuse);
+    a mistake is corrected by a `correction` event pointing at the row it corrects.
+    """
+
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=24, choices=EventKind.choices)
+    occurred_at = models.DateTimeField(help_text="When it happened")
+    recorded_at = models.DateTimeField(auto_now_add=True, help_text="When it was recorded")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    state_before = models.CharField(max_length=24, choices=State.choices, blank=True)
+    state_after = models.CharField(max_length=24, choices=State.choices)
+    details = models.JSONField(default=dict, blank=True)
+    corrects = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="corrections"
+    )
+    caused_by = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="cascaded",
+        help_text="The parent's event a component followed",
+    )
+    # Denormalised for the circular figures (site and period queries).
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
+    sanitisation_method = models.CharField(
+        max_length=10, choices=SanitisationMethod.choices, blank=True
+    )
+
+    objects = LedgerQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["asset", "occurred_at", "id"]
+        verbose_name = "lifecycle event"
+        indexes = [
+            models.Index(fields=["asset", "occurred_at", "id"], name="event_asset_time"),
+            models.Index(fields=["kind", "occurred_at"], name="event_kind_time"),
+            models.Index(fields=["site", "occurred_at"], name="event_site_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.asset_id} {self.kind} {self.occurred_at:%Y-%m-%d}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None and not kwargs.get("force_insert"):
+            raise PermissionError("The lifecycle ledger is append-only: record a correction.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise PermissionError("The lifecycle ledger is append-only: record a correction.")
+
+
+class IdempotencyKey(models.Model):
+    """The first result of a POST sent with an `Idempotency-Key` header, replayed on retries."""
+
+    key = models.CharField(max_length=200)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    method_path = models.CharField(max_length=300)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField()
+    response = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = "idempotency key"
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}:{self.key}"

@@ -1,0 +1,393 @@
+"""Writes to the registry. `record_event` is the one path by which an asset's life changes:
+validation first, then one ledger row and the asset kept in step, in one transaction."""
+
+import datetime as dt
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from registry.lifecycle import (
+    FOLLOWS_PARENT,
+    METALS,
+    MOVES,
+    PREVIOUS,
+    SAME,
+    EventKind,
+    SanitisationMethod,
+    State,
+)
+from registry.models import Asset, LifecycleEvent, SanitisationPolicy, Site
+
+CLOCK_SKEW = dt.timedelta(minutes=5)
+ASSET_FIELDS_FROM_PURCHASE = {
+    "supplier": "supplier",
+    "price": "purchase_price",
+    "currency": "currency",
+    "purchase_date": "purchase_date",
+}
+
+
+class LifecycleError(ValidationError):
+    """A refused event; `message_dict` names the field and the reason."""
+
+
+def _refuse(field: str, message: str):
+    raise LifecycleError({field: [message]})
+
+
+# --- details -----------------------------------------------------------------------------------
+
+
+def _clean_details(kind: str, details: dict) -> dict:
+    move = MOVES[kind]
+    allowed = set(move.required) | set(move.optional)
+    unknown = sorted(set(details) - allowed)
+    if unknown:
+        _refuse(unknown[0], f"not a detail of '{kind}' (allowed: {', '.join(sorted(allowed))})")
+    cleaned = {}
+    for name in move.required:
+        if details.get(name) in (None, "", [], {}):
+            _refuse(name, f"required for '{kind}'")
+    for name, value in details.items():
+        if value in (None, ""):
+            continue
+        if name in move.choices and value not in move.choices[name]:
+            _refuse(name, f"'{value}' is not one of {', '.join(move.choices[name])}")
+        if name in ("price", "weighed_mass_kg"):
+            try:
+                number = Decimal(str(value))
+            except InvalidOperation:
+                _refuse(name, f"'{value}' is not a number")
+            if not number.is_finite() or number < 0:
+                _refuse(name, "must be a number ≥ 0")
+            value = str(number)
+        elif name == "purchase_date":
+            try:
+                value = dt.date.fromisoformat(str(value)).isoformat()
+            except ValueError:
+                _refuse(name, f"'{value}' is not a date (YYYY-MM-DD)")
+        elif name == "currency":
+            if not (isinstance(value, str) and len(value) == 3 and value.isalpha()):
+                _refuse(name, "an ISO 4217 code such as EUR")
+            value = value.upper()
+        elif name == "recovered_g":
+            value = _clean_recovered(value)
+        elif name == "position_u":
+            if not str(value).isdigit():
+                _refuse(name, "a whole number of rack units")
+            value = int(value)
+        elif not isinstance(value, str | int | dict):
+            _refuse(name, "must be text")
+        cleaned[name] = value
+    return cleaned
+
+
+def _clean_recovered(value) -> dict:
+    if not isinstance(value, dict):
+        _refuse("recovered_g", 'a mapping of metal to grams, e.g. {"au": 1.2}')
+    out = {}
+    for metal, grams in value.items():
+        if metal not in METALS:
+            _refuse("recovered_g", f"unknown metal '{metal}' (known: {', '.join(METALS)})")
+        try:
+            number = Decimal(str(grams))
+        except InvalidOperation:
+            _refuse("recovered_g", f"{metal}: '{grams}' is not a number")
+        if not number.is_finite() or number < 0:
+            _refuse("recovered_g", f"{metal}: must be ≥ 0 g")
+        out[metal] = str(number)
+    return out
+
+
+# --- rules ---------------------------------------------------------------------------------------
+
+
+def _last_event(asset: Asset) -> LifecycleEvent | None:
+    return asset.events.order_by("-occurred_at", "-id").first()
+
+
+def _data_exposure_end(asset: Asset) -> dt.datetime | None:
+    """When the asset last stopped being able to receive user data: the end of its last
+    in-service period, or its removal from a parent. None if it never held user data."""
+    left_service = (
+        asset.events.filter(state_before=State.IN_SERVICE)
+        .exclude(state_after=State.IN_SERVICE)
+        .order_by("-occurred_at", "-id")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    removed = (
+        asset.events.filter(kind=EventKind.COMPONENT_REMOVED)
+        .order_by("-occurred_at", "-id")
+        .values_list("occurred_at", flat=True)
+        .first()
+    )
+    candidates = [t for t in (left_service, removed) if t is not None]
+    return max(candidates) if candidates else None
+
+
+def _check_sanitised(asset: Asset, kind: str) -> None:
+    """Art. of NIST SP 800-88: media leaving the organisation's control are purged or destroyed.
+
+    A data-bearing asset (its model holds data, or a data-bearing component is installed) needs a
+    passed `sanitised` event after its last in-service period before it leaves custody.
+    """
+    bearing = asset.holds_data or any(
+        c.hardware_model.holds_data for c in asset.components.select_related("hardware_model")
+    )
+    if not bearing:
+        return
+    since = _data_exposure_end(asset)
+    if since is None:
+        return  # never in service, never installed: nothing was ever written to it
+    policy = asset.site.sanitisation_policy
+    methods = (
+        [SanitisationMethod.DESTROY]
+        if policy == SanitisationPolicy.DESTROY
+        else [SanitisationMethod.PURGE, SanitisationMethod.DESTROY]
+    )
+    ok = asset.events.filter(
+        kind=EventKind.SANITISED,
+        occurred_at__gte=since,
+        sanitisation_method__in=methods,
+        details__verification="passed",
+    ).exists()
+    if not ok:
+        _refuse(
+            "kind",
+            f"'{asset.asset_tag}' holds data: '{kind}' needs a passed sanitisation "
+            f"({' or '.join(methods)}) recorded after {since:%Y-%m-%d %H:%M} (site policy: "
+            f"{policy})",
+        )
+
+
+def _check_time(asset: Asset, occurred_at: dt.datetime, last: LifecycleEvent | None) -> None:
+    if timezone.is_naive(occurred_at):
+        _refuse("occurred_at", "needs a time zone (e.g. 2025-03-01T10:00:00+01:00)")
+    if occurred_at > timezone.now() + CLOCK_SKEW:
+        _refuse("occurred_at", "lies in the future")
+    if last is not None and occurred_at < last.occurred_at:
+        _refuse(
+            "occurred_at",
+            f"is before the asset's last event ({last.kind} at {last.occurred_at.isoformat()}); "
+            "the ledger is kept in time order",
+        )
+
+
+def _target(asset: Asset, kind: str, to_state: str | None, details: dict) -> str:
+    move = MOVES[kind]
+    if kind == EventKind.CORRECTION:
+        wanted = details.get("to_state")
+        if wanted and wanted not in State.values:
+            _refuse("to_state", f"'{wanted}' is not a state")
+        return wanted or asset.state
+    (first, *rest) = move.targets
+    if rest:
+        if to_state not in move.targets:
+            _refuse("to_state", f"'{kind}' leads to one of: {', '.join(move.targets)}")
+        return to_state
+    if to_state not in (None, "") and to_state != (asset.state if first == SAME else first):
+        _refuse("to_state", f"'{kind}' does not lead to '{to_state}'")
+    if first == SAME:
+        return asset.state
+    if first == PREVIOUS:
+        reservation = asset.events.filter(kind=EventKind.RESERVED_FOR_REUSE).last()
+        return reservation.state_before if reservation else State.IN_STOCK
+    return first
+
+
+# --- the writers ---------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def create_asset(
+    *,
+    occurred_at: dt.datetime,
+    actor=None,
+    to_state: str = State.IN_STOCK,
+    details: dict | None = None,
+    **fields,
+) -> Asset:
+    """Register a new asset with its first ledger row, `purchased`."""
+    asset = Asset(state=State.ORDERED, **fields)
+    asset.full_clean(exclude=["state"])
+    asset.save()
+    record_event(
+        asset,
+        EventKind.PURCHASED,
+        occurred_at=occurred_at,
+        actor=actor,
+        to_state=to_state,
+        details=details or {},
+    )
+    asset.refresh_from_db()
+    return asset
+
+
+@transaction.atomic
+def record_event(
+    asset: Asset,
+    kind: str,
+    *,
+    occurred_at: dt.datetime,
+    actor=None,
+    to_state: str | None = None,
+    details: dict | None = None,
+    _caused_by: LifecycleEvent | None = None,
+) -> LifecycleEvent:
+    """Validate and append one event; keep the asset's state (and location, parent …) in step.
+
+    The asset row is locked first, so two concurrent events on one asset are serialised: the
+    second sees the first one's result (e.g. a second reservation finds the asset reserved).
+    """
+    if kind not in MOVES:
+        _refuse("kind", f"'{kind}' is not an event kind")
+    asset = (
+        Asset.objects.select_for_update().select_related("site", "hardware_model").get(pk=asset.pk)
+    )
+    details = _clean_details(kind, details or {})
+    move = MOVES[kind]
+    last = _last_event(asset)
+    if last is None and move.sources:
+        _refuse("kind", f"a new asset starts with 'purchased', not '{kind}'")
+    if last is not None and not move.sources:
+        _refuse("kind", f"'{asset.asset_tag}' is already registered")
+    if move.sources and asset.state not in move.sources:
+        _refuse(
+            "kind",
+            f"'{kind}' is not allowed from state '{asset.state}' "
+            f"(allowed from: {', '.join(sorted(move.sources))})",
+        )
+    _check_time(asset, occurred_at, last)
+    state_after = _target(asset, kind, to_state, details)
+    if move.leaves_custody and _caused_by is None:
+        _check_sanitised(asset, kind)
+
+    corrects = None
+    if kind == EventKind.CORRECTION:
+        corrects = asset.events.filter(pk=details["corrects"]).first()
+        if corrects is None:
+            _refuse("corrects", f"event {details['corrects']} is not in this asset's ledger")
+        details["corrects"] = corrects.pk
+    _apply(asset, kind, details, state_after)
+
+    event = LifecycleEvent(
+        asset=asset,
+        kind=kind,
+        occurred_at=occurred_at,
+        actor=actor,
+        state_before=asset.state if last else "",
+        state_after=state_after,
+        details=details,
+        corrects=corrects,
+        caused_by=_caused_by,
+        site=asset.site,
+        sanitisation_method=details.get("method", "") if kind == EventKind.SANITISED else "",
+    )
+    event.save()
+    asset.state = state_after
+    asset.save()
+
+    if kind in FOLLOWS_PARENT:
+        for component in asset.components.all():
+            record_event(
+                component,
+                kind,
+                occurred_at=occurred_at,
+                actor=actor,
+                details=_component_details(kind, details, component),
+                _caused_by=event,
+            )
+    return event
+
+
+def _component_details(kind: str, details: dict, component: Asset) -> dict:
+    if kind != EventKind.RECYCLED:
+        return dict(details)
+    # The weighed mass and recovered metals belong to the parent's consignment as a whole.
+    return {
+        "certificate_ref": details["certificate_ref"],
+        "weee_category": details["weee_category"],
+        "weighed_mass_kg": "0",
+    }
+
+
+def _apply(asset: Asset, kind: str, details: dict, state_after: str) -> None:
+    """Keep the asset's own fields in step with the event."""
+    if kind == EventKind.PURCHASED:
+        for detail, field in ASSET_FIELDS_FROM_PURCHASE.items():
+            if details.get(detail) not in (None, ""):
+                value = details[detail]
+                if field == "purchase_date":
+                    value = dt.date.fromisoformat(value)
+                setattr(asset, field, value)
+    elif kind == EventKind.COMMISSIONED:
+        asset.workload = details["workload"]
+    elif kind == EventKind.REDEPLOYED:
+        details.setdefault("from_workload", asset.workload)
+        asset.workload = details["to_workload"]
+    elif kind == EventKind.MOVED:
+        if not any(
+            details.get(k) not in (None, "") for k in ("site", "room", "rack", "position_u")
+        ):
+            _refuse("site", "a move names a new site, room, rack or position")
+        if details.get("site"):
+            site = Site.objects.filter(code=details["site"]).first()
+            if site is None:
+                _refuse("site", f"no site with code '{details['site']}'")
+            details["from_site"] = asset.site.code
+            asset.site = site
+        for field in ("room", "rack", "position_u"):
+            if field in details:
+                setattr(asset, field, details[field])
+    elif kind == EventKind.COMPONENT_INSTALLED:
+        parent = Asset.objects.filter(asset_tag=details["parent"]).first()
+        if parent is None:
+            _refuse("parent", f"no asset tagged '{details['parent']}'")
+        if parent.pk == asset.pk or _is_descendant(parent, asset):
+            _refuse("parent", "an asset cannot be installed in itself or its own component")
+        if parent.state not in (
+            State.IN_STOCK,
+            State.IN_SERVICE,
+            State.IN_REPAIR,
+            State.RESERVED,
+            State.AWAITING_DISPOSITION,
+        ):
+            _refuse("parent", f"'{parent.asset_tag}' is {parent.state}")
+        if asset.parent_id:
+            _refuse("parent", f"already installed in '{asset.parent}': remove it first")
+        asset.parent = parent
+    elif kind == EventKind.COMPONENT_REMOVED:
+        if asset.parent_id is None:
+            _refuse("kind", f"'{asset.asset_tag}' is not installed in anything")
+        details["from_parent"] = asset.parent.asset_tag
+        asset.parent = None
+    elif kind in (
+        EventKind.SENT_TO_RECYCLER,
+        EventKind.SOLD,
+        EventKind.DONATED,
+        EventKind.RETURNED,
+        EventKind.LOST,
+    ):
+        asset.workload = ""
+    if state_after != State.IN_SERVICE:
+        asset.workload = "" if kind != EventKind.CORRECTION else asset.workload
+
+
+def _is_descendant(candidate: Asset, ancestor: Asset) -> bool:
+    node = candidate
+    for _ in range(10):
+        if node.parent_id is None:
+            return False
+        if node.parent_id == ancestor.pk:
+            return True
+        node = node.parent
+    return True
+
+
+def derived_state(asset: Asset) -> str | None:
+    """The state the ledger says the asset is in (the asset row keeps a copy in step)."""
+    last = _last_event(asset)
+    return last.state_after if last else None
