@@ -1,0 +1,115 @@
+"""Fixture: a real Celery worker process on the local Redis broker (not the eager path).
+
+The worker uses the test database when it can be shared (PostgreSQL); tests whose task touches
+the database check `worker.shares_db` and use `django_db(transaction=True)` so rows are committed.
+"""
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+
+import pytest
+
+from circulus.celery import app
+
+REDIS_URL = os.environ.get("CIRCULUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+def _redis_reachable() -> bool:
+    try:
+        import redis
+
+        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping())
+    except Exception:
+        return False
+
+
+def _reconfigure(**conf) -> None:
+    """Point the already-configured app at another broker/backend, dropping cached connections."""
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+    app._local.__dict__.pop("backend", None)
+    app.conf.update(conf)
+
+
+@dataclass
+class Worker:
+    queue: str
+    shares_db: bool
+
+
+def _database_url() -> str | None:
+    from django.db import connection
+
+    conf = connection.settings_dict
+    if connection.vendor != "postgresql":
+        return None
+    auth = conf["USER"] + (f":{conf['PASSWORD']}" if conf["PASSWORD"] else "")
+    return f"postgres://{auth}@{conf['HOST'] or 'localhost'}:{conf['PORT'] or 5432}/{conf['NAME']}"
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    if not _redis_reachable():
+        pytest.skip(f"no Redis reachable at {REDIS_URL}: real-worker tests need one")
+    queue = f"circulus-test-{uuid.uuid4().hex[:8]}"
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    env = os.environ | {
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_RESULT_BACKEND": REDIS_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+    }
+    if database_url:
+        env["DATABASE_URL"] = database_url
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "circulus",
+            "worker",
+            "--pool=solo",
+            "--concurrency=1",
+            "-Q",
+            queue,
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    saved = {
+        k: app.conf[k]
+        for k in ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
+    }
+    _reconfigure(
+        broker_url=REDIS_URL,
+        result_backend=REDIS_URL,
+        task_always_eager=False,
+        task_default_queue=queue,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                pytest.fail(f"worker exited: {worker.stdout.read().decode()[-2000:]}")
+            if app.control.ping(timeout=1, destination=None):
+                break
+        yield Worker(queue=queue, shares_db=database_url is not None)
+    finally:
+        worker.terminate()
+        try:
+            worker.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            worker.kill()
+        _reconfigure(**saved)
