@@ -234,14 +234,19 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
                 maker = Manufacturer.objects.create(name=maker_name, slug=slugify(maker_name))
                 manufacturers[maker_name] = maker
             edited[slug] = _upsert_model(slug, maker, values, report)
+        ids = dict(HardwareModel.objects.values_list("slug", "id"))
+        existing = {(fs.hardware_model_id, fs.field): fs for fs in FigureSource.objects.all()}
+        cited = {(s.citation, s.url): s for s in Source.objects.all()}
         for row in sources:
-            report.sources_written += _upsert_sources(row, edited[row["model"]])
+            report.sources_written += _upsert_sources(
+                row, ids[row["model"]], edited[row["model"]], existing, cited
+            )
     return report
 
 
 def _upsert_model(slug: str, maker: Manufacturer, values: dict, report: LoadReport) -> set[str]:
     snapshot = {column: canonical(value) for column, value in values.items()}
-    obj = HardwareModel.objects.filter(slug=slug).first()
+    obj = HardwareModel.objects.filter(slug=slug).first()  # 40 rows: one query each is fine
     if obj is None:
         HardwareModel.objects.create(
             slug=slug, manufacturer=maker, catalogue_values=snapshot, **values
@@ -272,9 +277,12 @@ def _upsert_model(slug: str, maker: Manufacturer, values: dict, report: LoadRepo
     return edited
 
 
-def _upsert_sources(row: dict, edited: set[str]) -> int:
-    source, _ = Source.objects.get_or_create(citation=row["citation"], url=row["url"])
-    model = HardwareModel.objects.only("id").get(slug=row["model"])
+def _upsert_sources(row: dict, model_id: int, edited: set[str], existing: dict, cited: dict) -> int:
+    source = cited.get((row["citation"], row["url"]))
+    if source is None:
+        source = cited[(row["citation"], row["url"])] = Source.objects.create(
+            citation=row["citation"], url=row["url"]
+        )
     written = 0
     for name in row["fields"]:
         if name in edited:
@@ -285,15 +293,15 @@ def _upsert_sources(row: dict, edited: set[str]) -> int:
             "confidence": row["confidence"],
             "note": row["note"],
         }
-        existing = FigureSource.objects.filter(hardware_model=model, field=name).first()
-        if existing is None:
-            FigureSource.objects.create(
-                hardware_model=model, field=name, from_catalogue=True, **wanted
+        current = existing.get((model_id, name))
+        if current is None:
+            existing[(model_id, name)] = FigureSource.objects.create(
+                hardware_model_id=model_id, field=name, from_catalogue=True, **wanted
             )
             written += 1
-        elif existing.from_catalogue and any(getattr(existing, k) != v for k, v in wanted.items()):
+        elif current.from_catalogue and any(getattr(current, k) != v for k, v in wanted.items()):
             for key, value in wanted.items():
-                setattr(existing, key, value)
-            existing.save()
+                setattr(current, key, value)
+            current.save()
             written += 1
     return written

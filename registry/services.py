@@ -247,7 +247,6 @@ def record_event(
     asset = (
         Asset.objects.select_for_update().select_related("site", "hardware_model").get(pk=asset.pk)
     )
-    details = _clean_details(kind, details or {})
     move = MOVES[kind]
     last = _last_event(asset)
     if last is None and move.sources:
@@ -260,6 +259,7 @@ def record_event(
             f"'{kind}' is not allowed from state '{asset.state}' "
             f"(allowed from: {', '.join(sorted(move.sources))})",
         )
+    details = _clean_details(kind, details or {})
     _check_time(asset, occurred_at, last)
     state_after = _target(asset, kind, to_state, details)
     if move.leaves_custody and _caused_by is None:

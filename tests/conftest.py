@@ -7,6 +7,16 @@ from tests import factories
 pytest_plugins = ["tests.celery_worker"]
 
 
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """The reference catalogue is loaded once into the test database; tests that need it empty
+    delete it inside their own (rolled back) transaction."""
+    from hardware.services import load_catalogue
+
+    with django_db_blocker.unblock():
+        load_catalogue()
+
+
 @pytest.fixture
 def api():
     """An API client; `api.force_authenticate(user)` signs in."""

@@ -5,10 +5,27 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
-from hardware.models import SOURCED_FIELDS, FigureSource, HardwareKind, HardwareModel
+from hardware.models import (
+    SOURCED_FIELDS,
+    FigureSource,
+    HardwareKind,
+    HardwareModel,
+    Manufacturer,
+    Source,
+)
 from hardware.services import CATALOGUE_DIR, CatalogueError, load_catalogue
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def empty_catalogue(db):
+    """These tests load the catalogue themselves, into an empty database."""
+    FigureSource.objects.all().delete()
+    HardwareModel.objects.all().delete()
+    Manufacturer.objects.all().delete()
+    Source.objects.all().delete()
+
 
 # Transcribed from circular.md §3.2 (accelerator reference table): slug -> (GB, GB/s, W, CC).
 REFERENCE_ACCELERATORS = {

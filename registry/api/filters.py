@@ -1,0 +1,43 @@
+import django_filters
+
+from hardware.models import HardwareKind
+from registry.lifecycle import EventKind, State
+from registry.models import Asset, LifecycleEvent
+
+
+class AssetFilter(django_filters.FilterSet):
+    site = django_filters.CharFilter(field_name="site__code", help_text="site code")
+    state = django_filters.MultipleChoiceFilter(choices=State.choices)
+    kind = django_filters.MultipleChoiceFilter(
+        field_name="hardware_model__kind", choices=HardwareKind.choices
+    )
+    hardware_model = django_filters.CharFilter(field_name="hardware_model__slug")
+    memory_gb_min = django_filters.NumberFilter(
+        field_name="hardware_model__memory_gb", lookup_expr="gte"
+    )
+    memory_gb_max = django_filters.NumberFilter(
+        field_name="hardware_model__memory_gb", lookup_expr="lte"
+    )
+    purchased_after = django_filters.DateFilter(field_name="purchase_date", lookup_expr="gte")
+    purchased_before = django_filters.DateFilter(field_name="purchase_date", lookup_expr="lte")
+    eol_after = django_filters.DateFilter(field_name="planned_eol", lookup_expr="gte")
+    eol_before = django_filters.DateFilter(field_name="planned_eol", lookup_expr="lte")
+    parent = django_filters.CharFilter(field_name="parent__asset_tag", help_text="parent tag")
+    tag = django_filters.CharFilter(field_name="asset_tag")
+    serial = django_filters.CharFilter(field_name="serial_number")
+
+    class Meta:
+        model = Asset
+        fields = ()
+
+
+class EventFilter(django_filters.FilterSet):
+    asset = django_filters.CharFilter(field_name="asset__asset_tag", help_text="asset tag")
+    site = django_filters.CharFilter(field_name="site__code")
+    kind = django_filters.MultipleChoiceFilter(choices=EventKind.choices)
+    occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = LifecycleEvent
+        fields = ()
