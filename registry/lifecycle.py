@@ -238,8 +238,10 @@ MOVES: dict[str, Move] = {
     ),
 }
 
-# Kinds a component takes along with its parent (unless removed first).
-FOLLOWS_PARENT = (EventKind.SENT_TO_RECYCLER, EventKind.RECYCLED)
+# Kinds a component takes along with its parent (unless removed first). To the recycler every
+# installed component must follow; decommissioning takes along those that can follow.
+FOLLOWS_PARENT = (EventKind.SENT_TO_RECYCLER, EventKind.RECYCLED, EventKind.DECOMMISSIONED)
+FOLLOWS_PARENT_STRICTLY = (EventKind.SENT_TO_RECYCLER, EventKind.RECYCLED)
 DECIMAL_DETAILS = {"price", "weighed_mass_kg"}
 DATE_DETAILS = {"purchase_date"}
 

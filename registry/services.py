@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from registry.lifecycle import (
     FOLLOWS_PARENT,
+    FOLLOWS_PARENT_STRICTLY,
     METALS,
     MOVES,
     PREVIOUS,
@@ -292,6 +293,8 @@ def record_event(
 
     if kind in FOLLOWS_PARENT:
         for component in asset.components.all():
+            if kind not in FOLLOWS_PARENT_STRICTLY and component.state not in move.sources:
+                continue
             record_event(
                 component,
                 kind,

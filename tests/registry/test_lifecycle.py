@@ -345,3 +345,18 @@ def test_changes_to_assets_are_kept_in_history(gpu):
     gpu.save()
     assert gpu.history.count() >= 2
     assert gpu.history.first().owner == "tenant-a"
+
+
+def test_decommissioning_a_server_takes_along_the_components_that_can_follow(db):
+    server = f.asset("SRV-1", model=f.hardware_model_by_slug("dell-poweredge-c4140"))
+    running, spare = f.asset("GPU-R"), f.asset("GPU-S")
+    for part in (running, spare):
+        record(part, "component-installed", 1, parent="SRV-1")
+    record(server, "commissioned", 2, workload="training")
+    record(running, "commissioned", 2, workload="training")
+    record(spare, "lost", 3, circumstances="not found at audit")
+    record(server, "decommissioned", 4, reason="refresh")
+    running.refresh_from_db()
+    spare.refresh_from_db()
+    assert running.state == State.AWAITING_DISPOSITION
+    assert spare.state == State.LOST  # a lost part cannot be decommissioned; it stays lost

@@ -12,6 +12,7 @@ from rest_framework.authtoken.models import Token
 
 from circulus.celery import ping
 from hardware.models import HardwareKind, HardwareModel
+from registry.demo import load_demo_fleet
 
 DEMO_USERS = (
     # username, group, is_staff
@@ -43,12 +44,15 @@ class Command(BaseCommand):
         out.write(self.style.MIGRATE_HEADING("3. Demo users"))
         self._users()
 
-        out.write(self.style.MIGRATE_HEADING("4. Celery task path"))
+        out.write(self.style.MIGRATE_HEADING("4. Registry: a fleet through its circular life"))
+        load_demo_fleet(out)
+
+        out.write(self.style.MIGRATE_HEADING("5. Celery task path"))
         mode = "eager (in-process)" if settings.CELERY_TASK_ALWAYS_EAGER else "worker"
         result = ping.delay("demo").get(timeout=30)
         out.write(f"   circulus.ping via .delay() [{mode}] -> {result['payload']}")
 
-        out.write(self.style.MIGRATE_HEADING("5. Outputs"))
+        out.write(self.style.MIGRATE_HEADING("6. Outputs"))
         settings.OUT_DIR.mkdir(parents=True, exist_ok=True)
         path = settings.OUT_DIR / "accelerators.csv"
         self._accelerators(path)
