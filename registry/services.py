@@ -367,13 +367,12 @@ def _apply(asset: Asset, kind: str, details: dict, state_after: str) -> None:
             _refuse("kind", f"'{asset.asset_tag}' is not installed in anything")
         details["from_parent"] = asset.parent.asset_tag
         asset.parent = None
-    elif kind in (
-        EventKind.SENT_TO_RECYCLER,
-        EventKind.SOLD,
-        EventKind.DONATED,
-        EventKind.RETURNED,
-        EventKind.LOST,
-    ):
+    elif kind in (EventKind.SOLD, EventKind.DONATED, EventKind.RETURNED, EventKind.LOST):
+        asset.workload = ""
+        if asset.parent_id:  # it left on its own: no longer part of its parent
+            details["from_parent"] = asset.parent.asset_tag
+            asset.parent = None
+    elif kind == EventKind.SENT_TO_RECYCLER:
         asset.workload = ""
     if state_after != State.IN_SERVICE:
         asset.workload = "" if kind != EventKind.CORRECTION else asset.workload

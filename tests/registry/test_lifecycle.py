@@ -359,4 +359,4 @@ def test_decommissioning_a_server_takes_along_the_components_that_can_follow(db)
     running.refresh_from_db()
     spare.refresh_from_db()
     assert running.state == State.AWAITING_DISPOSITION
-    assert spare.state == State.LOST  # a lost part cannot be decommissioned; it stays lost
+    assert spare.state == State.LOST and spare.parent is None  # a lost part left the server
