@@ -4,7 +4,7 @@ from hardware.models import HardwareKind, HardwareModel
 
 
 class HardwareModelFilter(django_filters.FilterSet):
-    kind = django_filters.MultipleChoiceFilter(choices=HardwareKind.choices)
+    kind = django_filters.MultipleChoiceFilter(choices=HardwareKind.choices, distinct=False)
     manufacturer = django_filters.CharFilter(field_name="manufacturer__slug")
     memory_gb_min = django_filters.NumberFilter(field_name="memory_gb", lookup_expr="gte")
     memory_gb_max = django_filters.NumberFilter(field_name="memory_gb", lookup_expr="lte")

@@ -7,9 +7,10 @@ from registry.models import Asset, LifecycleEvent
 
 class AssetFilter(django_filters.FilterSet):
     site = django_filters.CharFilter(field_name="site__code", help_text="site code")
-    state = django_filters.MultipleChoiceFilter(choices=State.choices)
+    # distinct=False: the default SELECT DISTINCT costs a sort of every matching row.
+    state = django_filters.MultipleChoiceFilter(choices=State.choices, distinct=False)
     kind = django_filters.MultipleChoiceFilter(
-        field_name="hardware_model__kind", choices=HardwareKind.choices
+        field_name="hardware_model__kind", choices=HardwareKind.choices, distinct=False
     )
     hardware_model = django_filters.CharFilter(field_name="hardware_model__slug")
     memory_gb_min = django_filters.NumberFilter(
@@ -34,7 +35,7 @@ class AssetFilter(django_filters.FilterSet):
 class EventFilter(django_filters.FilterSet):
     asset = django_filters.CharFilter(field_name="asset__asset_tag", help_text="asset tag")
     site = django_filters.CharFilter(field_name="site__code")
-    kind = django_filters.MultipleChoiceFilter(choices=EventKind.choices)
+    kind = django_filters.MultipleChoiceFilter(choices=EventKind.choices, distinct=False)
     occurred_after = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = django_filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
