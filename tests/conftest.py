@@ -1,10 +1,15 @@
 import pytest
 from django.contrib.auth.models import Group
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 
 from tests import factories
 
 pytest_plugins = ["tests.celery_worker"]
+
+# No per-example deadline: a loaded 2-core CI machine must not turn slowness into failures.
+hypothesis_settings.register_profile("circulus", deadline=None)
+hypothesis_settings.load_profile("circulus")
 
 
 @pytest.fixture(scope="session")

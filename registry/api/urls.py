@@ -17,3 +17,15 @@ urlpatterns = [
     *router.urls,
 ]
 
+# --- reuse candidates and reservations (issue 6) ---
+from registry.api import reuse as reuse_api  # noqa: E402
+
+urlpatterns += [
+    path("reuse-candidates/", reuse_api.ReuseCandidateView.as_view(), name="reuse-candidates"),
+    path("reuse-requests/", reuse_api.ReuseRequestView.as_view(), name="reuse-requests"),
+    path(
+        "reuse-requests/release/",
+        reuse_api.ReuseReleaseView.as_view(),
+        name="reuse-requests-release",
+    ),
+]

@@ -152,9 +152,12 @@ def test_the_database_itself_refuses_ledger_edits(gpu):
     """Even raw SQL (a superuser in dbshell) cannot change history."""
     table = LifecycleEvent._meta.db_table
     for sql in (f"UPDATE {table} SET kind = 'lost'", f"DELETE FROM {table}"):
-        with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(sql)
+        with (
+            pytest.raises(DatabaseError, match="append-only"),
+            transaction.atomic(),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(sql)
     assert gpu.events.get().kind == "purchased"
 
 
@@ -238,7 +241,7 @@ def test_a_server_holding_a_drive_needs_sanitisation(gpu):
 
 
 def test_a_drive_pulled_from_a_server_needs_sanitisation_on_its_own(db):
-    server = f.asset("SRV-1", model=f.hardware_model_by_slug("dell-poweredge-r740"))
+    f.asset("SRV-1", model=f.hardware_model_by_slug("dell-poweredge-r740"))
     drive = f.asset("SSD-9", model=f.hardware_model_by_slug("generic-ssd-960gb"))
     record(drive, "component-installed", 1, parent="SRV-1")
     record(drive, "component-removed", 40)

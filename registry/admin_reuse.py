@@ -1,0 +1,113 @@
+"""An admin page for reuse candidates and reservations (issue 6), without a model of its own.
+
+It adds one URL to the default admin site and one entry under "Asset registry" in the index, so
+registry/admin.py stays untouched. Imported from RegistryConfig.ready().
+"""
+
+from django.contrib import admin, messages
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from registry import permissions, reuse
+from registry.api.reuse import PRECISIONS, ReuseQuerySerializer
+
+URL_NAME = "registry_reuse_candidates"
+TEMPLATE = "admin/registry/reuse_candidates.html"
+
+
+def reuse_candidates_view(request):
+    """GET: the query form and ranked results. POST: reserve the ticked assets."""
+    if not permissions.can_read(request.user):
+        context = {**admin.site.each_context(request), "title": "Reuse candidates"}
+        return TemplateResponse(request, TEMPLATE, {**context, "forbidden": True}, status=403)
+    outcomes = None
+    if request.method == "POST":
+        outcomes = _reserve(request)
+    params = ReuseQuerySerializer(data=request.GET) if "precision" in request.GET else None
+    rows, result, errors = [], None, {}
+    if params is not None:
+        if params.is_valid():
+            result = reuse.find_candidates(params.to_query())
+            rows = reuse.page(result, 0, params.validated_data["page_size"])
+        else:
+            errors = params.errors
+    context = {
+        **admin.site.each_context(request),
+        "title": "Reuse candidates",
+        "models": sorted(reuse.llm_models()),
+        "precisions": PRECISIONS,
+        "ranks": list(reuse.RANK_KEYS),
+        "query": request.GET,
+        "errors": errors,
+        "rows": rows,
+        "result": result,
+        "estimate": reuse.ESTIMATE_LABEL,
+        "outcomes": outcomes,
+        "can_reserve": request.user.is_superuser
+        or bool(permissions.roles(request.user) & {permissions.PROCUREMENT, permissions.OPERATOR}),
+    }
+    return TemplateResponse(request, TEMPLATE, context)
+
+
+def _reserve(request):
+    tags = [t for t in request.POST.getlist("asset_tags") if t]
+    name, purpose = request.POST.get("request_name", ""), request.POST.get("purpose", "")
+    if not (tags and name and purpose):
+        messages.error(request, "Tick at least one asset and give a request name and purpose.")
+        return None
+    outcomes = [
+        o.as_dict()
+        for o in reuse.reserve_for_request(
+            request_name=name, purpose=purpose, actor=request.user, asset_tags=tags
+        )
+    ]
+    done = sum(o["status"] == "reserved" for o in outcomes)
+    messages.info(request, f"{done} of {len(outcomes)} asset(s) reserved for '{name}'.")
+    return outcomes
+
+
+def install(site: admin.AdminSite = admin.site) -> None:
+    """Add the page's URL and index entry to `site` (idempotent)."""
+    if getattr(site, "_reuse_page_installed", False):
+        return
+    site._reuse_page_installed = True
+    get_urls, get_app_list = site.get_urls, site.get_app_list
+
+    def urls():
+        page = path(
+            "registry/reuse-candidates/", site.admin_view(reuse_candidates_view), name=URL_NAME
+        )
+        return [page, *get_urls()]
+
+    def app_list(request, app_label=None):
+        apps = get_app_list(request, app_label)
+        if app_label not in (None, "registry") or not permissions.can_read(request.user):
+            return apps
+        entry = {
+            "name": "Reuse candidates",
+            "object_name": "ReuseCandidate",
+            "admin_url": reverse(f"{site.name}:{URL_NAME}"),
+            "add_url": None,
+            "view_only": True,
+            "perms": {"view": True},
+        }
+        for app in apps:
+            if app["app_label"] == "registry":
+                app["models"].append(entry)
+                break
+        else:
+            apps.append(
+                {
+                    "name": "Asset registry",
+                    "app_label": "registry",
+                    "app_url": entry["admin_url"],
+                    "has_module_perms": True,
+                    "models": [entry],
+                }
+            )
+        return apps
+
+    site.get_urls, site.get_app_list = urls, app_list
+
+
+install()

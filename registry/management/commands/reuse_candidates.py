@@ -1,0 +1,91 @@
+"""Print the reuse candidates for one procurement question (issue 6), as an aligned table."""
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from hardware import inference
+from registry import reuse
+from registry.api.reuse import ReuseQuerySerializer
+
+COLUMNS = (
+    ("hardware_model", "model", "<"),
+    ("site", "site", "<"),
+    ("server", "server", "<"),
+    ("assets_available", "avail", ">"),
+    ("n_devices", "TP", ">"),
+    ("fits", "fits", "<"),
+    ("need_gb", "need GB", ">"),
+    ("available_gb", "avail GB", ">"),
+    ("tokens_per_s", "tok/s", ">"),
+    ("joules_per_token_facility", "J/tok*PUE", ">"),
+    ("kgco2e_per_mtok", "kg/Mtok", ">"),
+    ("embodied_avoided_kgco2e", "avoided kg", ">"),
+    ("payback_years", "payback y", ">"),
+)
+
+
+class Command(BaseCommand):
+    help = "Which accelerators we own could serve an LLM: ranked estimates (docs/reuse.md)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--model", help=f"one of: {', '.join(sorted(reuse.llm_models()))}")
+        parser.add_argument("--precision", required=True, choices=list(inference.PRECISION_BYTES))
+        parser.add_argument("--context", type=int, default=8192)
+        parser.add_argument("--concurrency", type=int, default=1)
+        parser.add_argument("--target-tokens-per-s", type=float)
+        parser.add_argument("--site", help="site code")
+        parser.add_argument("--country", help="grid intensity of this country (ISO code)")
+        parser.add_argument("--pue", type=float)
+        parser.add_argument("--include-in-service", action="store_true")
+        parser.add_argument("--only-fitting", action="store_true")
+        parser.add_argument("--rank", choices=list(reuse.RANK_KEYS), default="energy")
+        parser.add_argument("--limit", type=int, default=50)
+        for name in ("params-b", "layers", "kv-heads", "head-dim"):
+            parser.add_argument(f"--{name}", type=float if name == "params-b" else int)
+
+    def handle(self, *args, **opts):
+        names = ReuseQuerySerializer().fields.keys()
+        data = {k: v for k, v in opts.items() if k in names and v not in (None, False)}
+        params = ReuseQuerySerializer(data=data)
+        if not params.is_valid():
+            raise CommandError(json.dumps(params.errors))
+        result = reuse.find_candidates(params.to_query())
+        rows = reuse.page(result, 0, opts["limit"])
+        self._table(rows)
+        self.stdout.write(f"\n{result.total} candidate group(s); showing {len(rows)}.")
+        if result.new_equivalent:
+            new = result.new_equivalent
+            self.stdout.write(
+                f"New equivalent: {new['n_devices']} × {new['hardware_model']} "
+                f"({new['release_year']}), {new['tokens_per_s']} tok/s per group."
+            )
+        self.stdout.write("\n" + reuse.ESTIMATE_LABEL)
+        self.stdout.write("Assumptions:")
+        for name, item in result.assumptions.items():
+            tag = f" [{item['tag']}]" if item.get("tag") else ""
+            self.stdout.write(f"  {name}: {item['value']} — {item['source']}{tag}")
+
+    def _table(self, rows):
+        def cell(row, key):
+            value = row.get(key)
+            if value is None:
+                return "—"
+            if isinstance(value, bool):
+                return "yes" if value else "no"
+            return str(value)
+
+        cells = [[cell(r, key) for key, _, _ in COLUMNS] for r in rows]
+        widths = [
+            max([len(title), *(len(c[i]) for c in cells)])
+            for i, (_, title, _) in enumerate(COLUMNS)
+        ]
+        line = "  ".join(f"{t:{a}{w}}" for (_, t, a), w in zip(COLUMNS, widths, strict=True))
+        self.stdout.write(line)
+        self.stdout.write("  ".join("-" * w for w in widths))
+        for c, r in zip(cells, rows, strict=True):
+            self.stdout.write(
+                "  ".join(f"{v:{a}{w}}" for v, (_, _, a), w in zip(c, COLUMNS, widths, strict=True))
+            )
+            if not r["supported"]:
+                self.stdout.write(f"    ↳ {r['reason']}")

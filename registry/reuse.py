@@ -1,0 +1,737 @@
+"""Reuse candidates for procurement: which accelerators we own can serve an LLM (issue 6).
+
+Selector: `find_candidates(query)` groups candidate accelerators by (hardware model, server,
+site) in ONE aggregate query, evaluates the distinct hardware rows once with the vectorised
+`hardware.inference.evaluate`, joins back, ranks and paginates in pandas, then fetches a bounded
+list of asset tags for the page only. Nothing loops over candidates in Python.
+
+Service: `reserve_for_request` / `release_reservation` write through `services.record_event`,
+one asset at a time (each locks its row), and report per-asset outcomes.
+
+Method and sources: circular.md §3.1 (fit), §3.5 (throughput, energy), §3.6 (ranking, avoided
+embodied carbon), §4.1 (payback). See docs/reuse.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import math
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+from django.db.models import Count, F, Min, Q, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from hardware import inference
+from hardware.models import HardwareKind, HardwareModel
+from registry import permissions
+from registry.lifecycle import EventKind, State
+from registry.models import Asset, Site
+from registry.services import LifecycleError, record_event
+
+# --- PUE: dependency inversion (registry must not import reporting) ---------------------------
+
+# circular.md §4.3 computes every worked example at PUE 1.3 [D]; the EU's first-round weighted
+# average was 1.36 (eu-reporting.md §, R20). Used only when no provider knows the site's PUE.
+DEFAULT_PUE = Decimal("1.3")
+DEFAULT_PUE_SOURCE = "default 1.3 (circular.md §4.3 worked examples) [D]"
+
+PueProvider = Callable[[Site], "Decimal | float | None"]
+#: Functions returning a site's latest computed PUE, or None when they do not know it. The first
+#: non-None answer wins. reporting registers its provider from its AppConfig.ready().
+PUE_PROVIDERS: list[PueProvider] = []
+
+
+def register_pue_provider(fn: PueProvider) -> PueProvider:
+    """Add a PUE provider (usable as a decorator); registering one function twice is a no-op."""
+    if fn not in PUE_PROVIDERS:
+        PUE_PROVIDERS.append(fn)
+    return fn
+
+
+def site_pue(site: Site | None) -> tuple[float, str]:
+    """(PUE, where it came from) for a site: the first provider that knows it, else the default."""
+    if site is not None:
+        for provider in PUE_PROVIDERS:
+            value = provider(site)
+            if value is not None:
+                name = getattr(provider, "__qualname__", repr(provider))
+                return float(value), f"site {site.code} latest computed PUE ({name})"
+    return float(DEFAULT_PUE), DEFAULT_PUE_SOURCE
+
+
+# --- grid intensity (circular.md §4.2, shipped in hardware/catalogue/grid_intensity.csv) -------
+
+FALLBACK_COUNTRY = "EU27"
+
+
+@dataclass(frozen=True)
+class GridRow:
+    country: str
+    kg_per_kwh: float
+    year: int
+    source: str
+    tag: str
+
+
+@lru_cache(maxsize=1)
+def grid_table() -> dict[str, GridRow]:
+    with open(inference.CATALOGUE_DIR / "grid_intensity.csv", newline="", encoding="utf-8") as fh:
+        return {
+            r["country"]: GridRow(
+                r["country"],
+                float(r["g_co2e_per_kwh"]) / 1000,
+                int(r["year"]),
+                f"{r['source']} {r['url']}",
+                r["tag"],
+            )
+            for r in csv.DictReader(fh)
+        }
+
+
+def grid_for(country: str) -> tuple[GridRow, str]:
+    """The row for a country; unknown countries fall back to the EU-27 mean, and say so."""
+    table = grid_table()
+    if country in table:
+        row = table[country]
+        return row, f"{row.country} {row.year}: {row.source} [{row.tag}]"
+    row = table[FALLBACK_COUNTRY]
+    return row, (
+        f"no figure shipped for {country or '?'}: EU-27 {row.year} generation-weighted mean "
+        f"({row.source}) [{row.tag}]"
+    )
+
+
+# --- the query ------------------------------------------------------------------------------
+
+CANDIDATE_STATES = (State.IN_STOCK, State.AWAITING_DISPOSITION)
+RANK_KEYS = {
+    # key: (column, ascending)
+    "energy": ("joules_per_token_facility", True),
+    "avoided_carbon": ("embodied_avoided_kgco2e", False),
+    "tokens_per_s": ("tokens_per_s", False),
+}
+MAX_GROUP = 8  # largest tensor-parallel group (inference.TP_SIZES)
+TAGS_PER_GROUP = 8  # asset tags listed per candidate row (the page's second, bounded query)
+ESTIMATE_LABEL = (
+    "ESTIMATE: roofline figures from catalogue specs (circular.md §3.1, §3.5, §3.6, §4.1), "
+    "not measurements; see `assumptions`."
+)
+
+
+@dataclass(frozen=True)
+class ReuseQuery:
+    """One procurement question (issue 6 inputs)."""
+
+    model: inference.LLMSpec
+    precision: str
+    context: int = 8192
+    concurrency: int = 1
+    site: Site | None = None
+    country: str | None = None
+    pue: float | None = None
+    target_tokens_per_s: float | None = None
+    include_in_service: bool = False
+    rank: str = "energy"
+    only_fitting: bool = False
+
+    @property
+    def states(self) -> tuple[str, ...]:
+        return CANDIDATE_STATES + ((State.IN_SERVICE,) if self.include_in_service else ())
+
+
+@dataclass
+class CandidateResult:
+    """Candidate groups in ranked order (numpy columns) and what was assumed to compute them."""
+
+    columns: dict[str, np.ndarray]
+    order: np.ndarray  # positions into `columns`, best first
+    assumptions: dict
+    request: dict
+    new_equivalent: dict | None
+
+    @property
+    def total(self) -> int:
+        return len(self.order)
+
+
+@lru_cache(maxsize=1)
+def llm_models() -> dict[str, inference.LLMSpec]:
+    return inference.load_llm_models()
+
+
+def custom_model(params_b: float, layers: int, kv_heads: int, head_dim: int) -> inference.LLMSpec:
+    return inference.LLMSpec(
+        name=f"custom {params_b:g} B",
+        slug="custom",
+        params_b=float(params_b),
+        layers=int(layers),
+        kv_heads=int(kv_heads),
+        head_dim=int(head_dim),
+        source="given by the caller",
+    )
+
+
+_HW_FIELDS = (
+    "id",
+    "slug",
+    "name",
+    "release_year",
+    "memory_gb",
+    "memory_bandwidth_gbps",
+    "fp16_tflops",
+    "bf16_tflops",
+    "int8_tops",
+    "tdp_w",
+    "compute_capability",
+    "supports_bf16",
+    "supports_fp8",
+    "devices_per_package",
+    "embodied_gwp_kgco2e",
+)
+# Per-package figures that split across logical devices (MI250: 2 GCDs, circular.md §3.1).
+_PER_PACKAGE = (
+    "memory_gb",
+    "bandwidth_gbps",
+    "fp16_tflops",
+    "bf16_tflops",
+    "int8_tops",
+    "tdp_w",
+    "embodied_kgco2e",
+)
+# evaluate() only asks which TP sizes (1, 2, 4, 8) fit in a server, so "up to n devices" has
+# four classes: bucket[n] = largest TP size ≤ n.
+_BUCKETS = np.array(inference.TP_SIZES)
+_BUCKET_OF = np.array([1, 1, 2, 2, 4, 4, 4, 4, 8])  # index: devices available (0–8)
+
+
+@dataclass(frozen=True)
+class _Evaluation:
+    """Every catalogue accelerator × TP bucket, evaluated once per request shape (cached)."""
+
+    hw_ids: np.ndarray  # sorted
+    per_package: np.ndarray  # by hw position
+    columns: dict[str, np.ndarray]  # by row = hw position × 4 + bucket position
+    assumptions: dict
+    new_equivalent: dict | None
+
+
+def _catalogue_rows() -> tuple:
+    """The catalogue's accelerators (query 1: a few dozen rows); also the cache key."""
+    return tuple(
+        HardwareModel.objects.filter(kind=HardwareKind.ACCELERATOR)
+        .order_by("id")
+        .values_list(*_HW_FIELDS)
+    )
+
+
+@lru_cache(maxsize=256)
+def _evaluation(rows: tuple, model, precision, context, concurrency, target) -> _Evaluation:
+    """One vectorised `inference.evaluate` over hw × {1, 2, 4, 8}, at PUE 1 and CI 1.
+
+    Pure in its arguments (the catalogue rows are part of the key), hence cached: PUE and grid
+    intensity are per site and enter linearly, so they are applied per candidate afterwards.
+    """
+    hw = pd.DataFrame.from_records(list(rows), columns=_HW_FIELDS).rename(
+        columns={
+            "memory_bandwidth_gbps": "bandwidth_gbps",
+            "embodied_gwp_kgco2e": "embodied_kgco2e",
+        }
+    )
+    hw["per_package"] = pd.to_numeric(hw["devices_per_package"]).fillna(1).clip(lower=1)
+    for col in _PER_PACKAGE:
+        hw[col] = pd.to_numeric(hw[col], errors="coerce").astype(float) / hw["per_package"]
+    devices = hw.loc[hw.index.repeat(len(_BUCKETS))].reset_index(drop=True)
+    devices["devices_per_server"] = np.tile(_BUCKETS, len(hw))
+    out = inference.evaluate(
+        devices,
+        model,
+        precision,
+        context,
+        concurrency,
+        pue=1.0,
+        grid_kg_per_kwh=1.0,
+        target_tokens_per_s=target,
+        max_devices_per_group=MAX_GROUP,
+    )
+    table = devices.join(out)
+    new = _newest_equivalent(table[table["devices_per_server"] == MAX_GROUP])
+    _payback_columns(table, new, target)
+    assumptions = dict(out.attrs["assumptions"])
+    assumptions.pop("request", None)
+    assumptions["new_equivalent"] = {
+        "value": None if new is None else new["slug"],
+        "unit": None,
+        "source": "newest catalogue accelerator (release year) with an embodied figure that "
+        "serves the same request in ≤ 8 identical devices; ties: lower J/token",
+        "tag": "D",
+    }
+    assumptions["refurbishment_burden"] = {
+        "value": 0,
+        "unit": "kgCO2e",
+        "source": "circular.md §3.6 step 4: no default found",
+        "tag": "U",
+    }
+    columns = {
+        name: table[name].to_numpy()
+        for name in (
+            "slug",
+            "name",
+            "supported",
+            "precision_supported",
+            "fits",
+            "reason",
+            "n_devices",
+            "need_gb",
+            "available_gb",
+            "tokens_per_s",
+            "groups",
+            "power_w",
+            "joules_per_token",
+            "new_devices",
+            "embodied_avoided_kgco2e",
+            "payback_base_years",
+            "payback_reason",
+        )
+    }
+    columns["boards_per_group"] = np.ceil(table["n_devices"] / table["per_package"]).to_numpy()
+    return _Evaluation(
+        hw_ids=hw["id"].to_numpy(dtype=np.int64),
+        per_package=hw["per_package"].to_numpy(dtype=float),
+        columns=columns,
+        assumptions=assumptions,
+        new_equivalent=None if new is None else _new_summary(new),
+    )
+
+
+def _newest_equivalent(catalogue: pd.DataFrame) -> pd.Series | None:
+    """The newest catalogue accelerator (release year) with an embodied figure that serves the
+    request in a group of ≤ 8; ties go to the lower energy per token, then the slug."""
+    new = catalogue[catalogue["supported"] & catalogue["embodied_kgco2e"].notna()]
+    if new.empty:
+        return None
+    new = new.sort_values(
+        ["release_year", "joules_per_token", "slug"], ascending=[False, True, True]
+    )
+    return new.iloc[0]
+
+
+def _payback_columns(rows: pd.DataFrame, new: pd.Series | None, target) -> None:
+    """Avoided embodied carbon and keep-vs-replace payback per evaluated row (§3.6 step 4, §4.1).
+
+    The new kit must deliver the same tokens/s as the candidate (or the target): it takes
+    ceil(delivered / new group's tokens/s) groups. Avoided = those devices' embodied carbon
+    (cut-off, no refurbishment burden known). Payback compares the candidate's provisioned power
+    with the new kit's energy share for the same service (J/token × tokens/s) and charges the
+    full embodied carbon of what would be bought. At PUE 1 and CI 1 here (years scale as
+    1 / (PUE · CI), applied per site later); one `payback` call per hardware row, a few dozen.
+    """
+    n = len(rows)
+    if new is None:
+        rows["new_devices"] = rows["embodied_avoided_kgco2e"] = np.nan
+        rows["payback_base_years"] = np.nan
+        rows["payback_reason"] = "no catalogue accelerator serves the request"
+        return
+    delivered = np.full(n, float(target)) if target is not None else rows["tokens_per_s"].to_numpy()
+    new_devices = np.ceil(delivered / new["tokens_per_s"]) * new["n_devices"]
+    avoided = inference.embodied_avoided_kgco2e(new_devices, new["embodied_kgco2e"])
+    p_old_kw = rows["power_w"].to_numpy() / 1000
+    p_new_kw = delivered * new["joules_per_token"] / 1000
+    years, reasons = [], []
+    for old, p_new, ef in zip(p_old_kw, p_new_kw, avoided, strict=True):
+        if np.isnan(old) or np.isnan(ef):
+            years.append(np.nan)
+            reasons.append("does not serve the request")
+            continue
+        result = inference.payback(old, p_new, ef, grid_kg_per_kwh=1.0, pue=1.0)
+        years.append(result.years)
+        reasons.append(result.reason if result.never else "pays back")
+    rows["new_devices"] = new_devices
+    rows["embodied_avoided_kgco2e"] = avoided
+    rows["payback_base_years"] = np.array(years, dtype=float)
+    rows["payback_reason"] = np.array(reasons, dtype=object)
+
+
+def _groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
+    """Candidate accelerators grouped by (model, server, site) with counts: ONE query.
+
+    Reserved assets are excluded by state. A GPU in a server groups with its identical siblings
+    (a tensor-parallel group is identical devices in one server); loose GPUs group by model and
+    site, and each serves alone. Columns: hw id, parent id (-1 loose), site id, count, min id.
+    """
+    qs = Asset.objects.filter(state__in=query.states, hardware_model_id__in=accelerator_ids)
+    if query.site is not None:
+        qs = qs.filter(site=query.site)
+    rows = list(
+        qs.order_by()
+        .values_list("hardware_model_id", "parent_id", "site_id")
+        .annotate(assets=Count("id"), first_id=Min("id"))
+    )
+    if not rows:
+        return np.empty((0, 5), dtype=np.int64)
+    out = np.array([(h, -1 if p is None else p, s, n, i) for h, p, s, n, i in rows])
+    return out.astype(np.int64)
+
+
+def _site_context(query: ReuseQuery, site_ids) -> list[dict]:
+    """PUE and grid intensity per site in the result (one query for the sites, a handful)."""
+    if query.site is not None:
+        sites = [query.site]
+    else:
+        sites = list(Site.objects.filter(id__in=[int(s) for s in site_ids]).order_by("code"))
+    out = []
+    for site in sites:  # per distinct site, never per candidate
+        if query.pue is not None:
+            pue, pue_source = float(query.pue), "given by the caller"
+        else:
+            pue, pue_source = site_pue(site)
+        grid, grid_source = grid_for(query.country or site.country)
+        out.append(
+            {
+                "id": site.id,
+                "code": site.code,
+                "pue": pue,
+                "pue_source": pue_source,
+                "grid": grid,
+                "grid_source": grid_source,
+            }
+        )
+    return out
+
+
+def find_candidates(query: ReuseQuery) -> CandidateResult:
+    """Every candidate group, ranked. Three or four queries whatever the number of candidates."""
+    ev = _evaluation(
+        _catalogue_rows(),
+        query.model,
+        query.precision,
+        query.context,
+        query.concurrency,
+        query.target_tokens_per_s,
+    )
+    groups = _groups(query, list(ev.hw_ids))
+    hw_id, parent_id, site_id, assets, first_id = groups.T
+    hw_pos = np.searchsorted(ev.hw_ids, hw_id)
+    per_package = ev.per_package[hw_pos]
+    logical = np.where(parent_id >= 0, np.minimum(assets * per_package, MAX_GROUP), per_package)
+    bucket_pos = np.searchsorted(_BUCKETS, _BUCKET_OF[logical.astype(int)])
+    row = hw_pos * len(_BUCKETS) + bucket_pos
+    c = {name: values[row] for name, values in ev.columns.items()}
+
+    sites = _site_context(query, np.unique(site_id))
+    site_ids = np.array([s["id"] for s in sites], dtype=np.int64)
+    site_order = np.argsort(site_ids)
+    at = site_order[np.searchsorted(site_ids[site_order], site_id)] if len(sites) else site_id
+    pue = np.array([s["pue"] for s in sites], dtype=float)[at] if len(sites) else np.array([])
+    ci = np.array([s["grid"].kg_per_kwh for s in sites], dtype=float)[at] if len(sites) else pue
+    c.update(
+        hardware_model_id=hw_id,
+        parent_id=parent_id,
+        site_id=site_id,
+        site_pos=at,
+        assets=assets,
+        first_id=first_id,
+        pue=pue,
+        grid_kg_per_kwh=ci,
+    )
+    # evaluate()'s device J/token already covers the `groups` groups serving a target.
+    c["joules_per_token_facility"] = c["joules_per_token"] * pue
+    c["kgco2e_per_mtok"] = inference.kgco2e_per_mtok(c["joules_per_token_facility"], ci)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        c["payback_years"] = c["payback_base_years"] / (pue * ci)
+    c["payback_reason"] = np.where(
+        (ci <= 0) & c["supported"], "never: zero-carbon grid", c["payback_reason"]
+    )
+    c["groups_available"] = np.floor(assets / c["boards_per_group"])
+    c["meets_target"] = c["supported"] & (
+        np.isnan(c["groups"].astype(float)) | (c["groups_available"] >= c["groups"])
+    )
+    order = _rank(c, query.rank, sites)
+    if query.only_fitting:
+        order = order[c["supported"][order].astype(bool)]
+
+    assumptions = dict(ev.assumptions)
+    assumptions["pue"] = {
+        "value": {s["code"]: s["pue"] for s in sites},
+        "unit": None,
+        "source": {s["code"]: s["pue_source"] for s in sites} or DEFAULT_PUE_SOURCE,
+        "tag": None,
+    }
+    assumptions["grid_intensity"] = {
+        "value": {s["code"]: s["grid"].kg_per_kwh for s in sites},
+        "unit": "kgCO2e/kWh",
+        "source": {s["code"]: s["grid_source"] for s in sites},
+        "tag": "C (EU27: D)",
+    }
+    return CandidateResult(
+        columns=c | {"site_code": np.array([s["code"] for s in sites], dtype=object)},
+        order=order,
+        assumptions=assumptions,
+        request=_request_echo(query),
+        new_equivalent=ev.new_equivalent,
+    )
+
+
+def _rank(c: dict, rank: str, sites: list[dict]) -> np.ndarray:
+    """Supported first, then the key (NaN last), then site code, model slug, first asset id."""
+    column, ascending = RANK_KEYS[rank]
+    key = c[column].astype(float)
+    key = np.where(np.isnan(key), np.inf, key if ascending else -key)
+    site_rank = np.argsort(np.argsort([s["code"] for s in sites]))  # sites are few
+    site_key = site_rank[c["site_pos"]] if len(sites) else c["site_pos"]
+    slug_key = np.unique(c["slug"].astype(str), return_inverse=True)[1]
+    return np.lexsort((c["first_id"], slug_key, site_key, key, ~c["supported"].astype(bool)))
+
+
+def _request_echo(query: ReuseQuery) -> dict:
+    return {
+        "model": query.model.slug,
+        "model_name": query.model.name,
+        "params_b": query.model.params_b,
+        "layers": query.model.layers,
+        "kv_heads": query.model.kv_heads,
+        "head_dim": query.model.head_dim,
+        "precision": query.precision,
+        "context": query.context,
+        "concurrency": query.concurrency,
+        "target_tokens_per_s": query.target_tokens_per_s,
+        "site": query.site.code if query.site else None,
+        "country": query.country,
+        "pue": query.pue,
+        "states": list(query.states),
+        "rank": query.rank,
+    }
+
+
+def _num(value, places: int = 3):
+    if value is None:
+        return None
+    value = float(value)
+    return round(value, places) if math.isfinite(value) else None
+
+
+def _int(value):
+    value = float(value)
+    return int(value) if math.isfinite(value) else None
+
+
+def _new_summary(new: pd.Series) -> dict:
+    return {
+        "hardware_model": new["slug"],
+        "name": new["name"],
+        "release_year": int(new["release_year"]),
+        "n_devices": int(new["n_devices"]),
+        "tokens_per_s": _num(new["tokens_per_s"], 1),
+        "joules_per_token": _num(new["joules_per_token"]),
+        "embodied_kgco2e_per_device": _num(new["embodied_kgco2e"], 1),
+    }
+
+
+def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
+    """The rows of one page as plain dicts, with their asset tags (one bounded query)."""
+    c = result.columns
+    positions = result.order[offset : offset + limit]
+    tags = _tags_for(c, positions, result.request["states"])
+    out = []
+    for i in positions:  # one page (≤ page size): shaping only
+        key = (int(c["hardware_model_id"][i]), int(c["parent_id"][i]), int(c["site_id"][i]))
+        found = tags.get(key, {"parent": None, "assets": []})
+        years = _num(c["payback_years"][i], 2)
+        out.append(
+            {
+                "estimate": True,
+                "hardware_model": c["slug"][i],
+                "hardware_model_name": c["name"][i],
+                "site": c["site_code"][c["site_pos"][i]],
+                "server": found["parent"],
+                "assets_available": int(c["assets"][i]),
+                "assets": found["assets"],
+                "supported": bool(c["supported"][i]),
+                "precision_supported": bool(c["precision_supported"][i]),
+                "fits": bool(c["fits"][i]),
+                "reason": c["reason"][i],
+                "n_devices": int(c["n_devices"][i]),
+                "assets_per_group": int(c["boards_per_group"][i]),
+                "groups_available": int(c["groups_available"][i]),
+                "groups_needed": _int(c["groups"][i]),
+                "meets_target": bool(c["meets_target"][i]),
+                "need_gb": _num(c["need_gb"][i], 2),
+                "available_gb": _num(c["available_gb"][i], 2),
+                "tokens_per_s": _num(c["tokens_per_s"][i], 1),
+                "power_w": _num(c["power_w"][i], 1),
+                "joules_per_token": _num(c["joules_per_token"][i], 4),
+                "joules_per_token_facility": _num(c["joules_per_token_facility"][i], 4),
+                "kgco2e_per_mtok": _num(c["kgco2e_per_mtok"][i], 4),
+                "pue": _num(c["pue"][i], 3),
+                "grid_kg_per_kwh": _num(c["grid_kg_per_kwh"][i], 4),
+                "new_equivalent_devices": _int(c["new_devices"][i]),
+                "embodied_avoided_kgco2e": _num(c["embodied_avoided_kgco2e"][i], 1),
+                "payback_years": years,
+                "payback": (
+                    f"replacing pays back in {years:.1f} years"
+                    if years is not None
+                    else c["payback_reason"][i]
+                ),
+            }
+        )
+    return out
+
+
+def _tags_for(c: dict, positions, states: list[str]) -> dict:
+    """Up to TAGS_PER_GROUP asset tags per page row, in one windowed query."""
+    if len(positions) == 0:
+        return {}
+    match = Q()
+    for i in positions:  # page rows only (≤ page size)
+        parent = c["parent_id"][i]
+        match |= Q(
+            Q(parent__isnull=True) if parent < 0 else Q(parent_id=int(parent)),
+            hardware_model_id=int(c["hardware_model_id"][i]),
+            site_id=int(c["site_id"][i]),
+        )
+    ranked = (
+        Asset.objects.filter(match, state__in=states)
+        .annotate(
+            rn=Window(
+                RowNumber(),
+                partition_by=[F("hardware_model_id"), F("parent_id"), F("site_id")],
+                order_by=F("id").asc(),
+            )
+        )
+        .filter(rn__lte=TAGS_PER_GROUP)
+        .order_by("id")
+    )
+    fields = ("id", "asset_tag", "state", "hardware_model_id", "parent_id", "site_id")
+    out: dict = {}
+    for r in ranked.values(*fields, "parent__asset_tag"):
+        key = (r["hardware_model_id"], -1 if r["parent_id"] is None else r["parent_id"])
+        entry = out.setdefault(
+            (*key, r["site_id"]), {"parent": r["parent__asset_tag"], "assets": []}
+        )
+        entry["assets"].append({"id": r["id"], "asset_tag": r["asset_tag"], "state": r["state"]})
+    return out
+
+
+# --- service: reserve and release -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one asset of a reservation or release request."""
+
+    asset: str
+    asset_id: int | None
+    status: str  # "reserved" | "released" | "refused" | "forbidden" | "not-found"
+    state: str | None = None
+    errors: dict | None = None
+    event_id: int | None = None
+
+    def as_dict(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def _lookup(asset_ids: Iterable[int] = (), asset_tags: Iterable[str] = ()):
+    ids, tags = list(dict.fromkeys(asset_ids)), list(dict.fromkeys(asset_tags))
+    found = Asset.objects.select_related("site").filter(Q(id__in=ids) | Q(asset_tag__in=tags))
+    by_id = {a.id: a for a in found}
+    by_tag = {a.asset_tag: a for a in by_id.values()}
+    wanted = [(str(i), by_id.get(i)) for i in ids] + [(t, by_tag.get(t)) for t in tags]
+    return wanted
+
+
+def _act(kind, wanted, *, actor, details, occurred_at, ok_status) -> list[Outcome]:
+    outcomes = []
+    for label, asset in wanted:  # one ledger write per asset: each locks its own row
+        if asset is None:
+            outcomes.append(Outcome(label, None, "not-found", errors={"asset": ["no such asset"]}))
+            continue
+        if actor is not None and not permissions.can_record(actor, kind, asset.site):
+            outcomes.append(
+                Outcome(
+                    asset.asset_tag,
+                    asset.id,
+                    "forbidden",
+                    asset.state,
+                    {"asset": [f"you may not record '{kind}' at site {asset.site.code}"]},
+                )
+            )
+            continue
+        try:
+            event = record_event(asset, kind, occurred_at=occurred_at, actor=actor, details=details)
+        except LifecycleError as exc:
+            asset.refresh_from_db(fields=["state"])
+            outcomes.append(
+                Outcome(asset.asset_tag, asset.id, "refused", asset.state, exc.message_dict)
+            )
+            continue
+        outcomes.append(
+            Outcome(asset.asset_tag, asset.id, ok_status, event.state_after, event_id=event.id)
+        )
+    return outcomes
+
+
+def reserve_for_request(
+    *,
+    request_name: str,
+    purpose: str,
+    actor=None,
+    requester: str | None = None,
+    asset_ids: Iterable[int] = (),
+    asset_tags: Iterable[str] = (),
+    occurred_at: dt.datetime | None = None,
+) -> list[Outcome]:
+    """Reserve each asset for a named request; per-asset outcomes, never all-or-nothing.
+
+    Two concurrent reservations of one asset serialise on its row lock in record_event: the
+    second finds it `reserved` and is refused ('reserved-for-reuse' is not allowed from there).
+    """
+    reserved_by = requester or (actor.get_username() if actor is not None else "")
+    details = {"reserved_by": reserved_by, "purpose": purpose, "request_ref": request_name}
+    return _act(
+        EventKind.RESERVED_FOR_REUSE,
+        _lookup(asset_ids, asset_tags),
+        actor=actor,
+        details=details,
+        occurred_at=occurred_at or timezone.now(),
+        ok_status="reserved",
+    )
+
+
+def release_reservation(
+    *,
+    actor=None,
+    asset_ids: Iterable[int] = (),
+    asset_tags: Iterable[str] = (),
+    request_name: str | None = None,
+    reason: str = "",
+    occurred_at: dt.datetime | None = None,
+) -> list[Outcome]:
+    """Release reservations (back to the state before them), by asset or by request name."""
+    wanted = _lookup(asset_ids, asset_tags)
+    if request_name:
+        held = (
+            Asset.objects.select_related("site")
+            .filter(
+                state=State.RESERVED,
+                events__kind=EventKind.RESERVED_FOR_REUSE,
+                events__details__request_ref=request_name,
+            )
+            .distinct()
+            .order_by("id")
+        )
+        seen = {a.id for _, a in wanted if a is not None}
+        wanted += [(a.asset_tag, a) for a in held if a.id not in seen]
+    return _act(
+        EventKind.RESERVATION_RELEASED,
+        wanted,
+        actor=actor,
+        details={"reason": reason} if reason else {},
+        occurred_at=occurred_at or timezone.now(),
+        ok_status="released",
+    )

@@ -1,0 +1,411 @@
+"""Reuse candidates for procurement (issue 6): fit, gates, ranking, reservation, interfaces.
+
+Fit expectations are the hand-worked cells of circular.md §3.4 (8k context, batch 1).
+"""
+
+import io
+import threading
+
+import pytest
+from django.core.management import call_command
+from django.db import connection
+from django.urls import reverse
+
+from registry import reuse
+from registry.lifecycle import State
+from registry.models import LifecycleEvent
+from registry.services import record_event
+from tests import factories as f
+from tests.registry import reuse_factories as rf
+
+pytestmark = pytest.mark.django_db
+URL = "/api/reuse-candidates/"
+RESERVE = "/api/reuse-requests/"
+RELEASE = "/api/reuse-requests/release/"
+
+
+@pytest.fixture
+def trio(db):
+    """circular.md §3.4's three cards, loose and in stock at PAR1."""
+    return {
+        "t4": rf.gpu("T4-1", "nvidia-t4"),
+        "a10": rf.gpu("A10-1", "nvidia-a10"),
+        "a100": rf.gpu("A100-1", "nvidia-a100-sxm4-40gb"),
+    }
+
+
+def _rows(api, user, **params):
+    api.force_authenticate(user)
+    response = api.get(URL, {"site": "PAR1", "context": 8192, **params})
+    assert response.status_code == 200, response.json()
+    return response.json()
+
+
+def _by_model(body):
+    return {row["hardware_model"]: row for row in body["results"]}
+
+
+# --- fit (circular.md §3.4) -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("precision", "expected"),
+    [
+        ("fp16", {"nvidia-t4": False, "nvidia-a10": True, "nvidia-a100-sxm4-40gb": True}),
+        ("int8", {"nvidia-t4": True, "nvidia-a10": True, "nvidia-a100-sxm4-40gb": True}),
+    ],
+)
+def test_llama_3_8b_at_8k_fits_per_circular_md(api, procurement_user, trio, precision, expected):
+    body = _rows(api, procurement_user, model="llama-3-8b", precision=precision)
+    rows = _by_model(body)
+    assert {slug: rows[slug]["fits"] for slug in expected} == expected
+    need = 20.5 if precision == "fp16" else 11.3  # §3.4 need column
+    assert rows["nvidia-t4"]["need_gb"] == pytest.approx(need, abs=0.1)
+    if precision == "fp16":
+        assert "needs 20.5 GB > 0.9 × 16 GB" in rows["nvidia-t4"]["reason"]
+        assert rows["nvidia-t4"]["tokens_per_s"] is None
+    assert all(r["estimate"] is True for r in body["results"])
+    assert body["estimate"].startswith("ESTIMATE")
+
+
+def test_bf16_on_a_v100_is_refused_with_the_reason(api, procurement_user):
+    rf.gpu("V100-1", "nvidia-v100-sxm2-32gb")
+    row = _by_model(_rows(api, procurement_user, model="llama-3-8b", precision="bf16"))[
+        "nvidia-v100-sxm2-32gb"
+    ]
+    assert row["precision_supported"] is False and row["supported"] is False
+    assert "bf16 needs compute capability ≥ 8.0 (has 7.0)" in row["reason"]
+
+
+def test_fp8_on_an_a100_is_refused(api, procurement_user, trio):
+    row = _by_model(_rows(api, procurement_user, model="llama-3-8b", precision="fp8"))[
+        "nvidia-a100-sxm4-40gb"
+    ]
+    assert row["supported"] is False and "fp8 needs compute capability ≥ 8.9" in row["reason"]
+
+
+def test_llama_70b_int4_fits_two_a100_40_in_one_server_but_not_one(api, procurement_user):
+    rf.server("SRV-1", "nvidia-a100-sxm4-40gb", 2)
+    rf.gpu("LONE-A100", "nvidia-a100-sxm4-40gb")
+    body = _rows(api, procurement_user, model="llama-3-70b", precision="int4")
+    rows = {row["server"]: row for row in body["results"]}
+    grouped, lone = rows["SRV-1"], rows[None]
+    assert grouped["supported"] and grouped["n_devices"] == 2 and "(TP=2)" in grouped["reason"]
+    assert [a["asset_tag"] for a in grouped["assets"]] == ["SRV-1-G0", "SRV-1-G1"]
+    assert not lone["fits"] and lone["n_devices"] == 1
+    # Loose cards never form a TP group, however many there are.
+    rf.gpu("LONE-A100-2", "nvidia-a100-sxm4-40gb")
+    rows = {r["server"]: r for r in _rows(api, procurement_user, model="llama-3-70b",
+                                          precision="int4")["results"]}  # fmt: skip
+    assert rows[None]["assets_available"] == 2 and not rows[None]["fits"]
+
+
+def test_concurrency_raises_the_memory_need(api, procurement_user, trio):
+    one = _by_model(_rows(api, procurement_user, model="llama-3-8b", precision="fp16"))
+    eight = _by_model(
+        _rows(api, procurement_user, model="llama-3-8b", precision="fp16", concurrency=8)
+    )
+    # KV at 8k is 1.07 GB per sequence (§3.3): 7 more sequences add 7.5 GB.
+    assert eight["nvidia-a10"]["need_gb"] == pytest.approx(one["nvidia-a10"]["need_gb"] + 7.5,
+                                                           abs=0.05)  # fmt: skip
+    assert one["nvidia-a10"]["fits"] and not eight["nvidia-a10"]["fits"]
+
+
+def test_custom_model_by_numbers(api, procurement_user, trio):
+    body = _rows(api, procurement_user, precision="int8", params_b=8.03, layers=32, kv_heads=8,
+                 head_dim=128)  # fmt: skip
+    assert body["request"]["model"] == "custom"
+    assert _by_model(body)["nvidia-t4"]["need_gb"] == pytest.approx(11.3, abs=0.1)
+
+
+# --- states -----------------------------------------------------------------------------------
+
+
+def test_reserved_in_service_and_sold_are_excluded_unless_asked(api, procurement_user):
+    for state in ("in-stock", "awaiting-disposition", "in-service", "reserved", "sold"):
+        rf.gpu(f"G-{state}", "nvidia-a10", state=state)
+    tags = lambda body: {a["asset_tag"] for r in body["results"] for a in r["assets"]}  # noqa: E731
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    assert tags(body) == {"G-in-stock", "G-awaiting-disposition"}
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8",
+                 include_in_service="true")  # fmt: skip
+    assert tags(body) == {"G-in-stock", "G-awaiting-disposition", "G-in-service"}
+
+
+def test_only_accelerators_and_the_chosen_site(api, procurement_user, trio):
+    rf.gpu("A10-LON", "nvidia-a10", site=f.site("LON1", country="GB"))
+    f.asset("SSD-1", model=f.hardware_model_by_slug("generic-ssd-3840gb"))
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    assert {r["site"] for r in body["results"]} == {"PAR1"}
+    assert body["count"] == 3
+    api.force_authenticate(procurement_user)
+    everywhere = api.get(URL, {"model": "llama-3-8b", "precision": "int8"}).json()
+    assert everywhere["count"] == 4
+    # No figure ships for GB: the EU-27 mean is used, and the source says so.
+    assert (
+        "no figure shipped for GB" in everywhere["assumptions"]["grid_intensity"]["source"]["LON1"]
+    )
+
+
+# --- ranking, carbon, PUE ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("rank", "column", "descending"),
+    [
+        ("energy", "joules_per_token_facility", False),
+        ("tokens_per_s", "tokens_per_s", True),
+        ("avoided_carbon", "embodied_avoided_kgco2e", True),
+    ],
+)
+def test_ranking_keys(api, procurement_user, trio, rank, column, descending):
+    rf.gpu("V100-1", "nvidia-v100-sxm2-32gb")
+    rf.gpu("L4-1", "nvidia-l4")
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8", rank=rank)
+    values = [r[column] for r in body["results"] if r["supported"]]
+    assert len(values) == 5
+    assert values == sorted(values, reverse=descending)
+
+
+def test_unsupported_rows_rank_last(api, procurement_user, trio):
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="fp16")
+    assert [r["supported"] for r in body["results"]] == [True, True, False]
+    only = _rows(api, procurement_user, model="llama-3-8b", precision="fp16", only_fitting="true")
+    assert only["count"] == 2
+
+
+def test_carbon_uses_site_grid_and_default_pue(api, procurement_user, trio):
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    row = _by_model(body)["nvidia-a10"]
+    assert row["pue"] == 1.3 and "circular.md §4.3" in body["assumptions"]["pue"]["source"]["PAR1"]
+    assert row["grid_kg_per_kwh"] == pytest.approx(0.056)  # FR, Ember 2023
+    expected = row["joules_per_token_facility"] * 1e6 / 3.6e6 * 0.056
+    assert row["kgco2e_per_mtok"] == pytest.approx(expected, rel=1e-3)
+    assert row["joules_per_token_facility"] == pytest.approx(row["joules_per_token"] * 1.3,
+                                                             rel=1e-3)  # fmt: skip
+    # Newest equivalent: L4 (2023), one card serves it; avoided = 123.5 kg per card needed.
+    assert body["new_equivalent"]["hardware_model"] == "nvidia-l4"
+    assert row["embodied_avoided_kgco2e"] == pytest.approx(
+        123.5 * row["new_equivalent_devices"], abs=0.1
+    )
+    assert row["payback"]
+    for key in ("mbu", "usable_fraction", "pue", "grid_intensity", "new_equivalent"):
+        assert key in body["assumptions"]
+    de = _rows(api, procurement_user, model="llama-3-8b", precision="int8", country="DE", pue=1.5)
+    a10 = _by_model(de)["nvidia-a10"]
+    assert a10["grid_kg_per_kwh"] == pytest.approx(0.3809) and a10["pue"] == 1.5
+    assert de["assumptions"]["pue"]["source"]["PAR1"] == "given by the caller"
+
+
+def test_a_registered_pue_provider_wins_over_the_default(api, procurement_user, trio):
+    def provider(site):
+        return 1.12 if site.code == "PAR1" else None
+
+    reuse.register_pue_provider(provider)
+    try:
+        body = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    finally:
+        reuse.PUE_PROVIDERS.remove(provider)
+    assert _by_model(body)["nvidia-a10"]["pue"] == 1.12
+    assert "latest computed PUE" in body["assumptions"]["pue"]["source"]["PAR1"]
+
+
+def test_payback_never_when_the_new_kit_is_no_better(api, procurement_user):
+    # §4.3: T4 → L4 has no operational gain, so replacing never pays back.
+    rf.gpu("T4-1", "nvidia-t4")
+    row = _by_model(_rows(api, procurement_user, model="llama-3-8b", precision="int8"))["nvidia-t4"]
+    assert row["payback_years"] is None and row["payback"].startswith("never")
+
+
+# --- API: validation, permissions, query count ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"model": "gpt-9", "precision": "int8"}, "model"),
+        ({"model": "llama-3-8b", "precision": "int3"}, "precision"),
+        ({"model": "llama-3-8b", "precision": "int8", "context": -1}, "context"),
+        ({"model": "llama-3-8b", "precision": "int8", "site": "NOPE"}, "site"),
+        ({"model": "llama-3-8b", "precision": "int8", "rank": "price"}, "rank"),
+        ({"precision": "int8", "params_b": 7}, "layers"),
+        ({"model": "llama-3-8b", "precision": "int8", "pue": 0.8}, "pue"),
+    ],
+)
+def test_bad_input_is_a_400_with_field_errors(api, procurement_user, params, field):
+    api.force_authenticate(procurement_user)
+    response = api.get(URL, params)
+    assert response.status_code == 400 and field in response.json()
+
+
+def test_anonymous_is_refused(api, trio):
+    assert api.get(URL, {"model": "llama-3-8b", "precision": "int8"}).status_code in (401, 403)
+    assert api.post(RESERVE, {}, format="json").status_code in (401, 403)
+
+
+def test_auditor_reads_but_cannot_reserve(api, auditor_user, trio):
+    _rows(api, auditor_user, model="llama-3-8b", precision="int8")
+    response = api.post(RESERVE, {"request_name": "R1", "purpose": "chatbot",
+                                  "asset_tags": ["A10-1"]}, format="json")  # fmt: skip
+    assert response.status_code == 403
+    assert trio["a10"].events.filter(kind="reserved-for-reuse").count() == 0
+
+
+def test_operator_at_another_site_cannot_reserve(api, trio):
+    operator = f.user("op-lyon", group="operator")
+    f.site("LYS1").operators.add(operator)
+    api.force_authenticate(operator)
+    response = api.post(RESERVE, {"request_name": "R1", "purpose": "chatbot",
+                                  "asset_tags": ["A10-1"]}, format="json")  # fmt: skip
+    assert response.status_code == 403
+    assert response.json()["results"][0]["status"] == "forbidden"
+    f.site("PAR1").operators.add(operator)
+    operator._circulus_sites = None
+    api.force_authenticate(f.user("op-paris", group="operator"))
+    home = f.user("op-home", group="operator")
+    f.site("PAR1").operators.add(home)
+    api.force_authenticate(home)
+    ok = api.post(RESERVE, {"request_name": "R1", "purpose": "chatbot",
+                            "asset_tags": ["A10-1"]}, format="json")  # fmt: skip
+    assert ok.status_code == 201
+
+
+def test_query_count_does_not_grow_with_candidates(api, procurement_user,
+                                                   django_assert_max_num_queries):  # fmt: skip
+    for i in range(3):
+        rf.server(f"SRV-{i}", "nvidia-a100-sxm4-40gb", 2)
+    for slug in ("nvidia-t4", "nvidia-a10", "nvidia-l4", "nvidia-v100-sxm2-16gb"):
+        for i in range(3):
+            rf.gpu(f"{slug}-{i}", slug)
+    api.force_authenticate(procurement_user)
+    params = {"model": "llama-3-8b", "precision": "int8", "site": "PAR1"}
+    with django_assert_max_num_queries(6):
+        body = api.get(URL, params).json()
+    assert body["count"] == 7
+    with django_assert_max_num_queries(6):
+        assert api.get(URL, {"model": "llama-3-8b", "precision": "int8"}).status_code == 200
+
+
+# --- reservation ------------------------------------------------------------------------------
+
+
+def test_reserve_release_then_commission_for_inference(api, procurement_user, trio):
+    api.force_authenticate(procurement_user)
+    a10 = trio["a10"]
+    response = api.post(RESERVE, {"request_name": "REQ-42", "purpose": "support chatbot",
+                                  "asset_ids": [a10.id]}, format="json")  # fmt: skip
+    assert response.status_code == 201, response.json()
+    assert response.json()["results"][0]["status"] == "reserved"
+    a10.refresh_from_db()
+    assert a10.state == State.RESERVED
+    event = a10.events.get(kind="reserved-for-reuse")
+    assert event.details == {"reserved_by": "buyer", "purpose": "support chatbot",
+                             "request_ref": "REQ-42"}  # fmt: skip
+    assert event.actor == procurement_user
+    # Reserved assets are no longer candidates.
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    assert "nvidia-a10" not in _by_model(body)
+    # A second reservation is refused, not duplicated.
+    again = api.post(RESERVE, {"request_name": "REQ-43", "purpose": "x",
+                               "asset_tags": ["A10-1", "T4-1"]}, format="json")  # fmt: skip
+    assert again.status_code == 207
+    statuses = {r["asset"]: r["status"] for r in again.json()["results"]}
+    assert statuses == {"A10-1": "refused", "T4-1": "reserved"}
+    # Release by request name: back to in-stock.
+    released = api.post(RELEASE, {"request_name": "REQ-42", "reason": "changed plan"},
+                        format="json")  # fmt: skip
+    assert released.status_code == 201
+    a10.refresh_from_db()
+    assert a10.state == State.IN_STOCK
+    # Reserve again, then commission for inference.
+    reuse.reserve_for_request(request_name="REQ-44", purpose="chatbot", actor=procurement_user,
+                              asset_ids=[a10.id])  # fmt: skip
+    record_event(a10, "commissioned", occurred_at=a10.events.last().occurred_at,
+                 details={"workload": "inference"})  # fmt: skip
+    a10.refresh_from_db()
+    assert a10.state == State.IN_SERVICE and a10.workload == "inference"
+
+
+def test_release_of_an_awaiting_disposition_asset_goes_back_there(procurement_user):
+    gpu = rf.gpu("OLD-1", "nvidia-v100-sxm2-16gb", state="awaiting-disposition")
+    reuse.reserve_for_request(request_name="R", purpose="p", actor=procurement_user,
+                              asset_tags=["OLD-1"])  # fmt: skip
+    (outcome,) = reuse.release_reservation(actor=procurement_user, asset_tags=["OLD-1"])
+    assert outcome.status == "released" and outcome.state == State.AWAITING_DISPOSITION
+    gpu.refresh_from_db()
+    assert gpu.state == State.AWAITING_DISPOSITION
+
+
+def test_unknown_assets_are_reported(api, procurement_user):
+    api.force_authenticate(procurement_user)
+    response = api.post(RESERVE, {"request_name": "R", "purpose": "p", "asset_tags": ["NOPE"]},
+                        format="json")  # fmt: skip
+    assert response.status_code == 404
+    assert response.json()["results"][0]["status"] == "not-found"
+    bad = api.post(RESERVE, {"purpose": "p"}, format="json")
+    assert bad.status_code == 400 and "request_name" in bad.json()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_concurrent_reservations_leave_exactly_one(procurement_user):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs row locks between two real connections: run on PostgreSQL")
+    gpu = rf.gpu("RACE-1", "nvidia-a10")
+    barrier, outcomes = threading.Barrier(2), []
+
+    def reserve(name):
+        try:
+            barrier.wait(timeout=10)
+            outcomes.extend(reuse.reserve_for_request(request_name=name, purpose="race",
+                                                      actor=procurement_user,
+                                                      asset_ids=[gpu.id]))  # fmt: skip
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=reserve, args=(n,)) for n in ("R-A", "R-B")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(o.status for o in outcomes) == ["refused", "reserved"]
+    assert LifecycleEvent.objects.filter(asset=gpu, kind="reserved-for-reuse").count() == 1
+    gpu.refresh_from_db()
+    assert gpu.state == State.RESERVED
+
+
+# --- command and admin ------------------------------------------------------------------------
+
+
+def test_command_prints_a_table_with_the_estimate_label(trio):
+    out = io.StringIO()
+    call_command("reuse_candidates", "--model", "llama-3-8b", "--precision", "fp16",
+                 "--context", "8192", "--site", "PAR1", "--rank", "energy", stdout=out)  # fmt: skip
+    text = out.getvalue()
+    header = text.splitlines()[0]
+    assert header.split()[:3] == ["model", "site", "server"] and "tok/s" in header
+    assert "nvidia-a10" in text and "needs 20.5 GB > 0.9 × 16 GB" in text
+    assert "ESTIMATE" in text and "usable_fraction: 0.9" in text and "pue:" in text
+    assert "3 candidate group(s)" in text
+
+
+def test_command_rejects_bad_input():
+    with pytest.raises(Exception, match="unknown model"):
+        call_command("reuse_candidates", "--model", "gpt-9", "--precision", "int8",
+                     stdout=io.StringIO())  # fmt: skip
+
+
+def test_admin_page_renders_and_reserves(client, trio):
+    admin_user = f.user("root", is_staff=True, is_superuser=True)
+    client.force_login(admin_user)
+    url = reverse("admin:registry_reuse_candidates")
+    assert client.get(url).status_code == 200
+    page = client.get(url, {"model": "llama-3-8b", "precision": "int8", "site": "PAR1"})
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "ESTIMATE" in html and "nvidia-a10" in html and 'id="reuse-results"' in html
+    assert "Reuse candidates" in client.get(reverse("admin:index")).content.decode()
+    form = {"asset_tags": ["A10-1"], "request_name": "ADM-1", "purpose": "demo"}
+    done = client.post(url + "?model=llama-3-8b&precision=int8", form)
+    assert done.status_code == 200
+    trio["a10"].refresh_from_db()
+    assert trio["a10"].state == State.RESERVED
