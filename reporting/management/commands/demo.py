@@ -47,12 +47,28 @@ class Command(BaseCommand):
         out.write(self.style.MIGRATE_HEADING("4. Registry: a fleet through its circular life"))
         load_demo_fleet(out)
 
-        out.write(self.style.MIGRATE_HEADING("5. Celery task path"))
+        out.write(self.style.MIGRATE_HEADING("5. Reuse: which GPUs we own can serve Llama 3 8B?"))
+        out.write(
+            "   python manage.py reuse_candidates --model llama-3-8b --precision int8 "
+            "--context 8192 --concurrency 4 --site PAR1"
+        )
+        call_command(
+            "reuse_candidates",
+            model="llama-3-8b",
+            precision="int8",
+            context=8192,
+            concurrency=4,
+            site="PAR1",
+            limit=10,
+            stdout=out,
+        )
+
+        out.write(self.style.MIGRATE_HEADING("6. Celery task path"))
         mode = "eager (in-process)" if settings.CELERY_TASK_ALWAYS_EAGER else "worker"
         result = ping.delay("demo").get(timeout=30)
         out.write(f"   circulus.ping via .delay() [{mode}] -> {result['payload']}")
 
-        out.write(self.style.MIGRATE_HEADING("6. Outputs"))
+        out.write(self.style.MIGRATE_HEADING("7. Outputs"))
         settings.OUT_DIR.mkdir(parents=True, exist_ok=True)
         path = settings.OUT_DIR / "accelerators.csv"
         self._accelerators(path)
