@@ -62,7 +62,7 @@ beat: install
 	$(VENV)/bin/celery -A circulus beat --loglevel=INFO
 
 bench: install
-	$(PY) benchmarks/run.py $(if $(BENCH_QUICK),--quick,)
+	$(PY) benchmarks/run.py $(if $(BENCH_QUICK),--quick,) $(if $(BENCH_ONLY),--only $(BENCH_ONLY),)
 
 bench-quick: install
 	$(PY) benchmarks/run.py --quick
