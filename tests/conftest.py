@@ -1,3 +1,5 @@
+import importlib
+
 import pytest
 from django.contrib.auth.models import Group
 from hypothesis import settings as hypothesis_settings
@@ -57,3 +59,58 @@ def roles(db):
 def _plain_http(settings):
     """The test client speaks plain HTTP; production redirects to HTTPS."""
     settings.SECURE_SSL_REDIRECT = False
+
+
+def _reseed(using: str) -> None:
+    """What the migrations put in an empty database: roles, their permissions, the catalogue."""
+    import importlib
+
+    from django.apps import apps as global_apps
+
+    from hardware.services import load_catalogue
+
+    for module in (
+        "hardware.migrations.0002_roles",
+        "registry.migrations.0003_role_permissions",
+        "reporting.migrations.0002_role_permissions",
+    ):
+        try:
+            migration = importlib.import_module(module)
+        except ModuleNotFoundError:
+            continue
+        seed = getattr(migration, "create_roles", None) or migration.grant
+        seed(global_apps, None)
+    load_catalogue()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_keeps_the_seed_and_the_ledger_guard():
+    """Transactional tests end with `flush`. On SQLite the flush DELETEs, which the ledger's
+    append-only trigger refuses: lift the trigger for the flush only. After any flush, put back
+    what the data migrations seeded, so later tests see the same database as the first."""
+    from django.core.management.commands import flush
+    from django.db import connections
+
+    ledger = importlib.import_module("registry.migrations.0002_ledger_append_only")
+    original = flush.Command.handle
+
+    def handle(self, **options):
+        connection = connections[options.get("database", "default")]
+        sqlite = connection.vendor == "sqlite"
+        if sqlite:
+            with connection.cursor() as cursor:
+                for statement in filter(str.strip, ledger.SQL["sqlite"][1].split(";")):
+                    cursor.execute(statement)
+        try:
+            return original(self, **options)
+        finally:
+            if sqlite:
+                with connection.cursor() as cursor:
+                    for statement in ledger.SQL["sqlite"][0].split("END;"):
+                        if statement.strip():
+                            cursor.execute(statement + "END;")
+            _reseed(options.get("database", "default"))
+
+    flush.Command.handle = handle
+    yield
+    flush.Command.handle = original

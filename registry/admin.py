@@ -1,0 +1,574 @@
+"""The operators' admin: assets with their ledger, a record-event page, bulk actions, import/export.
+
+Every change of an asset's life goes through `registry.services`; the admin parses input, calls
+the service and shows its refusals against the fields they name.
+"""
+
+import datetime as dt
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import Q
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html
+from import_export.admin import ImportExportMixin
+from import_export.formats import base_formats
+from simple_history.admin import SimpleHistoryAdmin
+
+from registry import permissions, services
+from registry.forms import (
+    AssetCreateForm,
+    ChooseKindForm,
+    EventDetailsForm,
+    add_lifecycle_errors,
+)
+from registry.lifecycle import EventKind, State, allowed_kinds
+from registry.models import Asset, LifecycleEvent, Site
+from registry.resources import AssetResource
+
+STATE_COLOURS = {
+    State.ORDERED: "#6c757d",
+    State.IN_STOCK: "#0d6efd",
+    State.IN_SERVICE: "#198754",
+    State.IN_REPAIR: "#fd7e14",
+    State.AWAITING_DISPOSITION: "#d63384",
+    State.RESERVED: "#6f42c1",
+    State.AT_REFURBISHER: "#20c997",
+    State.SOLD: "#495057",
+    State.DONATED: "#495057",
+    State.RETURNED: "#495057",
+    State.AT_RECYCLER: "#8d6e00",
+    State.RECYCLED: "#343a40",
+    State.LOST: "#dc3545",
+}
+
+
+def state_badge(state: str):
+    if not state:
+        return "—"
+    return format_html(
+        '<span style="background:{};color:#fff;padding:2px 8px;border-radius:10px;'
+        'white-space:nowrap;font-size:11px">{}</span>',
+        STATE_COLOURS.get(state, "#6c757d"),
+        State(state).label,
+    )
+
+
+def _is_operator(user) -> bool:
+    return user.is_superuser or bool(permissions.operated_site_ids(user))
+
+
+# --- sites ---------------------------------------------------------------------------------------
+
+
+@admin.register(Site)
+class SiteAdmin(SimpleHistoryAdmin):
+    list_display = ("code", "name", "country", "time_zone", "sanitisation_policy")
+    list_filter = ("country", "sanitisation_policy")
+    search_fields = ("code", "name")
+    filter_horizontal = ("operators",)
+
+    def revert_disabled(self, request, obj=None):
+        return True
+
+
+# --- ledger --------------------------------------------------------------------------------------
+
+
+class _ReadOnlyLedger:
+    """The ledger is append-only: nobody adds, changes or deletes rows here, not even a
+    superuser. New rows come from the record-event page (services.record_event)."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+def _details(event):
+    if not event.details:
+        return "—"
+    return format_html(
+        "<small>{}</small>", "; ".join(f"{k}: {v}" for k, v in event.details.items())
+    )
+
+
+class LifecycleEventInline(_ReadOnlyLedger, admin.TabularInline):
+    model = LifecycleEvent
+    fk_name = "asset"
+    extra = 0
+    max_num = 0
+    can_delete = False
+    show_change_link = True
+    fields = ("occurred_at", "kind", "before", "after", "event_details", "actor", "recorded_at")
+    readonly_fields = fields
+    ordering = ("occurred_at", "id")
+    verbose_name_plural = "ledger"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("actor")
+
+    @admin.display(description="before")
+    def before(self, event):
+        return state_badge(event.state_before)
+
+    @admin.display(description="after")
+    def after(self, event):
+        return state_badge(event.state_after)
+
+    @admin.display(description="details")
+    def event_details(self, event):
+        return _details(event)
+
+
+@admin.register(LifecycleEvent)
+class LifecycleEventAdmin(_ReadOnlyLedger, admin.ModelAdmin):
+    list_display = ("occurred_at", "asset", "kind", "before", "after", "site", "actor")
+    list_filter = ("kind", "site", "state_after", ("occurred_at", admin.DateFieldListFilter))
+    search_fields = ("asset__asset_tag", "asset__serial_number")
+    date_hierarchy = "occurred_at"
+    list_select_related = ("asset", "site", "actor")
+    readonly_fields = (
+        "asset",
+        "kind",
+        "occurred_at",
+        "recorded_at",
+        "actor",
+        "state_before",
+        "state_after",
+        "event_details",
+        "corrects",
+        "caused_by",
+        "site",
+        "sanitisation_method",
+    )
+    fields = readonly_fields
+    actions = None
+
+    @admin.display(description="before")
+    def before(self, event):
+        return state_badge(event.state_before)
+
+    @admin.display(description="after")
+    def after(self, event):
+        return state_badge(event.state_after)
+
+    @admin.display(description="details")
+    def event_details(self, event):
+        return _details(event)
+
+
+# --- assets --------------------------------------------------------------------------------------
+
+
+class EolBeforeFilter(admin.SimpleListFilter):
+    title = "planned end of life"
+    parameter_name = "eol"
+
+    def lookups(self, request, model_admin):
+        return [
+            ("overdue", "Overdue"),
+            ("90d", "Within 90 days"),
+            ("1y", "Within 1 year"),
+            ("later", "Later"),
+            ("none", "Not set"),
+        ]
+
+    def queryset(self, request, queryset):
+        today = timezone.localdate()
+        value = self.value()
+        if value == "overdue":
+            return queryset.filter(planned_eol__lt=today)
+        if value == "90d":
+            return queryset.filter(planned_eol__gte=today, planned_eol__lt=today + dt.timedelta(90))
+        if value == "1y":
+            return queryset.filter(
+                planned_eol__gte=today, planned_eol__lt=today + dt.timedelta(365)
+            )
+        if value == "later":
+            return queryset.filter(planned_eol__gte=today + dt.timedelta(365))
+        if value == "none":
+            return queryset.filter(planned_eol__isnull=True)
+        return queryset
+
+
+class BulkEventForm(forms.Form):
+    occurred_at = forms.SplitDateTimeField(
+        widget=admin.widgets.AdminSplitDateTime,
+        initial=lambda: timezone.localtime().replace(microsecond=0),
+        label="happened at",
+    )
+
+
+class DecommissionForm(BulkEventForm):
+    reason = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+
+
+class MoveForm(BulkEventForm):
+    site = forms.ModelChoiceField(Site.objects.all(), to_field_name="code", required=False)
+    room = forms.CharField(max_length=50, required=False)
+    rack = forms.CharField(max_length=50, required=False)
+    note = forms.CharField(max_length=500, required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not any(data.get(k) for k in ("site", "room", "rack")):
+            raise forms.ValidationError("Name a new site, room or rack.")
+        return data
+
+
+class ReserveForm(BulkEventForm):
+    reserved_by = forms.CharField(max_length=200)
+    purpose = forms.CharField(widget=forms.Textarea(attrs={"rows": 2, "cols": 60}))
+    request_ref = forms.CharField(max_length=100, required=False, label="request reference")
+
+
+READONLY_ON_CHANGE = (
+    # Set by ledger events (purchased, moved, component-…), never edited in place.
+    "hardware_model",
+    "site",
+    "room",
+    "rack",
+    "position_u",
+    "parent",
+    "purchase_date",
+    "purchase_price",
+    "currency",
+    "supplier",
+    "state_badge",
+    "workload",
+)
+
+
+@admin.register(Asset)
+class AssetAdmin(ImportExportMixin, SimpleHistoryAdmin):
+    resource_classes = [AssetResource]
+    import_formats = export_formats = [base_formats.CSV, base_formats.XLSX]
+    change_form_template = "admin/registry/asset/change_form.html"
+    list_display = (
+        "asset_tag",
+        "serial_number",
+        "hardware_model",
+        "kind",
+        "site",
+        "location",
+        "state_badge",
+        "workload",
+        "planned_eol",
+    )
+    list_display_links = ("asset_tag",)
+    list_filter = (
+        "site",
+        "state",
+        "hardware_model__kind",
+        ("hardware_model", admin.RelatedOnlyFieldListFilter),
+        EolBeforeFilter,
+        "workload",
+    )
+    search_fields = ("asset_tag", "serial_number")
+    list_select_related = ("hardware_model", "site")
+    date_hierarchy = "planned_eol"
+    list_per_page = 100
+    inlines = [LifecycleEventInline]
+    actions = ["decommission", "move", "reserve_for_reuse"]
+    fieldsets = (
+        (None, {"fields": ("asset_tag", "serial_number", "hardware_model", "state_badge")}),
+        ("Where", {"fields": ("site", "room", "rack", "position_u", "parent", "workload")}),
+        ("Purchase", {"fields": ("supplier", "purchase_date", "purchase_price", "currency")}),
+        ("Life", {"fields": ("owner", "warranty_end", "planned_eol", "measured_mass_kg", "notes")}),
+    )
+    add_fieldsets = (
+        (
+            None,
+            {"fields": ("asset_tag", "serial_number", "hardware_model", "site", "room", "rack")},
+        ),
+        ("", {"fields": ("position_u", "owner", "warranty_end", "planned_eol")}),
+        (
+            "Purchase (recorded as the asset's first ledger event)",
+            {
+                "fields": (
+                    "supplier",
+                    "price",
+                    "currency",
+                    "purchase_date",
+                    "order_ref",
+                    "initial_state",
+                    "occurred_at",
+                )
+            },
+        ),
+        ("Other", {"fields": ("measured_mass_kg", "notes")}),
+    )
+
+    # --- list columns
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, obj):
+        return state_badge(obj.state)
+
+    @admin.display(description="kind", ordering="hardware_model__kind")
+    def kind(self, obj):
+        return obj.hardware_model.get_kind_display()
+
+    @admin.display(description="location")
+    def location(self, obj):
+        parts = [obj.room, obj.rack, f"U{obj.position_u}" if obj.position_u is not None else ""]
+        return " / ".join(p for p in parts if p) or "—"
+
+    # --- permissions: operators write at their sites only, auditors read
+
+    def has_add_permission(self, request):
+        return super().has_add_permission(request) and _is_operator(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        if not super().has_change_permission(request, obj):
+            return False
+        if obj is None:
+            return _is_operator(request.user)
+        return permissions.can_write_at(request.user, obj.site)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # an asset with a ledger is never deleted: record `lost` or a correction
+
+    def has_record_permission(self, request):
+        return _is_operator(request.user)
+
+    def has_reserve_permission(self, request):
+        return _is_operator(request.user) or permissions.PROCUREMENT in permissions.roles(
+            request.user
+        )
+
+    def get_import_formats(self):
+        return self.import_formats
+
+    def get_export_formats(self):
+        return self.export_formats
+
+    def has_import_permission(self, request):
+        return self.has_add_permission(request)
+
+    def has_export_permission(self, request):
+        return self.has_view_permission(request)
+
+    def revert_disabled(self, request, obj=None):
+        return True  # a revert would rewrite state and location behind the ledger's back
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+    # --- forms
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = AssetCreateForm
+            kwargs["fields"] = None
+        form = super().get_form(request, obj, change=change, **kwargs)
+        if obj is None:
+            form.actor = request.user
+        return form
+
+    def get_fieldsets(self, request, obj=None):
+        return self.add_fieldsets if obj is None else self.fieldsets
+
+    def get_readonly_fields(self, request, obj=None):
+        return READONLY_ON_CHANGE if obj is not None else ()
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "site" and not request.user.is_superuser:
+            kwargs["queryset"] = Site.objects.filter(operators=request.user)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("hardware_model", "site")
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return super().save_model(request, obj, form, change)
+        # A new asset is registered by the service, with its `purchased` ledger row.
+        asset = services.create_asset(**form.service_arguments())
+        obj.__dict__.update(asset.__dict__)
+
+    def get_inlines(self, request, obj):
+        return self.inlines if obj is not None else []
+
+    # --- record event
+
+    def get_urls(self):
+        extra = [
+            path(
+                "<path:object_id>/record-event/",
+                self.admin_site.admin_view(self.record_event_view),
+                name="registry_asset_record_event",
+            )
+        ]
+        return extra + super().get_urls()
+
+    def recordable_kinds(self, request, asset) -> list[str]:
+        return [
+            k
+            for k in allowed_kinds(asset.state)
+            if permissions.can_record(request.user, k, asset.site)
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = extra_context or {}
+        asset = self.get_object(request, object_id)
+        if asset is not None:
+            extra_context["can_record_event"] = bool(self.recordable_kinds(request, asset))
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def record_event_view(self, request, object_id):
+        asset = get_object_or_404(
+            Asset.objects.select_related("site", "hardware_model"), pk=object_id
+        )
+        kinds = self.recordable_kinds(request, asset)
+        if not kinds:
+            raise PermissionDenied
+        kind = request.POST.get("kind") or request.GET.get("kind")
+        chooser = details = None
+        if kind not in kinds:
+            if kind:
+                messages.error(request, f"'{kind}' cannot be recorded for {asset} now.")
+            chooser = ChooseKindForm(kinds=kinds)
+        elif request.method == "POST" and "_record" in request.POST:
+            details = EventDetailsForm(request.POST, kind=kind, asset=asset)
+            if details.is_valid():
+                try:
+                    services.record_event(
+                        asset, kind, actor=request.user, **details.service_arguments()
+                    )
+                except services.LifecycleError as exc:
+                    add_lifecycle_errors(details, exc)
+                else:
+                    messages.success(request, f"Recorded '{EventKind(kind).label}' for {asset}.")
+                    return HttpResponseRedirect(
+                        reverse("admin:registry_asset_change", args=[asset.pk])
+                    )
+        else:
+            details = EventDetailsForm(kind=kind, asset=asset)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": asset,
+            "asset": asset,
+            "state": state_badge(asset.state),
+            "title": f"Record event: {asset}",
+            "chooser": chooser,
+            "form": details,
+            "kind": kind,
+            "kind_label": EventKind(kind).label if details else "",
+            "media": self.media + (details.media if details else forms.Media()),
+            "has_view_permission": self.has_view_permission(request, asset),
+        }
+        return TemplateResponse(request, "admin/registry/asset/record_event.html", context)
+
+    # --- bulk actions
+
+    def _bulk(self, request, queryset, *, kind, form_class, title, details_of):
+        if "_apply" in request.POST:
+            form = form_class(request.POST)
+            if form.is_valid():
+                self._apply_bulk(request, queryset, kind, form, details_of)
+                return None
+        else:
+            form = form_class()
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": title,
+            "form": form,
+            "queryset": queryset.select_related("site"),
+            "action": request.POST.get("action"),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+            "media": self.media + form.media,
+        }
+        return TemplateResponse(request, "admin/registry/asset/bulk_event.html", context)
+
+    def _apply_bulk(self, request, queryset, kind, form, details_of):
+        done, refused = 0, 0
+        details = details_of(form.cleaned_data)
+        for asset in queryset.select_related("site"):
+            if not permissions.can_record(request.user, kind, asset.site):
+                refused += 1
+                messages.warning(request, f"{asset}: you may not record events at {asset.site}.")
+                continue
+            try:
+                services.record_event(
+                    asset,
+                    kind,
+                    occurred_at=form.cleaned_data["occurred_at"],
+                    actor=request.user,
+                    details=dict(details),
+                )
+            except services.LifecycleError as exc:
+                refused += 1
+                reasons = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+                messages.warning(request, f"{asset}: refused — {reasons}")
+            else:
+                done += 1
+        label = EventKind(kind).label.lower()
+        if done:
+            messages.success(request, f"{label}: recorded for {done} asset(s).")
+        if refused:
+            messages.error(request, f"{label}: refused for {refused} asset(s); see above.")
+
+    @admin.action(description="Decommission selected assets…", permissions=["record"])
+    def decommission(self, request, queryset):
+        return self._bulk(
+            request,
+            queryset,
+            kind=EventKind.DECOMMISSIONED,
+            form_class=DecommissionForm,
+            title="Decommission assets",
+            details_of=lambda d: {"reason": d["reason"]},
+        )
+
+    @admin.action(description="Move selected assets…", permissions=["record"])
+    def move(self, request, queryset):
+        def details_of(d):
+            out = {"site": d["site"].code if d.get("site") else ""}
+            out.update({k: d[k] for k in ("room", "rack", "note") if d.get(k)})
+            return {k: v for k, v in out.items() if v}
+
+        return self._bulk(
+            request,
+            queryset,
+            kind=EventKind.MOVED,
+            form_class=MoveForm,
+            title="Move assets",
+            details_of=details_of,
+        )
+
+    @admin.action(description="Reserve selected assets for reuse…", permissions=["reserve"])
+    def reserve_for_reuse(self, request, queryset):
+        return self._bulk(
+            request,
+            queryset,
+            kind=EventKind.RESERVED_FOR_REUSE,
+            form_class=ReserveForm,
+            title="Reserve assets for reuse",
+            details_of=lambda d: {
+                k: d[k] for k in ("reserved_by", "purpose", "request_ref") if d.get(k)
+            },
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        # Exact tag/serial first (an index hit), falling back to contains.
+        if search_term and " " not in search_term.strip():
+            exact = queryset.filter(
+                Q(asset_tag=search_term.strip()) | Q(serial_number=search_term.strip())
+            )
+            if exact.exists():
+                return exact, False
+        return super().get_search_results(request, queryset, search_term)
