@@ -163,6 +163,14 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "COMPONENT_SPLIT_REQUEST": True,
+    # One schema name per choice set, so clients get stable enum types.
+    "ENUM_NAME_OVERRIDES": {
+        "LifecycleStateEnum": "registry.lifecycle.State",
+        "EventKindEnum": "registry.lifecycle.EventKind",
+        "HardwareKindEnum": "hardware.models.HardwareKind",
+        "WorkloadEnum": "registry.lifecycle.Workload",
+        "PurchaseStateEnum": [("ordered", "ordered"), ("in-stock", "in-stock")],
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
