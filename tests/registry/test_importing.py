@@ -2,9 +2,11 @@
 
 import csv
 import io
+from decimal import Decimal
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import transaction
 
 from registry.importing import import_assets, import_sites
 from registry.lifecycle import EventKind, State
@@ -283,3 +285,78 @@ def test_bad_site_rows_write_nothing(db, tmp_path):
     report = import_sites(path)
     assert {(e.row, e.column) for e in report.errors} == {(3, "code"), (3, "time_zone")}
     assert not Site.objects.exists()
+
+
+HISTORY_EXTRA = {"history_id", "history_date", "history_change_reason", "history_type"}
+
+
+def test_history_and_ledger_rows_are_complete(world, tmp_path, operator_user):
+    """The same rows on every backend (COPY on PostgreSQL, executemany on SQLite)."""
+    Site.objects.get(code="PAR1").operators.add(operator_user)
+    Site.objects.get(code="FRA1").operators.add(operator_user)
+    rows = [
+        row("GPU-1", purchase_price="1234.5", measured_mass_kg="21.125"),
+        row("GPU-2", site="FRA1", state="ordered", position_u="", serial_number="", room=""),
+    ]
+    report = import_assets(write_csv(tmp_path, rows), actor=operator_user)
+    assert report.ok, report.errors
+
+    for asset in Asset.objects.all():
+        history = asset.history.get()
+        for field in Asset.history.model.tracked_fields:
+            assert getattr(history, field.attname) == getattr(asset, field.attname), field.name
+        assert (history.history_type, history.history_change_reason) == ("+", "import")
+        assert history.history_user_id == operator_user.pk
+        assert asset.created_at == asset.updated_at == history.history_date
+        assert asset.workload == asset.notes == "" and asset.parent_id is None
+
+    gpu1, gpu2 = Asset.objects.order_by("asset_tag")
+    assert gpu1.purchase_price == Decimal("1234.50")
+    assert gpu1.measured_mass_kg == Decimal("21.125")
+    assert gpu2.position_u is None and gpu2.serial_number == "" and gpu2.state == State.ORDERED
+    events = list(LifecycleEvent.objects.order_by("id"))
+    assert [e.asset_id for e in events] == [gpu1.pk, gpu2.pk]  # file order
+    first, second = events
+    assert first.details == {
+        "supplier": "Acme Distribution",
+        "price": "1234.5",  # as written, like services.record_event keeps it
+        "currency": "EUR",
+        "purchase_date": "2024-03-01",
+    }
+    assert second.occurred_at.isoformat() == "2024-02-29T23:00:00+00:00"  # midnight in Berlin
+    for event, asset in ((first, gpu1), (second, gpu2)):
+        assert (event.kind, event.state_before, event.state_after) == (
+            EventKind.PURCHASED,
+            "",
+            asset.state,
+        )
+        assert (event.actor_id, event.site_id) == (operator_user.pk, asset.site_id)
+        assert event.corrects_id is None and event.caused_by_id is None
+        assert event.sanitisation_method == ""
+        assert event.recorded_at == asset.created_at
+
+
+def test_a_clash_only_the_database_sees_writes_nothing(world, tmp_path, monkeypatch):
+    """A concurrent writer took a tag after validation: the insert fails, nothing is kept."""
+    factories.asset("GPU-2", model=factories.hardware_model_by_slug("acme-gpu-24"))
+    before = counts()
+    monkeypatch.setattr("registry.importing._stored_tags", lambda tags: [])
+
+    report = import_assets(write_csv(tmp_path, [row("GPU-1"), row("GPU-2")]))
+
+    assert [(e.row, e.column) for e in report.errors] == [(0, "")]
+    assert "refused by the database" in report.errors[0].message
+    assert counts() == before
+
+
+def test_two_imports_in_one_transaction(world, tmp_path):
+    with transaction.atomic():
+        assert import_assets(write_csv(tmp_path, [row("GPU-1")], name="a.csv")).ok
+        assert import_assets(write_csv(tmp_path, [row("GPU-2")], name="b.csv")).ok
+    assert counts() == (2, 2, 2)
+
+
+def test_header_only_file_creates_nothing(world, tmp_path):
+    report = import_assets(write_csv(tmp_path, []))
+    assert report.ok and report.created == 0
+    assert counts() == (0, 0, 0)
