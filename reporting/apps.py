@@ -4,3 +4,12 @@ from django.apps import AppConfig
 class ReportingConfig(AppConfig):
     name = "reporting"
     verbose_name = "EU reporting"
+
+    def ready(self):
+        # Reuse queries (registry) default to the site's latest computed PUE; registry cannot
+        # import reporting, so reporting registers itself as the provider.
+        from registry.reuse import PUE_PROVIDERS, register_pue_provider
+        from reporting.selectors import latest_site_pue
+
+        if latest_site_pue not in PUE_PROVIDERS:
+            register_pue_provider(latest_site_pue)

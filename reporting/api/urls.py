@@ -1,4 +1,17 @@
+from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from reporting.api import views
+
 router = DefaultRouter()
-urlpatterns = router.urls
+router.register("measurement-points", views.MeasurementPointViewSet, basename="measurement-point")
+router.register("readings", views.ReadingViewSet, basename="reading")
+router.register("ingest-jobs", views.IngestJobViewSet, basename="ingest-job")
+router.register("periods", views.PeriodViewSet, basename="period")
+
+urlpatterns = [
+    path("sites/<str:code>/periods/", views.SitePeriodsView.as_view(), name="site-periods"),
+    path("tasks/<uuid:task_id>/", views.TaskView.as_view(), name="task"),
+    path("aggregates/", views.AggregateView.as_view(), name="aggregates"),
+    *router.urls,
+]

@@ -13,6 +13,7 @@ from rest_framework.authtoken.models import Token
 from circulus.celery import ping
 from hardware.models import HardwareKind, HardwareModel
 from registry.demo import load_demo_fleet
+from reporting.demo import load_demo_site, run_demo_kpis
 
 DEMO_USERS = (
     # username, group, is_staff
@@ -47,7 +48,11 @@ class Command(BaseCommand):
         out.write(self.style.MIGRATE_HEADING("4. Registry: a fleet through its circular life"))
         load_demo_fleet(out)
 
-        out.write(self.style.MIGRATE_HEADING("5. Reuse: which GPUs we own can serve Llama 3 8B?"))
+        out.write(self.style.MIGRATE_HEADING("5. EU reporting: a year of 15-minute meter readings"))
+        load_demo_site(out)
+        run_demo_kpis(out)
+
+        out.write(self.style.MIGRATE_HEADING("6. Reuse: which GPUs we own can serve Llama 3 8B?"))
         out.write(
             "   python manage.py reuse_candidates --model llama-3-8b --precision int8 "
             "--context 8192 --concurrency 4 --site PAR1"
@@ -63,12 +68,12 @@ class Command(BaseCommand):
             stdout=out,
         )
 
-        out.write(self.style.MIGRATE_HEADING("6. Celery task path"))
+        out.write(self.style.MIGRATE_HEADING("7. Celery task path"))
         mode = "eager (in-process)" if settings.CELERY_TASK_ALWAYS_EAGER else "worker"
         result = ping.delay("demo").get(timeout=30)
         out.write(f"   circulus.ping via .delay() [{mode}] -> {result['payload']}")
 
-        out.write(self.style.MIGRATE_HEADING("7. Outputs"))
+        out.write(self.style.MIGRATE_HEADING("8. Outputs"))
         settings.OUT_DIR.mkdir(parents=True, exist_ok=True)
         path = settings.OUT_DIR / "accelerators.csv"
         self._accelerators(path)

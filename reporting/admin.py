@@ -1,0 +1,319 @@
+"""Admin for EU reporting: profiles, meters (with uploads), periods with results and a chart."""
+
+import codecs
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
+from simple_history.admin import SimpleHistoryAdmin
+
+from registry import permissions as policy
+from reporting import ingest
+from reporting.charts import monthly_svg
+from reporting.models import (
+    FieldValue,
+    IngestJob,
+    MeasurementPoint,
+    PeriodStatus,
+    PowerDemandSegment,
+    Reading,
+    ReadingRevision,
+    RenewableInstrument,
+    ReportingPeriod,
+    SiteProfile,
+)
+from reporting.services import transition
+from reporting.tasks import queue_compute, queue_ingest
+
+SYNC_UPLOAD_BYTES = 5_000_000  # larger uploads are ingested by a task
+
+
+@admin.register(SiteProfile)
+class SiteProfileAdmin(SimpleHistoryAdmin):
+    list_display = ("site", "dc_type", "structure_type", "lau_code", "nuts3_code")
+    list_filter = ("dc_type", "structure_type")
+    search_fields = ("site__code", "site__name", "operator_name")
+    fieldsets = (
+        (None, {"fields": ("site",)}),
+        ("Annex I 1(b) owner and operator", {"fields": (
+            "owner_name", "owner_contact", "operator_name", "operator_contact")}),
+        ("Annex I 1(c)-(e)", {"fields": (
+            "lau_code", "nuts3_code", "dc_type", "structure_type", "also_cohosting",
+            "also_colocation", "operation_start_year", "operation_start_month")}),
+        ("Annex I 2 redundancy", {"fields": (
+            "red_el_hv", "red_el_lv", "red_el_rack", "red_cool_room", "red_cool_rack")}),
+    )  # fmt: skip
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField()
+    replace = forms.BooleanField(
+        required=False, help_text="Overwrite conflicting readings (old values kept as revisions)"
+    )
+
+
+@admin.register(MeasurementPoint)
+class MeasurementPointAdmin(SimpleHistoryAdmin):
+    list_display = ("code", "site", "quantity", "unit", "register", "multiplier", "valid_from")
+    list_filter = ("quantity", "register", "unit", "site")
+    search_fields = ("code", "device_id", "location")
+    list_select_related = ("site",)
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path("upload/", view(self.upload_readings), name="reporting_upload_readings"),
+            path("import/", view(self.import_meters), name="reporting_import_meters"),
+            *super().get_urls(),
+        ]
+
+    def _allowed(self, request):
+        user = request.user
+        return None if user.is_superuser else policy.operated_site_ids(user)
+
+    def upload_readings(self, request):
+        form = UploadForm(request.POST or None, request.FILES or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            replace = form.cleaned_data["replace"]
+            job = IngestJob.objects.create(
+                source=upload.name, replace=replace, requested_by=request.user
+            )
+            if upload.size > SYNC_UPLOAD_BYTES:
+                job.file.save(f"{job.pk}.csv", upload, save=True)
+                queue_ingest(job)
+                messages.info(request, f"Queued as ingest job {job.pk}; see Ingest jobs.")
+            else:
+                lines = codecs.iterdecode(upload, "utf-8-sig")
+                result = ingest.ingest_csv(
+                    lines,
+                    replace=replace,
+                    allowed_site_ids=self._allowed(request),
+                    job=job,
+                    user=request.user,
+                )
+                ingest.record_report(job, result)
+                report = {
+                    "summary": result.summary(),
+                    "errors": result.errors.shown,
+                    "conflicts": result.conflicts.shown,
+                }
+        return self._upload_page(request, form, report, "Upload readings (readings.csv)")
+
+    def import_meters(self, request):
+        form = UploadForm(request.POST or None, request.FILES or None)
+        report = None
+        if request.method == "POST" and form.is_valid():
+            lines = codecs.iterdecode(form.cleaned_data["file"], "utf-8-sig")
+            result = ingest.import_meters(lines, allowed_site_ids=self._allowed(request))
+            report = {"summary": result.summary(), "errors": result.errors.shown}
+        return self._upload_page(request, form, report, "Import meters (meters.csv)")
+
+    def _upload_page(self, request, form, report, title):
+        context = {
+            **self.admin_site.each_context(request),
+            "title": title,
+            "form": form,
+            "report": report,
+            "opts": self.model._meta,
+            "help": "CSV with a header line; timestamps ISO 8601 with a UTC offset. "
+            "A file with any bad line is rejected whole.",
+        }
+        return TemplateResponse(request, "admin/reporting/upload.html", context)
+
+
+class FieldValueInline(admin.TabularInline):
+    model = FieldValue
+    extra = 0
+    fields = ("symbol", "value", "quality", "omission_reason", "note", "confidential")
+
+
+class SegmentInline(admin.TabularInline):
+    model = PowerDemandSegment
+    extra = 0
+
+
+class InstrumentInline(admin.TabularInline):
+    model = RenewableInstrument
+    extra = 0
+
+
+def _table(headers, rows):
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    body = format_html_join(
+        "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in r)),) for r in rows)
+    )
+    return format_html("<table><tr>{}</tr>{}</table>", head, body)
+
+
+@admin.register(ReportingPeriod)
+class ReportingPeriodAdmin(SimpleHistoryAdmin):
+    list_display = ("__str__", "status", "start_date", "end_date", "partial_year", "pue")
+    list_filter = ("status", "year", "site")
+    list_select_related = ("site", "result")
+    inlines = (FieldValueInline, SegmentInline, InstrumentInline)
+    actions = ("compute", "validate", "submit", "reopen")
+    readonly_fields = (
+        "status", "indicators", "monthly_chart", "inputs", "findings", "coverage", "computed",
+    )  # fmt: skip
+    fieldsets = (
+        (None, {"fields": ("site", "year", "partial_year", "start_date", "end_date", "status")}),
+        ("Entered information", {"fields": (
+            "pdit_basis", "wue_category", "eit_method_note", "grid_functions", "refrigerants",
+            "cdd_source", "cserv_scr_coverage_pct", "cstor_scr_coverage_pct", "fill_gaps",
+            "notes")}),
+        ("Result", {"fields": (
+            "computed", "indicators", "monthly_chart", "findings", "inputs", "coverage")}),
+    )  # fmt: skip
+
+    def _result(self, obj):
+        return getattr(obj, "result", None) if obj and obj.pk else None
+
+    @admin.display(description="PUE")
+    def pue(self, obj):
+        result = self._result(obj)
+        value = result.indicators.get("PUE") if result else None
+        return f"{float(value):.2f}" if value else "—"
+
+    @admin.display(description="computed")
+    def computed(self, obj):
+        result = self._result(obj)
+        if not result:
+            return "not computed yet (action “Compute”)"
+        return f"{result.computed_at:%Y-%m-%d %H:%M} UTC by {result.code_version}"
+
+    @admin.display(description="indicators")
+    def indicators(self, obj):
+        result = self._result(obj)
+        if not result:
+            return "—"
+        return _table(("indicator", "value"), [(k, v or "—") for k, v in result.indicators.items()])
+
+    @admin.display(description="monthly PUE / WUE")
+    def monthly_chart(self, obj):
+        result = self._result(obj)
+        # The SVG is built from numbers and escaped labels only.
+        return mark_safe(monthly_svg(result.monthly)) if result else "—"  # noqa: S308
+
+    @admin.display(description="Annex II inputs")
+    def inputs(self, obj):
+        result = self._result(obj)
+        if not result:
+            return "—"
+        rows = [
+            (
+                symbol,
+                i["value"] if i["value"] is not None else "—",
+                i["unit"],
+                i["quality"],
+                i.get("source") or "",
+                i.get("coverage_pct") or "",
+                "yes" if i.get("confidential") else "",
+                i.get("omission_reason") or i.get("note") or "",
+            )
+            for symbol, i in result.inputs.items()
+        ]
+        headers = ("field", "value", "unit", "quality", "source", "coverage %", "confid.", "note")
+        return _table(headers, rows)
+
+    @admin.display(description="errors and warnings (§10.1)")
+    def findings(self, obj):
+        result = self._result(obj)
+        if not result or not result.findings:
+            return "none"
+        rows = [(f["severity"], f["rule_id"], f["message"]) for f in result.findings]
+        return _table(("severity", "rule", "message"), rows)
+
+    @admin.display(description="meter coverage")
+    def coverage(self, obj):
+        result = self._result(obj)
+        if not result:
+            return "—"
+        rows = [
+            (
+                code,
+                c["present"],
+                c["expected"],
+                c["pct"],
+                "; ".join(
+                    f"{g['from']}→{g['to']} ({g['missing_intervals']})"
+                    for g in c["gaps"]
+                    if "from" in g
+                )[:300],
+                len(c["resets"]),
+            )
+            for code, c in result.coverage.items()
+        ]
+        return _table(("meter", "present", "expected", "%", "gaps", "resets"), rows)
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        if obj is not None and obj.status != PeriodStatus.DRAFT:
+            return False  # validated and submitted periods are frozen; reopen first
+        return allowed and (obj is None or policy.can_write_at(request.user, obj.site))
+
+    @admin.action(description="Compute (queue the task)")
+    def compute(self, request, queryset):
+        for period in queryset:
+            run = queue_compute(period, request.user)
+            messages.info(request, f"{period}: task {run.pk}")
+
+    def _move(self, request, queryset, to):
+        for period in queryset:
+            if not policy.can_write_at(request.user, period.site):
+                messages.error(request, f"{period}: you do not operate this site")
+                continue
+            try:
+                transition(period, to, actor=request.user)
+                messages.success(request, f"{period}: {to}")
+            except ValidationError as exc:
+                messages.error(request, f"{period}: {'; '.join(exc.messages)}")
+
+    @admin.action(description="Validate (blocked by hard errors)")
+    def validate(self, request, queryset):
+        self._move(request, queryset, PeriodStatus.VALIDATED)
+
+    @admin.action(description="Mark submitted")
+    def submit(self, request, queryset):
+        self._move(request, queryset, PeriodStatus.SUBMITTED)
+
+    @admin.action(description="Reopen as draft")
+    def reopen(self, request, queryset):
+        self._move(request, queryset, PeriodStatus.DRAFT)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(IngestJob)
+class IngestJobAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "source", "status", "rows", "inserted", "unchanged", "message")
+    list_filter = ("status",)
+
+
+@admin.register(Reading)
+class ReadingAdmin(ReadOnlyAdmin):
+    list_display = ("meter", "timestamp", "value")
+    list_select_related = ("meter",)
+    search_fields = ("meter__code",)
+    show_full_result_count = False  # counting tens of millions of rows is not worth it
+    date_hierarchy = None
+
+
+@admin.register(ReadingRevision)
+class ReadingRevisionAdmin(ReadOnlyAdmin):
+    list_display = ("meter", "timestamp", "old_value", "new_value", "replaced_at", "replaced_by")
+    list_select_related = ("meter", "replaced_by")

@@ -1,0 +1,165 @@
+"""Shapes of the reporting API. Validation is the models' (ValidatedModelSerializer)."""
+
+from rest_framework import serializers
+
+from circulus.api import ValidatedModelSerializer
+from registry.models import Site
+from reporting.models import (
+    AggregateResult,
+    FieldValue,
+    IngestJob,
+    MeasurementPoint,
+    Reading,
+    ReportingPeriod,
+)
+
+
+class MeasurementPointSerializer(ValidatedModelSerializer):
+    site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all())
+
+    class Meta:
+        model = MeasurementPoint
+        fields = (
+            "id",
+            "site",
+            "code",
+            "quantity",
+            "unit",
+            "register",
+            "multiplier",
+            "interval_minutes",
+            "device_id",
+            "location",
+            "valid_from",
+            "valid_to",
+        )
+
+
+class ReadingSerializer(serializers.ModelSerializer):
+    meter = serializers.CharField(source="meter.code", read_only=True)
+
+    class Meta:
+        model = Reading
+        fields = ("meter", "timestamp", "value")
+
+
+class PeriodSerializer(ValidatedModelSerializer):
+    site = serializers.CharField(source="site.code", read_only=True)
+    status = serializers.CharField(
+        read_only=True, help_text="draft, validated or submitted (POST …/transition/ to move)"
+    )
+
+    class Meta:
+        model = ReportingPeriod
+        fields = (
+            "id",
+            "site",
+            "year",
+            "start_date",
+            "end_date",
+            "partial_year",
+            "status",
+            "pdit_basis",
+            "wue_category",
+            "eit_method_note",
+            "grid_functions",
+            "refrigerants",
+            "cdd_source",
+            "cserv_scr_coverage_pct",
+            "cstor_scr_coverage_pct",
+            "fill_gaps",
+            "notes",
+        )
+
+    def validate(self, attrs):
+        if self.instance is None:
+            attrs["site"] = self.context["site"]
+        return super().validate(attrs)
+
+
+class ResultSerializer(serializers.Serializer):
+    inputs = serializers.JSONField(help_text="{symbol: {value, unit, quality, source, …}}")
+    indicators = serializers.JSONField()
+    monthly = serializers.JSONField()
+    coverage = serializers.JSONField()
+    errors = serializers.JSONField()
+    warnings = serializers.JSONField()
+    code_version = serializers.CharField()
+    fingerprint = serializers.CharField()
+    computed_at = serializers.DateTimeField()
+
+
+class PeriodDetailSerializer(PeriodSerializer):
+    result = serializers.SerializerMethodField()
+
+    class Meta(PeriodSerializer.Meta):
+        fields = (*PeriodSerializer.Meta.fields, "result")
+
+    def get_result(self, period) -> dict | None:
+        result = getattr(period, "result", None)
+        return ResultSerializer(result).data if result else None
+
+
+class FieldValueSerializer(ValidatedModelSerializer):
+    class Meta:
+        model = FieldValue
+        fields = ("symbol", "value", "quality", "omission_reason", "note", "confidential")
+
+    def validate(self, attrs):
+        if self.instance is None:
+            attrs["period"] = self.context["period"]
+        return super().validate(attrs)
+
+
+class TransitionSerializer(serializers.Serializer):
+    to = serializers.ChoiceField(choices=["draft", "validated", "submitted"])
+
+
+class AggregateSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = AggregateResult
+        fields = (
+            "year",
+            "scope",
+            "group",
+            "n_sites",
+            "total_pdit_kw",
+            "total_edc_kwh",
+            "total_win_m3",
+            "averages",
+            "computed_at",
+        )
+
+
+class IngestJobSerializer(serializers.ModelSerializer):
+    status = serializers.CharField(
+        read_only=True, help_text="pending, running, succeeded, rejected (nothing written), failed"
+    )
+
+    class Meta:
+        model = IngestJob
+        fields = (
+            "id",
+            "status",
+            "source",
+            "replace",
+            "task_id",
+            "rows",
+            "inserted",
+            "unchanged",
+            "replaced",
+            "conflicts",
+            "errors",
+            "message",
+            "created_at",
+            "finished_at",
+        )
+
+
+class TaskSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    status = serializers.CharField()
+    progress = serializers.JSONField(required=False)
+    result = serializers.JSONField(required=False)
+    error = serializers.CharField(required=False)

@@ -1,0 +1,393 @@
+"""Reporting API: thin views over reporting.ingest, reporting.services and reporting.tasks.
+
+Who may do what (registry.permissions): everyone with a role reads; operators see and write
+only the sites they operate; auditors and procurement read everything and write nothing.
+"""
+
+import codecs
+import tempfile
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.files import File
+from django.db.models import Q
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, mixins, permissions, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.pagination import CursorPagination
+from rest_framework.parsers import BaseParser, JSONParser
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from registry import permissions as policy
+from registry.models import Site
+from reporting import ingest
+from reporting.api import serializers as s
+from reporting.models import (
+    AggregateResult,
+    FieldValue,
+    IngestJob,
+    JobStatus,
+    MeasurementPoint,
+    PeriodStatus,
+    Reading,
+    ReportingPeriod,
+    TaskRun,
+)
+from reporting.services import transition
+from reporting.tasks import queue_compute, queue_ingest
+
+ASYNC_INGEST_BYTES = 5_000_000  # larger CSV bodies are ingested by a task
+
+
+def sees_all_sites(user) -> bool:
+    return user.is_superuser or bool(policy.roles(user) & {policy.AUDITOR, policy.PROCUREMENT})
+
+
+def visible(queryset, user, site_path: str = "site"):
+    if sees_all_sites(user):
+        return queryset
+    return queryset.filter(**{f"{site_path}__in": policy.operated_site_ids(user)})
+
+
+class ReportingAccess(permissions.BasePermission):
+    """Read with any role; write only as the operator of the object's site (or superuser)."""
+
+    def has_permission(self, request, view):
+        if not policy.can_read(request.user):
+            return False
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return request.user.is_superuser or policy.OPERATOR in policy.roles(request.user)
+
+    def has_object_permission(self, request, view, obj):
+        if request.method in permissions.SAFE_METHODS:
+            return True
+        return policy.can_write_at(request.user, obj.site)
+
+
+class CSVParser(BaseParser):
+    """`text/csv` bodies reach the view as the raw request stream (never loaded whole)."""
+
+    media_type = "text/csv"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+class MeasurementPointViewSet(viewsets.ModelViewSet):
+    """Meters (Annex II: the register of measurement points is kept ≥ 10 years)."""
+
+    serializer_class = s.MeasurementPointSerializer
+    permission_classes = [ReportingAccess]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]  # kept ≥ 10 years
+    filterset_fields = ("quantity", "register", "unit")
+    search_fields = ("code", "device_id")
+    ordering_fields = ("code",)
+
+    def get_queryset(self):
+        queryset = visible(MeasurementPoint.objects.select_related("site"), self.request.user)
+        site = self.request.query_params.get("site")
+        return queryset.filter(site__code=site) if site else queryset
+
+    def perform_create(self, serializer):
+        if not policy.can_write_at(self.request.user, serializer.validated_data["site"]):
+            raise PermissionDenied("you do not operate this site")
+        serializer.save()
+
+    def perform_update(self, serializer):
+        site = serializer.validated_data.get("site", serializer.instance.site)
+        if not policy.can_write_at(self.request.user, site):
+            raise PermissionDenied("you do not operate this site")
+        serializer.save()
+
+
+class ReadingPagination(CursorPagination):
+    ordering = ("id",)
+    page_size = 500
+    page_size_query_param = "page_size"
+    max_page_size = 10_000
+
+
+@extend_schema(
+    parameters=[
+        OpenApiParameter("meter", str, description="meter code"),
+        OpenApiParameter("site", str, description="site code"),
+        OpenApiParameter("from", OpenApiTypes.DATETIME, description="timestamp ≥"),
+        OpenApiParameter("to", OpenApiTypes.DATETIME, description="timestamp ≤"),
+    ]
+)
+class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Meter readings: list (filtered, cursor-paginated) and ingest (POST)."""
+
+    serializer_class = s.ReadingSerializer
+    permission_classes = [ReportingAccess]
+    pagination_class = ReadingPagination
+    parser_classes = [JSONParser, CSVParser]
+    filter_backends: list = []
+
+    def get_queryset(self):
+        params = self.request.query_params
+        queryset = visible(
+            Reading.objects.select_related("meter"), self.request.user, "meter__site"
+        )
+        filters = Q()
+        if params.get("meter"):
+            filters &= Q(meter__code=params["meter"])
+        if params.get("site"):
+            filters &= Q(meter__site__code=params["site"])
+        if params.get("from"):
+            filters &= Q(timestamp__gte=params["from"])
+        if params.get("to"):
+            filters &= Q(timestamp__lte=params["to"])
+        return queryset.filter(filters)
+
+    @extend_schema(
+        request={
+            "application/json": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "meter": {"type": "string"},
+                        "timestamp": {"type": "string", "format": "date-time"},
+                        "value": {"type": "string"},
+                    },
+                },
+            },
+            "text/csv": {"type": "string", "description": "meter,timestamp,value"},
+        },
+        parameters=[OpenApiParameter("replace", bool, description="overwrite conflicts")],
+        responses={
+            201: s.IngestJobSerializer,
+            202: s.IngestJobSerializer,
+            400: s.IngestJobSerializer,
+        },
+        description="Ingest readings atomically; CSV bodies over 5 MB go to a task (202).",
+    )
+    def create(self, request):
+        replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
+        user = request.user
+        job = IngestJob.objects.create(source="api", replace=replace, requested_by=user)
+        if request.content_type.startswith("text/csv"):
+            size = int(request.META.get("CONTENT_LENGTH") or 0)
+            if size > ASYNC_INGEST_BYTES:
+                _store_upload(job, request.data)
+                queue_ingest(job)
+                job.refresh_from_db()
+                return Response(s.IngestJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+            lines = codecs.iterdecode(iter(request.data.readline, b""), "utf-8-sig")
+            report = ingest.ingest_csv(
+                lines, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
+            )
+        elif isinstance(request.data, list):
+            report = ingest.ingest_records(
+                request.data, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
+            )
+        else:
+            job.delete()
+            return Response(
+                {"detail": "send a JSON array of {meter, timestamp, value} or a text/csv body"},
+                status=status.HTTP_400_BAD_REQUEST,
+            )
+        ingest.record_report(job, report)
+        code = status.HTTP_201_CREATED if report.accepted else status.HTTP_400_BAD_REQUEST
+        return Response(s.IngestJobSerializer(job).data, status=code)
+
+
+def _allowed(user):
+    return None if user.is_superuser else policy.operated_site_ids(user)
+
+
+def _store_upload(job: IngestJob, stream) -> None:
+    with tempfile.TemporaryFile() as tmp:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            tmp.write(chunk)
+        job.bytes_total = tmp.tell()
+        tmp.seek(0)
+        job.file.save(f"{job.pk}.csv", File(tmp), save=True)
+
+
+class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
+    """Ingest jobs with their reports (bad lines, conflicts, counts)."""
+
+    serializer_class = s.IngestJobSerializer
+    permission_classes = [ReportingAccess]
+
+    queryset = IngestJob.objects.none()  # for the schema
+
+    def get_queryset(self):
+        queryset = IngestJob.objects.all()
+        if getattr(self, "swagger_fake_view", False) or sees_all_sites(self.request.user):
+            return queryset
+        return queryset.filter(requested_by=self.request.user)
+
+
+class SitePeriodsView(generics.ListCreateAPIView):
+    """A site's reporting periods; operators of the site create them."""
+
+    serializer_class = s.PeriodSerializer
+    permission_classes = [ReportingAccess]
+    pagination_class = None
+
+    def site(self) -> Site:
+        site = get_object_or_404(
+            visible(Site.objects.all(), self.request.user, "pk"), code=self.kwargs["code"]
+        )
+        return site
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return ReportingPeriod.objects.none()
+        return ReportingPeriod.objects.filter(site=self.site()).select_related("site")
+
+    def get_serializer_context(self):
+        return {**super().get_serializer_context(), "site": getattr(self, "_site", None)}
+
+    def create(self, request, *args, **kwargs):
+        self._site = self.site()
+        if not policy.can_write_at(request.user, self._site):
+            raise PermissionDenied("you do not operate this site")
+        return super().create(request, *args, **kwargs)
+
+
+class PeriodViewSet(
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Reporting periods: inputs with quality, indicators, warnings, coverage; compute; status."""
+
+    permission_classes = [ReportingAccess]
+    filterset_fields = ("year", "status")
+
+    def get_queryset(self):
+        queryset = ReportingPeriod.objects.select_related("site")
+        if self.action == "retrieve":
+            queryset = queryset.select_related("result")
+        return visible(queryset, self.request.user)
+
+    def get_serializer_class(self):
+        return s.PeriodDetailSerializer if self.action == "retrieve" else s.PeriodSerializer
+
+    def perform_update(self, serializer):
+        if serializer.instance.status != PeriodStatus.DRAFT:
+            raise PermissionDenied("only draft periods are edited; reopen it first")
+        serializer.save()
+
+    @extend_schema(request=None, responses={202: s.TaskSerializer})
+    @action(detail=True, methods=["post"])
+    def compute(self, request, pk=None):
+        """Queue the computation; poll /api/tasks/{id}/."""
+        period = self.get_object()
+        run = queue_compute(period, request.user)
+        run.refresh_from_db()
+        return Response(_task_payload(run), status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.TransitionSerializer, responses={200: s.PeriodSerializer})
+    @action(detail=True, methods=["post"])
+    def transition(self, request, pk=None):
+        """draft → validated (blocked by hard §10.1 errors) → submitted; validated → draft."""
+        period = self.get_object()
+        body = s.TransitionSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            period = transition(period, body.validated_data["to"], actor=request.user)
+        except ValidationError as exc:
+            return Response(exc.message_dict, status=status.HTTP_409_CONFLICT)
+        return Response(s.PeriodSerializer(period).data)
+
+    @extend_schema(
+        request=s.FieldValueSerializer, responses={200: s.FieldValueSerializer(many=True)}
+    )
+    @action(detail=True, methods=["get", "post"])
+    def values(self, request, pk=None):
+        """Entered Annex II values with quality flags; POST sets one symbol."""
+        period = self.get_object()
+        if request.method == "POST":
+            if period.status != PeriodStatus.DRAFT:
+                raise PermissionDenied("only draft periods are edited; reopen it first")
+            instance = FieldValue.objects.filter(
+                period=period, symbol=request.data.get("symbol")
+            ).first()
+            body = s.FieldValueSerializer(instance, data=request.data, context={"period": period})
+            body.is_valid(raise_exception=True)
+            body.save(period=period)
+        return Response(s.FieldValueSerializer(period.values.all(), many=True).data)
+
+
+def _task_payload(run: TaskRun) -> dict:
+    return {
+        "id": str(run.pk),
+        "name": run.name,
+        "status": run.status,
+        "result": run.result,
+        "error": run.error,
+        "status_url": f"/api/tasks/{run.pk}/",
+    }
+
+
+class TaskView(APIView):
+    """State of a queued computation or ingest (works with eager tasks too)."""
+
+    permission_classes = [ReportingAccess]
+
+    @extend_schema(responses={200: s.TaskSerializer, 404: OpenApiResponse(description="unknown")})
+    def get(self, request, task_id: uuid.UUID):
+        run = TaskRun.objects.filter(pk=task_id).first()
+        job = None if run else IngestJob.objects.filter(pk=task_id).first()
+        owner = run.requested_by_id if run else (job.requested_by_id if job else None)
+        if not (run or job) or not (sees_all_sites(request.user) or owner == request.user.pk):
+            return Response({"detail": "unknown task"}, status=status.HTTP_404_NOT_FOUND)
+        if run:
+            payload = _task_payload(run)
+        else:
+            payload = {
+                "id": str(job.pk),
+                "name": "reporting.ingest_job",
+                "status": job.status,
+                "result": s.IngestJobSerializer(job).data,
+            }
+        if payload["status"] in (JobStatus.PENDING, JobStatus.RUNNING):
+            payload["progress"] = _progress(str(task_id))
+        return Response(payload)
+
+
+def _progress(task_id: str) -> dict | None:
+    if settings.CELERY_TASK_ALWAYS_EAGER or not settings.CELERY_RESULT_BACKEND:
+        return None
+    from celery.result import AsyncResult
+
+    result = AsyncResult(task_id)
+    return result.info if isinstance(result.info, dict) else {"state": result.state}
+
+
+class AggregateView(generics.ListAPIView):
+    """Annex IV aggregates of a year: EU and per Member State; overall, per type, per size."""
+
+    serializer_class = s.AggregateSerializer
+    permission_classes = [ReportingAccess]
+    pagination_class = None
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("year", int, required=True),
+            OpenApiParameter("scope", str, description="EU or a country code"),
+        ]
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        params = self.request.query_params
+        try:
+            year = int(params.get("year", ""))
+        except ValueError:
+            return AggregateResult.objects.none()
+        queryset = AggregateResult.objects.filter(year=year)
+        return queryset.filter(scope=params["scope"]) if params.get("scope") else queryset

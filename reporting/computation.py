@@ -1,0 +1,654 @@
+"""Compute a reporting period from its meters: Annex II inputs, Annex III indicators, evidence.
+
+The readings are aggregated in the database (one GROUP BY per register type, monthly buckets in
+the site's time zone); Python only sees per-meter monthly totals. The formulas are those of the
+pure module `reporting.indicators`.
+
+Rules (docs/eu-reporting.md explains them for users):
+- interval register: a reading is the consumption of the interval that *ends* at its timestamp;
+  readings with start < timestamp <= end belong to the period, and to the month the interval
+  starts in;
+- cumulative register: consumption is the difference of consecutive readings in
+  [start, end]; it belongs to the month of the earlier reading. A decrease is a counter reset
+  or a meter replacement: the new reading is taken as the consumption since zero, and the reset
+  is flagged (a warning on the period, listed under the meter's coverage);
+- coverage per meter = present intervals / expected intervals; gaps are listed. When the
+  operator sets `fill_gaps` on the period, interval meters are scaled month by month up to full
+  coverage and the figures they feed become `estimated`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, time, timedelta
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from hardware.inference import load_grid_intensity
+from reporting import indicators as ind
+from reporting.models import (
+    AggregateResult,
+    FieldValue,
+    InstrumentKind,
+    MeasurementPoint,
+    PeriodResult,
+    PeriodStatus,
+    Quality,
+    Quantity,
+    Register,
+    ReportingPeriod,
+)
+
+ENGINE_VERSION = "reporting-engine/1"
+MAX_GAPS_LISTED = 50
+MICRO = Decimal("0.000001")
+INDICATOR_PLACES = Decimal("1e-10")
+
+# Annex II symbol → the meter quantities that add up to it (§6.4).
+METERED: dict[str, tuple[str, ...]] = {
+    # II.1(d): every supply before the transfer switchgear, back-up generation and fuels
+    "EDC": (Quantity.EDC_SUPPLY, Quantity.EDC_BACKUP_GENERATOR, Quantity.EDC_FUEL),
+    "EDC-BG": (Quantity.EDC_BACKUP_GENERATOR,),  # II.1(d): measured separately
+    "EIT": (Quantity.EIT_UPS_OUTPUT,),  # II.1(e): category 1, UPS output
+    "WIN": (Quantity.WATER_TOTAL,),  # II.1(h)
+    "WIN-POT": (Quantity.WATER_POTABLE,),  # II.1(i)
+}
+MONTHLY_SYMBOLS = ("EDC", "EIT", "WIN", "EREUSE")
+
+
+@dataclass
+class MeterFigures:
+    """One meter over the period, in canonical units (kWh or m³), multiplier applied."""
+
+    meter: MeasurementPoint
+    monthly: list[Decimal]
+    expected: int
+    present: int
+    month_expected: list[int]
+    month_present: list[int]
+    resets: list[dict] = field(default_factory=list)
+    gaps: list[dict] = field(default_factory=list)
+    filled: bool = False
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.monthly, Decimal(0))
+
+    @property
+    def coverage_pct(self) -> Decimal:
+        if not self.expected:
+            return Decimal(100)
+        return (Decimal(100) * min(self.present, self.expected) / self.expected).quantize(
+            Decimal("0.01")
+        )
+
+
+# --- the period's time frame -------------------------------------------------------------------
+
+
+def period_bounds(period: ReportingPeriod) -> list[datetime]:
+    """UTC instants: period start, each local month start inside it, period end (exclusive)."""
+    tz = ZoneInfo(period.site.time_zone)
+    start = datetime.combine(period.start_date, time(), tz)
+    end = datetime.combine(period.end_date + timedelta(days=1), time(), tz)
+    bounds = [start]
+    month = start.replace(day=1)
+    while True:
+        month = (month + timedelta(days=32)).replace(day=1)
+        if month >= end:
+            break
+        bounds.append(month)
+    bounds.append(end)
+    return [b.astimezone(UTC) for b in bounds]
+
+
+def month_labels(period: ReportingPeriod) -> list[str]:
+    tz = ZoneInfo(period.site.time_zone)
+    return [b.astimezone(tz).strftime("%Y-%m") for b in period_bounds(period)[:-1]]
+
+
+# --- SQL aggregation ---------------------------------------------------------------------------
+
+
+def _p(value: datetime):
+    return connection.ops.adapt_datetimefield_value(value)
+
+
+def _bucket(column: str, bounds: list[datetime], op: str) -> tuple[str, list]:
+    """CASE expression giving the month index of `column` (0-based) against the boundaries."""
+    inner = bounds[1:-1]
+    if not inner:
+        return "0", []
+    whens = " ".join(f"WHEN {column} {op} %s THEN {i}" for i in range(len(inner)))
+    return f"CASE {whens} ELSE {len(inner)} END", [_p(b) for b in inner]
+
+
+def _micro(column: str) -> tuple[str, Decimal]:
+    """Exact sums: NUMERIC on PostgreSQL; integer micro-units on SQLite (its decimals are REAL)."""
+    if connection.vendor == "postgresql":
+        return column, Decimal(1)
+    return f"CAST(ROUND({column} * 1000000) AS INTEGER)", MICRO
+
+
+def _seconds_between(later: str, earlier: str) -> str:
+    if connection.vendor == "postgresql":
+        return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
+
+
+def _in(ids) -> str:
+    return ", ".join(["%s"] * len(ids))
+
+
+def _to_decimal(value, scale: Decimal) -> Decimal:
+    if value is None:
+        return Decimal(0)
+    return (Decimal(str(value)) * scale).quantize(MICRO)
+
+
+def _interval_sums(cursor, ids, bounds):
+    bucket, bucket_params = _bucket("timestamp", bounds, "<=")
+    value, scale = _micro("value")
+    cursor.execute(
+        f"SELECT meter_id, {bucket} AS month, SUM({value}), COUNT(*) FROM reporting_reading "
+        f"WHERE meter_id IN ({_in(ids)}) AND timestamp > %s AND timestamp <= %s "
+        "GROUP BY meter_id, month",
+        [*bucket_params, *ids, _p(bounds[0]), _p(bounds[-1])],
+    )
+    return [(m, month, _to_decimal(total, scale), n, 0) for m, month, total, n in cursor.fetchall()]
+
+
+def _cumulative_sums(cursor, ids, bounds):
+    bucket, bucket_params = _bucket("prev_ts", bounds, "<")
+    value, scale = _micro("value")
+    cursor.execute(
+        f"SELECT meter_id, {bucket} AS month, "
+        "SUM(CASE WHEN v >= prev_v THEN v - prev_v ELSE v END), COUNT(*), "
+        "SUM(CASE WHEN v < prev_v THEN 1 ELSE 0 END) "
+        f"FROM (SELECT meter_id, timestamp AS ts, {value} AS v, "
+        "LAG(timestamp) OVER w AS prev_ts, LAG(" + value + ") OVER w AS prev_v "
+        f"FROM reporting_reading WHERE meter_id IN ({_in(ids)}) "
+        "AND timestamp >= %s AND timestamp <= %s "
+        "WINDOW w AS (PARTITION BY meter_id ORDER BY timestamp)) x "
+        "WHERE prev_ts IS NOT NULL GROUP BY meter_id, month",
+        [*bucket_params, *ids, _p(bounds[0]), _p(bounds[-1])],
+    )
+    return [
+        (m, month, _to_decimal(total, scale), n, resets)
+        for m, month, total, n, resets in cursor.fetchall()
+    ]
+
+
+def _resets(cursor, ids, bounds) -> list[tuple]:
+    cursor.execute(
+        "SELECT meter_id, ts, prev_value, value FROM (SELECT meter_id, timestamp AS ts, value, "
+        "LAG(value) OVER (PARTITION BY meter_id ORDER BY timestamp) AS prev_value "
+        f"FROM reporting_reading WHERE meter_id IN ({_in(ids)}) "
+        "AND timestamp >= %s AND timestamp <= %s) x WHERE value < prev_value ORDER BY meter_id, ts",
+        [*ids, _p(bounds[0]), _p(bounds[-1])],
+    )
+    return cursor.fetchall()
+
+
+def _gap_rows(cursor, meter: MeasurementPoint, lower, upper, strict_lower: bool):
+    """Readings that start or end a gap: the first, the last, and any after a long pause."""
+    step = meter.interval_minutes * 60
+    op = ">" if strict_lower else ">="
+    cursor.execute(
+        "SELECT ts, prev_ts, next_ts FROM (SELECT timestamp AS ts, "
+        "LAG(timestamp) OVER (ORDER BY timestamp) AS prev_ts, "
+        "LEAD(timestamp) OVER (ORDER BY timestamp) AS next_ts FROM reporting_reading "
+        f"WHERE meter_id = %s AND timestamp {op} %s AND timestamp <= %s) x "
+        f"WHERE prev_ts IS NULL OR next_ts IS NULL OR {_seconds_between('ts', 'prev_ts')} > %s "
+        "ORDER BY ts",
+        [meter.pk, _p(lower), _p(upper), step + 0.5],
+    )
+    return [tuple(_aware(t) for t in row) for row in cursor.fetchall()]
+
+
+def _aware(value):
+    """SQLite hands back naive UTC datetimes (or text); PostgreSQL aware ones."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        value = datetime.fromisoformat(value)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _iso(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def _slots(lower: datetime, upper: datetime, minutes: int) -> int:
+    return max(0, int((upper - lower).total_seconds() // (minutes * 60)))
+
+
+def _list_gaps(cursor, figures: MeterFigures, lower, upper) -> None:
+    """Spans without readings, with the intervals they miss (the count coverage uses)."""
+    meter = figures.meter
+    minutes = meter.interval_minutes
+    step = timedelta(minutes=minutes)
+    interval = meter.register == Register.INTERVAL
+    rows = _gap_rows(cursor, meter, lower, upper, strict_lower=interval)
+    spans = []  # (from, to, missing intervals)
+    if not rows:
+        spans.append((lower, upper, _slots(lower, upper, minutes)))
+    else:
+        first = rows[0][0]
+        # An interval reading covers (ts - step, ts]; a counter reading is the instant ts.
+        lead_end = first - step if interval else first
+        spans.append((lower, lead_end, _slots(lower, lead_end, minutes)))
+        for ts, prev_ts, _next in rows:
+            if prev_ts is not None and ts - prev_ts > step:
+                if interval:  # the intervals ending after prev_ts and before ts are missing
+                    spans.append((prev_ts, ts - step, _slots(prev_ts, ts - step, minutes)))
+                else:  # one difference spans the pause: energy complete, resolution lost
+                    spans.append((prev_ts, ts, _slots(prev_ts, ts, minutes) - 1))
+        last = rows[-1][0]
+        spans.append((last, upper, _slots(last, upper, minutes)))
+    listed = [
+        {"from": _iso(begin), "to": _iso(end), "missing_intervals": missing}
+        for begin, end, missing in spans
+        if missing > 0
+    ]
+    figures.gaps = listed[:MAX_GAPS_LISTED]
+    if len(listed) > MAX_GAPS_LISTED:
+        figures.gaps.append({"more": len(listed) - MAX_GAPS_LISTED})
+
+
+def meter_figures(period: ReportingPeriod, meters: list[MeasurementPoint]) -> list[MeterFigures]:
+    """Per-meter monthly totals, coverage, gaps and resets over the period."""
+    bounds = period_bounds(period)
+    months = len(bounds) - 1
+    by_id = {m.pk: m for m in meters}
+    figures: dict[int, MeterFigures] = {}
+    for meter in meters:
+        lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
+        upper = min(bounds[-1], meter.valid_to) if meter.valid_to else bounds[-1]
+        month_expected = [
+            _slots(max(lower, bounds[i]), min(upper, bounds[i + 1]), meter.interval_minutes)
+            for i in range(months)
+        ]
+        figures[meter.pk] = MeterFigures(
+            meter=meter,
+            monthly=[Decimal(0)] * months,
+            expected=sum(month_expected),
+            present=0,
+            month_expected=month_expected,
+            month_present=[0] * months,
+        )
+    interval_ids = [m.pk for m in meters if m.register == Register.INTERVAL]
+    cumulative_ids = [m.pk for m in meters if m.register == Register.CUMULATIVE]
+    with connection.cursor() as cursor:
+        rows = []
+        if interval_ids:
+            rows += _interval_sums(cursor, interval_ids, bounds)
+        if cumulative_ids:
+            rows += _cumulative_sums(cursor, cumulative_ids, bounds)
+        reset_meters = set()
+        for meter_id, month, total, count, resets in rows:
+            meter, fig = by_id[meter_id], figures[meter_id]
+            unit_total = total * meter.multiplier
+            canonical = "m3" if meter.unit in ("L", "m3") else "kWh"
+            fig.monthly[month] += ind.convert(unit_total, meter.unit, canonical).quantize(MICRO)
+            fig.month_present[month] += count
+            fig.present += count
+            if resets:
+                reset_meters.add(meter_id)
+        if reset_meters:
+            for meter_id, ts, before, after in _resets(cursor, sorted(reset_meters), bounds):
+                figures[meter_id].resets.append(
+                    {
+                        "at": _iso(_aware(ts)),
+                        "before": str(Decimal(str(before)).quantize(MICRO)),
+                        "after": str(Decimal(str(after)).quantize(MICRO)),
+                        "handling": "new reading counted as consumption since zero",
+                    }
+                )
+        for fig in figures.values():
+            if fig.present < fig.expected:
+                meter = fig.meter
+                lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
+                upper = min(bounds[-1], meter.valid_to) if meter.valid_to else bounds[-1]
+                _list_gaps(cursor, fig, lower, upper)
+    if period.fill_gaps:
+        for fig in figures.values():
+            _fill(fig)
+    return list(figures.values())
+
+
+def _fill(fig: MeterFigures) -> None:
+    """Operator's choice: scale each month of an interval meter up to its expected intervals."""
+    if fig.meter.register != Register.INTERVAL or fig.present >= fig.expected:
+        return
+    pairs = zip(fig.month_expected, fig.month_present, strict=True)
+    for i, (expected, present) in enumerate(pairs):
+        if 0 < present < expected:
+            fig.monthly[i] = (fig.monthly[i] * expected / present).quantize(MICRO)
+            fig.filled = True
+
+
+# --- the computation ---------------------------------------------------------------------------
+
+
+def _dec(value) -> str | None:
+    return None if value is None else str(value)
+
+
+def _num(value) -> Decimal | None:
+    return None if value is None else Decimal(value)
+
+
+def compute(period: ReportingPeriod) -> dict:
+    """The period's result content (inputs, indicators, monthly series, coverage, findings)."""
+    site = period.site
+    meters = list(MeasurementPoint.objects.filter(site=site).order_by("code"))
+    figures = meter_figures(period, meters)
+    by_quantity: dict[str, list[MeterFigures]] = defaultdict(list)
+    for fig in figures:
+        by_quantity[fig.meter.quantity].append(fig)
+    entered = {v.symbol: v for v in FieldValue.objects.filter(period=period)}
+    months = month_labels(period)
+    inputs: dict[str, dict] = {}
+    monthly: dict[str, list[Decimal] | None] = {}
+
+    def metered(quantities) -> tuple[Decimal, list[Decimal], list[MeterFigures]] | None:
+        figs = [f for q in quantities for f in by_quantity.get(q, [])]
+        if not figs:
+            return None
+        series = [sum((f.monthly[i] for f in figs), Decimal(0)) for i in range(len(months))]
+        return sum(series, Decimal(0)), series, figs
+
+    def from_meters(symbol, total, series, figs, unit, **extra):
+        quality = Quality.ESTIMATED if any(f.filled for f in figs) else Quality.MEASURED
+        inputs[symbol] = {
+            "value": _dec(total),
+            "unit": unit,
+            "quality": quality,
+            "source": "meters",
+            "meters": [f.meter.code for f in figs],
+            "coverage_pct": _dec(min(f.coverage_pct for f in figs)),
+            **extra,
+        }
+        monthly[symbol] = series
+
+    eit_quantities = (Quantity.EIT_UPS_OUTPUT,)
+    eit_method = "ups-output (category 1)"
+    if not by_quantity.get(Quantity.EIT_UPS_OUTPUT) and by_quantity.get(Quantity.EIT_PDU):
+        eit_quantities, eit_method = (Quantity.EIT_PDU,), "pdu"  # II.1(e): no UPS
+    for symbol, quantities in METERED.items():
+        quantities = eit_quantities if symbol == "EIT" else quantities
+        found = metered(quantities)
+        if found:
+            unit = "m3" if symbol.startswith("WIN") else "kWh"
+            extra = {"method": eit_method} if symbol == "EIT" else {}
+            from_meters(symbol, *found, unit, **extra)
+
+    findings: list[dict] = []
+    heat = metered((Quantity.HEAT_EXPORT,))
+    if heat:
+        own = metered((Quantity.HEAT_INTERNAL_REUSE,))
+        zero = (Decimal(0), [Decimal(0)] * len(months))
+        own_total, own_series = (own[0], own[1]) if own else zero
+        try:
+            total = ind.ereuse(heat[0], own_total)  # II.1(j): boundary heat minus own cooling
+            series = [h - o for h, o in zip(heat[1], own_series, strict=True)]
+            from_meters("EREUSE", total, series, heat[2] + (own[2] if own else []), "kWh")
+        except ValueError as exc:
+            findings.append(_finding("ereuse-negative", "error", ("EREUSE",), str(exc)))
+
+    _renewables(period, metered((Quantity.RENEWABLE_ONSITE,)), inputs)
+    _pdit(period, inputs)
+
+    # Entered values and flags: an explicit omission or "missing" wins over anything else;
+    # an entered value is used where nothing was metered or derived.
+    for symbol, fv in entered.items():
+        flags = {"note": fv.note, "confidential": fv.confidential}
+        if fv.quality in (Quality.OMITTED, Quality.MISSING):
+            inputs[symbol] = {
+                "value": None,
+                "unit": ind.SYMBOLS[symbol][1],
+                "quality": fv.quality,
+                "source": "entered",
+                "omission_reason": fv.omission_reason,
+                **flags,
+            }
+            monthly.pop(symbol, None)
+        elif symbol in inputs:
+            inputs[symbol].update(flags)
+        elif fv.value is not None:
+            inputs[symbol] = {
+                "value": _dec(fv.value),
+                "unit": ind.SYMBOLS[symbol][1],
+                "quality": fv.quality,
+                "source": "entered",
+                **flags,
+            }
+    for symbol, (_ref, unit) in ind.SYMBOLS.items():
+        inputs.setdefault(
+            symbol,
+            {"value": None, "unit": unit, "quality": Quality.MISSING, "source": None},
+        )
+        inputs[symbol].setdefault("note", "")
+        inputs[symbol].setdefault("confidential", False)
+
+    values = {s: _num(i["value"]) for s, i in inputs.items()}
+    indicators = _indicators(values, site.country)
+    findings += _validate(period, values, entered, figures)
+    coverage = {
+        fig.meter.code: {
+            "quantity": fig.meter.quantity,
+            "register": fig.meter.register,
+            "expected": fig.expected,
+            "present": fig.present,
+            "pct": str(fig.coverage_pct),
+            "gaps": fig.gaps,
+            "resets": fig.resets,
+            "filled": fig.filled,
+        }
+        for fig in figures
+    }
+    series = []
+    for i, label in enumerate(months):
+        row = {s: (monthly[s][i] if monthly.get(s) else None) for s in MONTHLY_SYMBOLS}
+        series.append(
+            {
+                "month": label,
+                **{s: _dec(v) for s, v in row.items()},
+                "PUE": _dec(_q(ind.pue(row["EDC"], row["EIT"]))),
+                "WUE": _dec(_q(ind.wue(row["WIN"], row["EIT"]))),
+                "ERF": _dec(_q(ind.erf(row["EREUSE"], row["EDC"]))),
+            }
+        )
+    return {
+        "inputs": inputs,
+        "indicators": indicators,
+        "monthly": series,
+        "coverage": coverage,
+        "findings": findings,
+        "code_version": ENGINE_VERSION,
+    }
+
+
+def _q(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(INDICATOR_PLACES)
+
+
+def _renewables(period, onsite_meters, inputs) -> None:
+    instruments = list(period.instruments.all())
+    if not instruments and not onsite_meters:
+        return
+    onsite_total = onsite_meters[0] if onsite_meters else None
+    items = []
+    for inst in instruments:
+        volume = inst.volume_kwh
+        if volume is None:  # on-site generation taken from the renewable-onsite meters
+            volume = onsite_total if onsite_total is not None else Decimal(0)
+        items.append(
+            ind.Instrument(inst.kind, volume, inst.retired_by_this_dc, inst.gos_not_owned_kwh)
+        )
+    if onsite_meters and not any(i.kind == InstrumentKind.ONSITE for i in instruments):
+        items.append(ind.Instrument("onsite", onsite_total))  # GOs assumed owned and retired
+    source = "instruments" + (" + meters" if onsite_meters else "")
+    for symbol, value in ind.renewables(items).items():
+        inputs[symbol] = {
+            "value": _dec(value),
+            "unit": "kWh",
+            "quality": Quality.MEASURED,
+            "source": source,
+        }
+
+
+def _pdit(period, inputs) -> None:
+    segments = [(s.first_day, s.last_day, s.power_kw) for s in period.segments.all()]
+    if segments:
+        value = ind.weighted_pdit(segments)  # II.1(a): time-weighted average
+        inputs["PDIT"] = {
+            "value": _dec(_q(value)),
+            "unit": "kW",
+            "quality": Quality.MEASURED,
+            "source": "segments",
+            "basis": period.pdit_basis,
+        }
+
+
+def _indicators(values: dict, country: str) -> dict:
+    pue = ind.pue(values["EDC"], values["EIT"])
+    cef = load_grid_intensity().get(country)
+    cef_decimal = None if cef is None else Decimal(str(cef))
+    return {
+        "PUE": _dec(_q(pue)),
+        "WUE": _dec(_q(ind.wue(values["WIN"], values["EIT"]))),
+        "ERF": _dec(_q(ind.erf(values["EREUSE"], values["EDC"]))),
+        "REF": _dec(_q(ind.ref(values["ERES-TOT"], values["EDC"]))),
+        "CUE": _dec(_q(ind.cue(pue, cef_decimal))),
+        "CUE_CEF_KG_PER_KWH": _dec(cef_decimal),
+        "ERE": _dec(_q(ind.ere(values["EDC"], values["EIT"], values["EREUSE"]))),
+        "size_class": ind.size_class(values["PDIT"]),
+    }
+
+
+def _finding(rule, severity, fields, message) -> dict:
+    return {"rule_id": rule, "severity": severity, "fields": list(fields), "message": message}
+
+
+def _validate(period, values, entered, figures) -> list[dict]:
+    previous = (
+        PeriodResult.objects.filter(period__site=period.site, period__year=period.year - 1)
+        .values_list("inputs", flat=True)
+        .first()
+    )
+    context = ind.Context(
+        pdit_basis=period.pdit_basis or None,
+        wue_category=period.wue_category,
+        partial_year=period.partial_year,
+        period_start=period.start_date,
+        period_end=period.end_date,
+        cserv_coverage_pct=period.cserv_scr_coverage_pct,
+        cstor_coverage_pct=period.cstor_scr_coverage_pct,
+        previous={s: _num(previous[s]["value"]) for s in ("EDC", "EIT") if previous},
+        notes={s: fv.note for s, fv in entered.items() if fv.note.strip()},
+    )
+    found = [
+        _finding(f.rule_id, f.severity, f.fields, f.message) for f in ind.validate(values, context)
+    ]
+    for fig in figures:
+        code = fig.meter.code
+        if fig.present < fig.expected:
+            message = (
+                f"meter {code}: {fig.present} of {fig.expected} intervals "
+                f"({fig.coverage_pct}%), {len(fig.gaps)} gap(s)"
+                + ("; gaps filled by scaling (estimated)" if fig.filled else "")
+            )
+            found.append(_finding("meter-coverage-below-100", "warning", (code,), message))
+        if fig.resets:
+            message = f"meter {code}: {len(fig.resets)} counter reset(s) or replacement(s)"
+            found.append(_finding("meter-counter-reset", "warning", (code,), message))
+    return found
+
+
+def _fingerprint(content: dict) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
+def compute_and_store(period: ReportingPeriod) -> PeriodResult:
+    """Compute a draft period and store its result (validated and submitted ones are frozen)."""
+    period = ReportingPeriod.objects.select_related("site").get(pk=period.pk)
+    if period.status != PeriodStatus.DRAFT:
+        raise PeriodFrozen(f"{period} is {period.status}: its result is frozen")
+    content = compute(period)
+    with transaction.atomic():
+        result, _ = PeriodResult.objects.update_or_create(
+            period=period,
+            defaults={
+                **content,
+                "fingerprint": _fingerprint(content),
+                "computed_at": timezone.now(),
+            },
+        )
+    return result
+
+
+class PeriodFrozen(Exception):
+    """Only draft periods are (re)computed."""
+
+
+# --- Annex IV ----------------------------------------------------------------------------------
+
+
+def aggregate_year(year: int) -> list[AggregateResult]:
+    """Annex IV aggregates of `year` from the stored period results: EU and per Member State."""
+    results = PeriodResult.objects.filter(period__year=year).select_related(
+        "period__site__reporting_profile"
+    )
+    by_scope: dict[str, list[ind.Site]] = defaultdict(list)
+    for result in results:
+        site = result.period.site
+        profile = getattr(site, "reporting_profile", None)
+        values = {s: _num(v["value"]) for s, v in result.inputs.items()}
+        dc = ind.Site(
+            dc_type=profile.dc_type if profile else "unknown",
+            pdit_kw=values.get("PDIT"),
+            edc_kwh=values.get("EDC"),
+            eit_kwh=values.get("EIT"),
+            win_m3=values.get("WIN"),
+            ereuse_kwh=values.get("EREUSE"),
+            eres_tot_kwh=values.get("ERES-TOT"),
+        )
+        by_scope["EU"].append(dc)
+        by_scope[site.country].append(dc)
+    now = timezone.now()
+    rows = []
+    for scope, sites in sorted(by_scope.items()):
+        for group, agg in ind.annex_iv(sites).items():
+            rows.append(
+                AggregateResult(
+                    year=year,
+                    scope=scope,
+                    group=group,
+                    n_sites=agg.n_sites,
+                    total_pdit_kw=agg.total_pdit_kw.quantize(MICRO),
+                    total_edc_kwh=agg.total_edc_kwh.quantize(MICRO),
+                    total_win_m3=agg.total_win_m3.quantize(MICRO),
+                    averages={
+                        kpi: {
+                            "value": _dec(_q(a.value)),
+                            "n_sites": a.n_sites,
+                            "suppressed": a.suppressed,
+                            "reason": a.reason,
+                        }
+                        for kpi, a in agg.averages.items()
+                    },
+                    computed_at=now,
+                )
+            )
+    with transaction.atomic():
+        AggregateResult.objects.filter(year=year).delete()
+        AggregateResult.objects.bulk_create(rows)
+    return rows

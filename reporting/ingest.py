@@ -1,0 +1,539 @@
+"""Meter register import and readings ingest.
+
+Readings files (`meter,timestamp,value`) are streamed: each row is checked in Python and sent in
+chunks to a temporary staging table (COPY on PostgreSQL, executemany on SQLite), then one
+set-based statement moves them into `reporting_reading`. Everything happens in one transaction:
+
+- atomic: one bad row (unknown meter, unparsable or offset-less timestamp, non-numeric value,
+  negative interval value, …) rejects the whole file and nothing is written; the report lists
+  every bad line (the first `MAX_SHOWN`) and the total;
+- idempotent: a reading identical to a stored one is `unchanged`;
+- a reading that differs from a stored one is a conflict: reported and left alone, unless the
+  caller asks to `replace` it, which keeps the old value as a `ReadingRevision`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+from django.utils import timezone
+
+from registry.models import Site
+from reporting.models import IngestJob, JobStatus, MeasurementPoint, Register
+
+MAX_SHOWN = 100  # bad lines / conflicts listed in a report; the total is always given
+CHUNK_ROWS = 50_000
+READING_COLUMNS = ("meter", "timestamp", "value")
+METER_COLUMNS = ("site", "meter", "quantity", "unit", "register", "multiplier")
+METER_OPTIONAL = ("device_id", "location", "interval_minutes", "valid_from", "valid_to")
+QUANTUM = Decimal("0.000001")  # reporting_reading.value has 6 decimal places
+LIMIT = Decimal(10) ** 14  # and 14 integer digits
+STAGING = "reporting_ingest_staging"
+_JOIN_METER = "JOIN reporting_measurementpoint m ON m.id = s.meter_id"
+
+
+@dataclass
+class Listing:
+    """A capped list of problems with the true total."""
+
+    total: int = 0
+    shown: list[dict] = field(default_factory=list)
+
+    def add(self, item: dict) -> None:
+        self.total += 1
+        if len(self.shown) < MAX_SHOWN:
+            self.shown.append(item)
+
+    def as_dict(self) -> dict:
+        return {"total": self.total, "shown": self.shown}
+
+
+@dataclass
+class IngestReport:
+    rows: int = 0
+    inserted: int = 0
+    unchanged: int = 0
+    replaced: int = 0
+    conflicts: Listing = field(default_factory=Listing)
+    errors: Listing = field(default_factory=Listing)
+
+    @property
+    def accepted(self) -> bool:
+        return self.errors.total == 0
+
+    def as_dict(self) -> dict:
+        return {
+            "accepted": self.accepted,
+            "rows": self.rows,
+            "inserted": self.inserted,
+            "unchanged": self.unchanged,
+            "replaced": self.replaced,
+            "conflicts": self.conflicts.as_dict(),
+            "errors": self.errors.as_dict(),
+        }
+
+    def summary(self) -> str:
+        if not self.accepted:
+            return f"rejected: {self.errors.total} bad line(s) in {self.rows} rows, nothing written"
+        return (
+            f"{self.rows} rows: {self.inserted} inserted, {self.unchanged} unchanged, "
+            f"{self.conflicts.total} conflict(s), {self.replaced} replaced"
+        )
+
+
+class _Rejected(Exception):
+    """Raised inside the transaction so that a rejected file writes nothing."""
+
+
+Progress = Callable[[int], None]
+
+
+# --- readings ----------------------------------------------------------------------------------
+
+
+def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) from CSV text lines; the header is line 1."""
+    yield from enumerate(csv.reader(lines), start=1)
+
+
+def ingest_csv(
+    lines: Iterable[str],
+    *,
+    replace: bool = False,
+    allowed_site_ids: set[int] | None = None,
+    job: IngestJob | None = None,
+    user=None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Ingest a readings CSV (`meter,timestamp,value`, header first) given as text lines."""
+    rows = csv_rows(lines)
+    report = IngestReport()
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        report.errors.add({"line": 1, "field": "header", "reason": "empty file"})
+        return report
+    header = [h.strip().lower() for h in header]
+    missing = [c for c in READING_COLUMNS if c not in header]
+    if missing:
+        reason = f"missing column(s) {', '.join(missing)}; expected {','.join(READING_COLUMNS)}"
+        report.errors.add({"line": 1, "field": "header", "reason": reason})
+        return report
+    positions = tuple(header.index(c) for c in READING_COLUMNS)
+    return ingest_rows(
+        rows,
+        positions=positions,
+        width=len(header),
+        replace=replace,
+        allowed_site_ids=allowed_site_ids,
+        job=job,
+        user=user,
+        progress=progress,
+    )
+
+
+def ingest_records(records: list, **kwargs) -> IngestReport:
+    """Ingest a JSON array of `{"meter", "timestamp", "value"}` objects (item 1 = line 1)."""
+
+    def rows():
+        for index, item in enumerate(records, start=1):
+            if not isinstance(item, dict):
+                yield index, []
+                continue
+            yield index, ["" if item.get(k) is None else str(item.get(k)) for k in READING_COLUMNS]
+
+    return ingest_rows(rows(), positions=(0, 1, 2), width=3, **kwargs)
+
+
+def ingest_rows(
+    rows: Iterable[tuple[int, list[str]]],
+    *,
+    positions: tuple[int, int, int],
+    width: int,
+    replace: bool = False,
+    allowed_site_ids: set[int] | None = None,
+    job: IngestJob | None = None,
+    user=None,
+    progress: Progress | None = None,
+) -> IngestReport:
+    """Validate and stage `rows`, then write them set-based, all in one transaction."""
+    report = IngestReport()
+    meters = {
+        m["code"]: m
+        for m in MeasurementPoint.objects.values(
+            "id", "code", "site_id", "register", "valid_from", "valid_to"
+        )
+    }
+    im, it, iv = positions
+    postgres = connection.vendor == "postgresql"
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            _create_staging(cursor, postgres)
+            chunk: list[tuple] = []
+            errors = report.errors
+            for line, row in rows:
+                report.rows += 1
+                if len(row) != width:
+                    errors.add(
+                        {
+                            "line": line,
+                            "field": "row",
+                            "reason": f"expected {width} fields, got {len(row)}",
+                        }
+                    )
+                    continue
+                staged = _check_row(line, row[im], row[it], row[iv], meters, allowed_site_ids)
+                if isinstance(staged, list):
+                    for problem in staged:
+                        errors.add(problem)
+                elif not errors.total:
+                    chunk.append(staged)
+                    if len(chunk) >= CHUNK_ROWS:
+                        _stage(cursor, chunk, postgres)
+                        chunk = []
+                        if progress:
+                            progress(report.rows)
+            if errors.total:
+                raise _Rejected
+            if chunk:
+                _stage(cursor, chunk, postgres)
+            _apply(cursor, report, replace=replace, job=job, user=user)
+            cursor.execute(f"DROP TABLE {STAGING}")
+    except _Rejected:
+        report.inserted = report.unchanged = report.replaced = 0
+    if progress:
+        progress(report.rows)
+    return report
+
+
+def _check_row(line, code, ts_text, value_text, meters, allowed_site_ids):
+    """The staged tuple (line, meter_id, timestamp, value, COPY texts), or the problems."""
+    problems = []
+    code, ts_text, value_text = code.strip(), ts_text.strip(), value_text.strip()
+    meter = meters.get(code)
+    if meter is None:
+        problems.append({"line": line, "field": "meter", "reason": f"unknown meter {code!r}"})
+    elif allowed_site_ids is not None and meter["site_id"] not in allowed_site_ids:
+        reason = f"meter {code!r} is at a site you do not operate"
+        problems.append({"line": line, "field": "meter", "reason": reason})
+    try:
+        ts = datetime.fromisoformat(ts_text)
+    except ValueError:
+        ts = None
+        reason = f"{ts_text!r} is not an ISO 8601 timestamp"
+        problems.append({"line": line, "field": "timestamp", "reason": reason})
+    else:
+        if ts.tzinfo is None or ts.utcoffset() is None:
+            reason = f"{ts_text!r} has no UTC offset (e.g. +01:00 or Z)"
+            problems.append({"line": line, "field": "timestamp", "reason": reason})
+            ts = None
+        elif meter is not None and (
+            (meter["valid_from"] and ts < meter["valid_from"])
+            or (meter["valid_to"] and ts > meter["valid_to"])
+        ):
+            reason = f"{ts_text} is outside the validity of meter {code!r}"
+            problems.append({"line": line, "field": "timestamp", "reason": reason})
+    try:
+        value = Decimal(value_text)
+        if not value.is_finite() or "_" in value_text:
+            raise InvalidOperation
+    except InvalidOperation:
+        value = None
+        reason = f"{value_text!r} is not a number"
+        problems.append({"line": line, "field": "value", "reason": reason})
+    else:
+        if abs(value) >= LIMIT:
+            problems.append({"line": line, "field": "value", "reason": "too large (≥ 1e14)"})
+        elif value < 0 and meter is not None and meter["register"] == Register.INTERVAL:
+            reason = f"negative consumption {value_text} on interval meter {code!r}"
+            problems.append({"line": line, "field": "value", "reason": reason})
+    if problems:
+        return problems
+    quantized = value.quantize(QUANTUM)
+    # COPY takes the file's own text when PostgreSQL reads it the same way (the common case).
+    extended = ts_text[7:8] == "-" and ts_text[5:6].isdigit()
+    return (
+        line,
+        meter["id"],
+        ts,
+        quantized,
+        ts_text if extended else ts.isoformat(),
+        value_text if quantized == value else str(quantized),
+    )
+
+
+def _create_staging(cursor, postgres: bool) -> None:
+    cursor.execute(f"DROP TABLE IF EXISTS {STAGING}")
+    if postgres:
+        cursor.execute(
+            f"CREATE TEMP TABLE {STAGING} (line bigint, meter_id bigint, ts timestamptz, "
+            "value numeric(20, 6)) ON COMMIT DROP"
+        )
+    else:
+        cursor.execute(
+            f"CREATE TEMP TABLE {STAGING} (line integer, meter_id integer, ts text, value decimal)"
+        )
+
+
+def _stage(cursor, chunk: list[tuple], postgres: bool) -> None:
+    if postgres:
+        buffer = "".join(f"{row[0]}\t{row[1]}\t{row[4]}\t{row[5]}\n" for row in chunk)
+        with cursor.cursor.copy(f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN") as copy:
+            copy.write(buffer)
+    else:
+        # Django stores SQLite datetimes as naive UTC text and decimals through str().
+        cursor.executemany(
+            f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s)",
+            [
+                (ln, mid, ts.astimezone(UTC).replace(tzinfo=None).isoformat(" "), str(v))
+                for ln, mid, ts, v, _, _ in chunk
+            ],
+        )
+
+
+def _within_file_duplicates(cursor, report: IngestReport) -> int:
+    """Rows repeating a meter and time of the same file: the count of repeats.
+
+    A repeat with the same value is harmless; with another value it is a bad line.
+    """
+    cursor.execute(
+        f"SELECT meter_id, MIN(line), MAX(line), COUNT(*), MIN(value) <> MAX(value) "
+        f"FROM {STAGING} GROUP BY meter_id, ts HAVING COUNT(*) > 1 ORDER BY 2"
+    )
+    repeats, codes = 0, None
+    for meter_id, first, last, count, differ in cursor.fetchall():
+        repeats += count - 1
+        if differ:
+            codes = codes or dict(MeasurementPoint.objects.values_list("id", "code"))
+            reason = f"meter {codes[meter_id]!r} has another value at this time on line {first}"
+            report.errors.add({"line": last, "field": "value", "reason": reason})
+    return repeats
+
+
+def _apply(cursor, report: IngestReport, *, replace: bool, job, user) -> None:
+    """Insert new readings; count unchanged ones; report (or replace) conflicting ones.
+
+    The common case (every row new) costs one INSERT; the checks run only when rows were left.
+    """
+    cursor.execute(
+        "INSERT INTO reporting_reading (meter_id, timestamp, value) SELECT meter_id, ts, value "
+        f"FROM {STAGING} WHERE true ON CONFLICT (meter_id, timestamp) DO NOTHING"
+    )
+    report.inserted = cursor.rowcount
+    if report.inserted == report.rows:
+        return  # every reading was new: no repeat, nothing unchanged, no conflict
+    distinct = report.rows - _within_file_duplicates(cursor, report)
+    if report.errors.total:
+        raise _Rejected
+    if report.inserted == distinct:
+        return
+    # A conflict is a staged value that differs from the stored one (a row this file has just
+    # inserted equals itself, so it never shows up here).
+    joined = (
+        f"FROM {STAGING} s JOIN reporting_reading r "
+        "ON r.meter_id = s.meter_id AND r.timestamp = s.ts"
+    )
+    differs = "WHERE r.value <> s.value"
+    cursor.execute(f"SELECT COUNT(*) FROM (SELECT DISTINCT s.meter_id, s.ts {joined} {differs}) c")
+    conflicted = cursor.fetchone()[0]
+    cursor.execute(
+        f"SELECT s.line, m.code, s.ts, r.value, s.value {joined} "
+        f"JOIN reporting_measurementpoint m ON m.id = s.meter_id {differs} "
+        f"ORDER BY s.line LIMIT {MAX_SHOWN}"
+    )
+    for line, code, ts, stored, new in cursor.fetchall():
+        report.conflicts.shown.append(
+            {
+                "line": line,
+                "meter": code,
+                "timestamp": _iso(ts),
+                "stored": str(Decimal(str(stored)).quantize(QUANTUM)),
+                "new": str(Decimal(str(new)).quantize(QUANTUM)),
+            }
+        )
+    report.conflicts.total = conflicted
+    report.unchanged = distinct - report.inserted - conflicted
+    if replace and conflicted:
+        job_id = job.pk.hex if job and connection.vendor == "sqlite" else (job.pk if job else None)
+        cursor.execute(
+            "INSERT INTO reporting_readingrevision "
+            "(meter_id, timestamp, old_value, new_value, replaced_at, job_id, replaced_by_id) "
+            "SELECT d.meter_id, d.ts, d.old, d.new, %s, %s, %s FROM (SELECT DISTINCT "
+            f"s.meter_id, s.ts, r.value AS old, s.value AS new {joined} {differs}) d",
+            [_db_now(), job_id, getattr(user, "pk", None)],
+        )
+        cursor.execute(
+            f"UPDATE reporting_reading SET value = s.value FROM {STAGING} s "
+            "WHERE reporting_reading.meter_id = s.meter_id "
+            "AND reporting_reading.timestamp = s.ts AND reporting_reading.value <> s.value"
+        )
+        report.replaced = cursor.rowcount
+        report.conflicts = Listing()
+
+
+def _db_now():
+    return connection.ops.adapt_datetimefield_value(timezone.now())
+
+
+def _iso(ts) -> str:
+    if isinstance(ts, str):  # SQLite hands back naive UTC, as datetime or text
+        ts = datetime.fromisoformat(ts)
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def run_job(job: IngestJob, *, progress: Progress | None = None) -> IngestReport:
+    """Ingest a stored upload and record the report on its job."""
+    IngestJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    allowed = _allowed_site_ids(job.requested_by)
+    try:
+        with job.file.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as text:
+            report = ingest_csv(
+                text,
+                replace=job.replace,
+                allowed_site_ids=allowed,
+                job=job,
+                user=job.requested_by,
+                progress=progress,
+            )
+    except Exception as exc:
+        job.status, job.message, job.finished_at = JobStatus.FAILED, str(exc), timezone.now()
+        job.save()
+        raise
+    record_report(job, report)
+    return report
+
+
+def record_report(job: IngestJob, report: IngestReport) -> None:
+    job.status = JobStatus.SUCCEEDED if report.accepted else JobStatus.REJECTED
+    job.rows, job.inserted, job.unchanged = report.rows, report.inserted, report.unchanged
+    job.replaced = report.replaced
+    job.conflicts, job.errors = report.conflicts.as_dict(), report.errors.as_dict()
+    job.message, job.finished_at = report.summary(), timezone.now()
+    job.save()
+
+
+def _allowed_site_ids(user) -> set[int] | None:
+    """None = every site (superuser or no user: a command run by an administrator)."""
+    from registry.permissions import operated_site_ids
+
+    if user is None or user.is_superuser:
+        return None
+    return operated_site_ids(user)
+
+
+# --- meters.csv --------------------------------------------------------------------------------
+
+
+@dataclass
+class MeterImportReport:
+    rows: int = 0
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    errors: Listing = field(default_factory=Listing)
+
+    @property
+    def accepted(self) -> bool:
+        return self.errors.total == 0
+
+    def summary(self) -> str:
+        if not self.accepted:
+            return f"rejected: {self.errors.total} bad line(s), nothing written"
+        return (
+            f"{self.rows} meters: {self.created} created, {self.updated} updated, "
+            f"{self.unchanged} unchanged"
+        )
+
+
+def import_meters(lines: Iterable[str], *, allowed_site_ids: set[int] | None = None):
+    """Create or update measurement points from `meters.csv`, atomically.
+
+    Columns: site,meter,quantity,unit,register,multiplier, optionally device_id, location,
+    interval_minutes, valid_from, valid_to. A meter code is global (readings name only it).
+    """
+    report = MeterImportReport()
+    rows = csv_rows(lines)
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        report.errors.add({"line": 1, "field": "header", "reason": "empty file"})
+        return report
+    header = [h.strip().lower() for h in header]
+    missing = [c for c in METER_COLUMNS if c not in header]
+    if missing:
+        reason = f"missing column(s) {', '.join(missing)}; expected {','.join(METER_COLUMNS)}"
+        report.errors.add({"line": 1, "field": "header", "reason": reason})
+        return report
+    sites = {s.code: s for s in Site.objects.all()}
+    existing = {m.code: m for m in MeasurementPoint.objects.all()}
+    seen: dict[str, int] = {}
+    try:
+        with transaction.atomic():
+            for line, row in rows:
+                report.rows += 1
+                if len(row) != len(header):
+                    reason = f"expected {len(header)} fields, got {len(row)}"
+                    report.errors.add({"line": line, "field": "row", "reason": reason})
+                    continue
+                data = {k: v.strip() for k, v in zip(header, row, strict=True)}
+                _import_meter(line, data, sites, existing, seen, allowed_site_ids, report)
+            if report.errors.total:
+                raise _Rejected
+    except _Rejected:
+        report.created = report.updated = report.unchanged = 0
+    return report
+
+
+def _import_meter(line, data, sites, existing, seen, allowed_site_ids, report) -> None:
+    def bad(field_name, reason):
+        report.errors.add({"line": line, "field": field_name, "reason": reason})
+
+    code = data["meter"]
+    if code in seen:
+        return bad("meter", f"meter {code!r} already on line {seen[code]}")
+    seen[code] = line
+    site = sites.get(data["site"])
+    if site is None:
+        return bad("site", f"unknown site {data['site']!r}")
+    if allowed_site_ids is not None and site.pk not in allowed_site_ids:
+        return bad("site", f"you do not operate site {site.code}")
+    meter = existing.get(code)
+    if meter is not None and meter.site_id != site.pk:
+        return bad("site", f"meter {code!r} belongs to another site")
+    fields = {k: data[k] for k in ("quantity", "unit", "register")}
+    fields["multiplier"] = data["multiplier"] or "1"
+    for name in METER_OPTIONAL:
+        if data.get(name):
+            fields[name] = data[name]
+    target = meter or MeasurementPoint(site=site, code=code)
+    before = {name: getattr(target, name) for name in fields} if meter else None
+    try:
+        for name, value in fields.items():
+            if name in ("valid_from", "valid_to"):
+                value = datetime.fromisoformat(value)
+                if value.tzinfo is None:
+                    raise ValidationError({name: "needs a UTC offset"})
+            setattr(target, name, value)
+        target.full_clean()
+    except (ValidationError, ValueError) as exc:
+        messages = getattr(exc, "message_dict", None) or {"row": [str(exc)]}
+        for name, reasons in messages.items():
+            bad(name, "; ".join(reasons))
+        return
+    if meter is None:
+        target.save()
+        report.created += 1
+    elif before != {name: getattr(target, name) for name in fields}:
+        target.save()
+        report.updated += 1
+    else:
+        report.unchanged += 1

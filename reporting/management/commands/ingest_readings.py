@@ -1,0 +1,34 @@
+"""`manage.py ingest_readings FILE [--replace]`: ingest a readings CSV, atomically."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from reporting.ingest import ingest_csv
+
+
+class Command(BaseCommand):
+    help = "Ingest meter readings (meter,timestamp,value; ISO 8601 timestamps with an offset)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("file")
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="overwrite conflicting stored readings (the old values are kept as revisions)",
+        )
+
+    def handle(self, *args, file, replace, **options):
+        with open(file, newline="", encoding="utf-8-sig") as handle:
+            report = ingest_csv(handle, replace=replace)
+        if not report.accepted:
+            for error in report.errors.shown:
+                self.stderr.write(f"line {error['line']}, {error['field']}: {error['reason']}")
+            if report.errors.total > len(report.errors.shown):
+                self.stderr.write(f"… and {report.errors.total - len(report.errors.shown)} more")
+            raise CommandError(f"{file}: {report.summary()}")
+        for c in report.conflicts.shown:
+            self.stderr.write(
+                f"conflict line {c['line']}: {c['meter']} at {c['timestamp']} is stored as "
+                f"{c['stored']}, file says {c['new']} (kept; use --replace to overwrite)"
+            )
+        style = self.style.WARNING if report.conflicts.total else self.style.SUCCESS
+        self.stdout.write(style(f"{file}: {report.summary()}"))

@@ -1,0 +1,534 @@
+"""EU data-centre reporting (Delegated Regulation (EU) 2024/1364): site profiles, reporting
+periods with their Annex II inputs, meters, readings and computed results.
+
+Units are in field names. Meter readings are stored as metered (the meter's unit, before its
+multiplier); the computation converts them to the canonical Annex II units.
+"""
+
+import uuid
+from datetime import date
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
+from django.db import models
+from simple_history.models import HistoricalRecords
+
+from registry.models import Site
+from reporting.indicators import SYMBOLS
+
+# Annex I 2: redundancy against the baseline 'N', e.g. N, N+1, N+2, 2N, 2N+1.
+REDUNDANCY = RegexValidator(r"^[1-9]?N(\+[1-9]\d*)?$", "Use N, N+1, N+2, 2N, 2N+1 …")
+# Eurostat LAU codes are national codes of up to 13 characters (digits, letters, separators).
+LAU_CODE = RegexValidator(r"^[A-Z0-9][A-Z0-9_.\- ]{0,12}$", "LAU code from the Eurostat tables.")
+NUTS3_CODE = RegexValidator(r"^[A-Z]{2}[A-Z0-9]{3}$", "NUTS 3 code, e.g. FR101.")
+METER_CODE = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$", "Letters, digits, _.:/-")
+
+SYMBOL_CHOICES = [(s, f"{s} — {ref} [{unit}]") for s, (ref, unit) in SYMBOLS.items()]
+
+
+class DataCentreType(models.TextChoices):
+    # Annex I 1(d), definitions in Art. 2(1)-(3)
+    ENTERPRISE = "enterprise", "Enterprise data centre"
+    COLOCATION = "colocation", "Colocation data centre"
+    CO_HOSTING = "co-hosting", "Co-hosting data centre"
+
+
+class StructureType(models.TextChoices):
+    STRUCTURE = "structure", "Structure"
+    GROUP = "group", "Group of structures"
+
+
+class SiteProfile(models.Model):
+    """Annex I information for one data centre (the registry Site)."""
+
+    site = models.OneToOneField(Site, on_delete=models.PROTECT, related_name="reporting_profile")
+    owner_name = models.CharField(max_length=200)
+    owner_contact = models.CharField(max_length=300)
+    operator_name = models.CharField(max_length=200)
+    operator_contact = models.CharField(max_length=300)
+    lau_code = models.CharField("LAU code", max_length=13, validators=[LAU_CODE])
+    nuts3_code = models.CharField("NUTS 3 code", max_length=5, blank=True, validators=[NUTS3_CODE])
+    dc_type = models.CharField("type", max_length=12, choices=DataCentreType.choices)
+    structure_type = models.CharField(max_length=10, choices=StructureType.choices)
+    also_cohosting = models.BooleanField(default=False, help_text="Colocation DC also co-hosts")
+    also_colocation = models.BooleanField(default=False, help_text="Co-hosting DC also colocates")
+    operation_start_year = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1950), MaxValueValidator(2100)]
+    )
+    operation_start_month = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(12)]
+    )
+    red_el_hv = models.CharField("electrical, high voltage", max_length=8, validators=[REDUNDANCY])
+    red_el_lv = models.CharField("electrical, low voltage", max_length=8, validators=[REDUNDANCY])
+    red_el_rack = models.CharField("electrical, rack", max_length=8, validators=[REDUNDANCY])
+    red_cool_room = models.CharField("cooling, room", max_length=8, validators=[REDUNDANCY])
+    red_cool_rack = models.CharField("cooling, rack", max_length=8, validators=[REDUNDANCY])
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["site__code"]
+        verbose_name = "site reporting profile"
+
+    def __str__(self) -> str:
+        return f"Annex I profile of {self.site.code}"
+
+    def clean(self):
+        errors = {}
+        if self.site_id and self.nuts3_code:
+            # Eurostat writes Greece as EL in NUTS codes (ISO 3166 says GR).
+            country = {"GR": "EL"}.get(self.site.country, self.site.country)
+            if not self.nuts3_code.startswith(country):
+                errors["nuts3_code"] = f"NUTS 3 code must start with {country} for this site."
+        if self.also_cohosting and self.dc_type != DataCentreType.COLOCATION:
+            errors["also_cohosting"] = "Only a colocation data centre 'also offers co-hosting'."
+        if self.also_colocation and self.dc_type != DataCentreType.CO_HOSTING:
+            errors["also_colocation"] = "Only a co-hosting data centre 'also offers colocation'."
+        if errors:
+            raise ValidationError(errors)
+
+
+class PeriodStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    VALIDATED = "validated", "Validated"
+    SUBMITTED = "submitted", "Submitted"
+
+
+class PdItBasis(models.TextChoices):
+    # Annex II 1(a): installed PDIT, or rated IT load when PDIT cannot be determined
+    INSTALLED = "installed", "Installed IT power demand"
+    RATED = "rated", "Rated IT load"
+
+
+class ReportingPeriod(models.Model):
+    """One site's reporting year (Art. 3(1)): the calendar year, or the part of it in operation."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="reporting_periods")
+    year = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(2023), MaxValueValidator(2100)]
+    )
+    partial_year = models.BooleanField(
+        default=False, help_text="Operating for part of the year only (Art. 3(1)); state dates."
+    )
+    start_date = models.DateField(help_text="First day, in the site's time zone")
+    end_date = models.DateField(help_text="Last day (inclusive), in the site's time zone")
+    status = models.CharField(
+        max_length=10, choices=PeriodStatus.choices, default=PeriodStatus.DRAFT, editable=False
+    )
+    pdit_basis = models.CharField(max_length=10, choices=PdItBasis.choices, blank=True)
+    wue_category = models.PositiveSmallIntegerField(
+        "WUE category", null=True, blank=True, choices=[(1, "Category 1"), (2, "Category 2")]
+    )
+    eit_method_note = models.CharField(max_length=300, blank=True)
+    grid_functions = models.TextField(blank=True, help_text="Annex II 1(f), e.g. FFR")
+    refrigerants = models.CharField(max_length=300, blank=True, help_text="Annex II 1(m)")
+    cdd_source = models.CharField("CDD source", max_length=200, blank=True)
+    cserv_scr_coverage_pct = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    cstor_scr_coverage_pct = models.DecimalField(
+        max_digits=5, decimal_places=2, null=True, blank=True
+    )
+    fill_gaps = models.BooleanField(
+        default=False,
+        help_text="Scale interval meters with gaps up to full coverage (figures become estimated)",
+    )
+    notes = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["site__code", "-year"]
+        verbose_name = "reporting period"
+        constraints = [
+            models.UniqueConstraint(fields=["site", "year"], name="period_site_year_unique"),
+            models.CheckConstraint(
+                condition=models.Q(start_date__lte=models.F("end_date")),
+                name="period_start_before_end",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.site.code} {self.year}"
+
+    @classmethod
+    def calendar_year(cls, site: Site, year: int, **fields) -> "ReportingPeriod":
+        return cls(
+            site=site, year=year, start_date=date(year, 1, 1), end_date=date(year, 12, 31), **fields
+        )
+
+    def clean(self):
+        errors = {}
+        if self.year and self.start_date and self.end_date:
+            if not (self.start_date.year == self.end_date.year == self.year):
+                errors["end_date"] = f"The period must lie within {self.year}."
+            elif self.start_date > self.end_date:
+                errors["end_date"] = "The period ends before it starts."
+            full = (self.start_date, self.end_date) == (
+                date(self.year, 1, 1),
+                date(self.year, 12, 31),
+            )
+            if not full and not self.partial_year:
+                errors["partial_year"] = "A period shorter than the year must be a partial year."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Quality(models.TextChoices):
+    MEASURED = "measured", "Measured"
+    ESTIMATED = "estimated", "Estimated"
+    ALLOCATED = "allocated", "Allocated"
+    MISSING = "missing", "Missing"
+    OMITTED = "omitted", "Omitted (Art. 3(2))"
+
+
+class FieldValue(models.Model):
+    """One entered Annex II value with its quality flag, or flags on a metered field."""
+
+    period = models.ForeignKey(ReportingPeriod, on_delete=models.CASCADE, related_name="values")
+    symbol = models.CharField(max_length=12, choices=SYMBOL_CHOICES)
+    value = models.DecimalField(
+        max_digits=24, decimal_places=6, null=True, blank=True, help_text="Canonical unit"
+    )
+    quality = models.CharField(max_length=10, choices=Quality.choices, default=Quality.MEASURED)
+    omission_reason = models.TextField(blank=True, help_text="Art. 3(2): technical reason")
+    note = models.TextField(blank=True)
+    confidential = models.BooleanField(
+        default=False, help_text="Left out of the 'publish' export (Art. 5(5) confidentiality)"
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["period", "symbol"]
+        verbose_name = "Annex II value"
+        constraints = [
+            models.UniqueConstraint(fields=["period", "symbol"], name="value_period_symbol")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.symbol}"
+
+    def clean(self):
+        if self.quality == Quality.OMITTED and not self.omission_reason.strip():
+            raise ValidationError({"omission_reason": "Art. 3(2) omissions must give the reason."})
+        if self.quality in (Quality.OMITTED, Quality.MISSING) and self.value is not None:
+            raise ValidationError({"value": f"A {self.quality} field has no value."})
+
+
+class PowerDemandSegment(models.Model):
+    """PDIT over a dated stretch of the period; PDIT is their time-weighted average (II.1(a))."""
+
+    period = models.ForeignKey(ReportingPeriod, on_delete=models.CASCADE, related_name="segments")
+    first_day = models.DateField()
+    last_day = models.DateField()
+    power_kw = models.DecimalField(
+        max_digits=12, decimal_places=3, validators=[MinValueValidator(0)]
+    )
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["period", "first_day"]
+        verbose_name = "PDIT segment"
+
+    def __str__(self) -> str:
+        return f"{self.first_day}–{self.last_day}: {self.power_kw} kW"
+
+    def clean(self):
+        if self.first_day and self.last_day and self.first_day > self.last_day:
+            raise ValidationError({"last_day": "The segment ends before it starts."})
+
+
+class InstrumentKind(models.TextChoices):
+    GO = "go", "Guarantees of origin retired"
+    PPA = "ppa", "PPA energy delivered"
+    ONSITE = "onsite", "On-site generation"
+
+
+class RenewableInstrument(models.Model):
+    """A renewable-energy instrument of a period (Annex II 1(o)-(r))."""
+
+    period = models.ForeignKey(
+        ReportingPeriod, on_delete=models.CASCADE, related_name="instruments"
+    )
+    kind = models.CharField(max_length=8, choices=InstrumentKind.choices)
+    volume_kwh = models.DecimalField(
+        max_digits=20,
+        decimal_places=3,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0)],
+        help_text="On-site: leave empty to take the renewable-onsite meters",
+    )
+    retired_by_this_dc = models.BooleanField(default=True, help_text="GO: retired by this DC")
+    gos_not_owned_kwh = models.DecimalField(
+        "GOs not owned (kWh)",
+        max_digits=20,
+        decimal_places=3,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="PPA/on-site: energy whose GOs were sold or not retired by this DC",
+    )
+    certificate_ids = models.TextField(blank=True)
+    note = models.CharField(max_length=300, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["period", "kind", "id"]
+        verbose_name = "renewable instrument"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.volume_kwh or 'metered'} kWh"
+
+    def clean(self):
+        if self.volume_kwh is None and self.kind != InstrumentKind.ONSITE:
+            raise ValidationError({"volume_kwh": "Only on-site generation may come from meters."})
+        if self.volume_kwh is not None and self.gos_not_owned_kwh > self.volume_kwh:
+            raise ValidationError({"gos_not_owned_kwh": "Exceeds the instrument's volume."})
+
+
+# --- meters and readings -----------------------------------------------------------------------
+
+
+class Quantity(models.TextChoices):
+    # §6.4 measurement-point register
+    EDC_SUPPLY = "edc-supply", "EDC: grid supply (before transfer switchgear)"
+    EDC_BACKUP_GENERATOR = "edc-backup-generator", "EDC and EDC-BG: back-up generator"
+    EDC_FUEL = "edc-fuel", "EDC: fuel or other energy for cooling"
+    EIT_UPS_OUTPUT = "eit-ups-output", "EIT: UPS output (category 1)"
+    EIT_PDU = "eit-pdu", "EIT: PDU output (no UPS)"
+    WATER_TOTAL = "water-total", "WIN: water input"
+    WATER_POTABLE = "water-potable", "WIN-POT: potable water input"
+    HEAT_EXPORT = "heat-export", "EREUSE: heat handed over at the boundary"
+    HEAT_INTERNAL_REUSE = "heat-internal-reuse", "EREUSE: exported heat used to cool the DC"
+    RENEWABLE_ONSITE = "renewable-onsite", "ERES-OS: on-site renewable generation"
+    OTHER = "other", "Other (not used in the indicators)"
+
+
+class MeterUnit(models.TextChoices):
+    WH = "Wh", "Wh"
+    KWH = "kWh", "kWh"
+    MWH = "MWh", "MWh"
+    GJ = "GJ", "GJ"
+    L = "L", "litre"
+    M3 = "m3", "m³"
+
+
+ENERGY_UNITS = {"Wh", "kWh", "MWh", "GJ"}
+WATER_UNITS = {"L", "m3"}
+WATER_QUANTITIES = {Quantity.WATER_TOTAL, Quantity.WATER_POTABLE}
+
+
+class Register(models.TextChoices):
+    CUMULATIVE = "cumulative", "Cumulative counter (reading at the timestamp)"
+    INTERVAL = "interval", "Interval consumption (timestamp = end of interval)"
+
+
+class MeasurementPoint(models.Model):
+    """A meter: where a quantity is measured (Annex II: keep the register ≥ 10 years)."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="measurement_points")
+    code = models.CharField(max_length=64, unique=True, validators=[METER_CODE])
+    quantity = models.CharField(max_length=24, choices=Quantity.choices)
+    unit = models.CharField(max_length=4, choices=MeterUnit.choices)
+    register = models.CharField(max_length=10, choices=Register.choices)
+    multiplier = models.DecimalField(
+        max_digits=14,
+        decimal_places=6,
+        default=1,
+        validators=[MinValueValidator(0)],
+        help_text="CT/pulse ratio, or calorific value for a fuel metered in its own unit",
+    )
+    interval_minutes = models.PositiveSmallIntegerField(
+        default=15, validators=[MinValueValidator(1), MaxValueValidator(1440)]
+    )
+    device_id = models.CharField(max_length=100, blank=True)
+    location = models.CharField(max_length=200, blank=True)
+    valid_from = models.DateTimeField(null=True, blank=True)
+    valid_to = models.DateTimeField(null=True, blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["site__code", "code"]
+        verbose_name = "measurement point"
+        indexes = [models.Index(fields=["site", "quantity"], name="meter_site_quantity")]
+
+    def __str__(self) -> str:
+        return self.code
+
+    def clean(self):
+        errors = {}
+        if self.quantity in WATER_QUANTITIES and self.unit not in WATER_UNITS:
+            errors["unit"] = "Water is metered in L or m3."
+        energy = self.quantity not in WATER_QUANTITIES and self.quantity != Quantity.OTHER
+        if self.quantity and energy and self.unit in WATER_UNITS:
+            errors["unit"] = "Energy is metered in Wh, kWh, MWh or GJ."
+        if self.valid_from and self.valid_to and self.valid_from >= self.valid_to:
+            errors["valid_to"] = "Must be after valid_from."
+        if errors:
+            raise ValidationError(errors)
+
+
+class Reading(models.Model):
+    """One meter reading, as metered (the meter's unit, multiplier not applied)."""
+
+    meter = models.ForeignKey(MeasurementPoint, on_delete=models.PROTECT, related_name="readings")
+    timestamp = models.DateTimeField()
+    value = models.DecimalField(max_digits=20, decimal_places=6)
+
+    class Meta:
+        ordering = ["meter_id", "timestamp"]
+        verbose_name = "reading"
+        constraints = [
+            # Also the index the computation scans: one meter, a time range, in time order.
+            models.UniqueConstraint(fields=["meter", "timestamp"], name="reading_meter_time")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id}@{self.timestamp:%Y-%m-%dT%H:%M%z}={self.value}"
+
+
+class ReadingRevision(models.Model):
+    """A stored reading replaced by an explicit `--replace` ingest: the old value is kept."""
+
+    meter = models.ForeignKey(MeasurementPoint, on_delete=models.PROTECT, related_name="+")
+    timestamp = models.DateTimeField()
+    old_value = models.DecimalField(max_digits=20, decimal_places=6)
+    new_value = models.DecimalField(max_digits=20, decimal_places=6)
+    replaced_at = models.DateTimeField(auto_now_add=True)
+    job = models.ForeignKey(
+        "IngestJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="revisions"
+    )
+    replaced_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["meter_id", "timestamp", "id"]
+        verbose_name = "reading revision"
+        indexes = [models.Index(fields=["meter", "timestamp"], name="revision_meter_time")]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id}@{self.timestamp}: {self.old_value} → {self.new_value}"
+
+
+class JobStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    REJECTED = "rejected", "Rejected (nothing written)"
+    FAILED = "failed", "Failed"
+
+
+class IngestJob(models.Model):
+    """One readings file ingested (synchronously or by a task), with its report."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    source = models.CharField(max_length=200, blank=True, help_text="File name or channel")
+    file = models.FileField(upload_to="ingest/", blank=True)
+    replace = models.BooleanField(default=False)
+    task_id = models.CharField(max_length=64, blank=True, db_index=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    bytes_total = models.BigIntegerField(default=0)
+    rows = models.BigIntegerField(default=0)
+    inserted = models.BigIntegerField(default=0)
+    unchanged = models.BigIntegerField(default=0)
+    replaced = models.BigIntegerField(default=0)
+    conflicts = models.JSONField(default=dict, blank=True, help_text="{'total': n, 'shown': []}")
+    errors = models.JSONField(default=dict, blank=True, help_text="{'total': n, 'shown': []}")
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "ingest job"
+
+    def __str__(self) -> str:
+        return f"{self.source or self.id} ({self.status})"
+
+
+class TaskRun(models.Model):
+    """A queued computation, so its state can be polled even when tasks run eagerly."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100)
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
+    period = models.ForeignKey(
+        ReportingPeriod, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    year = models.PositiveSmallIntegerField(null=True, blank=True)
+    result = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "task run"
+
+    def __str__(self) -> str:
+        return f"{self.name} {self.id} ({self.status})"
+
+
+class PeriodResult(models.Model):
+    """The computed Annex II inputs and Annex III indicators of a period, with their evidence."""
+
+    period = models.OneToOneField(ReportingPeriod, on_delete=models.CASCADE, related_name="result")
+    inputs = models.JSONField(help_text="{symbol: {value, unit, quality, source, …}}")
+    indicators = models.JSONField(help_text="{PUE|WUE|ERF|REF|CUE|ERE: value or null}")
+    monthly = models.JSONField(help_text="[{month, EDC, EIT, WIN, EREUSE, PUE, WUE, ERF}]")
+    coverage = models.JSONField(help_text="{meter code: {expected, present, pct, gaps, resets}}")
+    findings = models.JSONField(help_text="§10.1 findings: [{rule_id, severity, fields, message}]")
+    code_version = models.CharField(max_length=40)
+    fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the stored content")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["period"]
+        verbose_name = "period result"
+
+    def __str__(self) -> str:
+        return f"Result of {self.period}"
+
+    @property
+    def errors(self) -> list[dict]:
+        return [f for f in self.findings if f["severity"] == "error"]
+
+    @property
+    def warnings(self) -> list[dict]:
+        return [f for f in self.findings if f["severity"] == "warning"]
+
+
+class AggregateResult(models.Model):
+    """Annex IV figures for a year: scope EU or a Member State, group all/type:*/size:*."""
+
+    year = models.PositiveSmallIntegerField()
+    scope = models.CharField(max_length=2, help_text="EU, or an ISO country code")
+    group = models.CharField(max_length=24)
+    n_sites = models.PositiveIntegerField()
+    total_pdit_kw = models.DecimalField(max_digits=24, decimal_places=6)
+    total_edc_kwh = models.DecimalField(max_digits=24, decimal_places=6)
+    total_win_m3 = models.DecimalField(max_digits=24, decimal_places=6)
+    averages = models.JSONField(help_text="{KPI: {value, n_sites, suppressed, reason}}")
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["year", "scope", "group"]
+        verbose_name = "Annex IV aggregate"
+        constraints = [
+            models.UniqueConstraint(fields=["year", "scope", "group"], name="aggregate_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.year} {self.scope} {self.group}"
