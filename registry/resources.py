@@ -13,7 +13,7 @@ from import_export import fields, resources, widgets
 
 from hardware.models import HardwareModel
 from registry import permissions, services
-from registry.importing import INITIAL_STATES, purchase_moment
+from registry.importing import ASSET_COLUMNS, INITIAL_STATES, purchase_moment
 from registry.lifecycle import State
 from registry.models import Asset, Site
 
@@ -44,24 +44,7 @@ class AssetResource(resources.ModelResource):
 
     class Meta:
         model = Asset
-        fields = (
-            "asset_tag",
-            "serial_number",
-            "hardware_model",
-            "site",
-            "room",
-            "rack",
-            "position_u",
-            "owner",
-            "purchase_date",
-            "purchase_price",
-            "currency",
-            "supplier",
-            "warranty_end",
-            "planned_eol",
-            "measured_mass_kg",
-            "state",
-        )
+        fields = ASSET_COLUMNS  # one column list for the admin and the command
         export_order = fields
         import_id_fields = ("asset_tag",)
         use_transactions = True
