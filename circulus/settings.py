@@ -54,6 +54,7 @@ INSTALLED_APPS = [
     "hardware",
     "registry",
     "reporting",
+    "reporting.exports",
 ]
 
 MIDDLEWARE = [
@@ -123,6 +124,9 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectstatic
+if DEBUG or os.environ.get("PYTEST_VERSION"):
+    STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
 LOGIN_URL = "admin:login"
 
@@ -170,6 +174,7 @@ SPECTACULAR_SETTINGS = {
         "EventKindEnum": "registry.lifecycle.EventKind",
         "HardwareKindEnum": "hardware.models.HardwareKind",
         "WorkloadEnum": "registry.lifecycle.Workload",
+        "ExportKindEnum": "reporting.exports.models.ExportKind",
         "PurchaseStateEnum": [("ordered", "ordered"), ("in-stock", "in-stock")],
     },
     "SWAGGER_UI_DIST": "SIDECAR",
@@ -192,6 +197,12 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
+# Export jobs whose worker stopped beating are failed (and retryable), never left running.
+CELERY_BEAT_SCHEDULE["exports-reap-stale"] = {
+    "task": "exports.reap_stale_exports",
+    "schedule": 300.0,
+}
+EXPORT_STALE_MINUTES = int(os.environ.get("EXPORT_STALE_MINUTES", "10"))
 # Nightly: recompute every draft reporting period from the readings that arrived that day.
 CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",

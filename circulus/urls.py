@@ -10,6 +10,7 @@ urlpatterns = [
     path("api/", include("hardware.api.urls")),
     path("api/", include("registry.api.urls")),
     path("api/", include("reporting.api.urls")),
+    path("api/", include("reporting.exports.urls")),
 ]
 
 admin.site.site_header = "Circulus"

@@ -14,6 +14,7 @@ from circulus.celery import ping
 from hardware.models import HardwareKind, HardwareModel
 from registry.demo import load_demo_fleet
 from reporting.demo import load_demo_site, run_demo_kpis
+from reporting.exports.demo import write_demo_exports
 
 DEMO_USERS = (
     # username, group, is_staff
@@ -52,7 +53,10 @@ class Command(BaseCommand):
         load_demo_site(out)
         run_demo_kpis(out)
 
-        out.write(self.style.MIGRATE_HEADING("6. Reuse: which GPUs we own can serve Llama 3 8B?"))
+        out.write(self.style.MIGRATE_HEADING("6. Exports: the EU workbook and the e-waste report"))
+        exports = write_demo_exports(out, 2025)
+
+        out.write(self.style.MIGRATE_HEADING("7. Reuse: which GPUs we own can serve Llama 3 8B?"))
         out.write(
             "   python manage.py reuse_candidates --model llama-3-8b --precision int8 "
             "--context 8192 --concurrency 4 --site PAR1"
@@ -68,16 +72,18 @@ class Command(BaseCommand):
             stdout=out,
         )
 
-        out.write(self.style.MIGRATE_HEADING("7. Celery task path"))
+        out.write(self.style.MIGRATE_HEADING("8. Celery task path"))
         mode = "eager (in-process)" if settings.CELERY_TASK_ALWAYS_EAGER else "worker"
         result = ping.delay("demo").get(timeout=30)
         out.write(f"   circulus.ping via .delay() [{mode}] -> {result['payload']}")
 
-        out.write(self.style.MIGRATE_HEADING("8. Outputs"))
+        out.write(self.style.MIGRATE_HEADING("9. Outputs"))
         settings.OUT_DIR.mkdir(parents=True, exist_ok=True)
         path = settings.OUT_DIR / "accelerators.csv"
         self._accelerators(path)
         out.write(f"   accelerator catalogue with sources: {path}")
+        for written in exports:
+            out.write(f"   {written}")
         out.write(
             self.style.SUCCESS(
                 "Demo complete. Next: `make serve`, then open /admin/ and /api/docs/."

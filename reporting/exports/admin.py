@@ -1,0 +1,101 @@
+"""Admin: export jobs (read-only) and a page that writes the EU annual workbook."""
+
+import tempfile
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import FileResponse
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from registry import permissions as policy
+from registry.models import Site
+from reporting.exports import eu_workbook, jobs
+from reporting.exports.models import ExportJob, ExportKind
+
+
+class EuWorkbookForm(forms.Form):
+    year = forms.IntegerField(min_value=2000, max_value=2100)
+    sites = forms.ModelMultipleChoiceField(
+        Site.objects.all(), required=False, help_text="None selected: every site you may export."
+    )
+    variant = forms.ChoiceField(
+        choices=[("submit", "submit: everything"), ("publish", "publish: no confidential field")]
+    )
+    output = forms.ChoiceField(choices=[("xlsx", "Workbook (.xlsx)"), ("zip", "CSV twins (.zip)")])
+    allow_unvalidated = forms.BooleanField(
+        required=False,
+        help_text="Also export sites whose period is not validated; the README sheet says so.",
+    )
+
+
+@admin.register(ExportJob)
+class ExportJobAdmin(admin.ModelAdmin):
+    list_display = ("id", "kind", "state", "progress", "requested_by", "created_at", "attempts")
+    list_filter = ("kind", "state")
+    readonly_fields = [f.name for f in ExportJob._meta.fields]
+    change_list_template = "admin/exports/exportjob/change_list.html"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return request.user.is_superuser
+
+    def get_urls(self):
+        page = self.admin_site.admin_view(self.eu_workbook_view)
+        return [path("eu-workbook/", page, name="exports_eu_workbook"), *super().get_urls()]
+
+    def eu_workbook_view(self, request):
+        """Write the EU annual workbook synchronously and send it."""
+        if not policy.can_read(request.user):
+            raise PermissionDenied
+        form = EuWorkbookForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            d = form.cleaned_data
+            codes = [s.code for s in d["sites"]]
+            try:
+                params = jobs.authorise(request.user, ExportKind.EU_ANNUAL, {"sites": codes})
+                data = eu_workbook.report_data(
+                    d["year"],
+                    params.get("sites") or None,
+                    variant=d["variant"],
+                    allow_unvalidated=d["allow_unvalidated"],
+                )
+            except (PermissionDenied, eu_workbook.NotValidated) as exc:
+                messages.error(request, str(exc))
+            else:
+                handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response
+                if d["output"] == "zip":
+                    eu_workbook.write_csv_zip(data, handle)
+                else:
+                    eu_workbook.write_xlsx(data, handle)
+                handle.seek(0)
+                name = f"eu-{d['year']}-{d['variant']}.{d['output']}"
+                return FileResponse(handle, as_attachment=True, filename=name)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "EU annual workbook",
+            "form": form,
+            "opts": self.model._meta,
+            "jobs_url": reverse("admin:exports_exportjob_changelist"),
+        }
+        return TemplateResponse(request, "admin/exports/eu_workbook.html", context)
+
+
+@admin.action(description="Export selected assets (XLSX)")
+def export_selected_xlsx(modeladmin, request, queryset):
+    from reporting.exports.assets import export_assets_response
+
+    return export_assets_response(queryset, fmt="xlsx", filename="assets-selected")
+
+
+@admin.action(description="Export selected assets (CSV)")
+def export_selected_csv(modeladmin, request, queryset):
+    from reporting.exports.assets import export_assets_response
+
+    return export_assets_response(queryset, fmt="csv", filename="assets-selected")

@@ -1,0 +1,45 @@
+"""`export_eu --year 2025 [--site CODE ...] [--variant publish|submit] [--allow-unvalidated]
+--out FILE.xlsx|FILE.zip`: the EU annual workbook (or its zipped CSV twins), synchronously."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+from registry.models import Site
+from reporting.exports import eu_workbook
+
+
+class Command(BaseCommand):
+    help = "Write the EU annual workbook (eu-reporting.md §8); .zip writes the CSV twins."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--year", type=int, required=True)
+        parser.add_argument("--site", action="append", help="site code (repeatable)")
+        parser.add_argument("--variant", choices=eu_workbook.VARIANTS, default="submit")
+        parser.add_argument(
+            "--allow-unvalidated",
+            action="store_true",
+            help="also export sites whose period is not validated (the README says so)",
+        )
+        parser.add_argument("--out", required=True, help="FILE.xlsx or FILE.zip (CSV twins)")
+
+    def handle(self, *args, year, site, variant, allow_unvalidated, out, **options):
+        if not out.lower().endswith((".xlsx", ".zip")):
+            raise CommandError("--out must end in .xlsx or .zip")
+        unknown = set(site or ()) - set(
+            Site.objects.filter(code__in=site or ()).values_list("code", flat=True)
+        )
+        if unknown:
+            raise CommandError(f"unknown site(s): {', '.join(sorted(unknown))}")
+        try:
+            data = eu_workbook.report_data(
+                year, site, variant=variant, allow_unvalidated=allow_unvalidated
+            )
+        except eu_workbook.NotValidated as exc:
+            raise CommandError(str(exc)) from exc
+        if out.lower().endswith(".zip"):
+            eu_workbook.write_csv_zip(data, out)
+        else:
+            eu_workbook.write_xlsx(data, out)
+        note = f" ({len(data['unvalidated'])} not validated)" if data["unvalidated"] else ""
+        self.stdout.write(
+            f"EU {year} workbook, {variant} variant, {len(data['sites'])} site(s){note}: {out}"
+        )
