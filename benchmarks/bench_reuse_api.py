@@ -36,7 +36,7 @@ GPU_STATES = ["in-service", "in-service", "in-stock", "awaiting-disposition", "i
 OTHER_STATES = ["in-service"] * 6 + ["in-stock", "awaiting-disposition", "sold", "recycled"]
 GPU_SERVER = "nvidia-dgx-a100"
 REUSE_QUERY = "model=llama-3-8b&precision=int8&context=8192&concurrency=4&site=PAR1"
-LIST_QUERY = "state=in-stock&site=PAR1"
+LIST_QUERY = "state=in-service&site=PAR1"  # 50 rows per page: a real page, not an empty one
 
 
 def _ids(kind_filter: str) -> list[int]:

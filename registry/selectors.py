@@ -20,8 +20,9 @@ from django.db.models import (
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, NullIf
 
+from hardware.models import HardwareModel
 from registry.lifecycle import CERTIFIED_RECYCLERS, METALS, EventKind, State
-from registry.models import Asset, LifecycleEvent
+from registry.models import Asset, LifecycleEvent, Site
 
 # Recovery yield per metal when the recycler reports nothing: the whole device is shredded first
 # (Chancerel et al. 2009 for Au/Ag/Pd/Cu [C]; Fe 0.9 and Al 0.8 unconfirmed; Nd and Ta are not
@@ -208,7 +209,21 @@ def sanitisation_counts(site_codes: list[str] | None, period: Period) -> list[di
 
 
 def assets_for_list():
-    return Asset.objects.select_related("hardware_model", "site", "parent")
+    """Assets with what the list shows of their model, site and parent: the joined rows stay
+    narrow (the catalogue row alone has some sixty columns)."""
+    return Asset.objects.select_related("hardware_model", "site", "parent").defer(
+        *(
+            f"hardware_model__{f.name}"
+            for f in HardwareModel._meta.concrete_fields
+            if f.name not in ("id", "slug", "kind", "mass_kg", "holds_data")
+        ),
+        *(f"site__{f.name}" for f in Site._meta.concrete_fields if f.name not in ("id", "code")),
+        *(
+            f"parent__{f.name}"
+            for f in Asset._meta.concrete_fields
+            if f.name not in ("id", "asset_tag")
+        ),
+    )
 
 
 def _q(value, places: str = "0.001") -> Decimal | None:

@@ -2,11 +2,11 @@ import django_filters
 
 from hardware.models import HardwareKind
 from registry.lifecycle import EventKind, State
-from registry.models import Asset, LifecycleEvent
+from registry.models import Asset, LifecycleEvent, Site
 
 
 class AssetFilter(django_filters.FilterSet):
-    site = django_filters.CharFilter(field_name="site__code", help_text="site code")
+    site = django_filters.CharFilter(method="filter_site", help_text="site code")
     # distinct=False: the default SELECT DISTINCT costs a sort of every matching row.
     state = django_filters.MultipleChoiceFilter(choices=State.choices, distinct=False)
     kind = django_filters.MultipleChoiceFilter(
@@ -30,6 +30,12 @@ class AssetFilter(django_filters.FilterSet):
     class Meta:
         model = Asset
         fields = ()
+
+    def filter_site(self, queryset, name, value):
+        # The site's id as a constant (not a join on its code) lets PostgreSQL pick the
+        # (state, site, id) index for ORDER BY id LIMIT n instead of walking the primary key.
+        site_id = Site.objects.filter(code=value).values_list("id", flat=True).first()
+        return queryset.filter(site_id=site_id) if site_id else queryset.none()
 
 
 class EventFilter(django_filters.FilterSet):
