@@ -208,6 +208,39 @@ def sanitisation_counts(site_codes: list[str] | None, period: Period) -> list[di
     ]
 
 
+def change_history(obj, limit: int = 500) -> list[dict]:
+    """Who changed what and when (django-simple-history), newest first, with before/after of
+    each changed field."""
+    records = list(
+        obj.history.select_related("history_user").order_by("-history_date", "-history_id")[
+            : limit + 1
+        ]
+    )
+    out = []
+    for newer, older in zip(records, records[1:] + [None], strict=False):
+        changes = []
+        if older is not None:
+            delta = newer.diff_against(older)
+            changes = [
+                {"field": c.field, "before": _plain(c.old), "after": _plain(c.new)}
+                for c in delta.changes
+            ]
+        out.append(
+            {
+                "at": newer.history_date.isoformat(),
+                "user": newer.history_user.username if newer.history_user else None,
+                "type": {"+": "created", "~": "changed", "-": "deleted"}[newer.history_type],
+                "reason": newer.history_change_reason,
+                "changes": changes,
+            }
+        )
+    return out[:limit]
+
+
+def _plain(value):
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
+
+
 def assets_for_list():
     """Assets with what the list shows of their model, site and parent: the joined rows stay
     narrow (the catalogue row alone has some sixty columns)."""

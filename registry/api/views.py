@@ -23,7 +23,7 @@ from registry.api.serializers import (
     EventSerializer,
     SiteSerializer,
 )
-from registry.models import LifecycleEvent, Site
+from registry.models import Asset, LifecycleEvent, Site
 
 
 class CanReadRegistry(permissions.BasePermission):
@@ -135,6 +135,16 @@ class AssetViewSet(
             )
             return Response(EventSerializer(ledger, many=True).data)
         return self._record(request, asset)
+
+    @extend_schema(
+        responses=OpenApiTypes.OBJECT,
+        description="The asset's change history (who, when, before/after of each changed "
+        "field), newest first; the ledger is at `events/`.",
+    )
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def history(self, request, pk=None):
+        asset = get_object_or_404(Asset, pk=pk)
+        return Response(selectors.change_history(asset))
 
     @idempotent
     def _record(self, request, asset):

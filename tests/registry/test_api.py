@@ -284,3 +284,18 @@ def test_sanitise_then_sell_through_the_api(api, op, par):
     sanitise = {"kind": "sanitised", "occurred_at": "2024-01-31T09:00:00Z"} | SANITISE
     assert api.post(url, sanitise, format="json").status_code == 201
     assert api.post(url, sell, format="json").status_code == 201
+
+
+def test_auditor_reads_the_change_history_with_before_and_after(api, op, auditor_user, gpu):
+    api.force_authenticate(op)
+    assert (
+        api.patch(f"/api/assets/{gpu.pk}/", {"owner": "tenant-b"}, format="json").status_code == 200
+    )
+    api.force_authenticate(auditor_user)
+    history = api.get(f"/api/assets/{gpu.pk}/history/").json()
+    latest = history[0]
+    assert latest["user"] == op.username and latest["type"] == "changed"
+    assert {"field": "owner", "before": "", "after": "tenant-b"} in latest["changes"]
+    assert history[-1]["type"] == "created"
+    api.force_authenticate(None)
+    assert api.get(f"/api/assets/{gpu.pk}/history/").status_code in (401, 403)
