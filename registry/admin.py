@@ -93,6 +93,18 @@ class _ReadOnlyLedger:
     def has_delete_permission(self, request, obj=None):
         return False
 
+    @admin.display(description="before")
+    def before(self, event):
+        return state_badge(event.state_before)
+
+    @admin.display(description="after")
+    def after(self, event):
+        return state_badge(event.state_after)
+
+    @admin.display(description="details")
+    def event_details(self, event):
+        return _details(event)
+
 
 def _details(event):
     if not event.details:
@@ -116,18 +128,6 @@ class LifecycleEventInline(_ReadOnlyLedger, admin.TabularInline):
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("actor")
-
-    @admin.display(description="before")
-    def before(self, event):
-        return state_badge(event.state_before)
-
-    @admin.display(description="after")
-    def after(self, event):
-        return state_badge(event.state_after)
-
-    @admin.display(description="details")
-    def event_details(self, event):
-        return _details(event)
 
 
 @admin.register(LifecycleEvent)
@@ -153,18 +153,6 @@ class LifecycleEventAdmin(_ReadOnlyLedger, admin.ModelAdmin):
     )
     fields = readonly_fields
     actions = None
-
-    @admin.display(description="before")
-    def before(self, event):
-        return state_badge(event.state_before)
-
-    @admin.display(description="after")
-    def after(self, event):
-        return state_badge(event.state_after)
-
-    @admin.display(description="details")
-    def event_details(self, event):
-        return _details(event)
 
 
 # --- assets --------------------------------------------------------------------------------------

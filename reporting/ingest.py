@@ -98,6 +98,22 @@ Progress = Callable[[int], None]
 # --- readings ----------------------------------------------------------------------------------
 
 
+def _read_header(rows, required: tuple[str, ...], report) -> list[str] | None:
+    """The lower-cased header row, or None after recording why the file cannot be read."""
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        report.errors.add({"line": 1, "field": "header", "reason": "empty file"})
+        return None
+    header = [h.strip().lower() for h in header]
+    missing = [c for c in required if c not in header]
+    if missing:
+        reason = f"missing column(s) {', '.join(missing)}; expected {','.join(required)}"
+        report.errors.add({"line": 1, "field": "header", "reason": reason})
+        return None
+    return header
+
+
 def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
     """(line number, fields) from CSV text lines; the header is line 1."""
     yield from enumerate(csv.reader(lines), start=1)
@@ -115,16 +131,8 @@ def ingest_csv(
     """Ingest a readings CSV (`meter,timestamp,value`, header first) given as text lines."""
     rows = csv_rows(lines)
     report = IngestReport()
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        report.errors.add({"line": 1, "field": "header", "reason": "empty file"})
-        return report
-    header = [h.strip().lower() for h in header]
-    missing = [c for c in READING_COLUMNS if c not in header]
-    if missing:
-        reason = f"missing column(s) {', '.join(missing)}; expected {','.join(READING_COLUMNS)}"
-        report.errors.add({"line": 1, "field": "header", "reason": reason})
+    header = _read_header(rows, READING_COLUMNS, report)
+    if header is None:
         return report
     positions = tuple(header.index(c) for c in READING_COLUMNS)
     return ingest_rows(
@@ -462,16 +470,8 @@ def import_meters(lines: Iterable[str], *, allowed_site_ids: set[int] | None = N
     """
     report = MeterImportReport()
     rows = csv_rows(lines)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        report.errors.add({"line": 1, "field": "header", "reason": "empty file"})
-        return report
-    header = [h.strip().lower() for h in header]
-    missing = [c for c in METER_COLUMNS if c not in header]
-    if missing:
-        reason = f"missing column(s) {', '.join(missing)}; expected {','.join(METER_COLUMNS)}"
-        report.errors.add({"line": 1, "field": "header", "reason": reason})
+    header = _read_header(rows, METER_COLUMNS, report)
+    if header is None:
         return report
     sites = {s.code: s for s in Site.objects.all()}
     existing = {m.code: m for m in MeasurementPoint.objects.all()}
