@@ -260,6 +260,9 @@ class ReportingPeriodAdmin(SimpleHistoryAdmin):
     @admin.action(description="Compute (queue the task)")
     def compute(self, request, queryset):
         for period in queryset:
+            if not policy.can_write_at(request.user, period.site):
+                messages.error(request, f"{period}: you do not operate this site")
+                continue
             run = queue_compute(period, request.user)
             messages.info(request, f"{period}: task {run.pk}")
 

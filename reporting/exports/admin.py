@@ -90,12 +90,18 @@ class ExportJobAdmin(admin.ModelAdmin):
 @admin.action(description="Export selected assets (XLSX)")
 def export_selected_xlsx(modeladmin, request, queryset):
     from reporting.exports.assets import export_assets_response
+    from reporting.exports.jobs import exportable_assets
 
-    return export_assets_response(queryset, fmt="xlsx", filename="assets-selected")
+    return export_assets_response(
+        exportable_assets(request.user, queryset), fmt="xlsx", filename="assets-selected"
+    )
 
 
 @admin.action(description="Export selected assets (CSV)")
 def export_selected_csv(modeladmin, request, queryset):
     from reporting.exports.assets import export_assets_response
+    from reporting.exports.jobs import exportable_assets
 
-    return export_assets_response(queryset, fmt="csv", filename="assets-selected")
+    return export_assets_response(
+        exportable_assets(request.user, queryset), fmt="csv", filename="assets-selected"
+    )

@@ -42,6 +42,17 @@ def can_download(user, job: ExportJob) -> bool:
     )
 
 
+def exportable_assets(user, queryset):
+    """The part of `queryset` the user may export as an asset register (same policy as
+    `authorise`): everything for superusers, auditors and procurement; operators their sites."""
+    roles = policy.roles(user)
+    if user.is_superuser or roles & {policy.AUDITOR, policy.PROCUREMENT}:
+        return queryset
+    if policy.OPERATOR in roles:
+        return queryset.filter(site_id__in=policy.operated_site_ids(user))
+    return queryset.none()
+
+
 def authorise(user, kind: str, params: dict) -> dict:
     """The params to run with, or PermissionDenied. Superusers and auditors export anything;
     procurement exports the asset register; operators export their own sites only (when they

@@ -390,6 +390,9 @@ def test_operator_can_record_at_their_site(client, operator, fleet):
     client.force_login(operator)
     data = {"kind": "commissioned", "workload": "training", "_record": "1", **split(timezone.now())}
     assert client.post(record_url(fleet["a"]), data).status_code == 302
+    asset = Asset.objects.get(pk=fleet["a"].pk)
+    assert (asset.state, asset.workload) == (State.IN_SERVICE, "training")
+    assert asset.events.last().kind == "commissioned" and asset.events.last().actor == operator
 
 
 def test_auditor_reads_everything_and_changes_nothing(client, auditor_user, fleet):

@@ -167,6 +167,9 @@ def test_procurement_reads_and_reserves_but_nothing_else(api, procurement_user, 
         "purpose": "Llama 8B",
     }
     assert api.post(url, reserve, format="json").status_code == 201
+    gpu.refresh_from_db()
+    assert gpu.state == State.RESERVED
+    assert gpu.events.last().details["reserved_by"] == "buyer"
     commission = {
         "kind": "commissioned",
         "occurred_at": "2024-02-02T09:00:00Z",
@@ -284,6 +287,8 @@ def test_sanitise_then_sell_through_the_api(api, op, par):
     sanitise = {"kind": "sanitised", "occurred_at": "2024-01-31T09:00:00Z"} | SANITISE
     assert api.post(url, sanitise, format="json").status_code == 201
     assert api.post(url, sell, format="json").status_code == 201
+    drive.refresh_from_db()
+    assert drive.state == State.SOLD
 
 
 def test_auditor_reads_the_change_history_with_before_and_after(api, op, auditor_user, gpu):
@@ -299,3 +304,14 @@ def test_auditor_reads_the_change_history_with_before_and_after(api, op, auditor
     assert history[-1]["type"] == "created"
     api.force_authenticate(None)
     assert api.get(f"/api/assets/{gpu.pk}/history/").status_code in (401, 403)
+
+
+def test_admin_export_of_selected_assets_keeps_to_the_operators_sites(client, op, par, fra):
+    mine, theirs = f.asset("MINE-1", at_site=par), f.asset("THEIRS-1", at_site=fra)
+    client.force_login(op)
+    response = client.post(
+        "/admin/registry/asset/",
+        {"action": "export_selected_csv", "_selected_action": [mine.pk, theirs.pk]},
+    )
+    body = b"".join(response.streaming_content).decode()
+    assert "MINE-1" in body and "THEIRS-1" not in body

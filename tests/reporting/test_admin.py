@@ -85,3 +85,24 @@ def test_nightly_refresh_recomputes_draft_periods_only(site, settings):
     refresh_open_periods.delay()
     draft.refresh_from_db()
     assert hasattr(draft, "result") and not hasattr(frozen, "result")
+
+
+def test_compute_action_refuses_periods_at_sites_the_operator_does_not_run(client):
+    from django.contrib.messages import get_messages
+
+    from reporting.models import TaskRun
+    from reporting.services import open_period
+    from tests import factories as f
+
+    f.site("PAR1")
+    other = f.site("FRA1", country="DE", time_zone="Europe/Berlin")
+    period = open_period(other, 2025)
+    operator = f.user("op-x", group="operator", is_staff=True)
+    client.force_login(operator)
+    response = client.post(
+        "/admin/reporting/reportingperiod/",
+        {"action": "compute", "_selected_action": [period.pk]},
+        follow=True,
+    )
+    assert TaskRun.objects.filter(period=period).count() == 0
+    assert any("do not operate" in str(m) for m in get_messages(response.wsgi_request))

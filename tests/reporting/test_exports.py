@@ -267,6 +267,13 @@ def test_ewaste_workbook_matches_the_selectors(circular, tmp_path):
     assert par4[col["of which via certified recycler [t]"]] == 0  # uncertified: a real zero
     assert par4[col["Recycled (all recyclers) [t]"]] == 0.03
     assert par6[col["Certificates"]] == "=COR-7, X-1"
+    # Pinned by hand from the fixture, not from the selectors: cat. 6 — GPU-1 redeployed and
+    # recycled, GPU-3 sold, SSD-1 donated; cat. 4 — GPU-2 recycled under a cat. 4 certificate.
+    assert par6[col["Reused internally [units]"]] == 1
+    assert par6[col["Resold or donated [units]"]] == 2
+    assert par6[col["Recycled (all recyclers) [units]"]] == 1
+    assert par4[col["Recycled (all recyclers) [units]"]] == 1
+    assert par4[col["Reused internally [units]"]] == 0
     fra = next(r for r in rows if r[col["Site"]] == "FRA1")
     assert fra[col["EDE (site, all categories)"]] is None  # nothing disposed: blank, not 0
 
