@@ -59,10 +59,6 @@ def state_badge(state: str):
     )
 
 
-def _is_operator(user) -> bool:
-    return user.is_superuser or bool(permissions.operated_site_ids(user))
-
-
 # --- sites ---------------------------------------------------------------------------------------
 
 
@@ -315,25 +311,25 @@ class AssetAdmin(ImportExportMixin, SimpleHistoryAdmin):
     # --- permissions: operators write at their sites only, auditors read
 
     def has_add_permission(self, request):
-        return super().has_add_permission(request) and _is_operator(request.user)
+        return super().has_add_permission(request) and permissions.may_record_somewhere(
+            request.user
+        )
 
     def has_change_permission(self, request, obj=None):
         if not super().has_change_permission(request, obj):
             return False
         if obj is None:
-            return _is_operator(request.user)
+            return permissions.may_record_somewhere(request.user)
         return permissions.can_write_at(request.user, obj.site)
 
     def has_delete_permission(self, request, obj=None):
         return False  # an asset with a ledger is never deleted: record `lost` or a correction
 
     def has_record_permission(self, request):
-        return _is_operator(request.user)
+        return permissions.may_record_somewhere(request.user)
 
     def has_reserve_permission(self, request):
-        return _is_operator(request.user) or permissions.PROCUREMENT in permissions.roles(
-            request.user
-        )
+        return permissions.may_reserve_somewhere(request.user)
 
     def get_import_formats(self):
         return self.import_formats

@@ -43,8 +43,7 @@ def reuse_candidates_view(request):
         "result": result,
         "estimate": reuse.ESTIMATE_LABEL,
         "outcomes": outcomes,
-        "can_reserve": request.user.is_superuser
-        or bool(permissions.roles(request.user) & {permissions.PROCUREMENT, permissions.OPERATOR}),
+        "can_reserve": permissions.may_reserve_somewhere(request.user),
     }
     return TemplateResponse(request, TEMPLATE, context)
 

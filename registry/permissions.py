@@ -54,3 +54,17 @@ def can_record(user, kind: str, site: Site | None) -> bool:
 
 def can_manage_sites(user) -> bool:
     return bool(user and user.is_authenticated and user.is_superuser)
+
+
+def may_record_somewhere(user) -> bool:
+    """Whether to offer event recording at all (each asset is still checked with can_record)."""
+    if not (user and user.is_authenticated):
+        return False
+    return user.is_superuser or (OPERATOR in roles(user) and bool(operated_site_ids(user)))
+
+
+def may_reserve_somewhere(user) -> bool:
+    """Whether to offer reservations at all (each asset is still checked with can_record)."""
+    if not (user and user.is_authenticated):
+        return False
+    return user.is_superuser or bool(roles(user) & {PROCUREMENT, OPERATOR})

@@ -13,7 +13,7 @@ from rest_framework.views import APIView
 from hardware import inference
 from registry import reuse
 from registry.models import Site
-from registry.permissions import OPERATOR, PROCUREMENT, can_read, roles
+from registry.permissions import can_read, may_reserve_somewhere
 
 PRECISIONS = list(inference.PRECISION_BYTES)
 MAX_PAGE_SIZE = 200
@@ -32,10 +32,7 @@ class CanReserve(permissions.BasePermission):
     message = "Only procurement, site operators and superusers may reserve or release."
 
     def has_permission(self, request, view):
-        user = request.user
-        if not (user and user.is_authenticated):
-            return False
-        return user.is_superuser or bool(roles(user) & {PROCUREMENT, OPERATOR})
+        return may_reserve_somewhere(request.user)
 
 
 class ReuseQuerySerializer(serializers.Serializer):
