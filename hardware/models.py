@@ -7,6 +7,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from hardware.invariants import MATERIAL_FIELDS, entry_problems
+
 NON_NEGATIVE = [MinValueValidator(Decimal("0"))]
 
 
@@ -63,19 +65,6 @@ def _decimal(max_digits: int, places: int, **kwargs) -> models.DecimalField:
     )
 
 
-# Grams of each metal per unit; the metals that matter for recovery (circular.md §1.2, §2.1).
-MATERIAL_FIELDS = (
-    "au_g",
-    "ag_g",
-    "pd_g",
-    "cu_g",
-    "co_g",
-    "ta_g",
-    "nd_g",
-    "al_g",
-    "steel_g",
-    "plastics_g",
-)
 ACCELERATOR_FIELDS = (
     "memory_gb",
     "memory_bandwidth_gbps",
@@ -197,17 +186,8 @@ class HardwareModel(models.Model):
             for field in ACCELERATOR_FIELDS:
                 if getattr(self, field) not in (None, ""):
                     errors[field] = "Only accelerators carry this figure."
-        low, mid, high = (
-            self.embodied_gwp_min_kgco2e,
-            self.embodied_gwp_kgco2e,
-            self.embodied_gwp_max_kgco2e,
-        )
-        if low is not None and high is not None and low > high:
-            errors["embodied_gwp_min_kgco2e"] = "The minimum is above the maximum."
-        elif mid is not None and (
-            (low is not None and mid < low) or (high is not None and mid > high)
-        ):
-            errors["embodied_gwp_kgco2e"] = "The central value lies outside min–max."
+        for problem in entry_problems(self.slug or self.name, vars(self)):
+            errors.setdefault(problem.field, problem.rule)
         if errors:
             raise ValidationError(errors)
 

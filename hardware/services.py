@@ -9,6 +9,8 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.text import slugify
 
+from hardware.invariants import catalogue_problems
+from hardware.materials import CLASSES_FILE, read_classes
 from hardware.models import (
     SOURCED_FIELDS,
     Basis,
@@ -211,16 +213,36 @@ def _parse_sources(path: Path, slugs: set[str], problems: list[str]) -> list[dic
     return parsed
 
 
+def check_catalogue(directory: Path = CATALOGUE_DIR) -> tuple[dict, list[dict], list[str]]:
+    """Parse the catalogue files and apply every rule to them; nothing is written.
+
+    Returns the parsed models and sources and the problems, each naming file or model, field
+    and rule: the format of each cell, then the physics and plausibility of `hardware.invariants`
+    (materials within the unit's mass, ranges in order, specs in range, components lighter than
+    servers), then the class compositions of material_classes.csv.
+    """
+    problems: list[str] = []
+    seen: set[str] = set()  # every slug named, valid or not: its sources are not errors too
+    models_by_slug = _parse_models(directory / "models.csv", problems, seen)
+    sources = _parse_sources(directory / "sources.csv", seen, problems)
+    entries = {slug: values for slug, (_line, _maker, values) in models_by_slug.items()}
+    lines = {slug: line for slug, (line, _maker, _values) in models_by_slug.items()}
+    for problem in catalogue_problems(entries):
+        problems.append(f"models.csv: row {lines[problem.entry]}: {problem}")
+    if (directory / CLASSES_FILE).exists():
+        problems += [str(p) for p in read_classes(directory / CLASSES_FILE)[1]]
+    else:
+        problems.append(f"{CLASSES_FILE}: missing from {directory}")
+    return models_by_slug, sources, problems
+
+
 def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
     """Load models.csv and sources.csv: all or nothing, idempotent, operator edits preserved.
 
     A figure whose stored value differs from what the loader last wrote was edited by an operator
     (in the admin, the API or a shell) and is left as it is, with its source.
     """
-    problems: list[str] = []
-    seen: set[str] = set()  # every slug named, valid or not: its sources are not errors too
-    models_by_slug = _parse_models(directory / "models.csv", problems, seen)
-    sources = _parse_sources(directory / "sources.csv", seen, problems)
+    models_by_slug, sources, problems = check_catalogue(directory)
     if problems:
         raise CatalogueError(problems)
 

@@ -66,11 +66,12 @@ def load_demo_fleet(stdout) -> None:
             f"cat. {weee}: {row['units']} / {row['mass_t']} t" for weee, row in by_weee.items()
         )
         stdout.write(f"     {route:18} {cells or '—'}")
-    au = figures["recovered_metals_g"]["au"]
+    au, ede = figures["recovered_metals_g"]["au"], figures["ede"]
     stdout.write(
-        f"     EDE {figures['ede']['value']}; embodied carbon kept in use "
-        f"{figures['embodied_kgco2e_kept_in_use']} kgCO2e; gold recovered (reported) "
-        f"{au['reported_g']} g"
+        f"     EDE {ede['value']} over known masses ({ede['unknown_mass_units']} of "
+        f"{ede['disposed_units']} disposed unit(s) of unknown mass left out); embodied carbon "
+        f"kept in use {figures['embodied_kgco2e_kept_in_use']} kgCO2e; gold: "
+        f"{au['expected_recoverable_g']} g expected recoverable, {au['reported_g']} g reported"
     )
 
 

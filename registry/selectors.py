@@ -20,7 +20,8 @@ from django.db.models import (
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, NullIf
 
-from hardware.models import HardwareModel
+from hardware.materials import unit_content
+from hardware.models import Basis, FigureSource, HardwareModel
 from registry.lifecycle import CERTIFIED_RECYCLERS, METALS, EventKind, State
 from registry.models import Asset, LifecycleEvent, Site
 
@@ -94,10 +95,17 @@ def route_events(site_codes: list[str] | None, period: Period):
                 Value("unknown"),
                 output_field=CharField(),
             ),
-            # Recycled: the weighed mass (a component's is inside its parent's consignment).
+            # Recycled: the weighed mass; a component that followed its parent is inside the
+            # parent's weighed consignment (0 added, not unknown). Otherwise the asset's measured
+            # or catalogue mass. No mass known is NULL: counted apart, never as 0.
             mass_kg=Case(
-                When(kind=EventKind.RECYCLED, then=Coalesce(weighed, Value(Decimal("0")))),
-                default=Coalesce(catalogue_mass, Value(Decimal("0"))),
+                When(
+                    kind=EventKind.RECYCLED,
+                    caused_by__isnull=False,
+                    then=Coalesce(weighed, Value(Decimal("0"))),
+                ),
+                When(kind=EventKind.RECYCLED, then=weighed),
+                default=catalogue_mass,
                 output_field=MONEY,
             ),
             certification=Subquery(certification),
@@ -108,46 +116,93 @@ def route_events(site_codes: list[str] | None, period: Period):
     return qs
 
 
+def _share(part: int, whole: int) -> Decimal | None:
+    return (Decimal(part) / Decimal(whole)).quantize(Decimal("0.0001")) if whole else None
+
+
 def circular_figures(site_codes: list[str] | None, period: Period) -> dict:
     """Mass and count by WEEE category entering each route, the Green Grid EDE ratio, recovered
-    metals (reported vs estimated) and embodied carbon kept in use — for sites and a period."""
+    metals (reported vs expected) and embodied carbon kept in use — for sites and a period.
+
+    A unit whose mass is not known adds to the unit counts and to `unknown_mass_units`, never
+    to a mass: masses and EDE are over known masses only, and each says how many it left out.
+    """
     events = route_events(site_codes, period)
-    rows = events.values("route", "weee").annotate(units=Count("id"), mass=Sum("mass_kg"))
+    rows = events.values("route", "weee").annotate(
+        units=Count("id"),
+        unknown=Count("id", filter=Q(mass_kg__isnull=True)),
+        mass=Sum("mass_kg"),
+    )
     by_route = {r: {} for r in ROUTES}
+    units = unknown = 0
+    known_mass = None
     for row in rows:
         by_route[row["route"]][row["weee"]] = {
             "units": row["units"],
+            "unknown_mass_units": row["unknown"],
             "mass_kg": _q(row["mass"]),
-            "mass_t": _q((row["mass"] or 0) / Decimal(1000), "0.000001"),
+            "mass_t": _q(row["mass"] / Decimal(1000), "0.000001")
+            if row["mass"] is not None
+            else None,
         }
+        units += row["units"]
+        unknown += row["unknown"]
+        if row["mass"] is not None:
+            known_mass = (known_mass or Decimal(0)) + row["mass"]
 
     recycled = events.filter(kind=EventKind.RECYCLED)
-    certified = recycled.filter(certification__in=list(CERTIFIED_RECYCLERS)).aggregate(
-        m=Sum("mass_kg")
-    )["m"] or Decimal(0)
+    disposed_routes = ["resold-or-donated", "recycled", "other"]
+    certified = Q(kind=EventKind.RECYCLED, certification__in=list(CERTIFIED_RECYCLERS))
+    responsible_q = certified | Q(route="resold-or-donated")
+    kept_routes = ["reused-internally", "resold-or-donated", "refurbished"]
     totals = events.aggregate(
-        reused_ext=Sum("mass_kg", filter=Q(route="resold-or-donated")),
-        disposed=Sum("mass_kg", filter=Q(route__in=["resold-or-donated", "recycled", "other"])),
+        responsible=Sum("mass_kg", filter=responsible_q),
+        disposed=Sum("mass_kg", filter=Q(route__in=disposed_routes)),
+        disposed_units=Count("id", filter=Q(route__in=disposed_routes)),
+        disposed_unknown=Count("id", filter=Q(route__in=disposed_routes, mass_kg__isnull=True)),
         kept=Sum(
-            "asset__hardware_model__embodied_gwp_kgco2e",
-            filter=Q(route__in=["reused-internally", "resold-or-donated", "refurbished"]),
+            "asset__hardware_model__embodied_gwp_kgco2e", filter=Q(route__in=kept_routes)
+        ),
+        kept_units=Count("id", filter=Q(route__in=kept_routes)),
+        kept_unknown=Count(
+            "id",
+            filter=Q(
+                route__in=kept_routes, asset__hardware_model__embodied_gwp_kgco2e__isnull=True
+            ),
         ),
     )
-    disposed = totals["disposed"] or Decimal(0)
-    responsible = certified + (totals["reused_ext"] or Decimal(0))
+    disposed = totals["disposed"]
+    responsible = totals["responsible"] or (Decimal(0) if disposed is not None else None)
     return {
         "period": {"start": period.start.isoformat(), "end": period.end.isoformat()},
         "sites": site_codes or "all",
         "routes": by_route,
+        "totals": {
+            "units": units,
+            "mass_kg": _q(known_mass),
+            "unknown_mass_units": unknown,
+            "unknown_mass_share": _share(unknown, units),
+        },
         "ede": {
             "value": _q(responsible / disposed, "0.0001") if disposed else None,
             "responsible_mass_kg": _q(responsible),
             "disposed_mass_kg": _q(disposed),
+            "disposed_units": totals["disposed_units"],
+            "unknown_mass_units": totals["disposed_unknown"],
+            "unknown_mass_share": _share(totals["disposed_unknown"], totals["disposed_units"]),
             "definition": "(mass to certified recyclers + mass resold or donated) / (mass "
-            "resold, donated, recycled, returned or lost) — The Green Grid EDE",
+            "resold, donated, recycled, returned or lost) — The Green Grid EDE, over units of "
+            "known mass only; units of unknown mass are counted in unknown_mass_units",
         },
         "recovered_metals_g": _metals(recycled),
         "embodied_kgco2e_kept_in_use": _q(totals["kept"]),
+        "embodied_kept": {
+            "kgco2e": _q(totals["kept"]),
+            "units": totals["kept_units"],
+            "unknown_units": totals["kept_unknown"],
+            "basis": "catalogue embodied GWP of the units kept in use, over units whose model "
+            "carries one",
+        },
         "sanitisation": sanitisation_counts(site_codes, period),
         "certificates": sorted(
             {
@@ -162,26 +217,106 @@ def circular_figures(site_codes: list[str] | None, period: Period) -> dict:
 
 
 def _metals(recycled) -> dict:
-    """Reported grams where the recycler reported them; otherwise estimated from the catalogue
-    composition × the shredding yields above, and marked as estimated."""
-    reported_q = recycled.filter(details__has_key="recovered_g")
-    unreported_q = recycled.exclude(details__has_key="recovered_g")
-    reported = reported_q.aggregate(
-        **{m: Sum(Cast(KT(f"details__recovered_g__{m}"), MONEY)) for m in METALS}
+    """Per metal: what the recycled units hold (declared by their model, else the class g/kg ×
+    their mass), what a shredding route should recover from it, what certificates report, and
+    the gap (reported − expected, over the units whose certificate reports metals).
+
+    A component that followed its parent is inside the parent's mass and is not counted again;
+    a unit with no declared figure and no mass is counted in `units_unknown`, never as 0 g.
+    """
+    rows = (
+        recycled.filter(caused_by__isnull=True)
+        .annotate(weighed=Cast(NullIf(KT("details__weighed_mass_kg"), Value("")), MONEY))
+        .values(
+            "id",
+            "details",
+            "weighed",
+            "asset__measured_mass_kg",
+            "asset__hardware_model_id",
+            "asset__hardware_model__kind",
+            "asset__hardware_model__mass_kg",
+            *(f"asset__hardware_model__{m}_g" for m in METALS),
+        )
     )
-    content = unreported_q.aggregate(**{m: Sum(f"asset__hardware_model__{m}_g") for m in METALS})
-    out = {}
-    for metal in METALS:
-        estimate = None
-        if content[metal] is not None and metal in SHREDDED_YIELD:
-            estimate = _q(content[metal] * SHREDDED_YIELD[metal], "0.0001")
-        out[metal] = {
-            "reported_g": _q(reported[metal], "0.0001"),
-            "estimated_g": estimate,
-            "estimate_basis": "catalogue composition × shredding yield (circular.md §2.1)"
-            if estimate is not None
-            else None,
+    rows = list(rows)
+    model_ids = {r["asset__hardware_model_id"] for r in rows}
+    sourced = FigureSource.objects.filter(
+        hardware_model_id__in=model_ids, field__in=[f"{m}_g" for m in METALS]
+    ).values_list("hardware_model_id", "field", "basis")
+    declared_basis: dict[int, dict[str, str]] = {}
+    for model_id, name, basis in sourced:
+        declared_basis.setdefault(model_id, {})[name.removesuffix("_g")] = (
+            "estimated" if basis == Basis.ESTIMATED else "declared"
+        )
+    out = {
+        m: {
+            "units": len(rows),
+            "units_unknown": 0,
+            "content_g": None,
+            "content_min_g": None,
+            "content_max_g": None,
+            "bases": set(),
+            "expected_recoverable_g": None,
+            "yield": SHREDDED_YIELD.get(m),
+            "reported_g": None,
+            "expected_on_reported_units_g": None,
+            "reported_units": 0,
         }
+        for m in METALS
+    }
+
+    def add(entry, key, value):
+        entry[key] = value if entry[key] is None else entry[key] + value
+
+    for row in rows:
+        mass = row["weighed"]
+        if mass is None:
+            mass = row["asset__measured_mass_kg"] or row["asset__hardware_model__mass_kg"]
+        content = unit_content(
+            row["asset__hardware_model__kind"],
+            mass,
+            {m: row[f"asset__hardware_model__{m}_g"] for m in METALS},
+            declared_basis.get(row["asset__hardware_model_id"]),
+        )
+        reported = (row["details"] or {}).get("recovered_g") or {}
+        for metal in METALS:
+            entry, c = out[metal], content[metal]
+            if c is None:
+                entry["units_unknown"] += 1
+            else:
+                add(entry, "content_g", c.g)
+                add(entry, "content_min_g", c.min_g)
+                add(entry, "content_max_g", c.max_g)
+                entry["bases"].add(c.basis)
+            if metal in reported and reported[metal] not in (None, ""):
+                add(entry, "reported_g", Decimal(str(reported[metal])))
+                entry["reported_units"] += 1
+                if c is not None and entry["yield"] is not None:
+                    add(entry, "expected_on_reported_units_g", c.g * entry["yield"])
+    for metal, entry in out.items():
+        rate = entry["yield"]
+        if entry["content_g"] is not None and rate is not None:
+            entry["expected_recoverable_g"] = entry["content_g"] * rate
+        gap = None
+        if entry["reported_g"] is not None and entry["expected_on_reported_units_g"] is not None:
+            gap = entry["reported_g"] - entry["expected_on_reported_units_g"]
+        entry["gap_g"] = _q(gap, "0.0001")
+        for key in (
+            "content_g",
+            "content_min_g",
+            "content_max_g",
+            "expected_recoverable_g",
+            "reported_g",
+            "expected_on_reported_units_g",
+        ):
+            entry[key] = _q(entry[key], "0.0001")
+        entry["basis"] = " + ".join(sorted(entry.pop("bases"))) or None
+        entry["yield"] = str(rate) if rate is not None else None
+        entry["yield_basis"] = (
+            "whole device shredded first (circular.md §2.1)"
+            if rate is not None
+            else "no recovery yield known for this metal: content only"
+        )
     return out
 
 

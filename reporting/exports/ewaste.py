@@ -89,9 +89,11 @@ def route_table(data: dict) -> Table:
         Column("Year", INTEGER),
         Column("WEEE cat", TEXT),
         Column("Units (all routes)", INTEGER),
-        Column("Gross weight (all routes) [t]", NUMBER, TONNES),
+        Column("Gross weight of units of known mass (all routes) [t]", NUMBER, TONNES),
+        Column("Units of unknown mass (all routes)", INTEGER),
+        Column("Share of units of unknown mass", NUMBER, "0.0%"),
         *route_cols,
-        Column("EDE (site, all categories)", NUMBER, "0.0000"),
+        Column("EDE (site, all categories, known masses only)", NUMBER, "0.0000"),
         Column("Data-sanitisation standards", TEXT),
         Column("Certificates", TEXT),
     ]
@@ -104,13 +106,16 @@ def route_table(data: dict) -> Table:
             sorted({f"{s['standard']} ({s['method']})" for s in fig["sanitisation"]})
         )
         for weee in categories:
-            units, mass_t, cells = 0, Decimal(0), []
+            units, unknown, mass_t, cells = 0, 0, None, []
             for route in ROUTE_LABELS:
                 entry = fig["routes"][route].get(weee)
                 r_units = entry["units"] if entry else 0
+                # No unit on the route weighs 0 t; units all of unknown mass weigh "unknown".
                 r_t = entry["mass_t"] if entry else Decimal("0.000000")
                 units += r_units
-                mass_t += r_t
+                unknown += entry["unknown_mass_units"] if entry else 0
+                if r_t is not None:
+                    mass_t = r_t if mass_t is None else mass_t + r_t
                 cells += [r_units, r_t]
                 if route == "recycled":
                     cert = fig["certified"].get(weee)
@@ -122,6 +127,8 @@ def route_table(data: dict) -> Table:
                     weee,
                     units,
                     mass_t,
+                    unknown,
+                    (Decimal(unknown) / units).quantize(Decimal("0.0001")) if units else None,
                     *cells,
                     fig["ede"]["value"],
                     standards,
@@ -138,21 +145,31 @@ def ede_table(data: dict) -> Table:
         Column("EDE", NUMBER, "0.0000"),
         Column("Responsibly disposed [kg]", NUMBER, "0.000"),
         Column("Disposed [kg]", NUMBER, "0.000"),
+        Column("Disposed units", INTEGER),
+        Column("of which mass unknown (left out of EDE)", INTEGER),
+        Column("Share of disposed units of unknown mass", NUMBER, "0.0%"),
         Column("Embodied GWP kept in use [kgCO2e]", NUMBER, "0.0"),
+        Column("Units kept in use without an embodied figure", INTEGER),
         Column("Definition", TEXT),
     ]
-    rows = [
-        [
-            s["site"],
-            data["year"],
-            s["figures"]["ede"]["value"],
-            s["figures"]["ede"]["responsible_mass_kg"],
-            s["figures"]["ede"]["disposed_mass_kg"],
-            s["figures"]["embodied_kgco2e_kept_in_use"],
-            s["figures"]["ede"]["definition"],
-        ]
-        for s in data["scopes"]
-    ]
+    rows = []
+    for s in data["scopes"]:
+        ede, kept = s["figures"]["ede"], s["figures"]["embodied_kept"]
+        rows.append(
+            [
+                s["site"],
+                data["year"],
+                ede["value"],
+                ede["responsible_mass_kg"],
+                ede["disposed_mass_kg"],
+                ede["disposed_units"],
+                ede["unknown_mass_units"],
+                ede["unknown_mass_share"],
+                kept["kgco2e"],
+                kept["unknown_units"],
+                ede["definition"],
+            ]
+        )
     return Table(columns, rows, title="Electronics disposal efficiency (The Green Grid EDE)")
 
 
@@ -160,10 +177,20 @@ def metals_table(data: dict) -> Table:
     columns = [
         Column("Site", TEXT),
         Column("Year", INTEGER),
-        Column("Metal", TEXT),
-        Column("Reported by recyclers [g]", NUMBER, "0.0000"),
-        Column("Estimated (not reported) [g]", NUMBER, "0.0000"),
-        Column("Estimate basis", TEXT),
+        Column("Material", TEXT),
+        Column("Recycled units", INTEGER),
+        Column("of which content unknown", INTEGER),
+        Column("Content [g]", NUMBER, "0.0000"),
+        Column("Content min [g]", NUMBER, "0.0000"),
+        Column("Content max [g]", NUMBER, "0.0000"),
+        Column("Content basis", TEXT),
+        Column("Recovery yield", TEXT),
+        Column("Expected recoverable [g]", NUMBER, "0.0000"),
+        Column("Reported by certificates [g]", NUMBER, "0.0000"),
+        Column("Units with a reported figure", INTEGER),
+        Column("Expected on those units [g]", NUMBER, "0.0000"),
+        Column("Gap: reported − expected [g]", NUMBER, "0.0000"),
+        Column("Yield basis", TEXT),
     ]
     rows = []
     for s in data["scopes"]:
@@ -175,12 +202,22 @@ def metals_table(data: dict) -> Table:
                     s["site"],
                     data["year"],
                     metal,
+                    m["units"],
+                    m["units_unknown"],
+                    m["content_g"],
+                    m["content_min_g"],
+                    m["content_max_g"],
+                    m["basis"],
+                    m["yield"],
+                    m["expected_recoverable_g"],
                     m["reported_g"],
-                    m["estimated_g"],
-                    m["estimate_basis"],
+                    m["reported_units"],
+                    m["expected_on_reported_units_g"],
+                    m["gap_g"],
+                    m["yield_basis"],
                 ]
             )
-    return Table(columns, rows, title="Recovered metals: reported vs estimated")
+    return Table(columns, rows, title="Materials: expected recoverable vs reported by certificates")
 
 
 def sanitisation_table(data: dict) -> Table:

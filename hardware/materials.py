@@ -1,0 +1,151 @@
+"""Material content of a unit: what its model declares, else its class's g/kg × its mass.
+
+The class compositions (g per kg, min–central–max, with a source per figure) ship in
+`catalogue/material_classes.csv`. No Django here: the registry's selectors pass plain values.
+"""
+
+import csv
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from functools import cache
+from pathlib import Path
+
+from hardware.invariants import ClassFigure, Problem, class_problems
+
+CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
+CLASSES_FILE = "material_classes.csv"
+MATERIALS = ("au", "ag", "pd", "cu", "co", "ta", "nd", "al", "steel", "plastics")
+CLASS_COLUMNS = (
+    "class",
+    "material",
+    "min_g_per_kg",
+    "g_per_kg",
+    "max_g_per_kg",
+    "confidence",
+    "citation",
+    "url",
+)
+# Catalogue kind → equipment class of the composition table.
+KIND_CLASS = {
+    "server": "server",
+    "accelerator": "gpu-board",
+    "memory": "dimm",
+    "ssd": "ssd",
+    "hdd": "hdd",
+    "psu": "psu",
+    "cpu": "cpu",
+    "switch": "switch",
+    "chassis": "chassis",
+}
+
+
+@dataclass(frozen=True)
+class ClassRow:
+    figure: ClassFigure
+    confidence: str
+    citation: str
+    url: str
+
+
+def read_classes(path: Path) -> tuple[dict[tuple[str, str], ClassRow], list[Problem]]:
+    """{(class, material): row} and the problems found (file, row, field and reason)."""
+    rows: dict[tuple[str, str], ClassRow] = {}
+    problems: list[Problem] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in CLASS_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                return {}, [Problem(f"{path.name}: row 1", "header", f"lacks {missing}")]
+            for row in reader:
+                where = f"{path.name}: row {reader.line_num}"
+                key = (row["class"].strip(), row["material"].strip())
+                if key[0] not in KIND_CLASS.values():
+                    problems.append(Problem(where, "class", f"unknown class {key[0]!r}"))
+                    continue
+                if key[1] not in MATERIALS:
+                    problems.append(Problem(where, "material", f"unknown material {key[1]!r}"))
+                    continue
+                if key in rows:
+                    problems.append(Problem(where, "material", f"{key} is given twice"))
+                    continue
+                try:
+                    numbers = [
+                        Decimal(row[c]) for c in ("min_g_per_kg", "g_per_kg", "max_g_per_kg")
+                    ]
+                except InvalidOperation:
+                    problems.append(Problem(where, "g_per_kg", "min, central and max are numbers"))
+                    continue
+                if any(n < 0 for n in numbers):
+                    problems.append(Problem(where, "g_per_kg", "a content is never negative"))
+                    continue
+                if not row["citation"].strip():
+                    problems.append(Problem(where, "citation", "every figure names its source"))
+                    continue
+                rows[key] = ClassRow(
+                    ClassFigure(key[0], key[1], *numbers),
+                    row["confidence"].strip(),
+                    row["citation"].strip(),
+                    row["url"].strip(),
+                )
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return {}, [Problem(path.name, "file", f"cannot be read: {exc}")]
+    problems += class_problems(r.figure for r in rows.values())
+    for name in sorted(set(KIND_CLASS.values())):
+        absent = [m for m in MATERIALS if (name, m) not in rows]
+        if absent and any(k[0] == name for k in rows):
+            problems.append(Problem(f"class {name}", "material", f"lacks {', '.join(absent)}"))
+    return rows, problems
+
+
+@cache
+def shipped_classes() -> dict[tuple[str, str], ClassRow]:
+    rows, problems = read_classes(CATALOGUE_DIR / CLASSES_FILE)
+    if problems:
+        raise ValueError("; ".join(str(p) for p in problems))
+    return rows
+
+
+@dataclass(frozen=True)
+class Content:
+    """Grams of one material in one unit, with its basis and source."""
+
+    g: Decimal
+    min_g: Decimal
+    max_g: Decimal
+    basis: str  # "declared" (the model's own figure) or "estimated" (class × mass)
+    source: str
+
+
+def unit_content(
+    kind: str,
+    mass_kg: Decimal | None,
+    declared_g: dict[str, Decimal | None],
+    declared_basis: dict[str, str] | None = None,
+    classes: dict[tuple[str, str], ClassRow] | None = None,
+) -> dict[str, Content | None]:
+    """Per material: the model's declared grams, else class g/kg × mass; None when unknown
+    (no declared figure and no mass, or a kind without a class)."""
+    classes = shipped_classes() if classes is None else classes
+    declared_basis = declared_basis or {}
+    equipment_class = KIND_CLASS.get(kind)
+    out: dict[str, Content | None] = {}
+    for material in MATERIALS:
+        grams = declared_g.get(material)
+        if grams is not None:
+            basis = declared_basis.get(material, "declared")
+            out[material] = Content(grams, grams, grams, basis, "catalogue entry")
+            continue
+        row = classes.get((equipment_class, material)) if equipment_class else None
+        if row is None or mass_kg is None:
+            out[material] = None
+            continue
+        f = row.figure
+        out[material] = Content(
+            f.g_per_kg * mass_kg,
+            f.min_g_per_kg * mass_kg,
+            f.max_g_per_kg * mass_kg,
+            "estimated",
+            f"{equipment_class} class, {f.g_per_kg} g/kg × {mass_kg} kg: {row.citation}",
+        )
+    return out
