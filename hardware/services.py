@@ -163,6 +163,7 @@ def _parse_models(
         if slug in parsed:
             problems.append(f"{where}: field slug: '{slug}' repeats row {parsed[slug][0]}")
             continue
+        where = f"{where}: model {slug}"
         if not row["manufacturer"].strip():
             problems.append(f"{where}: field manufacturer: a value is required")
         values, bad = {}, False
@@ -228,7 +229,7 @@ def check_catalogue(directory: Path = CATALOGUE_DIR) -> tuple[dict, list[dict], 
     entries = {slug: values for slug, (_line, _maker, values) in models_by_slug.items()}
     lines = {slug: line for slug, (line, _maker, _values) in models_by_slug.items()}
     for problem in catalogue_problems(entries):
-        problems.append(f"models.csv: row {lines[problem.entry]}: {problem}")
+        problems.append(f"models.csv: row {lines[problem.entry]}: model {problem}")
     if (directory / CLASSES_FILE).exists():
         problems += [str(p) for p in read_classes(directory / CLASSES_FILE)[1]]
     else:
