@@ -106,7 +106,7 @@ def catalogue_problems(entries: Mapping[str, Mapping[str, object]]) -> list[Prob
         for slug, values in entries.items():
             mass_kg = values.get("mass_kg")
             if values.get("kind") in COMPONENT_KINDS and mass_kg is not None:
-                if mass_kg > lightest_kg:
+                if mass_kg > lightest_kg:  # noqa: SIM102 - the rule reads better in two steps
                     problems.append(
                         Problem(
                             slug,
@@ -138,11 +138,15 @@ def class_problems(figures: Iterable[ClassFigure]) -> list[Problem]:
         where = f"class {f.equipment_class}"
         if f.min_g_per_kg > f.g_per_kg:
             problems.append(
-                Problem(where, f.material, f"minimum {f.min_g_per_kg} is above central {f.g_per_kg}")
+                Problem(
+                    where, f.material, f"minimum {f.min_g_per_kg} is above central {f.g_per_kg}"
+                )
             )
         if f.g_per_kg > f.max_g_per_kg:
             problems.append(
-                Problem(where, f.material, f"central {f.g_per_kg} is above maximum {f.max_g_per_kg}")
+                Problem(
+                    where, f.material, f"central {f.g_per_kg} is above maximum {f.max_g_per_kg}"
+                )
             )
         central[f.equipment_class] = central.get(f.equipment_class, Decimal(0)) + f.g_per_kg
         minimum[f.equipment_class] = minimum.get(f.equipment_class, Decimal(0)) + f.min_g_per_kg

@@ -160,9 +160,7 @@ def circular_figures(site_codes: list[str] | None, period: Period) -> dict:
         disposed=Sum("mass_kg", filter=Q(route__in=disposed_routes)),
         disposed_units=Count("id", filter=Q(route__in=disposed_routes)),
         disposed_unknown=Count("id", filter=Q(route__in=disposed_routes, mass_kg__isnull=True)),
-        kept=Sum(
-            "asset__hardware_model__embodied_gwp_kgco2e", filter=Q(route__in=kept_routes)
-        ),
+        kept=Sum("asset__hardware_model__embodied_gwp_kgco2e", filter=Q(route__in=kept_routes)),
         kept_units=Count("id", filter=Q(route__in=kept_routes)),
         kept_unknown=Count(
             "id",
@@ -293,7 +291,7 @@ def _metals(recycled) -> dict:
                 entry["reported_units"] += 1
                 if c is not None and entry["yield"] is not None:
                     add(entry, "expected_on_reported_units_g", c.g * entry["yield"])
-    for metal, entry in out.items():
+    for entry in out.values():
         rate = entry["yield"]
         if entry["content_g"] is not None and rate is not None:
             entry["expected_recoverable_g"] = entry["content_g"] * rate

@@ -18,6 +18,7 @@ from reporting.models import (
     FieldValue,
     IngestJob,
     MeasurementPoint,
+    MeterSetting,
     PeriodStatus,
     PowerDemandSegment,
     Reading,
@@ -56,8 +57,23 @@ class UploadForm(forms.Form):
     )
 
 
+class MeterSettingInline(admin.TabularInline):
+    """Settings changes from a date on: the way to change a meter that has readings."""
+
+    model = MeterSetting
+    extra = 0
+    fields = ("valid_from", "unit", "multiplier", "reason")
+
+    def has_change_permission(self, request, obj=None):
+        return False  # an interval is history too: add a later one
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(MeasurementPoint)
 class MeasurementPointAdmin(SimpleHistoryAdmin):
+    inlines = (MeterSettingInline,)
     list_display = ("code", "site", "quantity", "unit", "register", "multiplier", "valid_from")
     list_filter = ("quantity", "register", "unit", "site")
     search_fields = ("code", "device_id", "location")

@@ -28,6 +28,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django.db import connection, transaction
+from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from hardware.inference import load_grid_intensity
@@ -41,6 +42,7 @@ from reporting.models import (
     PeriodStatus,
     Quality,
     Quantity,
+    Reading,
     Register,
     ReportingPeriod,
 )
@@ -164,7 +166,9 @@ def _interval_sums(cursor, ids, bounds):
     return [(m, month, _to_decimal(total, scale), n, 0) for m, month, total, n in cursor.fetchall()]
 
 
-def _cumulative_sums(cursor, ids, bounds):
+def _cumulative_sums(cursor, ids, bounds, since=None):
+    """`since`: the earliest reading read (default the period start); a setting interval passes
+    the last reading before it, so the difference that straddles the change is counted once."""
     bucket, bucket_params = _bucket("prev_ts", bounds, "<")
     value, scale = _micro("value")
     cursor.execute(
@@ -177,7 +181,7 @@ def _cumulative_sums(cursor, ids, bounds):
         "AND timestamp >= %s AND timestamp <= %s "
         "WINDOW w AS (PARTITION BY meter_id ORDER BY timestamp)) x "
         "WHERE prev_ts IS NOT NULL GROUP BY meter_id, month",
-        [*bucket_params, *ids, _p(bounds[0]), _p(bounds[-1])],
+        [*bucket_params, *ids, _p(since or bounds[0]), _p(bounds[-1])],
     )
     return [
         (m, month, _to_decimal(total, scale), n, resets)
@@ -266,7 +270,6 @@ def meter_figures(period: ReportingPeriod, meters: list[MeasurementPoint]) -> li
     """Per-meter monthly totals, coverage, gaps and resets over the period."""
     bounds = period_bounds(period)
     months = len(bounds) - 1
-    by_id = {m.pk: m for m in meters}
     figures: dict[int, MeterFigures] = {}
     for meter in meters:
         lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
@@ -283,20 +286,31 @@ def meter_figures(period: ReportingPeriod, meters: list[MeasurementPoint]) -> li
             month_expected=month_expected,
             month_present=[0] * months,
         )
-    interval_ids = [m.pk for m in meters if m.register == Register.INTERVAL]
-    cumulative_ids = [m.pk for m in meters if m.register == Register.CUMULATIVE]
+    prefetch_related_objects(meters, "setting_intervals")
+    timelines = {m.pk: m.settings_at() for m in meters}
+    plain = [m for m in meters if len(timelines[m.pk]) == 1]
+    interval_ids = [m.pk for m in plain if m.register == Register.INTERVAL]
+    cumulative_ids = [m.pk for m in plain if m.register == Register.CUMULATIVE]
     with connection.cursor() as cursor:
-        rows = []
+        rows = []  # (meter_id, month, total, count, resets, unit, multiplier)
         if interval_ids:
-            rows += _interval_sums(cursor, interval_ids, bounds)
+            rows += [
+                (*r, *timelines[r[0]][0][1:]) for r in _interval_sums(cursor, interval_ids, bounds)
+            ]
         if cumulative_ids:
-            rows += _cumulative_sums(cursor, cumulative_ids, bounds)
+            rows += [
+                (*r, *timelines[r[0]][0][1:])
+                for r in _cumulative_sums(cursor, cumulative_ids, bounds)
+            ]
+        for meter in meters:
+            if len(timelines[meter.pk]) > 1:
+                rows += _segment_sums(cursor, meter, timelines[meter.pk], bounds)
         reset_meters = set()
-        for meter_id, month, total, count, resets in rows:
-            meter, fig = by_id[meter_id], figures[meter_id]
-            unit_total = total * meter.multiplier
-            canonical = "m3" if meter.unit in ("L", "m3") else "kWh"
-            fig.monthly[month] += ind.convert(unit_total, meter.unit, canonical).quantize(MICRO)
+        for meter_id, month, total, count, resets, unit, multiplier in rows:
+            fig = figures[meter_id]
+            unit_total = total * multiplier
+            canonical = "m3" if unit in ("L", "m3") else "kWh"
+            fig.monthly[month] += ind.convert(unit_total, unit, canonical).quantize(MICRO)
             fig.month_present[month] += count
             fig.present += count
             if resets:
@@ -321,6 +335,38 @@ def meter_figures(period: ReportingPeriod, meters: list[MeasurementPoint]) -> li
         for fig in figures.values():
             _fill(fig)
     return list(figures.values())
+
+
+def _segment_sums(cursor, meter: MeasurementPoint, timeline, bounds) -> list[tuple]:
+    """Monthly sums of a meter whose settings changed: each setting interval (valid_from, next]
+    summed on its own and tagged with its unit and multiplier, months indexed as the period's."""
+    rows = []
+    inner = bounds[1:-1]
+    for i, (start, unit, multiplier) in enumerate(timeline):
+        end = timeline[i + 1][0] if i + 1 < len(timeline) else None
+        lo = max(bounds[0], start) if start else bounds[0]
+        hi = min(bounds[-1], end) if end else bounds[-1]
+        if lo >= hi:
+            continue
+        offset = sum(1 for b in inner if b <= lo)
+        segment = [lo, *(b for b in inner if lo < b < hi), hi]
+        if meter.register == Register.INTERVAL:
+            found = _interval_sums(cursor, [meter.pk], segment)
+        else:
+            since = None
+            if start and start > bounds[0]:
+                since = (
+                    Reading.objects.filter(meter=meter, timestamp__lte=lo, timestamp__gte=bounds[0])
+                    .order_by("-timestamp")
+                    .values_list("timestamp", flat=True)
+                    .first()
+                ) or lo
+            found = _cumulative_sums(cursor, [meter.pk], segment, since=since)
+        rows += [
+            (meter_id, offset + month, total, n, resets, unit, multiplier)
+            for meter_id, month, total, n, resets in found
+        ]
+    return rows
 
 
 def _fill(fig: MeterFigures) -> None:
@@ -445,6 +491,10 @@ def compute(period: ReportingPeriod) -> dict:
         fig.meter.code: {
             "quantity": fig.meter.quantity,
             "register": fig.meter.register,
+            "settings": [
+                {"valid_from": _iso(start) if start else None, "unit": unit, "multiplier": str(m)}
+                for start, unit, m in fig.meter.settings_at()
+            ],
             "expected": fig.expected,
             "present": fig.present,
             "pct": str(fig.coverage_pct),

@@ -26,13 +26,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from registry.models import Site
-from reporting.models import IngestJob, JobStatus, MeasurementPoint, Register
+from reporting.models import IngestJob, JobStatus, MeasurementPoint, MeterSetting, Register
 
 MAX_SHOWN = 100  # bad lines / conflicts listed in a report; the total is always given
 CHUNK_ROWS = 50_000
 READING_COLUMNS = ("meter", "timestamp", "value")
 METER_COLUMNS = ("site", "meter", "quantity", "unit", "register", "multiplier")
 METER_OPTIONAL = ("device_id", "location", "interval_minutes", "valid_from", "valid_to")
+# A row may state that its unit and multiplier hold from an instant on (CT ratio changed, meter
+# replaced): a new setting interval; readings up to that instant keep the earlier settings.
+SETTING_COLUMNS = ("settings_from", "settings_reason")
 QUANTUM = Decimal("0.000001")  # reporting_reading.value has 6 decimal places
 LIMIT = Decimal(10) ** 14  # and 14 integer digits
 STAGING = "reporting_ingest_staging"
@@ -449,16 +452,18 @@ class MeterImportReport:
     unchanged: int = 0
     errors: Listing = field(default_factory=Listing)
 
+    intervals: int = 0
+
     @property
     def accepted(self) -> bool:
         return self.errors.total == 0
 
     def summary(self) -> str:
         if not self.accepted:
-            return f"rejected: {self.errors.total} bad line(s), nothing written"
+            return f"rejected: {self.errors.total} error(s) in {self.rows} row(s), nothing written"
         return (
             f"{self.rows} meters: {self.created} created, {self.updated} updated, "
-            f"{self.unchanged} unchanged"
+            f"{self.unchanged} unchanged, {self.intervals} setting interval(s) added"
         )
 
 
@@ -509,6 +514,8 @@ def _import_meter(line, data, sites, existing, seen, allowed_site_ids, report) -
     meter = existing.get(code)
     if meter is not None and meter.site_id != site.pk:
         return bad("site", f"meter {code!r} belongs to another site")
+    if data.get("settings_from"):
+        return _import_setting(line, data, meter, bad, report)
     fields = {k: data[k] for k in ("quantity", "unit", "register")}
     fields["multiplier"] = data["multiplier"] or "1"
     for name in METER_OPTIONAL:
@@ -537,3 +544,46 @@ def _import_meter(line, data, sites, existing, seen, allowed_site_ids, report) -
         report.updated += 1
     else:
         report.unchanged += 1
+
+
+def _import_setting(line, data, meter, bad, report) -> None:
+    """A row with `settings_from`: the meter keeps its history, a setting interval is added."""
+    if meter is None:
+        return bad("settings_from", "a new meter has no earlier settings: leave settings_from out")
+    for name in ("quantity", "register"):
+        if data[name] != getattr(meter, name):
+            return bad(name, f"{name} cannot change over a meter's life: give it a new code")
+    try:
+        valid_from = datetime.fromisoformat(data["settings_from"])
+    except ValueError:
+        return bad("settings_from", f"{data['settings_from']!r} is not an ISO 8601 instant")
+    if valid_from.tzinfo is None:
+        return bad("settings_from", "needs a UTC offset")
+    current = meter.settings_at()[-1]
+    if current[0] is not None and valid_from < current[0]:
+        return bad("settings_from", f"before the latest interval ({current[0].isoformat()})")
+    setting = MeterSetting.objects.filter(meter=meter, valid_from=valid_from).first()
+    wanted = {"unit": data["unit"], "multiplier": data["multiplier"] or "1"}
+    if setting is not None:
+        same = setting.unit == wanted["unit"] and setting.multiplier == Decimal(
+            wanted["multiplier"]
+        )
+        if same:
+            report.unchanged += 1
+            return None
+        return bad("settings_from", "an interval from this instant exists with other settings")
+    setting = MeterSetting(
+        meter=meter,
+        valid_from=valid_from,
+        reason=data.get("settings_reason", "") or "",
+        **wanted,
+    )
+    try:
+        setting.full_clean()
+    except ValidationError as exc:
+        for name, reasons in exc.message_dict.items():
+            bad(name if name != "reason" else "settings_reason", "; ".join(reasons))
+        return None
+    setting.save()
+    report.intervals += 1
+    return None

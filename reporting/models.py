@@ -6,7 +6,8 @@ multiplier); the computation converts them to the canonical Annex II units.
 """
 
 import uuid
-from datetime import date
+from datetime import date, datetime
+from decimal import Decimal
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -369,6 +370,88 @@ class MeasurementPoint(models.Model):
             errors["unit"] = "Energy is metered in Wh, kWh, MWh or GJ."
         if self.valid_from and self.valid_to and self.valid_from >= self.valid_to:
             errors["valid_to"] = "Must be after valid_from."
+        errors.update(self._history_kept())
+        if errors:
+            raise ValidationError(errors)
+
+    def _history_kept(self) -> dict[str, str]:
+        """A meter's readings were taken with its settings: changing them would rewrite the
+        past. A change from a date on is a new `MeterSetting` interval instead."""
+        if self.pk is None:
+            return {}
+        stored = MeasurementPoint.objects.filter(pk=self.pk).values(*HISTORY_FIELDS).first()
+        changed = [f for f in HISTORY_FIELDS if stored and stored[f] != getattr(self, f)]
+        if not changed:
+            return {}
+        count = Reading.objects.filter(meter_id=self.pk).count()
+        if not count:
+            return {}
+        path = {
+            "unit": "add a setting interval (valid from the change) instead",
+            "multiplier": "add a setting interval (valid from the change) instead",
+            "quantity": "a meter measuring something else is a new meter",
+            "register": "a meter with another register is a new meter (close this one)",
+        }
+        return {
+            name: f"{count} reading(s) were taken with {name} {stored[name]}; changing it would "
+            f"rewrite them: {path[name]}."
+            for name in changed
+        }
+
+    def settings_at(self) -> list[tuple[datetime | None, str, Decimal]]:
+        """(valid_from, unit, multiplier) in time order: the meter's own settings from the
+        start, then each interval's from its valid_from (readings after it use it)."""
+        timeline: list[tuple[datetime | None, str, Decimal]] = [(None, self.unit, self.multiplier)]
+        for setting in sorted(self.setting_intervals.all(), key=lambda s: s.valid_from):
+            timeline.append((setting.valid_from, setting.unit, setting.multiplier))
+        return timeline
+
+
+# The fields a reading is interpreted with.
+HISTORY_FIELDS = ("quantity", "unit", "register", "multiplier")
+
+
+class MeterSetting(models.Model):
+    """A meter's unit and multiplier from `valid_from` on (CT ratio changed, meter replaced).
+
+    Readings taken up to `valid_from` keep the earlier settings; the computation applies each
+    interval's to the readings inside it.
+    """
+
+    meter = models.ForeignKey(
+        MeasurementPoint, on_delete=models.PROTECT, related_name="setting_intervals"
+    )
+    valid_from = models.DateTimeField(
+        help_text="Readings after this instant use these settings; readings up to it do not"
+    )
+    unit = models.CharField(max_length=4, choices=MeterUnit.choices)
+    multiplier = models.DecimalField(
+        max_digits=14, decimal_places=6, validators=[MinValueValidator(0)]
+    )
+    reason = models.CharField(max_length=200, help_text="e.g. CT ratio 400/5 → 800/5")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["meter", "valid_from"]
+        verbose_name = "meter setting interval"
+        constraints = [
+            models.UniqueConstraint(fields=["meter", "valid_from"], name="meter_setting_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id} from {self.valid_from:%Y-%m-%dT%H:%M%z}"
+
+    def clean(self):
+        errors = {}
+        quantity = self.meter.quantity if self.meter_id else None
+        if quantity in WATER_QUANTITIES and self.unit not in WATER_UNITS:
+            errors["unit"] = "Water is metered in L or m3."
+        if quantity and quantity not in WATER_QUANTITIES and self.unit in WATER_UNITS:
+            errors["unit"] = "Energy is metered in Wh, kWh, MWh or GJ."
+        if not (self.reason or "").strip():
+            errors["reason"] = "Say why the settings changed (CT ratio, meter replaced …)."
         if errors:
             raise ValidationError(errors)
 

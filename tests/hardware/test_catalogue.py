@@ -131,8 +131,16 @@ def test_operator_sources_are_never_replaced():
     ("old", "new", "expected"),
     [
         (",0.301,70,", ",-0.301,70,", "models.csv: row 6: model nvidia-t4: field mass_kg"),
-        ("T4 16 GB,accelerator,", "T4 16 GB,gizmo,", "models.csv: row 6: model nvidia-t4: field kind"),
-        (",2018,0.301,", ",twenty,0.301,", "models.csv: row 6: model nvidia-t4: field release_year"),
+        (
+            "T4 16 GB,accelerator,",
+            "T4 16 GB,gizmo,",
+            "models.csv: row 6: model nvidia-t4: field kind",
+        ),
+        (
+            ",2018,0.301,",
+            ",twenty,0.301,",
+            "models.csv: row 6: model nvidia-t4: field release_year",
+        ),
         (
             "HDD 3.5in,hdd,,3.5in,,0.6,,true,6,,,",
             "HDD 3.5in,hdd,,3.5in,,0.6,,true,6,,,12",
@@ -164,7 +172,9 @@ def test_malformed_sources_file_is_refused_and_leaves_stored_data_alone(catalogu
 
 def test_command_reports_problems_without_writing(catalogue_copy):
     _replace_in(catalogue_copy / "models.csv", ",0.301,70,", ",heavy,70,")
-    with pytest.raises(CommandError, match=r"(?s)nothing was written.*row 6: model nvidia-t4: field mass_kg"):
+    with pytest.raises(
+        CommandError, match=r"(?s)nothing was written.*row 6: model nvidia-t4: field mass_kg"
+    ):
         call_command("load_catalogue", "--dir", str(catalogue_copy), stdout=StringIO())
     assert HardwareModel.objects.count() == 0
 

@@ -262,7 +262,9 @@ def test_ewaste_workbook_matches_the_selectors(circular, tmp_path):
                 total_units += entry["units"] if entry else 0
             assert row[col["Units (all routes)"]] == total_units
             ede = fig["ede"]["value"]
-            assert row[col["EDE (site, all categories, known masses only)"]] == (None if ede is None else float(ede))
+            assert row[col["EDE (site, all categories, known masses only)"]] == (
+                None if ede is None else float(ede)
+            )
     par6 = next(r for r in rows if r[col["Site"]] == "PAR1" and r[col["WEEE cat"]] == "6")
     par4 = next(r for r in rows if r[col["Site"]] == "PAR1" and r[col["WEEE cat"]] == "4")
     assert par6[col["of which via certified recycler [t]"]] == 0.0015
@@ -277,7 +279,9 @@ def test_ewaste_workbook_matches_the_selectors(circular, tmp_path):
     assert par4[col["Recycled (all recyclers) [units]"]] == 1
     assert par4[col["Reused internally [units]"]] == 0
     fra = next(r for r in rows if r[col["Site"]] == "FRA1")
-    assert fra[col["EDE (site, all categories, known masses only)"]] is None  # nothing disposed: blank, not 0
+    assert (
+        fra[col["EDE (site, all categories, known masses only)"]] is None
+    )  # nothing disposed: blank, not 0
 
     metals = list(book["Metals"].iter_rows(values_only=True))[1:]
     fig = selectors.circular_figures(["PAR1"], period)

@@ -1,0 +1,163 @@
+"""The catalogue's physics and plausibility rules, at every door: load, check command, model."""
+
+import shutil
+from decimal import Decimal
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.core.management import CommandError, call_command
+
+from hardware.invariants import ClassFigure, class_problems, entry_problems
+from hardware.materials import CLASSES_FILE, read_classes, unit_content
+from hardware.models import HardwareModel, Manufacturer
+from hardware.services import CATALOGUE_DIR, CatalogueError, check_catalogue, load_catalogue
+
+pytestmark = pytest.mark.django_db
+
+PSU_ROW_START = "generic-psu-server,Generic,"
+
+
+@pytest.fixture(autouse=True)
+def empty_catalogue(db):
+    HardwareModel.objects.all().delete()
+    Manufacturer.objects.all().delete()
+
+
+@pytest.fixture
+def catalogue_copy(tmp_path):
+    target = tmp_path / "catalogue"
+    shutil.copytree(CATALOGUE_DIR, target)
+    return target
+
+
+def _edit_row(path, slug, **cells):
+    """Set cells of one models.csv row by column name."""
+    import csv
+
+    with path.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    header = rows[0]
+    for row in rows[1:]:
+        if row[0] == slug:
+            for name, value in cells.items():
+                row[header.index(name)] = value
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, lineterminator="\n").writerows(rows)
+
+
+def _refused(directory) -> list[str]:
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(directory)
+    assert not HardwareModel.objects.exists()  # all or nothing
+    return caught.value.problems
+
+
+def test_the_old_psu_row_with_more_metal_than_unit_is_refused(catalogue_copy):
+    # The row as it shipped: 1,495 g Cu + 747.5 g Al + 1,046.5 g steel in a 2.99 kg unit.
+    _edit_row(
+        catalogue_copy / "models.csv",
+        "generic-psu-server",
+        cu_g="1495",
+        al_g="747.5",
+        steel_g="1046.5",
+    )
+    problems = _refused(catalogue_copy)
+    assert len(problems) == 1
+    assert "generic-psu-server" in problems[0] and "mass_kg" in problems[0]
+    assert "3289" in problems[0] and "2.99 kg" in problems[0]
+
+
+def test_a_component_heavier_than_a_server_is_refused(catalogue_copy):
+    _edit_row(catalogue_copy / "models.csv", "nvidia-t4", mass_kg="14")
+    (problem,) = _refused(catalogue_copy)
+    assert "nvidia-t4" in problem and "mass_kg" in problem and "outweighs" in problem
+
+
+def test_a_minimum_above_the_central_figure_is_refused(catalogue_copy):
+    _edit_row(catalogue_copy / "models.csv", "generic-rdimm-32gb", embodied_gwp_min_kgco2e="70")
+    (problem,) = _refused(catalogue_copy)
+    assert "generic-rdimm-32gb" in problem and "embodied_gwp_min_kgco2e" in problem
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [("tdp_w", "7000"), ("memory_bandwidth_gbps", "3"), ("memory_gb", "80000")],
+)
+def test_implausible_specs_are_refused(catalogue_copy, column, value):
+    _edit_row(catalogue_copy / "models.csv", "nvidia-a100-sxm4-40gb", **{column: value})
+    (problem,) = _refused(catalogue_copy)
+    assert "nvidia-a100-sxm4-40gb" in problem and column in problem and "plausible" in problem
+
+
+def test_class_compositions_over_one_kilogram_are_refused(catalogue_copy):
+    path = catalogue_copy / CLASSES_FILE
+    path.write_text(path.read_text().replace("psu,steel,350,450,550", "psu,steel,350,450,950"))
+    assert not check_catalogue(catalogue_copy)[2]  # a wide max is allowed
+    path.write_text(path.read_text().replace("psu,steel,350,450,950", "psu,steel,350,950,950"))
+    problems = _refused(catalogue_copy)
+    assert any("class psu" in p and "1300" in p for p in problems)
+
+
+def test_check_catalogue_prints_the_same_report_and_writes_nothing(catalogue_copy, capsys):
+    call_command("check_catalogue")
+    assert "load_catalogue would accept it" in capsys.readouterr().out
+    _edit_row(catalogue_copy / "models.csv", "nvidia-t4", tdp_w="70000")
+    with pytest.raises(CommandError) as caught:
+        call_command("check_catalogue", "--dir", str(catalogue_copy))
+    problems = check_catalogue(catalogue_copy)[2]
+    assert problems and all(p in str(caught.value) for p in problems)
+    assert not HardwareModel.objects.exists()
+
+
+def test_the_admin_and_api_path_refuse_the_same_physics():
+    maker = Manufacturer.objects.create(name="Acme", slug="acme")
+    model = HardwareModel(
+        manufacturer=maker,
+        name="PSU",
+        slug="acme-psu",
+        kind="psu",
+        mass_kg=Decimal("1"),
+        cu_g=Decimal("800"),
+        steel_g=Decimal("400"),
+    )
+    with pytest.raises(ValidationError) as caught:
+        model.full_clean()
+    assert "mass_kg" in caught.value.message_dict
+
+
+def test_pure_rules_accept_equal_bounds_and_blank_figures():
+    assert (
+        entry_problems("x", {"kind": "psu", "mass_kg": Decimal("1"), "cu_g": Decimal(1000)}) == []
+    )
+    assert entry_problems("x", {"kind": "psu"}) == []
+    assert class_problems([ClassFigure("psu", "cu", Decimal(1), Decimal(1), Decimal(1))]) == []
+
+
+def test_every_shipped_class_fits_in_a_kilogram_and_every_kind_has_one():
+    rows, problems = read_classes(CATALOGUE_DIR / CLASSES_FILE)
+    assert problems == []
+    classes = {k[0] for k in rows}
+    assert classes >= {"server", "gpu-board", "dimm", "ssd", "hdd", "psu", "switch", "chassis"}
+
+
+def test_content_is_declared_where_the_model_says_so_else_estimated_from_mass():
+    content = unit_content("psu", Decimal("2.99"), {"cu": None})
+    cu = content["cu"]
+    rows, _ = read_classes(CATALOGUE_DIR / CLASSES_FILE)
+    per_kg = rows[("psu", "cu")].figure
+    assert cu.basis == "estimated"
+    assert cu.g == per_kg.g_per_kg * Decimal("2.99")
+    assert cu.min_g <= cu.g <= cu.max_g
+    assert sum(c.g for c in content.values()) <= Decimal("2990")  # fits in the unit
+    declared = unit_content("hdd", Decimal("0.6"), {"nd": Decimal("4.35")})
+    assert declared["nd"].basis == "declared" and declared["nd"].g == Decimal("4.35")
+    assert declared["al"].basis == "estimated"
+    unknown = unit_content("ssd", None, {})
+    assert all(v is None for v in unknown.values())  # no mass: unknown, never 0 g
+
+
+def test_shipped_catalogue_loads_and_psu_has_no_impossible_metals():
+    load_catalogue()
+    psu = HardwareModel.objects.get(slug="generic-psu-server")
+    declared = [getattr(psu, f"{m}_g") for m in ("cu", "al", "steel")]
+    assert sum(d or 0 for d in declared) <= psu.mass_kg * 1000
