@@ -105,16 +105,16 @@ def catalogue_problems(entries: Mapping[str, Mapping[str, object]]) -> list[Prob
         lightest_kg, lightest = min(servers)
         for slug, values in entries.items():
             mass_kg = values.get("mass_kg")
-            if values.get("kind") in COMPONENT_KINDS and mass_kg is not None:
-                if mass_kg > lightest_kg:  # noqa: SIM102 - the rule reads better in two steps
-                    problems.append(
-                        Problem(
-                            slug,
-                            "mass_kg",
-                            f"a {values['kind']} of {mass_kg} kg outweighs the server it goes in "
-                            f"(lightest server {lightest}: {lightest_kg} kg)",
-                        )
+            heavier = mass_kg is not None and mass_kg > lightest_kg
+            if values.get("kind") in COMPONENT_KINDS and heavier:
+                problems.append(
+                    Problem(
+                        slug,
+                        "mass_kg",
+                        f"a {values['kind']} of {mass_kg} kg outweighs the server it goes in "
+                        f"(lightest server {lightest}: {lightest_kg} kg)",
                     )
+                )
     return problems
 
 

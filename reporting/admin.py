@@ -146,7 +146,15 @@ class MeasurementPointAdmin(SimpleHistoryAdmin):
 class FieldValueInline(admin.TabularInline):
     model = FieldValue
     extra = 0
-    fields = ("symbol", "value", "quality", "omission_reason", "note", "confidential")
+    fields = (
+        "symbol",
+        "value",
+        "quality",
+        "measured_by",
+        "omission_reason",
+        "note",
+        "confidential",
+    )
 
 
 class SegmentInline(admin.TabularInline):

@@ -456,6 +456,8 @@ def compute(period: ReportingPeriod) -> dict:
     # an entered value is used where nothing was metered or derived.
     for symbol, fv in entered.items():
         flags = {"note": fv.note, "confidential": fv.confidential}
+        if fv.measured_by:
+            flags["measured_by"] = fv.measured_by
         if fv.quality in (Quality.OMITTED, Quality.MISSING):
             inputs[symbol] = {
                 "value": None,

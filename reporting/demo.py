@@ -153,21 +153,28 @@ def _period(site: Site) -> None:
             period=period, kind="ppa", volume_kwh=900_000, gos_not_owned_kwh=100_000
         )
         RenewableInstrument.objects.create(period=period, kind="onsite", volume_kwh=None)
+    # (value, basis, instrument or document for a measured value, note)
     entered = {
-        "SDC": ("4200", "measured", "floor plans 2024"),
-        "SCR": ("2600", "measured", ""),
-        "TWH": ("32", "measured", ""),
-        "TIN": ("24", "measured", "BMS set point"),
-        "CDD": ("96", "measured", "Copernicus ERA5, NUTS3 FR101"),
-        "WIN-POT": ("900", "allocated", "share of building invoices by floor area"),
-        "CSTOR": ("12.5", "estimated", "tenant survey"),
+        "SDC": ("4200", "measured", "as-built floor plans, 2024 survey", ""),
+        "SCR": ("2600", "measured", "as-built floor plans, 2024 survey", ""),
+        "TWH": ("32", "measured", "heat-exchanger outlet sensor (BMS trend, annual mean)", ""),
+        "TIN": ("24", "estimated", "", "BMS supply-air set point, not a measured temperature"),
+        "CDD": ("96", "measured", "Copernicus CDS ERA5 via Eurostat nrg_chdd, NUTS-3 FR101", ""),
+        "WIN-POT": ("900", "allocated", "", "share of building invoices by floor area"),
+        "CSTOR": ("12.5", "estimated", "", "tenant survey"),
     }
-    for symbol, (value, quality, note) in entered.items():
-        FieldValue.objects.get_or_create(
+    for symbol, (value, quality, measured_by, note) in entered.items():
+        entry = FieldValue(
             period=period,
             symbol=symbol,
-            defaults={"value": Decimal(value), "quality": quality, "note": note},
+            value=Decimal(value),
+            quality=quality,
+            measured_by=measured_by,
+            note=note,
         )
+        if not FieldValue.objects.filter(period=period, symbol=symbol).exists():
+            entry.full_clean()
+            entry.save()
 
 
 def run_demo_kpis(stdout) -> PeriodResult:

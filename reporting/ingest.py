@@ -48,14 +48,21 @@ class Listing:
 
     total: int = 0
     shown: list[dict] = field(default_factory=list)
+    # A line with two problems is one bad line: totals count lines, the listing problems.
+    lines: set = field(default_factory=set)
 
     def add(self, item: dict) -> None:
         self.total += 1
+        self.lines.add(item.get("line"))
         if len(self.shown) < MAX_SHOWN:
             self.shown.append(item)
 
+    @property
+    def bad_lines(self) -> int:
+        return len(self.lines)
+
     def as_dict(self) -> dict:
-        return {"total": self.total, "shown": self.shown}
+        return {"total": self.total, "bad_lines": self.bad_lines, "shown": self.shown}
 
 
 @dataclass
@@ -84,7 +91,10 @@ class IngestReport:
 
     def summary(self) -> str:
         if not self.accepted:
-            return f"rejected: {self.errors.total} bad line(s) in {self.rows} rows, nothing written"
+            return (
+                f"rejected: {self.errors.bad_lines} bad row(s) ({self.errors.total} problem(s)) "
+                f"in {self.rows} row(s), nothing written"
+            )
         return (
             f"{self.rows} rows: {self.inserted} inserted, {self.unchanged} unchanged, "
             f"{self.conflicts.total} conflict(s), {self.replaced} replaced"
@@ -140,6 +150,7 @@ def ingest_csv(
     positions = tuple(header.index(c) for c in READING_COLUMNS)
     return ingest_rows(
         rows,
+        first_line=2,
         positions=positions,
         width=len(header),
         replace=replace,
@@ -160,7 +171,7 @@ def ingest_records(records: list, **kwargs) -> IngestReport:
                 continue
             yield index, ["" if item.get(k) is None else str(item.get(k)) for k in READING_COLUMNS]
 
-    return ingest_rows(rows(), positions=(0, 1, 2), width=3, **kwargs)
+    return ingest_rows(rows(), first_line=1, positions=(0, 1, 2), width=3, **kwargs)
 
 
 def ingest_rows(
@@ -168,6 +179,7 @@ def ingest_rows(
     *,
     positions: tuple[int, int, int],
     width: int,
+    first_line: int = 2,
     replace: bool = False,
     allowed_site_ids: set[int] | None = None,
     job: IngestJob | None = None,
@@ -191,10 +203,13 @@ def ingest_rows(
             errors = report.errors
             for line, row in rows:
                 report.rows += 1
+                # `row`: the data row, counted alike in CSV (header excluded) and JSON.
+                number = line - first_line + 1
                 if len(row) != width:
                     errors.add(
                         {
                             "line": line,
+                            "row": number,
                             "field": "row",
                             "reason": f"expected {width} fields, got {len(row)}",
                         }
@@ -203,7 +218,7 @@ def ingest_rows(
                 staged = _check_row(line, row[im], row[it], row[iv], meters, allowed_site_ids)
                 if isinstance(staged, list):
                     for problem in staged:
-                        errors.add(problem)
+                        errors.add({"line": line, "row": number, **problem})
                 elif not errors.total:
                     chunk.append(staged)
                     if len(chunk) >= CHUNK_ROWS:
@@ -215,7 +230,7 @@ def ingest_rows(
                 raise _Rejected
             if chunk:
                 _stage(cursor, chunk, postgres)
-            _apply(cursor, report, replace=replace, job=job, user=user)
+            _apply(cursor, report, replace=replace, job=job, user=user, first_line=first_line)
             cursor.execute(f"DROP TABLE {STAGING}")
     except _Rejected:
         report.inserted = report.unchanged = report.replaced = 0
@@ -309,7 +324,7 @@ def _stage(cursor, chunk: list[tuple], postgres: bool) -> None:
         )
 
 
-def _within_file_duplicates(cursor, report: IngestReport) -> int:
+def _within_file_duplicates(cursor, report: IngestReport, first_line: int) -> int:
     """Rows repeating a meter and time of the same file: the count of repeats.
 
     A repeat with the same value is harmless; with another value it is a bad line.
@@ -324,11 +339,13 @@ def _within_file_duplicates(cursor, report: IngestReport) -> int:
         if differ:
             codes = codes or dict(MeasurementPoint.objects.values_list("id", "code"))
             reason = f"meter {codes[meter_id]!r} has another value at this time on line {first}"
-            report.errors.add({"line": last, "field": "value", "reason": reason})
+            report.errors.add(
+                {"line": last, "row": last - first_line + 1, "field": "value", "reason": reason}
+            )
     return repeats
 
 
-def _apply(cursor, report: IngestReport, *, replace: bool, job, user) -> None:
+def _apply(cursor, report: IngestReport, *, replace: bool, job, user, first_line: int) -> None:
     """Insert new readings; count unchanged ones; report (or replace) conflicting ones.
 
     The common case (every row new) costs one INSERT; the checks run only when rows were left.
@@ -340,7 +357,7 @@ def _apply(cursor, report: IngestReport, *, replace: bool, job, user) -> None:
     report.inserted = cursor.rowcount
     if report.inserted == report.rows:
         return  # every reading was new: no repeat, nothing unchanged, no conflict
-    distinct = report.rows - _within_file_duplicates(cursor, report)
+    distinct = report.rows - _within_file_duplicates(cursor, report, first_line)
     if report.errors.total:
         raise _Rejected
     if report.inserted == distinct:
@@ -460,7 +477,10 @@ class MeterImportReport:
 
     def summary(self) -> str:
         if not self.accepted:
-            return f"rejected: {self.errors.total} error(s) in {self.rows} row(s), nothing written"
+            return (
+                f"rejected: {self.errors.bad_lines} bad row(s) ({self.errors.total} problem(s)) "
+                f"in {self.rows} row(s), nothing written"
+            )
         return (
             f"{self.rows} meters: {self.created} created, {self.updated} updated, "
             f"{self.unchanged} unchanged, {self.intervals} setting interval(s) added"

@@ -192,7 +192,14 @@ class FieldValue(models.Model):
     value = models.DecimalField(
         max_digits=24, decimal_places=6, null=True, blank=True, help_text="Canonical unit"
     )
-    quality = models.CharField(max_length=10, choices=Quality.choices, default=Quality.MEASURED)
+    # No default: an entered value says on what basis it stands.
+    quality = models.CharField(max_length=10, choices=Quality.choices)
+    measured_by = models.CharField(
+        max_length=300,
+        blank=True,
+        help_text="For a measured value: the instrument or document it was read from "
+        "(e.g. 'as-built floor plans rev. C, 2024', 'Copernicus CDS ERA5, NUTS-3 FR101')",
+    )
     omission_reason = models.TextField(blank=True, help_text="Art. 3(2): technical reason")
     note = models.TextField(blank=True)
     confidential = models.BooleanField(
@@ -216,6 +223,14 @@ class FieldValue(models.Model):
             raise ValidationError({"omission_reason": "Art. 3(2) omissions must give the reason."})
         if self.quality in (Quality.OMITTED, Quality.MISSING) and self.value is not None:
             raise ValidationError({"value": f"A {self.quality} field has no value."})
+        if self.quality == Quality.MEASURED and not self.measured_by.strip():
+            raise ValidationError(
+                {"measured_by": "A measured value names the instrument or document it came from."}
+            )
+        if self.quality != Quality.MEASURED and self.measured_by.strip():
+            raise ValidationError(
+                {"measured_by": "Only a measured value names a measuring instrument or document."}
+            )
 
 
 class PowerDemandSegment(models.Model):

@@ -103,7 +103,15 @@ class PeriodDetailSerializer(PeriodSerializer):
 class FieldValueSerializer(ValidatedModelSerializer):
     class Meta:
         model = FieldValue
-        fields = ("symbol", "value", "quality", "omission_reason", "note", "confidential")
+        fields = (
+            "symbol",
+            "value",
+            "quality",
+            "measured_by",
+            "omission_reason",
+            "note",
+            "confidential",
+        )
 
     def validate(self, attrs):
         if self.instance is None:

@@ -90,6 +90,7 @@ def test_inputs_and_indicators_match_the_hand_worked_day(worked_site):
     assert result.coverage["UPS-1"] == {
         "quantity": "eit-ups-output",
         "register": "interval",
+        "settings": [{"valid_from": None, "unit": "kWh", "multiplier": "1.000000"}],
         "expected": 24,
         "present": 24,
         "pct": "100.00",

@@ -92,6 +92,7 @@ def test_wrong_field_count_and_bad_header(meters):
     report = ingest_csv(["meter,timestamp,value\n", "UPS-1,2025-01-01T00:00:00Z\n"])
     assert report.errors.shown[0] == {
         "line": 2,
+        "row": 1,
         "field": "row",
         "reason": "expected 3 fields, got 2",
     }
@@ -151,7 +152,9 @@ def test_ingest_command_reports_bad_lines_and_conflicts(meters, tmp_path):
     path = tmp_path / "readings.csv"
     path.write_text("".join(csv_text([("UPS-1", T0, "1"), ("UPS-1", "bad", "1")])))
     err = StringIO()
-    with pytest.raises(CommandError, match="rejected: 1 bad line"):
+    with pytest.raises(
+        CommandError, match=r"rejected: 1 bad row\(s\) \(1 problem\(s\)\) in 2 row\(s\)"
+    ):
         call_command("ingest_readings", str(path), stderr=err)
     assert "line 3, timestamp" in err.getvalue()
     path.write_text("".join(csv_text([("UPS-1", T0, "1")])))
