@@ -111,7 +111,7 @@ def catalogue_problems(entries: Mapping[str, Mapping[str, object]]) -> list[Prob
                     Problem(
                         slug,
                         "mass_kg",
-                        f"a {values['kind']} of {mass_kg} kg outweighs the server it goes in "
+                        f"this {values['kind']} of {mass_kg} kg outweighs the server it goes in "
                         f"(lightest server {lightest}: {lightest_kg} kg)",
                     )
                 )

@@ -343,7 +343,7 @@ def sanitisation_counts(site_codes: list[str] | None, period: Period) -> list[di
 
 def change_history(obj, limit: int = 500) -> list[dict]:
     """Who changed what and when (django-simple-history), newest first, with before/after of
-    each changed field."""
+    each changed field; for an asset, its ledger events too (kind, actor, state before/after)."""
     records = list(
         obj.history.select_related("history_user").order_by("-history_date", "-history_id")[
             : limit + 1
@@ -367,6 +367,25 @@ def change_history(obj, limit: int = 500) -> list[dict]:
                 "changes": changes,
             }
         )
+    if isinstance(obj, Asset):
+        events = obj.events.select_related("actor").order_by("-recorded_at", "-id")[:limit]
+        out += [
+            {
+                "at": e.recorded_at.isoformat(),
+                "user": e.actor.username if e.actor else None,
+                "type": "ledger",
+                "reason": f"ledger event {e.pk}: {e.kind}",
+                "event": e.pk,
+                "kind": e.kind,
+                "occurred_at": e.occurred_at.isoformat(),
+                "changes": [
+                    {"field": "state", "before": e.state_before or None, "after": e.state_after}
+                ],
+                "details": e.details,
+            }
+            for e in events
+        ]
+        out.sort(key=lambda entry: entry["at"], reverse=True)
     return out[:limit]
 
 

@@ -289,6 +289,11 @@ def record_event(
     )
     event.save()
     asset.state = state_after
+    # The asset's change history names the ledger row behind the change and who recorded it.
+    asset._change_reason = (
+        f"ledger event {event.pk}: {kind} ({event.state_before or '—'} → {state_after})"
+    )
+    asset._history_user = actor
     asset.save()
 
     if kind in FOLLOWS_PARENT:

@@ -654,6 +654,10 @@ class PeriodFrozen(Exception):
 # --- Annex IV ----------------------------------------------------------------------------------
 
 
+def _micro_or_none(value: Decimal | None) -> Decimal | None:
+    return None if value is None else value.quantize(MICRO)
+
+
 def aggregate_year(year: int) -> list[AggregateResult]:
     """Annex IV aggregates of `year` from the stored period results: EU and per Member State."""
     results = PeriodResult.objects.filter(period__year=year).select_related(
@@ -685,9 +689,9 @@ def aggregate_year(year: int) -> list[AggregateResult]:
                     scope=scope,
                     group=group,
                     n_sites=agg.n_sites,
-                    total_pdit_kw=agg.total_pdit_kw.quantize(MICRO),
-                    total_edc_kwh=agg.total_edc_kwh.quantize(MICRO),
-                    total_win_m3=agg.total_win_m3.quantize(MICRO),
+                    total_pdit_kw=_micro_or_none(agg.total_pdit_kw),
+                    total_edc_kwh=_micro_or_none(agg.total_edc_kwh),
+                    total_win_m3=_micro_or_none(agg.total_win_m3),
                     averages={
                         kpi: {
                             "value": _dec(_q(a.value)),

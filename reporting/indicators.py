@@ -287,14 +287,20 @@ class Aggregate:
 
     group: str  # "all", "type:<dc_type>" or "size:<code>"
     n_sites: int
-    total_pdit_kw: Decimal
-    total_edc_kwh: Decimal
-    total_win_m3: Decimal
+    total_pdit_kw: Decimal | None  # None: withheld, the group has fewer than MIN_SITES
+    total_edc_kwh: Decimal | None
+    total_win_m3: Decimal | None
     averages: dict[str, Average] = field(default_factory=dict)
+    totals_suppressed: bool = False
 
 
 def aggregate(group: str, sites: list[Site], min_sites: int = MIN_SITES) -> Aggregate:
-    """Totals and EDC-weighted PUE/WUE/ERF/REF for ``sites``, suppressing thin averages."""
+    """Totals and EDC-weighted PUE/WUE/ERF/REF for ``sites``.
+
+    One rule for every group: a figure built from fewer than ``min_sites`` data centres is
+    withheld (a total or average of one or two sites discloses them, Art. 5(5)); the count of
+    data centres is always given.
+    """
     per_site = [(s.edc_kwh, s.kpis()) for s in sites]
     averages = {}
     for kpi in ("PUE", "WUE", "ERF", "REF"):
@@ -308,8 +314,10 @@ def aggregate(group: str, sites: list[Site], min_sites: int = MIN_SITES) -> Aggr
         else:
             averages[kpi] = Average(edc_weighted_average(pairs), n)
 
-    def total(values: Iterable[Decimal | None]) -> Decimal:
-        return sum((v for v in values if v is not None), Decimal(0))
+    withheld = len(sites) < min_sites
+
+    def total(values: Iterable[Decimal | None]) -> Decimal | None:
+        return None if withheld else sum((v for v in values if v is not None), Decimal(0))
 
     return Aggregate(
         group=group,
@@ -318,17 +326,20 @@ def aggregate(group: str, sites: list[Site], min_sites: int = MIN_SITES) -> Aggr
         total_edc_kwh=total(s.edc_kwh for s in sites),
         total_win_m3=total(s.win_m3 for s in sites),
         averages=averages,
+        totals_suppressed=withheld,
     )
 
 
 def annex_iv(sites: Iterable[Site]) -> dict[str, Aggregate]:
     """Annex IV table for one Member State (or the Union): overall, per type, per size class.
 
-    The overall averages are never suppressed (Annex IV applies the ≥3 rule to per-type and
-    per-size averages only); ``n_sites`` of the ``size:*`` groups is the size distribution.
+    Annex IV prints the ≥3 rule for per-type and per-size averages at Member State level; it
+    is applied here to every group, "all" included, and to the totals as well: a country "all"
+    group of one data centre would otherwise publish that centre's own figures.
+    ``n_sites`` of the ``size:*`` groups is the size distribution.
     """
     sites = list(sites)
-    result = {"all": aggregate("all", sites, min_sites=1)}
+    result = {"all": aggregate("all", sites)}
     for dc_type in sorted({s.dc_type for s in sites}):
         group = f"type:{dc_type}"
         result[group] = aggregate(group, [s for s in sites if s.dc_type == dc_type])

@@ -608,6 +608,9 @@ class PeriodResult(models.Model):
         return [f for f in self.findings if f["severity"] == "warning"]
 
 
+WITHHELD = "Blank: withheld, the group has fewer than three data centres"
+
+
 class AggregateResult(models.Model):
     """Annex IV figures for a year: scope EU or a Member State, group all/type:*/size:*."""
 
@@ -615,9 +618,15 @@ class AggregateResult(models.Model):
     scope = models.CharField(max_length=2, help_text="EU, or an ISO country code")
     group = models.CharField(max_length=24)
     n_sites = models.PositiveIntegerField()
-    total_pdit_kw = models.DecimalField(max_digits=24, decimal_places=6)
-    total_edc_kwh = models.DecimalField(max_digits=24, decimal_places=6)
-    total_win_m3 = models.DecimalField(max_digits=24, decimal_places=6)
+    total_pdit_kw = models.DecimalField(
+        max_digits=24, decimal_places=6, null=True, blank=True, help_text=WITHHELD
+    )
+    total_edc_kwh = models.DecimalField(
+        max_digits=24, decimal_places=6, null=True, blank=True, help_text=WITHHELD
+    )
+    total_win_m3 = models.DecimalField(
+        max_digits=24, decimal_places=6, null=True, blank=True, help_text=WITHHELD
+    )
     averages = models.JSONField(help_text="{KPI: {value, n_sites, suppressed, reason}}")
     computed_at = models.DateTimeField()
 

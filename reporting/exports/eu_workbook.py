@@ -313,7 +313,11 @@ def readme(data: dict) -> list[Table]:
         [
             "H_Aggregates",
             "Annex IV aggregates as last computed for all sites of the year (EDC-weighted "
-            "averages; groups with fewer than 3 data centres suppressed).",
+            "averages). One rule for every group — EU and Member State, 'all', per type and "
+            "per size: a total or average built from fewer than 3 data centres is withheld "
+            "(blank), since it would disclose individual data (Art. 5(5)); the number of data "
+            "centres is always given. Annex IV prints the rule for per-type and per-size "
+            "averages; it is applied to the 'all' groups and the totals too.",
         ],
     ]
     for u in data["unvalidated"]:
@@ -616,12 +620,14 @@ def sheet_h(data: dict) -> list[Table]:
         Column("Annex IV (iv) Total EDC [kWh]", NUMBER),
         Column("Annex IV (v) Total WIN [m3]", NUMBER),
         *[Column(f"EDC-weighted average {k}", NUMBER, AUDIT) for k in kpis],
-        Column("Suppressed (< 3 DCs)"),
+        Column("Withheld (< 3 DCs)"),
     ]
     rows = []
     for a in data["aggregates"]:
         averages = a["averages"]
         suppressed = [k for k in kpis if (averages.get(k) or {}).get("suppressed")]
+        if a["total_edc_kwh"] is None:
+            suppressed.insert(0, "totals")
         rows.append(
             [
                 data["year"],

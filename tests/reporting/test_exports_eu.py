@@ -227,8 +227,25 @@ def test_annex_iv_aggregate_of_t9(db, tmp_path):
     eu_workbook.write_xlsx(eu_workbook.report_data(YEAR), str(path))
     header, rows = _sheet_rows(openpyxl.load_workbook(path)["H_Aggregates"])
     eu_all = next(r for r in rows if r[1] == "EU" and r[2] == "all")
-    pue = eu_all[header.index("EDC-weighted average PUE")]
-    assert ind.round_reported(Decimal(str(pue))) == Decimal(t9["expected"]["PUE_edc_weighted"])
+    # Two data centres: the EU "all" group is withheld like any other group of fewer than 3.
+    assert eu_all[header.index("Annex IV (i) Number of reporting data centres")] == 2
+    assert eu_all[header.index("EDC-weighted average PUE")] is None
+    assert eu_all[header.index("Annex IV (iv) Total EDC [kWh]")] is None
+    assert eu_all[header.index("Withheld (< 3 DCs)")] == "totals, PUE"
+    third = f.site("T9C", time_zone="UTC")
+    _period(third, {"PDIT": Decimal("800"), "EDC": Decimal("1"), "EIT": Decimal("1")})
+    aggregate_year(YEAR)
+    eu_workbook.write_xlsx(eu_workbook.report_data(YEAR), str(path))
+    header, rows = _sheet_rows(openpyxl.load_workbook(path)["H_Aggregates"])
+    eu_all = next(r for r in rows if r[1] == "EU" and r[2] == "all")
+    pue = Decimal(str(eu_all[header.index("EDC-weighted average PUE")]))
+    a, b = t9["inputs"]["sites"].values()
+    by_hand = (
+        Decimal(a["EDC"]) * Decimal(a["EDC"]) / Decimal(a["EIT"])
+        + Decimal(b["EDC"]) * Decimal(b["EDC"]) / Decimal(b["EIT"])
+        + 1
+    ) / (Decimal(a["EDC"]) + Decimal(b["EDC"]) + 1)
+    assert ind.round_reported(pue) == ind.round_reported(by_hand)
     _, e_rows = _sheet_rows(openpyxl.load_workbook(path)["E_Indicators"])
     assert [r[2] for r in e_rows] == [
         float(t9["expected"]["PUE_A"]),

@@ -18,6 +18,7 @@ from reporting.indicators import (
     Context,
     Instrument,
     Site,
+    aggregate,
     annex_iv,
     cer,
     convert,
@@ -149,7 +150,8 @@ def _sites(i):
 @computes("T10")
 def _annex_iv(i):
     sites = _sites(i)
-    overall = annex_iv(sites.values())["all"].averages
+    # The vectors check the formula on two sites; publication withholds them (tested below).
+    overall = aggregate("all", list(sites.values()), min_sites=1).averages
     total = {
         attr: sum(getattr(s, attr) or 0 for s in sites.values())
         for attr in ("edc_kwh", "eit_kwh", "win_m3", "ereuse_kwh")
@@ -343,7 +345,19 @@ def test_annex_iv_suppresses_averages_below_three_sites():
     assert colocation.suppressed and colocation.value is None and colocation.n_sites == 2
     assert "at least 3" in colocation.reason
     assert table["size:M"].averages["PUE"].suppressed
-    assert not table["all"].averages["PUE"].suppressed  # overall averages are always published
+    assert not table["all"].averages["PUE"].suppressed  # three sites in all: published
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_annex_iv_withholds_every_group_of_fewer_than_three_the_all_group_included(n):
+    table = annex_iv([_site() for _ in range(n)])
+    for group, agg in table.items():
+        assert agg.n_sites == n, group  # the count is always published
+        assert agg.totals_suppressed and agg.total_edc_kwh is None, group
+        assert agg.total_pdit_kw is None and agg.total_win_m3 is None, group
+        assert all(a.value is None for a in agg.averages.values()), group
+        # PUE and WUE were reported by these sites: withheld, not merely absent.
+        assert agg.averages["PUE"].suppressed and agg.averages["WUE"].suppressed, group
 
 
 def test_annex_iv_publishes_averages_from_three_sites():
@@ -507,7 +521,7 @@ def test_edc_weighted_average_lies_between_min_and_max(pairs):
 @given(st.lists(st.tuples(energy, share), min_size=1))
 def test_edc_weighted_erf_equals_pooled_ratio(rows):
     sites = [Site("enterprise", None, edc, ereuse_kwh=edc * share) for edc, share in rows]
-    weighted = annex_iv(sites)["all"].averages["ERF"].value
+    weighted = aggregate("all", sites, min_sites=1).averages["ERF"].value
     pooled = erf(sum(s.ereuse_kwh for s in sites), sum(s.edc_kwh for s in sites))
     assert abs(weighted - pooled) < D("1e-20")
 
