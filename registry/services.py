@@ -214,6 +214,8 @@ def create_asset(
     """Register a new asset with its first ledger row, `purchased`."""
     asset = Asset(state=State.ORDERED, **fields)
     asset.full_clean(exclude=["state"])
+    asset._change_reason = "registered"
+    asset._history_user = actor
     asset.save()
     record_event(
         asset,

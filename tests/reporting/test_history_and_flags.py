@@ -195,3 +195,32 @@ def test_one_bad_row_with_two_problems_is_one_bad_row_in_csv_and_json(site):
         assert {e["row"] for e in report.errors.shown} == {2}
     assert {e["line"] for e in from_csv.errors.shown} == {3}  # header is line 1
     assert csv_text([]) == ["meter,timestamp,value\n"]
+
+
+def test_the_admin_form_refuses_a_multiplier_change_on_a_meter_with_readings(site, rf):
+    from django.contrib import admin
+    from django.contrib.auth import get_user_model
+
+    meter = make_meter(site, "UPS-1", "eit-ups-output")
+    ingest([("UPS-1", DAY, "1"), ("UPS-1", DAY + HOUR, "1")])
+    request = rf.post("/")
+    request.user = get_user_model().objects.create_superuser("root", password="pw")
+    model_admin = admin.site._registry[MeasurementPoint]
+    form_class = model_admin.get_form(request, meter)
+    data = {
+        "site": site.pk,
+        "code": "UPS-1",
+        "quantity": "eit-ups-output",
+        "unit": "kWh",
+        "register": "interval",
+        "multiplier": "0.001",
+        "interval_minutes": 15,
+    }
+    form = form_class(data, instance=meter)
+    assert not form.is_valid()
+    assert "2 reading(s)" in form.errors["multiplier"][0]
+    # The interval is the admin's way: shown inline, never edited once written.
+    inline = model_admin.get_inline_instances(request, meter)[0]
+    assert inline.model is MeterSetting
+    assert not inline.has_change_permission(request, meter)
+    assert not inline.has_delete_permission(request, meter)
