@@ -63,7 +63,7 @@ def load_demo_fleet(stdout) -> None:
     stdout.write("   circular figures, PAR1, 2025 (units / tonnes by WEEE category):")
     for route, by_weee in figures["routes"].items():
         cells = ", ".join(
-            f"cat. {weee}: {row['units']} / {row['mass_t']} t" for weee, row in by_weee.items()
+            f"cat. {weee}: {row['units']} / {_tonnes(row)}" for weee, row in by_weee.items()
         )
         stdout.write(f"     {route:18} {cells or '—'}")
     au, ede = figures["recovered_metals_g"]["au"], figures["ede"]
@@ -73,6 +73,13 @@ def load_demo_fleet(stdout) -> None:
         f"kept in use {figures['embodied_kgco2e_kept_in_use']} kgCO2e; gold: "
         f"{au['expected_recoverable_g']} g expected recoverable, {au['reported_g']} g reported"
     )
+
+
+def _tonnes(row: dict) -> str:
+    known = f"{row['mass_t']} t" if row["mass_t"] is not None else "mass unknown"
+    if row["mass_t"] is not None and row["unknown_mass_units"]:
+        known += f" (+{row['unknown_mass_units']} unit(s) of unknown mass)"
+    return known
 
 
 def _counts() -> dict:
