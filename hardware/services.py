@@ -83,6 +83,7 @@ class LoadReport:
     updated: int = 0
     unchanged: int = 0
     sources_written: int = 0
+    sources_removed: int = 0
     kept_operator_edits: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -90,6 +91,8 @@ class LoadReport:
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged; "
             f"{self.sources_written} figure sources written"
         )
+        if self.sources_removed:
+            text += f", {self.sources_removed} no longer in sources.csv removed"
         if self.kept_operator_edits:
             text += f"; kept {len(self.kept_operator_edits)} operator-edited figure(s)"
         return text
@@ -264,6 +267,20 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
             report.sources_written += _upsert_sources(
                 row, ids[row["model"]], edited[row["model"]], existing, cited
             )
+        # A figure the catalogue no longer cites (e.g. withdrawn as impossible) loses the source
+        # the loader once wrote for it; operators' sources and edited figures are kept.
+        cited_now = {(ids[row["model"]], name) for row in sources for name in row["fields"]}
+        slugs = {model_id: slug for slug, model_id in ids.items()}
+        for (model_id, name), figure_source in existing.items():
+            slug = slugs.get(model_id)
+            if (
+                figure_source.from_catalogue
+                and (model_id, name) not in cited_now
+                and slug in models_by_slug
+                and name not in edited[slug]
+            ):
+                figure_source.delete()
+                report.sources_removed += 1
     return report
 
 

@@ -161,3 +161,21 @@ def test_shipped_catalogue_loads_and_psu_has_no_impossible_metals():
     psu = HardwareModel.objects.get(slug="generic-psu-server")
     declared = [getattr(psu, f"{m}_g") for m in ("cu", "al", "steel")]
     assert sum(d or 0 for d in declared) <= psu.mass_kg * 1000
+
+
+def test_upgrading_from_the_old_psu_row_blanks_its_metals_and_their_source(catalogue_copy):
+    from hardware.models import FigureSource
+
+    models_csv, sources_csv = catalogue_copy / "models.csv", catalogue_copy / "sources.csv"
+    _edit_row(models_csv, "generic-psu-server", mass_kg="3.5", cu_g="1495", al_g="747.5")
+    with sources_csv.open("a", encoding="utf-8") as handle:
+        handle.write("generic-psu-server,cu_g al_g,estimated,low,Old table,\n")
+    load_catalogue(catalogue_copy)  # 2,242.5 g in 3.5 kg: accepted then
+    psu = HardwareModel.objects.get(slug="generic-psu-server")
+    assert FigureSource.objects.filter(hardware_model=psu, field="cu_g").exists()
+    report = load_catalogue()  # the shipped catalogue: the PSU's metals are left to its class
+    psu.refresh_from_db()
+    assert (psu.cu_g, psu.al_g, psu.mass_kg) == (None, None, Decimal("2.99"))
+    assert not FigureSource.objects.filter(hardware_model=psu, field__in=["cu_g", "al_g"]).exists()
+    assert report.sources_removed == 2
+    assert load_catalogue().sources_removed == 0
