@@ -1,7 +1,10 @@
+from decimal import Decimal
+
 from rest_framework import serializers
 
 from circulus.api import ValidatedModelSerializer
-from hardware.models import FigureSource, HardwareModel, Manufacturer
+from hardware.materials import MATERIALS, unit_content
+from hardware.models import Basis, FigureSource, HardwareModel, Manufacturer
 
 
 class ManufacturerSerializer(ValidatedModelSerializer):
@@ -24,8 +27,39 @@ class HardwareModelSerializer(ValidatedModelSerializer):
         slug_field="slug", queryset=Manufacturer.objects.all()
     )
     sources = FigureSourceSerializer(source="figure_sources", many=True, read_only=True)
+    material_content = serializers.SerializerMethodField(
+        help_text="Grams per unit of each material: the model's declared figure, else its "
+        "equipment class's g/kg × its mass (basis 'estimated', with min and max); null when "
+        "unknown (no figure and no mass)."
+    )
 
     class Meta:
         model = HardwareModel
         exclude = ("catalogue_values",)
         read_only_fields = ("created_at", "updated_at")
+
+    def get_material_content(self, obj: HardwareModel) -> dict:
+        basis = {
+            fs.field.removesuffix("_g"): (
+                "estimated" if fs.basis == Basis.ESTIMATED else "declared"
+            )
+            for fs in obj.figure_sources.all()
+            if fs.field.endswith("_g")
+        }
+        declared = {m: getattr(obj, f"{m}_g") for m in MATERIALS}
+        content = unit_content(obj.kind, obj.mass_kg, declared, basis)
+        return {
+            m: None
+            if c is None
+            else {
+                "g": str(c.g.quantize(QUANTUM)),
+                "min_g": str(c.min_g.quantize(QUANTUM)),
+                "max_g": str(c.max_g.quantize(QUANTUM)),
+                "basis": c.basis,
+                "source": c.source,
+            }
+            for m, c in content.items()
+        }
+
+
+QUANTUM = Decimal("0.0001")

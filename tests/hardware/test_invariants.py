@@ -179,3 +179,24 @@ def test_upgrading_from_the_old_psu_row_blanks_its_metals_and_their_source(catal
     assert not FigureSource.objects.filter(hardware_model=psu, field__in=["cu_g", "al_g"]).exists()
     assert report.sources_removed == 2
     assert load_catalogue().sources_removed == 0
+
+
+def test_the_api_gives_every_model_its_material_content_with_basis(api, procurement_user):
+    load_catalogue()
+    api.force_authenticate(procurement_user)
+    rows = {
+        r["slug"]: r
+        for r in api.get(
+            "/api/hardware-models/", {"page_size": 100, "kind": ["psu", "hdd", "ssd"]}
+        ).json()["results"]
+    }
+    rows_by_class, _ = read_classes(CATALOGUE_DIR / CLASSES_FILE)
+    cu = rows["generic-psu-server"]["material_content"]["cu"]
+    assert cu["basis"] == "estimated"
+    expected = rows_by_class[("psu", "cu")].figure.g_per_kg * Decimal("2.99")
+    assert Decimal(cu["g"]) == expected.quantize(Decimal("0.0001"))
+    assert Decimal(cu["min_g"]) <= Decimal(cu["g"]) <= Decimal(cu["max_g"])
+    nd = rows["generic-hdd-3-5in"]["material_content"]["nd"]
+    assert Decimal(nd["g"]) == Decimal("4.35") and nd["source"] == "catalogue entry"
+    assert nd["basis"] == "estimated"  # its figure source says the HDD's Nd is an estimate
+    assert rows["generic-ssd-960gb"]["material_content"]["au"] is None  # no mass: unknown
