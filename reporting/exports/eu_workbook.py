@@ -15,6 +15,7 @@ import csv
 import io
 import zipfile
 from collections.abc import Callable
+from datetime import UTC
 from decimal import Decimal
 
 from django.utils import timezone
@@ -108,7 +109,11 @@ def report_data(
     for fv in FieldValue.objects.filter(period__in=periods.values()):
         entered.setdefault(fv.period_id, {})[fv.symbol] = fv
     meters: dict[int, list] = {}
-    for m in MeasurementPoint.objects.filter(site__in=sites).order_by("code"):
+    for m in (
+        MeasurementPoint.objects.filter(site__in=sites)
+        .prefetch_related("setting_intervals")
+        .order_by("code")
+    ):
         meters.setdefault(m.site_id, []).append(m)
 
     out, missing, unvalidated = [], [], []
@@ -253,6 +258,12 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
                 "unit": m.unit,
                 "register": m.register,
                 "multiplier": m.multiplier,
+                "setting_intervals": "; ".join(
+                    f"from {s.valid_from.astimezone(UTC):%Y-%m-%d %H:%M} UTC: {s.unit} × "
+                    f"{s.multiplier.normalize()} ({s.reason})"
+                    for s in sorted(m.setting_intervals.all(), key=lambda s: s.valid_from)
+                )
+                or None,
                 "interval_minutes": m.interval_minutes,
                 "device_id": m.device_id,
                 "location": m.location,
@@ -578,7 +589,8 @@ def sheet_g(data: dict) -> list[Table]:
         Column("Quantity"),
         Column("Unit"),
         Column("Register"),
-        Column("Multiplier", NUMBER),
+        Column("Multiplier (from the start)", NUMBER),
+        Column("Setting intervals (later unit × multiplier)"),
         Column("Interval [min]", INTEGER),
         Column("Device id"),
         Column("Location"),
@@ -595,6 +607,7 @@ def sheet_g(data: dict) -> list[Table]:
             m["unit"],
             m["register"],
             m["multiplier"],
+            m["setting_intervals"],
             m["interval_minutes"],
             m["device_id"],
             m["location"],
