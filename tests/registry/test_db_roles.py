@@ -51,9 +51,8 @@ def as_app_role(db):
 @postgres_only
 @pytest.mark.parametrize("attempt", ATTEMPTS)
 def test_the_application_role_cannot_get_around_the_ledger(as_app_role, attempt):
-    with pytest.raises(DatabaseError) as err, transaction.atomic():
-        with connection.cursor() as cursor:
-            cursor.execute(ATTEMPTS[attempt])
+    with pytest.raises(DatabaseError) as err, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(ATTEMPTS[attempt])
     # Refused for want of privilege, before any trigger is reached.
     assert "permission denied" in str(err.value) or "must be owner" in str(err.value)
     assert LifecycleEvent.objects.filter(asset=as_app_role).count() == 1
