@@ -255,3 +255,21 @@ def total_electricity(
     if grid_kwh is None or own_kwh is None:
         return None
     return grid_kwh + own_kwh - (feed_in_kwh or 0)
+
+
+# Anlage 3 1(c) size classes by rated IT connected load: (class, upper bound in kW, exclusive)
+SIZE_CLASSES: tuple[tuple[str, Decimal], ...] = (
+    ("< 500 kW", Decimal(500)),
+    ("< 1 MW", Decimal(1_000)),
+    ("< 5 MW", Decimal(5_000)),
+    ("< 10 MW", Decimal(10_000)),
+    ("< 50 MW", Decimal(50_000)),
+    ("< 100 MW", Decimal(100_000)),
+)
+
+
+def size_class(connected_kw: Decimal | None) -> str | None:
+    """RZReg size class for a rated IT connected load in kW; ``None`` when unknown."""
+    if connected_kw is None:
+        return None
+    return next((code for code, upper in SIZE_CLASSES if connected_kw < upper), "≥ 100 MW")

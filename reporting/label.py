@@ -153,3 +153,24 @@ def svg(label: Label) -> str:
         parts.append(f'<text x="10" y="{370 + i * 16}" font-size="9">{escape(note[:90])}</text>')
     parts.append("</svg>")
     return "".join(parts)
+
+
+def for_period(period, profile, values: dict, indicators: dict) -> Label:
+    """The label of a reporting period (any object with the period's attributes), its site
+    profile (or None), its input values by symbol and its indicators (Decimal or None)."""
+    return build(
+        year=period.year,
+        schema=period.schema,
+        pue=indicators.get("PUE"),
+        wue=indicators.get("WUE"),
+        nuts3=getattr(profile, "nuts3_code", None),
+        pdit_kw=values.get("PDIT"),
+        grid_functions=period.grid_functions or "",
+        cbtg_kw=values.get("CBTG"),
+        heat_reuse_readiness=period.get_heat_reuse_readiness_display()
+        if period.heat_reuse_readiness
+        else "",
+        ereuse_kwh=values.get("EREUSE"),
+        cdd=values.get("CDD"),
+        operation_start_year=getattr(profile, "operation_start_year", None),
+    )
