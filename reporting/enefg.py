@@ -220,7 +220,7 @@ def check(
             "rzreg-registration",
             "info",
             ("PNR",),
-            f"{non_redundant_kw} kW non-redundant load, below 300 kW: no RZReg duty",
+            f"{_kw(non_redundant_kw)} kW non-redundant load, below 300 kW: no RZReg duty",
             REF_REGISTER,
             first_due,
         )
@@ -231,7 +231,7 @@ def check(
                 "rzreg-registration",
                 "info",
                 ("PNR",),
-                f"{non_redundant_kw} kW non-redundant load ≥ 300 kW: report to the RZReg "
+                f"{_kw(non_redundant_kw)} kW non-redundant load ≥ 300 kW: report to the RZReg "
                 "by 31 March of the following year",
                 REF_REGISTER,
                 due,
@@ -241,7 +241,7 @@ def check(
                 "rzreg-registration-upcoming",
                 "info",
                 ("PNR",),
-                f"{non_redundant_kw} kW non-redundant load: first RZReg report due {due:%d %b %Y}",
+                f"{_kw(non_redundant_kw)} kW non-redundant load: first RZReg report due {due:%d %b %Y}",
                 REF_REGISTER,
                 due,
             )
@@ -273,3 +273,7 @@ def size_class(connected_kw: Decimal | None) -> str | None:
     if connected_kw is None:
         return None
     return next((code for code, upper in SIZE_CLASSES if connected_kw < upper), "≥ 100 MW")
+
+
+def _kw(value: Decimal) -> str:
+    return f"{value.normalize():f}"

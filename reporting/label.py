@@ -14,7 +14,7 @@ from html import escape
 from reporting import indicators as ind
 
 PREVIEW = "preview — the official label is issued by the European database"
-FIRST_LABELS = "15 Aug 2027"
+FIRST_LABEL_YEAR = 2027  # "By 15 August 2027 and every year thereafter", for the year before
 TRADE_OFF = (
     "PUE and WUE trade off: evaporative cooling lowers PUE and raises WUE; compare both "
     "together, with the site's climate (CDD), size and age."
@@ -79,7 +79,7 @@ def build(
         "reusing (EREUSE > 0)" if ereuse_kwh and ereuse_kwh > 0 else "not stated"
     )
     if cdd is not None:
-        notes.append(f"Climate: {cdd} cooling degree days (base 21 °C).")
+        notes.append(f"Climate: {cdd.normalize():f} cooling degree days (base 21 °C).")
     if operation_start_year:
         notes.append(f"In operation since {operation_start_year}.")
     notes.append(TRADE_OFF)
@@ -95,9 +95,14 @@ def build(
         grid_flexibility=grid,
         heat_reuse_readiness=readiness,
         notes=tuple(notes),
-        valid=f"would be issued 15 Aug {year + 1}, valid to 15 Aug {year + 2} "
-        f"(first labels {FIRST_LABELS})",
+        valid=_validity(year),
     )
+
+
+def _validity(year: int) -> str:
+    if year + 1 < FIRST_LABEL_YEAR:
+        return f"no official label for {year}: the first are issued by 15 Aug {FIRST_LABEL_YEAR}"
+    return f"issued by 15 Aug {year + 1}, valid to 15 Aug {year + 2}"
 
 
 # --- SVG ---------------------------------------------------------------------------------------

@@ -202,6 +202,15 @@ class ReportingPeriod(models.Model):
             )
             if not full and not self.partial_year:
                 errors["partial_year"] = "A period shorter than the year must be a partial year."
+        if self.pk and self.schema in ind.SCHEMAS:
+            # A dictionary change must not strand entered values the new one has no field for.
+            known = set(ind.field_dictionary(self.schema)) | set(ind.SYMBOLS_DE)
+            stranded = sorted(set(self.values.values_list("symbol", flat=True)) - known)
+            if stranded:
+                errors["schema"] = (
+                    f"{', '.join(stranded)} entered: not in the {self.schema} field dictionary; "
+                    "remove them first."
+                )
         if errors:
             raise ValidationError(errors)
 
