@@ -241,7 +241,8 @@ def check(
                 "rzreg-registration-upcoming",
                 "info",
                 ("PNR",),
-                f"{_kw(non_redundant_kw)} kW non-redundant load: first RZReg report due {due:%d %b %Y}",
+                f"{_kw(non_redundant_kw)} kW non-redundant load: first RZReg report due "
+                f"{due:%d %b %Y}",
                 REF_REGISTER,
                 due,
             )
