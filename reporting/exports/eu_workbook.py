@@ -139,6 +139,8 @@ def report_data(
         out.append(
             _site_data(site, period, entered.get(period.pk, {}), meters.get(site.pk, []), variant)
         )
+    if variant == RZREG:  # missing inputs first: they need work, validation only a decision
+        _check_rzreg(out, missing)
     if unvalidated and not allow_unvalidated:
         listed = ", ".join(f"{u['site']} ({u['status']})" for u in unvalidated[:10])
         if len(unvalidated) > 10:
@@ -147,8 +149,6 @@ def report_data(
             f"periods not validated for {year}: {listed}; export them only with the explicit "
             "allow-unvalidated flag"
         )
-    if variant == RZREG:
-        _check_rzreg(out, missing)
     codes = [s["code"] for s in out]
     return {
         "schema_version": SCHEMA_VERSION,
