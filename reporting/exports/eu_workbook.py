@@ -622,7 +622,6 @@ def sheet_b(data: dict) -> list[Table]:
         Column("Period start", DATE),
         Column("Period end", DATE),
         Column("Period status"),
-        Column("Field dictionary (schema)"),
     ]
     for symbol, extra in B_LAYOUT:
         if symbol:
@@ -630,13 +629,14 @@ def sheet_b(data: dict) -> list[Table]:
         else:
             kind = INTEGER if extra[1] == "wue_category" else TEXT
             columns.append(Column(extra[0], kind))
+    columns.append(Column("Field dictionary (schema)"))
     rows = []
     for s in data["sites"]:
         p = s["period"]
-        row = [s["code"], data["year"], p["start"], p["end"], s["status"], p["schema"]]
+        row = [s["code"], data["year"], p["start"], p["end"], s["status"]]
         for symbol, extra in B_LAYOUT:
             row.append(_v(s, symbol) if symbol else (s["period"][extra[1]] or None))
-        rows.append(row)
+        rows.append([*row, p["schema"]])
     return [Table(columns, rows)]
 
 

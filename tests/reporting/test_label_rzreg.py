@@ -317,3 +317,14 @@ def test_period_page_shows_the_label_preview_and_compliance_columns(client, ber1
     assert "<svg" in html and "label-2026-preview" in html
     assert PREVIEW in html
     assert "legal reference" in html and "EnEfG §13, Anlage 3 (RZReg)" in html
+
+
+def test_german_demo_site_loads_idempotently(ber1):
+    from reporting.models import Reading
+
+    count = Reading.objects.count()
+    out = io.StringIO()
+    load_demo_site_de(out)
+    assert Reading.objects.count() == count and "0 inserted" in out.getvalue()
+    assert ber1.period.site.code == "BER1" and ber1.period.site.country == "DE"
+    assert not ber1.errors, ber1.errors
