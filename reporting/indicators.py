@@ -492,6 +492,8 @@ def validate(values: Mapping[str, object], context: Context | None = None) -> li
         warn("ereuse-above-edc", ("EREUSE", "EDC"), "EREUSE exceeds EDC (ERF above 1)")
     if both("WIN-POT", "WIN") and v["WIN-POT"] > v["WIN"]:
         warn("win-pot-above-win", ("WIN-POT", "WIN"), "potable water exceeds total water input")
+    if both("WIN-FRE", "WIN") and v["WIN-FRE"] > v["WIN"]:
+        warn("win-fre-above-win", ("WIN-FRE", "WIN"), "freshwater exceeds total water input")
     if "TWH" in v and not 15 <= v["TWH"] <= 70:
         warn("twh-out-of-range", ("TWH",), "waste heat temperature outside 15-70 °C")
     if "TIN" in v and not 15 <= v["TIN"] <= 35:

@@ -114,6 +114,12 @@ def test_field_dictionaries():
         ind.field_dictionary("2023/1")
 
 
+def test_freshwater_above_total_water_is_warned():
+    found = ind.validate({"WIN": D(10), "WIN-FRE": D(11)}, ind.Context(wue_category=2))
+    assert [f.rule_id for f in found] == ["win-fre-above-win"]
+    assert ind.validate({"WIN": D(10), "WIN-FRE": D(10)}, ind.Context(wue_category=2)) == []
+
+
 # --- EnEfG ---------------------------------------------------------------------------------
 
 OLD = date(2019, 3, 1)  # operating before 1 July 2026
