@@ -412,6 +412,8 @@ def missing_for_rzreg(s: dict) -> list[str]:
     if s["country"] != "DE":
         return [f"site is in {s['country']}, the RZReg register is for sites in Germany (DE)"]
     missing = []
+    if s["computed_at"] is None:
+        missing.append("a computed result (compute the period: metered inputs come from it)")
     if not (s["profile"] or {}).get("postcode"):
         missing.append("postcode (site reporting profile; EnEfG Anl. 3 1(d))")
     water = ind.wue_water_symbol(s["period"]["schema"])
