@@ -210,7 +210,7 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
     monthly = []
     for row in result.monthly if result is not None else []:
         entry = {"month": row["month"]}
-        for key in ("EDC", "EIT", "WIN", "EREUSE"):
+        for key in ("EDC", "EIT", "WIN", "WIN-FRE", "EREUSE"):
             entry[key] = None if key in withheld else _dec(row.get(key))
         for name in ("PUE", "WUE", "ERF"):
             hidden = bool(withheld & set(needs_of[name]))
@@ -877,6 +877,7 @@ MONTHLY_COLUMNS = [
     Column("PUE", NUMBER, "0.000"),
     Column("WUE [m3/MWh]", NUMBER, "0.000"),
     Column("ERF", NUMBER, "0.000"),
+    Column("WIN-FRE [m3] (2024/1364+2026: WUE = WIN-FRE/EIT)", NUMBER),
 ]
 
 
@@ -892,6 +893,7 @@ def sheet_monthly(data: dict) -> list[Table]:
             m["PUE"],
             m["WUE"],
             m["ERF"],
+            m["WIN-FRE"],
         ]
         for s in data["sites"]
         for m in s["monthly"]

@@ -144,6 +144,15 @@ def test_workbook_names_the_schema_and_the_label_sheet_reads_back(ber1, par1, tm
     assert ber["PUE class (A-G)"] == _band(ber_pue, table)
     assert ber["Waste-heat reuse readiness"] == "Waste heat reused"
 
+    monthly = [r for r in _rows(book["Monthly"], 0) if r["DC_ID"] == "BER1"]
+    fresh = next(k for k in monthly[0] if k and k.startswith("WIN-FRE"))
+    assert [_num(r[fresh]) for r in monthly] == [_num(m["WIN-FRE"]) for m in ber1.monthly]
+    wue = [_num(r["WUE [m3/MWh]"]) for r in monthly]
+    assert wue == [_num(m["WUE"]).quantize(Decimal("1e-10")) for m in ber1.monthly]
+    january = ber1.monthly[0]  # monthly WUE also follows the 2026 dictionary
+    by_hand = Decimal(january["WIN-FRE"]) / (Decimal(january["EIT"]) / 1000)
+    assert Decimal(january["WUE"]) == by_hand.quantize(Decimal("1e-10"))
+
 
 def _band(value, bounds):
     return next(code for code, upper in bounds if value <= Decimal(upper))
