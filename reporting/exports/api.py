@@ -162,10 +162,12 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @extend_schema(
         request=ExportRequestSerializer,
         responses={202: ExportJobSerializer},
-        description="Queue an export. `kind`: eu-annual (year, sites, variant, allow_unvalidated, "
+        description="Queue an export. `kind`: eu-annual (year, sites, variant publish|submit|"
+        "de-rzreg, allow_unvalidated, "
         "format xlsx|zip), ewaste (year, sites) or assets (site, state, hardware_kind, "
         "hardware_model, "
-        "format xlsx|csv). Parameters may be flat or inside `params`. Returns 202 and the job.",
+        "format xlsx|csv). Parameters may be flat or inside `params`. Returns 202 and the job; "
+        "400 with `missing` per site when de-rzreg lacks inputs (nothing queued).",
     )
     def create(self, request, *args, **kwargs):
         body = dict(request.data)
