@@ -100,10 +100,14 @@ def test_the_api_sets_the_schema_and_refuses_a_field_outside_it(api, par1):
     api.force_authenticate(f.user("root", is_staff=True, is_superuser=True))
     url = f"/api/periods/{par1.period.pk}/"
     assert api.get(url).json()["schema"] == "2024/1364"
-    response = api.post(f"{url}values/", {"symbol": "WIN-FRE", "value": "5"}, format="json")
+    response = api.post(
+        f"{url}values/", {"symbol": "WIN-FRE", "value": "5", "quality": "estimated"}, format="json"
+    )
     assert response.status_code == 400 and "field dictionary" in str(response.json())
     assert api.patch(url, {"schema": "2024/1364+2026"}, format="json").status_code == 200
-    response = api.post(f"{url}values/", {"symbol": "WIN-FRE", "value": "5"}, format="json")
+    response = api.post(
+        f"{url}values/", {"symbol": "WIN-FRE", "value": "5", "quality": "estimated"}, format="json"
+    )
     assert response.status_code == 200
     assert ReportingPeriod.objects.get(pk=par1.period.pk).schema == "2024/1364+2026"
 
