@@ -5,6 +5,7 @@ only the sites they operate; auditors and procurement read everything and write 
 """
 
 import codecs
+import datetime as dt
 import tempfile
 import uuid
 
@@ -17,12 +18,13 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import ParseError, PermissionDenied
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circulus.api import require_object
 from registry import permissions as policy
 from registry.models import Site
 from reporting import ingest
@@ -141,9 +143,9 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if params.get("site"):
             filters &= Q(meter__site__code=params["site"])
         if params.get("from"):
-            filters &= Q(timestamp__gte=params["from"])
+            filters &= Q(timestamp__gte=_timestamp(params, "from"))
         if params.get("to"):
-            filters &= Q(timestamp__lte=params["to"])
+            filters &= Q(timestamp__lte=_timestamp(params, "to"))
         return queryset.filter(filters)
 
     @extend_schema(
@@ -165,38 +167,57 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         responses={
             201: s.IngestJobSerializer,
             202: s.IngestJobSerializer,
-            400: s.IngestJobSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="the rejected file's report (bad lines named), or why the body "
+                "could not be read",
+            ),
         },
         description="Ingest readings atomically; CSV bodies over 5 MB go to a task (202).",
     )
     def create(self, request):
         replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
         user = request.user
+        # The body is read before the job exists: a request refused while parsing leaves no job.
+        body = request.data
+        csv_body = request.content_type.startswith("text/csv")
+        if csv_body and not hasattr(body, "readline"):
+            raise ParseError("empty CSV body: send the file with a Content-Length")
+        if not csv_body and not isinstance(body, list):
+            raise ParseError("send a JSON array of {meter, timestamp, value} or a text/csv body")
         job = IngestJob.objects.create(source="api", replace=replace, requested_by=user)
-        if request.content_type.startswith("text/csv"):
+        if csv_body:
             size = int(request.META.get("CONTENT_LENGTH") or 0)
             if size > ASYNC_INGEST_BYTES:
-                _store_upload(job, request.data)
+                _store_upload(job, body)
                 queue_ingest(job)
                 job.refresh_from_db()
                 return Response(s.IngestJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-            lines = codecs.iterdecode(iter(request.data.readline, b""), "utf-8-sig")
+            lines = codecs.iterdecode(iter(body.readline, b""), "utf-8-sig")
             report = ingest.ingest_csv(
                 lines, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
             )
-        elif isinstance(request.data, list):
-            report = ingest.ingest_records(
-                request.data, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
-            )
         else:
-            job.delete()
-            return Response(
-                {"detail": "send a JSON array of {meter, timestamp, value} or a text/csv body"},
-                status=status.HTTP_400_BAD_REQUEST,
+            report = ingest.ingest_records(
+                body, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
             )
         ingest.record_report(job, report)
         code = status.HTTP_201_CREATED if report.accepted else status.HTTP_400_BAD_REQUEST
         return Response(s.IngestJobSerializer(job).data, status=code)
+
+
+def _timestamp(params, name: str) -> dt.datetime:
+    """An ISO 8601 query parameter with a real UTC offset (±14:00 at most), or a 400."""
+    text = params[name]
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError({name: [f"{text!r} is not an ISO 8601 timestamp"]}) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    if abs(value.utcoffset()) > dt.timedelta(hours=14):
+        raise ValidationError({name: [f"{text!r} has a UTC offset beyond ±14:00"]})
+    return value
 
 
 def _allowed(user):
@@ -305,7 +326,7 @@ class PeriodViewSet(
     @extend_schema(
         request=s.FieldValueSerializer, responses={200: s.FieldValueSerializer(many=True)}
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def values(self, request, pk=None):
         """Entered Annex II values with quality flags; POST sets one symbol."""
         period = self.get_object()
@@ -313,7 +334,7 @@ class PeriodViewSet(
             if period.status != PeriodStatus.DRAFT:
                 raise PermissionDenied("only draft periods are edited; reopen it first")
             instance = FieldValue.objects.filter(
-                period=period, symbol=request.data.get("symbol")
+                period=period, symbol=str(require_object(request.data).get("symbol"))
             ).first()
             body = s.FieldValueSerializer(instance, data=request.data, context={"period": period})
             body.is_valid(raise_exception=True)
