@@ -446,34 +446,47 @@ def _iso(ts) -> str:
 
 
 def run_job(job: IngestJob, *, progress: Progress | None = None) -> IngestReport:
-    """Ingest a stored upload and record the report on its job."""
-    IngestJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    """Ingest a stored upload (the caller records the outcome on the job)."""
     allowed = _allowed_site_ids(job.requested_by)
-    try:
-        with job.file.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as text:
-            report = ingest_csv(
-                text,
-                replace=job.replace,
-                allowed_site_ids=allowed,
-                job=job,
-                user=job.requested_by,
-                progress=progress,
-            )
-    except Exception as exc:
-        job.status, job.message, job.finished_at = JobStatus.FAILED, str(exc), timezone.now()
-        job.save()
-        raise
-    record_report(job, report)
-    return report
+    with job.file.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as text:
+        return ingest_csv(
+            text,
+            replace=job.replace,
+            allowed_site_ids=allowed,
+            job=job,
+            user=job.requested_by,
+            progress=progress,
+        )
+
+
+def report_fields(report: IngestReport) -> dict:
+    """The IngestJob fields that record a report."""
+    return {
+        "rows": report.rows,
+        "inserted": report.inserted,
+        "unchanged": report.unchanged,
+        "replaced": report.replaced,
+        "conflicts": report.conflicts.as_dict(),
+        "errors": report.errors.as_dict(),
+        "message": report.summary(),
+    }
 
 
 def record_report(job: IngestJob, report: IngestReport) -> None:
     job.status = JobStatus.SUCCEEDED if report.accepted else JobStatus.REJECTED
-    job.rows, job.inserted, job.unchanged = report.rows, report.inserted, report.unchanged
-    job.replaced = report.replaced
-    job.conflicts, job.errors = report.conflicts.as_dict(), report.errors.as_dict()
-    job.message, job.finished_at = report.summary(), timezone.now()
+    for name, value in report_fields(report).items():
+        setattr(job, name, value)
+    job.finished_at = timezone.now()
     job.save()
+
+
+def fail_job(job: IngestJob, exc: BaseException) -> None:
+    """An ingest that crashed inside a request ends failed (never left pending)."""
+    from reporting.jobs import public_error
+
+    IngestJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.FAILED, message=public_error(exc), finished_at=timezone.now()
+    )
 
 
 def _allowed_site_ids(user) -> set[int] | None:

@@ -27,7 +27,7 @@ from rest_framework.views import APIView
 from circulus.api import require_object
 from registry import permissions as policy
 from registry.models import Site
-from reporting import ingest
+from reporting import ingest, jobs
 from reporting.api import serializers as s
 from reporting.models import (
     AggregateResult,
@@ -40,6 +40,7 @@ from reporting.models import (
     ReportingPeriod,
     TaskRun,
 )
+from reporting.permissions import may_retry_job
 from reporting.services import transition
 from reporting.tasks import queue_compute, queue_ingest
 
@@ -186,6 +187,14 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if not csv_body and not isinstance(body, list):
             raise ParseError("send a JSON array of {meter, timestamp, value} or a text/csv body")
         job = IngestJob.objects.create(source="api", replace=replace, requested_by=user)
+        try:
+            return self._ingest(request, job, body, csv_body, replace)
+        except Exception as exc:
+            ingest.fail_job(job, exc)  # a request that fails never leaves its job pending
+            raise
+
+    def _ingest(self, request, job, body, csv_body: bool, replace: bool) -> Response:
+        user = request.user
         if csv_body:
             size = int(request.META.get("CONTENT_LENGTH") or 0)
             if size > ASYNC_INGEST_BYTES:
@@ -246,6 +255,16 @@ class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False) or sees_all_sites(self.request.user):
             return queryset
         return queryset.filter(requested_by=self.request.user)
+
+    @extend_schema(
+        request=None,
+        responses={202: s.IngestJobSerializer, 409: OpenApiResponse(description="not failed")},
+    )
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Queue a failed ingest again (its stored file): the requester or a superuser."""
+        job = self.get_object()
+        return _retry(request, job, lambda j: s.IngestJobSerializer(j).data)
 
 
 class SitePeriodsView(generics.ListCreateAPIView):
@@ -353,6 +372,16 @@ def _task_payload(run: TaskRun) -> dict:
     }
 
 
+def _retry(request, job, payload) -> Response:
+    if not may_retry_job(request.user, job):
+        raise PermissionDenied("only the requester or a superuser retries a job")
+    try:
+        job = jobs.retry(job)
+    except ValidationError as exc:
+        return Response({"detail": exc.messages}, status=status.HTTP_409_CONFLICT)
+    return Response(payload(job), status=status.HTTP_202_ACCEPTED)
+
+
 class TaskView(APIView):
     """State of a queued computation or ingest (works with eager tasks too)."""
 
@@ -377,6 +406,24 @@ class TaskView(APIView):
         if payload["status"] in (JobStatus.PENDING, JobStatus.RUNNING):
             payload["progress"] = _progress(str(task_id))
         return Response(payload)
+
+
+class TaskRetryView(APIView):
+    """Queue a failed computation again: the requester or a superuser."""
+
+    permission_classes = [ReportingAccess]
+
+    @extend_schema(
+        request=None,
+        responses={202: s.TaskSerializer, 404: OpenApiResponse(description="unknown")},
+    )
+    def post(self, request, task_id: uuid.UUID):
+        run = TaskRun.objects.filter(pk=task_id).first()
+        if run is None or not (
+            sees_all_sites(request.user) or run.requested_by_id == request.user.pk
+        ):
+            return Response({"detail": "unknown task"}, status=status.HTTP_404_NOT_FOUND)
+        return _retry(request, run, _task_payload)
 
 
 def _progress(task_id: str) -> dict | None:

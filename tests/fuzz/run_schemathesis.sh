@@ -3,8 +3,9 @@
 #
 # Fails on any 5xx and on any response whose body or content type does not match the schema.
 # The app runs under gunicorn with DEBUG off (as deployed), on the demo data, with tasks run
-# eagerly in the web process. The database named by DATABASE_URL is migrated and loaded with
-# the demo: give it a throwaway one.
+# eagerly in the web process. The PostgreSQL database named by DATABASE_URL is DROPPED and created
+# afresh (the fuzzer writes and deletes at random), then loaded with the demo: give it a
+# throwaway name.
 #
 #   DATABASE_URL=postgres://postgres@127.0.0.1:5432/circulus_fuzz tests/fuzz/run_schemathesis.sh
 #
@@ -25,6 +26,20 @@ export SECRET_KEY=${SECRET_KEY:-fuzz-only-$(date +%s)-not-a-production-secret-ke
 export ALLOWED_HOSTS=127.0.0.1 LOG_LEVEL=ERROR
 unset CELERY_BROKER_URL CELERY_RESULT_BACKEND
 
+"$PY" - <<'EOF'
+import os
+
+import dj_database_url
+import psycopg
+
+conf = dj_database_url.parse(os.environ["DATABASE_URL"])
+assert conf["ENGINE"].endswith("postgresql"), "the fuzz run needs a PostgreSQL DATABASE_URL"
+server = dict(host=conf["HOST"], port=conf["PORT"] or 5432, user=conf["USER"])
+with psycopg.connect(dbname="postgres", autocommit=True, password=conf["PASSWORD"] or None,
+                     **server) as admin:  # fmt: skip
+    admin.execute(f'DROP DATABASE IF EXISTS "{conf["NAME"]}" WITH (FORCE)')
+    admin.execute(f'CREATE DATABASE "{conf["NAME"]}"')
+EOF
 "$PY" manage.py migrate --no-input -v 0
 "$PY" manage.py demo > "$OUT/demo.log"
 "$PY" manage.py shell -v 0 -c "
