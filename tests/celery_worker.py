@@ -113,3 +113,55 @@ def celery_worker_process(django_db_setup, django_db_blocker):
         except subprocess.TimeoutExpired:
             worker.kill()
         _reconfigure(**saved)
+
+
+def start_worker(
+    queue: str, *, database_url: str | None, pool: str = "prefork", env: dict | None = None
+) -> tuple[subprocess.Popen, str]:
+    """Start another real worker on `queue` (its own process group, so a test can SIGKILL the
+    whole worker) and wait until it answers a ping. Returns the process and its node name."""
+    node = f"test-{uuid.uuid4().hex[:8]}@%h"
+    environ = os.environ | {
+        "CELERY_BROKER_URL": REDIS_URL,
+        "CELERY_RESULT_BACKEND": REDIS_URL,
+        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        **(env or {}),
+    }
+    if database_url:
+        environ["DATABASE_URL"] = database_url
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "circulus",
+            "worker",
+            f"--pool={pool}",
+            "--concurrency=1",
+            "-Q",
+            queue,
+            "-n",
+            node,
+            "--loglevel=WARNING",
+            "--without-gossip",
+            "--without-mingle",
+        ],  # fmt: skip
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    name = node.replace("%h", __import__("socket").gethostname())
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"worker exited: {process.stdout.read().decode()[-2000:]}")
+        if app.control.ping(destination=[name], timeout=1):
+            return process, name
+    process.kill()
+    pytest.fail("the worker did not answer within 60 s")
+
+
+def database_url() -> str | None:
+    return _database_url()
