@@ -161,3 +161,14 @@ def test_ingest_command_prints_one_line_for_a_latin1_file(tmp_path, meter):
     with pytest.raises(CommandError, match="rejected"):
         call_command("ingest_readings", str(path))
     assert not Reading.objects.exists()
+
+
+@pytest.mark.parametrize("command", ["import_assets", "import_sites", "import_meters"])
+def test_file_commands_answer_unreadable_files_in_one_line(tmp_path, command):
+    latin1 = tmp_path / "latin1.csv"
+    latin1.write_bytes("code,name\nPAR1,Café\n".encode("latin-1"))
+    # import_meters reports the line on stderr and says "rejected"; the others name the byte.
+    with pytest.raises(CommandError, match="UTF-8|rejected"):
+        call_command(command, str(latin1))
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command(command, str(tmp_path / "missing.csv"))

@@ -59,10 +59,20 @@ for user in (admin, operator):
   --timeout 60 --log-level warning --pid "$OUT/gunicorn.pid" &
 server=$!
 trap 'kill "$server" 2>/dev/null || true; wait "$server" 2>/dev/null || true' EXIT
-for _ in $(seq 1 60); do
-  curl -fsS -o /dev/null "http://127.0.0.1:$PORT/admin/login/" 2>/dev/null && break
-  sleep 0.5
-done
+"$PY" - "$PORT" <<'EOF'
+import sys
+import time
+import urllib.request
+
+for _ in range(120):
+    try:
+        urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/admin/login/", timeout=2)
+        break
+    except OSError:
+        time.sleep(0.5)
+else:
+    sys.exit("gunicorn did not start")
+EOF
 
 status=0
 for user in fuzz-admin fuzz-operator; do
