@@ -40,6 +40,9 @@ def exception_handler(exc, context):
         exc = serializers.ValidationError(detail)
     elif isinstance(exc, ProtectedError | RestrictedError):
         exc = Conflict(referrers_message(_counts(exc)))
+    elif isinstance(exc, IntegrityError) and _sqlstate(exc) == NOT_NULL_VIOLATION:
+        column = getattr(exc.__cause__.diag, "column_name", None) or "non_field_errors"
+        exc = serializers.ValidationError({column: ["this field may not be null"]})
     elif isinstance(exc, IntegrityError):
         log.info("integrity error answered 409: %s", exc)
         exc = Conflict(integrity_detail(exc))
@@ -74,6 +77,13 @@ def _constraint_fields() -> dict[str, tuple[str, ...]]:
                 # PostgreSQL's own name for a column's UNIQUE constraint.
                 names[f"{table}_{field.column}_key"] = (field.name,)
     return names
+
+
+NOT_NULL_VIOLATION = "23502"
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None)
 
 
 def integrity_detail(exc: IntegrityError) -> dict:

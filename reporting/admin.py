@@ -92,13 +92,17 @@ class MeasurementPointAdmin(SimpleHistoryAdmin):
                 messages.info(request, f"Queued as ingest job {job.pk}; see Ingest jobs.")
             else:
                 lines = codecs.iterdecode(upload, "utf-8-sig")
-                result = ingest.ingest_csv(
-                    lines,
-                    replace=replace,
-                    allowed_site_ids=self._allowed(request),
-                    job=job,
-                    user=request.user,
-                )
+                try:
+                    result = ingest.ingest_csv(
+                        lines,
+                        replace=replace,
+                        allowed_site_ids=self._allowed(request),
+                        job=job,
+                        user=request.user,
+                    )
+                except Exception as exc:
+                    ingest.fail_job(job, exc)  # never left pending
+                    raise
                 ingest.record_report(job, result)
                 report = {
                     "summary": result.summary(),
