@@ -4,6 +4,7 @@ import contextlib
 import datetime as dt
 import os
 import signal
+import socket
 import time
 import uuid
 from datetime import timedelta
@@ -18,7 +19,13 @@ from reporting import jobs
 from reporting.exports.models import ExportJob
 from reporting.models import IngestJob, Reading, TaskRun
 from tests import factories as f
-from tests.celery_worker import database_url, start_worker
+from tests.celery_worker import (
+    _database_url,
+    _reconfigure,
+    point_app_at_test_broker,
+    start_worker,
+    wait_until_up,
+)
 from tests.reporting.conftest import T0, csv_text, make_meter, make_site, period, series
 
 pytestmark = pytest.mark.django_db
@@ -180,14 +187,21 @@ def test_a_request_that_crashes_leaves_no_job_pending(api, operator_user, monkey
 
 
 @pytest.fixture
-def real_queue(celery_worker_process):
+def real_prefix(celery_worker_process):
+    """Queues of their own: the workers these tests start (and kill) serve only them."""
     if not celery_worker_process.shares_db:
         pytest.skip("the worker shares the test database only on PostgreSQL")
-    queue = f"circulus-kill-{uuid.uuid4().hex[:8]}"
-    saved = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
-    yield queue
-    app.conf.task_default_queue = saved
+    prefix = f"circulus-kill-{uuid.uuid4().hex[:8]}-"
+    saved = point_app_at_test_broker(prefix)
+    yield prefix
+    _reconfigure(**saved)
+
+
+def _worker(prefix: str, database_url: str | None, **environ):
+    hostname = f"kill-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+    worker = start_worker(prefix, database_url, hostname=hostname, pool="prefork", environ=environ)
+    wait_until_up(worker, hostname)
+    return worker
 
 
 def _wait(predicate, seconds: float = 90, what: str = "condition"):
@@ -200,11 +214,16 @@ def _wait(predicate, seconds: float = 90, what: str = "condition"):
     pytest.fail(f"timed out waiting for {what}")
 
 
-def _lock_meter(code: str):
-    """Hold the meter row FOR UPDATE from another connection: the ingest's INSERT of readings
-    (its foreign-key check) waits on it, so the job stays running until the lock goes."""
-    conn = psycopg.connect(database_url().replace("postgres://", "postgresql://"))
-    conn.execute("SELECT 1 FROM reporting_measurementpoint WHERE code = %s FOR UPDATE", [code])
+def _hold_first_reading(code: str):
+    """Insert, uncommitted, the first reading the job's file will insert, from another
+    connection: the job's INSERT waits on the unique key, so the job stays running (beating)
+    until this transaction ends; rolled back, it leaves the job every row to write."""
+    conn = psycopg.connect(_database_url())
+    conn.execute(
+        "INSERT INTO reporting_reading (meter_id, timestamp, value) "
+        "SELECT id, %s, 1 FROM reporting_measurementpoint WHERE code = %s",
+        [T0 + timedelta(minutes=15), code],
+    )
     return conn
 
 
@@ -224,13 +243,11 @@ def _stop(process) -> None:
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_killed_pool_child_job_is_claimed_again_by_the_redelivery(real_queue):
+def test_killed_pool_child_job_is_claimed_again_by_the_redelivery(real_prefix):
     site = make_site("KIL1")
     make_meter(site, "KIL1-UPS", "eit-ups-output")
-    worker, _ = start_worker(
-        real_queue, database_url=database_url(), env={"JOB_HEARTBEAT_SECONDS": "1"}
-    )
-    lock = _lock_meter("KIL1-UPS")
+    worker = _worker(real_prefix, _database_url(), JOB_HEARTBEAT_SECONDS="1")
+    lock = _hold_first_reading("KIL1-UPS")
     try:
         job = _queued_ingest("KIL1-UPS", 300)
         running = _wait(
@@ -254,13 +271,11 @@ def test_killed_pool_child_job_is_claimed_again_by_the_redelivery(real_queue):
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_killed_worker_job_is_reaped_then_retried(real_queue, settings, api):
+def test_killed_worker_job_is_reaped_then_retried(real_prefix, settings, api):
     site = make_site("KIL2")
     make_meter(site, "KIL2-UPS", "eit-ups-output")
-    worker, _ = start_worker(
-        real_queue, database_url=database_url(), env={"JOB_HEARTBEAT_SECONDS": "1"}
-    )
-    lock = _lock_meter("KIL2-UPS")
+    worker = _worker(real_prefix, _database_url(), JOB_HEARTBEAT_SECONDS="1")
+    lock = _hold_first_reading("KIL2-UPS")
     try:
         job = _queued_ingest("KIL2-UPS", 200)
         _wait(lambda: IngestJob.objects.filter(pk=job.pk, status="running").exists())
@@ -275,7 +290,7 @@ def test_killed_worker_job_is_reaped_then_retried(real_queue, settings, api):
     job.refresh_from_db()
     assert job.status == "failed" and "heartbeat" in job.message
 
-    worker, _ = start_worker(real_queue, database_url=database_url())
+    worker = _worker(real_prefix, _database_url())
     try:
         api.force_authenticate(f.user("root-k", is_superuser=True))
         assert api.post(f"/api/ingest-jobs/{job.pk}/retry/").status_code == 202
@@ -288,14 +303,14 @@ def test_killed_worker_job_is_reaped_then_retried(real_queue, settings, api):
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_worker_with_a_broken_database_leaves_jobs_for_the_reaper(real_queue, settings):
+def test_worker_with_a_broken_database_leaves_jobs_for_the_reaper(real_prefix, settings):
     from reporting.exports.jobs import request_export
     from reporting.tasks import queue_compute
 
     site = make_site("BRK1")
     make_meter(site, "BRK1-UPS", "eit-ups-output")
-    broken = database_url().rsplit("/", 1)[0] + "/no_such_database"
-    worker, _ = start_worker(real_queue, database_url=broken)
+    broken = _database_url().rsplit("/", 1)[0] + "/no_such_database"
+    worker = _worker(real_prefix, broken)
     try:
         ingest_job = _queued_ingest("BRK1-UPS", 10)
         run = queue_compute(period(site))
