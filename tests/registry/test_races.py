@@ -4,6 +4,7 @@ Real PostgreSQL connections, one per thread (SQLite serialises writers, so there
 """
 
 import threading
+import uuid
 
 import pytest
 from django.db import connection
@@ -15,10 +16,10 @@ from tests import factories as f
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def _body(slug: str) -> dict:
+def _body(slug: str, serial: str = "SN-RACE") -> dict:
     return {
         "asset_tag": "RACE-1",
-        "serial_number": "SN-RACE",
+        "serial_number": serial,
         "hardware_model": slug,
         "site": "PAR1",
         "occurred_at": "2024-03-01T10:00:00+01:00",
@@ -30,15 +31,18 @@ def _body(slug: str) -> dict:
     }
 
 
-def _concurrently(n: int, request) -> list:
+def _concurrently(n: int, request, each: int = 1) -> list:
+    """`n` threads released together, each sending `each` requests back to back (one database
+    connection per thread: PostgreSQL's default max_connections is 100)."""
     barrier, outcomes, lock = threading.Barrier(n), [], threading.Lock()
 
     def run():
         try:
             barrier.wait(timeout=60)
-            response = request()
-            with lock:
-                outcomes.append(response)
+            for _ in range(each):
+                response = request()
+                with lock:
+                    outcomes.append(response)
         finally:
             connection.close()
 
@@ -47,7 +51,7 @@ def _concurrently(n: int, request) -> list:
         thread.start()
     for thread in threads:
         thread.join(timeout=180)
-    assert len(outcomes) == n
+    assert len(outcomes) == n * each
     return outcomes
 
 
@@ -69,8 +73,12 @@ def _client(user) -> APIClient:
 
 def test_concurrent_creates_of_one_tag_answer_201_once_and_409_otherwise(setup):
     user, slug = setup
+    # Each request its own serial number: only the tag collides.
     outcomes = _concurrently(
-        20, lambda: _client(user).post("/api/assets/", _body(slug), format="json")
+        20,
+        lambda: _client(user).post(
+            "/api/assets/", _body(slug, f"SN-{uuid.uuid4().hex[:8]}"), format="json"
+        ),
     )
     codes = sorted(r.status_code for r in outcomes)
     assert codes.count(201) == 1, codes
@@ -90,7 +98,7 @@ def test_idempotency_key_replays_under_200_concurrent_retries(setup):
             "/api/assets/", _body(slug), format="json", HTTP_IDEMPOTENCY_KEY="race-key"
         )
 
-    outcomes = _concurrently(200, retry)
+    outcomes = _concurrently(25, retry, each=8)  # 200 retries, 25 at a time
     codes = sorted({r.status_code for r in outcomes})
     assert codes == [201], codes
     first = [r for r in outcomes if not r.has_header("Idempotent-Replayed")]
