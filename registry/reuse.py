@@ -8,8 +8,8 @@ list of asset tags for the page only. Nothing loops over candidates in Python.
 Service: `reserve_for_request` / `release_reservation` write through `services.record_event`,
 one asset at a time (each locks its row), and report per-asset outcomes.
 
-Method and sources: circular.md §3.1 (fit), §3.5 (throughput, energy), §3.6 (ranking, avoided
-embodied carbon), §4.1 (payback). See docs/reuse.md.
+Method: docs/reuse.md (memory fit, the decode model fitted to published measurements, bands,
+avoided embodied carbon, payback).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from registry.services import LifecycleError, record_event
 # circular.md §4.3 computes every worked example at PUE 1.3 [D]; the EU's first-round weighted
 # average was 1.36 (eu-reporting.md §, R20). Used only when no provider knows the site's PUE.
 DEFAULT_PUE = Decimal("1.3")
-DEFAULT_PUE_SOURCE = "default 1.3 (circular.md §4.3 worked examples) [D]"
+DEFAULT_PUE_SOURCE = "default 1.3: no computed PUE for the site (EU first-round average 1.36)"
 
 PueProvider = Callable[[Site], "Decimal | float | None"]
 #: Functions returning a site's latest computed PUE, or None when they do not know it. The first
@@ -117,12 +117,18 @@ RANK_KEYS = {
     "avoided_carbon": ("embodied_avoided_kgco2e", False),
     "tokens_per_s": ("tokens_per_s", False),
 }
+RANK_LABELS = {
+    "energy": "energy per token (facility)",
+    "avoided_carbon": "avoided embodied carbon",
+    "tokens_per_s": "tokens per second",
+}
 MAX_GROUP = 8  # largest tensor-parallel group (inference.TP_SIZES)
 TAGS_PER_GROUP = 8  # asset tags listed per candidate row (the page's second, bounded query)
 ESTIMATE_LABEL = (
-    "ESTIMATE: roofline figures from catalogue specs (circular.md §3.1, §3.5, §3.6, §4.1), "
-    "not measurements; see `assumptions`."
+    "Estimates from catalogue specs and a model fitted to published measurements; each figure "
+    "has a low–high range, and ranking uses the central value. See docs/reuse.md."
 )
+RANKING_NOTE = "ranked by the central value of {column}; the low–high range is not used to rank"
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,7 @@ class ReuseQuery:
     include_in_service: bool = False
     rank: str = "energy"
     only_fitting: bool = False
+    engine: str = inference.DEFAULT_ENGINE
 
     @property
     def states(self) -> tuple[str, ...]:
@@ -194,6 +201,8 @@ _HW_FIELDS = (
     "supports_fp8",
     "devices_per_package",
     "embodied_gwp_kgco2e",
+    "embodied_gwp_min_kgco2e",
+    "embodied_gwp_max_kgco2e",
 )
 # Per-package figures that split across logical devices (MI250: 2 GCDs, circular.md §3.1).
 _PER_PACKAGE = (
@@ -204,6 +213,8 @@ _PER_PACKAGE = (
     "int8_tops",
     "tdp_w",
     "embodied_kgco2e",
+    "embodied_low_kgco2e",
+    "embodied_high_kgco2e",
 )
 # evaluate() only asks which TP sizes (1, 2, 4, 8) fit in a server, so "up to n devices" has
 # four classes: bucket[n] = largest TP size ≤ n.
@@ -232,7 +243,7 @@ def _catalogue_rows() -> tuple:
 
 
 @lru_cache(maxsize=256)
-def _evaluation(rows: tuple, model, precision, context, concurrency, target) -> _Evaluation:
+def _evaluation(rows: tuple, model, precision, context, concurrency, target, engine) -> _Evaluation:
     """One vectorised `inference.evaluate` over hw × {1, 2, 4, 8}, at PUE 1 and CI 1.
 
     Pure in its arguments (the catalogue rows are part of the key), hence cached: PUE and grid
@@ -242,8 +253,13 @@ def _evaluation(rows: tuple, model, precision, context, concurrency, target) -> 
         columns={
             "memory_bandwidth_gbps": "bandwidth_gbps",
             "embodied_gwp_kgco2e": "embodied_kgco2e",
+            "embodied_gwp_min_kgco2e": "embodied_low_kgco2e",
+            "embodied_gwp_max_kgco2e": "embodied_high_kgco2e",
         }
     )
+    memory = inference.accelerator_memory()
+    hw["memory_technology"] = [memory.get(s, {}).get("memory_technology") for s in hw["slug"]]
+    hw["interconnect"] = [memory.get(s, {}).get("interconnect", "pcie") for s in hw["slug"]]
     hw["per_package"] = pd.to_numeric(hw["devices_per_package"]).fillna(1).clip(lower=1)
     for col in _PER_PACKAGE:
         hw[col] = pd.to_numeric(hw[col], errors="coerce").astype(float) / hw["per_package"]
@@ -259,24 +275,27 @@ def _evaluation(rows: tuple, model, precision, context, concurrency, target) -> 
         grid_kg_per_kwh=1.0,
         target_tokens_per_s=target,
         max_devices_per_group=MAX_GROUP,
+        engine=engine,
     )
     table = devices.join(out)
     new = _newest_equivalent(table[table["devices_per_server"] == MAX_GROUP])
     _payback_columns(table, new, target)
     assumptions = dict(out.attrs["assumptions"])
-    assumptions.pop("request", None)
     assumptions["new_equivalent"] = {
-        "value": None if new is None else new["slug"],
-        "unit": None,
-        "source": "newest catalogue accelerator (release year) with an embodied figure that "
-        "serves the same request in ≤ 8 identical devices; ties: lower J/token",
-        "tag": "D",
+        "what": "New hardware reuse would replace",
+        "value": "none serves this request" if new is None else f"{new['name']} ({new['slug']})",
+        "source": "the newest catalogue accelerator (release year) with an embodied-carbon "
+        "figure that serves the same request in up to 8 identical devices",
+    }
+    assumptions["embodied"] = {
+        "what": "Carbon of making the new hardware",
+        "value": "central value with a low–high range per catalogue entry",
+        "source": "published estimates, one source per value (docs/hardware-catalogue.md)",
     }
     assumptions["refurbishment_burden"] = {
-        "value": 0,
-        "unit": "kgCO2e",
-        "source": "circular.md §3.6 step 4: no default found",
-        "tag": "U",
+        "what": "Carbon of refurbishing, testing and moving the reused hardware",
+        "value": "0 kgCO2e",
+        "source": "no published default found; counts in favour of reuse",
     }
     columns = {
         name: table[name].to_numpy()
@@ -286,17 +305,27 @@ def _evaluation(rows: tuple, model, precision, context, concurrency, target) -> 
             "supported",
             "precision_supported",
             "fits",
+            "fit",
+            "lower_hint",
             "reason",
             "n_devices",
-            "need_gb",
-            "available_gb",
+            "need_gib",
+            "memory_gib",
             "tokens_per_s",
+            "tokens_per_s_low",
+            "tokens_per_s_high",
             "groups",
             "power_w",
             "joules_per_token",
+            "joules_per_token_low",
+            "joules_per_token_high",
             "new_devices",
             "embodied_avoided_kgco2e",
+            "embodied_avoided_low_kgco2e",
+            "embodied_avoided_high_kgco2e",
             "payback_base_years",
+            "payback_base_low_years",
+            "payback_base_high_years",
             "payback_reason",
         )
     }
@@ -323,39 +352,53 @@ def _newest_equivalent(catalogue: pd.DataFrame) -> pd.Series | None:
 
 
 def _payback_columns(rows: pd.DataFrame, new: pd.Series | None, target) -> None:
-    """Avoided embodied carbon and keep-vs-replace payback per evaluated row (§3.6 step 4, §4.1).
+    """Avoided embodied carbon and keep-vs-replace payback per evaluated row, with ranges.
 
     The new kit must deliver the same tokens/s as the candidate (or the target): it takes
     ceil(delivered / new group's tokens/s) groups. Avoided = those devices' embodied carbon
-    (cut-off, no refurbishment burden known). Payback compares the candidate's provisioned power
-    with the new kit's energy share for the same service (J/token × tokens/s) and charges the
-    full embodied carbon of what would be bought. At PUE 1 and CI 1 here (years scale as
-    1 / (PUE · CI), applied per site later); one `payback` call per hardware row, a few dozen.
+    (cut-off, no refurbishment burden known), low–high from the catalogue's embodied range.
+    Payback compares the candidate's provisioned power with the new kit's energy share for the
+    same service (J/token × tokens/s): the shortest payback pairs the low embodied figure with
+    the new kit's best energy, the longest the high figure with its worst. At PUE 1 and CI 1
+    here: years scale as 1 / (PUE · CI), applied per site later.
     """
     n = len(rows)
     if new is None:
-        rows["new_devices"] = rows["embodied_avoided_kgco2e"] = np.nan
-        rows["payback_base_years"] = np.nan
+        for col in (
+            "new_devices",
+            "embodied_avoided_kgco2e",
+            "embodied_avoided_low_kgco2e",
+            "embodied_avoided_high_kgco2e",
+            "payback_base_years",
+            "payback_base_low_years",
+            "payback_base_high_years",
+        ):
+            rows[col] = np.nan
         rows["payback_reason"] = "no catalogue accelerator serves the request"
         return
     delivered = np.full(n, float(target)) if target is not None else rows["tokens_per_s"].to_numpy()
     new_devices = np.ceil(delivered / new["tokens_per_s"]) * new["n_devices"]
-    avoided = inference.embodied_avoided_kgco2e(new_devices, new["embodied_kgco2e"])
     p_old_kw = rows["power_w"].to_numpy() / 1000
-    p_new_kw = delivered * new["joules_per_token"] / 1000
-    years, reasons = [], []
-    for old, p_new, ef in zip(p_old_kw, p_new_kw, avoided, strict=True):
-        if np.isnan(old) or np.isnan(ef):
-            years.append(np.nan)
-            reasons.append("does not serve the request")
-            continue
-        result = inference.payback(old, p_new, ef, grid_kg_per_kwh=1.0, pue=1.0)
-        years.append(result.years)
-        reasons.append(result.reason if result.never else "pays back")
     rows["new_devices"] = new_devices
-    rows["embodied_avoided_kgco2e"] = avoided
-    rows["payback_base_years"] = np.array(years, dtype=float)
-    rows["payback_reason"] = np.array(reasons, dtype=object)
+    for suffix, ef, j_new in (
+        ("", new["embodied_kgco2e"], new["joules_per_token"]),
+        ("_low", new["embodied_low_kgco2e"], new["joules_per_token_low"]),
+        ("_high", new["embodied_high_kgco2e"], new["joules_per_token_high"]),
+    ):
+        avoided = inference.embodied_avoided_kgco2e(new_devices, ef)
+        rows[f"embodied_avoided{suffix}_kgco2e"] = avoided
+        rows[f"payback_base{suffix}_years"] = inference.payback_years(
+            p_old_kw, delivered * j_new / 1000, avoided, 1.0, 1.0
+        )
+    serves = ~np.isnan(p_old_kw)
+    no_gain = serves & np.isinf(rows["payback_base_years"].to_numpy())
+    rows["payback_reason"] = np.where(
+        ~serves,
+        "does not serve the request",
+        np.where(no_gain, "never: no operational gain", "pays back"),
+    ).astype(object)
+    for col in ("payback_base_years", "payback_base_low_years", "payback_base_high_years"):
+        rows[col] = np.where(serves, rows[col], np.nan)
 
 
 def _groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
@@ -414,6 +457,7 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
         query.context,
         query.concurrency,
         query.target_tokens_per_s,
+        query.engine,
     )
     groups = _groups(query, list(ev.hw_ids))
     hw_id, parent_id, site_id, assets, first_id = groups.T
@@ -441,10 +485,12 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
         grid_kg_per_kwh=ci,
     )
     # evaluate()'s device J/token already covers the `groups` groups serving a target.
-    c["joules_per_token_facility"] = c["joules_per_token"] * pue
-    c["kgco2e_per_mtok"] = inference.kgco2e_per_mtok(c["joules_per_token_facility"], ci)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c["payback_years"] = c["payback_base_years"] / (pue * ci)
+    for suffix in ("", "_low", "_high"):
+        facility = c[f"joules_per_token{suffix}"] * pue
+        c[f"joules_per_token_facility{suffix}"] = facility
+        c[f"kgco2e_per_mtok{suffix}"] = inference.kgco2e_per_mtok(facility, ci)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c[f"payback{suffix}_years"] = c[f"payback_base{suffix}_years"] / (pue * ci)
     c["payback_reason"] = np.where(
         (ci <= 0) & c["supported"], "never: zero-carbon grid", c["payback_reason"]
     )
@@ -458,16 +504,21 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
 
     assumptions = dict(ev.assumptions)
     assumptions["pue"] = {
-        "value": {s["code"]: s["pue"] for s in sites},
-        "unit": None,
-        "source": {s["code"]: s["pue_source"] for s in sites} or DEFAULT_PUE_SOURCE,
-        "tag": None,
+        "what": "Facility overhead (PUE: total energy ÷ IT energy)",
+        "value": "; ".join(f"{s['code']}: {s['pue']:g}" for s in sites) or "—",
+        "source": "; ".join(f"{s['code']}: {s['pue_source']}" for s in sites)
+        or DEFAULT_PUE_SOURCE,
     }
     assumptions["grid_intensity"] = {
-        "value": {s["code"]: s["grid"].kg_per_kwh for s in sites},
-        "unit": "kgCO2e/kWh",
-        "source": {s["code"]: s["grid_source"] for s in sites},
-        "tag": "C (EU27: D)",
+        "what": "Carbon per kWh of electricity",
+        "value": "; ".join(f"{s['code']}: {s['grid'].kg_per_kwh:g} kgCO2e/kWh" for s in sites)
+        or "—",
+        "source": "; ".join(f"{s['code']}: {s['grid_source']}" for s in sites) or "—",
+    }
+    assumptions["ranking"] = {
+        "what": "Order of the answer",
+        "value": RANKING_NOTE.format(column=RANK_LABELS[query.rank]),
+        "source": "chosen in the query",
     }
     return CandidateResult(
         columns=c | {"site_code": np.array([s["code"] for s in sites], dtype=object)},
@@ -506,6 +557,7 @@ def _request_echo(query: ReuseQuery) -> dict:
         "pue": query.pue,
         "states": list(query.states),
         "rank": query.rank,
+        "engine": query.engine,
     }
 
 
@@ -543,9 +595,10 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
         key = (int(c["hardware_model_id"][i]), int(c["parent_id"][i]), int(c["site_id"][i]))
         found = tags.get(key, {"parent": None, "assets": []})
         years = _num(c["payback_years"][i], 2)
+        low, high = _num(c["payback_low_years"][i], 2), _num(c["payback_high_years"][i], 2)
         out.append(
             {
-                "estimate": True,
+                "basis": "estimated",
                 "hardware_model": c["slug"][i],
                 "hardware_model_name": c["name"][i],
                 "site": c["site_code"][c["site_pos"][i]],
@@ -554,33 +607,53 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
                 "assets": found["assets"],
                 "supported": bool(c["supported"][i]),
                 "precision_supported": bool(c["precision_supported"][i]),
+                "fit": c["fit"][i],
                 "fits": bool(c["fits"][i]),
+                "lower": c["lower_hint"][i],
                 "reason": c["reason"][i],
                 "n_devices": int(c["n_devices"][i]),
                 "assets_per_group": int(c["boards_per_group"][i]),
                 "groups_available": int(c["groups_available"][i]),
                 "groups_needed": _int(c["groups"][i]),
                 "meets_target": bool(c["meets_target"][i]),
-                "need_gb": _num(c["need_gb"][i], 2),
-                "available_gb": _num(c["available_gb"][i], 2),
-                "tokens_per_s": _num(c["tokens_per_s"][i], 1),
+                "need_gib": _num(c["need_gib"][i], 2),
+                "memory_gib": _num(c["memory_gib"][i], 2),
+                **_band(c, "tokens_per_s", i, 1),
                 "power_w": _num(c["power_w"][i], 1),
-                "joules_per_token": _num(c["joules_per_token"][i], 4),
-                "joules_per_token_facility": _num(c["joules_per_token_facility"][i], 4),
-                "kgco2e_per_mtok": _num(c["kgco2e_per_mtok"][i], 4),
+                **_band(c, "joules_per_token", i, 4),
+                **_band(c, "joules_per_token_facility", i, 4),
+                **_band(c, "kgco2e_per_mtok", i, 4),
                 "pue": _num(c["pue"][i], 3),
                 "grid_kg_per_kwh": _num(c["grid_kg_per_kwh"][i], 4),
                 "new_equivalent_devices": _int(c["new_devices"][i]),
                 "embodied_avoided_kgco2e": _num(c["embodied_avoided_kgco2e"][i], 1),
+                "embodied_avoided_kgco2e_low": _num(c["embodied_avoided_low_kgco2e"][i], 1),
+                "embodied_avoided_kgco2e_high": _num(c["embodied_avoided_high_kgco2e"][i], 1),
                 "payback_years": years,
-                "payback": (
-                    f"replacing pays back in {years:.1f} years"
-                    if years is not None
-                    else c["payback_reason"][i]
-                ),
+                "payback_years_low": low,
+                "payback_years_high": high,
+                "payback": _payback_text(years, low, high, c["payback_reason"][i]),
             }
         )
     return out
+
+
+def _band(c: dict, name: str, i: int, places: int) -> dict:
+    return {
+        name: _num(c[name][i], places),
+        f"{name}_low": _num(c[f"{name}_low"][i], places),
+        f"{name}_high": _num(c[f"{name}_high"][i], places),
+    }
+
+
+def _payback_text(years, low, high, reason: str) -> str:
+    if years is None:
+        return reason
+    if low is not None and high is not None and (low, high) != (years, years):
+        return f"replacing pays back in {years:.1f} years ({low:.1f}–{high:.1f})"
+    if high is None and low is not None:
+        return f"replacing pays back in {years:.1f} years ({low:.1f} – never)"
+    return f"replacing pays back in {years:.1f} years"
 
 
 def _tags_for(c: dict, positions, states: list[str]) -> dict:

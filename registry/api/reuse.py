@@ -15,7 +15,7 @@ from registry import reuse
 from registry.models import Site
 from registry.permissions import can_read, may_reserve_somewhere
 
-PRECISIONS = list(inference.PRECISION_BYTES)
+PRECISIONS = list(inference.PRECISIONS)
 MAX_PAGE_SIZE = 200
 
 
@@ -53,6 +53,11 @@ class ReuseQuerySerializer(serializers.Serializer):
     include_in_service = serializers.BooleanField(default=False)
     only_fitting = serializers.BooleanField(default=False)
     rank = serializers.ChoiceField(choices=list(reuse.RANK_KEYS), default="energy")
+    engine = serializers.ChoiceField(
+        choices=sorted(inference.engines()),
+        default=inference.DEFAULT_ENGINE,
+        help_text="serving software (sets the weight format and runtime memory)",
+    )
     page = serializers.IntegerField(default=1, min_value=1)
     page_size = serializers.IntegerField(default=50, min_value=1, max_value=MAX_PAGE_SIZE)
 
@@ -110,6 +115,7 @@ class ReuseQuerySerializer(serializers.Serializer):
             include_in_service=data["include_in_service"],
             rank=data["rank"],
             only_fitting=data["only_fitting"],
+            engine=data["engine"],
         )
 
 
@@ -159,27 +165,62 @@ class OutcomesSerializer(serializers.Serializer):
     results = OutcomeSerializer(many=True)
 
 
+def _banded(name: str, help_text: str) -> dict:
+    return {
+        name: serializers.FloatField(allow_null=True, help_text=f"{help_text} (central value)"),
+        f"{name}_low": serializers.FloatField(allow_null=True, help_text="low end of the range"),
+        f"{name}_high": serializers.FloatField(allow_null=True, help_text="high end of the range"),
+    }
+
+
 class CandidateSerializer(serializers.Serializer):
     """One candidate: a server's identical GPUs, or loose GPUs of one model at one site."""
 
-    estimate = serializers.BooleanField()
+    basis = serializers.ChoiceField(
+        choices=["measured", "estimated"],
+        help_text="measured: the site's own recorded run; estimated: the calibrated model",
+    )
+    measurement = serializers.DictField(
+        allow_null=True, required=False, help_text="the recorded run used, when measured"
+    )
     hardware_model = serializers.CharField()
+    hardware_model_name = serializers.CharField()
     site = serializers.CharField()
     server = serializers.CharField(allow_null=True)
     assets_available = serializers.IntegerField()
     assets = serializers.ListField(child=serializers.DictField())
     supported = serializers.BooleanField()
+    precision_supported = serializers.BooleanField()
+    fit = serializers.ChoiceField(choices=["fits", "marginal", "does-not-fit"])
     fits = serializers.BooleanField()
+    lower = serializers.CharField(help_text="what to lower when the fit is marginal or fails")
     reason = serializers.CharField()
     n_devices = serializers.IntegerField()
-    need_gb = serializers.FloatField()
-    available_gb = serializers.FloatField()
-    tokens_per_s = serializers.FloatField(allow_null=True)
-    joules_per_token_facility = serializers.FloatField(allow_null=True)
-    kgco2e_per_mtok = serializers.FloatField(allow_null=True)
-    embodied_avoided_kgco2e = serializers.FloatField(allow_null=True)
-    payback_years = serializers.FloatField(allow_null=True)
+    assets_per_group = serializers.IntegerField()
+    groups_available = serializers.IntegerField()
+    groups_needed = serializers.IntegerField(allow_null=True)
+    meets_target = serializers.BooleanField()
+    need_gib = serializers.FloatField(help_text="memory needed per device, GiB")
+    memory_gib = serializers.FloatField(help_text="memory per device, GiB")
+    power_w = serializers.FloatField(allow_null=True)
+    pue = serializers.FloatField(allow_null=True)
+    grid_kg_per_kwh = serializers.FloatField(allow_null=True)
+    new_equivalent_devices = serializers.IntegerField(allow_null=True)
     payback = serializers.CharField()
+    locals().update(
+        _banded("tokens_per_s", "decode tokens/s, all streams")
+        | _banded("joules_per_token", "J per token at the devices")
+        | _banded("joules_per_token_facility", "J per token including PUE")
+        | _banded("kgco2e_per_mtok", "kgCO2e per million tokens")
+    )
+    embodied_avoided_kgco2e = serializers.FloatField(allow_null=True)
+    embodied_avoided_kgco2e_low = serializers.FloatField(allow_null=True)
+    embodied_avoided_kgco2e_high = serializers.FloatField(allow_null=True)
+    payback_years = serializers.FloatField(allow_null=True)
+    payback_years_low = serializers.FloatField(allow_null=True)
+    payback_years_high = serializers.FloatField(
+        allow_null=True, help_text="null: never pays back at the high end"
+    )
 
 
 class CandidatePageSerializer(serializers.Serializer):

@@ -30,7 +30,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", help=f"one of: {', '.join(sorted(reuse.llm_models()))}")
-        parser.add_argument("--precision", required=True, choices=list(inference.PRECISION_BYTES))
+        parser.add_argument("--precision", required=True, choices=list(inference.PRECISIONS))
         parser.add_argument("--context", type=int, default=8192)
         parser.add_argument("--concurrency", type=int, default=1)
         parser.add_argument("--target-tokens-per-s", type=float)
@@ -40,6 +40,9 @@ class Command(BaseCommand):
         parser.add_argument("--include-in-service", action="store_true")
         parser.add_argument("--only-fitting", action="store_true")
         parser.add_argument("--rank", choices=list(reuse.RANK_KEYS), default="energy")
+        parser.add_argument(
+            "--engine", choices=sorted(inference.engines()), default=inference.DEFAULT_ENGINE
+        )
         parser.add_argument("--limit", type=int, default=50)
         for name in ("params-b", "layers", "kv-heads", "head-dim"):
             parser.add_argument(f"--{name}", type=float if name == "params-b" else int)
