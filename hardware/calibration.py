@@ -188,7 +188,9 @@ def feature_table(
             continue
         if values["concurrency"] > 1 and not values["context_tokens"] > 0:
             # A batched throughput without its prompt length mixes unknown prefill into decode.
-            excluded.append({"id": str(r["id"]).strip(), "reason": "batched, prompt length unknown"})
+            excluded.append(
+                {"id": str(r["id"]).strip(), "reason": "batched, prompt length unknown"}
+            )
             continue
         context = 0.0 if math.isnan(values["context_tokens"]) else values["context_tokens"]
         output = 0.0 if math.isnan(values["output_tokens"]) else values["output_tokens"]
@@ -311,7 +313,9 @@ def fit(table: pd.DataFrame) -> dict[str, float]:
     return {n: float(f"{v:.6g}") for n, v in zip(names, theta, strict=True)}
 
 
-def _calibration(params: dict, util=DEFAULT_UTIL, band=(1.0, 1.0), source="") -> inference.Calibration:
+def _calibration(
+    params: dict, util=DEFAULT_UTIL, band=(1.0, 1.0), source=""
+) -> inference.Calibration:
     return inference.Calibration(params, util[0], util[1], source, band[0], band[1])
 
 
@@ -523,7 +527,9 @@ def docs_block(result: dict, fitted_on: str) -> str:
         "| ≥ 90 % |",
         f"| worst estimate ÷ measured | {cv['worst_ratio']:.2f} | {roof['worst_ratio']:.2f} | |",
         "",
-        "**Goal " + ("met" if cv["goal_met"] else "not met") + ".** "
+        "**Goal "
+        + ("met" if cv["goal_met"] else "not met")
+        + ".** "
         + (
             ""
             if cv["goal_met"]

@@ -335,9 +335,13 @@ def step_time_s(frame: pd.DataFrame, cal: Calibration) -> np.ndarray:
     tech = frame["memory_technology"].astype(object).to_numpy()
     engine = frame["engine"].astype(object).to_numpy()
     link = frame["interconnect"].astype(object).to_numpy()
-    t0_default = float(np.median([v for k, v in cal.params.items() if k.startswith("t0:")] or [0]))
+    t0s = [v for k, v in cal.params.items() if k.startswith("t0:")]
+    t0_default = float(np.median(t0s)) if t0s else 0.0
     inv_eta = cal.get("memory") + np.array(
-        [cal.get(f"memory:{t}") + cal.get(f"memory_engine:{e}") for t, e in zip(tech, engine)]
+        [
+            cal.get(f"memory:{t}") + cal.get(f"memory_engine:{e}")
+            for t, e in zip(tech, engine, strict=True)
+        ]
     )
     # Nothing reads memory faster than its datasheet bandwidth.
     inv_eta = np.maximum(inv_eta, 1.0)
@@ -513,7 +517,9 @@ def _hint(status, max_context, max_concurrency, context, concurrency) -> np.ndar
     )
     text = np.where(both != "", "lower " + both, "")
     weights_only = (max_context < 1) & (status != "fits")
-    text = np.where(weights_only, "the weights alone do not fit: use more devices or fewer bits", text)
+    text = np.where(
+        weights_only, "the weights alone do not fit: use more devices or fewer bits", text
+    )
     return np.where(status == "fits", "", text).astype(object)
 
 

@@ -37,8 +37,8 @@ from registry.services import LifecycleError, record_event
 
 # --- PUE: dependency inversion (registry must not import reporting) ---------------------------
 
-# circular.md §4.3 computes every worked example at PUE 1.3 [D]; the EU's first-round weighted
-# average was 1.36 (eu-reporting.md §, R20). Used only when no provider knows the site's PUE.
+# A typical PUE, close to the EU's first-round weighted average of 1.36 (docs/eu-reporting.md).
+# Used only when no provider knows the site's PUE.
 DEFAULT_PUE = Decimal("1.3")
 DEFAULT_PUE_SOURCE = "default 1.3: no computed PUE for the site (EU first-round average 1.36)"
 
@@ -66,7 +66,7 @@ def site_pue(site: Site | None) -> tuple[float, str]:
     return float(DEFAULT_PUE), DEFAULT_PUE_SOURCE
 
 
-# --- grid intensity (circular.md §4.2, shipped in hardware/catalogue/grid_intensity.csv) -------
+# --- grid intensity (shipped in hardware/catalogue/grid_intensity.csv) --------------------------
 
 FALLBACK_COUNTRY = "EU27"
 
@@ -100,11 +100,11 @@ def grid_for(country: str) -> tuple[GridRow, str]:
     table = grid_table()
     if country in table:
         row = table[country]
-        return row, f"{row.country} {row.year}: {row.source} [{row.tag}]"
+        return row, f"{row.country} {row.year}: {row.source}"
     row = table[FALLBACK_COUNTRY]
     return row, (
         f"no figure shipped for {country or '?'}: EU-27 {row.year} generation-weighted mean "
-        f"({row.source}) [{row.tag}]"
+        f"({row.source})"
     )
 
 
@@ -204,7 +204,7 @@ _HW_FIELDS = (
     "embodied_gwp_min_kgco2e",
     "embodied_gwp_max_kgco2e",
 )
-# Per-package figures that split across logical devices (MI250: 2 GCDs, circular.md §3.1).
+# Per-package figures that split across logical devices (MI250: 2 GCDs).
 _PER_PACKAGE = (
     "memory_gb",
     "bandwidth_gbps",
@@ -263,6 +263,9 @@ def _evaluation(rows: tuple, model, precision, context, concurrency, target, eng
     hw["per_package"] = pd.to_numeric(hw["devices_per_package"]).fillna(1).clip(lower=1)
     for col in _PER_PACKAGE:
         hw[col] = pd.to_numeric(hw[col], errors="coerce").astype(float) / hw["per_package"]
+    # No published range: the central figure is both ends.
+    hw["embodied_low_kgco2e"] = hw["embodied_low_kgco2e"].fillna(hw["embodied_kgco2e"])
+    hw["embodied_high_kgco2e"] = hw["embodied_high_kgco2e"].fillna(hw["embodied_kgco2e"])
     devices = hw.loc[hw.index.repeat(len(_BUCKETS))].reset_index(drop=True)
     devices["devices_per_server"] = np.tile(_BUCKETS, len(hw))
     out = inference.evaluate(
@@ -506,8 +509,7 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
     assumptions["pue"] = {
         "what": "Facility overhead (PUE: total energy ÷ IT energy)",
         "value": "; ".join(f"{s['code']}: {s['pue']:g}" for s in sites) or "—",
-        "source": "; ".join(f"{s['code']}: {s['pue_source']}" for s in sites)
-        or DEFAULT_PUE_SOURCE,
+        "source": "; ".join(f"{s['code']}: {s['pue_source']}" for s in sites) or DEFAULT_PUE_SOURCE,
     }
     assumptions["grid_intensity"] = {
         "what": "Carbon per kWh of electricity",

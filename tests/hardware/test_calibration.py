@@ -132,7 +132,9 @@ def test_bad_measurements_are_refused_naming_row_and_field(tmp_path, change, fie
     path = _write(tmp_path, [GOOD, {**GOOD, "id": "x2", **change}])
     rows = calibration.read_measurements(path)
     with pytest.raises(calibration.MeasurementError) as exc:
-        calibration.feature_table(rows, inference.load_llm_models(), calibration.load_accelerators())
+        calibration.feature_table(
+            rows, inference.load_llm_models(), calibration.load_accelerators()
+        )
     assert exc.value.problems == [p for p in exc.value.problems if p.startswith(
         "decode_measurements.csv: row 3: ")]  # fmt: skip
     assert any(f"field {field}:" in p for p in exc.value.problems)

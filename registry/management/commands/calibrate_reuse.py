@@ -85,4 +85,6 @@ class Command(BaseCommand):
         )
         inference.calibration.cache_clear()
         self.stdout.write(self.style.SUCCESS(f"Calibrated: {summary}"))
-        self.stdout.write(f"  wrote {inference.CALIBRATION_FILE.name}, docs/reuse.md, docs/reuse-calibration.svg")
+        self.stdout.write(
+            f"  wrote {inference.CALIBRATION_FILE.name}, docs/reuse.md, docs/reuse-calibration.svg"
+        )
