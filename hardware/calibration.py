@@ -99,7 +99,10 @@ def _num(text: str) -> float:
 
 def load_accelerators(directory: Path = inference.CATALOGUE_DIR) -> dict[str, Accelerator]:
     """Catalogue accelerators from models.csv + accelerator_memory.csv, per logical device."""
-    with open(directory / "accelerator_memory.csv", newline="", encoding="utf-8") as fh:
+    memory_file = directory / "accelerator_memory.csv"
+    if not memory_file.exists():
+        memory_file = inference.CATALOGUE_DIR / "accelerator_memory.csv"
+    with open(memory_file, newline="", encoding="utf-8") as fh:
         memory = {r["model"]: r for r in csv.DictReader(fh)}
     out = {}
     with open(directory / "models.csv", newline="", encoding="utf-8") as fh:
