@@ -295,7 +295,8 @@ def _apply_embodied(models_by_slug: dict, sources: list[dict], embodied: dict) -
                     "confidence": "",
                     "citation": estimate["source_title"][:500],
                     "url": estimate["source_url"],
-                    "note": f"{role[field_name]} of {len(estimates)} estimate(s): {others}"[:300],
+                    "note": f"{role[field_name]} of {len(estimates)} estimate(s), scope: "
+                    f"{estimate['scope']}; all: {others}"[:300],
                 }
             )
     sources[:] = [row for row in sources if row["fields"]]
