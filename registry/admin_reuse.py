@@ -8,12 +8,14 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from hardware import inference
-from registry import permissions, reuse
+from registry import measurements, permissions, reuse
 from registry.api.reuse import ReuseQuerySerializer
+from registry.models import ReuseMeasurement
 
 URL_NAME = "registry_reuse_candidates"
 METHOD_URL_NAME = "registry_reuse_method"
@@ -148,3 +150,71 @@ def install(site: admin.AdminSite = admin.site) -> None:
 
 
 install()
+
+
+@admin.register(ReuseMeasurement)
+class ReuseMeasurementAdmin(admin.ModelAdmin):
+    """Measured runs: recorded through the same checks as the API; never edited in place."""
+
+    list_display = (
+        "measured_on",
+        "asset",
+        "site",
+        "hardware_model",
+        "llm",
+        "precision",
+        "engine",
+        "concurrency",
+        "context_tokens",
+        "tokens_per_s",
+        "power_w",
+    )
+    list_filter = ("site", "engine", "precision")
+    search_fields = ("asset__asset_tag", "llm")
+    autocomplete_fields = ("asset",)
+    fields = (
+        "asset",
+        "llm",
+        "precision",
+        "engine",
+        "n_devices",
+        "concurrency",
+        "context_tokens",
+        "tokens_per_s",
+        "power_w",
+        "duration_s",
+        "measured_on",
+        "note",
+    )
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.can_read(request.user)
+
+    def has_add_permission(self, request):
+        return permissions.may_record_somewhere(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return bool(request.user.is_superuser)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class Checked(form):
+            def _post_clean(self):
+                super()._post_clean()
+                if self.errors:
+                    return
+                try:
+                    measurements.check(self.instance, request.user)
+                except ValidationError as exc:
+                    for field, messages_ in exc.message_dict.items():
+                        self.add_error(field if field in self.fields else None, messages_)
+
+        return Checked
+
+    def save_model(self, request, obj, form, change):
+        obj.recorded_by = request.user
+        obj.save()

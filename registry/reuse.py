@@ -32,7 +32,7 @@ from hardware import inference
 from hardware.models import HardwareKind, HardwareModel
 from registry import permissions
 from registry.lifecycle import EventKind, State
-from registry.models import Asset, Site
+from registry.models import Asset, ReuseMeasurement, Site
 from registry.services import LifecycleError, record_event
 
 # --- PUE: dependency inversion (registry must not import reporting) ---------------------------
@@ -487,6 +487,7 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
         pue=pue,
         grid_kg_per_kwh=ci,
     )
+    _prefer_measured(query, c)
     # evaluate()'s device J/token already covers the `groups` groups serving a target.
     for suffix in ("", "_low", "_high"):
         facility = c[f"joules_per_token{suffix}"] * pue
@@ -529,6 +530,59 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
         request=_request_echo(query),
         new_equivalent=ev.new_equivalent,
     )
+
+
+def _key(hw, site, n) -> np.ndarray:
+    return (np.asarray(hw, np.int64) << 32) + (np.asarray(site, np.int64) << 8) + np.asarray(n)
+
+
+def _prefer_measured(query: ReuseQuery, c: dict) -> None:
+    """Where the site recorded a matching run, its figures replace the estimate (one query).
+
+    Matching: same site, accelerator model and number of accelerators, language model,
+    precision, engine and concurrency, context within a factor of two; the latest run wins.
+    """
+    n = len(c["hardware_model_id"])
+    c["basis"] = np.full(n, "estimated", dtype=object)
+    c["measurement_id"] = np.zeros(n, dtype=np.int64)
+    if n == 0 or query.model.slug == "custom":
+        return
+    runs = ReuseMeasurement.objects.filter(
+        llm=query.model.slug,
+        precision=query.precision,
+        engine=query.engine,
+        concurrency=query.concurrency,
+        context_tokens__gte=query.context / 2,
+        context_tokens__lte=query.context * 2,
+        site_id__in=[int(s) for s in np.unique(c["site_id"])],
+    ).order_by("measured_on", "id")
+    latest = {}
+    for run in runs.values("id", "hardware_model_id", "site_id", "n_devices", "tokens_per_s",
+                           "power_w"):  # fmt: skip
+        latest[(run["hardware_model_id"], run["site_id"], run["n_devices"])] = run  # later wins
+    if not latest:
+        return
+    keys = np.array(sorted(_key(*k) for k in latest), dtype=np.int64)
+    by_key = {int(_key(*k)): v for k, v in latest.items()}
+    wanted = _key(c["hardware_model_id"], c["site_id"], c["n_devices"])
+    hit = np.isin(wanted, keys) & c["supported"].astype(bool)
+    for i in np.flatnonzero(hit):  # candidate rows with a recorded run: a site's few
+        run = by_key[int(wanted[i])]
+        tps = float(run["tokens_per_s"])
+        power = float(run["power_w"]) if run["power_w"] is not None else c["power_w"][i]
+        groups = c["groups"][i]
+        if query.target_tokens_per_s is not None:
+            groups = np.ceil(query.target_tokens_per_s / tps)
+            per_group = c["power_w"][i] / c["groups"][i] if run["power_w"] is None else power
+            power = groups * per_group
+            joules = power / query.target_tokens_per_s
+        else:
+            joules = power / tps
+        c["groups"][i], c["power_w"][i] = groups, power
+        for suffix in ("", "_low", "_high"):
+            c[f"tokens_per_s{suffix}"][i] = tps
+            c[f"joules_per_token{suffix}"][i] = joules
+        c["basis"][i], c["measurement_id"][i] = "measured", run["id"]
 
 
 def _rank(c: dict, rank: str, sites: list[dict]) -> np.ndarray:
@@ -600,7 +654,8 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
         low, high = _num(c["payback_low_years"][i], 2), _num(c["payback_high_years"][i], 2)
         out.append(
             {
-                "basis": "estimated",
+                "basis": c["basis"][i],
+                "measurement_id": int(c["measurement_id"][i]) or None,
                 "hardware_model": c["slug"][i],
                 "hardware_model_name": c["name"][i],
                 "site": c["site_code"][c["site_pos"][i]],

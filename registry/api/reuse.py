@@ -1,18 +1,20 @@
-"""Reuse candidates and reservations over HTTP (issue 6). Thin: parse, call registry.reuse, shape.
+"""Reuse candidates, reservations and measured runs over HTTP. Thin: parse, call, shape.
 
 GET  /api/reuse-candidates/       ranked candidates with estimates and assumptions
 POST /api/reuse-requests/         reserve assets for a named request (per-asset outcomes)
 POST /api/reuse-requests/release/ release them again
+GET/POST /api/reuse-measurements/ measured runs (used instead of estimates where they match)
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hardware import inference
-from registry import reuse
-from registry.models import Site
+from registry import measurements, reuse
+from registry.models import Asset, ReuseMeasurement, Site
 from registry.permissions import can_read, may_reserve_somewhere
 
 PRECISIONS = list(inference.PRECISIONS)
@@ -180,8 +182,8 @@ class CandidateSerializer(serializers.Serializer):
         choices=["measured", "estimated"],
         help_text="measured: the site's own recorded run; estimated: the calibrated model",
     )
-    measurement = serializers.DictField(
-        allow_null=True, required=False, help_text="the recorded run used, when measured"
+    measurement_id = serializers.IntegerField(
+        allow_null=True, help_text="the recorded run used, when measured"
     )
     hardware_model = serializers.CharField()
     hardware_model_name = serializers.CharField()
@@ -337,3 +339,73 @@ class ReuseReleaseView(APIView):
                 status=status.HTTP_404_NOT_FOUND,
             )
         return _outcome_response(outcomes, "released")
+
+
+class ReuseMeasurementSerializer(serializers.ModelSerializer):
+    """A measured decode run. Checks: registry.measurements.check (the one definition)."""
+
+    asset = serializers.SlugRelatedField(
+        slug_field="asset_tag",
+        queryset=Asset.objects.select_related("site", "hardware_model"),
+        help_text="tag of the accelerator, or of the server whose accelerators ran it",
+    )
+    site = serializers.CharField(source="site.code", read_only=True)
+    hardware_model = serializers.CharField(source="hardware_model.slug", read_only=True)
+    precision = serializers.ChoiceField(choices=PRECISIONS)
+    engine = serializers.ChoiceField(choices=sorted(inference.engines()))
+    llm = serializers.CharField(help_text="language model slug (llm_models.csv)")
+    tokens_per_s = serializers.DecimalField(max_digits=12, decimal_places=3)
+    power_w = serializers.DecimalField(
+        max_digits=9, decimal_places=1, required=False, allow_null=True
+    )
+
+    class Meta:
+        model = ReuseMeasurement
+        fields = (
+            "id",
+            "asset",
+            "site",
+            "hardware_model",
+            "llm",
+            "precision",
+            "engine",
+            "n_devices",
+            "concurrency",
+            "context_tokens",
+            "tokens_per_s",
+            "power_w",
+            "duration_s",
+            "measured_on",
+            "note",
+            "created_at",
+        )
+        read_only_fields = ("id", "site", "hardware_model", "created_at")
+
+    def create(self, validated_data):
+        try:
+            return measurements.record_measurement(self.context["request"].user, **validated_data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+
+
+class ReuseMeasurementView(APIView):
+    """Measured runs: list (any registry role) and record (operators at their sites).
+
+    A candidate at the same site with the same accelerator model, language model, precision,
+    engine, concurrency and number of accelerators shows the measured figure instead of the
+    estimate (`basis: measured`).
+    """
+
+    permission_classes = [CanReadRegistry]
+
+    @extend_schema(responses=ReuseMeasurementSerializer(many=True))
+    def get(self, request):
+        rows = ReuseMeasurement.objects.select_related("asset", "site", "hardware_model")[:500]
+        return Response(ReuseMeasurementSerializer(rows, many=True).data)
+
+    @extend_schema(request=ReuseMeasurementSerializer, responses={201: ReuseMeasurementSerializer})
+    def post(self, request):
+        body = ReuseMeasurementSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        body.save()
+        return Response(body.data, status=status.HTTP_201_CREATED)

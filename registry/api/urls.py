@@ -24,6 +24,11 @@ urlpatterns += [
     path("reuse-candidates/", reuse_api.ReuseCandidateView.as_view(), name="reuse-candidates"),
     path("reuse-requests/", reuse_api.ReuseRequestView.as_view(), name="reuse-requests"),
     path(
+        "reuse-measurements/",
+        reuse_api.ReuseMeasurementView.as_view(),
+        name="reuse-measurements",
+    ),
+    path(
         "reuse-requests/release/",
         reuse_api.ReuseReleaseView.as_view(),
         name="reuse-requests-release",
