@@ -125,6 +125,8 @@ class Asset(models.Model):
             models.Index(fields=["state", "site", "id"], name="asset_state_site_id"),
             models.Index(fields=["site", "id"], name="asset_site_id"),
             models.Index(fields=["hardware_model", "state"], name="asset_model_state"),
+            # Reuse candidates list the first few assets of each (model, site) group of a page.
+            models.Index(fields=["hardware_model", "site", "id"], name="asset_model_site_id"),
             models.Index(fields=["planned_eol"], name="asset_eol"),
             models.Index(fields=["serial_number"], name="asset_serial"),
         ]

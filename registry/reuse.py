@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from django.db import connection
 from django.db.models import Count, F, Min, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -53,6 +54,29 @@ def register_pue_provider(fn: PueProvider) -> PueProvider:
     if fn not in PUE_PROVIDERS:
         PUE_PROVIDERS.append(fn)
     return fn
+
+
+def sites_pue(sites: list[Site]) -> dict[int, tuple[float, str]]:
+    """`site_pue` for many sites: a provider with a `for_sites(sites) -> {site id: PUE}`
+    attribute answers them all at once (one query, however many sites the answer spans)."""
+    out: dict[int, tuple[float, str]] = {}
+    pending = list(sites)
+    for provider in PUE_PROVIDERS:
+        if not pending:
+            break
+        name = getattr(provider, "__qualname__", repr(provider))
+        many = getattr(provider, "for_sites", None)
+        values = many(pending) if many else {s.id: provider(s) for s in pending}
+        for site in pending:
+            if values.get(site.id) is not None:
+                out[site.id] = (
+                    float(values[site.id]),
+                    f"site {site.code} latest computed PUE ({name})",
+                )
+        pending = [s for s in pending if s.id not in out]
+    for site in pending:
+        out[site.id] = (float(DEFAULT_PUE), DEFAULT_PUE_SOURCE)
+    return out
 
 
 def site_pue(site: Site | None) -> tuple[float, str]:
@@ -431,12 +455,13 @@ def _site_context(query: ReuseQuery, site_ids) -> list[dict]:
         sites = [query.site]
     else:
         sites = list(Site.objects.filter(id__in=[int(s) for s in site_ids]).order_by("code"))
+    known = {} if query.pue is not None else sites_pue(sites)
     out = []
     for site in sites:  # per distinct site, never per candidate
         if query.pue is not None:
             pue, pue_source = float(query.pue), "given by the caller"
         else:
-            pue, pue_source = site_pue(site)
+            pue, pue_source = known[site.id]
         grid, grid_source = grid_for(query.country or site.country)
         out.append(
             {
@@ -557,32 +582,38 @@ def _prefer_measured(query: ReuseQuery, c: dict) -> None:
         site_id__in=[int(s) for s in np.unique(c["site_id"])],
     ).order_by("measured_on", "id")
     latest = {}
-    for run in runs.values("id", "hardware_model_id", "site_id", "n_devices", "tokens_per_s",
-                           "power_w"):  # fmt: skip
-        latest[(run["hardware_model_id"], run["site_id"], run["n_devices"])] = run  # later wins
+    for run in runs.values_list("id", "hardware_model_id", "site_id", "n_devices",
+                                "tokens_per_s", "power_w"):  # fmt: skip
+        latest[_key(run[1], run[2], run[3]).item()] = run  # ordered by date: the latest wins
     if not latest:
         return
-    keys = np.array(sorted(_key(*k) for k in latest), dtype=np.int64)
-    by_key = {int(_key(*k)): v for k, v in latest.items()}
+    keys = np.array(sorted(latest), dtype=np.int64)
+    runs_by_key = [latest[k] for k in keys]
+    run_id = np.array([r[0] for r in runs_by_key], dtype=np.int64)
+    run_tps = np.array([float(r[4]) for r in runs_by_key])
+    run_power = np.array([np.nan if r[5] is None else float(r[5]) for r in runs_by_key])
     wanted = _key(c["hardware_model_id"], c["site_id"], c["n_devices"])
-    hit = np.isin(wanted, keys) & c["supported"].astype(bool)
-    for i in np.flatnonzero(hit):  # candidate rows with a recorded run: a site's few
-        run = by_key[int(wanted[i])]
-        tps = float(run["tokens_per_s"])
-        power = float(run["power_w"]) if run["power_w"] is not None else c["power_w"][i]
-        groups = c["groups"][i]
+    at = np.clip(np.searchsorted(keys, wanted), 0, len(keys) - 1)
+    hit = (keys[at] == wanted) & c["supported"].astype(bool)
+    if not hit.any():
+        return
+    tps = np.where(hit, run_tps[at], c["tokens_per_s"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_group = c["power_w"] / c["groups"]
+        per_group = np.where(hit & ~np.isnan(run_power[at]), run_power[at], per_group)
         if query.target_tokens_per_s is not None:
-            groups = np.ceil(query.target_tokens_per_s / tps)
-            per_group = c["power_w"][i] / c["groups"][i] if run["power_w"] is None else power
-            power = groups * per_group
-            joules = power / query.target_tokens_per_s
+            groups = np.where(hit, np.ceil(query.target_tokens_per_s / tps), c["groups"])
+            joules = groups * per_group / query.target_tokens_per_s
         else:
-            joules = power / tps
-        c["groups"][i], c["power_w"][i] = groups, power
-        for suffix in ("", "_low", "_high"):
-            c[f"tokens_per_s{suffix}"][i] = tps
-            c[f"joules_per_token{suffix}"][i] = joules
-        c["basis"][i], c["measurement_id"][i] = "measured", run["id"]
+            groups = c["groups"]
+            joules = per_group / tps
+    c["groups"] = groups
+    c["power_w"] = np.where(hit, groups * per_group, c["power_w"])
+    for suffix in ("", "_low", "_high"):
+        c[f"tokens_per_s{suffix}"] = np.where(hit, tps, c[f"tokens_per_s{suffix}"])
+        c[f"joules_per_token{suffix}"] = np.where(hit, joules, c[f"joules_per_token{suffix}"])
+    c["basis"] = np.where(hit, "measured", c["basis"]).astype(object)
+    c["measurement_id"] = np.where(hit, run_id[at], 0)
 
 
 def _rank(c: dict, rank: str, sites: list[dict]) -> np.ndarray:
@@ -714,32 +745,51 @@ def _payback_text(years, low, high, reason: str) -> str:
 
 
 def _tags_for(c: dict, positions, states: list[str]) -> dict:
-    """Up to TAGS_PER_GROUP asset tags per page row, in one windowed query."""
+    """Up to TAGS_PER_GROUP asset tags per page row, in one query.
+
+    Where the database can combine limited subqueries (PostgreSQL), each page row reads its
+    first few assets through an index: cost grows with the page, not with the size of the
+    groups (a bulk import puts tens of thousands of identical cards in one group). Elsewhere a
+    window function numbers every matching asset and keeps the first few.
+    """
     if len(positions) == 0:
         return {}
-    match = Q()
+    fields = ("id", "asset_tag", "state", "hardware_model_id", "parent_id", "site_id")
+    parts = []
     for i in positions:  # page rows only (≤ page size)
-        parent = c["parent_id"][i]
-        match |= Q(
-            Q(parent__isnull=True) if parent < 0 else Q(parent_id=int(parent)),
-            hardware_model_id=int(c["hardware_model_id"][i]),
-            site_id=int(c["site_id"][i]),
-        )
-    ranked = (
-        Asset.objects.filter(match, state__in=states)
-        .annotate(
-            rn=Window(
-                RowNumber(),
-                partition_by=[F("hardware_model_id"), F("parent_id"), F("site_id")],
-                order_by=F("id").asc(),
+        parent = int(c["parent_id"][i])
+        parts.append(
+            Asset.objects.filter(
+                Q(parent__isnull=True) if parent < 0 else Q(parent_id=parent),
+                hardware_model_id=int(c["hardware_model_id"][i]),
+                site_id=int(c["site_id"][i]),
+                state__in=states,
             )
         )
-        .filter(rn__lte=TAGS_PER_GROUP)
-        .order_by("id")
-    )
-    fields = ("id", "asset_tag", "state", "hardware_model_id", "parent_id", "site_id")
+    if connection.features.supports_slicing_ordering_in_compound:
+        sliced = [
+            q.order_by("id").values(*fields, "parent__asset_tag")[:TAGS_PER_GROUP] for q in parts
+        ]
+        rows = sliced[0].union(*sliced[1:], all=True) if len(sliced) > 1 else sliced[0]
+    else:
+        match = Q(pk__in=[])
+        for q in parts:
+            match |= Q(pk__in=q.values("pk"))
+        rows = (
+            Asset.objects.filter(match)
+            .annotate(
+                rn=Window(
+                    RowNumber(),
+                    partition_by=[F("hardware_model_id"), F("parent_id"), F("site_id")],
+                    order_by=F("id").asc(),
+                )
+            )
+            .filter(rn__lte=TAGS_PER_GROUP)
+            .order_by("id")
+            .values(*fields, "parent__asset_tag")
+        )
     out: dict = {}
-    for r in ranked.values(*fields, "parent__asset_tag"):
+    for r in sorted(rows, key=lambda r: r["id"]):
         key = (r["hardware_model_id"], -1 if r["parent_id"] is None else r["parent_id"])
         entry = out.setdefault(
             (*key, r["site_id"]), {"parent": r["parent__asset_tag"], "assets": []}
