@@ -429,3 +429,23 @@ def test_admin_page_renders_and_reserves(client, trio):
     assert done.status_code == 200
     trio["a10"].refresh_from_db()
     assert trio["a10"].state == State.RESERVED
+
+
+def test_asset_tags_are_the_same_on_the_postgres_and_portable_paths(monkeypatch):
+    for i in range(11):  # a loose group larger than the tags listed per row
+        rf.gpu(f"A10-{i:02d}", "nvidia-a10")
+    rf.gpu("T4-1", "nvidia-t4")
+    rf.server("SRV-1", "nvidia-a100-sxm4-40gb", 2)
+    query = reuse.ReuseQuery(model=reuse.llm_models()["llama-3-8b"], precision="int8")
+    result = reuse.find_candidates(query)
+    states = result.request["states"]
+    fast = reuse._tags_for(result.columns, result.order, states)
+    monkeypatch.setattr(reuse.connection, "vendor", "portable")
+    portable = reuse._tags_for(result.columns, result.order, states)
+    assert fast == portable
+    a10 = next(v for k, v in fast.items() if v["parent"] is None and len(v["assets"]) > 1)
+    assert [a["asset_tag"] for a in a10["assets"]] == [f"A10-{i:02d}" for i in range(8)]
+    assert [a["asset_tag"] for a in fast[next(k for k in fast if k[1] >= 0)]["assets"]] == [
+        "SRV-1-G0",
+        "SRV-1-G1",
+    ]
