@@ -579,8 +579,9 @@ def _prefer_measured(query: ReuseQuery, c: dict) -> None:
         concurrency=query.concurrency,
         context_tokens__gte=query.context / 2,
         context_tokens__lte=query.context * 2,
-        site_id__in=[int(s) for s in np.unique(c["site_id"])],
     ).order_by("measured_on", "id")
+    if query.site is not None:
+        runs = runs.filter(site=query.site)
     latest = {}
     for run in runs.values_list("id", "hardware_model_id", "site_id", "n_devices",
                                 "tokens_per_s", "power_w"):  # fmt: skip
