@@ -4,11 +4,14 @@ Defaults give the embedded setup: SQLite under var/, Celery tasks run eagerly in
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
+
+from circulus import queues
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CIRCULUS_VAR_DIR", BASE_DIR / "var"))
@@ -90,9 +93,22 @@ TEMPLATES = [
     },
 ]
 
+# Schema changes and grants run as the tables' owner (DATABASE_MIGRATE_URL); everything else
+# connects as the application's least-privilege role (DATABASE_URL), which cannot truncate, alter
+# or rewrite the ledger. Unset, both are DATABASE_URL.
+MIGRATION_COMMANDS = {"migrate", "grant_app_role"}
+
+
+def database_url(argv: list[str], environ) -> str:
+    url = environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'circulus.sqlite3'}")
+    if len(argv) > 1 and argv[1] in MIGRATION_COMMANDS:
+        return environ.get("DATABASE_MIGRATE_URL") or url
+    return url
+
+
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'circulus.sqlite3'}"),
+        database_url(sys.argv, os.environ),
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )
@@ -190,7 +206,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Queues per kind of work (circulus/queues.py): `make worker QUEUES=ingest` serves one of them.
+CELERY_QUEUE_PREFIX = os.environ.get("CELERY_QUEUE_PREFIX", "")
+CELERY_TASK_DEFAULT_QUEUE = queues.name(queues.DEFAULT, CELERY_QUEUE_PREFIX)
+CELERY_TASK_QUEUES = queues.queues(CELERY_QUEUE_PREFIX)
+CELERY_TASK_ROUTES = queues.routes(CELERY_QUEUE_PREFIX)
+# The worker and queue of each task are kept with its result: operators see where a job ran.
+CELERY_RESULT_EXTENDED = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
