@@ -176,7 +176,8 @@ def feature_table(
         values = {}
         for name in ("n_gpus", "concurrency", "tokens_per_s", "bits_per_weight"):
             value = _num(r[name])
-            if not value > 0:
+            # Blank is unknown: only the concurrency of a published run may be unknown.
+            if not value > 0 and not (name == "concurrency" and not r[name].strip()):
                 bad.append(f"field {name}: '{r[name]}' must be a number above 0")
             values[name] = value
         for name in ("context_tokens", "output_tokens", "power_w"):
@@ -188,6 +189,9 @@ def feature_table(
             bad.append(f"field power_w: {r['power_w']} W is above 3 × the GPUs' rated power")
         if bad:
             problems.extend(f"{where}: {b}" for b in bad)
+            continue
+        if math.isnan(values["concurrency"]):
+            excluded.append({"id": str(r["id"]).strip(), "reason": "concurrency not published"})
             continue
         if values["concurrency"] > 1 and not values["context_tokens"] > 0:
             # A batched throughput without its prompt length mixes unknown prefill into decode.

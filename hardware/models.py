@@ -312,7 +312,7 @@ class DecodeMeasurement(models.Model):
     n_devices = models.PositiveSmallIntegerField()
     interconnect = models.CharField(max_length=20)
     engine = models.CharField(max_length=40)
-    concurrency = models.PositiveIntegerField()
+    concurrency = models.PositiveIntegerField(null=True, blank=True, help_text="blank: unknown")
     context_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
     tokens_per_s = models.DecimalField(

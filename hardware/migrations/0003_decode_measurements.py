@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('n_devices', models.PositiveSmallIntegerField()),
                 ('interconnect', models.CharField(max_length=20)),
                 ('engine', models.CharField(max_length=40)),
-                ('concurrency', models.PositiveIntegerField()),
+                ('concurrency', models.PositiveIntegerField(blank=True, help_text='blank: unknown', null=True)),
                 ('context_tokens', models.PositiveIntegerField(blank=True, null=True)),
                 ('output_tokens', models.PositiveIntegerField(blank=True, null=True)),
                 ('tokens_per_s', models.DecimalField(decimal_places=3, help_text='aggregate decode tokens/s over all streams', max_digits=12)),

@@ -145,3 +145,21 @@ def test_a_file_without_the_columns_is_refused(tmp_path):
     path.write_text("id,llm\n1,llama-3-8b\n", encoding="utf-8")
     with pytest.raises(calibration.MeasurementError, match="row 1: header lacks"):
         calibration.read_measurements(path)
+
+
+def test_unknown_concurrency_or_prompt_length_is_left_out_not_refused(tmp_path):
+    rows = [
+        GOOD,
+        {**GOOD, "id": "x2", "concurrency": ""},
+        {**GOOD, "id": "x3", "concurrency": "8", "context_tokens": ""},
+    ]
+    table = calibration.feature_table(
+        calibration.read_measurements(_write(tmp_path, rows)),
+        inference.load_llm_models(),
+        calibration.load_accelerators(),
+    )
+    assert list(table["id"]) == ["x1"]
+    assert table.attrs["excluded"] == [
+        {"id": "x2", "reason": "concurrency not published"},
+        {"id": "x3", "reason": "batched, prompt length unknown"},
+    ]
