@@ -1,4 +1,4 @@
-"""Reuse candidates for procurement: which accelerators we own can serve an LLM (issue 6).
+"""Reuse candidates for procurement: which accelerators we own can serve an LLM.
 
 Selector: `find_candidates(query)` groups candidate accelerators by (hardware model, server,
 site) in ONE aggregate query, evaluates the distinct hardware rows once with the vectorised
@@ -157,7 +157,7 @@ RANKING_NOTE = "ranked by the central value of {column}; the low–high range is
 
 @dataclass(frozen=True)
 class ReuseQuery:
-    """One procurement question (issue 6 inputs)."""
+    """One procurement question."""
 
     model: inference.LLMSpec
     precision: str

@@ -167,14 +167,6 @@ class OutcomesSerializer(serializers.Serializer):
     results = OutcomeSerializer(many=True)
 
 
-def _banded(name: str, help_text: str) -> dict:
-    return {
-        name: serializers.FloatField(allow_null=True, help_text=f"{help_text} (central value)"),
-        f"{name}_low": serializers.FloatField(allow_null=True, help_text="low end of the range"),
-        f"{name}_high": serializers.FloatField(allow_null=True, help_text="high end of the range"),
-    }
-
-
 class CandidateSerializer(serializers.Serializer):
     """One candidate: a server's identical GPUs, or loose GPUs of one model at one site."""
 
@@ -209,12 +201,20 @@ class CandidateSerializer(serializers.Serializer):
     grid_kg_per_kwh = serializers.FloatField(allow_null=True)
     new_equivalent_devices = serializers.IntegerField(allow_null=True)
     payback = serializers.CharField()
-    locals().update(
-        _banded("tokens_per_s", "decode tokens/s, all streams")
-        | _banded("joules_per_token", "J per token at the devices")
-        | _banded("joules_per_token_facility", "J per token including PUE")
-        | _banded("kgco2e_per_mtok", "kgCO2e per million tokens")
+    tokens_per_s = serializers.FloatField(
+        allow_null=True, help_text="decode tokens/s, all requests together (central value)"
     )
+    tokens_per_s_low = serializers.FloatField(allow_null=True)
+    tokens_per_s_high = serializers.FloatField(allow_null=True)
+    joules_per_token = serializers.FloatField(allow_null=True, help_text="at the devices")
+    joules_per_token_low = serializers.FloatField(allow_null=True)
+    joules_per_token_high = serializers.FloatField(allow_null=True)
+    joules_per_token_facility = serializers.FloatField(allow_null=True, help_text="× PUE")
+    joules_per_token_facility_low = serializers.FloatField(allow_null=True)
+    joules_per_token_facility_high = serializers.FloatField(allow_null=True)
+    kgco2e_per_mtok = serializers.FloatField(allow_null=True)
+    kgco2e_per_mtok_low = serializers.FloatField(allow_null=True)
+    kgco2e_per_mtok_high = serializers.FloatField(allow_null=True)
     embodied_avoided_kgco2e = serializers.FloatField(allow_null=True)
     embodied_avoided_kgco2e_low = serializers.FloatField(allow_null=True)
     embodied_avoided_kgco2e_high = serializers.FloatField(allow_null=True)

@@ -17,7 +17,7 @@ urlpatterns = [
     *router.urls,
 ]
 
-# --- reuse candidates and reservations (issue 6) ---
+# --- reuse candidates, reservations and measured runs ---
 from registry.api import reuse as reuse_api  # noqa: E402
 
 urlpatterns += [

@@ -1,4 +1,4 @@
-"""Print the reuse candidates for one procurement question (issue 6), as an aligned table."""
+"""Print the reuse candidates for one procurement question, as an aligned table."""
 
 import json
 
