@@ -449,3 +449,18 @@ def test_asset_tags_are_the_same_on_the_postgres_and_portable_paths(monkeypatch)
         "SRV-1-G0",
         "SRV-1-G1",
     ]
+
+
+def test_embodied_carbon_kept_in_use_carries_the_catalogue_range():
+    from registry.selectors import Period, circular_figures
+
+    gpu = rf.gpu("A100-80-1", "nvidia-a100-sxm4-80gb")
+    record_event(gpu, "commissioned", occurred_at=f.at(3), details={"workload": "training"})
+    record_event(
+        gpu, "redeployed", occurred_at=f.at(100), details={"to_workload": "inference", "note": "x"}
+    )
+    figures = circular_figures(["PAR1"], Period.year(f.at(100).year))
+    # BLOOM 150, EcoLogits 273, Boavizta 567.7 kg (hardware/catalogue/embodied_estimates.csv).
+    assert figures["embodied_kgco2e_kept_in_use"] == 273
+    assert figures["embodied_kgco2e_kept_in_use_low"] == 150
+    assert float(figures["embodied_kgco2e_kept_in_use_high"]) == 567.7
