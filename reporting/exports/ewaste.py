@@ -149,6 +149,8 @@ def ede_table(data: dict) -> Table:
         Column("of which mass unknown (left out of EDE)", INTEGER),
         Column("Share of disposed units of unknown mass", NUMBER, "0.0%"),
         Column("Embodied GWP kept in use [kgCO2e]", NUMBER, "0.0"),
+        Column("kept in use, low estimate [kgCO2e]", NUMBER, "0.0"),
+        Column("kept in use, high estimate [kgCO2e]", NUMBER, "0.0"),
         Column("Units kept in use without an embodied figure", INTEGER),
         Column("Definition", TEXT),
     ]
@@ -166,6 +168,8 @@ def ede_table(data: dict) -> Table:
                 ede["unknown_mass_units"],
                 ede["unknown_mass_share"],
                 kept["kgco2e"],
+                s["figures"]["embodied_kgco2e_kept_in_use_low"],
+                s["figures"]["embodied_kgco2e_kept_in_use_high"],
                 kept["unknown_units"],
                 ede["definition"],
             ]
