@@ -363,10 +363,7 @@ def record_event(
     details = _clean_details(kind, details)
     _check_time(asset, occurred_at, last)
     state_after = _target(asset, kind, to_state, details)
-    if asset.parent_id and (
-        kind == EventKind.COMPONENT_REMOVED
-        or (state_after in OUT_OF_CUSTODY and asset.parent.state not in OUT_OF_CUSTODY)
-    ):
+    if kind == EventKind.COMPONENT_REMOVED or _parted(asset, state_after):
         _check_left_in_order(asset, occurred_at)
     if asset.hardware_model.holds_data:
         asset.data_bearing = True  # the unit remembers, whatever the catalogue says later
@@ -510,17 +507,22 @@ def _apply(asset: Asset, kind: str, details: dict, state_after: str, actor) -> N
             _refuse("kind", f"'{asset.asset_tag}' is not installed in anything")
         details["from_parent"] = asset.parent.asset_tag
         asset.parent = None
-    if (
-        state_after in OUT_OF_CUSTODY
-        and asset.parent_id
-        and asset.parent.state not in OUT_OF_CUSTODY
-    ):  # it left on its own: no longer part of a parent that stays
+    if _parted(asset, state_after):
         details["from_parent"] = asset.parent.asset_tag
         asset.parent = None
     if state_after in OUT_OF_CUSTODY:
         asset.workload = ""
     if state_after != State.IN_SERVICE:
         asset.workload = "" if kind != EventKind.CORRECTION else asset.workload
+
+
+def _parted(asset: Asset, state_after: str) -> bool:
+    """Whether the move parts a unit from its parent without a removal: it left custody on its
+    own (its parent stays), or it comes back into custody while its parent is out (found again
+    after both were lost): no unit is in custody inside one that is not, or the reverse."""
+    if asset.parent_id is None or asset.state == state_after:
+        return False
+    return (state_after in OUT_OF_CUSTODY) != (asset.parent.state in OUT_OF_CUSTODY)
 
 
 def _mark_data_bearing(unit: Asset) -> None:

@@ -467,3 +467,16 @@ def test_deeply_nested_correction_details_are_capped_as_a_whole(par):
         record(gpu, "correction", 1, corrects=gpu.events.first().pk, reason="r", details=nested)
     assert "details" in err.value.message_dict
     assert kinds(gpu) == ["purchased"]
+
+
+def test_a_component_found_again_does_not_stay_inside_a_lost_server(par):
+    srv, ssd = server(site=par), drive(site=par)
+    record(ssd, "component-installed", 1, parent="SRV-1")
+    record(srv, "lost", 2, circumstances="truck stolen")
+    ssd.refresh_from_db()
+    assert ssd.state == State.LOST and ssd.parent == srv
+    lost = ssd.events.last()
+    found = record(ssd, "correction", 3, corrects=lost.pk, reason="found", to_state="in-stock")
+    ssd.refresh_from_db()
+    assert ssd.state == State.IN_STOCK and ssd.parent is None
+    assert found.details["from_parent"] == "SRV-1"
