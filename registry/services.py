@@ -212,6 +212,7 @@ def _check_sanitised(asset: Asset, kind: str) -> None:
         occurred_at__gte=since,
         sanitisation_method__in=methods,
         details__verification="passed",
+        corrections__isnull=True,  # a sanitisation someone corrected is no proof: record it anew
     ).exists()
     if not ok:
         _refuse(

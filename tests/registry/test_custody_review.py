@@ -480,3 +480,16 @@ def test_a_component_found_again_does_not_stay_inside_a_lost_server(par):
     ssd.refresh_from_db()
     assert ssd.state == State.IN_STOCK and ssd.parent is None
     assert found.details["from_parent"] == "SRV-1"
+
+
+def test_a_corrected_sanitisation_no_longer_opens_the_gate(par):
+    ssd = drive(site=par)
+    record(ssd, "commissioned", 1, workload="storage")
+    record(ssd, "decommissioned", 2, reason="worn")
+    purge = record(ssd, "sanitised", 3, **SANITISE)
+    record(ssd, "correction", 4, corrects=purge.pk, reason="the verification had failed")
+    with pytest.raises(LifecycleError) as err:
+        record(ssd, "sold", 5, **SALE)
+    assert "sanitisation" in err.value.message_dict["kind"][0]
+    record(ssd, "sanitised", 6, **SANITISE)
+    record(ssd, "sold", 7, **SALE)
