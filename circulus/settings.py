@@ -154,7 +154,8 @@ WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectsta
 if DEBUG or os.environ.get("PYTEST_VERSION"):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
 
 # --- Security (production defaults; `manage.py check --deploy` passes with DEBUG off) ---
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
