@@ -6,7 +6,6 @@ The first runnable block is README's `make demo`, which builds the fresh databas
 Run with `make test-docs` (its own CI step); the default test run leaves it out (marker `docs`).
 """
 
-import os
 import re
 import subprocess
 from pathlib import Path
@@ -17,9 +16,6 @@ pytestmark = pytest.mark.docs
 
 ROOT = Path(__file__).resolve().parents[2]
 FENCE = re.compile(r"^[ \t]*```(\w*)[^\n]*\n(.*?)^[ \t]*```[ \t]*$", re.MULTILINE | re.DOTALL)
-# Settings a newcomer's shell would not have: the run must work from the checkout's .env alone.
-UNSET = ("DATABASE_URL", "CELERY_BROKER_URL", "CELERY_RESULT_BACKEND", "DEBUG", "SECRET_KEY",
-         "ALLOWED_HOSTS", "DJANGO_SETTINGS_MODULE", "VIRTUAL_ENV", "CIRCULUS_ENV_FILE")
 
 
 def doc_pages() -> list[Path]:
@@ -57,23 +53,12 @@ def test_every_runnable_block_names_the_one_command_form():
     assert offenders == []
 
 
-@pytest.fixture(scope="module")
-def newcomer_env(tmp_path_factory):
-    base = tmp_path_factory.mktemp("docs-demo")
-    env = {k: v for k, v in os.environ.items() if k not in UNSET and not k.startswith("PYTEST")}
-    venv_bin = str(ROOT / ".venv" / "bin")
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if p != venv_bin)
-    env["CIRCULUS_VAR_DIR"] = str(base / "var")
-    env["CIRCULUS_OUT_DIR"] = str(base / "out")
-    return env
-
-
 @pytest.mark.parametrize(("where", "code"), BLOCKS, ids=[where for where, _ in BLOCKS])
-def test_block_runs(where, code, newcomer_env):
+def test_block_runs(where, code, demo_env):
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", code],
         cwd=ROOT,
-        env=newcomer_env,
+        env=demo_env,
         capture_output=True,
         text=True,
         timeout=900,
