@@ -20,7 +20,7 @@ help:
 	@echo "make test-docs - run every sh block of README.md and docs/ against a fresh demo"
 	@echo "make lint    - ruff, format check, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
-	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL)"
+	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,celery)"
 	@echo "make bench   - benchmarks (BENCH_QUICK=1 for the small CI mode)"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -72,8 +72,9 @@ serve: install $(ENV_FILE)
 	$(CLI) runserver 0.0.0.0:8000
 
 # Both refuse to start without CELERY_BROKER_URL (see circulus/cli.py).
+# QUEUES=ingest,compute serves only those kinds of work (circulus/queues.py); default: all.
 worker: install $(ENV_FILE)
-	$(CLI) celery worker --loglevel=INFO
+	$(CLI) celery worker --loglevel=INFO $(if $(QUEUES),-Q $(QUEUES),)
 
 beat: install $(ENV_FILE)
 	$(CLI) celery beat --loglevel=INFO
