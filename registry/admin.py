@@ -245,10 +245,10 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         "asset_tag",
         "state_badge",
         "hardware_model",
-        "site",
-        "location",
+        "site_code",
         "workload",
         "planned_eol",
+        "location",
         "kind",
         "serial_number",
     )
@@ -301,6 +301,10 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
     @admin.display(description="state", ordering="state")
     def state_badge(self, obj):
         return state_badge(obj.state)
+
+    @admin.display(description="site", ordering="site__code")
+    def site_code(self, obj):
+        return obj.site.code
 
     @admin.display(description="kind", ordering="hardware_model__kind")
     def kind(self, obj):
