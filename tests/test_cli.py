@@ -98,3 +98,16 @@ def test_manage_py_is_the_same_command(tmp_path):
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "SECRET_KEY is required" in done.stderr
+
+
+def test_an_unmigrated_database_is_named_not_dumped(tmp_path):
+    done = run(
+        "import_assets",
+        str(ROOT / "docs" / "examples" / "assets.csv"),
+        "--dry-run",
+        cwd=tmp_path,
+        DEBUG="1",
+        CIRCULUS_VAR_DIR=str(tmp_path / "var"),
+    )
+    assert done.returncode != 0 and "Traceback" not in done.stderr
+    assert "the database has no tables yet" in done.stderr and "make demo" in done.stderr
