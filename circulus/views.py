@@ -7,6 +7,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from drf_spectacular.views import SpectacularSwaggerView
+from rest_framework.exceptions import NotAuthenticated
 
 # Which pages of docs/ each role reads first (a user in several groups gets them all).
 ROLE_DOCS = {
@@ -68,8 +69,9 @@ def doc(request, name: str):
 class SwaggerOrLogin(SpectacularSwaggerView):
     """The interactive API docs; a visitor who is not signed in logs in first and comes back."""
 
-    def dispatch(self, request, *args, **kwargs):
-        # A browser without a session; API clients sending a token get the API's own answer.
-        if not request.user.is_authenticated and "HTTP_AUTHORIZATION" not in request.META:
-            return redirect_to_login(request.get_full_path())
-        return super().dispatch(request, *args, **kwargs)
+    def handle_exception(self, exc):
+        # Nobody signed in (the API's own authentication ran and found no one): a browser goes to
+        # the login page; a client that sent credentials gets the API's own answer.
+        if isinstance(exc, NotAuthenticated) and "HTTP_AUTHORIZATION" not in self.request.META:
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)
