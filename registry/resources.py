@@ -30,3 +30,9 @@ class AssetResource(resources.ModelResource):
 
     def get_queryset(self):
         return super().get_queryset().select_related("hardware_model", "site")
+
+    def import_data(self, *args, **kwargs):
+        # A model resource would write assets without their ledger rows or any rule.
+        raise NotImplementedError(
+            "assets are imported by registry.importing (the admin's Import page, import_assets)"
+        )
