@@ -8,7 +8,7 @@ from reporting import indicators as ind
 # key in PeriodResult.indicators -> (human name, unit, decimals shown)
 INDICATORS = {
     "PUE": ("Power usage effectiveness (PUE = EDC/EIT)", "", 2),
-    "WUE": ("Water usage effectiveness (WUE = WIN/EIT)", "m3/MWh", 2),
+    "WUE": ("Water usage effectiveness (WUE, per the period's field dictionary)", "m3/MWh", 2),
     "ERF": ("Energy reuse factor (ERF = EREUSE/EDC)", "", 2),
     "REF": ("Renewable energy factor (REF = ERES-TOT/EDC)", "", 2),
     "CUE": ("Carbon usage effectiveness (CUE)", "kgCO2e/kWh", 2),
