@@ -1,12 +1,12 @@
 from rest_framework import viewsets
 
-from circulus.api import IsStaffOrReadOnly
+from circulus.api import IsStaffOrReadOnly, ProtectedDestroyMixin
 from hardware.api.filters import HardwareModelFilter
 from hardware.api.serializers import HardwareModelSerializer, ManufacturerSerializer
 from hardware.models import HardwareModel, Manufacturer
 
 
-class ManufacturerViewSet(viewsets.ModelViewSet):
+class ManufacturerViewSet(ProtectedDestroyMixin, viewsets.ModelViewSet):
     """Hardware manufacturers. Read: any signed-in user; write: staff."""
 
     queryset = Manufacturer.objects.all()
@@ -16,7 +16,7 @@ class ManufacturerViewSet(viewsets.ModelViewSet):
     ordering_fields = ("name",)
 
 
-class HardwareModelViewSet(viewsets.ModelViewSet):
+class HardwareModelViewSet(ProtectedDestroyMixin, viewsets.ModelViewSet):
     """The hardware catalogue: models with specs, embodied impacts, composition and sources.
 
     Every figure's source is listed under `sources` (one row per figure). Read: any signed-in
