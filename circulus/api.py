@@ -1,7 +1,7 @@
 """Shared API plumbing: permissions and the exception handler."""
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import permissions, serializers
+from rest_framework import serializers
 from rest_framework.views import exception_handler as drf_exception_handler
 
 
@@ -13,15 +13,6 @@ def exception_handler(exc, context):
         )
         exc = serializers.ValidationError(detail)
     return drf_exception_handler(exc, context)
-
-
-class IsStaffOrReadOnly(permissions.BasePermission):
-    """Authenticated users read; only staff write (the reference catalogue is curated)."""
-
-    def has_permission(self, request, view):
-        if not (request.user and request.user.is_authenticated):
-            return False
-        return request.method in permissions.SAFE_METHODS or request.user.is_staff
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):

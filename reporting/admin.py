@@ -4,15 +4,16 @@ import codecs
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from registry import permissions as policy
+from registry.models import Site
 from reporting import ingest
+from reporting import permissions as policy
 from reporting.charts import monthly_svg
 from reporting.models import (
     FieldValue,
@@ -32,8 +33,72 @@ from reporting.tasks import queue_compute, queue_ingest
 SYNC_UPLOAD_BYTES = 5_000_000  # larger uploads are ingested by a task
 
 
+def _site_of(obj, site_path: str):
+    for part in site_path.split("__"):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+class SiteScopedAdmin:
+    """reporting/permissions.py in the admin: lists and forms show only the sites the user may
+    read; writing (and the site a row may be moved to) only the sites the user operates. Model
+    permissions still decide which pages a role sees at all."""
+
+    site_path = "site"
+
+    def get_queryset(self, request):
+        return policy.scope(super().get_queryset(request), request.user, self.site_path)
+
+    def _readable(self, request, obj) -> bool:
+        if not policy.can_read(request.user):
+            return False
+        ids = policy.readable_site_ids(request.user)
+        return obj is None or ids is None or _site_of(obj, self.site_path).pk in ids
+
+    def _writable(self, request, obj) -> bool:
+        if obj is None:
+            return policy.may_write_somewhere(request.user)
+        return policy.can_write_at(request.user, _site_of(obj, self.site_path))
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) and policy.can_read(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self._readable(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return super().has_add_permission(request, *args) and self._writable(request, None)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._writable(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._writable(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "site":
+            ids = policy.writable_site_ids(request.user)
+            if ids is not None:
+                kwargs["queryset"] = Site.objects.filter(pk__in=ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        # The form's site choices already exclude other sites; this holds for any other path.
+        if not policy.can_write_at(request.user, _site_of(obj, self.site_path)):
+            raise PermissionDenied("you do not operate this site")
+        super().save_model(request, obj, form, change)
+
+    def revert_disabled(self, request, obj=None):
+        return True  # a revert would bypass the form's site choices and the period's status
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
 @admin.register(SiteProfile)
-class SiteProfileAdmin(SimpleHistoryAdmin):
+class SiteProfileAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     list_display = ("site", "dc_type", "structure_type", "lau_code", "nuts3_code")
     list_filter = ("dc_type", "structure_type")
     search_fields = ("site__code", "site__name", "operator_name")
@@ -57,7 +122,7 @@ class UploadForm(forms.Form):
 
 
 @admin.register(MeasurementPoint)
-class MeasurementPointAdmin(SimpleHistoryAdmin):
+class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     list_display = ("code", "site", "quantity", "unit", "register", "multiplier", "valid_from")
     list_filter = ("quantity", "register", "unit", "site")
     search_fields = ("code", "device_id", "location")
@@ -72,10 +137,16 @@ class MeasurementPointAdmin(SimpleHistoryAdmin):
         ]
 
     def _allowed(self, request):
-        user = request.user
-        return None if user.is_superuser else policy.operated_site_ids(user)
+        return policy.writable_site_ids(request.user)
+
+    def changelist_view(self, request, extra_context=None):
+        # Upload and import are offered only to those who may write somewhere.
+        extra_context = {**(extra_context or {}), "may_upload": self._writable(request, None)}
+        return super().changelist_view(request, extra_context)
 
     def upload_readings(self, request):
+        if not self._writable(request, None):
+            raise PermissionDenied
         form = UploadForm(request.POST or None, request.FILES or None)
         report = None
         if request.method == "POST" and form.is_valid():
@@ -106,6 +177,8 @@ class MeasurementPointAdmin(SimpleHistoryAdmin):
         return self._upload_page(request, form, report, "Upload readings (readings.csv)")
 
     def import_meters(self, request):
+        if not self._writable(request, None):
+            raise PermissionDenied
         form = UploadForm(request.POST or None, request.FILES or None)
         report = None
         if request.method == "POST" and form.is_valid():
@@ -127,18 +200,36 @@ class MeasurementPointAdmin(SimpleHistoryAdmin):
         return TemplateResponse(request, "admin/reporting/upload.html", context)
 
 
-class FieldValueInline(admin.TabularInline):
+class PeriodPartInline(admin.TabularInline):
+    """Rows of a period: written only while the parent period may be changed."""
+
+    def _parent_writable(self, request, obj) -> bool:
+        if obj is None:
+            return policy.may_write_somewhere(request.user)
+        return obj.status == PeriodStatus.DRAFT and policy.can_write_at(request.user, obj.site)
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and self._parent_writable(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._parent_writable(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._parent_writable(request, obj)
+
+
+class FieldValueInline(PeriodPartInline):
     model = FieldValue
     extra = 0
     fields = ("symbol", "value", "quality", "omission_reason", "note", "confidential")
 
 
-class SegmentInline(admin.TabularInline):
+class SegmentInline(PeriodPartInline):
     model = PowerDemandSegment
     extra = 0
 
 
-class InstrumentInline(admin.TabularInline):
+class InstrumentInline(PeriodPartInline):
     model = RenewableInstrument
     extra = 0
 
@@ -152,7 +243,7 @@ def _table(headers, rows):
 
 
 @admin.register(ReportingPeriod)
-class ReportingPeriodAdmin(SimpleHistoryAdmin):
+class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     list_display = ("__str__", "status", "start_date", "end_date", "partial_year", "pue")
     list_filter = ("status", "year", "site")
     list_select_related = ("site", "result")
@@ -252,10 +343,16 @@ class ReportingPeriodAdmin(SimpleHistoryAdmin):
         return _table(("meter", "present", "expected", "%", "gaps", "resets"), rows)
 
     def has_change_permission(self, request, obj=None):
-        allowed = super().has_change_permission(request, obj)
         if obj is not None and obj.status != PeriodStatus.DRAFT:
             return False  # validated and submitted periods are frozen; reopen first
-        return allowed and (obj is None or policy.can_write_at(request.user, obj.site))
+        return super().has_change_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not policy.may_write_somewhere(request.user):
+            for name in ("compute", "validate", "submit", "reopen"):
+                actions.pop(name, None)
+        return actions
 
     @admin.action(description="Compute (queue the task)")
     def compute(self, request, queryset):
@@ -290,7 +387,7 @@ class ReportingPeriodAdmin(SimpleHistoryAdmin):
         self._move(request, queryset, PeriodStatus.DRAFT)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SiteScopedAdmin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -306,9 +403,26 @@ class IngestJobAdmin(ReadOnlyAdmin):
     list_display = ("created_at", "source", "status", "rows", "inserted", "unchanged", "message")
     list_filter = ("status",)
 
+    # A job may touch several sites: it belongs to whoever started it.
+    def get_queryset(self, request):
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if policy.sees_all_sites(request.user):
+            return queryset
+        return queryset.filter(requested_by=request.user)
+
+    def _readable(self, request, obj) -> bool:
+        if not policy.can_read(request.user):
+            return False
+        return (
+            obj is None
+            or policy.sees_all_sites(request.user)
+            or (obj.requested_by_id == request.user.pk)
+        )
+
 
 @admin.register(Reading)
 class ReadingAdmin(ReadOnlyAdmin):
+    site_path = "meter__site"
     list_display = ("meter", "timestamp", "value")
     list_select_related = ("meter",)
     search_fields = ("meter__code",)
@@ -318,5 +432,6 @@ class ReadingAdmin(ReadOnlyAdmin):
 
 @admin.register(ReadingRevision)
 class ReadingRevisionAdmin(ReadOnlyAdmin):
+    site_path = "meter__site"
     list_display = ("meter", "timestamp", "old_value", "new_value", "replaced_at", "replaced_by")
     list_select_related = ("meter", "replaced_by")
