@@ -34,5 +34,5 @@ class LoginThrottleMiddleware:
                     request, "accounts/login_throttled.html", context, status=429
                 )
                 response["Retry-After"] = str(wait)
-                return response
+                return response.render()
         return self.get_response(request)

@@ -51,8 +51,12 @@ def build() -> dict:
     w["users"] = users
     w["asset_a"] = factories.asset("PAR1-GPU-1", at_site=a)
     w["asset_b"] = factories.asset("FRA1-GPU-1", at_site=b)
+    # A change-history row for each, so the admin's history pages have a version to show.
+    a.save()
+    w["asset_a"].notes = "matrix"
+    w["asset_a"].save()
     w["event_a"] = LifecycleEvent.objects.filter(asset=w["asset_a"]).first()
-    w["manufacturer"] = factories.manufacturer("Lonely Co")
+    w["manufacturer"] = factories.manufacturer("Lonely")
     w["hardware_model"] = factories.hardware_model("matrix-gpu")
     w["source"] = Source.objects.create(citation="Matrix source")
     w["meter_a"] = MeasurementPoint.objects.create(
