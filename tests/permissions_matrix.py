@@ -146,7 +146,7 @@ ADMIN = {
     "registry_site_change": f"{L} ro ro ro ro 403 403 200",
     "registry_site_delete": SUPERUSER_ONLY,
     "registry_site_history": f"{L} 200 200 200 200 403 403 200",
-    "registry_site_simple_history": f"{L} 403 403 403 ro 403 403 200",
+    "registry_site_simple_history": f"{L} ro ro ro ro 403 403 ro",  # revert is disabled
     "registry_lifecycleevent_changelist": f"{L} 200 200 200 200 403 403 200",
     "registry_lifecycleevent_add": NOBODY,  # the ledger is written by recording events
     "registry_lifecycleevent_change": f"{L} ro ro ro ro 403 403 ro",
@@ -157,7 +157,7 @@ ADMIN = {
     "registry_asset_change": f"{L} 200 ro ro ro 403 403 200",
     "registry_asset_delete": NOBODY,  # an asset with a ledger is never deleted
     "registry_asset_history": f"{L} 200 200 200 200 403 403 200",
-    "registry_asset_simple_history": f"{L} ro 403 403 ro 403 403 ro",
+    "registry_asset_simple_history": f"{L} ro ro ro ro 403 403 ro",
     "registry_asset_record_event": f"{L} 200 403 200 403 403 403 200",
     "registry_asset_import": f"{L} 200 200 403 403 403 403 200",
     "registry_asset_process_import": f"{L} 405 405 405 405 405 405 405",  # POST only
