@@ -15,7 +15,7 @@ help:
 	@echo "make test    - run the whole test suite (DATABASE_URL selects the database)"
 	@echo "make lint    - ruff, format check, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
-	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL)"
+	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,celery)"
 	@echo "make bench   - benchmarks (BENCH_QUICK=1 for the small CI mode)"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -55,8 +55,9 @@ serve: install
 	else echo "no CELERY_BROKER_URL: tasks run eagerly in the web process"; fi
 	$(PY) manage.py runserver 0.0.0.0:8000
 
+# QUEUES=ingest,compute serves only those kinds of work (circulus/queues.py); default: all.
 worker: install
-	$(VENV)/bin/celery -A circulus worker --loglevel=INFO
+	$(VENV)/bin/celery -A circulus worker --loglevel=INFO $(if $(QUEUES),-Q $(QUEUES),)
 
 beat: install
 	$(VENV)/bin/celery -A circulus beat --loglevel=INFO

@@ -10,6 +10,8 @@ import dj_database_url
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from circulus import queues
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("CIRCULUS_VAR_DIR", BASE_DIR / "var"))
 OUT_DIR = Path(os.environ.get("CIRCULUS_OUT_DIR", BASE_DIR / "out"))
@@ -231,7 +233,13 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("CELERY_TASK_DEFAULT_QUEUE", "celery")
+# Queues per kind of work (circulus/queues.py): `make worker QUEUES=ingest` serves one of them.
+CELERY_QUEUE_PREFIX = os.environ.get("CELERY_QUEUE_PREFIX", "")
+CELERY_TASK_DEFAULT_QUEUE = queues.name(queues.DEFAULT, CELERY_QUEUE_PREFIX)
+CELERY_TASK_QUEUES = queues.queues(CELERY_QUEUE_PREFIX)
+CELERY_TASK_ROUTES = queues.routes(CELERY_QUEUE_PREFIX)
+# The worker and queue of each task are kept with its result: operators see where a job ran.
+CELERY_RESULT_EXTENDED = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_RESULT_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

@@ -11,8 +11,10 @@ import time
 import uuid
 from dataclasses import dataclass
 
+import kombu.pools
 import pytest
 
+from circulus import queues
 from circulus.celery import app
 
 REDIS_URL = os.environ.get("CIRCULUS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
@@ -29,18 +31,24 @@ def _redis_reachable() -> bool:
 
 def _reconfigure(**conf) -> None:
     """Point the already-configured app at another broker/backend, dropping cached connections."""
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    # kombu keeps pools in a process-wide registry keyed by connection: a closed pool left there
+    # would be handed out again the next time the same broker is used.
+    kombu.pools.reset()
+    app._pool = None
     app.amqp._producer_pool = None
+    app.control.mailbox.__dict__.pop("producer_pool", None)
     app._local.__dict__.pop("backend", None)
     app.conf.update(conf)
 
 
 @dataclass
 class Worker:
-    queue: str
+    prefix: str
     shares_db: bool
+
+    @property
+    def queue(self) -> str:
+        return queues.name(queues.DEFAULT, self.prefix)
 
 
 def _database_url() -> str | None:
@@ -53,63 +61,72 @@ def _database_url() -> str | None:
     return f"postgres://{auth}@{conf['HOST'] or 'localhost'}:{conf['PORT'] or 5432}/{conf['NAME']}"
 
 
-@pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
-    if not _redis_reachable():
-        pytest.skip(f"no Redis reachable at {REDIS_URL}: real-worker tests need one")
-    queue = f"circulus-test-{uuid.uuid4().hex[:8]}"
-    with django_db_blocker.unblock():
-        database_url = _database_url()
+def start_worker(prefix: str, database_url: str | None, kinds=None, hostname=None):
+    """A `celery worker` subprocess on the test broker, serving `kinds` (all queues if None)."""
     env = os.environ | {
         "CELERY_BROKER_URL": REDIS_URL,
         "CELERY_RESULT_BACKEND": REDIS_URL,
-        "CELERY_TASK_DEFAULT_QUEUE": queue,
+        "CELERY_QUEUE_PREFIX": prefix,
     }
+    env.pop("CELERY_TASK_DEFAULT_QUEUE", None)
     if database_url:
         env["DATABASE_URL"] = database_url
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "circulus",
-            "worker",
-            "--pool=solo",
-            "--concurrency=1",
-            "-Q",
-            queue,
-            "--loglevel=WARNING",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    saved = {
-        k: app.conf[k]
-        for k in ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
-    }
+    command = [sys.executable, "-m", "celery", "-A", "circulus", "worker", "--pool=solo"]
+    command += ["--concurrency=1", "--loglevel=WARNING"]
+    command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
+    if kinds:
+        command += ["-Q", ",".join(queues.name(kind, prefix) for kind in kinds)]
+    if hostname:
+        command += ["--hostname", hostname]
+    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def wait_until_up(worker, hostname=None, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    destination = [hostname] if hostname else None
+    while time.monotonic() < deadline:
+        if worker.poll() is not None:
+            pytest.fail(f"worker exited: {worker.stdout.read().decode()[-2000:]}")
+        if app.control.ping(timeout=1, destination=destination):
+            return
+    pytest.fail("worker did not answer a ping within a minute")
+
+
+def stop_worker(worker) -> None:
+    worker.terminate()
+    try:
+        worker.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+
+
+def point_app_at_test_broker(prefix: str) -> dict:
+    """Send this process's tasks to the test broker's prefixed queues; returns the old conf."""
+    keys = ("broker_url", "result_backend", "task_always_eager", "task_default_queue")
+    saved = {k: app.conf[k] for k in (*keys, "task_queues", "task_routes")}
     _reconfigure(
         broker_url=REDIS_URL,
         result_backend=REDIS_URL,
         task_always_eager=False,
-        task_default_queue=queue,
+        task_default_queue=queues.name(queues.DEFAULT, prefix),
+        task_queues=queues.queues(prefix),
+        task_routes=queues.routes(prefix),
     )
+    return saved
+
+
+@pytest.fixture(scope="session")
+def celery_worker_process(django_db_setup, django_db_blocker):
+    if not _redis_reachable():
+        pytest.skip(f"no Redis reachable at {REDIS_URL}: real-worker tests need one")
+    prefix = f"circulus-test-{uuid.uuid4().hex[:8]}-"
+    with django_db_blocker.unblock():
+        database_url = _database_url()
+    worker = start_worker(prefix, database_url)
+    saved = point_app_at_test_broker(prefix)
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if worker.poll() is not None:
-                pytest.fail(f"worker exited: {worker.stdout.read().decode()[-2000:]}")
-            if app.control.ping(timeout=1, destination=None):
-                break
-        yield Worker(queue=queue, shares_db=database_url is not None)
+        wait_until_up(worker)
+        yield Worker(prefix=prefix, shares_db=database_url is not None)
     finally:
-        worker.terminate()
-        try:
-            worker.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            worker.kill()
+        stop_worker(worker)
         _reconfigure(**saved)
