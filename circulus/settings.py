@@ -4,6 +4,7 @@ Defaults give the embedded setup: SQLite under var/, Celery tasks run eagerly in
 """
 
 import os
+import sys
 from pathlib import Path
 
 import dj_database_url
@@ -97,9 +98,22 @@ TEMPLATES = [
     },
 ]
 
+# Schema changes and grants run as the tables' owner (DATABASE_MIGRATE_URL); everything else
+# connects as the application's least-privilege role (DATABASE_URL), which cannot truncate, alter
+# or rewrite the ledger. Unset, both are DATABASE_URL.
+MIGRATION_COMMANDS = {"migrate", "grant_app_role"}
+
+
+def database_url(argv: list[str], environ) -> str:
+    url = environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'circulus.sqlite3'}")
+    if len(argv) > 1 and argv[1] in MIGRATION_COMMANDS:
+        return environ.get("DATABASE_MIGRATE_URL") or url
+    return url
+
+
 DATABASES = {
     "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'circulus.sqlite3'}"),
+        database_url(sys.argv, os.environ),
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )

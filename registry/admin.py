@@ -268,7 +268,19 @@ class AssetAdmin(ImportExportMixin, SimpleHistoryAdmin):
         (None, {"fields": ("asset_tag", "serial_number", "hardware_model", "state_badge")}),
         ("Where", {"fields": ("site", "room", "rack", "position_u", "parent", "workload")}),
         ("Purchase", {"fields": ("supplier", "purchase_date", "purchase_price", "currency")}),
-        ("Life", {"fields": ("owner", "warranty_end", "planned_eol", "measured_mass_kg", "notes")}),
+        (
+            "Life",
+            {
+                "fields": (
+                    "owner",
+                    "warranty_end",
+                    "planned_eol",
+                    "measured_mass_kg",
+                    "data_bearing",
+                    "notes",
+                )
+            },
+        ),
     )
     add_fieldsets = (
         (
@@ -290,7 +302,7 @@ class AssetAdmin(ImportExportMixin, SimpleHistoryAdmin):
                 )
             },
         ),
-        ("Other", {"fields": ("measured_mass_kg", "notes")}),
+        ("Other", {"fields": ("measured_mass_kg", "data_bearing", "notes")}),
     )
 
     # --- list columns
@@ -366,7 +378,10 @@ class AssetAdmin(ImportExportMixin, SimpleHistoryAdmin):
         return self.add_fieldsets if obj is None else self.fieldsets
 
     def get_readonly_fields(self, request, obj=None):
-        return READONLY_ON_CHANGE if obj is not None else ()
+        if obj is None:
+            return ()
+        # Once a unit has held data it stays marked: the flag can be set here, never cleared.
+        return READONLY_ON_CHANGE + (("data_bearing",) if obj.data_bearing else ())
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "site" and not request.user.is_superuser:

@@ -127,6 +127,19 @@ def _story(par: Site, fra: Site) -> None:
         standard="nist-800-88-r2",
         certificate_ref="COS-2025-0042",
     )
+    # Its boot drive is checked on its own history before it may follow the server out.
+    _do(
+        ssd,
+        "sanitised",
+        "2025-03-03",
+        method="purge",
+        technique="NVMe Sanitize (block erase)",
+        tool="nvme-cli 2.8",
+        verification="passed",
+        performed_by="ITAD technician",
+        standard="nist-800-88-r2",
+        certificate_ref="COS-2025-0043",
+    )
     _do(
         server,
         "sent-to-recycler",

@@ -76,6 +76,7 @@ class AssetCreateForm(forms.ModelForm):
             "warranty_end",
             "planned_eol",
             "measured_mass_kg",
+            "data_bearing",
             "notes",
         )
 

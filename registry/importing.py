@@ -47,6 +47,7 @@ ASSET_COLUMNS = (
     "planned_eol",
     "measured_mass_kg",
     "state",
+    "data_bearing",
 )
 ASSET_REQUIRED = (
     "asset_tag",
@@ -204,6 +205,15 @@ class _Row:
             return None
         return number
 
+    def flag(self, column: str) -> bool:
+        value = _text(self.raw(column)).lower()
+        if value in ("", "0", "no", "false"):
+            return False
+        if value in ("1", "yes", "true"):
+            return True
+        self.error(column, f"'{value}' is not yes or no")
+        return False
+
     def whole(self, column: str) -> int | None:
         value = _text(self.raw(column))
         if not value:
@@ -245,6 +255,7 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
         return report
 
     models = dict(HardwareModel.objects.values_list("slug", "id"))
+    bearing_models = set(HardwareModel.objects.filter(holds_data=True).values_list("id", flat=True))
     sites = {code: (pk, tz) for pk, code, tz in Site.objects.values_list("id", "code", "time_zone")}
     writable = (
         None
@@ -298,6 +309,8 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
             "warranty_end": row.date("warranty_end"),
             "planned_eol": row.date("planned_eol"),
             "measured_mass_kg": row.decimal("measured_mass_kg", digits=9, places=3),
+            # As `services.create_asset` sets it: from the model, or the operator says so.
+            "data_bearing": row.flag("data_bearing") or model_id in bearing_models,
         }
         if tag:
             if tag in tags_in_file:

@@ -95,6 +95,12 @@ IN_CUSTODY = frozenset(
     }
 )
 FINAL = frozenset({State.SOLD, State.DONATED, State.RETURNED, State.RECYCLED, State.LOST})
+# States in which someone else holds the asset: reaching one from any other state is a release
+# from custody, and a unit that holds or has held data is released only after a verified purge
+# or destruction (NIST SP 800-88), whatever the event: sold, donated, returned, sent to a
+# recycler, recycled, a correction, or a component following its parent.
+RELEASED = frozenset({State.SOLD, State.DONATED, State.RETURNED, State.AT_RECYCLER, State.RECYCLED})
+OUT_OF_CUSTODY = RELEASED | {State.LOST}
 ON_SITE = IN_CUSTODY - {State.ORDERED, State.AT_REFURBISHER}
 
 SAME = "same"  # the event leaves the state as it was
@@ -110,7 +116,6 @@ class Move:
     required: tuple = ()
     optional: tuple = ()
     choices: dict = field(default_factory=dict)  # detail -> allowed values
-    leaves_custody: bool = False  # needs sanitisation of data-bearing assets first
 
 
 _ANY_ON_SITE = ON_SITE
@@ -199,28 +204,24 @@ MOVES: dict[str, Move] = {
         (State.SOLD,),
         required=("counterparty", "price", "currency"),
         optional=("document_ref",),
-        leaves_custody=True,
     ),
     EventKind.DONATED: Move(
         frozenset({State.IN_STOCK, State.AWAITING_DISPOSITION, State.RESERVED}),
         (State.DONATED,),
         required=("counterparty",),
         optional=("document_ref",),
-        leaves_custody=True,
     ),
     EventKind.RETURNED: Move(
         frozenset({State.IN_STOCK, State.AWAITING_DISPOSITION, State.IN_REPAIR}),
         (State.RETURNED,),
         required=("counterparty",),
         optional=("document_ref", "price"),
-        leaves_custody=True,
     ),
     EventKind.SENT_TO_RECYCLER: Move(
         frozenset({State.IN_STOCK, State.AWAITING_DISPOSITION}),
         (State.AT_RECYCLER,),
         required=("recycler", "certification", "consignment_ref"),
         choices={"certification": RecyclerCertification.values},
-        leaves_custody=True,
     ),
     EventKind.RECYCLED: Move(
         frozenset({State.AT_RECYCLER}),
@@ -234,16 +235,32 @@ MOVES: dict[str, Move] = {
         frozenset(State.values),
         (SAME,),
         required=("corrects", "reason"),
+        # `to_state` is where the correction leads (any state, through the same checks as any
+        # move); it is the writer's `to_state` argument, accepted beside the details too.
         optional=("to_state", "details"),
     ),
 }
 
-# Kinds a component takes along with its parent (unless removed first). To the recycler every
-# installed component must follow; decommissioning takes along those that can follow.
-FOLLOWS_PARENT = (EventKind.SENT_TO_RECYCLER, EventKind.RECYCLED, EventKind.DECOMMISSIONED)
-FOLLOWS_PARENT_STRICTLY = (EventKind.SENT_TO_RECYCLER, EventKind.RECYCLED)
+# Kinds a component takes along with its parent (unless removed first). To the recycler (and
+# when lost) every installed component must follow, each through its own checks; decommissioning
+# takes along those that can follow. Any other way out of custody (sold, donated, returned, a
+# correction) needs the components removed first: no unit stays "in custody" inside one that left.
+FOLLOWS_PARENT = (
+    EventKind.SENT_TO_RECYCLER,
+    EventKind.RECYCLED,
+    EventKind.LOST,
+    EventKind.DECOMMISSIONED,
+)
+FOLLOWS_PARENT_STRICTLY = (EventKind.SENT_TO_RECYCLER, EventKind.RECYCLED, EventKind.LOST)
 DECIMAL_DETAILS = {"price", "weighed_mass_kg"}
 DATE_DETAILS = {"purchase_date"}
+# A ledger row is kept forever: one detail (a note, a nested mapping) stays under 10 kB.
+MAX_DETAIL_BYTES = 10_000
+
+
+def releases(state_before: str | None, state_after: str) -> bool:
+    """Whether a move hands the asset to someone else (the sanitisation gate applies)."""
+    return state_after in RELEASED and state_before not in RELEASED
 
 
 def move_for(kind: str) -> Move:

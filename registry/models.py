@@ -96,6 +96,13 @@ class Asset(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
         help_text="Only when it differs from the catalogue mass.",
     )
+    data_bearing = models.BooleanField(
+        default=False,
+        verbose_name="holds or has held data",
+        help_text="Set from its model at purchase, by any data-bearing component ever installed, "
+        "or by an operator; never cleared. Data-bearing units leave custody only after a "
+        "verified purge or destruction.",
+    )
     state = models.CharField(max_length=24, choices=State.choices, editable=False, db_index=False)
     workload = models.CharField(max_length=20, choices=Workload.choices, blank=True, editable=False)
     notes = models.TextField(blank=True)
@@ -142,7 +149,19 @@ class Asset(models.Model):
 
     @property
     def holds_data(self) -> bool:
-        return self.hardware_model.holds_data
+        """The unit's own record, or its model's: a catalogue edit can add, never take away."""
+        return self.data_bearing or self.hardware_model.holds_data
+
+    def clean(self):
+        super().clean()
+        if (
+            self.pk is not None
+            and not self.data_bearing
+            and Asset.objects.filter(pk=self.pk, data_bearing=True).exists()
+        ):
+            raise ValidationError(
+                {"data_bearing": "A unit that has held data stays marked so (it is never cleared)."}
+            )
 
 
 class LedgerQuerySet(models.QuerySet):

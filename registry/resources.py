@@ -106,6 +106,7 @@ class AssetResource(resources.ModelResource):
                 "warranty_end",
                 "planned_eol",
                 "measured_mass_kg",
+                "data_bearing",
             )
         }
         purchase_date: dt.date = instance.purchase_date

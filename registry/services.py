@@ -2,26 +2,30 @@
 validation first, then one ledger row and the asset kept in step, in one transaction."""
 
 import datetime as dt
+import json
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from registry import permissions
 from registry.lifecycle import (
     FOLLOWS_PARENT,
     FOLLOWS_PARENT_STRICTLY,
+    MAX_DETAIL_BYTES,
     METALS,
     MOVES,
+    OUT_OF_CUSTODY,
     PREVIOUS,
     SAME,
     EventKind,
     SanitisationMethod,
     State,
+    releases,
 )
 from registry.models import Asset, LifecycleEvent, SanitisationPolicy, Site
 
-CLOCK_SKEW = dt.timedelta(minutes=5)
 ASSET_FIELDS_FROM_PURCHASE = {
     "supplier": "supplier",
     "price": "purchase_price",
@@ -34,8 +38,19 @@ class LifecycleError(ValidationError):
     """A refused event; `message_dict` names the field and the reason."""
 
 
+class OutOfScope(LifecycleError):
+    """Refused because the actor does not operate a site the event would touch."""
+
+
 def _refuse(field: str, message: str):
     raise LifecycleError({field: [message]})
+
+
+def _check_scope(actor, kind: str, site: Site, field: str, what: str) -> None:
+    """Every asset an event writes on, and every site it leads to, is one the actor may write at.
+    No actor (a command, the demo, a migration) is the installation itself."""
+    if actor is not None and not permissions.can_record(actor, kind, site):
+        raise OutOfScope({field: [f"{what} is at {site.code}, a site you do not operate"]})
 
 
 # --- details -----------------------------------------------------------------------------------
@@ -81,6 +96,9 @@ def _clean_details(kind: str, details: dict) -> dict:
             value = int(value)
         elif not isinstance(value, str | int | dict):
             _refuse(name, "must be text")
+        size = len(json.dumps(value, ensure_ascii=False).encode())
+        if size > MAX_DETAIL_BYTES:
+            _refuse(name, f"{size} bytes; a detail is kept forever and may hold up to 10 kB")
         cleaned[name] = value
     return cleaned
 
@@ -109,38 +127,58 @@ def _last_event(asset: Asset) -> LifecycleEvent | None:
     return asset.events.order_by("-occurred_at", "-id").first()
 
 
-def _data_exposure_end(asset: Asset) -> dt.datetime | None:
-    """When the asset last stopped being able to receive user data: the end of its last
-    in-service period, or its removal from a parent. None if it never held user data."""
-    left_service = (
+def _data_exposure_end(asset: Asset) -> tuple[dt.datetime | None, bool]:
+    """When the asset last could receive user data, and whether it still can.
+
+    Its own service periods, any installation into (or removal from) another unit, and, while it
+    is installed, its parents' service periods: a drive in a server takes data whenever the
+    server runs, though the drive itself is never "in service". (None, False): it never could.
+    """
+    moments = [
         asset.events.filter(state_before=State.IN_SERVICE)
         .exclude(state_after=State.IN_SERVICE)
         .order_by("-occurred_at", "-id")
         .values_list("occurred_at", flat=True)
-        .first()
-    )
-    removed = (
-        asset.events.filter(kind=EventKind.COMPONENT_REMOVED)
+        .first(),
+        asset.events.filter(kind__in=(EventKind.COMPONENT_INSTALLED, EventKind.COMPONENT_REMOVED))
         .order_by("-occurred_at", "-id")
         .values_list("occurred_at", flat=True)
-        .first()
-    )
-    candidates = [t for t in (left_service, removed) if t is not None]
-    return max(candidates) if candidates else None
+        .first(),
+    ]
+    ongoing = asset.state == State.IN_SERVICE
+    node = asset
+    for _ in range(10):  # up the chain of parents
+        if node.parent_id is None:
+            break
+        node = node.parent
+        ongoing = ongoing or node.state == State.IN_SERVICE
+        moments.append(
+            node.events.filter(state_before=State.IN_SERVICE)
+            .exclude(state_after=State.IN_SERVICE)
+            .order_by("-occurred_at", "-id")
+            .values_list("occurred_at", flat=True)
+            .first()
+        )
+    moments = [t for t in moments if t is not None]
+    return (max(moments) if moments else None), ongoing
 
 
 def _check_sanitised(asset: Asset, kind: str) -> None:
-    """Art. of NIST SP 800-88: media leaving the organisation's control are purged or destroyed.
+    """NIST SP 800-88: media leaving the organisation's control are purged or destroyed.
 
-    A data-bearing asset (its model holds data, or a data-bearing component is installed) needs a
-    passed `sanitised` event after its last in-service period before it leaves custody.
+    A unit that holds or has held data (`Asset.data_bearing`, or its model says so) needs a
+    passed `sanitised` event after the last moment it could receive data before it is released,
+    whichever event releases it. A unit still in service (or inside one) cannot be released.
     """
-    bearing = asset.holds_data or any(
-        c.hardware_model.holds_data for c in asset.components.select_related("hardware_model")
-    )
-    if not bearing:
+    if not asset.holds_data:
         return
-    since = _data_exposure_end(asset)
+    since, ongoing = _data_exposure_end(asset)
+    if ongoing:
+        _refuse(
+            "kind",
+            f"'{asset.asset_tag}' holds data and is in service (or installed in a unit in "
+            f"service): decommission and sanitise it before '{kind}'",
+        )
     if since is None:
         return  # never in service, never installed: nothing was ever written to it
     policy = asset.site.sanitisation_policy
@@ -167,8 +205,12 @@ def _check_sanitised(asset: Asset, kind: str) -> None:
 def _check_time(asset: Asset, occurred_at: dt.datetime, last: LifecycleEvent | None) -> None:
     if timezone.is_naive(occurred_at):
         _refuse("occurred_at", "needs a time zone (e.g. 2025-03-01T10:00:00+01:00)")
-    if occurred_at > timezone.now() + CLOCK_SKEW:
-        _refuse("occurred_at", "lies in the future")
+    # No tolerance: an event dated ahead would hold back every later one on this asset.
+    now = timezone.now()
+    if occurred_at > now:
+        _refuse(
+            "occurred_at", f"lies in the future (it is now {now.isoformat(timespec='seconds')})"
+        )
     if last is not None and occurred_at < last.occurred_at:
         _refuse(
             "occurred_at",
@@ -180,10 +222,9 @@ def _check_time(asset: Asset, occurred_at: dt.datetime, last: LifecycleEvent | N
 def _target(asset: Asset, kind: str, to_state: str | None, details: dict) -> str:
     move = MOVES[kind]
     if kind == EventKind.CORRECTION:
-        wanted = details.get("to_state")
-        if wanted and wanted not in State.values:
-            _refuse("to_state", f"'{wanted}' is not a state")
-        return wanted or asset.state
+        if to_state and to_state not in State.values:
+            _refuse("to_state", f"'{to_state}' is not a state")
+        return to_state or asset.state
     (first, *rest) = move.targets
     if rest:
         if to_state not in move.targets:
@@ -260,11 +301,23 @@ def record_event(
             f"'{kind}' is not allowed from state '{asset.state}' "
             f"(allowed from: {', '.join(sorted(move.sources))})",
         )
-    details = _clean_details(kind, details or {})
+    _check_scope(actor, kind, asset.site, "kind", f"'{asset.asset_tag}'")
+    details = dict(details or {})
+    if kind == EventKind.CORRECTION and "to_state" in details:
+        # The admin form sends it among the details, the API beside them: one meaning.
+        given = details.pop("to_state") or None
+        if to_state and given and given != to_state:
+            _refuse("to_state", f"given twice, as '{to_state}' and '{given}'")
+        to_state = to_state or given
+    details = _clean_details(kind, details)
     _check_time(asset, occurred_at, last)
     state_after = _target(asset, kind, to_state, details)
-    if move.leaves_custody and _caused_by is None:
+    if asset.hardware_model.holds_data:
+        asset.data_bearing = True  # the unit remembers, whatever the catalogue says later
+    if releases(asset.state if last else None, state_after):
         _check_sanitised(asset, kind)
+    if state_after in OUT_OF_CUSTODY and asset.state not in OUT_OF_CUSTODY:
+        _check_components_leave(asset, kind)
 
     corrects = None
     if kind == EventKind.CORRECTION:
@@ -272,7 +325,7 @@ def record_event(
         if corrects is None:
             _refuse("corrects", f"event {details['corrects']} is not in this asset's ledger")
         details["corrects"] = corrects.pk
-    _apply(asset, kind, details, state_after)
+    _apply(asset, kind, details, state_after, actor)
 
     event = LifecycleEvent(
         asset=asset,
@@ -292,18 +345,48 @@ def record_event(
     asset.save()
 
     if kind in FOLLOWS_PARENT:
-        for component in asset.components.all():
+        refused = []
+        for component in asset.components.order_by("asset_tag"):
             if kind not in FOLLOWS_PARENT_STRICTLY and component.state not in move.sources:
                 continue
-            record_event(
-                component,
-                kind,
-                occurred_at=occurred_at,
-                actor=actor,
-                details=_component_details(kind, details, component),
-                _caused_by=event,
+            try:  # each component in its own savepoint, so every refusal can be named
+                record_event(
+                    component,
+                    kind,
+                    occurred_at=occurred_at,
+                    actor=actor,
+                    details=_component_details(kind, details, component),
+                    _caused_by=event,
+                )
+            except LifecycleError as exc:
+                refused.append((component.asset_tag, exc))
+        if refused:
+            error = OutOfScope if all(isinstance(e, OutOfScope) for _, e in refused) else None
+            message = (
+                f"'{asset.asset_tag}' cannot take its components along: "
+                + "; ".join(f"{tag}: {' '.join(_reasons(exc))}" for tag, exc in refused)
+                + " (remove them first, or settle each one)"
             )
+            raise (error or LifecycleError)({"kind": [message]})
     return event
+
+
+def _reasons(exc: LifecycleError) -> list[str]:
+    return [m for messages in exc.message_dict.values() for m in messages]
+
+
+def _check_components_leave(asset: Asset, kind: str) -> None:
+    """A unit leaving custody takes its components along only on the kinds they follow (each
+    then through its own checks); otherwise they are removed first."""
+    if kind in FOLLOWS_PARENT_STRICTLY:
+        return
+    tags = list(asset.components.order_by("asset_tag").values_list("asset_tag", flat=True))
+    if tags:
+        _refuse(
+            "kind",
+            f"'{asset.asset_tag}' still holds {', '.join(tags)}: record 'component-removed' "
+            f"for each before '{kind}' (no component stays in custody inside a unit that left)",
+        )
 
 
 def _component_details(kind: str, details: dict, component: Asset) -> dict:
@@ -317,8 +400,8 @@ def _component_details(kind: str, details: dict, component: Asset) -> dict:
     }
 
 
-def _apply(asset: Asset, kind: str, details: dict, state_after: str) -> None:
-    """Keep the asset's own fields in step with the event."""
+def _apply(asset: Asset, kind: str, details: dict, state_after: str, actor) -> None:
+    """Keep the asset's own fields in step with the event (and check the sites it reaches)."""
     if kind == EventKind.PURCHASED:
         for detail, field in ASSET_FIELDS_FROM_PURCHASE.items():
             if details.get(detail) not in (None, ""):
@@ -340,6 +423,7 @@ def _apply(asset: Asset, kind: str, details: dict, state_after: str) -> None:
             site = Site.objects.filter(code=details["site"]).first()
             if site is None:
                 _refuse("site", f"no site with code '{details['site']}'")
+            _check_scope(actor, kind, site, "site", "the destination")
             details["from_site"] = asset.site.code
             asset.site = site
         for field in ("room", "rack", "position_u"):
@@ -349,6 +433,7 @@ def _apply(asset: Asset, kind: str, details: dict, state_after: str) -> None:
         parent = Asset.objects.filter(asset_tag=details["parent"]).first()
         if parent is None:
             _refuse("parent", f"no asset tagged '{details['parent']}'")
+        _check_scope(actor, kind, parent.site, "parent", f"'{parent.asset_tag}'")
         if parent.pk == asset.pk or _is_descendant(parent, asset):
             _refuse("parent", "an asset cannot be installed in itself or its own component")
         if parent.state not in (
@@ -362,20 +447,35 @@ def _apply(asset: Asset, kind: str, details: dict, state_after: str) -> None:
         if asset.parent_id:
             _refuse("parent", f"already installed in '{asset.parent}': remove it first")
         asset.parent = parent
+        if asset.holds_data:
+            _mark_data_bearing(parent)
     elif kind == EventKind.COMPONENT_REMOVED:
         if asset.parent_id is None:
             _refuse("kind", f"'{asset.asset_tag}' is not installed in anything")
         details["from_parent"] = asset.parent.asset_tag
         asset.parent = None
-    elif kind in (EventKind.SOLD, EventKind.DONATED, EventKind.RETURNED, EventKind.LOST):
-        asset.workload = ""
-        if asset.parent_id:  # it left on its own: no longer part of its parent
-            details["from_parent"] = asset.parent.asset_tag
-            asset.parent = None
-    elif kind == EventKind.SENT_TO_RECYCLER:
+    if (
+        state_after in OUT_OF_CUSTODY
+        and asset.parent_id
+        and asset.parent.state not in OUT_OF_CUSTODY
+    ):  # it left on its own: no longer part of a parent that stays
+        details["from_parent"] = asset.parent.asset_tag
+        asset.parent = None
+    if state_after in OUT_OF_CUSTODY:
         asset.workload = ""
     if state_after != State.IN_SERVICE:
         asset.workload = "" if kind != EventKind.CORRECTION else asset.workload
+
+
+def _mark_data_bearing(unit: Asset) -> None:
+    """A unit that ever held a data-bearing component has held data (and so its parents)."""
+    for _ in range(10):
+        if not unit.data_bearing:
+            unit.data_bearing = True
+            unit.save(update_fields=["data_bearing", "updated_at"])
+        if unit.parent_id is None:
+            return
+        unit = unit.parent
 
 
 def _is_descendant(candidate: Asset, ancestor: Asset) -> bool:

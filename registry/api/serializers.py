@@ -45,6 +45,7 @@ class AssetSerializer(serializers.ModelSerializer):
             "planned_eol",
             "measured_mass_kg",
             "mass_kg",
+            "data_bearing",
             "state",
             "workload",
             "notes",
@@ -52,6 +53,7 @@ class AssetSerializer(serializers.ModelSerializer):
             "updated_at",
         )
         read_only_fields = (
+            "data_bearing",
             "asset_tag",
             "purchase_date",
             "purchase_price",
@@ -76,6 +78,7 @@ class AssetUpdateSerializer(ValidatedModelSerializer):
             "planned_eol",
             "measured_mass_kg",
             "notes",
+            "data_bearing",  # may be set, never cleared (the model refuses)
         )
 
 
@@ -98,6 +101,9 @@ class AssetCreateSerializer(serializers.Serializer):
         max_digits=9, decimal_places=3, required=False, allow_null=True, min_value=0
     )
     notes = serializers.CharField(required=False, allow_blank=True)
+    data_bearing = serializers.BooleanField(
+        required=False, help_text="holds or has held data (also set from the model)"
+    )
     # The `purchased` event.
     occurred_at = serializers.DateTimeField(help_text="When it was purchased")
     state = serializers.ChoiceField(choices=[State.ORDERED, State.IN_STOCK], default="in-stock")

@@ -153,14 +153,17 @@ class AssetViewSet(
         kind = data.validated_data["kind"]
         if not policy.can_record(request.user, kind, asset.site):
             raise PermissionDenied(f"You may not record '{kind}' for assets at {asset.site.code}.")
-        event = services.record_event(
-            asset,
-            kind,
-            occurred_at=data.validated_data["occurred_at"],
-            actor=request.user,
-            to_state=data.validated_data.get("to_state"),
-            details=data.validated_data["details"],
-        )
+        try:
+            event = services.record_event(
+                asset,
+                kind,
+                occurred_at=data.validated_data["occurred_at"],
+                actor=request.user,
+                to_state=data.validated_data.get("to_state"),
+                details=data.validated_data["details"],
+            )
+        except services.OutOfScope as exc:
+            raise PermissionDenied(" ".join(exc.messages)) from exc
         event = LifecycleEvent.objects.select_related("asset", "site", "actor").get(pk=event.pk)
         return Response(EventSerializer(event).data, status=status.HTTP_201_CREATED)
 
