@@ -314,3 +314,13 @@ def test_actions_offered_only_to_those_who_may_use_them(world, admin_name, rf):
         request.user = world["users"][role]
         offered = set(model_admin.get_actions(request))
         assert offered == expected, f"{admin_name} as {role}: {sorted(offered)}"
+
+
+def test_every_admin_with_its_own_actions_has_a_row():
+    with_actions = {
+        f"{m._meta.app_label}_{m._meta.model_name}"
+        for m, model_admin in admin.site._registry.items()
+        if model_admin.actions
+    }
+    missing = sorted(with_actions - set(ACTIONS))
+    assert not missing, f"no ACTIONS row in tests/permissions_matrix.py for {missing}"
