@@ -1,10 +1,12 @@
 """Admin for EU reporting: profiles, meters (with uploads), periods with results and a chart."""
 
 import codecs
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
@@ -13,6 +15,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from registry.models import Site
 from reporting import ingest
+from reporting import label as label_2026
 from reporting import permissions as policy
 from reporting.charts import monthly_svg
 from reporting.models import (
@@ -108,7 +111,7 @@ class SiteProfileAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             "owner_name", "owner_contact", "operator_name", "operator_contact")}),
         ("Annex I 1(c)-(e)", {"fields": (
             "lau_code", "nuts3_code", "dc_type", "structure_type", "also_cohosting",
-            "also_colocation", "operation_start_year", "operation_start_month")}),
+            "also_colocation", "operation_start_year", "operation_start_month", "postcode")}),
         ("Annex I 2 redundancy", {"fields": (
             "red_el_hv", "red_el_lv", "red_el_rack", "red_cool_room", "red_cool_rack")}),
     )  # fmt: skip
@@ -234,6 +237,10 @@ class InstrumentInline(PeriodPartInline):
     extra = 0
 
 
+def _decimal(value) -> Decimal | None:
+    return None if value in (None, "") else Decimal(str(value))
+
+
 def _table(headers, rows):
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
     body = format_html_join(
@@ -251,15 +258,18 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     actions = ("compute", "validate", "submit", "reopen")
     readonly_fields = (
         "status", "indicators", "monthly_chart", "inputs", "findings", "coverage", "computed",
+        "label_preview",
     )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("site", "year", "partial_year", "start_date", "end_date", "status")}),
         ("Entered information", {"fields": (
-            "pdit_basis", "wue_category", "eit_method_note", "grid_functions", "refrigerants",
+            "schema", "heat_reuse_readiness", "pdit_basis", "wue_category", "eit_method_note",
+            "grid_functions", "refrigerants",
             "cdd_source", "cserv_scr_coverage_pct", "cstor_scr_coverage_pct", "fill_gaps",
             "notes")}),
         ("Result", {"fields": (
-            "computed", "indicators", "monthly_chart", "findings", "inputs", "coverage")}),
+            "computed", "indicators", "label_preview", "monthly_chart", "findings", "inputs",
+            "coverage")}),
     )  # fmt: skip
 
     def _result(self, obj):
@@ -284,6 +294,21 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
         if not result:
             return "—"
         return _table(("indicator", "value"), [(k, v or "—") for k, v in result.indicators.items()])
+
+    @admin.display(description="2026 label (preview)")
+    def label_preview(self, obj):
+        result = self._result(obj)
+        if not result:
+            return "—"
+        values = {s: _decimal(i.get("value")) for s, i in result.inputs.items()}
+        indicators = {k: _decimal(result.indicators.get(k)) for k in ("PUE", "WUE")}
+        profile = getattr(obj.site, "reporting_profile", None)
+        preview = label_2026.for_period(obj, profile, values, indicators)
+        # The SVG is built from numbers and escaped text only.
+        svg = mark_safe(label_2026.svg(preview))  # noqa: S308
+        return render_to_string(
+            "admin/reporting/reportingperiod/label_2026.html", {"svg": svg, "label": preview}
+        )
 
     @admin.display(description="monthly PUE / WUE")
     def monthly_chart(self, obj):
@@ -312,13 +337,22 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
         headers = ("field", "value", "unit", "quality", "source", "coverage %", "confid.", "note")
         return _table(headers, rows)
 
-    @admin.display(description="errors and warnings (§10.1)")
+    @admin.display(description="errors, warnings and compliance checks")
     def findings(self, obj):
         result = self._result(obj)
         if not result or not result.findings:
             return "none"
-        rows = [(f["severity"], f["rule_id"], f["message"]) for f in result.findings]
-        return _table(("severity", "rule", "message"), rows)
+        rows = [
+            (
+                f["severity"],
+                f["rule_id"],
+                f["message"],
+                f.get("legal_ref") or "",
+                f.get("applies_from") or "",
+            )
+            for f in result.findings
+        ]
+        return _table(("severity", "rule", "message", "legal reference", "applies from"), rows)
 
     @admin.display(description="meter coverage")
     def coverage(self, obj):

@@ -23,7 +23,7 @@ import hashlib
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -31,6 +31,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from hardware.inference import load_grid_intensity
+from reporting import enefg
 from reporting import indicators as ind
 from reporting.models import (
     AggregateResult,
@@ -58,8 +59,16 @@ METERED: dict[str, tuple[str, ...]] = {
     "EIT": (Quantity.EIT_UPS_OUTPUT,),  # II.1(e): category 1, UPS output
     "WIN": (Quantity.WATER_TOTAL,),  # II.1(h)
     "WIN-POT": (Quantity.WATER_POTABLE,),  # II.1(i)
+    "WIN-FRE": (Quantity.WATER_FRESH,),  # 2026 act: freshwater input, WUE's numerator
+    # EnEfG Anlage 3 2(a) and 2(c): electricity balance and waste heat released, by medium
+    "EGRID": (Quantity.GRID_PURCHASE,),
+    "EFEED": (Quantity.GRID_FEED_IN,),
+    "EOWN": (Quantity.OWN_GENERATION,),
+    "WH-AIR": (Quantity.HEAT_RELEASE_AIR,),
+    "WH-WATER": (Quantity.HEAT_RELEASE_WATER,),
+    "WH-GROUND": (Quantity.HEAT_RELEASE_GROUND,),
 }
-MONTHLY_SYMBOLS = ("EDC", "EIT", "WIN", "EREUSE")
+MONTHLY_SYMBOLS = ("EDC", "EIT", "WIN", "WIN-FRE", "EREUSE")
 
 
 @dataclass
@@ -413,7 +422,7 @@ def compute(period: ReportingPeriod) -> dict:
         if fv.quality in (Quality.OMITTED, Quality.MISSING):
             inputs[symbol] = {
                 "value": None,
-                "unit": ind.SYMBOLS[symbol][1],
+                "unit": ind.ALL_SYMBOLS[symbol][1],
                 "quality": fv.quality,
                 "source": "entered",
                 "omission_reason": fv.omission_reason,
@@ -425,12 +434,12 @@ def compute(period: ReportingPeriod) -> dict:
         elif fv.value is not None:
             inputs[symbol] = {
                 "value": _dec(fv.value),
-                "unit": ind.SYMBOLS[symbol][1],
+                "unit": ind.ALL_SYMBOLS[symbol][1],
                 "quality": fv.quality,
                 "source": "entered",
                 **flags,
             }
-    for symbol, (_ref, unit) in ind.SYMBOLS.items():
+    for symbol, (_ref, unit) in reported_fields(period).items():
         inputs.setdefault(
             symbol,
             {"value": None, "unit": unit, "quality": Quality.MISSING, "source": None},
@@ -439,8 +448,11 @@ def compute(period: ReportingPeriod) -> dict:
         inputs[symbol].setdefault("confidential", False)
 
     values = {s: _num(i["value"]) for s, i in inputs.items()}
-    indicators = _indicators(values, site.country)
+    values = {s: values.get(s) for s in ind.ALL_SYMBOLS}
+    indicators = _indicators(values, site.country, period.schema)
     findings += _validate(period, values, entered, figures)
+    if site.country == "DE":
+        findings += _enefg(period, values, indicators)
     coverage = {
         fig.meter.code: {
             "quantity": fig.meter.quantity,
@@ -455,6 +467,7 @@ def compute(period: ReportingPeriod) -> dict:
         for fig in figures
     }
     series = []
+    water = ind.wue_water_symbol(period.schema)
     for i, label in enumerate(months):
         row = {s: (monthly[s][i] if monthly.get(s) else None) for s in MONTHLY_SYMBOLS}
         series.append(
@@ -462,7 +475,7 @@ def compute(period: ReportingPeriod) -> dict:
                 "month": label,
                 **{s: _dec(v) for s, v in row.items()},
                 "PUE": _dec(_q(ind.pue(row["EDC"], row["EIT"]))),
-                "WUE": _dec(_q(ind.wue(row["WIN"], row["EIT"]))),
+                "WUE": _dec(_q(ind.wue(row[water], row["EIT"]))),
                 "ERF": _dec(_q(ind.erf(row["EREUSE"], row["EDC"]))),
             }
         )
@@ -474,6 +487,44 @@ def compute(period: ReportingPeriod) -> dict:
         "findings": findings,
         "code_version": ENGINE_VERSION,
     }
+
+
+def reported_fields(period: ReportingPeriod) -> dict[str, tuple[str, str]]:
+    """The period's field dictionary, plus the EnEfG fields for a site in Germany."""
+    fields = ind.field_dictionary(period.schema)
+    if period.site.country == "DE":
+        fields.update(ind.SYMBOLS_DE)
+    return fields
+
+
+def _enefg(period, values, indicators) -> list[dict]:
+    """EnEfG §11/§13 compliance findings (never errors: they do not block validation)."""
+    profile = getattr(period.site, "reporting_profile", None)
+    start = (
+        date(profile.operation_start_year, profile.operation_start_month, 1) if profile else None
+    )
+    electricity = enefg.total_electricity(values["EGRID"], values["EOWN"], values["EFEED"])
+    if electricity is not None and values["ERES-TOT"] is not None:
+        share, basis = ind.ref(values["ERES-TOT"], electricity), "ERES-TOT / electricity"
+    else:
+        share, basis = _num(indicators["REF"]), "REF = ERES-TOT / EDC"
+    checks = enefg.check(
+        on=period.end_date,
+        operation_start=start,
+        pue=_num(indicators["PUE"]),
+        erf=_num(indicators["ERF"]),
+        renewable_share=share,
+        non_redundant_kw=values["PNR"],
+        share_basis=basis,
+    )
+    return [
+        {
+            **_finding(c.rule_id, c.severity, c.fields, c.message),
+            "legal_ref": c.legal_ref,
+            "applies_from": c.applies_from.isoformat(),
+        }
+        for c in checks
+    ]
 
 
 def _q(value: Decimal | None) -> Decimal | None:
@@ -518,18 +569,20 @@ def _pdit(period, inputs) -> None:
         }
 
 
-def _indicators(values: dict, country: str) -> dict:
+def _indicators(values: dict, country: str, schema: str) -> dict:
     pue = ind.pue(values["EDC"], values["EIT"])
+    water = ind.wue_water_symbol(schema)
     cef = load_grid_intensity().get(country)
     cef_decimal = None if cef is None else Decimal(str(cef))
     return {
         "PUE": _dec(_q(pue)),
-        "WUE": _dec(_q(ind.wue(values["WIN"], values["EIT"]))),
+        "WUE": _dec(_q(ind.wue(values[water], values["EIT"]))),
         "ERF": _dec(_q(ind.erf(values["EREUSE"], values["EDC"]))),
         "REF": _dec(_q(ind.ref(values["ERES-TOT"], values["EDC"]))),
         "CUE": _dec(_q(ind.cue(pue, cef_decimal))),
         "CUE_CEF_KG_PER_KWH": _dec(cef_decimal),
         "ERE": _dec(_q(ind.ere(values["EDC"], values["EIT"], values["EREUSE"]))),
+        "CER": _dec(_q(ind.cer(values["CER-HEAT"], values["CER-COOL"]))),
         "size_class": ind.size_class(values["PDIT"]),
     }
 

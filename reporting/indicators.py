@@ -51,6 +51,51 @@ SYMBOLS: dict[str, tuple[str, str]] = {
 }
 
 
+# --- field dictionaries ------------------------------------------------------------------------
+
+# A period states which dictionary its fields follow. The 2026 rating-scheme act C(2026) 3472
+# amends 2024/1364: WUE is computed on freshwater input (WIN-FRE), kept apart from WIN-POT, and
+# the data-traffic indicators are dropped (§5).
+SCHEMA_2024 = "2024/1364"
+SCHEMA_2026 = "2024/1364+2026"
+SCHEMAS = (SCHEMA_2024, SCHEMA_2026)
+TRAFFIC = ("BIN", "BOUT", "TIN-TRAFFIC", "TOUT")
+SYMBOLS_2026: dict[str, tuple[str, str]] = {"WIN-FRE": ("C(2026) 3472 II.1(h)", "m3")}
+
+# Germany, EnEfG Anlage 3 (RZReg data points) that have no EU field (§11 DE mapping).
+SYMBOLS_DE: dict[str, tuple[str, str]] = {
+    "PNR": ("EnEfG Anl. 3 1(f)", "kW"),  # non-redundant rated connected load
+    "EGRID": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity purchased from the grid
+    "EFEED": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity fed back into the grid
+    "EOWN": ("EnEfG Anl. 3 2(a)", "kWh"),  # own electricity generation
+    "WH-AIR": ("EnEfG Anl. 3 2(c)", "kWh"),
+    "WH-WATER": ("EnEfG Anl. 3 2(c)", "kWh"),
+    "WH-GROUND": ("EnEfG Anl. 3 2(c)", "kWh"),
+    "TWH-AIR": ("EnEfG Anl. 3 2(c)", "°C"),
+    "TWH-WATER": ("EnEfG Anl. 3 2(c)", "°C"),
+    "TWH-GROUND": ("EnEfG Anl. 3 2(c)", "°C"),
+    "TWH-DELIV": ("EnEfG Anl. 3 2(d)", "°C"),  # mean temperature of heat delivered
+    "CER-HEAT": ("EnEfG Anl. 3 2(h)", "kWh"),  # heat removed by the cooling system
+    "CER-COOL": ("EnEfG Anl. 3 2(h)", "kWh"),  # energy used by the cooling system
+}
+ALL_SYMBOLS: dict[str, tuple[str, str]] = {**SYMBOLS, **SYMBOLS_2026, **SYMBOLS_DE}
+
+
+def field_dictionary(schema: str) -> dict[str, tuple[str, str]]:
+    """The Annex II fields a period of ``schema`` reports (symbol → reference, unit)."""
+    if schema == SCHEMA_2024:
+        return dict(SYMBOLS)
+    if schema == SCHEMA_2026:
+        kept = {s: v for s, v in SYMBOLS.items() if s not in TRAFFIC}
+        return {**kept, **SYMBOLS_2026}
+    raise ValueError(f"unknown schema {schema!r}; one of {SCHEMAS}")
+
+
+def wue_water_symbol(schema: str) -> str:
+    """The water input WUE divides by EIT: WIN under 2024/1364, WIN-FRE under the 2026 act."""
+    return "WIN-FRE" if schema == SCHEMA_2026 else "WIN"
+
+
 # --- units -------------------------------------------------------------------------------------
 
 # unit → (canonical unit, factor). GJ uses 1 kWh = 3.6 MJ exactly.
@@ -224,23 +269,42 @@ def size_class(pdit_kw: Number | None) -> str | None:
     return next((code for code, lower in SIZE_CLASSES if pdit_kw >= lower), None)
 
 
-# 2026 rating act C(2026) 3472 PUE classes, upper bound inclusive (§5, T18). C is inferred and
-# the E/F split inside (1.5, 1.9] is unpublished, so that range has no class yet.
-PUE_CLASSES: tuple[tuple[str, Decimal], ...] = (
+# 2026 rating act C(2026) 3472 label classes as printed in §5: (class, inclusive upper bound),
+# anything above the last bound is G. A, B, D and G are read in the act's quotes; C is implied by
+# the B and D bounds; the E/F split inside the last band is unpublished, so that band is "E/F".
+PUE_LABEL: tuple[tuple[str, Decimal], ...] = (
     ("A", Decimal("1.15")),
     ("B", Decimal("1.25")),
     ("C", Decimal("1.35")),
     ("D", Decimal("1.5")),
+    ("E/F", Decimal("1.9")),
 )
+WUE_LABEL: tuple[tuple[str, Decimal], ...] = (  # m³/MWh = L/kWh
+    ("A", Decimal("0.1")),
+    ("B", Decimal("0.2")),
+    ("C", Decimal("0.4")),
+    ("D", Decimal("0.6")),
+    ("E/F", Decimal("1.0")),
+)
+INFERRED_CLASSES = frozenset({"C", "E/F"})  # not printed in the sources read (§5, §12.3)
+
+
+def label_class(value: Decimal | None, table: tuple[tuple[str, Decimal], ...]) -> str | None:
+    """A-G class of ``value`` in ``table`` (upper bounds inclusive); ``None`` when missing."""
+    if value is None:
+        return None
+    return next((code for code, upper in table if value <= upper), "G")
 
 
 def pue_class_2026(pue_value: Decimal | None) -> str | None:
-    """Draft A-G label class for a PUE; ``None`` if unknown (missing, or in the E/F range)."""
-    if pue_value is None:
-        return None
-    if pue_value > Decimal("1.9"):
-        return "G"
-    return next((code for code, upper in PUE_CLASSES if pue_value <= upper), None)
+    """PUE label class; ``None`` if unknown (missing, or in the unpublished E/F band)."""
+    code = label_class(pue_value, PUE_LABEL)
+    return None if code == "E/F" else code
+
+
+def wue_class_2026(wue_value: Decimal | None) -> str | None:
+    """WUE label class (WUE in m³/MWh); "E/F" inside the unpublished band."""
+    return label_class(wue_value, WUE_LABEL)
 
 
 @dataclass(frozen=True)
@@ -428,6 +492,8 @@ def validate(values: Mapping[str, object], context: Context | None = None) -> li
         warn("ereuse-above-edc", ("EREUSE", "EDC"), "EREUSE exceeds EDC (ERF above 1)")
     if both("WIN-POT", "WIN") and v["WIN-POT"] > v["WIN"]:
         warn("win-pot-above-win", ("WIN-POT", "WIN"), "potable water exceeds total water input")
+    if both("WIN-FRE", "WIN") and v["WIN-FRE"] > v["WIN"]:
+        warn("win-fre-above-win", ("WIN-FRE", "WIN"), "freshwater exceeds total water input")
     if "TWH" in v and not 15 <= v["TWH"] <= 70:
         warn("twh-out-of-range", ("TWH",), "waste heat temperature outside 15-70 °C")
     if "TIN" in v and not 15 <= v["TIN"] <= 35:

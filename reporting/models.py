@@ -15,7 +15,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from registry.models import Site
-from reporting.indicators import SYMBOLS
+from reporting import indicators as ind
 
 # Annex I 2: redundancy against the baseline 'N', e.g. N, N+1, N+2, 2N, 2N+1.
 REDUNDANCY = RegexValidator(r"^[1-9]?N(\+[1-9]\d*)?$", "Use N, N+1, N+2, 2N, 2N+1 …")
@@ -24,7 +24,9 @@ LAU_CODE = RegexValidator(r"^[A-Z0-9][A-Z0-9_.\- ]{0,12}$", "LAU code from the E
 NUTS3_CODE = RegexValidator(r"^[A-Z]{2}[A-Z0-9]{3}$", "NUTS 3 code, e.g. FR101.")
 METER_CODE = RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9_.:/\-]{0,63}$", "Letters, digits, _.:/-")
 
-SYMBOL_CHOICES = [(s, f"{s} — {ref} [{unit}]") for s, (ref, unit) in SYMBOLS.items()]
+SYMBOL_CHOICES = [(s, f"{s} — {ref} [{unit}]") for s, (ref, unit) in ind.ALL_SYMBOLS.items()]
+# German postcodes (Postleitzahl) are five digits.
+POSTCODE = RegexValidator(r"^[0-9A-Z][0-9A-Z \-]{2,9}$", "Postcode, e.g. 10115.")
 
 
 class DataCentreType(models.TextChoices):
@@ -64,6 +66,12 @@ class SiteProfile(models.Model):
     red_el_rack = models.CharField("electrical, rack", max_length=8, validators=[REDUNDANCY])
     red_cool_room = models.CharField("cooling, room", max_length=8, validators=[REDUNDANCY])
     red_cool_rack = models.CharField("cooling, rack", max_length=8, validators=[REDUNDANCY])
+    postcode = models.CharField(
+        max_length=10,
+        blank=True,
+        validators=[POSTCODE],
+        help_text="Postal code of the site (Germany: EnEfG Anlage 3 1(d), RZReg)",
+    )
 
     history = HistoricalRecords()
 
@@ -101,6 +109,19 @@ class PdItBasis(models.TextChoices):
     RATED = "rated", "Rated IT load"
 
 
+class Schema(models.TextChoices):
+    # Which field dictionary the period follows (reporting.indicators.field_dictionary)
+    EU_2024 = ind.SCHEMA_2024, "2024/1364"
+    EU_2026 = ind.SCHEMA_2026, "2024/1364 as amended by the 2026 rating act (WUE on WIN-FRE)"
+
+
+class HeatReuseReadiness(models.TextChoices):
+    # 2026 label content "waste-heat-reuse readiness"
+    REUSING = "reusing", "Waste heat reused"
+    READY = "ready", "Ready for reuse (connection prepared)"
+    NOT_READY = "not-ready", "Not ready"
+
+
 class ReportingPeriod(models.Model):
     """One site's reporting year (Art. 3(1)): the calendar year, or the part of it in operation."""
 
@@ -115,6 +136,16 @@ class ReportingPeriod(models.Model):
     end_date = models.DateField(help_text="Last day (inclusive), in the site's time zone")
     status = models.CharField(
         max_length=10, choices=PeriodStatus.choices, default=PeriodStatus.DRAFT, editable=False
+    )
+    schema = models.CharField(
+        "field dictionary",
+        max_length=16,
+        choices=Schema.choices,
+        default=Schema.EU_2024,
+        help_text="2024/1364+2026: WUE = WIN-FRE / EIT, no data-traffic indicators",
+    )
+    heat_reuse_readiness = models.CharField(
+        max_length=10, choices=HeatReuseReadiness.choices, blank=True, help_text="2026 label"
     )
     pdit_basis = models.CharField(max_length=10, choices=PdItBasis.choices, blank=True)
     wue_category = models.PositiveSmallIntegerField(
@@ -171,6 +202,15 @@ class ReportingPeriod(models.Model):
             )
             if not full and not self.partial_year:
                 errors["partial_year"] = "A period shorter than the year must be a partial year."
+        if self.pk and self.schema in ind.SCHEMAS:
+            # A dictionary change must not strand entered values the new one has no field for.
+            known = set(ind.field_dictionary(self.schema)) | set(ind.SYMBOLS_DE)
+            stranded = sorted(set(self.values.values_list("symbol", flat=True)) - known)
+            if stranded:
+                errors["schema"] = (
+                    f"{', '.join(stranded)} entered: not in the {self.schema} field dictionary; "
+                    "remove them first."
+                )
         if errors:
             raise ValidationError(errors)
 
@@ -211,10 +251,24 @@ class FieldValue(models.Model):
         return f"{self.period} {self.symbol}"
 
     def clean(self):
+        if self.period_id and self.symbol:
+            self._check_dictionary()
         if self.quality == Quality.OMITTED and not self.omission_reason.strip():
             raise ValidationError({"omission_reason": "Art. 3(2) omissions must give the reason."})
         if self.quality in (Quality.OMITTED, Quality.MISSING) and self.value is not None:
             raise ValidationError({"value": f"A {self.quality} field has no value."})
+
+    def _check_dictionary(self):
+        period = self.period
+        if self.symbol in ind.SYMBOLS_DE:
+            if period.site.country != "DE":
+                raise ValidationError(
+                    {"symbol": f"{self.symbol} is a German EnEfG field; this site is not in DE."}
+                )
+        elif self.symbol not in ind.field_dictionary(period.schema):
+            raise ValidationError(
+                {"symbol": f"{self.symbol} is not in the {period.schema} field dictionary."}
+            )
 
 
 class PowerDemandSegment(models.Model):
@@ -302,6 +356,13 @@ class Quantity(models.TextChoices):
     EIT_PDU = "eit-pdu", "EIT: PDU output (no UPS)"
     WATER_TOTAL = "water-total", "WIN: water input"
     WATER_POTABLE = "water-potable", "WIN-POT: potable water input"
+    WATER_FRESH = "water-fresh", "WIN-FRE: freshwater input (2026 act)"
+    GRID_PURCHASE = "grid-purchase", "DE EGRID: electricity purchased from the grid"
+    GRID_FEED_IN = "grid-feed-in", "DE EFEED: electricity fed back into the grid"
+    OWN_GENERATION = "own-generation", "DE EOWN: own electricity generation"
+    HEAT_RELEASE_AIR = "heat-release-air", "DE WH-AIR: waste heat released to air"
+    HEAT_RELEASE_WATER = "heat-release-water", "DE WH-WATER: waste heat released to water"
+    HEAT_RELEASE_GROUND = "heat-release-ground", "DE WH-GROUND: waste heat released to ground"
     HEAT_EXPORT = "heat-export", "EREUSE: heat handed over at the boundary"
     HEAT_INTERNAL_REUSE = "heat-internal-reuse", "EREUSE: exported heat used to cool the DC"
     RENEWABLE_ONSITE = "renewable-onsite", "ERES-OS: on-site renewable generation"
@@ -319,7 +380,7 @@ class MeterUnit(models.TextChoices):
 
 ENERGY_UNITS = {"Wh", "kWh", "MWh", "GJ"}
 WATER_UNITS = {"L", "m3"}
-WATER_QUANTITIES = {Quantity.WATER_TOTAL, Quantity.WATER_POTABLE}
+WATER_QUANTITIES = {Quantity.WATER_TOTAL, Quantity.WATER_POTABLE, Quantity.WATER_FRESH}
 
 
 class Register(models.TextChoices):

@@ -74,7 +74,7 @@ def _reseed(using: str) -> None:
         "registry.migrations.0003_role_permissions",
         "reporting.migrations.0002_role_permissions",
         "hardware.migrations.0003_catalogue_editor",
-        "reporting.migrations.0004_reporting_scoped_roles",
+        "reporting.migrations.0005_reporting_scoped_roles",
         "accounts.migrations.0002_auditor_reads_token_events",
     ):
         try:

@@ -59,6 +59,8 @@ class PeriodSerializer(ValidatedModelSerializer):
             "end_date",
             "partial_year",
             "status",
+            "schema",
+            "heat_reuse_readiness",
             "pdit_basis",
             "wue_category",
             "eit_method_note",

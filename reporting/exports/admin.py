@@ -21,7 +21,11 @@ class EuWorkbookForm(forms.Form):
         Site.objects.all(), required=False, help_text="None selected: every site you may export."
     )
     variant = forms.ChoiceField(
-        choices=[("submit", "submit: everything"), ("publish", "publish: no confidential field")]
+        choices=[
+            ("submit", "submit: everything"),
+            ("publish", "publish: no confidential field"),
+            ("de-rzreg", "de-rzreg: Germany's register (EnEfG Anlage 3)"),
+        ]
     )
     output = forms.ChoiceField(choices=[("xlsx", "Workbook (.xlsx)"), ("zip", "CSV twins (.zip)")])
     allow_unvalidated = forms.BooleanField(
@@ -81,7 +85,11 @@ class ExportJobAdmin(admin.ModelAdmin):
                     variant=d["variant"],
                     allow_unvalidated=d["allow_unvalidated"],
                 )
-            except (PermissionDenied, eu_workbook.NotValidated) as exc:
+            except (
+                PermissionDenied,
+                eu_workbook.NotValidated,
+                eu_workbook.MissingInputs,
+            ) as exc:
                 messages.error(request, str(exc))
             else:
                 handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response
@@ -90,7 +98,8 @@ class ExportJobAdmin(admin.ModelAdmin):
                 else:
                     eu_workbook.write_xlsx(data, handle)
                 handle.seek(0)
-                name = f"eu-{d['year']}-{d['variant']}.{d['output']}"
+                prefix = "rzreg" if d["variant"] == eu_workbook.RZREG else "eu"
+                name = f"{prefix}-{d['year']}-{d['variant']}.{d['output']}"
                 return FileResponse(handle, as_attachment=True, filename=name)
         context = {
             **self.admin_site.each_context(request),

@@ -40,7 +40,9 @@ class ExportParamsSerializer(serializers.Serializer):
         child=serializers.CharField(), required=False, help_text="eu-annual, ewaste: site codes"
     )
     variant = serializers.ChoiceField(
-        ["publish", "submit"], required=False, help_text="eu-annual: publish omits confidential"
+        ["publish", "submit", "de-rzreg"],
+        required=False,
+        help_text="eu-annual: publish omits confidential; de-rzreg: Germany's register",
     )
     allow_unvalidated = serializers.BooleanField(
         required=False, help_text="eu-annual: include sites whose period is not validated"
@@ -123,6 +125,21 @@ def validate_params(kind: str, raw: dict) -> dict:
     return data
 
 
+def check_inputs(params: dict) -> None:
+    """400 with the missing inputs per site when the variant cannot be written (no job made)."""
+    from reporting.exports import eu_workbook
+
+    try:
+        eu_workbook.report_data(
+            params["year"],
+            params.get("sites") or None,
+            variant=params["variant"],
+            allow_unvalidated=True,  # validation status is its own question, asked when run
+        )
+    except eu_workbook.MissingInputs as exc:
+        raise ValidationError({"variant": str(exc), "missing": {exc.variant: exc.missing}}) from exc
+
+
 class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Export jobs. Anyone with a role may request the exports their role allows; a job and its
     file are visible to the requester, superusers and auditors."""
@@ -145,10 +162,12 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     @extend_schema(
         request=ExportRequestSerializer,
         responses={202: ExportJobSerializer},
-        description="Queue an export. `kind`: eu-annual (year, sites, variant, allow_unvalidated, "
+        description="Queue an export. `kind`: eu-annual (year, sites, variant publish|submit|"
+        "de-rzreg, allow_unvalidated, "
         "format xlsx|zip), ewaste (year, sites) or assets (site, state, hardware_kind, "
         "hardware_model, "
-        "format xlsx|csv). Parameters may be flat or inside `params`. Returns 202 and the job.",
+        "format xlsx|csv). Parameters may be flat or inside `params`. Returns 202 and the job; "
+        "400 with `missing` per site when de-rzreg lacks inputs (nothing queued).",
     )
     def create(self, request, *args, **kwargs):
         body = dict(request.data)
@@ -160,6 +179,8 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
             raise ValidationError({"params": "an object"})
         params = validate_params(kind, {**nested, **body})
         try:
+            if kind == ExportKind.EU_ANNUAL and params.get("variant") == "de-rzreg":
+                check_inputs(jobs.authorise(request.user, kind, params))
             job = jobs.request_export(request.user, kind, params)
         except DjangoPermissionDenied as exc:
             raise PermissionDenied(str(exc)) from exc
@@ -204,7 +225,7 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 class EuAnnualQuerySerializer(serializers.Serializer):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
     site = serializers.ListField(child=serializers.CharField(), required=False)
-    variant = serializers.ChoiceField(["publish", "submit"], default="submit")
+    variant = serializers.ChoiceField(["publish", "submit", "de-rzreg"], default="submit")
     allow_unvalidated = serializers.BooleanField(default=False)
 
 
@@ -245,4 +266,8 @@ class EuAnnualJsonView(APIView):
             )
         except eu_workbook.NotValidated as exc:
             raise ValidationError({"allow_unvalidated": str(exc)}) from exc
+        except eu_workbook.MissingInputs as exc:
+            raise ValidationError(
+                {"variant": str(exc), "missing": {exc.variant: exc.missing}}
+            ) from exc
         return Response(eu_workbook.as_json(data))

@@ -29,3 +29,16 @@ def write_demo_exports(stdout, year: int) -> list[Path]:
     written.append(path)
     stdout.write(f"   e-waste report {year}, {len(report['sites'])} site(s): {path}")
     return written
+
+
+def write_demo_rzreg(stdout, year: int) -> Path:
+    """Write the German demo site's register data points, `rzreg-<year>-BER1.xlsx`, to OUT_DIR."""
+    out = Path(settings.OUT_DIR)
+    out.mkdir(parents=True, exist_ok=True)
+    data = eu_workbook.report_data(
+        year, ["BER1"], variant=eu_workbook.RZREG, allow_unvalidated=True
+    )
+    path = out / f"rzreg-{year}-BER1.xlsx"
+    eu_workbook.write_xlsx(data, str(path))
+    stdout.write(f"   RZReg (EnEfG Anlage 3) data points {year}, BER1: {path}")
+    return path

@@ -6,7 +6,10 @@ Two layers: `report_data()` is the only function that reads the reporting models
 else renders that plain dict, so the sheets do not depend on how the models store things.
 
 Variants: "submit" carries every value; "publish" (EED Art. 12(1) public disclosure) leaves out
-every Annex II value an operator marked confidential and every indicator computed from one.
+every Annex II value an operator marked confidential and every indicator computed from one;
+"de-rzreg" is Germany's register (EnEfG Anlage 3) for sites in DE, refused with the list of
+missing inputs when any is missing. Each period states its field dictionary (2024/1364, or as
+amended by the 2026 rating act); headers and the README name it.
 A site whose period is not validated is refused unless `allow_unvalidated` is given, and the
 README sheet then says so for each such site.
 """
@@ -19,12 +22,14 @@ from decimal import Decimal
 
 from django.utils import timezone
 
+from reporting import enefg, label
 from reporting import indicators as ind
 from reporting.exports import cells, ewaste
 from reporting.exports.cells import DATE, DATETIME, INTEGER, NUMBER, TEXT, Column, Table
 
-SCHEMA_VERSION = "circulus-eu-annual/1 (Delegated Regulation (EU) 2024/1364)"
-VARIANTS = ("publish", "submit")
+SCHEMA_VERSION = "circulus-eu-annual/2 (Delegated Regulation (EU) 2024/1364, 2026 amendment)"
+RZREG = "de-rzreg"
+VARIANTS = ("publish", "submit", RZREG)
 VALIDATED = ("validated", "submitted")
 ROUNDED = "0.00"
 AUDIT = "0.0000000000"
@@ -62,6 +67,7 @@ NAMES = {
     "BOUT": "Outgoing traffic bandwidth",
     "TIN-TRAFFIC": "Incoming data traffic",
     "TOUT": "Outgoing data traffic",
+    "WIN-FRE": "Total freshwater input",
 }
 # Printed symbols where ours differ (the regulation prints TIN twice: II.1(l) and II.3(c)).
 PRINTED = {"CBTG": "CBtG", "TIN-TRAFFIC": "TIN"}
@@ -72,8 +78,17 @@ class NotValidated(Exception):
     """Some selected site's period is not validated and `allow_unvalidated` was not given."""
 
 
+class MissingInputs(Exception):
+    """A variant cannot be written: {site code: [missing field, …]} for that variant."""
+
+    def __init__(self, variant: str, missing: dict[str, list[str]]):
+        self.variant, self.missing = variant, missing
+        listed = "; ".join(f"{code}: {', '.join(fields)}" for code, fields in missing.items())
+        super().__init__(f"{variant} needs inputs that are missing — {listed}")
+
+
 def header(symbol: str) -> str:
-    ref, unit = ind.SYMBOLS[symbol]
+    ref, unit = ind.ALL_SYMBOLS[symbol]
     return f"{ref} {PRINTED.get(symbol, symbol)} — {NAMES[symbol]} [{UNITS.get(unit, unit)}]"
 
 
@@ -100,6 +115,8 @@ def report_data(
     sites = Site.objects.order_by("code").select_related("reporting_profile")
     if site_codes:
         sites = sites.filter(code__in=site_codes)
+    elif variant == RZREG:
+        sites = sites.filter(country="DE")  # the register is Germany's: its sites by default
     periods = {
         p.site_id: p
         for p in ReportingPeriod.objects.filter(year=year, site__in=sites).select_related("result")
@@ -122,6 +139,8 @@ def report_data(
         out.append(
             _site_data(site, period, entered.get(period.pk, {}), meters.get(site.pk, []), variant)
         )
+    if variant == RZREG:  # missing inputs first: they need work, validation only a decision
+        _check_rzreg(out, missing)
     if unvalidated and not allow_unvalidated:
         listed = ", ".join(f"{u['site']} ({u['status']})" for u in unvalidated[:10])
         if len(unvalidated) > 10:
@@ -154,7 +173,7 @@ def report_data(
             }
             for a in AggregateResult.objects.filter(year=year).order_by("scope", "group")
         ],
-        "ewaste": ewaste.report_data(codes, year) if codes else None,
+        "ewaste": ewaste.report_data(codes, year) if codes and variant != RZREG else None,
     }
 
 
@@ -167,7 +186,7 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
     for symbol, fv in entered.items():  # flags entered after the last computation still apply
         item = inputs.setdefault(
             symbol,
-            {"value": fv.value, "unit": ind.SYMBOLS[symbol][1], "quality": fv.quality},
+            {"value": fv.value, "unit": ind.ALL_SYMBOLS[symbol][1], "quality": fv.quality},
         )
         item.update(
             confidential=fv.confidential,
@@ -183,20 +202,24 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
             inputs[symbol] = {**inputs[symbol], "value": None}
     indicators = {}
     stored = result.indicators if result is not None else {}
-    for name, needs in INDICATOR_INPUTS.items():
+    water = ind.wue_water_symbol(period.schema)
+    needs_of = {**INDICATOR_INPUTS, "WUE": (water, "EIT"), "CER": ("CER-HEAT", "CER-COOL")}
+    for name, needs in needs_of.items():
         hidden = bool(withheld & set(needs))
         indicators[name] = None if hidden else _dec(stored.get(name))
     monthly = []
     for row in result.monthly if result is not None else []:
         entry = {"month": row["month"]}
-        for key in ("EDC", "EIT", "WIN", "EREUSE"):
+        for key in ("EDC", "EIT", "WIN", "WIN-FRE", "EREUSE"):
             entry[key] = None if key in withheld else _dec(row.get(key))
         for name in ("PUE", "WUE", "ERF"):
-            hidden = bool(withheld & set(INDICATOR_INPUTS[name]))
+            hidden = bool(withheld & set(needs_of[name]))
             entry[name] = None if hidden else _dec(row.get(name))
         monthly.append(entry)
     profile = getattr(site, "reporting_profile", None)
     coverage = result.coverage if result is not None else {}
+    values = {s: item.get("value") for s, item in inputs.items()}
+    preview = label.for_period(period, profile, values, indicators)
     return {
         "code": site.code,
         "name": site.name,
@@ -225,9 +248,11 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
                 "red_el_rack",
                 "red_cool_room",
                 "red_cool_rack",
+                "postcode",
             )
         },
         "period": {
+            "schema": period.schema,
             "start": period.start_date,
             "end": period.end_date,
             "partial_year": period.partial_year,
@@ -245,6 +270,8 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
         "indicators": indicators,
         "size_class": stored.get("size_class") if "PDIT" not in withheld else None,
         "monthly": monthly,
+        "label": preview,
+        "fields": list(_fields(period.schema, site.country)),
         "findings": result.findings if result is not None else [],
         "meters": [
             {
@@ -264,6 +291,151 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
             for m in meters
         ],
     }
+
+
+def _fields(schema: str, country: str) -> dict[str, tuple[str, str]]:
+    fields = ind.field_dictionary(schema)
+    if country == "DE":
+        fields.update(ind.SYMBOLS_DE)
+    return fields
+
+
+# --- Germany: EnEfG Anlage 3 (RZReg) ------------------------------------------------------------
+
+
+# Anlage 3 data points: (item, German name, English name, unit, how to read it from a site).
+# German wording follows Anlage 3 as summarised in the sources (spec §11, R18); the register's
+# own form labels may differ in detail.
+def _share(numerator, denominator):
+    ratio = ind.ref(numerator, denominator)
+    return None if ratio is None else ratio * 100
+
+
+def _electricity(s):
+    return enefg.total_electricity(_v(s, "EGRID"), _v(s, "EOWN"), _v(s, "EFEED"))
+
+
+def _renewable_share(s):
+    return _share(_v(s, "ERES-TOT"), _electricity(s))
+
+
+def _erf_pct(s):
+    erf = s["indicators"]["ERF"]
+    return None if erf is None else erf * 100
+
+
+ANLAGE_3: list[tuple[str, str, str, str, Callable[[dict], object]]] = [
+    ("1(a)", "Name des Rechenzentrums", "Data centre name", "", lambda s: s["name"]),
+    ("1(b)", "Eigentümer", "Owner", "", lambda s: (s["profile"] or {}).get("owner_name")),
+    ("1(b)", "Betreiber", "Operator", "", lambda s: (s["profile"] or {}).get("operator_name")),
+    ("1(c)", "Größenklasse (IT-Nennanschlussleistung)", "Size class (rated IT connected load)",
+     "", lambda s: enefg.size_class(_v(s, "PDIT"))),
+    ("1(d)", "Postleitzahl", "Postcode", "", lambda s: (s["profile"] or {}).get("postcode")),
+    ("1(e)", "Gesamtgebäudefläche", "Total building floor area", "m²", lambda s: _v(s, "SDC")),
+    ("1(f)", "Nennanschlussleistung IT", "Rated IT connected load", "kW",
+     lambda s: _v(s, "PDIT")),
+    ("1(f)", "Nicht redundante Nennanschlussleistung", "Non-redundant rated connected load",
+     "kW", lambda s: _v(s, "PNR")),
+    ("2(a)", "Gesamtstromverbrauch inkl. Eigenerzeugung",
+     "Total electricity consumption incl. own generation", "kWh", _electricity),
+    ("2(a)", "Strombezug aus dem Netz", "Electricity purchased from the grid", "kWh",
+     lambda s: _v(s, "EGRID")),
+    ("2(a)", "Eigenerzeugung", "Own electricity generation", "kWh", lambda s: _v(s, "EOWN")),
+    ("2(a)", "Rückspeisung ins Netz", "Electricity fed back into the grid", "kWh",
+     lambda s: _v(s, "EFEED")),
+    ("2(b)", "Anteil erneuerbarer Energien am Stromverbrauch (DIN EN 50600-4-3)",
+     "Renewable share of electricity (EN 50600-4-3)", "%", _renewable_share),
+    ("2(c)", "Abwärme an Luft abgegeben", "Waste heat released to air", "kWh",
+     lambda s: _v(s, "WH-AIR")),
+    ("2(c)", "Durchschnittstemperatur Abwärme an Luft", "Mean temperature, heat to air", "°C",
+     lambda s: _v(s, "TWH-AIR")),
+    ("2(c)", "Abwärme an Wasser abgegeben", "Waste heat released to water", "kWh",
+     lambda s: _v(s, "WH-WATER")),
+    ("2(c)", "Durchschnittstemperatur Abwärme an Wasser", "Mean temperature, heat to water",
+     "°C", lambda s: _v(s, "TWH-WATER")),
+    ("2(c)", "Abwärme an Boden abgegeben", "Waste heat released to ground", "kWh",
+     lambda s: _v(s, "WH-GROUND")),
+    ("2(c)", "Durchschnittstemperatur Abwärme an Boden", "Mean temperature, heat to ground",
+     "°C", lambda s: _v(s, "TWH-GROUND")),
+    ("2(d)", "An Abnehmer abgegebene Abwärme", "Waste heat delivered to off-takers", "kWh/a",
+     lambda s: _v(s, "EREUSE")),
+    ("2(d)", "Durchschnittstemperatur der abgegebenen Abwärme",
+     "Mean temperature of heat delivered", "°C", lambda s: _v(s, "TWH-DELIV")),
+    ("2(e)", "Gespeicherte Datenmenge (Speicherkapazität)", "Data stored (storage capacity)",
+     "PB", lambda s: _v(s, "CSTOR")),
+    ("2(f)", "Energieverbrauchseffektivität (PUE, DIN EN 50600-4-2)",
+     "Power usage effectiveness (PUE, EN 50600-4-2)", "", lambda s: s["indicators"]["PUE"]),
+    ("2(g)", "Energiewiederverwendungsfaktor (ERF, DIN EN 50600-4-6)",
+     "Energy reuse factor (ERF, EN 50600-4-6)", "%", _erf_pct),
+    ("2(h)", "Kühleffizienzverhältnis (CER, DIN EN 50600-4-7)",
+     "Cooling efficiency ratio (CER, EN 50600-4-7)", "", lambda s: s["indicators"]["CER"]),
+    ("2(i)", "Wassernutzungseffektivität (WUE, DIN EN 50600-4-9)",
+     "Water usage effectiveness (WUE, EN 50600-4-9)", "L/kWh",
+     lambda s: s["indicators"]["WUE"]),
+]  # fmt: skip
+
+# The entered or metered input behind an Anlage 3 row (its quality flag is shown beside it).
+ANLAGE_3_INPUT = {
+    "Total building floor area": "SDC",
+    "Rated IT connected load": "PDIT",
+    "Non-redundant rated connected load": "PNR",
+    "Electricity purchased from the grid": "EGRID",
+    "Own electricity generation": "EOWN",
+    "Electricity fed back into the grid": "EFEED",
+    "Waste heat released to air": "WH-AIR",
+    "Mean temperature, heat to air": "TWH-AIR",
+    "Waste heat released to water": "WH-WATER",
+    "Mean temperature, heat to water": "TWH-WATER",
+    "Waste heat released to ground": "WH-GROUND",
+    "Mean temperature, heat to ground": "TWH-GROUND",
+    "Waste heat delivered to off-takers": "EREUSE",
+    "Mean temperature of heat delivered": "TWH-DELIV",
+    "Data stored (storage capacity)": "CSTOR",
+}
+
+# What the register needs, by symbol (a site's profile postcode is checked separately).
+RZREG_REQUIRED = (
+    "PDIT", "PNR", "SDC", "EDC", "EIT", "EGRID", "EOWN", "EFEED", "ERES-TOT", "WH-AIR",
+    "WH-WATER", "WH-GROUND", "EREUSE", "CSTOR", "CER-HEAT", "CER-COOL",
+)  # fmt: skip
+# A temperature is needed only where heat was released or delivered.
+RZREG_TEMPERATURES = {
+    "WH-AIR": "TWH-AIR",
+    "WH-WATER": "TWH-WATER",
+    "WH-GROUND": "TWH-GROUND",
+    "EREUSE": "TWH-DELIV",
+}
+
+
+def missing_for_rzreg(s: dict) -> list[str]:
+    """The inputs the RZReg variant lacks for one site, named with their reference."""
+    if s["country"] != "DE":
+        return [f"site is in {s['country']}, the RZReg register is for sites in Germany (DE)"]
+    missing = []
+    if s["computed_at"] is None:
+        missing.append("a computed result (compute the period: metered inputs come from it)")
+    if not (s["profile"] or {}).get("postcode"):
+        missing.append("postcode (site reporting profile; EnEfG Anl. 3 1(d))")
+    water = ind.wue_water_symbol(s["period"]["schema"])
+    for symbol in (*RZREG_REQUIRED, water):
+        if _v(s, symbol) is None:
+            missing.append(f"{symbol} ({ind.ALL_SYMBOLS[symbol][0]})")
+    for heat, temperature in RZREG_TEMPERATURES.items():
+        if (_v(s, heat) or 0) > 0 and _v(s, temperature) is None:
+            missing.append(f"{temperature} ({ind.ALL_SYMBOLS[temperature][0]})")
+    return missing
+
+
+def _check_rzreg(sites: list[dict], without_period: list[str]) -> None:
+    missing = {code: ["no reporting period for the year"] for code in without_period}
+    for s in sites:
+        lacking = missing_for_rzreg(s)
+        if lacking:
+            missing[s["code"]] = lacking
+    if not sites and not missing:
+        missing["(selection)"] = ["no site in Germany selected"]
+    if missing:
+        raise MissingInputs(RZREG, missing)
 
 
 # --- the sheets ------------------------------------------------------------------------------
@@ -289,6 +461,18 @@ def readme(data: dict) -> list[Table]:
         ],
         ["Generated at (UTC)", data["generated_at"]],
         ["Sites", ", ".join(s["code"] for s in data["sites"]) or "(none)"],
+        ["Field dictionary (schema)", _schemas_text(data)],
+        [
+            "Schemas",
+            "2024/1364: WUE = WIN / EIT. 2024/1364+2026 (rating act C(2026) 3472): WUE = WIN-FRE "
+            "/ EIT (freshwater input, kept apart from WIN-POT); the data-traffic indicators "
+            "(D_Data_Traffic) are not part of it and stay blank.",
+        ],
+        [
+            "K_Label_2026",
+            f"Label {label.PREVIEW}. Classes on the values rounded to 2 decimals; C is implied "
+            "by the B and D bounds; E/F: the act's split of that band is not published.",
+        ],
         [
             "Regulation",
             "Directive (EU) 2023/1791 Art. 12 and Annex VII; Commission Delegated Regulation "
@@ -333,6 +517,24 @@ def readme(data: dict) -> list[Table]:
                 [f"Not computed: {site['code']}", "Entered values only (no computed result)."]
             )
     return [Table([Column("Item"), Column("Value", width=100)], rows)]
+
+
+def _schemas(data: dict) -> list[str]:
+    return sorted({s["period"]["schema"] for s in data["sites"]})
+
+
+def _schemas_text(data: dict) -> str:
+    per_site = ", ".join(f"{s['code']}: {s['period']['schema']}" for s in data["sites"])
+    return per_site or "(no site)"
+
+
+def _wue_header(data: dict) -> str:
+    schemas = _schemas(data)
+    if schemas == [ind.SCHEMA_2026]:
+        return "Annex III(b) WUE = WIN-FRE/EIT [m3/MWh] (2024/1364+2026)"
+    if schemas == [ind.SCHEMA_2024] or not schemas:
+        return "Annex III(b) WUE = WIN/EIT [m3/MWh] (2024/1364)"
+    return "Annex III(b) WUE [m3/MWh]: WIN/EIT (2024/1364) or WIN-FRE/EIT (+2026), per row"
 
 
 def sheet_a(data: dict) -> list[Table]:
@@ -402,6 +604,7 @@ B_LAYOUT = [
     ("WIN", None),
     (None, ("II.1(h) WUE category used (1/2)", "wue_category")),
     ("WIN-POT", None),
+    ("WIN-FRE", None),
     ("EREUSE", None),
     ("TWH", None),
     ("TIN", None),
@@ -428,12 +631,14 @@ def sheet_b(data: dict) -> list[Table]:
         else:
             kind = INTEGER if extra[1] == "wue_category" else TEXT
             columns.append(Column(extra[0], kind))
+    columns.append(Column("Field dictionary (schema)"))
     rows = []
     for s in data["sites"]:
-        row = [s["code"], data["year"], s["period"]["start"], s["period"]["end"], s["status"]]
+        p = s["period"]
+        row = [s["code"], data["year"], p["start"], p["end"], s["status"]]
         for symbol, extra in B_LAYOUT:
             row.append(_v(s, symbol) if symbol else (s["period"][extra[1]] or None))
-        rows.append(row)
+        rows.append([*row, p["schema"]])
     return [Table(columns, rows)]
 
 
@@ -491,7 +696,7 @@ def sheet_e(data: dict) -> list[Table]:
         Column("DC_ID"),
         Column("Reporting year", INTEGER),
         Column("Annex III(a) PUE = EDC/EIT", NUMBER, ROUNDED),
-        Column("Annex III(b) WUE = WIN/EIT [m3/MWh]", NUMBER, ROUNDED),
+        Column(_wue_header(data), NUMBER, ROUNDED),
         Column("Annex III(c) ERF = EREUSE/EDC", NUMBER, ROUNDED),
         Column("Annex III(d) REF = ERES-TOT/EDC", NUMBER, ROUNDED),
         Column("Size category (Annex IV)"),
@@ -499,6 +704,7 @@ def sheet_e(data: dict) -> list[Table]:
         Column("WUE unrounded (audit) [m3/MWh]", NUMBER, AUDIT),
         Column("ERF unrounded (audit)", NUMBER, AUDIT),
         Column("REF unrounded (audit)", NUMBER, AUDIT),
+        Column("Field dictionary (schema)"),
     ]
     rows = []
     for s in data["sites"]:
@@ -510,6 +716,7 @@ def sheet_e(data: dict) -> list[Table]:
                 *[_round(v) for v in values],
                 s["size_class"],
                 *values,
+                s["period"]["schema"],
             ]
         )
     return [Table(columns, rows)]
@@ -528,7 +735,7 @@ def sheet_f(data: dict) -> list[Table]:
     rows = []
     coverage = {"CSERV": "cserv_scr_coverage_pct", "CSTOR": "cstor_scr_coverage_pct"}
     for s in data["sites"]:
-        for symbol in ind.SYMBOLS:
+        for symbol in s["fields"]:
             item = s["inputs"].get(symbol)
             if item is None:
                 continue
@@ -547,24 +754,46 @@ def sheet_f(data: dict) -> list[Table]:
             reason = item.get("omission_reason") or item.get("note") or ""
             pct = s["period"].get(coverage[symbol]) if symbol in coverage else None
             rows.append(
-                [s["code"], ind.SYMBOLS[symbol][0], symbol, status, basis or None, reason, pct]
+                [s["code"], ind.ALL_SYMBOLS[symbol][0], symbol, status, basis or None, reason, pct]
             )
-    findings = Table(
+    findings = findings_table(data, "Validation findings (§10.1) and compliance checks")
+    return [Table(columns, rows, title="Omissions and estimates"), findings]
+
+
+def findings_table(data: dict, title: str, only_compliance: bool = False) -> Table:
+    """Validation findings; compliance checks carry their legal reference and start date."""
+    return Table(
         [
             Column("DC_ID"),
             Column("Rule"),
             Column("Severity"),
             Column("Fields"),
             Column("Message", width=80),
+            Column("Legal reference"),
+            Column("Applies from", DATE),
         ],
         [
-            [s["code"], f["rule_id"], f["severity"], ", ".join(f["fields"]), f["message"]]
+            [
+                s["code"],
+                f["rule_id"],
+                f["severity"],
+                ", ".join(f["fields"]),
+                f["message"],
+                f.get("legal_ref"),
+                _date(f.get("applies_from")),
+            ]
             for s in data["sites"]
             for f in s["findings"]
+            if f.get("legal_ref") or not only_compliance
         ],
-        title="Validation findings (eu-reporting.md §10.1)",
+        title=title,
     )
-    return [Table(columns, rows, title="Omissions and estimates"), findings]
+
+
+def _date(value):
+    from datetime import date
+
+    return date.fromisoformat(value) if value else None
 
 
 def sheet_g(data: dict) -> list[Table]:
@@ -648,6 +877,7 @@ MONTHLY_COLUMNS = [
     Column("PUE", NUMBER, "0.000"),
     Column("WUE [m3/MWh]", NUMBER, "0.000"),
     Column("ERF", NUMBER, "0.000"),
+    Column("WIN-FRE [m3] (2024/1364+2026: WUE = WIN-FRE/EIT)", NUMBER),
 ]
 
 
@@ -663,6 +893,7 @@ def sheet_monthly(data: dict) -> list[Table]:
             m["PUE"],
             m["WUE"],
             m["ERF"],
+            m["WIN-FRE"],
         ]
         for s in data["sites"]
         for m in s["monthly"]
@@ -676,6 +907,125 @@ def sheet_i(data: dict) -> list[Table]:
     return ewaste.tables(data["ewaste"])
 
 
+def sheet_k(data: dict) -> list[Table]:
+    columns = [
+        Column("DC_ID"),
+        Column("Reporting year", INTEGER),
+        Column("Field dictionary (schema)"),
+        Column("PUE (2 dp)", NUMBER, ROUNDED),
+        Column("PUE class (A-G)"),
+        Column("WUE (2 dp) [L/kWh]", NUMBER, ROUNDED),
+        Column("WUE class (A-G)"),
+        Column("WUE basis"),
+        Column("Region (NUTS 3)"),
+        Column("Size category (Annex IV)"),
+        Column("Grid flexibility provision"),
+        Column("Waste-heat reuse readiness"),
+        Column("Explanatory notes", width=60),
+        Column("Label validity"),
+        Column("Status"),
+    ]
+    rows = []
+    for s in data["sites"]:
+        k = s["label"]
+        rows.append(
+            [
+                s["code"],
+                data["year"],
+                s["period"]["schema"],
+                k.pue,
+                k.pue_class,
+                k.wue,
+                k.wue_class,
+                k.wue_basis,
+                k.region_nuts3,
+                k.size_category,
+                k.grid_flexibility,
+                k.heat_reuse_readiness,
+                " ".join(k.notes),
+                k.valid,
+                k.status,
+            ]
+        )
+    return [Table(columns, rows, title=f"2026 rating label — {label.PREVIEW}")]
+
+
+def rzreg_readme(data: dict) -> list[Table]:
+    rows = [
+        ["Register", "Rechenzentrumsregister (RZReg), EnEfG §13/§14 and Anlage 3"],
+        ["Reporting year", data["year"]],
+        ["Deadline", f"31 March {data['year'] + 1} (previous calendar year)"],
+        ["Generated at (UTC)", data["generated_at"]],
+        ["Sites", ", ".join(s["code"] for s in data["sites"]) or "(none)"],
+        ["Field dictionary (schema)", _schemas_text(data)],
+        [
+            "Units",
+            "kWh per year, kW, m², °C (annual mean), shares in %; PUE and CER dimensionless; "
+            "WUE in L/kWh (= m3/MWh).",
+        ],
+        [
+            "Names",
+            "German data-point names follow EnEfG Anlage 3 as summarised in the sources; the "
+            "register's own form labels may differ in wording. English names beside them.",
+        ],
+        [
+            "Not covered",
+            "Anlage 3 2(e) 'data processed' has no Circulus field; 'data stored' is CSTOR "
+            "(raw storage capacity), whose definition differs.",
+        ],
+        [
+            "Compliance",
+            "EnEfG §11 and §13 checks (sheet Compliance) inform; they never block this export.",
+        ],
+    ]
+    for u in data["unvalidated"]:
+        rows.append([f"NOT VALIDATED: {u['site']}", f"period status '{u['status']}'"])
+    return [Table([Column("Item"), Column("Value", width=100)], rows)]
+
+
+def rzreg_sheet(data: dict) -> list[Table]:
+    columns = [
+        Column("DC_ID"),
+        Column("Anlage 3"),
+        Column("Datenpunkt", width=50),
+        Column("Data point", width=50),
+        Column("Wert / Value", NUMBER),
+        Column("Text"),
+        Column("Einheit / Unit"),
+        Column("Quality"),
+    ]
+    rows = []
+    for s in data["sites"]:
+        for item, german, english, unit, read in ANLAGE_3:
+            value = read(s)
+            number = value if isinstance(value, Decimal) else None
+            text = None if number is not None or value is None else str(value)
+            source = s["inputs"].get(ANLAGE_3_INPUT.get(english, "")) or {}
+            rows.append(
+                [
+                    s["code"],
+                    item,
+                    german,
+                    english,
+                    number,
+                    text,
+                    unit or None,
+                    source.get("quality"),
+                ]
+            )
+    return [Table(columns, rows)]
+
+
+def rzreg_compliance(data: dict) -> list[Table]:
+    return [findings_table(data, "EnEfG §11 and §13 compliance checks", only_compliance=True)]
+
+
+RZREG_SHEETS: list[tuple[str, Callable[[dict], list[Table]]]] = [
+    ("00_README", rzreg_readme),
+    ("J_DE_EnEfG_Anlage3", rzreg_sheet),
+    ("Compliance", rzreg_compliance),
+]
+
 SHEETS: list[tuple[str, Callable[[dict], list[Table]]]] = [
     ("00_README", readme),
     ("A_Information", sheet_a),
@@ -687,12 +1037,14 @@ SHEETS: list[tuple[str, Callable[[dict], list[Table]]]] = [
     ("G_Measurement_Points", sheet_g),
     ("H_Aggregates", sheet_h),
     ("I_EWaste", sheet_i),
+    ("K_Label_2026", sheet_k),
     ("Monthly", sheet_monthly),
 ]
 
 
 def sheets(data: dict) -> list[tuple[str, list[Table]]]:
-    return [(name, build(data)) for name, build in SHEETS]
+    layout = RZREG_SHEETS if data["variant"] == RZREG else SHEETS
+    return [(name, build(data)) for name, build in layout]
 
 
 # --- renderings ------------------------------------------------------------------------------

@@ -236,7 +236,8 @@ def produce(job: ExportJob, beat: Heartbeat) -> str:
         year = int(p["year"])
         fmt = "zip" if p.get("format") == "zip" else "xlsx"
         variant = p.get("variant", "submit")
-        path, relative = _target(job, f"eu-{year}-{variant}.{fmt}")
+        prefix = "rzreg" if variant == eu_workbook.RZREG else "eu"
+        path, relative = _target(job, f"{prefix}-{year}-{variant}.{fmt}")
         partial = path.with_name(path.name + ".part")
         data = eu_workbook.report_data(
             year,

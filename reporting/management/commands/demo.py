@@ -16,7 +16,8 @@ from hardware.models import HardwareKind, HardwareModel
 from registry.demo import ensure_demo_sites, load_demo_fleet
 from registry.models import Site
 from reporting.demo import load_demo_site, run_demo_kpis
-from reporting.exports.demo import write_demo_exports
+from reporting.demo_de import load_demo_site_de, run_demo_kpis_de
+from reporting.exports.demo import write_demo_exports, write_demo_rzreg
 
 DEMO_USERS = (
     # username, group, operated site, what the role may do (printed by `make demo`)
@@ -61,9 +62,13 @@ class Command(BaseCommand):
         out.write(self.style.MIGRATE_HEADING("5. EU reporting: a year of 15-minute meter readings"))
         load_demo_site(out)
         run_demo_kpis(out)
+        out.write("   Germany: BER1 under the 2026 field dictionary, with EnEfG checks")
+        load_demo_site_de(out)
+        run_demo_kpis_de(out)
 
         out.write(self.style.MIGRATE_HEADING("6. Exports: the EU workbook and the e-waste report"))
         exports = write_demo_exports(out, 2025)
+        exports.append(write_demo_rzreg(out, 2025))
 
         out.write(self.style.MIGRATE_HEADING("7. Reuse: which GPUs we own can serve Llama 3 8B?"))
         out.write(

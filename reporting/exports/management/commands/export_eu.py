@@ -1,5 +1,6 @@
-"""`export_eu --year 2025 [--site CODE ...] [--variant publish|submit] [--allow-unvalidated]
---out FILE.xlsx|FILE.zip`: the EU annual workbook (or its zipped CSV twins), synchronously."""
+"""`export_eu --year 2025 [--site CODE ...] [--variant publish|submit|de-rzreg]
+[--allow-unvalidated] --out FILE.xlsx|FILE.zip`: the EU annual workbook (or its zipped CSV twins),
+or Germany's RZReg data points, synchronously. Nothing is written when inputs are missing."""
 
 from django.core.management.base import BaseCommand, CommandError
 
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             data = eu_workbook.report_data(
                 year, site, variant=variant, allow_unvalidated=allow_unvalidated
             )
-        except eu_workbook.NotValidated as exc:
+        except (eu_workbook.NotValidated, eu_workbook.MissingInputs) as exc:
             raise CommandError(str(exc)) from exc
         if out.lower().endswith(".zip"):
             eu_workbook.write_csv_zip(data, out)
@@ -41,5 +42,6 @@ class Command(BaseCommand):
             eu_workbook.write_xlsx(data, out)
         note = f" ({len(data['unvalidated'])} not validated)" if data["unvalidated"] else ""
         self.stdout.write(
-            f"EU {year} workbook, {variant} variant, {len(data['sites'])} site(s){note}: {out}"
+            f"{'RZReg' if variant == eu_workbook.RZREG else 'EU'} {year} workbook, {variant} "
+            f"variant, {len(data['sites'])} site(s){note}: {out}"
         )
