@@ -1,10 +1,12 @@
-"""Reuse-candidate endpoint vs the plain asset list, under wrk against gunicorn (issue 6 goal).
+"""Reuse-candidate endpoint vs the plain asset list on fleets of several shapes, under load.
 
-Goal (PostgreSQL, 1,000,000 assets of which 100,000 accelerators in mixed states): the
+Goal (PostgreSQL, 1,000,000 assets per shape): with ranges and site measurements on, the
 reuse-candidate endpoint sustains ≥ 0.5× the req/s of the plain DRF list endpoint over the same
-table, with ≤ 2× its p99, both at 16 connections against 2 gunicorn workers in the same run.
-Quick mode: 20,000 assets, 5 s per endpoint. Assets are generated in SQL (INSERT … SELECT
-generate_series); no ledger rows are written, neither endpoint reads them.
+table, with ≤ 2× its p99, at 16 connections against 2 gunicorn workers, in the same run, on every
+shape: a bulk import with a few thousand in service, loose GPUs in stock across many sites, GPUs
+inside servers, and a fleet of mostly non-accelerators. Quick mode: 20,000 assets per shape, 3 s
+per endpoint. Assets are generated in SQL (INSERT … SELECT generate_series); no ledger rows are
+written, neither endpoint reads them.
 """
 
 import os
@@ -26,17 +28,22 @@ from benchmarks.harness import vendor
 
 ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 16
-SITES = [
+BASE_SITES = [
     ("PAR1", "FR"), ("PAR2", "FR"), ("FRA1", "DE"), ("DUB1", "IE"), ("AMS1", "NL"),
     ("STO1", "SE"), ("WAW1", "PL"), ("MAD1", "ES"), ("FRA2", "DE"), ("AMS2", "NL"),
 ]  # fmt: skip
-# State mixes, by position in a ten-slot cycle.
 GPU_STATES = ["in-service", "in-service", "in-stock", "awaiting-disposition", "in-service",
               "reserved", "sold", "in-service", "awaiting-disposition", "recycled"]  # fmt: skip
 OTHER_STATES = ["in-service"] * 6 + ["in-stock", "awaiting-disposition", "sold", "recycled"]
 GPU_SERVER = "nvidia-dgx-a100"
-REUSE_QUERY = "model=llama-3-8b&precision=int8&context=8192&concurrency=4&site=PAR1"
+REUSE_PARAMS = "model=llama-3-8b&precision=int8&context=8192&concurrency=4&engine=vllm"
 LIST_QUERY = "state=in-service&site=PAR1"  # 50 rows per page: a real page, not an empty one
+COLS = (
+    "asset_tag, hardware_model_id, site_id, parent_id, state, "
+    "serial_number, room, rack, owner, currency, supplier, workload, notes, created_at, "
+    "updated_at"
+)
+COMMON = "'', '', '', '', '', '', '', now(), now()"  # room … notes, created/updated
 
 
 def _ids(kind_filter: str) -> list[int]:
@@ -45,16 +52,21 @@ def _ids(kind_filter: str) -> list[int]:
         return [r[0] for r in cur.fetchall()]
 
 
-def populate(n_assets: int) -> dict:
-    """n_assets assets, 10 % accelerators (60 % of them in 8-GPU servers), in mixed states."""
+def _sites(n: int) -> list[int]:
     from registry.models import Site
 
-    site_ids = [
+    codes = BASE_SITES + [(f"S{i:03d}", "DE") for i in range(n - len(BASE_SITES))]
+    return [
         Site.objects.get_or_create(
             code=code, defaults={"name": code, "country": cc, "time_zone": "Europe/Paris"}
         )[0].id
-        for code, cc in SITES
+        for code, cc in codes[:n]
     ]
+
+
+def populate_servers(n_assets: int) -> dict:
+    """GPUs inside servers: 10 % accelerators (60 % of them in 8-GPU servers), mixed states."""
+    site_ids = _sites(len(BASE_SITES))
     gpus = _ids("kind = 'accelerator'")
     others = _ids("kind NOT IN ('accelerator')")
     server = _ids(f"slug = '{GPU_SERVER}'")[0]
@@ -117,11 +129,105 @@ def populate(n_assets: int) -> dict:
     with connection.cursor() as cur:
         for (statement,) in sql:
             cur.execute(statement, params)
+    return _finish(gpus) | {"gpu_servers": n_servers}
+
+
+def _insert(sql: str, params: dict) -> None:
+    with connection.cursor() as cur:
+        cur.execute(sql, params)
+
+
+def _finish(gpus: list[int]) -> dict:
+    with connection.cursor() as cur:
         cur.execute("VACUUM ANALYZE registry_asset")
         cur.execute("SELECT count(*), count(*) FILTER (WHERE hardware_model_id = ANY(%s)) "
                     "FROM registry_asset", [gpus])  # fmt: skip
         total, accelerators = cur.fetchone()
-    return {"assets": total, "accelerators": accelerators, "gpu_servers": n_servers}
+    return {"assets": total, "accelerators": accelerators}
+
+
+def populate_bulk_import(n_assets: int) -> dict:
+    """One bulk import at PAR1: 30 % loose accelerators, nearly all in stock; 3 % in service."""
+    site = _sites(1)[0]
+    gpus, others = _ids("kind = 'accelerator'"), _ids("kind NOT IN ('accelerator')")
+    _insert(
+        f"INSERT INTO registry_asset ({COLS}) SELECT 'BI-' || g, "
+        "CASE WHEN mod(g, 10) < 3 THEN (%(gpus)s::bigint[])[1 + mod(g * 7, %(ng)s)] "
+        "ELSE (%(others)s::bigint[])[1 + mod(g * 7, %(no)s)] END, %(site)s, NULL, "
+        f"CASE WHEN mod(g, 33) = 0 THEN 'in-service' ELSE 'in-stock' END, '', {COMMON} "
+        "FROM generate_series(1, %(n)s) g",
+        {"gpus": gpus, "ng": len(gpus), "others": others, "no": len(others), "site": site,
+         "n": n_assets},
+    )  # fmt: skip
+    return _finish(gpus)
+
+
+def populate_loose_many_sites(n_assets: int) -> dict:
+    """Loose GPUs in stock across 200 sites: 40 % accelerators, the rest mixed hardware."""
+    sites = _sites(200)
+    gpus, others = _ids("kind = 'accelerator'"), _ids("kind NOT IN ('accelerator')")
+    _insert(
+        f"INSERT INTO registry_asset ({COLS}) SELECT 'BL-' || g, "
+        "CASE WHEN mod(g, 10) < 4 THEN (%(gpus)s::bigint[])[1 + mod(g * 13, %(ng)s)] "
+        "ELSE (%(others)s::bigint[])[1 + mod(g * 7, %(no)s)] END, "
+        "(%(sites)s::bigint[])[1 + mod(g, %(ns)s)], NULL, "
+        f"(%(states)s::text[])[1 + mod(g * 3, 10)], '', {COMMON} "
+        "FROM generate_series(1, %(n)s) g",
+        {"gpus": gpus, "ng": len(gpus), "others": others, "no": len(others), "sites": sites,
+         "ns": len(sites), "states": ["in-stock"] * 6 + ["in-service"] * 3 + ["sold"],
+         "n": n_assets},
+    )  # fmt: skip
+    return _finish(gpus)
+
+
+def populate_mostly_other(n_assets: int) -> dict:
+    """Mostly non-accelerators: 1 % loose GPUs among servers, drives, memory, switches."""
+    sites = _sites(len(BASE_SITES))
+    gpus, others = _ids("kind = 'accelerator'"), _ids("kind NOT IN ('accelerator')")
+    _insert(
+        f"INSERT INTO registry_asset ({COLS}) SELECT 'BO-' || g, "
+        "CASE WHEN mod(g, 100) = 0 THEN (%(gpus)s::bigint[])[1 + mod(g * 13, %(ng)s)] "
+        "ELSE (%(others)s::bigint[])[1 + mod(g * 7, %(no)s)] END, "
+        "(%(sites)s::bigint[])[1 + mod(g, %(ns)s)], NULL, "
+        f"(%(states)s::text[])[1 + mod(g * 3, 10)], '', {COMMON} "
+        "FROM generate_series(1, %(n)s) g",
+        {"gpus": gpus, "ng": len(gpus), "others": others, "no": len(others), "sites": sites,
+         "ns": len(sites), "states": OTHER_STATES, "n": n_assets},
+    )  # fmt: skip
+    return _finish(gpus)
+
+
+# name: (populate, reuse query string)
+SHAPES = {
+    "bulk-import": (populate_bulk_import, f"{REUSE_PARAMS}&site=PAR1"),
+    "loose-many-sites": (populate_loose_many_sites, REUSE_PARAMS),
+    "gpus-in-servers": (populate_servers, f"{REUSE_PARAMS}&site=PAR1"),
+    "mostly-other": (populate_mostly_other, f"{REUSE_PARAMS}&site=PAR1"),
+}
+
+
+def add_measurements() -> int:
+    """A recorded run matching the benchmark query per site and loose accelerator model, so
+    `measured` rows are served."""
+    with connection.cursor() as cur:
+        cur.execute(
+            "INSERT INTO registry_reusemeasurement (asset_id, site_id, hardware_model_id, llm, "
+            "precision, engine, n_devices, concurrency, context_tokens, tokens_per_s, power_w, "
+            "duration_s, measured_on, note, created_at) "
+            "SELECT a.id, a.site_id, a.hardware_model_id, 'llama-3-8b', 'int8', 'vllm', 1, 4, "
+            "8192, 120.5, 200, 600, current_date, 'benchmark', now() FROM ("
+            "  SELECT DISTINCT ON (site_id, hardware_model_id) id, site_id, hardware_model_id "
+            "  FROM registry_asset WHERE parent_id IS NULL AND hardware_model_id IN "
+            "  (SELECT id FROM hardware_hardwaremodel WHERE kind = 'accelerator')"
+            "  ORDER BY site_id, hardware_model_id, id) a"
+        )
+        return cur.rowcount
+
+
+def clear() -> None:
+    with connection.cursor() as cur:
+        cur.execute("DELETE FROM registry_reusemeasurement")
+        cur.execute("DELETE FROM registry_asset")
 
 
 def _token() -> str:
@@ -242,24 +348,19 @@ def _load(url: str, token: str, seconds: int) -> dict:
     return runner(url, token, seconds)
 
 
-def run(quick: bool) -> dict:
-    if vendor() != "postgresql":
-        return {
-            "ratio": None,
-            "goal_met": None,
-            "lines": ["skipped: the goal is stated for PostgreSQL; set DATABASE_URL=postgres://…"],
-        }
-    n_assets, seconds = (20_000, 5) if quick else (1_000_000, 30)
+def _one_shape(name: str, n_assets: int, seconds: int, token: str) -> dict:
+    populate, reuse_query = SHAPES[name]
+    clear()
     started = time.perf_counter()
     sizes = populate(n_assets)
+    sizes["measurements"] = add_measurements()
     populate_s = time.perf_counter() - started
-    token = _token()
     port = _free_port()
     proc = _start_gunicorn(port)
     try:
         base = f"http://127.0.0.1:{port}"
         plain = _load(f"{base}/api/assets/?{LIST_QUERY}", token, seconds)
-        reuse = _load(f"{base}/api/reuse-candidates/?{REUSE_QUERY}", token, seconds)
+        reuse = _load(f"{base}/api/reuse-candidates/?{reuse_query}", token, seconds)
     finally:
         proc.terminate()
         try:
@@ -269,24 +370,56 @@ def run(quick: bool) -> dict:
     rps_ratio = reuse["rps"] / plain["rps"]
     p99_ratio = reuse["p99_ms"] / plain["p99_ms"]
     goal_met = rps_ratio >= 0.5 and p99_ratio <= 2.0 and not (plain["errors"] or reuse["errors"])
-    tool = reuse["tool"] + ("" if reuse["tool"] == "wrk" else " (wrk not installed)")
     return {
+        "shape": name,
+        "sizes": sizes,
+        "populate_s": populate_s,
+        "plain": plain,
+        "reuse": reuse,
+        "reuse_query": reuse_query,
         "ratio": rps_ratio,
         "p99_ratio": p99_ratio,
         "goal_met": goal_met,
-        "sizes": sizes,
-        "plain": plain,
-        "reuse": reuse,
-        "lines": [
-            f"{vendor()}: {sizes['assets']:,} assets ({sizes['accelerators']:,} accelerators, "
-            f"{sizes['gpu_servers']:,} GPU servers) generated in {populate_s:.1f} s; "
-            f"{tool}, {CONNECTIONS} connections, {seconds} s each, gunicorn 2 workers",
-            f"plain list  /api/assets/?{LIST_QUERY}: {plain['rps']:.0f} req/s, "
-            f"p99 {plain['p99_ms']:.1f} ms, errors {plain['errors']}",
-            f"reuse       /api/reuse-candidates/?{REUSE_QUERY}: {reuse['rps']:.0f} req/s, "
-            f"p99 {reuse['p99_ms']:.1f} ms, errors {reuse['errors']}",
-            f"req/s ratio {rps_ratio:.2f} (goal ≥ 0.5), p99 ratio {p99_ratio:.2f} (goal ≤ 2.0): "
-            + ("goal met" if goal_met else "goal NOT met")
-            + (" [quick size: indicative only]" if quick else ""),
-        ],
+    }
+
+
+def run(quick: bool, shapes: list[str] | None = None) -> dict:
+    if vendor() != "postgresql":
+        return {
+            "ratio": None,
+            "goal_met": None,
+            "lines": ["skipped: the goal is stated for PostgreSQL; set DATABASE_URL=postgres://…"],
+        }
+    n_assets = int(os.environ.get("BENCH_REUSE_ASSETS", 20_000 if quick else 1_000_000))
+    seconds = 3 if quick else 30
+    token = _token()
+    results = [_one_shape(name, n_assets, seconds, token) for name in shapes or SHAPES]
+    clear()
+    tool = results[0]["reuse"]["tool"]
+    lines = [
+        f"{vendor()}: {n_assets:,} assets per shape; {tool}"
+        + ("" if tool == "wrk" else " (wrk not installed)")
+        + f", {CONNECTIONS} connections, {seconds} s per endpoint, gunicorn 2 workers; "
+        "ranges and site measurements on"
+    ]
+    for r in results:
+        lines += [
+            f"{r['shape']}: {r['sizes']['assets']:,} assets ({r['sizes']['accelerators']:,} "
+            f"accelerators, {r['sizes']['measurements']} measurements), made in "
+            f"{r['populate_s']:.1f} s",
+            f"  plain list /api/assets/?{LIST_QUERY}: {r['plain']['rps']:.0f} req/s, "
+            f"p99 {r['plain']['p99_ms']:.1f} ms, errors {r['plain']['errors']}",
+            f"  reuse /api/reuse-candidates/?{r['reuse_query']}: {r['reuse']['rps']:.0f} req/s, "
+            f"p99 {r['reuse']['p99_ms']:.1f} ms, errors {r['reuse']['errors']}",
+            f"  req/s ratio {r['ratio']:.2f} (goal ≥ 0.5), p99 ratio {r['p99_ratio']:.2f} "
+            "(goal ≤ 2.0): " + ("goal met" if r["goal_met"] else "goal NOT met"),
+        ]
+    if quick:
+        lines.append("[quick size: indicative only]")
+    return {
+        "ratio": min(r["ratio"] for r in results),
+        "p99_ratio": max(r["p99_ratio"] for r in results),
+        "goal_met": all(r["goal_met"] for r in results),
+        "shapes": results,
+        "lines": lines,
     }

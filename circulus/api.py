@@ -1,18 +1,258 @@
-"""Shared API plumbing: permissions and the exception handler."""
+"""Shared API plumbing: permissions, parsers, the exception handler and JSON error pages.
 
+No input makes the API answer 500: bad bodies are refused by the parser, database refusals
+(constraint, range, protected reference) become 4xx naming the field, and whatever still
+escapes is answered as JSON without its internal text.
+"""
+
+import codecs
+import json
+import logging
+
+from django.apps import apps
+from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from rest_framework import serializers
+from django.db import DataError, IntegrityError, models
+from django.db.models.deletion import ProtectedError, RestrictedError
+from django.http import JsonResponse
+from django.views import defaults
+from rest_framework import exceptions, parsers, permissions, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+log = logging.getLogger(__name__)
+
+MAX_JSON_DEPTH = 32  # far deeper than any request body of this API
+
+
+class Conflict(exceptions.APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "conflicts with the stored data"
+    default_code = "conflict"
 
 
 def exception_handler(exc, context):
-    """Model `clean()` errors reach API clients as a 400 with field errors, never a 500."""
+    """Model `clean()` errors, constraint and range violations and protected deletes reach API
+    clients as 4xx with the field (or referrers) named, never as a 500 with database text."""
     if isinstance(exc, DjangoValidationError):
         detail = (
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
         exc = serializers.ValidationError(detail)
+    elif isinstance(exc, ProtectedError | RestrictedError):
+        exc = Conflict(referrers_message(_counts(exc)))
+    elif isinstance(exc, IntegrityError) and _sqlstate(exc) == NOT_NULL_VIOLATION:
+        column = getattr(exc.__cause__.diag, "column_name", None) or "non_field_errors"
+        exc = serializers.ValidationError({column: ["this field may not be null"]})
+    elif isinstance(exc, IntegrityError):
+        log.info("integrity error answered 409: %s", exc)
+        exc = Conflict(integrity_detail(exc))
+    elif isinstance(exc, DataError):
+        log.info("data error answered 400: %s", exc)
+        exc = serializers.ValidationError(
+            {"non_field_errors": ["a value is out of range or not valid for its field"]}
+        )
+    elif isinstance(exc, RequestDataTooBig):
+        exc = exceptions.ValidationError({"detail": "the request body is too large"})
+        response = drf_exception_handler(exc, context)
+        response.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+        return response
+    elif isinstance(exc, SuspiciousOperation):
+        exc = exceptions.ParseError("the request could not be read")
     return drf_exception_handler(exc, context)
+
+
+# --- constraint violations ---------------------------------------------------------------------
+
+
+def _constraint_fields() -> dict[str, tuple[str, ...]]:
+    """Constraint name → the API field names it covers, for every model."""
+    names: dict[str, tuple[str, ...]] = {}
+    for model in apps.get_models():
+        table = model._meta.db_table
+        for constraint in model._meta.constraints:
+            fields = getattr(constraint, "fields", ()) or ()
+            names[constraint.name] = tuple(fields)
+        for field in model._meta.concrete_fields:
+            if field.unique and not field.primary_key:
+                # PostgreSQL's own name for a column's UNIQUE constraint.
+                names[f"{table}_{field.column}_key"] = (field.name,)
+    return names
+
+
+NOT_NULL_VIOLATION = "23502"
+
+
+def _sqlstate(exc: Exception) -> str | None:
+    return getattr(exc.__cause__, "sqlstate", None)
+
+
+def integrity_detail(exc: IntegrityError) -> dict:
+    cause = exc.__cause__
+    constraint = getattr(getattr(cause, "diag", None), "constraint_name", None)
+    fields = _constraint_fields().get(constraint or "", ())
+    fields = tuple(f for f in fields if f not in ("user",)) or ("non_field_errors",)
+    reason = "already exists (it was created meanwhile or is stored)"
+    return {name: [reason] for name in fields}
+
+
+# --- deletes of referenced objects -------------------------------------------------------------
+
+
+def protected_referrers(instance: models.Model, limit: int = 1000) -> dict[str, int]:
+    """{referring model's verbose name plural: count (capped at `limit`)} over the PROTECT and
+    RESTRICT relations to `instance`: a few indexed queries, whatever the number of referrers."""
+    counts = {}
+    for relation in instance._meta.related_objects:
+        on_delete = getattr(relation, "on_delete", None)
+        if on_delete not in (models.PROTECT, models.RESTRICT) or relation.many_to_many:
+            continue
+        model = relation.related_model
+        referring = model._base_manager.filter(**{relation.field.name: instance})
+        count = referring[:limit].count()
+        if count:
+            counts[str(model._meta.verbose_name_plural)] = count
+    return counts
+
+
+def referrers_message(counts: dict[str, int], limit: int = 1000) -> str:
+    if not counts:
+        return "other records still refer to it; remove or reassign them first"
+    listed = ", ".join(
+        f"{'at least ' if n >= limit else ''}{n} {name}" for name, n in sorted(counts.items())
+    )
+    return f"still referred to by {listed}; remove or reassign them first"
+
+
+def _counts(exc: ProtectedError | RestrictedError) -> dict[str, int]:
+    objects = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+    counts: dict[str, int] = {}
+    for index, obj in enumerate(objects):
+        if index >= 1000:
+            break
+        name = str(obj._meta.verbose_name_plural)
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+class ProtectedDestroyMixin:
+    """DELETE answers 409 naming what still refers to the object, before Django's deletion
+    collector would load every referring row (millions of readings under a site)."""
+
+    def perform_destroy(self, instance):
+        counts = protected_referrers(instance)
+        if counts:
+            raise Conflict(referrers_message(counts))
+        instance.delete()
+
+
+# --- request bodies ----------------------------------------------------------------------------
+
+
+def _check_json(value, path: str = "", depth: int = 0) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise exceptions.ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise exceptions.ParseError(f"NUL character in {path or 'the body'}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise exceptions.ParseError("NUL character in a key")
+            _check_json(item, f"{path}.{key}" if path else key, depth + 1)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_json(item, f"{path}[{index}]", depth + 1)
+
+
+class JSONParser(parsers.JSONParser):
+    """DRF's JSON parser, refusing (400) what would otherwise crash deeper down: nesting past
+    MAX_JSON_DEPTH, NUL characters (PostgreSQL text cannot hold them), undecodable bytes."""
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        parser_context = parser_context or {}
+        encoding = parser_context.get("encoding", "utf-8")
+        try:
+            text = codecs.getreader(encoding)(stream).read()
+            data = json.loads(text, parse_constant=_refuse_constant)
+        except RecursionError as exc:
+            raise exceptions.ParseError(f"JSON nested deeper than {MAX_JSON_DEPTH} levels") from exc
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise exceptions.ParseError(f"JSON parse error - {exc}") from exc
+        _check_json(data)
+        return data
+
+
+def _refuse_constant(name):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def require_object(data) -> dict:
+    """The body as a dict, or a 400 saying a JSON object was expected."""
+    if not isinstance(data, dict):
+        raise exceptions.ValidationError(
+            {"non_field_errors": [f"expected a JSON object, got {type(data).__name__}"]}
+        )
+    return data
+
+
+def int_bounds(model, name: str) -> dict:
+    """min_value/max_value of an integer model field's column, for a plain serializer field."""
+    from django.db import connection
+
+    field = model._meta.get_field(name)
+    low, high = connection.ops.integer_field_range(field.get_internal_type())
+    return {"min_value": low, "max_value": high}
+
+
+# --- error pages outside DRF (Django's are HTML) -----------------------------------------------
+
+
+def _api(request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def bad_request(request, exception=None):
+    if not _api(request):
+        return defaults.bad_request(request, exception)
+    return JsonResponse({"detail": "bad request"}, status=400)
+
+
+def permission_denied(request, exception=None):
+    if not _api(request):
+        return defaults.permission_denied(request, exception)
+    return JsonResponse({"detail": "forbidden"}, status=403)
+
+
+def page_not_found(request, exception=None):
+    if not _api(request):
+        return defaults.page_not_found(request, exception)
+    return JsonResponse({"detail": "not found"}, status=404)
+
+
+def server_error(request):
+    if not _api(request):
+        return defaults.server_error(request)
+    return JsonResponse({"detail": "internal error; it has been logged"}, status=500)
+
+
+def reject_nul_in_url(get_response):
+    """Middleware: a NUL in the path or query string is a 400, not a database error later."""
+
+    def middleware(request):
+        if "\x00" in request.path or "%00" in request.META.get("QUERY_STRING", ""):
+            return JsonResponse({"detail": "NUL character in the URL"}, status=400)
+        return get_response(request)
+
+    return middleware
+
+
+class IsStaffOrReadOnly(permissions.BasePermission):
+    """Authenticated users read; only staff write (the reference catalogue is curated)."""
+
+    def has_permission(self, request, view):
+        if not (request.user and request.user.is_authenticated):
+            return False
+        return request.method in permissions.SAFE_METHODS or request.user.is_staff
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):

@@ -68,6 +68,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    "circulus.api.reject_nul_in_url",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # 429 for admin sign-ins while the IP or account is over its failure limit.
@@ -216,6 +217,12 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
+    # Guarded JSON parser: no nesting bomb or NUL character gets past it to the database.
+    "DEFAULT_PARSER_CLASSES": [
+        "circulus.api.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
@@ -266,12 +273,22 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
-# Export jobs whose worker stopped beating are failed (and retryable), never left running.
-CELERY_BEAT_SCHEDULE["exports-reap-stale"] = {
-    "task": "exports.reap_stale_exports",
-    "schedule": 300.0,
+# Every job (ingest, compute, export) follows reporting.jobs: a running job beats its heartbeat
+# every JOB_HEARTBEAT_SECONDS; the reaper fails (retryable) one silent for JOB_STALE_SECONDS,
+# and a queued one that no worker started within JOB_QUEUED_STALE_SECONDS.
+JOB_HEARTBEAT_SECONDS = int(os.environ.get("JOB_HEARTBEAT_SECONDS", "15"))
+JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "120"))
+JOB_QUEUED_STALE_SECONDS = int(os.environ.get("JOB_QUEUED_STALE_SECONDS", "1800"))
+CELERY_BEAT_SCHEDULE["jobs-reap-stale"] = {
+    "task": "reporting.reap_stale_jobs",
+    "schedule": float(os.environ.get("JOB_REAP_EVERY_SECONDS", "60")),
 }
-EXPORT_STALE_MINUTES = int(os.environ.get("EXPORT_STALE_MINUTES", "10"))
+# The longest job (a 5-million-row ingest, a 1-million-asset export) ends well within this; the
+# broker redelivers an unacknowledged message only after it, so a running job's message is
+# never handed to a second worker while the first still works (a dead worker's job is failed
+# by the reaper within minutes and retried; its late redelivery then finds nothing to claim).
+JOB_MAX_SECONDS = int(os.environ.get("JOB_MAX_SECONDS", str(4 * 3600)))
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_MAX_SECONDS + 600}
 # Nightly: recompute every draft reporting period from the readings that arrived that day.
 CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",

@@ -14,6 +14,12 @@ urlpatterns = [
     path("api/", include("reporting.exports.urls")),
 ]
 
+# API paths answer errors raised outside DRF (body too large, NUL in the URL) as JSON.
+handler400 = "circulus.api.bad_request"
+handler403 = "circulus.api.permission_denied"
+handler404 = "circulus.api.page_not_found"
+handler500 = "circulus.api.server_error"
+
 admin.site.site_header = "Circulus"
 admin.site.site_title = "Circulus"
 admin.site.index_title = "Data-centre reporting and circular registry"

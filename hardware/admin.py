@@ -5,6 +5,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from hardware import permissions as policy
 from hardware.models import (
     MATERIAL_FIELDS,
+    DecodeMeasurement,
     FigureSource,
     HardwareKind,
     HardwareModel,
@@ -217,3 +218,32 @@ class HardwareModelAdmin(CatalogueAdmin, SimpleHistoryAdmin):
             "<table>{}</table>",
             format_html_join("", "<tr><th>{}</th><td>{}</td></tr>", rows),
         )
+
+
+@admin.register(DecodeMeasurement)
+class DecodeMeasurementAdmin(admin.ModelAdmin):
+    """Published measurements: reference data owned by decode_measurements.csv, read-only here."""
+
+    list_display = (
+        "hardware_model",
+        "n_devices",
+        "llm",
+        "precision",
+        "engine",
+        "concurrency",
+        "tokens_per_s",
+        "power_w",
+        "source",
+    )
+    list_filter = ("engine", "precision", "hardware_model")
+    search_fields = ("llm", "key", "source__citation")
+    list_select_related = ("hardware_model", "source")
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -1,121 +1,68 @@
 """Which accelerators can serve which LLM, how fast, at what energy, and when to replace them.
 
-Pure domain math (no Django), from the reference note circular.md §3 (reuse matching for AI
-inference) and §4 (carbon payback). Every default carries its circular.md section and tag:
-[C] confirmed, [D] derived, [L] low authority, [U] unconfirmed.
+Pure domain math (no Django). The decode-speed constants are not hand-picked: they are fitted to
+published measurements (hardware/catalogue/decode_measurements.csv) by `hardware.calibration`
+and stored, with the data's hash, in hardware/catalogue/reuse_calibration.json. docs/reuse.md
+gives the method and its cross-validated accuracy.
 
 Units, fixed throughout:
-- memory in GB = 1e9 bytes. §3.4 uses decimal GB: Llama-3-8B's 8k KV cache is 2**30 bytes and
-  the table prints 1.07 GB, and its 20.5 GB BF16 need only comes out with 1e9.
-- bandwidth in GB/s (``bandwidth_gbps`` means gigabytes, not gigabits), compute in TFLOPS/TOPS
-  (1e12 ops/s), power in W, energy in J, grid intensity in kgCO2e/kWh, carbon in kgCO2e.
-- ``params_b`` is billions of parameters, so ``params_b × bytes_per_param`` is already GB.
+- bytes for sizes, GiB (2**30 bytes) for what is compared with a card's memory: vendors' "16 GB"
+  cards hold 16 GiB, so a catalogue ``memory_gb`` of 16 is read as 16 GiB.
+- bandwidth in GB/s (1e9 bytes/s), compute in TFLOPS/TOPS (1e12 ops/s), power in W, energy in J,
+  grid intensity in kgCO2e/kWh, carbon in kgCO2e.
+- ``params_b`` is billions of parameters.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
+CALIBRATION_FILE = CATALOGUE_DIR / "reuse_calibration.json"
 
-GB = 1e9  # bytes; see module docstring for why not GiB
-HOURS_PER_YEAR = 8760  # §4.1
+GIB = 2**30
+GB = 1e9
+HOURS_PER_YEAR = 8760
 JOULES_PER_KWH = 3.6e6
 
-# §3.1: bytes per weight. INT4 is 0.5 plus group scales, "≈0.53–0.56 in practice" [U];
-# §3.4/§3.5 tabulate INT4 at a flat 0.5, pass bytes_per_param=0.5 to reproduce those cells.
-PRECISION_BYTES: dict[str, float] = {
-    "fp16": 2.0,
-    "bf16": 2.0,
-    "fp8": 1.0,
-    "int8": 1.0,
-    "int4": 0.55,
+PRECISIONS = ("fp16", "bf16", "fp8", "int8", "int4")
+# Bits per weight of each storage format, scales included (derived from the format layouts):
+# llama.cpp Q4_0 = 32 × 4-bit + one fp16 scale per block of 32 → 4.5; Q8_0 → 8.5; Q4_K_M mixes
+# Q4_K (4.5) with Q6_K for some tensors → ≈ 4.85; AWQ/GPTQ 4-bit with group size 128 carry one
+# fp16 scale and one 4-bit zero per group → 4 + 20/128 ≈ 4.16; FP8/INT8 with per-channel scales
+# ≈ 8.
+QUANT_FORMATS: dict[str, tuple[str, float]] = {
+    # format: (precision class, bits per weight)
+    "fp16": ("fp16", 16.0),
+    "bf16": ("bf16", 16.0),
+    "fp8": ("fp8", 8.0),
+    "int8": ("int8", 8.0),
+    "q8_0": ("int8", 8.5),
+    "q4_0": ("int4", 4.5),
+    "q4_k_m": ("int4", 4.85),
+    "awq": ("int4", 4.16),
+    "gptq": ("int4", 4.16),
 }
-KV_BYTES = 2.0  # §3.1: 2 bytes per KV element unless the KV cache is quantised
-
-MBU = 0.7  # §3.5 default; typical 0.6–0.85 on optimised stacks (§3.1) [L]
-MFU = 0.5  # §3.5 batched table cap [D]; no published source for the value [U]
-OVERHEAD = 0.15  # o: activations/fragmentation, §3.1 range 0.10–0.20, §3.4 uses 0.15 [D]
-RUNTIME_GB = 1.0  # C_rt: CUDA/ROCm context, §3.1 0.5–1 GB, §3.4 uses 1 GB [D]
-USABLE_FRACTION = 0.9  # u: serving engines pre-allocate ~90 % (§3.1) [U for the vLLM default]
-TP_OVERHEAD = 0.05  # §3.1: "+~5 % per extra GPU for replicated buffers" [U]
-UTIL_BATCH_1 = 0.7  # §3.5 batch-1 table: P = 0.7 × TDP [D]
-UTIL_BATCHED = 0.85  # §3.5 batched table: P = 0.85 × TDP [D]
+KV_BYTES = 2.0  # fp16 KV cache unless the engine quantises it
+FIT_HEADROOM = 0.05  # the last 5 % of memory: "marginal" (allocator slack, fragmentation)
 TP_SIZES = (1, 2, 4, 8)
+DEFAULT_ENGINE = "vllm"
 
-BF16_MIN_CC = 8.0  # §3.1: Ampere or later [C via §3.1 text]
-FP8_MIN_CC = 8.9  # §3.1: Ada/Hopper [U: NVIDIA arch docs not retrieved]
-
-ASSUMPTIONS: dict[str, dict[str, object]] = {
-    "gb": {"value": GB, "unit": "bytes", "source": "§3.4 figures reproduce with 1e9", "tag": "D"},
-    "bytes_per_param": {
-        "value": dict(PRECISION_BYTES),
-        "unit": "bytes",
-        "source": "§3.1; int4 0.55 = 0.5 + group scales (0.53–0.56)",
-        "tag": "U",
-    },
-    "kv_bytes": {"value": KV_BYTES, "unit": "bytes", "source": "§3.1", "tag": "D"},
-    "overhead": {"value": OVERHEAD, "unit": "fraction of W", "source": "§3.1, §3.4", "tag": "D"},
-    "runtime_gb": {"value": RUNTIME_GB, "unit": "GB", "source": "§3.1, §3.4", "tag": "D"},
-    "usable_fraction": {
-        "value": USABLE_FRACTION,
-        "unit": "fraction of VRAM",
-        "source": "§3.1 (vLLM gpu_memory_utilization default)",
-        "tag": "U",
-    },
-    "tp_overhead": {
-        "value": TP_OVERHEAD,
-        "unit": "fraction of need per extra device",
-        "source": "§3.1 replicated buffers; applied to the need, not the capacity",
-        "tag": "U",
-    },
-    "tp_scaling": {
-        "value": "ideal",
-        "unit": None,
-        "source": "n devices in TP give n × bandwidth and n × FLOPS; interconnect cost ignored",
-        "tag": "U",
-    },
-    "mbu": {"value": MBU, "unit": "fraction", "source": "§3.1 (0.6–0.85), §3.5", "tag": "L"},
-    "mfu": {"value": MFU, "unit": "fraction", "source": "§3.5 batched table", "tag": "U"},
-    "kv_read_per_step": {
-        "value": "full context",
-        "unit": None,
-        "source": "§3.5: every step reads the KV cache of all B sequences at context S",
-        "tag": "D",
-    },
-    "util": {
-        "value": {"batch_1": UTIL_BATCH_1, "batched": UTIL_BATCHED},
-        "unit": "fraction of TDP",
-        "source": "§3.5: 0.7 × TDP at concurrency 1, 0.85 × TDP above",
-        "tag": "D",
-    },
-    "compute_peak": {
-        "value": {
-            "fp16": "fp16",
-            "bf16": "bf16 (else fp16)",
-            "int8": "int8 (else fp16: weight-only on V100)",
-            "fp8": "int8 rate (dense FP8 = INT8 on Ada/Hopper)",
-            "int4": "fp16 (W4A16 kernels dequantise to FP16)",
-        },
-        "unit": "TFLOPS/TOPS",
-        "source": "§3.1 compute cap; mapping per precision is ours",
-        "tag": "U",
-    },
-    "bf16_min_cc": {"value": BF16_MIN_CC, "unit": None, "source": "§3.1", "tag": "C"},
-    "fp8_min_cc": {"value": FP8_MIN_CC, "unit": None, "source": "§3.1", "tag": "U"},
-    "hours_per_year": {"value": HOURS_PER_YEAR, "unit": "h", "source": "§4.1", "tag": "D"},
-}
+BF16_MIN_CC = 8.0  # Ampere or later
+FP8_MIN_CC = 8.9  # Ada and Hopper
 
 
 @dataclass(frozen=True)
 class LLMSpec:
-    """A decoder-only LLM as far as memory and bandwidth care (circular.md §3.3)."""
+    """A decoder-only LLM as far as memory and bandwidth care."""
 
     name: str
     slug: str
@@ -125,111 +72,302 @@ class LLMSpec:
     head_dim: int
     source: str = ""
 
+    @property
+    def kv_bytes_per_token(self) -> float:
+        """K and V of every layer for one token, at fp16."""
+        return 2 * self.layers * self.kv_heads * self.head_dim * KV_BYTES
 
-def load_llm_models(path: Path | str | None = None) -> dict[str, LLMSpec]:
-    """The §3.3 reference models keyed by slug."""
-    path = Path(path) if path else CATALOGUE_DIR / "llm_models.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        return {
-            row["slug"]: LLMSpec(
-                name=row["name"],
-                slug=row["slug"],
-                params_b=float(row["params_b"]),
-                layers=int(row["layers"]),
-                kv_heads=int(row["kv_heads"]),
-                head_dim=int(row["head_dim"]),
-                source=f"{row['source_note']} ({row['source_url']})",
-            )
-            for row in csv.DictReader(fh)
-        }
+
+def load_llm_models(*paths: Path | str) -> dict[str, LLMSpec]:
+    """The reference models keyed by slug: llm_models.csv and llm_models_extra.csv."""
+    paths = paths or tuple(
+        p for p in (CATALOGUE_DIR / "llm_models.csv", CATALOGUE_DIR / "llm_models_extra.csv")
+        if p.exists()
+    )  # fmt: skip
+    out: dict[str, LLMSpec] = {}
+    for path in paths:
+        with open(path, newline="", encoding="utf-8") as fh:
+            for row in csv.DictReader(fh):
+                out[row["slug"]] = LLMSpec(
+                    name=row["name"],
+                    slug=row["slug"],
+                    params_b=float(row["params_b"]),
+                    layers=int(row["layers"]),
+                    kv_heads=int(row["kv_heads"]),
+                    head_dim=int(row["head_dim"]),
+                    source=f"{row['source_note']} ({row['source_url']})",
+                )
+    return out
 
 
 def load_grid_intensity(path: Path | str | None = None) -> dict[str, float]:
-    """§4.2 Ember 2023 life-cycle intensities as kgCO2e/kWh keyed by country (EU27 for the EU)."""
+    """Ember 2023 life-cycle intensities as kgCO2e/kWh keyed by country (EU27 for the EU)."""
     path = Path(path) if path else CATALOGUE_DIR / "grid_intensity.csv"
     with open(path, newline="", encoding="utf-8") as fh:
         return {row["country"]: float(row["g_co2e_per_kwh"]) / 1000 for row in csv.DictReader(fh)}
 
 
-# --- memory (§3.1) ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Engine:
+    slug: str
+    name: str
+    runtime_overhead_gib: float
+    int8_format: str
+    int4_format: str
+    tensor_parallel: bool  # False: layers split across devices, read one after the other
+    source: str
+
+
+@lru_cache(maxsize=1)
+def engines() -> dict[str, Engine]:
+    with open(CATALOGUE_DIR / "engines.csv", newline="", encoding="utf-8") as fh:
+        return {
+            r["slug"]: Engine(
+                r["slug"],
+                r["name"],
+                float(r["runtime_overhead_gib"]),
+                r["int8_format"],
+                r["int4_format"],
+                r["multi_gpu"] == "tensor",
+                f"{r['source_title']} ({r['source_url']}); {r['note']}",
+            )
+            for r in csv.DictReader(fh)
+        }
+
+
+@lru_cache(maxsize=1)
+def accelerator_memory() -> dict[str, dict[str, str]]:
+    """Memory technology and in-server interconnect per catalogue accelerator slug."""
+    with open(CATALOGUE_DIR / "accelerator_memory.csv", newline="", encoding="utf-8") as fh:
+        return {r["model"]: r for r in csv.DictReader(fh)}
+
+
+def _engine(slug: str) -> Engine:
+    known = engines()
+    if slug not in known:
+        raise ValueError(f"unknown engine {slug!r}; expected one of {sorted(known)}")
+    return known[slug]
 
 
 def _precision(precision: str) -> str:
     p = precision.lower()
-    if p not in PRECISION_BYTES:
-        raise ValueError(
-            f"unknown precision {precision!r}; expected one of {list(PRECISION_BYTES)}"
-        )
+    if p not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; expected one of {list(PRECISIONS)}")
     return p
 
 
-def weights_gb(model: LLMSpec, precision: str, bytes_per_param: float | None = None) -> float:
-    """W = N · b."""
-    b = PRECISION_BYTES[_precision(precision)] if bytes_per_param is None else bytes_per_param
-    return model.params_b * b
+def weight_format(precision: str, engine: str = DEFAULT_ENGINE, fmt: str | None = None) -> str:
+    """The storage format a precision takes on an engine (llama.cpp int4 → q4_0, vLLM → awq)."""
+    p = _precision(precision)
+    if fmt is not None:
+        if fmt not in QUANT_FORMATS:
+            raise ValueError(f"unknown format {fmt!r}; expected one of {sorted(QUANT_FORMATS)}")
+        if QUANT_FORMATS[fmt][0] != p and {QUANT_FORMATS[fmt][0], p} != {"fp16", "bf16"}:
+            raise ValueError(f"format {fmt!r} is not a {p} format")
+        return fmt
+    e = _engine(engine)
+    return {"int8": e.int8_format, "int4": e.int4_format}.get(p, p)
 
 
-def kv_cache_gb(model: LLMSpec, context: int, concurrency: int = 1, kv_bytes=KV_BYTES) -> float:
-    """KV = 2 · L · h_kv · d · b_kv · S · B (2 = K and V)."""
-    per_token = 2 * model.layers * model.kv_heads * model.head_dim * kv_bytes
-    return per_token * context * concurrency / GB
+def bits_per_weight(precision: str, engine: str = DEFAULT_ENGINE, fmt: str | None = None) -> float:
+    return QUANT_FORMATS[weight_format(precision, engine, fmt)][1]
 
 
-def memory_need_gb(
+# --- memory ---------------------------------------------------------------------------------
+
+
+def weights_bytes(model: LLMSpec, bits: float) -> float:
+    return model.params_b * 1e9 * bits / 8
+
+
+def kv_cache_bytes(model: LLMSpec, context, concurrency=1):
+    return model.kv_bytes_per_token * np.asarray(context, dtype=float) * concurrency
+
+
+def memory_need_gib(
     model: LLMSpec,
     precision: str,
-    context: int,
-    concurrency: int = 1,
+    context,
+    concurrency=1,
     n_devices=1,
     *,
-    bytes_per_param: float | None = None,
-    kv_bytes: float = KV_BYTES,
+    engine: str = DEFAULT_ENGINE,
+    fmt: str | None = None,
 ):
-    """need = (W·(1+o) + KV + C_rt) · (1 + 5 % per extra device); n_devices may be an array.
+    """Per-device need in GiB: (weights + KV) split over the TP group + the engine's runtime.
 
-    The replicated-buffer allowance grows the need rather than shrinking the capacity: the
-    buffers are memory the group must hold, and this keeps ``available`` a plain u × Σ VRAM.
+    Each device of a tensor-parallel group holds 1/n of the weights and of the KV heads, and its
+    own CUDA context and activation buffers (the engine's runtime overhead).
     """
-    w = weights_gb(model, precision, bytes_per_param)
-    single = w * (1 + OVERHEAD) + kv_cache_gb(model, context, concurrency, kv_bytes) + RUNTIME_GB
-    return single * (1 + TP_OVERHEAD * (np.asarray(n_devices, dtype=float) - 1))
-
-
-# --- throughput and energy (§3.1 roofline, §3.5) ---------------------------------------------
-
-
-def decode_tokens_per_s(
-    model: LLMSpec,
-    precision: str,
-    context: int,
-    concurrency: int,
-    bandwidth_gbps,
-    peak_tflops=np.inf,
-    n_devices=1,
-    *,
-    mbu: float = MBU,
-    mfu: float = MFU,
-    bytes_per_param: float | None = None,
-    kv_bytes: float = KV_BYTES,
-):
-    """B · MBU · n·BW / (W + KV read per step), capped at MFU · n·peak / (2·N).
-
-    Tensor parallelism is taken as ideal: n devices give n × bandwidth and n × FLOPS [U].
-    A NaN peak means "unknown" and leaves the compute cap off (decode is memory-bound anyway).
-    """
+    bits = bits_per_weight(precision, engine, fmt)
+    shared = weights_bytes(model, bits) + kv_cache_bytes(model, context, concurrency)
     n = np.asarray(n_devices, dtype=float)
-    bytes_per_step = weights_gb(model, precision, bytes_per_param) + kv_cache_gb(
-        model, context, concurrency, kv_bytes
+    return shared / n / GIB + _engine(engine).runtime_overhead_gib
+
+
+def fit_status(need_gib, vram_gib) -> np.ndarray:
+    """'fits' (≤ 95 % of memory), 'marginal' (in the last 5 %) or 'does-not-fit'."""
+    need, vram = np.asarray(need_gib, dtype=float), np.asarray(vram_gib, dtype=float)
+    return np.select(
+        [need <= (1 - FIT_HEADROOM) * vram, need <= vram],
+        ["fits", "marginal"],
+        default="does-not-fit",
+    ).astype(object)
+
+
+def largest_fitting(
+    model: LLMSpec, precision, context, concurrency, n_devices, vram_gib, *, engine, fmt=None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(largest context at this concurrency, largest concurrency at this context) that fit in
+    95 % of memory; 0 where even the weights do not."""
+    bits = bits_per_weight(precision, engine, fmt)
+    n = np.asarray(n_devices, dtype=float)
+    room = ((1 - FIT_HEADROOM) * np.asarray(vram_gib, dtype=float)) - _engine(
+        engine
+    ).runtime_overhead_gib
+    kv_room = room * n * GIB - weights_bytes(model, bits)
+    per_token = model.kv_bytes_per_token
+    with np.errstate(invalid="ignore"):
+        max_context = np.floor(np.clip(kv_room, 0, None) / (per_token * concurrency))
+        max_concurrency = np.floor(np.clip(kv_room, 0, None) / (per_token * context))
+    return np.nan_to_num(max_context), np.nan_to_num(max_concurrency)
+
+
+# --- decode speed: the calibrated model -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """Fitted constants of the decode model (see `step_time_s`); read from the catalogue."""
+
+    params: dict[str, float]
+    util_batch_1: float
+    util_batched: float
+    util_source: str
+    band_low: float  # measured / estimated at the 10th percentile of cross-validation
+    band_high: float  # … at the 90th
+    meta: dict = field(default_factory=dict)
+
+    def get(self, name: str, default: float = 0.0) -> float:
+        return self.params.get(name, default)
+
+
+@lru_cache(maxsize=1)
+def calibration() -> Calibration:
+    """The stored fit (`manage.py calibrate_reuse` writes it)."""
+    with open(CALIBRATION_FILE, encoding="utf-8") as fh:
+        data = json.load(fh)
+    return calibration_from_dict(data)
+
+
+def calibration_from_dict(data: dict) -> Calibration:
+    power = data["power"]
+    return Calibration(
+        params=dict(data["constants"]),
+        util_batch_1=power["util_batch_1"],
+        util_batched=power["util_batched"],
+        util_source=power["source"],
+        band_low=data["band"]["low"],
+        band_high=data["band"]["high"],
+        meta={k: data[k] for k in ("data_sha256", "fitted_on", "rows", "cv") if k in data},
     )
-    memory_bound = concurrency * mbu * n * np.asarray(bandwidth_gbps, dtype=float) / bytes_per_step
-    peak = np.nan_to_num(np.asarray(peak_tflops, dtype=float), nan=np.inf)
-    compute_bound = mfu * n * peak * 1e12 / (2 * model.params_b * 1e9)
-    return np.minimum(memory_bound, compute_bound)
 
 
-def utilisation(concurrency: int) -> float:
-    """Average fraction of TDP drawn while decoding (§3.5: 0.7 at batch 1, 0.85 batched)."""
-    return UTIL_BATCH_1 if concurrency <= 1 else UTIL_BATCHED
+def step_features(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The physical terms of one decode step, per row, before any fitted constant.
+
+    ``frame`` columns: params_b, layers, kv_bytes_per_token, bits_per_weight, n_devices,
+    bandwidth_gbps, peak_tflops, concurrency, kv_context, engine; optional prefill_per_output
+    (prompt tokens ÷ output tokens of a measured run). Times are seconds at 100 % of the datasheet
+    rate:
+    - memory: bytes each device reads ÷ its bandwidth. With tensor parallelism the n devices read
+      their shares at once; engines that split layers across devices read them one after another,
+      so the step reads every byte at one device's bandwidth.
+    - compute: FLOPs per device ÷ its peak (0 where the peak is unknown).
+    - prefill: the same for the prompt, spread over the output tokens, where a measured run's
+      throughput includes its prompts (0 for an estimate of steady decoding).
+    - layers_tp: layers when n > 1 (two all-reduces per layer per step), else 0.
+    - quantised: the memory term again for weights below 16 bits (dequantisation kernels).
+    """
+    n = frame["n_devices"].to_numpy(dtype=float)
+    split = np.array(
+        [engines()[e].tensor_parallel if e in engines() else True for e in frame["engine"]]
+    )
+    readers = np.where(split, n, 1.0)
+    batch = frame["concurrency"].to_numpy(dtype=float)
+    params = frame["params_b"].to_numpy(dtype=float) * 1e9
+    bits = frame["bits_per_weight"].to_numpy(dtype=float)
+    kv = (
+        frame["kv_bytes_per_token"].to_numpy(dtype=float)
+        * frame["kv_context"].to_numpy(dtype=float)
+        * batch
+    )
+    memory = (params * bits / 8 + kv) / readers / (frame["bandwidth_gbps"].to_numpy(float) * 1e9)
+    prefill = (
+        frame["prefill_per_output"].to_numpy(dtype=float)
+        if "prefill_per_output" in frame
+        else np.zeros(len(frame))
+    )
+    peak = frame["peak_tflops"].to_numpy(dtype=float) * 1e12
+    with np.errstate(invalid="ignore", divide="ignore"):
+        compute = np.nan_to_num(2 * params * batch / (readers * peak), nan=0.0, posinf=0.0)
+    prefill = compute * np.nan_to_num(prefill)
+    layers_tp = np.where(n > 1, frame["layers"].to_numpy(dtype=float), 0.0)
+    quantised = np.where(bits < 16, memory, 0.0)
+    return {
+        "memory": memory,
+        "compute": compute,
+        "prefill": prefill,
+        "layers_tp": layers_tp,
+        "quantised": quantised,
+        "batch": batch,
+    }
+
+
+def step_time_s(frame: pd.DataFrame, cal: Calibration) -> np.ndarray:
+    """t = memory·(η⁻¹ + tech + engine) + quantised·q(engine) + t₀(engine)
+    + layers·c(interconnect) + compute·k.
+
+    The terms are fitted by `hardware.calibration.fit`; a technology, engine or interconnect the
+    data never saw takes the pooled value (its own term 0, the engine's t₀ the median).
+    """
+    f = step_features(frame)
+    tech = frame["memory_technology"].astype(object).to_numpy()
+    engine = frame["engine"].astype(object).to_numpy()
+    link = frame["interconnect"].astype(object).to_numpy()
+    t0s = [v for k, v in cal.params.items() if k.startswith("t0:")]
+    t0_default = float(np.median(t0s)) if t0s else 0.0
+    inv_eta = cal.get("memory") + np.array(
+        [
+            cal.get(f"memory:{t}") + cal.get(f"memory_engine:{e}")
+            for t, e in zip(tech, engine, strict=True)
+        ]
+    )
+    # Nothing reads memory faster than its datasheet bandwidth.
+    inv_eta = np.maximum(inv_eta, 1.0)
+    t0 = np.array([cal.get(f"t0:{e}", t0_default) for e in engine])
+    per_layer = np.array([cal.get(f"tp:{x}", cal.get("tp:pcie")) for x in link])
+    quant = np.array([cal.get(f"quant:{e}") for e in engine])
+    return (
+        f["memory"] * inv_eta
+        + f["quantised"] * quant
+        + t0
+        + f["layers_tp"] * per_layer
+        + f["compute"] * cal.get("compute")
+        + f["prefill"] * cal.get("prefill")
+    )
+
+
+def decode_tokens_per_s(frame: pd.DataFrame, cal: Calibration | None = None) -> np.ndarray:
+    """Aggregate decode tokens/s over all streams: concurrency / step time."""
+    cal = cal or calibration()
+    return frame["concurrency"].to_numpy(dtype=float) / step_time_s(frame, cal)
+
+
+def utilisation(concurrency: int, cal: Calibration | None = None) -> float:
+    """Average fraction of TDP drawn while decoding."""
+    cal = cal or calibration()
+    return cal.util_batch_1 if concurrency <= 1 else cal.util_batched
 
 
 def joules_per_token(power_w, tokens_per_s, pue: float = 1.0):
@@ -237,14 +375,17 @@ def joules_per_token(power_w, tokens_per_s, pue: float = 1.0):
     return np.asarray(power_w, dtype=float) * pue / np.asarray(tokens_per_s, dtype=float)
 
 
-def kgco2e_per_mtok(joules_per_token_facility, grid_kg_per_kwh: float):
-    """C_op = E_token · 1e6 / 3.6e6 · CI (§3.6 step 3); pass the PUE-inclusive energy."""
+def kgco2e_per_mtok(joules_per_token_facility, grid_kg_per_kwh):
+    """Operational carbon of a million tokens: E_token · 1e6 / 3.6e6 · CI."""
     return (
-        np.asarray(joules_per_token_facility, dtype=float) * 1e6 / JOULES_PER_KWH * grid_kg_per_kwh
+        np.asarray(joules_per_token_facility, dtype=float)
+        * 1e6
+        / JOULES_PER_KWH
+        * np.asarray(grid_kg_per_kwh, dtype=float)
     )
 
 
-# --- precision gates (§3.1 hard constraints) --------------------------------------------------
+# --- precision gates ------------------------------------------------------------------------
 
 
 def _flag(values) -> pd.Series:
@@ -260,7 +401,7 @@ def precision_gate(precision: str, compute_capability, supports_bf16, supports_f
     A numeric CUDA compute capability decides BF16 (≥ 8.0) and FP8 (≥ 8.9). Where it is not
     numeric (ROCm targets such as "gfx90a") the explicit supports_* flag decides; an explicit
     False flag always refuses. FP16, INT8 and INT4 run everywhere: on V100 (no INT8 tensor cores)
-    INT8/INT4 are weight-only and dequantise to FP16, which still saves memory and bandwidth [U].
+    INT8/INT4 are weight-only and dequantise to FP16, which still saves memory and bandwidth.
     """
     p = _precision(precision)
     cc = pd.to_numeric(pd.Series(compute_capability, dtype="object"), errors="coerce")
@@ -288,8 +429,9 @@ def precision_gate(precision: str, compute_capability, supports_bf16, supports_f
     return allowed, reason
 
 
-def _peak_tflops(devices: pd.DataFrame, precision: str) -> pd.Series:
-    """Dense peak for the compute cap (mapping: ASSUMPTIONS["compute_peak"])."""
+def peak_tflops(devices: pd.DataFrame, precision: str) -> pd.Series:
+    """Dense peak used for the compute term: INT8/FP8 kernels at the INT8 rate, INT4 weight-only
+    kernels dequantise to FP16, BF16 at its own rate (else FP16)."""
     fp16 = devices["fp16_tflops"].fillna(devices["bf16_tflops"])
     if precision == "bf16":
         return devices["bf16_tflops"].fillna(fp16)
@@ -298,7 +440,7 @@ def _peak_tflops(devices: pd.DataFrame, precision: str) -> pd.Series:
     return fp16
 
 
-# --- vectorised entry point (§3.6 steps 1–4) --------------------------------------------------
+# --- vectorised entry point -----------------------------------------------------------------
 
 _DEVICE_COLUMNS = (
     "memory_gb",
@@ -311,11 +453,31 @@ _DEVICE_COLUMNS = (
     "supports_bf16",
     "supports_fp8",
     "embodied_kgco2e",
+    "embodied_low_kgco2e",
+    "embodied_high_kgco2e",
     "devices_per_server",
+    "memory_technology",
+    "interconnect",
 )
 # hardware/catalogue/models.csv spellings of the same columns
-_ALIASES = {"memory_bandwidth_gbps": "bandwidth_gbps", "embodied_gwp_kgco2e": "embodied_kgco2e"}
-_NUMERIC = ("memory_gb", "bandwidth_gbps", "fp16_tflops", "bf16_tflops", "int8_tops", "tdp_w")
+_ALIASES = {
+    "memory_bandwidth_gbps": "bandwidth_gbps",
+    "embodied_gwp_kgco2e": "embodied_kgco2e",
+    "embodied_gwp_min_kgco2e": "embodied_low_kgco2e",
+    "embodied_gwp_max_kgco2e": "embodied_high_kgco2e",
+}
+_NUMERIC = (
+    "memory_gb",
+    "bandwidth_gbps",
+    "fp16_tflops",
+    "bf16_tflops",
+    "int8_tops",
+    "tdp_w",
+    "embodied_kgco2e",
+    "embodied_low_kgco2e",
+    "embodied_high_kgco2e",
+    "devices_per_server",
+)
 
 
 def _normalise(devices: pd.DataFrame) -> pd.DataFrame:
@@ -324,13 +486,41 @@ def _normalise(devices: pd.DataFrame) -> pd.DataFrame:
     for col in _DEVICE_COLUMNS:
         if col not in d.columns:
             d[col] = np.nan
-    for col in (*_NUMERIC, "embodied_kgco2e", "devices_per_server"):
+    for col in _NUMERIC:
         d[col] = pd.to_numeric(d[col], errors="coerce").astype(float)
+    # A missing range is the central value: one number, no band from this term.
+    d["embodied_low_kgco2e"] = d["embodied_low_kgco2e"].fillna(d["embodied_kgco2e"])
+    d["embodied_high_kgco2e"] = d["embodied_high_kgco2e"].fillna(d["embodied_kgco2e"])
     return d
 
 
 def _fmt(values, spec: str = "{:.1f}") -> pd.Series:
     return pd.Series(values, dtype=float).map(spec.format).astype(object)
+
+
+def _hint(status, max_context, max_concurrency, context, concurrency) -> np.ndarray:
+    """What to lower for a marginal or failing fit, when lowering context/concurrency helps."""
+    ctx = _fmt(max_context, "{:.0f}").to_numpy()
+    conc = _fmt(max_concurrency, "{:.0f}").to_numpy()
+    lower_context = np.where(
+        (max_context >= 1) & (max_context < context), "context to ≤ " + ctx + " tokens", ""
+    )
+    lower_conc = np.where(
+        (max_concurrency >= 1) & (max_concurrency < concurrency),
+        "concurrency to ≤ " + conc,
+        "",
+    )
+    both = np.where(
+        (lower_context != "") & (lower_conc != ""),
+        lower_context + " or " + lower_conc,
+        lower_context + lower_conc,
+    )
+    text = np.where(both != "", "lower " + both, "")
+    weights_only = (max_context < 1) & (status != "fits")
+    text = np.where(
+        weights_only, "the weights alone do not fit: use more devices or fewer bits", text
+    )
+    return np.where(status == "fits", "", text).astype(object)
 
 
 def evaluate(
@@ -344,144 +534,207 @@ def evaluate(
     target_tokens_per_s: float | None = None,
     max_devices_per_group: int = 8,
     *,
-    mbu: float = MBU,
-    mfu: float = MFU,
-    bytes_per_param: float | None = None,
-    kv_bytes: float = KV_BYTES,
+    engine: str = DEFAULT_ENGINE,
+    fmt: str | None = None,
+    cal: Calibration | None = None,
 ) -> pd.DataFrame:
     """Can each device group serve ``model`` at ``precision``, and at what speed and carbon?
 
-    ``devices`` has one row per device type/group: memory_gb, bandwidth_gbps (GB/s), fp16_tflops,
-    bf16_tflops, int8_tops, tdp_w, compute_capability (float, or NaN/"gfx90a" for ROCm),
-    supports_bf16, supports_fp8, embodied_kgco2e (per device) and devices_per_server. Each row is
-    one addressable device: an MI250 is two rows' worth of 64 GB GCDs (§3.1), so give it
-    memory_gb=64 and devices_per_server counting GCDs.
+    ``devices`` has one row per device type/group: memory_gb (read as GiB), bandwidth_gbps,
+    fp16_tflops, bf16_tflops, int8_tops, tdp_w, compute_capability, supports_bf16, supports_fp8,
+    embodied_kgco2e (+ _low/_high), devices_per_server, memory_technology, interconnect. Each row
+    is one addressable device: an MI250 is two 64 GB GCDs, so give memory_gb=64.
 
-    The tensor-parallel group is the smallest n in {1, 2, 4, 8}, capped at devices_per_server
-    (NaN → 1) and max_devices_per_group, with need ≤ u · n · VRAM. Rows that fit nowhere report
-    the largest n tried. Energy is provisioned power over delivered tokens/s: one group at full
-    speed, or with ``target_tokens_per_s`` T, ceil(T / tokens_per_s) groups serving T (§3.6).
-    ``embodied_avoided_kgco2e`` is the cut-off credit for reusing those devices instead of buying
-    the same number new (§3.6 step 4), before refurbishment/transport burdens.
-
-    Returns a frame on ``devices``' index; ``.attrs['assumptions']`` echoes the values used.
+    The tensor-parallel group is the smallest n in {1, 2, 4, 8} (≤ devices_per_server, NaN → 1,
+    and ≤ max_devices_per_group) whose status is `fits`; else the smallest that is `marginal`;
+    else the largest tried, `does-not-fit`. Energy is provisioned power over delivered tokens/s:
+    one group at full speed, or with ``target_tokens_per_s`` T, ceil(T / tokens/s) groups.
+    Every speed, energy and carbon figure has _low and _high columns: the band of the
+    cross-validated residuals (speed) and of the embodied-carbon range.
     """
+    cal = cal or calibration()
     d = _normalise(devices)
     p = _precision(precision)
-    b = PRECISION_BYTES[p] if bytes_per_param is None else bytes_per_param
+    chosen_fmt = weight_format(p, engine, fmt)
+    bits = QUANT_FORMATS[chosen_fmt][1]
     rows = len(d)
 
     allowed, gate_reason = precision_gate(
         p, d["compute_capability"], d["supports_bf16"], d["supports_fp8"]
     )
-
     vram = d["memory_gb"].to_numpy()
     max_n = np.clip(
         np.minimum(d["devices_per_server"].fillna(1).to_numpy(), max_devices_per_group), 1, None
     )
-    chosen = np.full(rows, np.nan)
+    chosen_fit = np.full(rows, np.nan)
+    chosen_marginal = np.full(rows, np.nan)
     largest = np.ones(rows)
     for n in TP_SIZES:
         in_server = n <= max_n
-        need_n = memory_need_gb(
-            model, p, context, concurrency, n, bytes_per_param=b, kv_bytes=kv_bytes
+        status_n = fit_status(
+            memory_need_gib(model, p, context, concurrency, n, engine=engine, fmt=chosen_fmt),
+            vram,
         )
-        fits_n = in_server & (need_n <= USABLE_FRACTION * n * vram)
-        chosen = np.where(np.isnan(chosen) & fits_n, n, chosen)
+        chosen_fit = np.where(
+            np.isnan(chosen_fit) & in_server & (status_n == "fits"), n, chosen_fit
+        )
+        chosen_marginal = np.where(
+            np.isnan(chosen_marginal) & in_server & (status_n == "marginal"), n, chosen_marginal
+        )
         largest = np.where(in_server, n, largest)
-    fits = ~np.isnan(chosen)
-    n_dev = np.where(fits, chosen, largest)
-
-    need = memory_need_gb(
-        model, p, context, concurrency, n_dev, bytes_per_param=b, kv_bytes=kv_bytes
+    n_dev = np.where(
+        ~np.isnan(chosen_fit),
+        chosen_fit,
+        np.where(~np.isnan(chosen_marginal), chosen_marginal, largest),
     )
-    available = USABLE_FRACTION * n_dev * vram
-    marginal = ~fits & (need <= n_dev * vram)  # §3.4 "≈": fits only with u → 1.0
-    supported = allowed & fits
-
-    tps = decode_tokens_per_s(
-        model,
-        p,
-        context,
-        concurrency,
-        d["bandwidth_gbps"].to_numpy(),
-        _peak_tflops(d, p).to_numpy(),
-        n_dev,
-        mbu=mbu,
-        mfu=mfu,
-        bytes_per_param=b,
-        kv_bytes=kv_bytes,
+    need = memory_need_gib(model, p, context, concurrency, n_dev, engine=engine, fmt=chosen_fmt)
+    status = fit_status(need, vram)
+    fits = status == "fits"
+    marginal = status == "marginal"
+    supported = allowed & (fits | marginal)
+    max_context, max_conc = largest_fitting(
+        model, p, context, concurrency, n_dev, vram, engine=engine, fmt=chosen_fmt
     )
-    tps = np.where(supported, tps, np.nan)
+    hint = _hint(status, max_context, max_conc, context, concurrency)
 
-    util = utilisation(concurrency)
+    frame = pd.DataFrame(
+        {
+            "params_b": model.params_b,
+            "layers": model.layers,
+            "kv_bytes_per_token": model.kv_bytes_per_token,
+            "bits_per_weight": bits,
+            "n_devices": n_dev,
+            "bandwidth_gbps": d["bandwidth_gbps"].to_numpy(),
+            "peak_tflops": peak_tflops(d, p).to_numpy(),
+            "concurrency": concurrency,
+            "kv_context": context,
+            "memory_technology": d["memory_technology"].to_numpy(),
+            "interconnect": np.where(n_dev > 1, d["interconnect"].to_numpy(), "none"),
+            "engine": engine,
+        }
+    )
+    tps = np.where(supported, decode_tokens_per_s(frame, cal), np.nan)
+    # Measured/estimated at the 10th and 90th percentile: the speed band.
+    tps_low, tps_high = tps * cal.band_low, tps * cal.band_high
+
+    util = utilisation(concurrency, cal)
     group_power_w = util * d["tdp_w"].to_numpy() * n_dev
     if target_tokens_per_s is None:
         groups = np.where(supported, 1.0, np.nan)
         delivered = tps
+        power = np.where(supported, group_power_w, np.nan)
+        j = joules_per_token(power, tps)
+        # More tokens per second for the same power: fewer joules per token.
+        j_low, j_high = joules_per_token(power, tps_high), joules_per_token(power, tps_low)
     else:
         groups = np.ceil(target_tokens_per_s / tps)
         delivered = np.full(rows, float(target_tokens_per_s))
-    j_device = joules_per_token(groups * group_power_w, delivered)
-    j_facility = j_device * pue
+        power = groups * group_power_w
+        j = joules_per_token(power, delivered)
+        j_low = joules_per_token(np.ceil(target_tokens_per_s / tps_high) * group_power_w, delivered)
+        j_high = joules_per_token(np.ceil(target_tokens_per_s / tps_low) * group_power_w, delivered)
     total_devices = groups * n_dev
 
-    # Human-readable reason: the first gate that fails, else how it fits.
     group = pd.Series(np.where(n_dev > 1, _fmt(n_dev, "{:.0f}") + " × ", ""))
-    capacity = f"{USABLE_FRACTION:g} × " + group + _fmt(vram, "{:g}") + " GB"
-    tp_note = pd.Series(np.where(n_dev > 1, " (TP=" + _fmt(n_dev, "{:.0f}") + ")", ""))
-    too_big = "needs " + _fmt(need) + " GB > " + capacity + tp_note
-    too_big = too_big + pd.Series(np.where(marginal, "; fits only with u → 1.0", ""))
-    ok = "fits: " + _fmt(need) + " GB ≤ " + capacity + tp_note
-    reason = np.where(~allowed, gate_reason, np.where(fits, ok, too_big))
-
-    used = {k: dict(v) for k, v in ASSUMPTIONS.items()}
-    used["mbu"]["value"], used["mfu"]["value"], used["util"]["value"] = mbu, mfu, util
-    used["bytes_per_param"]["value"], used["kv_bytes"]["value"] = b, kv_bytes
-    used["request"] = {
-        "value": {
-            "model": model.slug,
-            "precision": p,
-            "context": context,
-            "concurrency": concurrency,
-            "pue": pue,
-            "grid_kg_per_kwh": grid_kg_per_kwh,
-            "target_tokens_per_s": target_tokens_per_s,
-        },
-        "unit": None,
-        "source": "caller",
-        "tag": None,
-    }
+    capacity = group + _fmt(vram, "{:g}") + " GiB"
+    per_device = pd.Series(np.where(n_dev > 1, " per device", ""))
+    verdict = pd.Series(status).map(
+        {"fits": "fits", "marginal": "marginal", "does-not-fit": "does not fit"}
+    )
+    text = verdict + ": needs " + _fmt(need) + " GiB" + per_device + " of " + capacity
+    text = text + pd.Series(np.where(hint != "", "; " + hint, ""))
+    reason = np.where(~allowed, gate_reason, text)
 
     out = pd.DataFrame(
         {
             "supported": supported,
             "reason": reason,
             "precision_supported": allowed,
+            "fit": status,
             "fits": fits,
             "marginal": marginal,
+            "lower_hint": hint,
+            "max_context": max_context,
+            "max_concurrency": max_conc,
             "n_devices": n_dev.astype(int),
-            "need_gb": need,
-            "available_gb": available,
+            "need_gib": need,
+            "memory_gib": vram,
             "tokens_per_s": tps,
+            "tokens_per_s_low": tps_low,
+            "tokens_per_s_high": tps_high,
             "groups": groups,
             "total_devices": total_devices,
-            "power_w": np.where(supported, groups * group_power_w, np.nan),
-            "joules_per_token": j_device,
-            "joules_per_token_facility": j_facility,
-            "kgco2e_per_mtok": kgco2e_per_mtok(j_facility, grid_kg_per_kwh),
+            "power_w": np.where(supported, power, np.nan),
+            "joules_per_token": j,
+            "joules_per_token_low": j_low,
+            "joules_per_token_high": j_high,
+            "kgco2e_per_mtok": kgco2e_per_mtok(j * pue, grid_kg_per_kwh),
             "embodied_avoided_kgco2e": total_devices * d["embodied_kgco2e"].to_numpy(),
             "util": util,
-            "mbu": mbu,
-            "bytes_per_param": b,
+            "bits_per_weight": bits,
+            "weight_format": chosen_fmt,
+            "delivered_tokens_per_s": delivered,
         },
         index=devices.index,
     )
-    out.attrs["assumptions"] = used
+    out.attrs["assumptions"] = assumptions(cal, engine, p, chosen_fmt, util)
     return out
 
 
-# --- embodied credit and keep-vs-replace (§3.6 step 4, §4.1) ----------------------------------
+def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: float) -> dict:
+    """What an answer assumed, in words: {key: {what, value, source}}."""
+    e = _engine(engine)
+    meta = cal.meta
+    cv = meta.get("cv", {})
+    return {
+        "engine": {
+            "what": "Serving software assumed",
+            "value": e.name,
+            "source": "chosen in the query (default vLLM)",
+        },
+        "weight_format": {
+            "what": "How the weights are stored",
+            "value": f"{fmt}, {QUANT_FORMATS[fmt][1]:g} bits per weight (scales included)",
+            "source": f"{precision} on {e.name}; bits from the format's block layout",
+        },
+        "memory": {
+            "what": "Memory a card offers",
+            "value": "its label in GiB (a 16 GB card holds 16 GiB); the last 5 % is 'marginal'",
+            "source": "vendor capacities are binary; docs/reuse.md, Memory fit",
+        },
+        "runtime_overhead": {
+            "what": "Memory the serving software needs besides weights and KV cache",
+            "value": f"{e.runtime_overhead_gib:g} GiB per device",
+            "source": e.source,
+        },
+        "kv_cache": {
+            "what": "Attention cache (keys and values of every token kept)",
+            "value": "16-bit, full context for every concurrent request",
+            "source": "model shape from hardware/catalogue/llm_models.csv",
+        },
+        "speed": {
+            "what": "Decode speed model",
+            "value": "time per step = bytes read ÷ bandwidth × fitted factor + fitted fixed cost "
+            "+ fitted cost per layer across devices + compute time × fitted factor",
+            "source": f"fitted to {meta.get('rows', '?')} published measurements "
+            f"(data {str(meta.get('data_sha256', ''))[:12]}, fitted {meta.get('fitted_on', '?')})",
+        },
+        "speed_band": {
+            "what": "Range given for speed, energy and carbon",
+            "value": f"× {cal.band_low:.2f} to × {cal.band_high:.2f} of the central estimate",
+            "source": "10th–90th percentile of measured ÷ estimated when each GPU is left out of "
+            f"the fit (median {cv.get('median_ratio', '?')}, within ±35 %: "
+            f"{cv.get('share_within_35', '?')})",
+        },
+        "power": {
+            "what": "Power drawn while generating",
+            "value": f"{util:.2f} × the card's rated power (TDP)",
+            "source": cal.util_source,
+        },
+    }
+
+
+# --- embodied credit and keep-vs-replace ------------------------------------------------------
 
 
 def embodied_avoided_kgco2e(
@@ -490,7 +743,7 @@ def embodied_avoided_kgco2e(
     """n · EF_new_equivalent − refurbishment/transport/test burdens (cut-off allocation).
 
     Reused hardware carries no new manufacturing burden, so reusing it avoids buying the
-    equivalent new kit. No default burden was found [U]; pass it when known.
+    equivalent new kit. No default burden was found; pass it when known.
     """
     return n_devices * ef_new_equivalent_kg - burdens_kg
 
@@ -508,7 +761,7 @@ class Payback:
         return math.isinf(self.years)
 
     def replace_pays_off(self, remaining_life_yr: float) -> bool:
-        """§4.1: replace only if ΔE > 0 and payback < remaining useful life of the old kit."""
+        """Replace only if ΔE > 0 and payback < remaining useful life of the old kit."""
         return not self.never and self.years < remaining_life_yr
 
 
@@ -523,7 +776,7 @@ def payback(
     ef_refurb_kg: float = 0.0,
     hours_per_year: float = HOURS_PER_YEAR,
 ) -> Payback:
-    """ΔE_yr = (P_old − P_new_equiv) · 8760 · PUE; payback = ΣEF / (ΔE_yr · CI) (§4.1).
+    """ΔE_yr = (P_old − P_new_equiv) · 8760 · PUE; payback = ΣEF / (ΔE_yr · CI).
 
     P are average kW for the same delivered service (the new kit's share if it is shared).
     """
@@ -534,3 +787,11 @@ def payback(
         return Payback(delta, math.inf, "never: zero-carbon grid, energy saved avoids no carbon")
     years = (ef_new_kg + ef_transport_kg + ef_refurb_kg) / (delta * grid_kg_per_kwh)
     return Payback(delta, years, f"pays back in {years:.1f} years")
+
+
+def payback_years(p_old_kw, p_new_kw, ef_new_kg, grid_kg_per_kwh, pue) -> np.ndarray:
+    """Vectorised `payback`: years, inf when there is no gain or the grid is carbon-free."""
+    delta = (np.asarray(p_old_kw, float) - np.asarray(p_new_kw, float)) * HOURS_PER_YEAR * pue
+    with np.errstate(divide="ignore", invalid="ignore"):
+        years = np.asarray(ef_new_kg, float) / (delta * grid_kg_per_kwh)
+    return np.where((delta <= 0) | (np.asarray(grid_kg_per_kwh) <= 0), np.inf, years)

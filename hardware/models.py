@@ -292,3 +292,46 @@ class FigureSource(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hardware_model.slug}.{self.field}: {self.source}"
+
+
+class DecodeMeasurement(models.Model):
+    """A published LLM decode-speed measurement on catalogue hardware, with its source.
+
+    Loaded by `load_catalogue` from hardware/catalogue/decode_measurements.csv; the reuse
+    estimates are fitted to these rows (docs/reuse.md).
+    """
+
+    key = models.CharField(max_length=40, unique=True, help_text="the row's id in the CSV")
+    llm = models.CharField(max_length=100, help_text="slug of the language model")
+    params_b = models.DecimalField(max_digits=8, decimal_places=3, validators=NON_NEGATIVE)
+    precision = models.CharField(max_length=10)
+    bits_per_weight = models.DecimalField(max_digits=5, decimal_places=2)
+    hardware_model = models.ForeignKey(
+        HardwareModel, on_delete=models.CASCADE, related_name="decode_measurements"
+    )
+    n_devices = models.PositiveSmallIntegerField()
+    interconnect = models.CharField(max_length=20)
+    engine = models.CharField(max_length=40)
+    concurrency = models.PositiveIntegerField(null=True, blank=True, help_text="blank: unknown")
+    context_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_s = models.DecimalField(
+        max_digits=12, decimal_places=3, help_text="aggregate decode tokens/s over all streams"
+    )
+    tokens_per_s_basis = models.CharField(max_length=100, blank=True)
+    power_w = models.DecimalField(max_digits=9, decimal_places=1, null=True, blank=True)
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="measurements")
+    published = models.CharField(max_length=20, blank=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["hardware_model", "llm", "concurrency", "key"]
+        verbose_name = "published decode measurement"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(tokens_per_s__gt=0), name="decode_measurement_tokens_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.llm} on {self.n_devices} × {self.hardware_model.slug}: {self.tokens_per_s}"

@@ -9,10 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils.text import slugify
 
+from hardware import calibration, inference
 from hardware.models import (
     SOURCED_FIELDS,
     Basis,
     Confidence,
+    DecodeMeasurement,
     FigureSource,
     HardwareModel,
     Manufacturer,
@@ -62,6 +64,17 @@ MODEL_COLUMNS = (
     "notes",
 )
 SOURCE_COLUMNS = ("model", "fields", "basis", "confidence", "citation", "url", "note")
+EMBODIED_COLUMNS = (
+    "model",
+    "value_kgco2e",
+    "scope",
+    "in_range",
+    "source_title",
+    "source_url",
+    "basis",
+    "note",
+)
+EMBODIED_FIELDS = ("embodied_gwp_min_kgco2e", "embodied_gwp_kgco2e", "embodied_gwp_max_kgco2e")
 # Columns copied onto HardwareModel (everything but the key and the manufacturer name).
 VALUE_COLUMNS = tuple(c for c in MODEL_COLUMNS if c not in ("slug", "manufacturer"))
 TRUE, FALSE = {"true", "yes", "1"}, {"false", "no", "0"}
@@ -81,12 +94,14 @@ class LoadReport:
     updated: int = 0
     unchanged: int = 0
     sources_written: int = 0
+    measurements: int = 0
     kept_operator_edits: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         text = (
             f"{self.created} created, {self.updated} updated, {self.unchanged} unchanged; "
-            f"{self.sources_written} figure sources written"
+            f"{self.sources_written} figure sources written; "
+            f"{self.measurements} published decode measurements"
         )
         if self.kept_operator_edits:
             text += f"; kept {len(self.kept_operator_edits)} operator-edited figure(s)"
@@ -211,6 +226,143 @@ def _parse_sources(path: Path, slugs: set[str], problems: list[str]) -> list[dic
     return parsed
 
 
+def _parse_embodied(path: Path, slugs: set[str], problems: list[str]) -> dict[str, list[dict]]:
+    """Published embodied-carbon estimates per model, those counted in its range only."""
+    if not path.exists():
+        return {}
+    by_model: dict[str, list[dict]] = {}
+    for line, row in _read(path, EMBODIED_COLUMNS, problems):
+        where = f"{path.name}: row {line}"
+        row = {k: (v or "").strip() for k, v in row.items()}
+        bad = len(problems)
+        if row["model"] not in slugs:
+            problems.append(f"{where}: field model: '{row['model']}' is not in models.csv")
+        try:
+            value = Decimal(row["value_kgco2e"])
+            if not value > 0:
+                raise ValueError
+        except (ArithmeticError, ValueError):
+            problems.append(f"{where}: field value_kgco2e: '{row['value_kgco2e']}' must be > 0")
+        if row["in_range"].lower() not in TRUE | FALSE:
+            problems.append(f"{where}: field in_range: '{row['in_range']}' is not true or false")
+        if not row["source_title"]:
+            problems.append(f"{where}: field source_title: a citation is required")
+        if len(problems) == bad and row["in_range"].lower() in TRUE:
+            by_model.setdefault(row["model"], []).append({**row, "value": value, "line": line})
+    return by_model
+
+
+def embodied_range(estimates: list[dict]) -> dict[str, dict]:
+    """low / central / high, each one published estimate (docs/hardware-catalogue.md).
+
+    Central: the median estimate; with an even number, the lower of the two middle ones, so the
+    carbon credited to reuse is not overstated and every value keeps its own source.
+    """
+    ranked = sorted(estimates, key=lambda e: (e["value"], e["source_title"]))
+    return {
+        "embodied_gwp_min_kgco2e": ranked[0],
+        "embodied_gwp_kgco2e": ranked[(len(ranked) - 1) // 2],
+        "embodied_gwp_max_kgco2e": ranked[-1],
+    }
+
+
+def _apply_embodied(models_by_slug: dict, sources: list[dict], embodied: dict) -> None:
+    """Embodied ranges replace models.csv's figures and sources.csv's citations for them."""
+    for slug, estimates in embodied.items():
+        if slug not in models_by_slug:
+            continue
+        chosen = embodied_range(estimates)
+        values = models_by_slug[slug][2]
+        for field_name, estimate in chosen.items():
+            values[field_name] = estimate["value"]
+        for row in sources:
+            if row["model"] == slug:
+                row["fields"] = [f for f in row["fields"] if f not in EMBODIED_FIELDS]
+        others = "; ".join(f"{e['value']:g} kg ({e['source_title'][:60]})" for e in estimates)
+        role = {
+            "embodied_gwp_min_kgco2e": "lowest",
+            "embodied_gwp_kgco2e": "central (median)",
+            "embodied_gwp_max_kgco2e": "highest",
+        }
+        for field_name, estimate in chosen.items():
+            sources.append(
+                {
+                    "model": slug,
+                    "fields": [field_name],
+                    "basis": Basis.DECLARED
+                    if "manufacturer" in estimate["source_title"].lower()
+                    else Basis.ESTIMATED,
+                    "confidence": "",
+                    "citation": estimate["source_title"][:500],
+                    "url": estimate["source_url"],
+                    "note": f"{role[field_name]} of {len(estimates)} estimate(s), scope: "
+                    f"{estimate['scope']}; all: {others}"[:300],
+                }
+            )
+    sources[:] = [row for row in sources if row["fields"]]
+
+
+def _parse_measurements(directory: Path, problems: list[str]) -> list[dict]:
+    """Published decode measurements, checked by the same rules as the calibration."""
+    path = directory / "decode_measurements.csv"
+    if not path.exists():
+        return []
+    before = len(problems)
+    rows = calibration.read_measurements(path, problems)
+    if len(problems) > before:
+        return []
+    try:
+        calibration.feature_table(
+            rows, inference.load_llm_models(), calibration.load_accelerators(directory)
+        )
+    except calibration.MeasurementError as exc:
+        problems.extend(exc.problems)
+    return rows
+
+
+def _write_measurements(rows: list[dict], ids: dict[str, int], cited: dict) -> int:
+    def num(text):
+        text = (text or "").strip()
+        return Decimal(text) if text else None
+
+    def whole(text):
+        value = num(text)
+        return int(value) if value is not None else None
+
+    objects = []
+    for row in rows:
+        key = (row["source_title"].strip()[:500], row["source_url"].strip())
+        source = cited.get(key)
+        if source is None:
+            source = cited[key] = Source.objects.create(citation=key[0], url=key[1])
+        objects.append(
+            DecodeMeasurement(
+                key=row["id"].strip(),
+                llm=row["llm"].strip(),
+                params_b=num(row["params_b"]) or 0,
+                precision=row["precision"].strip().lower(),
+                bits_per_weight=num(row["bits_per_weight"]),
+                hardware_model_id=ids[row["gpu"].strip()],
+                n_devices=whole(row["n_gpus"]),
+                interconnect=row["interconnect"].strip() or "none",
+                engine=row["engine"].strip(),
+                concurrency=whole(row["concurrency"]),
+                context_tokens=whole(row["context_tokens"]),
+                output_tokens=whole(row["output_tokens"]),
+                tokens_per_s=num(row["tokens_per_s"]),
+                tokens_per_s_basis=row["tokens_per_s_basis"].strip()[:100],
+                power_w=num(row["power_w"]),
+                source=source,
+                published=row["published"].strip()[:20],
+                note=row["note"].strip(),
+            )
+        )
+    # Reference data owned by the file: replaced as a whole, inside the load's transaction.
+    DecodeMeasurement.objects.all().delete()
+    DecodeMeasurement.objects.bulk_create(objects)
+    return len(objects)
+
+
 def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
     """Load models.csv and sources.csv: all or nothing, idempotent, operator edits preserved.
 
@@ -221,8 +373,11 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
     seen: set[str] = set()  # every slug named, valid or not: its sources are not errors too
     models_by_slug = _parse_models(directory / "models.csv", problems, seen)
     sources = _parse_sources(directory / "sources.csv", seen, problems)
+    embodied = _parse_embodied(directory / "embodied_estimates.csv", seen, problems)
+    measurements = _parse_measurements(directory, problems)
     if problems:
         raise CatalogueError(problems)
+    _apply_embodied(models_by_slug, sources, embodied)
 
     report = LoadReport()
     with transaction.atomic():
@@ -241,6 +396,7 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
             report.sources_written += _upsert_sources(
                 row, ids[row["model"]], edited[row["model"]], existing, cited
             )
+        report.measurements = _write_measurements(measurements, ids, cited)
     return report
 
 

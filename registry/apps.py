@@ -6,4 +6,4 @@ class RegistryConfig(AppConfig):
     verbose_name = "Asset registry"
 
     def ready(self):
-        from registry import admin_reuse  # noqa: F401  (reuse-candidates admin page, issue 6)
+        from registry import admin_reuse  # noqa: F401  (reuse-candidates admin page)

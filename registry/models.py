@@ -132,6 +132,8 @@ class Asset(models.Model):
             models.Index(fields=["state", "site", "id"], name="asset_state_site_id"),
             models.Index(fields=["site", "id"], name="asset_site_id"),
             models.Index(fields=["hardware_model", "state"], name="asset_model_state"),
+            # Reuse candidates list the first few assets of each (model, site) group of a page.
+            models.Index(fields=["hardware_model", "site", "id"], name="asset_model_site_id"),
             models.Index(fields=["planned_eol"], name="asset_eol"),
             models.Index(fields=["serial_number"], name="asset_serial"),
         ]
@@ -252,3 +254,64 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id}:{self.key}"
+
+
+class ReuseMeasurement(models.Model):
+    """A decode run measured by an operator on an accelerator, or on a server's accelerators.
+
+    Reuse candidates prefer a matching measurement at their site over the estimate; the
+    calibration can include a site's measurements (docs/reuse.md). Written by
+    `registry.measurements.record_measurement` only.
+    """
+
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="reuse_measurements")
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="reuse_measurements")
+    hardware_model = models.ForeignKey(
+        HardwareModel,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="the accelerator model measured (the server's GPUs for a server)",
+    )
+    llm = models.CharField("language model", max_length=100)
+    precision = models.CharField(max_length=10)
+    engine = models.CharField("serving software", max_length=40)
+    n_devices = models.PositiveSmallIntegerField(
+        "accelerators used", default=1, validators=[MinValueValidator(1)]
+    )
+    concurrency = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    context_tokens = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    tokens_per_s = models.DecimalField(
+        max_digits=12, decimal_places=3, help_text="aggregate decode tokens/s over all requests"
+    )
+    power_w = models.DecimalField(
+        "average power (W)", max_digits=9, decimal_places=1, null=True, blank=True
+    )
+    duration_s = models.PositiveIntegerField("duration (s)", validators=[MinValueValidator(1)])
+    measured_on = models.DateField()
+    note = models.TextField(blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-measured_on", "-id"]
+        verbose_name = "reuse measurement"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(tokens_per_s__gt=0), name="reuse_measurement_tokens_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(power_w__isnull=True) | models.Q(power_w__gt=0),
+                name="reuse_measurement_power_positive",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["llm", "precision", "engine", "concurrency", "site"],
+                name="reuse_meas_match",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.llm} on {self.asset}: {self.tokens_per_s} tokens/s ({self.measured_on})"

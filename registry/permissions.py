@@ -3,6 +3,7 @@
 - operators create assets and record events only at the sites they are assigned to;
 - procurement reads all assets and may reserve (and release) for reuse;
 - auditors read everything, including the ledger and history, and change nothing;
+- measured reuse runs are recorded like events: by operators at their sites;
 - superusers may do everything; nobody anonymous may do anything.
 """
 
@@ -50,6 +51,11 @@ def can_record(user, kind: str, site: Site | None) -> bool:
     if can_write_at(user, site):
         return True
     return kind in PROCUREMENT_KINDS and PROCUREMENT in roles(user)
+
+
+def can_record_measurement(user, site: Site | None) -> bool:
+    """Measured reuse runs are site data: recorded by the site's operators (or a superuser)."""
+    return can_write_at(user, site)
 
 
 def can_manage_sites(user) -> bool:

@@ -1,4 +1,4 @@
-"""Reuse candidates for procurement: which accelerators we own can serve an LLM (issue 6).
+"""Reuse candidates for procurement: which accelerators we own can serve an LLM.
 
 Selector: `find_candidates(query)` groups candidate accelerators by (hardware model, server,
 site) in ONE aggregate query, evaluates the distinct hardware rows once with the vectorised
@@ -8,8 +8,8 @@ list of asset tags for the page only. Nothing loops over candidates in Python.
 Service: `reserve_for_request` / `release_reservation` write through `services.record_event`,
 one asset at a time (each locks its row), and report per-asset outcomes.
 
-Method and sources: circular.md §3.1 (fit), §3.5 (throughput, energy), §3.6 (ranking, avoided
-embodied carbon), §4.1 (payback). See docs/reuse.md.
+Method: docs/reuse.md (memory fit, the decode model fitted to published measurements, bands,
+avoided embodied carbon, payback).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from functools import lru_cache
 
 import numpy as np
 import pandas as pd
+from django.db import connection
 from django.db.models import Count, F, Min, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
@@ -32,15 +33,15 @@ from hardware import inference
 from hardware.models import HardwareKind, HardwareModel
 from registry import permissions
 from registry.lifecycle import EventKind, State
-from registry.models import Asset, Site
+from registry.models import Asset, ReuseMeasurement, Site
 from registry.services import LifecycleError, record_event
 
 # --- PUE: dependency inversion (registry must not import reporting) ---------------------------
 
-# circular.md §4.3 computes every worked example at PUE 1.3 [D]; the EU's first-round weighted
-# average was 1.36 (eu-reporting.md §, R20). Used only when no provider knows the site's PUE.
+# A typical PUE, close to the EU's first-round weighted average of 1.36 (docs/eu-reporting.md).
+# Used only when no provider knows the site's PUE.
 DEFAULT_PUE = Decimal("1.3")
-DEFAULT_PUE_SOURCE = "default 1.3 (circular.md §4.3 worked examples) [D]"
+DEFAULT_PUE_SOURCE = "default 1.3: no computed PUE for the site (EU first-round average 1.36)"
 
 PueProvider = Callable[[Site], "Decimal | float | None"]
 #: Functions returning a site's latest computed PUE, or None when they do not know it. The first
@@ -55,6 +56,29 @@ def register_pue_provider(fn: PueProvider) -> PueProvider:
     return fn
 
 
+def sites_pue(sites: list[Site]) -> dict[int, tuple[float, str]]:
+    """`site_pue` for many sites: a provider with a `for_sites(sites) -> {site id: PUE}`
+    attribute answers them all at once (one query, however many sites the answer spans)."""
+    out: dict[int, tuple[float, str]] = {}
+    pending = list(sites)
+    for provider in PUE_PROVIDERS:
+        if not pending:
+            break
+        name = getattr(provider, "__qualname__", repr(provider))
+        many = getattr(provider, "for_sites", None)
+        values = many(pending) if many else {s.id: provider(s) for s in pending}
+        for site in pending:
+            if values.get(site.id) is not None:
+                out[site.id] = (
+                    float(values[site.id]),
+                    f"site {site.code} latest computed PUE ({name})",
+                )
+        pending = [s for s in pending if s.id not in out]
+    for site in pending:
+        out[site.id] = (float(DEFAULT_PUE), DEFAULT_PUE_SOURCE)
+    return out
+
+
 def site_pue(site: Site | None) -> tuple[float, str]:
     """(PUE, where it came from) for a site: the first provider that knows it, else the default."""
     if site is not None:
@@ -66,7 +90,7 @@ def site_pue(site: Site | None) -> tuple[float, str]:
     return float(DEFAULT_PUE), DEFAULT_PUE_SOURCE
 
 
-# --- grid intensity (circular.md §4.2, shipped in hardware/catalogue/grid_intensity.csv) -------
+# --- grid intensity (shipped in hardware/catalogue/grid_intensity.csv) --------------------------
 
 FALLBACK_COUNTRY = "EU27"
 
@@ -100,11 +124,11 @@ def grid_for(country: str) -> tuple[GridRow, str]:
     table = grid_table()
     if country in table:
         row = table[country]
-        return row, f"{row.country} {row.year}: {row.source} [{row.tag}]"
+        return row, f"{row.country} {row.year}: {row.source}"
     row = table[FALLBACK_COUNTRY]
     return row, (
         f"no figure shipped for {country or '?'}: EU-27 {row.year} generation-weighted mean "
-        f"({row.source}) [{row.tag}]"
+        f"({row.source})"
     )
 
 
@@ -117,17 +141,23 @@ RANK_KEYS = {
     "avoided_carbon": ("embodied_avoided_kgco2e", False),
     "tokens_per_s": ("tokens_per_s", False),
 }
+RANK_LABELS = {
+    "energy": "energy per token (facility)",
+    "avoided_carbon": "avoided embodied carbon",
+    "tokens_per_s": "tokens per second",
+}
 MAX_GROUP = 8  # largest tensor-parallel group (inference.TP_SIZES)
 TAGS_PER_GROUP = 8  # asset tags listed per candidate row (the page's second, bounded query)
 ESTIMATE_LABEL = (
-    "ESTIMATE: roofline figures from catalogue specs (circular.md §3.1, §3.5, §3.6, §4.1), "
-    "not measurements; see `assumptions`."
+    "Estimates from catalogue specs and a model fitted to published measurements; each figure "
+    "has a low–high range, and ranking uses the central value. See docs/reuse.md."
 )
+RANKING_NOTE = "ranked by the central value of {column}; the low–high range is not used to rank"
 
 
 @dataclass(frozen=True)
 class ReuseQuery:
-    """One procurement question (issue 6 inputs)."""
+    """One procurement question."""
 
     model: inference.LLMSpec
     precision: str
@@ -140,6 +170,7 @@ class ReuseQuery:
     include_in_service: bool = False
     rank: str = "energy"
     only_fitting: bool = False
+    engine: str = inference.DEFAULT_ENGINE
 
     @property
     def states(self) -> tuple[str, ...]:
@@ -194,8 +225,10 @@ _HW_FIELDS = (
     "supports_fp8",
     "devices_per_package",
     "embodied_gwp_kgco2e",
+    "embodied_gwp_min_kgco2e",
+    "embodied_gwp_max_kgco2e",
 )
-# Per-package figures that split across logical devices (MI250: 2 GCDs, circular.md §3.1).
+# Per-package figures that split across logical devices (MI250: 2 GCDs).
 _PER_PACKAGE = (
     "memory_gb",
     "bandwidth_gbps",
@@ -204,6 +237,8 @@ _PER_PACKAGE = (
     "int8_tops",
     "tdp_w",
     "embodied_kgco2e",
+    "embodied_low_kgco2e",
+    "embodied_high_kgco2e",
 )
 # evaluate() only asks which TP sizes (1, 2, 4, 8) fit in a server, so "up to n devices" has
 # four classes: bucket[n] = largest TP size ≤ n.
@@ -232,7 +267,7 @@ def _catalogue_rows() -> tuple:
 
 
 @lru_cache(maxsize=256)
-def _evaluation(rows: tuple, model, precision, context, concurrency, target) -> _Evaluation:
+def _evaluation(rows: tuple, model, precision, context, concurrency, target, engine) -> _Evaluation:
     """One vectorised `inference.evaluate` over hw × {1, 2, 4, 8}, at PUE 1 and CI 1.
 
     Pure in its arguments (the catalogue rows are part of the key), hence cached: PUE and grid
@@ -242,11 +277,19 @@ def _evaluation(rows: tuple, model, precision, context, concurrency, target) -> 
         columns={
             "memory_bandwidth_gbps": "bandwidth_gbps",
             "embodied_gwp_kgco2e": "embodied_kgco2e",
+            "embodied_gwp_min_kgco2e": "embodied_low_kgco2e",
+            "embodied_gwp_max_kgco2e": "embodied_high_kgco2e",
         }
     )
+    memory = inference.accelerator_memory()
+    hw["memory_technology"] = [memory.get(s, {}).get("memory_technology") for s in hw["slug"]]
+    hw["interconnect"] = [memory.get(s, {}).get("interconnect", "pcie") for s in hw["slug"]]
     hw["per_package"] = pd.to_numeric(hw["devices_per_package"]).fillna(1).clip(lower=1)
     for col in _PER_PACKAGE:
         hw[col] = pd.to_numeric(hw[col], errors="coerce").astype(float) / hw["per_package"]
+    # No published range: the central figure is both ends.
+    hw["embodied_low_kgco2e"] = hw["embodied_low_kgco2e"].fillna(hw["embodied_kgco2e"])
+    hw["embodied_high_kgco2e"] = hw["embodied_high_kgco2e"].fillna(hw["embodied_kgco2e"])
     devices = hw.loc[hw.index.repeat(len(_BUCKETS))].reset_index(drop=True)
     devices["devices_per_server"] = np.tile(_BUCKETS, len(hw))
     out = inference.evaluate(
@@ -259,24 +302,27 @@ def _evaluation(rows: tuple, model, precision, context, concurrency, target) -> 
         grid_kg_per_kwh=1.0,
         target_tokens_per_s=target,
         max_devices_per_group=MAX_GROUP,
+        engine=engine,
     )
     table = devices.join(out)
     new = _newest_equivalent(table[table["devices_per_server"] == MAX_GROUP])
     _payback_columns(table, new, target)
     assumptions = dict(out.attrs["assumptions"])
-    assumptions.pop("request", None)
     assumptions["new_equivalent"] = {
-        "value": None if new is None else new["slug"],
-        "unit": None,
-        "source": "newest catalogue accelerator (release year) with an embodied figure that "
-        "serves the same request in ≤ 8 identical devices; ties: lower J/token",
-        "tag": "D",
+        "what": "New hardware reuse would replace",
+        "value": "none serves this request" if new is None else f"{new['name']} ({new['slug']})",
+        "source": "the newest catalogue accelerator (release year) with an embodied-carbon "
+        "figure that serves the same request in up to 8 identical devices",
+    }
+    assumptions["embodied"] = {
+        "what": "Carbon of making the new hardware",
+        "value": "central value with a low–high range per catalogue entry",
+        "source": "published estimates, one source per value (docs/hardware-catalogue.md)",
     }
     assumptions["refurbishment_burden"] = {
-        "value": 0,
-        "unit": "kgCO2e",
-        "source": "circular.md §3.6 step 4: no default found",
-        "tag": "U",
+        "what": "Carbon of refurbishing, testing and moving the reused hardware",
+        "value": "0 kgCO2e",
+        "source": "no published default found; counts in favour of reuse",
     }
     columns = {
         name: table[name].to_numpy()
@@ -286,17 +332,27 @@ def _evaluation(rows: tuple, model, precision, context, concurrency, target) -> 
             "supported",
             "precision_supported",
             "fits",
+            "fit",
+            "lower_hint",
             "reason",
             "n_devices",
-            "need_gb",
-            "available_gb",
+            "need_gib",
+            "memory_gib",
             "tokens_per_s",
+            "tokens_per_s_low",
+            "tokens_per_s_high",
             "groups",
             "power_w",
             "joules_per_token",
+            "joules_per_token_low",
+            "joules_per_token_high",
             "new_devices",
             "embodied_avoided_kgco2e",
+            "embodied_avoided_low_kgco2e",
+            "embodied_avoided_high_kgco2e",
             "payback_base_years",
+            "payback_base_low_years",
+            "payback_base_high_years",
             "payback_reason",
         )
     }
@@ -323,39 +379,53 @@ def _newest_equivalent(catalogue: pd.DataFrame) -> pd.Series | None:
 
 
 def _payback_columns(rows: pd.DataFrame, new: pd.Series | None, target) -> None:
-    """Avoided embodied carbon and keep-vs-replace payback per evaluated row (§3.6 step 4, §4.1).
+    """Avoided embodied carbon and keep-vs-replace payback per evaluated row, with ranges.
 
     The new kit must deliver the same tokens/s as the candidate (or the target): it takes
     ceil(delivered / new group's tokens/s) groups. Avoided = those devices' embodied carbon
-    (cut-off, no refurbishment burden known). Payback compares the candidate's provisioned power
-    with the new kit's energy share for the same service (J/token × tokens/s) and charges the
-    full embodied carbon of what would be bought. At PUE 1 and CI 1 here (years scale as
-    1 / (PUE · CI), applied per site later); one `payback` call per hardware row, a few dozen.
+    (cut-off, no refurbishment burden known), low–high from the catalogue's embodied range.
+    Payback compares the candidate's provisioned power with the new kit's energy share for the
+    same service (J/token × tokens/s): the shortest payback pairs the low embodied figure with
+    the new kit's best energy, the longest the high figure with its worst. At PUE 1 and CI 1
+    here: years scale as 1 / (PUE · CI), applied per site later.
     """
     n = len(rows)
     if new is None:
-        rows["new_devices"] = rows["embodied_avoided_kgco2e"] = np.nan
-        rows["payback_base_years"] = np.nan
+        for col in (
+            "new_devices",
+            "embodied_avoided_kgco2e",
+            "embodied_avoided_low_kgco2e",
+            "embodied_avoided_high_kgco2e",
+            "payback_base_years",
+            "payback_base_low_years",
+            "payback_base_high_years",
+        ):
+            rows[col] = np.nan
         rows["payback_reason"] = "no catalogue accelerator serves the request"
         return
     delivered = np.full(n, float(target)) if target is not None else rows["tokens_per_s"].to_numpy()
     new_devices = np.ceil(delivered / new["tokens_per_s"]) * new["n_devices"]
-    avoided = inference.embodied_avoided_kgco2e(new_devices, new["embodied_kgco2e"])
     p_old_kw = rows["power_w"].to_numpy() / 1000
-    p_new_kw = delivered * new["joules_per_token"] / 1000
-    years, reasons = [], []
-    for old, p_new, ef in zip(p_old_kw, p_new_kw, avoided, strict=True):
-        if np.isnan(old) or np.isnan(ef):
-            years.append(np.nan)
-            reasons.append("does not serve the request")
-            continue
-        result = inference.payback(old, p_new, ef, grid_kg_per_kwh=1.0, pue=1.0)
-        years.append(result.years)
-        reasons.append(result.reason if result.never else "pays back")
     rows["new_devices"] = new_devices
-    rows["embodied_avoided_kgco2e"] = avoided
-    rows["payback_base_years"] = np.array(years, dtype=float)
-    rows["payback_reason"] = np.array(reasons, dtype=object)
+    for suffix, ef, j_new in (
+        ("", new["embodied_kgco2e"], new["joules_per_token"]),
+        ("_low", new["embodied_low_kgco2e"], new["joules_per_token_low"]),
+        ("_high", new["embodied_high_kgco2e"], new["joules_per_token_high"]),
+    ):
+        avoided = inference.embodied_avoided_kgco2e(new_devices, ef)
+        rows[f"embodied_avoided{suffix}_kgco2e"] = avoided
+        rows[f"payback_base{suffix}_years"] = inference.payback_years(
+            p_old_kw, delivered * j_new / 1000, avoided, 1.0, 1.0
+        )
+    serves = ~np.isnan(p_old_kw)
+    no_gain = serves & np.isinf(rows["payback_base_years"].to_numpy())
+    rows["payback_reason"] = np.where(
+        ~serves,
+        "does not serve the request",
+        np.where(no_gain, "never: no operational gain", "pays back"),
+    ).astype(object)
+    for col in ("payback_base_years", "payback_base_low_years", "payback_base_high_years"):
+        rows[col] = np.where(serves, rows[col], np.nan)
 
 
 def _groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
@@ -385,12 +455,13 @@ def _site_context(query: ReuseQuery, site_ids) -> list[dict]:
         sites = [query.site]
     else:
         sites = list(Site.objects.filter(id__in=[int(s) for s in site_ids]).order_by("code"))
+    known = {} if query.pue is not None else sites_pue(sites)
     out = []
     for site in sites:  # per distinct site, never per candidate
         if query.pue is not None:
             pue, pue_source = float(query.pue), "given by the caller"
         else:
-            pue, pue_source = site_pue(site)
+            pue, pue_source = known[site.id]
         grid, grid_source = grid_for(query.country or site.country)
         out.append(
             {
@@ -414,6 +485,7 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
         query.context,
         query.concurrency,
         query.target_tokens_per_s,
+        query.engine,
     )
     groups = _groups(query, list(ev.hw_ids))
     hw_id, parent_id, site_id, assets, first_id = groups.T
@@ -440,11 +512,14 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
         pue=pue,
         grid_kg_per_kwh=ci,
     )
+    _prefer_measured(query, c)
     # evaluate()'s device J/token already covers the `groups` groups serving a target.
-    c["joules_per_token_facility"] = c["joules_per_token"] * pue
-    c["kgco2e_per_mtok"] = inference.kgco2e_per_mtok(c["joules_per_token_facility"], ci)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        c["payback_years"] = c["payback_base_years"] / (pue * ci)
+    for suffix in ("", "_low", "_high"):
+        facility = c[f"joules_per_token{suffix}"] * pue
+        c[f"joules_per_token_facility{suffix}"] = facility
+        c[f"kgco2e_per_mtok{suffix}"] = inference.kgco2e_per_mtok(facility, ci)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            c[f"payback{suffix}_years"] = c[f"payback_base{suffix}_years"] / (pue * ci)
     c["payback_reason"] = np.where(
         (ci <= 0) & c["supported"], "never: zero-carbon grid", c["payback_reason"]
     )
@@ -458,16 +533,20 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
 
     assumptions = dict(ev.assumptions)
     assumptions["pue"] = {
-        "value": {s["code"]: s["pue"] for s in sites},
-        "unit": None,
-        "source": {s["code"]: s["pue_source"] for s in sites} or DEFAULT_PUE_SOURCE,
-        "tag": None,
+        "what": "Facility overhead (PUE: total energy ÷ IT energy)",
+        "value": "; ".join(f"{s['code']}: {s['pue']:g}" for s in sites) or "—",
+        "source": "; ".join(f"{s['code']}: {s['pue_source']}" for s in sites) or DEFAULT_PUE_SOURCE,
     }
     assumptions["grid_intensity"] = {
-        "value": {s["code"]: s["grid"].kg_per_kwh for s in sites},
-        "unit": "kgCO2e/kWh",
-        "source": {s["code"]: s["grid_source"] for s in sites},
-        "tag": "C (EU27: D)",
+        "what": "Carbon per kWh of electricity",
+        "value": "; ".join(f"{s['code']}: {s['grid'].kg_per_kwh:g} kgCO2e/kWh" for s in sites)
+        or "—",
+        "source": "; ".join(f"{s['code']}: {s['grid_source']}" for s in sites) or "—",
+    }
+    assumptions["ranking"] = {
+        "what": "Order of the answer",
+        "value": RANKING_NOTE.format(column=RANK_LABELS[query.rank]),
+        "source": "chosen in the query",
     }
     return CandidateResult(
         columns=c | {"site_code": np.array([s["code"] for s in sites], dtype=object)},
@@ -476,6 +555,66 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
         request=_request_echo(query),
         new_equivalent=ev.new_equivalent,
     )
+
+
+def _key(hw, site, n) -> np.ndarray:
+    return (np.asarray(hw, np.int64) << 32) + (np.asarray(site, np.int64) << 8) + np.asarray(n)
+
+
+def _prefer_measured(query: ReuseQuery, c: dict) -> None:
+    """Where the site recorded a matching run, its figures replace the estimate (one query).
+
+    Matching: same site, accelerator model and number of accelerators, language model,
+    precision, engine and concurrency, context within a factor of two; the latest run wins.
+    """
+    n = len(c["hardware_model_id"])
+    c["basis"] = np.full(n, "estimated", dtype=object)
+    c["measurement_id"] = np.zeros(n, dtype=np.int64)
+    if n == 0 or query.model.slug == "custom":
+        return
+    runs = ReuseMeasurement.objects.filter(
+        llm=query.model.slug,
+        precision=query.precision,
+        engine=query.engine,
+        concurrency=query.concurrency,
+        context_tokens__gte=query.context / 2,
+        context_tokens__lte=query.context * 2,
+    ).order_by("measured_on", "id")
+    if query.site is not None:
+        runs = runs.filter(site=query.site)
+    latest = {}
+    for run in runs.values_list("id", "hardware_model_id", "site_id", "n_devices",
+                                "tokens_per_s", "power_w"):  # fmt: skip
+        latest[_key(run[1], run[2], run[3]).item()] = run  # ordered by date: the latest wins
+    if not latest:
+        return
+    keys = np.array(sorted(latest), dtype=np.int64)
+    runs_by_key = [latest[k] for k in keys]
+    run_id = np.array([r[0] for r in runs_by_key], dtype=np.int64)
+    run_tps = np.array([float(r[4]) for r in runs_by_key])
+    run_power = np.array([np.nan if r[5] is None else float(r[5]) for r in runs_by_key])
+    wanted = _key(c["hardware_model_id"], c["site_id"], c["n_devices"])
+    at = np.clip(np.searchsorted(keys, wanted), 0, len(keys) - 1)
+    hit = (keys[at] == wanted) & c["supported"].astype(bool)
+    if not hit.any():
+        return
+    tps = np.where(hit, run_tps[at], c["tokens_per_s"])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_group = c["power_w"] / c["groups"]
+        per_group = np.where(hit & ~np.isnan(run_power[at]), run_power[at], per_group)
+        if query.target_tokens_per_s is not None:
+            groups = np.where(hit, np.ceil(query.target_tokens_per_s / tps), c["groups"])
+            joules = groups * per_group / query.target_tokens_per_s
+        else:
+            groups = c["groups"]
+            joules = per_group / tps
+    c["groups"] = groups
+    c["power_w"] = np.where(hit, groups * per_group, c["power_w"])
+    for suffix in ("", "_low", "_high"):
+        c[f"tokens_per_s{suffix}"] = np.where(hit, tps, c[f"tokens_per_s{suffix}"])
+        c[f"joules_per_token{suffix}"] = np.where(hit, joules, c[f"joules_per_token{suffix}"])
+    c["basis"] = np.where(hit, "measured", c["basis"]).astype(object)
+    c["measurement_id"] = np.where(hit, run_id[at], 0)
 
 
 def _rank(c: dict, rank: str, sites: list[dict]) -> np.ndarray:
@@ -506,6 +645,7 @@ def _request_echo(query: ReuseQuery) -> dict:
         "pue": query.pue,
         "states": list(query.states),
         "rank": query.rank,
+        "engine": query.engine,
     }
 
 
@@ -543,9 +683,11 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
         key = (int(c["hardware_model_id"][i]), int(c["parent_id"][i]), int(c["site_id"][i]))
         found = tags.get(key, {"parent": None, "assets": []})
         years = _num(c["payback_years"][i], 2)
+        low, high = _num(c["payback_low_years"][i], 2), _num(c["payback_high_years"][i], 2)
         out.append(
             {
-                "estimate": True,
+                "basis": c["basis"][i],
+                "measurement_id": int(c["measurement_id"][i]) or None,
                 "hardware_model": c["slug"][i],
                 "hardware_model_name": c["name"][i],
                 "site": c["site_code"][c["site_pos"][i]],
@@ -554,68 +696,165 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
                 "assets": found["assets"],
                 "supported": bool(c["supported"][i]),
                 "precision_supported": bool(c["precision_supported"][i]),
+                "fit": c["fit"][i],
                 "fits": bool(c["fits"][i]),
+                "lower": c["lower_hint"][i],
                 "reason": c["reason"][i],
                 "n_devices": int(c["n_devices"][i]),
                 "assets_per_group": int(c["boards_per_group"][i]),
                 "groups_available": int(c["groups_available"][i]),
                 "groups_needed": _int(c["groups"][i]),
                 "meets_target": bool(c["meets_target"][i]),
-                "need_gb": _num(c["need_gb"][i], 2),
-                "available_gb": _num(c["available_gb"][i], 2),
-                "tokens_per_s": _num(c["tokens_per_s"][i], 1),
+                "need_gib": _num(c["need_gib"][i], 2),
+                "memory_gib": _num(c["memory_gib"][i], 2),
+                **_band(c, "tokens_per_s", i, 1),
                 "power_w": _num(c["power_w"][i], 1),
-                "joules_per_token": _num(c["joules_per_token"][i], 4),
-                "joules_per_token_facility": _num(c["joules_per_token_facility"][i], 4),
-                "kgco2e_per_mtok": _num(c["kgco2e_per_mtok"][i], 4),
+                **_band(c, "joules_per_token", i, 4),
+                **_band(c, "joules_per_token_facility", i, 4),
+                **_band(c, "kgco2e_per_mtok", i, 4),
                 "pue": _num(c["pue"][i], 3),
                 "grid_kg_per_kwh": _num(c["grid_kg_per_kwh"][i], 4),
                 "new_equivalent_devices": _int(c["new_devices"][i]),
                 "embodied_avoided_kgco2e": _num(c["embodied_avoided_kgco2e"][i], 1),
+                "embodied_avoided_kgco2e_low": _num(c["embodied_avoided_low_kgco2e"][i], 1),
+                "embodied_avoided_kgco2e_high": _num(c["embodied_avoided_high_kgco2e"][i], 1),
                 "payback_years": years,
-                "payback": (
-                    f"replacing pays back in {years:.1f} years"
-                    if years is not None
-                    else c["payback_reason"][i]
-                ),
+                "payback_years_low": low,
+                "payback_years_high": high,
+                "payback": _payback_text(years, low, high, c["payback_reason"][i]),
             }
         )
     return out
 
 
+def _band(c: dict, name: str, i: int, places: int) -> dict:
+    return {
+        name: _num(c[name][i], places),
+        f"{name}_low": _num(c[f"{name}_low"][i], places),
+        f"{name}_high": _num(c[f"{name}_high"][i], places),
+    }
+
+
+def _payback_text(years, low, high, reason: str) -> str:
+    if years is None:
+        return reason
+    if low is not None and high is not None and (low, high) != (years, years):
+        return f"replacing pays back in {years:.1f} years ({low:.1f}–{high:.1f})"
+    if high is None and low is not None:
+        return f"replacing pays back in {years:.1f} years ({low:.1f} – never)"
+    return f"replacing pays back in {years:.1f} years"
+
+
+_TAG_FIELDS = ("id", "asset_tag", "state", "hardware_model_id", "parent_id", "site_id")
+# The first assets of each loose (model, site) group of a page, through the
+# (hardware_model, site, id) index: cost grows with the page, not with the groups.
+_LOOSE_TAGS_SQL = """
+SELECT a.id, a.asset_tag, a.state, a.hardware_model_id, a.parent_id, a.site_id, NULL
+FROM unnest(%s::bigint[], %s::bigint[]) AS k(hw, site)
+CROSS JOIN LATERAL (
+    SELECT id, asset_tag, state, hardware_model_id, parent_id, site_id FROM registry_asset
+    WHERE hardware_model_id = k.hw AND site_id = k.site AND parent_id IS NULL
+      AND state = ANY(%s)
+    ORDER BY id LIMIT %s
+) a
+"""
+_SERVER_TAGS_SQL = """
+SELECT a.id, a.asset_tag, a.state, a.hardware_model_id, a.parent_id, a.site_id, p.asset_tag
+FROM registry_asset a JOIN registry_asset p ON p.id = a.parent_id
+WHERE a.parent_id = ANY(%s) AND a.state = ANY(%s)
+"""
+
+
 def _tags_for(c: dict, positions, states: list[str]) -> dict:
-    """Up to TAGS_PER_GROUP asset tags per page row, in one windowed query."""
+    """Up to TAGS_PER_GROUP asset tags per page row, in two queries whatever the group sizes.
+
+    A bulk import puts thousands of identical cards in one group: on PostgreSQL each loose
+    group reads only its first few assets (a lateral join through an index), and servers read
+    their components; other databases take the portable path of `_tags_rows_orm`.
+    """
     if len(positions) == 0:
         return {}
-    match = Q()
+    if connection.vendor == "postgresql":
+        rows = _tags_rows_postgres(c, positions, states)
+    else:
+        rows = _tags_rows_orm(c, positions, states)
+    wanted = {
+        (int(c["hardware_model_id"][i]), int(c["parent_id"][i]), int(c["site_id"][i]))
+        for i in positions
+    }
+    out: dict = {}
+    for r in sorted(rows, key=lambda r: r["id"]):
+        key = (
+            r["hardware_model_id"],
+            -1 if r["parent_id"] is None else r["parent_id"],
+            r["site_id"],
+        )
+        if key not in wanted:
+            continue
+        entry = out.setdefault(key, {"parent": r["parent__asset_tag"], "assets": []})
+        if len(entry["assets"]) < TAGS_PER_GROUP:
+            entry["assets"].append(
+                {"id": r["id"], "asset_tag": r["asset_tag"], "state": r["state"]}
+            )
+    return out
+
+
+def _tags_rows_postgres(c: dict, positions, states: list[str]) -> list[dict]:
+    loose = [i for i in positions if c["parent_id"][i] < 0]
+    servers = sorted({int(c["parent_id"][i]) for i in positions if c["parent_id"][i] >= 0})
+    found = []
+    with connection.cursor() as cur:
+        if loose:
+            cur.execute(
+                _LOOSE_TAGS_SQL,
+                [
+                    [int(c["hardware_model_id"][i]) for i in loose],
+                    [int(c["site_id"][i]) for i in loose],
+                    list(states),
+                    TAGS_PER_GROUP,
+                ],
+            )
+            found += cur.fetchall()
+        if servers:
+            cur.execute(_SERVER_TAGS_SQL, [servers, list(states)])
+            found += cur.fetchall()
+    return [dict(zip((*_TAG_FIELDS, "parent__asset_tag"), row, strict=True)) for row in found]
+
+
+def _tags_rows_orm(c: dict, positions, states: list[str]) -> list[dict]:
+    """The portable path: groups of at most TAGS_PER_GROUP assets (their size is known from the
+    grouping query) are read whole in one query; a window function numbers the larger ones."""
+    fields = _TAG_FIELDS
+    small, large = Q(pk__in=[]), []
     for i in positions:  # page rows only (≤ page size)
-        parent = c["parent_id"][i]
-        match |= Q(
-            Q(parent__isnull=True) if parent < 0 else Q(parent_id=int(parent)),
+        parent = int(c["parent_id"][i])
+        match = Q(
+            Q(parent__isnull=True) if parent < 0 else Q(parent_id=parent),
             hardware_model_id=int(c["hardware_model_id"][i]),
             site_id=int(c["site_id"][i]),
         )
-    ranked = (
-        Asset.objects.filter(match, state__in=states)
-        .annotate(
-            rn=Window(
-                RowNumber(),
-                partition_by=[F("hardware_model_id"), F("parent_id"), F("site_id")],
-                order_by=F("id").asc(),
+        if c["assets"][i] <= TAGS_PER_GROUP:
+            small |= match
+        else:
+            large.append(match)
+    rows = list(Asset.objects.filter(small, state__in=states).values(*fields, "parent__asset_tag"))
+    if large:
+        either = Q(pk__in=[])
+        for m in large:
+            either |= m
+        rows += list(
+            Asset.objects.filter(either, state__in=states)
+            .annotate(
+                rn=Window(
+                    RowNumber(),
+                    partition_by=[F("hardware_model_id"), F("parent_id"), F("site_id")],
+                    order_by=F("id").asc(),
+                )
             )
+            .filter(rn__lte=TAGS_PER_GROUP)
+            .values(*fields, "parent__asset_tag")
         )
-        .filter(rn__lte=TAGS_PER_GROUP)
-        .order_by("id")
-    )
-    fields = ("id", "asset_tag", "state", "hardware_model_id", "parent_id", "site_id")
-    out: dict = {}
-    for r in ranked.values(*fields, "parent__asset_tag"):
-        key = (r["hardware_model_id"], -1 if r["parent_id"] is None else r["parent_id"])
-        entry = out.setdefault(
-            (*key, r["site_id"]), {"parent": r["parent__asset_tag"], "assets": []}
-        )
-        entry["assets"].append({"id": r["id"], "asset_tag": r["asset_tag"], "state": r["state"]})
-    return out
+    return rows
 
 
 # --- service: reserve and release -------------------------------------------------------------

@@ -132,6 +132,21 @@ def circular_figures(site_codes: list[str] | None, period: Period) -> dict:
             "asset__hardware_model__embodied_gwp_kgco2e",
             filter=Q(route__in=["reused-internally", "resold-or-donated", "refurbished"]),
         ),
+        # The catalogue's low and high estimates; an entry with one estimate is its own range.
+        kept_low=Sum(
+            Coalesce(
+                "asset__hardware_model__embodied_gwp_min_kgco2e",
+                "asset__hardware_model__embodied_gwp_kgco2e",
+            ),
+            filter=Q(route__in=["reused-internally", "resold-or-donated", "refurbished"]),
+        ),
+        kept_high=Sum(
+            Coalesce(
+                "asset__hardware_model__embodied_gwp_max_kgco2e",
+                "asset__hardware_model__embodied_gwp_kgco2e",
+            ),
+            filter=Q(route__in=["reused-internally", "resold-or-donated", "refurbished"]),
+        ),
     )
     disposed = totals["disposed"] or Decimal(0)
     responsible = certified + (totals["reused_ext"] or Decimal(0))
@@ -148,6 +163,8 @@ def circular_figures(site_codes: list[str] | None, period: Period) -> dict:
         },
         "recovered_metals_g": _metals(recycled),
         "embodied_kgco2e_kept_in_use": _q(totals["kept"]),
+        "embodied_kgco2e_kept_in_use_low": _q(totals["kept_low"]),
+        "embodied_kgco2e_kept_in_use_high": _q(totals["kept_high"]),
         "sanitisation": sanitisation_counts(site_codes, period),
         "certificates": sorted(
             {

@@ -14,7 +14,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry.models import Site
-from reporting import ingest
+from reporting import ingest, jobs
 from reporting import label as label_2026
 from reporting import permissions as policy
 from reporting.charts import monthly_svg
@@ -29,7 +29,9 @@ from reporting.models import (
     RenewableInstrument,
     ReportingPeriod,
     SiteProfile,
+    TaskRun,
 )
+from reporting.permissions import may_retry_job
 from reporting.services import transition
 from reporting.tasks import queue_compute, queue_ingest
 
@@ -164,13 +166,17 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
                 messages.info(request, f"Queued as ingest job {job.pk}; see Ingest jobs.")
             else:
                 lines = codecs.iterdecode(upload, "utf-8-sig")
-                result = ingest.ingest_csv(
-                    lines,
-                    replace=replace,
-                    allowed_site_ids=self._allowed(request),
-                    job=job,
-                    user=request.user,
-                )
+                try:
+                    result = ingest.ingest_csv(
+                        lines,
+                        replace=replace,
+                        allowed_site_ids=self._allowed(request),
+                        job=job,
+                        user=request.user,
+                    )
+                except Exception as exc:
+                    ingest.fail_job(job, exc)  # never left pending
+                    raise
                 ingest.record_report(job, result)
                 report = {
                     "summary": result.summary(),
@@ -432,10 +438,42 @@ class ReadOnlyAdmin(SiteScopedAdmin, admin.ModelAdmin):
         return False
 
 
+@admin.action(description="Retry the selected failed jobs")
+def retry_failed_jobs(modeladmin, request, queryset):
+    """The same retry as the API's, for every job kind: failed jobs only, by their requester
+    or a superuser."""
+    retried, refused = 0, []
+    for job in queryset:
+        if not may_retry_job(request.user, job):
+            refused.append(f"{job.pk}: only the requester or a superuser retries it")
+            continue
+        try:
+            jobs.retry(job)
+        except ValidationError as exc:
+            refused.append(f"{job.pk}: {'; '.join(exc.messages)}")
+        else:
+            retried += 1
+    if retried:
+        messages.success(request, f"{retried} job(s) queued again.")
+    for reason in refused:
+        messages.warning(request, reason)
+
+
 @admin.register(IngestJob)
 class IngestJobAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "source", "status", "rows", "inserted", "unchanged", "message")
+    list_display = (
+        "created_at", "source", "status", "attempts", "rows", "inserted", "unchanged", "message"
+    )  # fmt: skip
     list_filter = ("status",)
+    actions = (retry_failed_jobs,)
+
+
+@admin.register(TaskRun)
+class TaskRunAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "name", "period", "year", "status", "attempts", "error")
+    list_filter = ("status", "name")
+    list_select_related = ("period__site",)
+    actions = (retry_failed_jobs,)
 
     # A job may touch several sites: it belongs to whoever started it.
     def get_queryset(self, request):

@@ -18,7 +18,7 @@ import csv
 import io
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
@@ -36,6 +36,7 @@ METER_OPTIONAL = ("device_id", "location", "interval_minutes", "valid_from", "va
 QUANTUM = Decimal("0.000001")  # reporting_reading.value has 6 decimal places
 LIMIT = Decimal(10) ** 14  # and 14 integer digits
 STAGING = "reporting_ingest_staging"
+MAX_OFFSET = timedelta(hours=14)  # the widest real UTC offset (Kiribati, UTC+14)
 _JOIN_METER = "JOIN reporting_measurementpoint m ON m.id = s.meter_id"
 
 
@@ -105,6 +106,9 @@ def _read_header(rows, required: tuple[str, ...], report) -> list[str] | None:
     except StopIteration:
         report.errors.add({"line": 1, "field": "header", "reason": "empty file"})
         return None
+    except Unreadable as exc:
+        report.errors.add(exc.as_error())
+        return None
     header = [h.strip().lower() for h in header]
     missing = [c for c in required if c not in header]
     if missing:
@@ -114,9 +118,37 @@ def _read_header(rows, required: tuple[str, ...], report) -> list[str] | None:
     return header
 
 
+class Unreadable(Exception):
+    """A line that is not CSV text (bad encoding, NUL, stray CR, oversized field)."""
+
+    def __init__(self, line: int, reason: str):
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+    def as_error(self) -> dict:
+        return {"line": self.line, "field": "file", "reason": self.reason}
+
+
 def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) from CSV text lines; the header is line 1."""
-    yield from enumerate(csv.reader(lines), start=1)
+    """(line number, fields) from CSV text lines; the header is line 1.
+
+    Raises Unreadable, naming the line, where the text cannot be read as UTF-8 CSV.
+    """
+    reader = csv.reader(lines)
+    line = 0
+    while True:
+        line += 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except UnicodeDecodeError:
+            raise Unreadable(line, "not UTF-8 text (save the file as UTF-8)") from None
+        except csv.Error as exc:
+            raise Unreadable(line, f"not readable as CSV: {exc}") from None
+        if any("\x00" in value for value in row):
+            raise Unreadable(line, "contains a NUL character (is the file UTF-16? use UTF-8)")
+        yield line, row
 
 
 def ingest_csv(
@@ -186,7 +218,7 @@ def ingest_rows(
             _create_staging(cursor, postgres)
             chunk: list[tuple] = []
             errors = report.errors
-            for line, row in rows:
+            for line, row in _readable(rows, errors):
                 report.rows += 1
                 if len(row) != width:
                     errors.add(
@@ -221,6 +253,15 @@ def ingest_rows(
     return report
 
 
+def _readable(rows, errors: Listing):
+    """`rows` up to the first unreadable line, which is recorded as an error (the file is then
+    rejected: what follows a decoding error cannot be trusted)."""
+    try:
+        yield from rows
+    except Unreadable as exc:
+        errors.add(exc.as_error())
+
+
 def _check_row(line, code, ts_text, value_text, meters, allowed_site_ids):
     """The staged tuple (line, meter_id, timestamp, value, COPY texts), or the problems."""
     problems = []
@@ -240,6 +281,10 @@ def _check_row(line, code, ts_text, value_text, meters, allowed_site_ids):
     else:
         if ts.tzinfo is None or ts.utcoffset() is None:
             reason = f"{ts_text!r} has no UTC offset (e.g. +01:00 or Z)"
+            problems.append({"line": line, "field": "timestamp", "reason": reason})
+            ts = None
+        elif abs(ts.utcoffset()) > MAX_OFFSET:
+            reason = f"{ts_text!r} has a UTC offset beyond ±14:00"
             problems.append({"line": line, "field": "timestamp", "reason": reason})
             ts = None
         elif meter is not None and (
@@ -265,6 +310,8 @@ def _check_row(line, code, ts_text, value_text, meters, allowed_site_ids):
     if problems:
         return problems
     quantized = value.quantize(QUANTUM)
+    if abs(quantized) >= LIMIT:  # 99999999999999.9999999 rounds up to 1e14
+        return [{"line": line, "field": "value", "reason": "too large (≥ 1e14)"}]
     # COPY takes the file's own text when PostgreSQL reads it the same way (the common case).
     extended = ts_text[7:8] == "-" and ts_text[5:6].isdigit()
     return (
@@ -399,34 +446,47 @@ def _iso(ts) -> str:
 
 
 def run_job(job: IngestJob, *, progress: Progress | None = None) -> IngestReport:
-    """Ingest a stored upload and record the report on its job."""
-    IngestJob.objects.filter(pk=job.pk).update(status=JobStatus.RUNNING)
+    """Ingest a stored upload (the caller records the outcome on the job)."""
     allowed = _allowed_site_ids(job.requested_by)
-    try:
-        with job.file.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as text:
-            report = ingest_csv(
-                text,
-                replace=job.replace,
-                allowed_site_ids=allowed,
-                job=job,
-                user=job.requested_by,
-                progress=progress,
-            )
-    except Exception as exc:
-        job.status, job.message, job.finished_at = JobStatus.FAILED, str(exc), timezone.now()
-        job.save()
-        raise
-    record_report(job, report)
-    return report
+    with job.file.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as text:
+        return ingest_csv(
+            text,
+            replace=job.replace,
+            allowed_site_ids=allowed,
+            job=job,
+            user=job.requested_by,
+            progress=progress,
+        )
+
+
+def report_fields(report: IngestReport) -> dict:
+    """The IngestJob fields that record a report."""
+    return {
+        "rows": report.rows,
+        "inserted": report.inserted,
+        "unchanged": report.unchanged,
+        "replaced": report.replaced,
+        "conflicts": report.conflicts.as_dict(),
+        "errors": report.errors.as_dict(),
+        "message": report.summary(),
+    }
 
 
 def record_report(job: IngestJob, report: IngestReport) -> None:
     job.status = JobStatus.SUCCEEDED if report.accepted else JobStatus.REJECTED
-    job.rows, job.inserted, job.unchanged = report.rows, report.inserted, report.unchanged
-    job.replaced = report.replaced
-    job.conflicts, job.errors = report.conflicts.as_dict(), report.errors.as_dict()
-    job.message, job.finished_at = report.summary(), timezone.now()
+    for name, value in report_fields(report).items():
+        setattr(job, name, value)
+    job.finished_at = timezone.now()
     job.save()
+
+
+def fail_job(job: IngestJob, exc: BaseException) -> None:
+    """An ingest that crashed inside a request ends failed (never left pending)."""
+    from reporting.jobs import public_error
+
+    IngestJob.objects.filter(pk=job.pk).update(
+        status=JobStatus.FAILED, message=public_error(exc), finished_at=timezone.now()
+    )
 
 
 def _allowed_site_ids(user) -> set[int] | None:
@@ -478,7 +538,7 @@ def import_meters(lines: Iterable[str], *, allowed_site_ids: set[int] | None = N
     seen: dict[str, int] = {}
     try:
         with transaction.atomic():
-            for line, row in rows:
+            for line, row in _readable(rows, report.errors):
                 report.rows += 1
                 if len(row) != len(header):
                     reason = f"expected {len(header)} fields, got {len(row)}"

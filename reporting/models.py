@@ -496,7 +496,10 @@ class JobStatus(models.TextChoices):
 
 
 class IngestJob(models.Model):
-    """One readings file ingested (synchronously or by a task), with its report."""
+    """One readings file ingested (synchronously or by a task), with its report.
+
+    A queued file follows the job lifecycle of reporting.jobs (pending = queued).
+    """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.PENDING)
@@ -515,6 +518,13 @@ class IngestJob(models.Model):
     conflicts = models.JSONField(default=dict, blank=True, help_text="{'total': n, 'shown': []}")
     errors = models.JSONField(default=dict, blank=True, help_text="{'total': n, 'shown': []}")
     message = models.TextField(blank=True)
+    # The job lifecycle shared by every kind (reporting.jobs): attempts, worker, heartbeat.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last attempt")
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life: queued, claimed or beating"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -527,7 +537,8 @@ class IngestJob(models.Model):
 
 
 class TaskRun(models.Model):
-    """A queued computation, so its state can be polled even when tasks run eagerly."""
+    """A queued computation, so its state can be polled even when tasks run eagerly; it follows
+    the job lifecycle of reporting.jobs (pending = queued)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)
@@ -536,8 +547,16 @@ class TaskRun(models.Model):
         ReportingPeriod, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
     )
     year = models.PositiveSmallIntegerField(null=True, blank=True)
+    site_code = models.CharField(max_length=20, blank=True, help_text="A year run of one site")
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
+    # The job lifecycle shared by every kind (reporting.jobs): attempts, worker, heartbeat.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last attempt")
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life: queued, claimed or beating"
+    )
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -74,12 +74,17 @@ def can_see_export(user, job) -> bool:
 
 def can_retry_export(user, job) -> bool:
     """Only the requester or a superuser: an auditor reads every job but starts none."""
-    if not (user and user.is_authenticated):
-        return False
-    return user.is_superuser or job.requested_by_id == user.pk
+    return may_retry_job(user, job)
 
 
 def can_see_aggregates(user) -> bool:
     """Annex IV aggregates mix every site of a Member State: a country with one site of ours
     would show that site's figures to operators of other sites."""
     return sees_all_sites(user)
+
+
+def may_retry_job(user, job) -> bool:
+    """A failed job (ingest, compute, export) is retried by its requester or a superuser."""
+    if not (user and user.is_authenticated):
+        return False
+    return user.is_superuser or (job.requested_by_id is not None and job.requested_by_id == user.pk)

@@ -17,3 +17,23 @@ def latest_site_pue(site: Site) -> Decimal | None:
     )
     value = (result or {}).get("PUE")
     return Decimal(str(value)) if value not in (None, "") else None
+
+
+def latest_sites_pue(sites) -> dict[int, Decimal | None]:
+    """`latest_site_pue` for many sites in one query (a few periods per site)."""
+    from reporting.models import PeriodResult
+
+    rows = (
+        PeriodResult.objects.filter(period__site__in=list(sites))
+        .order_by("period__site_id", "-period__year", "-computed_at")
+        .values_list("period__site_id", "indicators")
+    )
+    out: dict[int, Decimal | None] = {}
+    for site_id, indicators in rows:
+        if site_id not in out:
+            value = (indicators or {}).get("PUE")
+            out[site_id] = Decimal(str(value)) if value not in (None, "") else None
+    return out
+
+
+latest_site_pue.for_sites = latest_sites_pue

@@ -6,30 +6,20 @@ tasks run eagerly (no result backend); ingest files have their `IngestJob`.
 
 import logging
 import uuid
+from contextlib import nullcontext
 
 from celery import chord, group, shared_task
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from registry.models import Site
-from reporting import computation, ingest
+from reporting import computation, ingest, jobs
 from reporting import permissions as reporting_policy
 from reporting.models import IngestJob, JobStatus, PeriodStatus, ReportingPeriod, TaskRun
 from reporting.services import open_period
 
 log = logging.getLogger(__name__)
-
-
-def _finish(run_id, status, **fields) -> None:
-    if run_id:
-        TaskRun.objects.filter(pk=run_id).update(
-            status=status, finished_at=timezone.now(), **fields
-        )
-
-
-def _start(run_id) -> None:
-    if run_id:
-        TaskRun.objects.filter(pk=run_id).update(status=JobStatus.RUNNING)
 
 
 def _summary(result) -> dict:
@@ -42,35 +32,58 @@ def _summary(result) -> dict:
     }
 
 
-@shared_task(name="reporting.compute_period")
-def compute_period(period_id: int, run_id: str | None = None) -> dict:
-    """Compute one draft period from its readings and store the result."""
-    _start(run_id)
+def _compute(period_id: int) -> dict:
     period = ReportingPeriod.objects.select_related("site").get(pk=period_id)
-    try:
-        result = computation.compute_and_store(period)
-    except computation.PeriodFrozen as exc:
-        _finish(run_id, JobStatus.REJECTED, error=str(exc))
-        return {"period": period_id, "skipped": str(exc)}
-    except Exception as exc:
-        _finish(run_id, JobStatus.FAILED, error=repr(exc))
-        raise
-    summary = _summary(result)
-    _finish(run_id, JobStatus.SUCCEEDED, result=summary)
+    return _summary(computation.compute_and_store(period))
+
+
+@shared_task(name="reporting.compute_period")
+def compute_period(period_id: int, run_id: str | None = None, beat: list | None = None) -> dict:
+    """Compute one draft period from its readings and store the result.
+
+    With `run_id` the TaskRun follows the job lifecycle; a member of a year's fan-out has none
+    and keeps the year's run alive instead (`beat`: [run id, attempt]).
+    """
+    if run_id is None:
+        with jobs.beating(jobs.COMPUTE, *beat) if beat else nullcontext():
+            try:
+                return _compute(period_id)
+            except computation.PeriodFrozen as exc:
+                return {"period": period_id, "skipped": str(exc)}
+    attempt = jobs.claim(jobs.COMPUTE, run_id)
+    if attempt is None:
+        return {"period": period_id, "skipped": "not claimable (finished or running elsewhere)"}
+    with jobs.beating(jobs.COMPUTE, run_id, attempt):
+        try:
+            summary = _compute(period_id)
+        except computation.PeriodFrozen as exc:
+            jobs.finish(jobs.COMPUTE, run_id, attempt, JobStatus.REJECTED, error=str(exc))
+            return {"period": period_id, "skipped": str(exc)}
+        except Exception as exc:
+            jobs.fail(jobs.COMPUTE, run_id, attempt, exc)
+            raise
+    jobs.finish(jobs.COMPUTE, run_id, attempt, result=summary)
     return summary
 
 
 @shared_task(name="reporting.aggregate_year")
-def aggregate_year(_results=None, year: int = 0, run_id: str | None = None) -> dict:
+def aggregate_year(
+    _results=None, year: int = 0, run_id: str | None = None, attempt: int | None = None
+) -> dict:
     """Annex IV aggregates of a year (the chord callback after every site is computed)."""
     rows = computation.aggregate_year(year)
     summary = {"year": year, "groups": len(rows), "periods": len(_results or [])}
-    _finish(run_id, JobStatus.SUCCEEDED, result=summary)
+    if run_id and attempt:
+        jobs.finish(jobs.COMPUTE, run_id, attempt, result=summary)
     return summary
 
 
 def year_signature(
-    year: int, site_code: str | None = None, run_id: str | None = None, queue: str | None = None
+    year: int,
+    site_code: str | None = None,
+    run_id: str | None = None,
+    queue: str | None = None,
+    attempt: int | None = None,
 ):
     """chord(group(compute each draft period), aggregate): the sites run in parallel."""
     sites = Site.objects.order_by("code")
@@ -81,20 +94,31 @@ def year_signature(
     period_ids = [open_period(site, year).pk for site in sites]
     draft = ReportingPeriod.objects.filter(pk__in=period_ids, status=PeriodStatus.DRAFT)
     options = {"queue": queue} if queue else {}
-    header = group(compute_period.s(pk).set(**options) for pk in draft.values_list("pk", flat=True))
-    return chord(header, aggregate_year.s(year=year, run_id=run_id).set(**options))
+    beat = [run_id, attempt] if run_id and attempt else None
+    header = group(
+        compute_period.s(pk, beat=beat).set(**options) for pk in draft.values_list("pk", flat=True)
+    )
+    callback = aggregate_year.s(year=year, run_id=run_id, attempt=attempt).set(**options)
+    return chord(header, callback)
 
 
 @shared_task(bind=True, name="reporting.compute_year")
 def compute_year(self, year: int, site_code: str | None = None, run_id: str | None = None) -> dict:
     """Fan out: every reporting site's period of `year`, then the Annex IV aggregates."""
-    _start(run_id)
+    attempt = jobs.claim(jobs.COMPUTE, run_id) if run_id else None
+    if run_id and attempt is None:
+        return {"year": year, "skipped": "not claimable (finished or running elsewhere)"}
     # The fan-out follows the queue this task came from (a worker may serve a dedicated one).
     queue = None if self.request.is_eager else (self.request.delivery_info or {}).get("routing_key")
-    signature = year_signature(year, site_code, run_id, queue)
-    if not signature.tasks:  # a chord needs at least one task in its header
-        return aggregate_year([], year=year, run_id=run_id)
-    result = signature.apply_async()
+    try:
+        signature = year_signature(year, site_code, run_id, queue, attempt)
+        if not signature.tasks:  # a chord needs at least one task in its header
+            return aggregate_year([], year=year, run_id=run_id, attempt=attempt)
+        result = signature.apply_async()
+    except Exception as exc:
+        if run_id:
+            jobs.fail(jobs.COMPUTE, run_id, attempt, exc)
+        raise
     return {"year": year, "chord": result.id}
 
 
@@ -114,6 +138,9 @@ def refresh_open_periods() -> dict:
 @shared_task(bind=True, name="reporting.ingest_job")
 def ingest_job(self, job_id: str) -> dict:
     """Ingest a stored readings upload; progress (rows read) is published as task state."""
+    attempt = jobs.claim(jobs.INGEST, job_id)
+    if attempt is None:
+        return {"job": job_id, "skipped": "not claimable (finished or running elsewhere)"}
     job = IngestJob.objects.select_related("requested_by").get(pk=job_id)
 
     def progress(rows: int) -> None:
@@ -123,8 +150,21 @@ def ingest_job(self, job_id: str) -> dict:
             except Exception:  # no result backend: the job row still gets the final report
                 log.debug("no result backend to publish progress", exc_info=True)
 
-    report = ingest.run_job(job, progress=progress)
+    with jobs.beating(jobs.INGEST, job_id, attempt):
+        try:
+            report = ingest.run_job(job, progress=progress)
+        except Exception as exc:
+            jobs.fail(jobs.INGEST, job_id, attempt, exc)
+            raise
+    state = JobStatus.SUCCEEDED if report.accepted else JobStatus.REJECTED
+    jobs.finish(jobs.INGEST, job_id, attempt, state, **ingest.report_fields(report))
     return {"job": str(job.pk), **report.as_dict()}
+
+
+@shared_task(name="reporting.reap_stale_jobs")
+def reap_stale_jobs() -> dict:
+    """Beat: fail (retryable) every job whose worker stopped or that no worker started."""
+    return jobs.reap()
 
 
 def queue_compute(period: ReportingPeriod, user=None) -> TaskRun:
@@ -138,20 +178,64 @@ def queue_compute(period: ReportingPeriod, user=None) -> TaskRun:
     run = TaskRun.objects.create(
         id=uuid.uuid4(), name="reporting.compute_period", period=period, requested_by=user
     )
-    compute_period.apply_async(args=[period.pk, str(run.pk)], task_id=str(run.pk))
+    enqueue_compute(run)
     return run
 
 
 def queue_year(year: int, site_code: str | None = None, user=None) -> TaskRun:
     run = TaskRun.objects.create(
-        id=uuid.uuid4(), name="reporting.compute_year", year=year, requested_by=user
+        id=uuid.uuid4(),
+        name="reporting.compute_year",
+        year=year,
+        site_code=site_code or "",
+        requested_by=user,
     )
-    compute_year.apply_async(args=[year, site_code, str(run.pk)], task_id=str(run.pk))
+    enqueue_compute(run)
     return run
+
+
+def enqueue_compute(run: TaskRun) -> None:
+    """Send a TaskRun's message (first time or retry); a failed send fails the run."""
+    if run.name == "reporting.compute_year":
+        task, args = compute_year, [run.year, run.site_code or None, str(run.pk)]
+    else:
+        task, args = compute_period, [run.period_id, str(run.pk)]
+    _send(jobs.COMPUTE, run, lambda: task.apply_async(args=args, task_id=_task_id(run)))
 
 
 def queue_ingest(job: IngestJob) -> IngestJob:
     job.task_id = str(job.pk)
     job.save(update_fields=["task_id"])
-    ingest_job.apply_async(args=[str(job.pk)], task_id=job.task_id)
+    enqueue_ingest(job)
     return job
+
+
+def enqueue_ingest(job: IngestJob) -> None:
+    if not job.file:
+        IngestJob.objects.filter(pk=job.pk).update(
+            status=JobStatus.FAILED, message="nothing stored to re-run: upload the file again"
+        )
+        return
+    _send(
+        jobs.INGEST, job, lambda: ingest_job.apply_async(args=[str(job.pk)], task_id=_task_id(job))
+    )
+
+
+def _task_id(job) -> str:
+    """The first attempt's message has the job's id; a retry's gets a fresh one."""
+    return str(job.pk) if not job.attempts else str(uuid.uuid4())
+
+
+def _send(kind, job, send) -> None:
+    """Send the message; if the broker refuses it, the job fails (retryable) instead of waiting
+    for a worker that will never hear of it."""
+    try:
+        send()
+    except Exception as exc:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise  # eager: the task itself failed and already recorded why
+        log.error("could not queue %s job %s", kind.name, job.pk, exc_info=exc)
+        kind.objects(pk=job.pk).filter(kind.in_state(kind.queued)).update(
+            **{kind.state_field: kind.failed, kind.error_field: "could not reach the task queue"},
+            finished_at=timezone.now(),
+        )

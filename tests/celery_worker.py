@@ -61,24 +61,33 @@ def _database_url() -> str | None:
     return f"postgres://{auth}@{conf['HOST'] or 'localhost'}:{conf['PORT'] or 5432}/{conf['NAME']}"
 
 
-def start_worker(prefix: str, database_url: str | None, kinds=None, hostname=None):
-    """A `celery worker` subprocess on the test broker, serving `kinds` (all queues if None)."""
+def start_worker(
+    prefix: str, database_url: str | None, kinds=None, hostname=None, pool="solo", environ=None
+):
+    """A `celery worker` subprocess on the test broker, serving `kinds` (all queues if None).
+
+    It runs in its own process group, so a test can SIGKILL the whole worker (`os.killpg`);
+    `pool="prefork"` gives it a pool child to kill alone.
+    """
     env = os.environ | {
         "CELERY_BROKER_URL": REDIS_URL,
         "CELERY_RESULT_BACKEND": REDIS_URL,
         "CELERY_QUEUE_PREFIX": prefix,
+        **(environ or {}),
     }
     env.pop("CELERY_TASK_DEFAULT_QUEUE", None)
     if database_url:
         env["DATABASE_URL"] = database_url
-    command = [sys.executable, "-m", "celery", "-A", "circulus", "worker", "--pool=solo"]
+    command = [sys.executable, "-m", "celery", "-A", "circulus", "worker", f"--pool={pool}"]
     command += ["--concurrency=1", "--loglevel=WARNING"]
     command += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
     if kinds:
         command += ["-Q", ",".join(queues.name(kind, prefix) for kind in kinds)]
     if hostname:
         command += ["--hostname", hostname]
-    return subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    return subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
 
 
 def wait_until_up(worker, hostname=None, seconds: float = 60) -> None:

@@ -1,5 +1,6 @@
 from rest_framework import permissions, viewsets
 
+from circulus.api import ProtectedDestroyMixin
 from hardware import permissions as policy
 from hardware.api.filters import HardwareModelFilter
 from hardware.api.serializers import HardwareModelSerializer, ManufacturerSerializer
@@ -15,7 +16,7 @@ class CatalogueAccess(permissions.BasePermission):
         return policy.can_edit(request.user)
 
 
-class ManufacturerViewSet(viewsets.ModelViewSet):
+class ManufacturerViewSet(ProtectedDestroyMixin, viewsets.ModelViewSet):
     """Hardware manufacturers. Read: any signed-in user; write: superusers and catalogue editors."""
 
     queryset = Manufacturer.objects.all()
@@ -25,7 +26,7 @@ class ManufacturerViewSet(viewsets.ModelViewSet):
     ordering_fields = ("name",)
 
 
-class HardwareModelViewSet(viewsets.ModelViewSet):
+class HardwareModelViewSet(ProtectedDestroyMixin, viewsets.ModelViewSet):
     """The hardware catalogue: models with specs, embodied impacts, composition and sources.
 
     Every figure's source is listed under `sources` (one row per figure). Read: any signed-in

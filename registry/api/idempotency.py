@@ -28,28 +28,33 @@ def idempotent(view_method):
         where = f"{request.method} {request.path}"
         try:
             with transaction.atomic():
-                stored = (
-                    IdempotencyKey.objects.select_for_update()
-                    .filter(user=request.user, key=key)
-                    .first()
-                )
+                stored = IdempotencyKey.objects.filter(user=request.user, key=key).first()
                 if stored is not None:
                     return _replay(stored, where, fingerprint)
+                # Claim the key before doing the work: a concurrent retry's insert waits on the
+                # unique index until this transaction ends, then replays what it committed.
+                claim = IdempotencyKey.objects.create(
+                    key=key,
+                    user=request.user,
+                    method_path=where,
+                    request_hash=fingerprint,
+                    status_code=0,
+                    response={},
+                )
                 response = view_method(self, request, *args, **kwargs)
-                if response.status_code < 500:
-                    IdempotencyKey.objects.create(
-                        key=key,
-                        user=request.user,
-                        method_path=where,
-                        request_hash=fingerprint,
-                        status_code=response.status_code,
-                        response=json.loads(json.dumps(response.data, default=str)),
-                    )
+                if response.status_code >= 500:
+                    transaction.set_rollback(True)
+                    return response
+                claim.status_code = response.status_code
+                claim.response = json.loads(json.dumps(response.data, default=str))
+                claim.save(update_fields=["status_code", "response"])
                 return response
         except IntegrityError:
             # A concurrent retry with the same key won the race; its result is the answer and
             # everything this request did was rolled back with the atomic block.
-            stored = IdempotencyKey.objects.get(user=request.user, key=key)
+            stored = IdempotencyKey.objects.filter(user=request.user, key=key).first()
+            if stored is None:  # the IntegrityError was the view's own, not the key's
+                raise
             return _replay(stored, where, fingerprint)
 
     return wrapper

@@ -1,21 +1,23 @@
-"""Reuse candidates and reservations over HTTP (issue 6). Thin: parse, call registry.reuse, shape.
+"""Reuse candidates, reservations and measured runs over HTTP. Thin: parse, call, shape.
 
 GET  /api/reuse-candidates/       ranked candidates with estimates and assumptions
 POST /api/reuse-requests/         reserve assets for a named request (per-asset outcomes)
 POST /api/reuse-requests/release/ release them again
+GET/POST /api/reuse-measurements/ measured runs (used instead of estimates where they match)
 """
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hardware import inference
-from registry import reuse
-from registry.models import Site
+from registry import measurements, reuse
+from registry.models import Asset, ReuseMeasurement, Site
 from registry.permissions import can_read, may_reserve_somewhere
 
-PRECISIONS = list(inference.PRECISION_BYTES)
+PRECISIONS = list(inference.PRECISIONS)
 MAX_PAGE_SIZE = 200
 
 
@@ -53,6 +55,11 @@ class ReuseQuerySerializer(serializers.Serializer):
     include_in_service = serializers.BooleanField(default=False)
     only_fitting = serializers.BooleanField(default=False)
     rank = serializers.ChoiceField(choices=list(reuse.RANK_KEYS), default="energy")
+    engine = serializers.ChoiceField(
+        choices=sorted(inference.engines()),
+        default=inference.DEFAULT_ENGINE,
+        help_text="serving software (sets the weight format and runtime memory)",
+    )
     page = serializers.IntegerField(default=1, min_value=1)
     page_size = serializers.IntegerField(default=50, min_value=1, max_value=MAX_PAGE_SIZE)
 
@@ -110,6 +117,7 @@ class ReuseQuerySerializer(serializers.Serializer):
             include_in_service=data["include_in_service"],
             rank=data["rank"],
             only_fitting=data["only_fitting"],
+            engine=data["engine"],
         )
 
 
@@ -162,24 +170,59 @@ class OutcomesSerializer(serializers.Serializer):
 class CandidateSerializer(serializers.Serializer):
     """One candidate: a server's identical GPUs, or loose GPUs of one model at one site."""
 
-    estimate = serializers.BooleanField()
+    basis = serializers.ChoiceField(
+        choices=["measured", "estimated"],
+        help_text="measured: the site's own recorded run; estimated: the calibrated model",
+    )
+    measurement_id = serializers.IntegerField(
+        allow_null=True, help_text="the recorded run used, when measured"
+    )
     hardware_model = serializers.CharField()
+    hardware_model_name = serializers.CharField()
     site = serializers.CharField()
     server = serializers.CharField(allow_null=True)
     assets_available = serializers.IntegerField()
     assets = serializers.ListField(child=serializers.DictField())
     supported = serializers.BooleanField()
+    precision_supported = serializers.BooleanField()
+    fit = serializers.ChoiceField(choices=["fits", "marginal", "does-not-fit"])
     fits = serializers.BooleanField()
+    lower = serializers.CharField(help_text="what to lower when the fit is marginal or fails")
     reason = serializers.CharField()
     n_devices = serializers.IntegerField()
-    need_gb = serializers.FloatField()
-    available_gb = serializers.FloatField()
-    tokens_per_s = serializers.FloatField(allow_null=True)
-    joules_per_token_facility = serializers.FloatField(allow_null=True)
-    kgco2e_per_mtok = serializers.FloatField(allow_null=True)
-    embodied_avoided_kgco2e = serializers.FloatField(allow_null=True)
-    payback_years = serializers.FloatField(allow_null=True)
+    assets_per_group = serializers.IntegerField()
+    groups_available = serializers.IntegerField()
+    groups_needed = serializers.IntegerField(allow_null=True)
+    meets_target = serializers.BooleanField()
+    need_gib = serializers.FloatField(help_text="memory needed per device, GiB")
+    memory_gib = serializers.FloatField(help_text="memory per device, GiB")
+    power_w = serializers.FloatField(allow_null=True)
+    pue = serializers.FloatField(allow_null=True)
+    grid_kg_per_kwh = serializers.FloatField(allow_null=True)
+    new_equivalent_devices = serializers.IntegerField(allow_null=True)
     payback = serializers.CharField()
+    tokens_per_s = serializers.FloatField(
+        allow_null=True, help_text="decode tokens/s, all requests together (central value)"
+    )
+    tokens_per_s_low = serializers.FloatField(allow_null=True)
+    tokens_per_s_high = serializers.FloatField(allow_null=True)
+    joules_per_token = serializers.FloatField(allow_null=True, help_text="at the devices")
+    joules_per_token_low = serializers.FloatField(allow_null=True)
+    joules_per_token_high = serializers.FloatField(allow_null=True)
+    joules_per_token_facility = serializers.FloatField(allow_null=True, help_text="× PUE")
+    joules_per_token_facility_low = serializers.FloatField(allow_null=True)
+    joules_per_token_facility_high = serializers.FloatField(allow_null=True)
+    kgco2e_per_mtok = serializers.FloatField(allow_null=True)
+    kgco2e_per_mtok_low = serializers.FloatField(allow_null=True)
+    kgco2e_per_mtok_high = serializers.FloatField(allow_null=True)
+    embodied_avoided_kgco2e = serializers.FloatField(allow_null=True)
+    embodied_avoided_kgco2e_low = serializers.FloatField(allow_null=True)
+    embodied_avoided_kgco2e_high = serializers.FloatField(allow_null=True)
+    payback_years = serializers.FloatField(allow_null=True)
+    payback_years_low = serializers.FloatField(allow_null=True)
+    payback_years_high = serializers.FloatField(
+        allow_null=True, help_text="null: never pays back at the high end"
+    )
 
 
 class CandidatePageSerializer(serializers.Serializer):
@@ -296,3 +339,73 @@ class ReuseReleaseView(APIView):
                 status=status.HTTP_404_NOT_FOUND,
             )
         return _outcome_response(outcomes, "released")
+
+
+class ReuseMeasurementSerializer(serializers.ModelSerializer):
+    """A measured decode run. Checks: registry.measurements.check (the one definition)."""
+
+    asset = serializers.SlugRelatedField(
+        slug_field="asset_tag",
+        queryset=Asset.objects.select_related("site", "hardware_model"),
+        help_text="tag of the accelerator, or of the server whose accelerators ran it",
+    )
+    site = serializers.CharField(source="site.code", read_only=True)
+    hardware_model = serializers.CharField(source="hardware_model.slug", read_only=True)
+    precision = serializers.ChoiceField(choices=PRECISIONS)
+    engine = serializers.ChoiceField(choices=sorted(inference.engines()))
+    llm = serializers.CharField(help_text="language model slug (llm_models.csv)")
+    tokens_per_s = serializers.DecimalField(max_digits=12, decimal_places=3)
+    power_w = serializers.DecimalField(
+        max_digits=9, decimal_places=1, required=False, allow_null=True
+    )
+
+    class Meta:
+        model = ReuseMeasurement
+        fields = (
+            "id",
+            "asset",
+            "site",
+            "hardware_model",
+            "llm",
+            "precision",
+            "engine",
+            "n_devices",
+            "concurrency",
+            "context_tokens",
+            "tokens_per_s",
+            "power_w",
+            "duration_s",
+            "measured_on",
+            "note",
+            "created_at",
+        )
+        read_only_fields = ("id", "site", "hardware_model", "created_at")
+
+    def create(self, validated_data):
+        try:
+            return measurements.record_measurement(self.context["request"].user, **validated_data)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from exc
+
+
+class ReuseMeasurementView(APIView):
+    """Measured runs: list (any registry role) and record (operators at their sites).
+
+    A candidate at the same site with the same accelerator model, language model, precision,
+    engine, concurrency and number of accelerators shows the measured figure instead of the
+    estimate (`basis: measured`).
+    """
+
+    permission_classes = [CanReadRegistry]
+
+    @extend_schema(responses=ReuseMeasurementSerializer(many=True))
+    def get(self, request):
+        rows = ReuseMeasurement.objects.select_related("asset", "site", "hardware_model")[:500]
+        return Response(ReuseMeasurementSerializer(rows, many=True).data)
+
+    @extend_schema(request=ReuseMeasurementSerializer, responses={201: ReuseMeasurementSerializer})
+    def post(self, request):
+        body = ReuseMeasurementSerializer(data=request.data, context={"request": request})
+        body.is_valid(raise_exception=True)
+        body.save()
+        return Response(body.data, status=status.HTTP_201_CREATED)

@@ -2,9 +2,9 @@ import datetime as dt
 
 from rest_framework import serializers
 
-from circulus.api import ValidatedModelSerializer
+from circulus.api import ValidatedModelSerializer, int_bounds
 from hardware.models import HardwareModel
-from registry.lifecycle import EventKind, State
+from registry.lifecycle import EventKind, State, Workload
 from registry.models import Asset, LifecycleEvent, Site
 
 
@@ -20,8 +20,11 @@ class AssetSerializer(serializers.ModelSerializer):
     hardware_model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
     hardware_kind = serializers.CharField(source="hardware_model.kind", read_only=True)
     site = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    parent = serializers.SlugRelatedField(slug_field="asset_tag", read_only=True)
-    mass_kg = serializers.DecimalField(max_digits=9, decimal_places=3, read_only=True)
+    parent = serializers.SlugRelatedField(slug_field="asset_tag", read_only=True, allow_null=True)
+    mass_kg = serializers.DecimalField(
+        max_digits=9, decimal_places=3, read_only=True, allow_null=True
+    )
+    workload = serializers.ChoiceField(Workload.choices, read_only=True, allow_blank=True)
 
     class Meta:
         model = Asset
@@ -93,7 +96,9 @@ class AssetCreateSerializer(serializers.Serializer):
     site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all())
     room = serializers.CharField(max_length=50, required=False, allow_blank=True)
     rack = serializers.CharField(max_length=50, required=False, allow_blank=True)
-    position_u = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    position_u = serializers.IntegerField(
+        required=False, allow_null=True, **{**int_bounds(Asset, "position_u"), "min_value": 0}
+    )
     owner = serializers.CharField(max_length=100, required=False, allow_blank=True)
     warranty_end = serializers.DateField(required=False, allow_null=True)
     planned_eol = serializers.DateField(required=False, allow_null=True)
@@ -117,7 +122,9 @@ class AssetCreateSerializer(serializers.Serializer):
 class EventSerializer(serializers.ModelSerializer):
     asset = serializers.SlugRelatedField(slug_field="asset_tag", read_only=True)
     site = serializers.SlugRelatedField(slug_field="code", read_only=True)
-    actor = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+    # Blank on an asset's first event (nothing before `purchased`).
+    state_before = serializers.ChoiceField(State.choices, read_only=True, allow_blank=True)
 
     class Meta:
         model = LifecycleEvent
@@ -173,3 +180,19 @@ class CircularityQuerySerializer(serializers.Serializer):
         if "start" in attrs and "end" in attrs and attrs["start"] >= attrs["end"]:
             raise serializers.ValidationError({"end": "must be after start"})
         return attrs
+
+
+class ChangeSerializer(serializers.Serializer):
+    field = serializers.CharField()
+    before = serializers.JSONField(allow_null=True)
+    after = serializers.JSONField(allow_null=True)
+
+
+class HistoryEntrySerializer(serializers.Serializer):
+    """One row of an asset's change history (django-simple-history)."""
+
+    at = serializers.DateTimeField()
+    user = serializers.CharField(allow_null=True)
+    type = serializers.ChoiceField(["created", "changed", "deleted"])
+    reason = serializers.CharField(allow_null=True)
+    changes = ChangeSerializer(many=True)

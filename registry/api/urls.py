@@ -17,12 +17,17 @@ urlpatterns = [
     *router.urls,
 ]
 
-# --- reuse candidates and reservations (issue 6) ---
+# --- reuse candidates, reservations and measured runs ---
 from registry.api import reuse as reuse_api  # noqa: E402
 
 urlpatterns += [
     path("reuse-candidates/", reuse_api.ReuseCandidateView.as_view(), name="reuse-candidates"),
     path("reuse-requests/", reuse_api.ReuseRequestView.as_view(), name="reuse-requests"),
+    path(
+        "reuse-measurements/",
+        reuse_api.ReuseMeasurementView.as_view(),
+        name="reuse-measurements",
+    ),
     path(
         "reuse-requests/release/",
         reuse_api.ReuseReleaseView.as_view(),

@@ -1,15 +1,16 @@
 import datetime as dt
 
-from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, permissions, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circulus.api import ProtectedDestroyMixin
 from registry import permissions as policy
 from registry import selectors, services
 from registry.api.filters import AssetFilter, EventFilter
@@ -21,6 +22,7 @@ from registry.api.serializers import (
     CircularityQuerySerializer,
     EventCreateSerializer,
     EventSerializer,
+    HistoryEntrySerializer,
     SiteSerializer,
 )
 from registry.models import Asset, LifecycleEvent, Site
@@ -42,7 +44,7 @@ class IdCursorPagination(CursorPagination):
     max_page_size = 500
 
 
-class SiteViewSet(viewsets.ModelViewSet):
+class SiteViewSet(ProtectedDestroyMixin, viewsets.ModelViewSet):
     """Data centres. Read: any role; write: superusers."""
 
     queryset = Site.objects.all()
@@ -137,7 +139,7 @@ class AssetViewSet(
         return self._record(request, asset)
 
     @extend_schema(
-        responses=OpenApiTypes.OBJECT,
+        responses=HistoryEntrySerializer(many=True),
         description="The asset's change history (who, when, before/after of each changed "
         "field), newest first; the ledger is at `events/`.",
     )

@@ -153,7 +153,10 @@ class IngestJobSerializer(serializers.ModelSerializer):
             "conflicts",
             "errors",
             "message",
+            "attempts",
             "created_at",
+            "started_at",
+            "heartbeat_at",
             "finished_at",
         )
 

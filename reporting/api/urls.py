@@ -12,6 +12,7 @@ router.register("periods", views.PeriodViewSet, basename="period")
 urlpatterns = [
     path("sites/<str:code>/periods/", views.SitePeriodsView.as_view(), name="site-periods"),
     path("tasks/<uuid:task_id>/", views.TaskView.as_view(), name="task"),
+    path("tasks/<uuid:task_id>/retry/", views.TaskRetryView.as_view(), name="task-retry"),
     path("aggregates/", views.AggregateView.as_view(), name="aggregates"),
     *router.urls,
 ]

@@ -5,6 +5,7 @@ operate; auditors read everything and write nothing; other roles see none of it.
 """
 
 import codecs
+import datetime as dt
 import tempfile
 import uuid
 
@@ -17,14 +18,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import ParseError, PermissionDenied
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circulus.api import require_object
 from registry.models import Site
-from reporting import ingest
+from reporting import ingest, jobs
 from reporting import permissions as policy
 from reporting.api import serializers as s
 from reporting.models import (
@@ -38,6 +40,7 @@ from reporting.models import (
     ReportingPeriod,
     TaskRun,
 )
+from reporting.permissions import may_retry_job
 from reporting.services import transition
 from reporting.tasks import queue_compute, queue_ingest
 
@@ -132,9 +135,9 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         if params.get("site"):
             filters &= Q(meter__site__code=params["site"])
         if params.get("from"):
-            filters &= Q(timestamp__gte=params["from"])
+            filters &= Q(timestamp__gte=_timestamp(params, "from"))
         if params.get("to"):
-            filters &= Q(timestamp__lte=params["to"])
+            filters &= Q(timestamp__lte=_timestamp(params, "to"))
         return queryset.filter(filters)
 
     @extend_schema(
@@ -156,38 +159,65 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         responses={
             201: s.IngestJobSerializer,
             202: s.IngestJobSerializer,
-            400: s.IngestJobSerializer,
+            400: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="the rejected file's report (bad lines named), or why the body "
+                "could not be read",
+            ),
         },
         description="Ingest readings atomically; CSV bodies over 5 MB go to a task (202).",
     )
     def create(self, request):
         replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
         user = request.user
+        # The body is read before the job exists: a request refused while parsing leaves no job.
+        body = request.data
+        csv_body = request.content_type.startswith("text/csv")
+        if csv_body and not hasattr(body, "readline"):
+            raise ParseError("empty CSV body: send the file with a Content-Length")
+        if not csv_body and not isinstance(body, list):
+            raise ParseError("send a JSON array of {meter, timestamp, value} or a text/csv body")
         job = IngestJob.objects.create(source="api", replace=replace, requested_by=user)
-        if request.content_type.startswith("text/csv"):
+        try:
+            return self._ingest(request, job, body, csv_body, replace)
+        except Exception as exc:
+            ingest.fail_job(job, exc)  # a request that fails never leaves its job pending
+            raise
+
+    def _ingest(self, request, job, body, csv_body: bool, replace: bool) -> Response:
+        user = request.user
+        if csv_body:
             size = int(request.META.get("CONTENT_LENGTH") or 0)
             if size > ASYNC_INGEST_BYTES:
-                _store_upload(job, request.data)
+                _store_upload(job, body)
                 queue_ingest(job)
                 job.refresh_from_db()
                 return Response(s.IngestJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-            lines = codecs.iterdecode(iter(request.data.readline, b""), "utf-8-sig")
+            lines = codecs.iterdecode(iter(body.readline, b""), "utf-8-sig")
             report = ingest.ingest_csv(
                 lines, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
             )
-        elif isinstance(request.data, list):
-            report = ingest.ingest_records(
-                request.data, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
-            )
         else:
-            job.delete()
-            return Response(
-                {"detail": "send a JSON array of {meter, timestamp, value} or a text/csv body"},
-                status=status.HTTP_400_BAD_REQUEST,
+            report = ingest.ingest_records(
+                body, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
             )
         ingest.record_report(job, report)
         code = status.HTTP_201_CREATED if report.accepted else status.HTTP_400_BAD_REQUEST
         return Response(s.IngestJobSerializer(job).data, status=code)
+
+
+def _timestamp(params, name: str) -> dt.datetime:
+    """An ISO 8601 query parameter with a real UTC offset (±14:00 at most), or a 400."""
+    text = params[name]
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise ValidationError({name: [f"{text!r} is not an ISO 8601 timestamp"]}) from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.UTC)
+    if abs(value.utcoffset()) > dt.timedelta(hours=14):
+        raise ValidationError({name: [f"{text!r} has a UTC offset beyond ±14:00"]})
+    return value
 
 
 def _allowed(user):
@@ -216,6 +246,17 @@ class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
         if getattr(self, "swagger_fake_view", False) or policy.sees_all_sites(self.request.user):
             return queryset
         return queryset.filter(requested_by=self.request.user)
+
+    @extend_schema(
+        request=None,
+        responses={202: s.IngestJobSerializer, 409: OpenApiResponse(description="not failed")},
+    )
+    # Who may retry is reporting.permissions' call (asked in _retry), not the site's.
+    @action(detail=True, methods=["post"], permission_classes=[permissions.IsAuthenticated])
+    def retry(self, request, pk=None):
+        """Queue a failed ingest again (its stored file): the requester or a superuser."""
+        job = self.get_object()
+        return _retry(request, job, lambda j: s.IngestJobSerializer(j).data)
 
 
 class SitePeriodsView(generics.ListCreateAPIView):
@@ -296,7 +337,7 @@ class PeriodViewSet(
     @extend_schema(
         request=s.FieldValueSerializer, responses={200: s.FieldValueSerializer(many=True)}
     )
-    @action(detail=True, methods=["get", "post"])
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def values(self, request, pk=None):
         """Entered Annex II values with quality flags; POST sets one symbol."""
         period = self.get_object()
@@ -304,7 +345,7 @@ class PeriodViewSet(
             if period.status != PeriodStatus.DRAFT:
                 raise PermissionDenied("only draft periods are edited; reopen it first")
             instance = FieldValue.objects.filter(
-                period=period, symbol=request.data.get("symbol")
+                period=period, symbol=str(require_object(request.data).get("symbol"))
             ).first()
             body = s.FieldValueSerializer(instance, data=request.data, context={"period": period})
             body.is_valid(raise_exception=True)
@@ -321,6 +362,16 @@ def _task_payload(run: TaskRun) -> dict:
         "error": run.error,
         "status_url": f"/api/tasks/{run.pk}/",
     }
+
+
+def _retry(request, job, payload) -> Response:
+    if not may_retry_job(request.user, job):
+        raise PermissionDenied("only the requester or a superuser retries a job")
+    try:
+        job = jobs.retry(job)
+    except ValidationError as exc:
+        return Response({"detail": exc.messages}, status=status.HTTP_409_CONFLICT)
+    return Response(payload(job), status=status.HTTP_202_ACCEPTED)
 
 
 class TaskView(APIView):
@@ -349,6 +400,24 @@ class TaskView(APIView):
         if payload["status"] in (JobStatus.PENDING, JobStatus.RUNNING):
             payload["progress"] = _progress(str(task_id))
         return Response(payload)
+
+
+class TaskRetryView(APIView):
+    """Queue a failed computation again: the requester or a superuser."""
+
+    permission_classes = [permissions.IsAuthenticated]
+
+    @extend_schema(
+        request=None,
+        responses={202: s.TaskSerializer, 404: OpenApiResponse(description="unknown")},
+    )
+    def post(self, request, task_id: uuid.UUID):
+        run = TaskRun.objects.filter(pk=task_id).first()
+        if run is None or not (
+            policy.sees_all_sites(request.user) or run.requested_by_id == request.user.pk
+        ):
+            return Response({"detail": "unknown task"}, status=status.HTTP_404_NOT_FOUND)
+        return _retry(request, run, _task_payload)
 
 
 def _progress(task_id: str) -> dict | None:

@@ -11,6 +11,7 @@ from django.urls import path, reverse
 
 from registry.models import Site
 from reporting import permissions as policy
+from reporting.admin import retry_failed_jobs
 from reporting.exports import eu_workbook, jobs
 from reporting.exports.models import ExportJob, ExportKind
 
@@ -38,6 +39,7 @@ class EuWorkbookForm(forms.Form):
 class ExportJobAdmin(admin.ModelAdmin):
     list_display = ("id", "kind", "state", "progress", "requested_by", "created_at", "attempts")
     list_filter = ("kind", "state")
+    actions = (retry_failed_jobs,)
     readonly_fields = [f.name for f in ExportJob._meta.fields]
     change_list_template = "admin/exports/exportjob/change_list.html"
 

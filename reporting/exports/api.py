@@ -13,6 +13,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circulus.api import require_object
 from registry.lifecycle import State
 from registry.models import Site
 from reporting import permissions as reporting_policy
@@ -24,6 +25,12 @@ FORMATS = {
     ExportKind.EWASTE: ("xlsx",),
     ExportKind.EU_ANNUAL: ("xlsx", "zip"),
 }
+# What a download is served as (by the file's extension).
+MEDIA_TYPES = (
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "text/csv",
+    "application/zip",
+)
 UUID_RE = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
@@ -170,7 +177,7 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         "400 with `missing` per site when de-rzreg lacks inputs (nothing queued).",
     )
     def create(self, request, *args, **kwargs):
-        body = dict(request.data)
+        body = dict(require_object(request.data))
         kind = body.pop("kind", None)
         if kind not in ExportKind.values:
             raise ValidationError({"kind": f"one of {', '.join(ExportKind.values)}"})
@@ -189,7 +196,7 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
 
     @extend_schema(
         responses={
-            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY),
+            **{(200, media): OpenApiResponse(OpenApiTypes.BINARY) for media in MEDIA_TYPES},
             409: OpenApiResponse(description="not done yet"),
         },
         description="The exported file: to the requester, superusers and auditors.",

@@ -77,6 +77,8 @@ UNITS = {"degree-days": "degree-days, base 21 °C", "SERT score": "SERT active-s
 class NotValidated(Exception):
     """Some selected site's period is not validated and `allow_unvalidated` was not given."""
 
+    public = True  # its message is for the requester (reporting.jobs.public_error)
+
 
 class MissingInputs(Exception):
     """A variant cannot be written: {site code: [missing field, …]} for that variant."""

@@ -139,6 +139,8 @@ def ede_table(data: dict) -> Table:
         Column("Responsibly disposed [kg]", NUMBER, "0.000"),
         Column("Disposed [kg]", NUMBER, "0.000"),
         Column("Embodied GWP kept in use [kgCO2e]", NUMBER, "0.0"),
+        Column("kept in use, low estimate [kgCO2e]", NUMBER, "0.0"),
+        Column("kept in use, high estimate [kgCO2e]", NUMBER, "0.0"),
         Column("Definition", TEXT),
     ]
     rows = [
@@ -149,6 +151,8 @@ def ede_table(data: dict) -> Table:
             s["figures"]["ede"]["responsible_mass_kg"],
             s["figures"]["ede"]["disposed_mass_kg"],
             s["figures"]["embodied_kgco2e_kept_in_use"],
+            s["figures"]["embodied_kgco2e_kept_in_use_low"],
+            s["figures"]["embodied_kgco2e_kept_in_use_high"],
             s["figures"]["ede"]["definition"],
         ]
         for s in data["scopes"]

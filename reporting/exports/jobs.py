@@ -1,25 +1,22 @@
 """Export jobs: request, run (claim → heartbeat → done/failed), reap stale ones, retry.
 
-Recovery: tasks are acknowledged late, so a worker killed mid-export leaves its message to be
-redelivered; the job it was running stops beating and `reap_stale` (scheduled by beat) fails it
-with the reason, after which it can be retried. A redelivered message may also reclaim a job
-whose heartbeat is stale. Every write to a running job is conditional on the attempt number, so
-a worker that comes back late can never overwrite a newer attempt.
+The lifecycle is the one every job shares (reporting.jobs): late acknowledgement, a heartbeat,
+claims conditional on the attempt, the beat reaper and retries. This module adds what is
+particular to exports: who may export what, progress, and writing the file.
 """
 
-import datetime as dt
 import os
 import time
 from pathlib import Path
 
 from django.conf import settings
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.db.models import F, Q
 from django.utils import timezone
 
 from registry import permissions as policy
 from registry.models import Site
+from reporting import jobs as shared
 from reporting import permissions as reporting_policy
 from reporting.exports.models import ExportJob, ExportKind, ExportState
 
@@ -107,37 +104,13 @@ def enqueue(job: ExportJob) -> None:
 
 def retry(job: ExportJob) -> ExportJob:
     """A failed job goes back to the queue (its old file, if any, is dropped)."""
-    updated = ExportJob.objects.filter(pk=job.pk, state=ExportState.FAILED).update(
-        state=ExportState.QUEUED, progress=0, error="", file="", finished_at=None
-    )
-    if not updated:
-        raise ValidationError(f"Only failed jobs can be retried (this one is {job.state}).")
-    job.refresh_from_db()
-    enqueue(job)
-    return job
-
-
-def stale_cutoff(minutes: int | None = None) -> dt.datetime:
-    minutes = settings.EXPORT_STALE_MINUTES if minutes is None else minutes
-    return timezone.now() - dt.timedelta(minutes=minutes)
+    return shared.retry(job)
 
 
 def claim(job_id) -> ExportJob | None:
-    """queued → running (or a stale running job, after a redelivery); None if not ours."""
-    now = timezone.now()
-    claimable = Q(state=ExportState.QUEUED) | Q(
-        state=ExportState.RUNNING, heartbeat_at__lt=stale_cutoff()
-    )
-    updated = ExportJob.objects.filter(claimable, pk=job_id).update(
-        state=ExportState.RUNNING,
-        started_at=now,
-        heartbeat_at=now,
-        finished_at=None,
-        progress=0,
-        error="",
-        attempts=F("attempts") + 1,
-    )
-    return ExportJob.objects.get(pk=job_id) if updated else None
+    """queued → running (or a lost attempt's job, after a redelivery); None if not ours."""
+    attempt = shared.claim(shared.EXPORT, job_id)
+    return ExportJob.objects.get(pk=job_id) if attempt else None
 
 
 class Heartbeat:
@@ -164,39 +137,22 @@ def run(job_id) -> str | None:
     job = claim(job_id)
     if job is None:
         return None
-    mine = ExportJob.objects.filter(pk=job.pk, state=ExportState.RUNNING, attempts=job.attempts)
     beat = Heartbeat(job)
     try:
-        relative = produce(job, beat)
+        with shared.beating(shared.EXPORT, job.pk, job.attempts):
+            relative = produce(job, beat)
     except JobLost:
         return None
     except Exception as exc:  # noqa: BLE001 - any failure ends the job as failed, with the reason
-        mine.update(
-            state=ExportState.FAILED,
-            error=f"{type(exc).__name__}: {exc}"[:4000],
-            finished_at=timezone.now(),
-        )
+        shared.fail(shared.EXPORT, job.pk, job.attempts, exc)
         return ExportState.FAILED
-    done = mine.update(
-        state=ExportState.DONE, progress=100, file=relative, finished_at=timezone.now()
-    )
+    done = shared.finish(shared.EXPORT, job.pk, job.attempts, progress=100, file=relative)
     return ExportState.DONE if done else None
 
 
-def reap_stale(minutes: int | None = None) -> int:
-    """Fail running jobs whose heartbeat is older than `minutes`; they become retryable."""
-    cutoff = stale_cutoff(minutes)
-    stale = ExportJob.objects.filter(state=ExportState.RUNNING).filter(
-        Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, started_at__lt=cutoff)
-    )
-    return stale.update(
-        state=ExportState.FAILED,
-        finished_at=timezone.now(),
-        error=(
-            f"No heartbeat since before {cutoff:%Y-%m-%d %H:%M} UTC: the worker stopped "
-            "mid-export (killed or lost). Retry the job."
-        ),
-    )
+def reap_stale() -> int:
+    """Fail stale jobs (of every kind; the count is the exports')."""
+    return shared.reap()[shared.EXPORT.name]
 
 
 # --- producing the file ----------------------------------------------------------------------

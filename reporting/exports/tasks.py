@@ -13,5 +13,6 @@ def run_export(job_id: str) -> str | None:
 
 
 @shared_task(name="exports.reap_stale_exports")
-def reap_stale_exports(minutes: int | None = None) -> int:
-    return jobs.reap_stale(minutes)
+def reap_stale_exports() -> int:
+    """Kept for beat schedules that still name it: reaps stale jobs of every kind."""
+    return jobs.reap_stale()

@@ -265,6 +265,9 @@ def test_circularity_endpoint(api, auditor_user, par):
     assert body["ede"]["value"] == 1.0
     assert body["recovered_metals_g"]["au"]["reported_g"] == 0.25
     assert body["certificates"] == ["COR-7"]
+    # A100 SXM4 40 GB: one comparable estimate (Boavizta 319.3 kg), so low = central = high.
+    assert body["embodied_kgco2e_kept_in_use"] == 319.3
+    assert body["embodied_kgco2e_kept_in_use_low"] == body["embodied_kgco2e_kept_in_use_high"]
     assert api.get("/api/circularity/").status_code == 400
     assert api.get("/api/circularity/", {"year": 2024, "site": "NOPE"}).status_code == 400
 

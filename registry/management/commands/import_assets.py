@@ -1,12 +1,13 @@
 """`manage.py import_assets FILE [--dry-run] [--as USERNAME]`: new assets from CSV or XLSX."""
 
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from circulus.commands import FileCommand
 from registry.importing import import_assets
 
 
-class Command(BaseCommand):
+class Command(FileCommand):
     help = (
         "Import new assets (with their 'purchased' ledger rows) from a CSV or XLSX file. "
         "Every row is validated first; on any error nothing is written."

@@ -1,11 +1,12 @@
 """`manage.py import_sites FILE [--dry-run]`: sites (code,name,country,time_zone) from CSV/XLSX."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from circulus.commands import FileCommand
 from registry.importing import import_sites
 
 
-class Command(BaseCommand):
+class Command(FileCommand):
     help = (
         "Create or update sites by code from a CSV or XLSX file with the columns "
         "code,name,country,time_zone. On any error nothing is written."

@@ -1,4 +1,4 @@
-"""Print the reuse candidates for one procurement question (issue 6), as an aligned table."""
+"""Print the reuse candidates for one procurement question, as an aligned table."""
 
 import json
 
@@ -14,15 +14,26 @@ COLUMNS = (
     ("server", "server", "<"),
     ("assets_available", "avail", ">"),
     ("n_devices", "TP", ">"),
-    ("fits", "fits", "<"),
-    ("need_gb", "need GB", ">"),
-    ("available_gb", "avail GB", ">"),
-    ("tokens_per_s", "tok/s", ">"),
-    ("joules_per_token_facility", "J/tok*PUE", ">"),
-    ("kgco2e_per_mtok", "kg/Mtok", ">"),
-    ("embodied_avoided_kgco2e", "avoided kg", ">"),
-    ("payback_years", "payback y", ">"),
+    ("fit", "fit", "<"),
+    ("need_gib", "need GiB", ">"),
+    ("memory_gib", "mem GiB", ">"),
+    ("basis", "basis", "<"),
+    ("tokens_per_s", "tok/s (low–high)", ">"),
+    ("joules_per_token_facility", "J/tok*PUE (low–high)", ">"),
+    ("kgco2e_per_mtok", "kg/Mtok (low–high)", ">"),
+    ("embodied_avoided_kgco2e", "avoided kg (low–high)", ">"),
+    ("payback_years", "payback y (low–high)", ">"),
 )
+BANDED = {
+    "tokens_per_s": ("tokens_per_s_low", "tokens_per_s_high"),
+    "joules_per_token_facility": (
+        "joules_per_token_facility_low",
+        "joules_per_token_facility_high",
+    ),
+    "kgco2e_per_mtok": ("kgco2e_per_mtok_low", "kgco2e_per_mtok_high"),
+    "embodied_avoided_kgco2e": ("embodied_avoided_kgco2e_low", "embodied_avoided_kgco2e_high"),
+    "payback_years": ("payback_years_low", "payback_years_high"),
+}
 
 
 class Command(BaseCommand):
@@ -30,7 +41,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--model", help=f"one of: {', '.join(sorted(reuse.llm_models()))}")
-        parser.add_argument("--precision", required=True, choices=list(inference.PRECISION_BYTES))
+        parser.add_argument("--precision", required=True, choices=list(inference.PRECISIONS))
         parser.add_argument("--context", type=int, default=8192)
         parser.add_argument("--concurrency", type=int, default=1)
         parser.add_argument("--target-tokens-per-s", type=float)
@@ -40,6 +51,9 @@ class Command(BaseCommand):
         parser.add_argument("--include-in-service", action="store_true")
         parser.add_argument("--only-fitting", action="store_true")
         parser.add_argument("--rank", choices=list(reuse.RANK_KEYS), default="energy")
+        parser.add_argument(
+            "--engine", choices=sorted(inference.engines()), default=inference.DEFAULT_ENGINE
+        )
         parser.add_argument("--limit", type=int, default=50)
         for name in ("params-b", "layers", "kv-heads", "head-dim"):
             parser.add_argument(f"--{name}", type=float if name == "params-b" else int)
@@ -61,19 +75,25 @@ class Command(BaseCommand):
                 f"({new['release_year']}), {new['tokens_per_s']} tok/s per group."
             )
         self.stdout.write("\n" + reuse.ESTIMATE_LABEL)
+        self.stdout.write("Payback 'never' at the high end shows as —.")
         self.stdout.write("Assumptions:")
-        for name, item in result.assumptions.items():
-            tag = f" [{item['tag']}]" if item.get("tag") else ""
-            self.stdout.write(f"  {name}: {item['value']} — {item['source']}{tag}")
+        for item in result.assumptions.values():
+            self.stdout.write(f"  {item['what']}: {item['value']} — {item['source']}")
 
     def _table(self, rows):
-        def cell(row, key):
-            value = row.get(key)
+        def text(value):
             if value is None:
                 return "—"
             if isinstance(value, bool):
                 return "yes" if value else "no"
-            return str(value)
+            return f"{value:.3g}" if isinstance(value, float) else str(value)
+
+        def cell(row, key):
+            value = text(row.get(key))
+            if key in BANDED and row.get(key) is not None:
+                low, high = (text(row.get(k)) for k in BANDED[key])
+                value += f" ({low}–{high})"
+            return value
 
         cells = [[cell(r, key) for key, _, _ in COLUMNS] for r in rows]
         widths = [
@@ -87,5 +107,5 @@ class Command(BaseCommand):
             self.stdout.write(
                 "  ".join(f"{v:{a}{w}}" for v, (_, _, a), w in zip(c, COLUMNS, widths, strict=True))
             )
-            if not r["supported"]:
+            if r["fit"] != "fits" or not r["supported"]:
                 self.stdout.write(f"    ↳ {r['reason']}")

@@ -1,11 +1,12 @@
 """`manage.py import_meters FILE`: create or update measurement points from meters.csv."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from circulus.commands import FileCommand
 from reporting.ingest import import_meters
 
 
-class Command(BaseCommand):
+class Command(FileCommand):
     help = "Import measurement points from a CSV (site,meter,quantity,unit,register,multiplier)."
 
     def add_arguments(self, parser):

@@ -1,11 +1,12 @@
 """`manage.py ingest_readings FILE [--replace]`: ingest a readings CSV, atomically."""
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import CommandError
 
+from circulus.commands import FileCommand
 from reporting.ingest import ingest_csv
 
 
-class Command(BaseCommand):
+class Command(FileCommand):
     help = "Ingest meter readings (meter,timestamp,value; ISO 8601 timestamps with an offset)."
 
     def add_arguments(self, parser):

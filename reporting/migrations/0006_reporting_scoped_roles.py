@@ -57,7 +57,7 @@ def revoke(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("reporting", "0004_merge_0003_lean_readings_0003_schema_label_enefg"),
+        ("reporting", "0005_merge_jobs_and_label"),
         ("exports", "0001_initial"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),

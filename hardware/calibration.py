@@ -1,0 +1,572 @@
+"""Fit the decode-speed model to published measurements; cross-validate it; plot it.
+
+Pure (no Django): reads CSV files and returns plain data, so the fit is the same wherever it
+runs. `manage.py calibrate_reuse` writes the result into hardware/catalogue/reuse_calibration.json
+(with the data's SHA-256 and the date) and the plot into docs/; a test refits and compares.
+
+The model (`hardware.inference.step_time_s`) is linear in its constants, so the fit is one
+weighted least-squares solve: residuals are relative (t_est − t_meas) / t_meas, so a T4 row counts
+as much as an H100 row. Weak priors pull terms the data barely sees towards a pooled value
+(a memory technology or engine with one source towards the average), and time terms that would
+come out negative are pinned at zero (a step never takes less than its parts).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from hardware import inference
+
+MEASUREMENT_COLUMNS = (
+    "id",
+    "llm",
+    "params_b",
+    "precision",
+    "bits_per_weight",
+    "gpu",
+    "n_gpus",
+    "interconnect",
+    "engine",
+    "concurrency",
+    "context_tokens",
+    "output_tokens",
+    "tokens_per_s",
+    "tokens_per_s_basis",
+    "power_w",
+    "source_url",
+    "source_title",
+    "published",
+    "note",
+)
+INTERCONNECTS = ("none", "nvlink", "pcie", "fabric")
+WITHIN = 0.35  # the ±35 % accuracy goal
+GOAL_MEDIAN = (0.9, 1.1)
+GOAL_SHARE = 0.9
+BAND_QUANTILES = (0.1, 0.9)
+DEFAULT_UTIL = (0.7, 0.85)  # fraction of TDP, one request / batched, when no power is measured
+MIN_POWER_ROWS = 3
+
+# prior value, scale (how far the data may move it before the prior weighs as one row)
+PRIORS = {
+    "memory": (1 / 0.7, 1.0),
+    "memory:": (0.0, 0.3),
+    "memory_engine:": (0.0, 0.3),
+    "quant:": (0.0, 0.3),
+    "t0:": (0.003, 0.003),
+    "tp:": (2e-5, 2e-5),
+    "compute": (2.0, 2.0),
+    "prefill": (2.0, 2.0),
+}
+NON_NEGATIVE = ("t0:", "tp:", "compute", "prefill", "quant:")
+RIDGE = 0.1  # chosen by the leave-one-GPU-out score among 0.02, 0.1, 0.3, 1
+HUBER = 0.3  # log residual beyond which a row weighs less (≈ ±35 %)
+GAUSS_NEWTON_STEPS = 60
+
+
+class MeasurementError(ValueError):
+    """A measurement file is malformed; `problems` names file, row, field and reason."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+@dataclass(frozen=True)
+class Accelerator:
+    slug: str
+    bandwidth_gbps: float
+    fp16_tflops: float
+    bf16_tflops: float
+    int8_tops: float
+    tdp_w: float
+    per_package: float
+    memory_technology: str
+    interconnect: str
+
+
+def _num(text: str) -> float:
+    text = (text or "").strip()
+    return float(text) if text else math.nan
+
+
+def load_accelerators(directory: Path = inference.CATALOGUE_DIR) -> dict[str, Accelerator]:
+    """Catalogue accelerators from models.csv + accelerator_memory.csv, per logical device."""
+    memory_file = directory / "accelerator_memory.csv"
+    if not memory_file.exists():
+        memory_file = inference.CATALOGUE_DIR / "accelerator_memory.csv"
+    with open(memory_file, newline="", encoding="utf-8") as fh:
+        memory = {r["model"]: r for r in csv.DictReader(fh)}
+    out = {}
+    with open(directory / "models.csv", newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            if r["kind"] != "accelerator":
+                continue
+            per = _num(r["devices_per_package"])
+            per = 1.0 if math.isnan(per) or per < 1 else per
+            m = memory.get(r["slug"], {})
+            out[r["slug"]] = Accelerator(
+                slug=r["slug"],
+                bandwidth_gbps=_num(r["memory_bandwidth_gbps"]) / per,
+                fp16_tflops=_num(r["fp16_tflops"]) / per,
+                bf16_tflops=_num(r["bf16_tflops"]) / per,
+                int8_tops=_num(r["int8_tops"]) / per,
+                tdp_w=_num(r["tdp_w"]) / per,
+                per_package=per,
+                memory_technology=m.get("memory_technology", ""),
+                interconnect=m.get("interconnect", ""),
+            )
+    return out
+
+
+def read_measurements(path: Path, problems: list[str] | None = None) -> list[dict]:
+    """Rows of a decode_measurements.csv (header checked), each with its spreadsheet row number."""
+    own = problems is None
+    problems = [] if own else problems
+    rows = []
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            missing = [c for c in MEASUREMENT_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                problems.append(f"{path.name}: row 1: header lacks column(s) {', '.join(missing)}")
+            else:
+                for row in reader:
+                    rows.append({**row, "_row": reader.line_num, "_file": path.name})
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        problems.append(f"{path.name}: cannot be read: {exc}")
+    if own and problems:
+        raise MeasurementError(problems)
+    return rows
+
+
+def feature_table(
+    rows: list[dict],
+    llms: dict[str, inference.LLMSpec],
+    accelerators: dict[str, Accelerator],
+) -> pd.DataFrame:
+    """One row per measurement with everything the model reads; bad rows raise, naming them."""
+    problems, out, excluded = [], [], []
+    known_engines = inference.engines()
+    for r in rows:
+        where = f"{r['_file']}: row {r['_row']}"
+        bad = []
+        llm = llms.get(r["llm"].strip())
+        if llm is None:
+            bad.append(f"field llm: '{r['llm']}' is not in llm_models.csv")
+        acc = accelerators.get(r["gpu"].strip())
+        if acc is None:
+            bad.append(f"field gpu: '{r['gpu']}' is not a catalogue accelerator")
+        engine = r["engine"].strip()
+        if engine not in known_engines:
+            bad.append(f"field engine: '{engine}' is not in engines.csv")
+        precision = r["precision"].strip().lower()
+        if precision not in inference.PRECISIONS:
+            bad.append(f"field precision: '{r['precision']}' is not one of {inference.PRECISIONS}")
+        link = r["interconnect"].strip() or "none"
+        if link not in INTERCONNECTS:
+            bad.append(f"field interconnect: '{link}' is not one of {INTERCONNECTS}")
+        values = {}
+        for name in ("n_gpus", "concurrency", "tokens_per_s", "bits_per_weight"):
+            value = _num(r[name])
+            # Blank is unknown: only the concurrency of a published run may be unknown.
+            if not value > 0 and not (name == "concurrency" and not r[name].strip()):
+                bad.append(f"field {name}: '{r[name]}' must be a number above 0")
+            values[name] = value
+        for name in ("context_tokens", "output_tokens", "power_w"):
+            value = _num(r[name])
+            if value < 0:
+                bad.append(f"field {name}: '{r[name]}' must not be negative")
+            values[name] = value
+        if acc is not None and values["power_w"] > 3 * acc.tdp_w * values["n_gpus"]:
+            bad.append(f"field power_w: {r['power_w']} W is above 3 × the GPUs' rated power")
+        if bad:
+            problems.extend(f"{where}: {b}" for b in bad)
+            continue
+        if math.isnan(values["concurrency"]):
+            excluded.append({"id": str(r["id"]).strip(), "reason": "concurrency not published"})
+            continue
+        if values["concurrency"] > 1 and not values["context_tokens"] > 0:
+            # A batched throughput without its prompt length mixes unknown prefill into decode.
+            excluded.append(
+                {"id": str(r["id"]).strip(), "reason": "batched, prompt length unknown"}
+            )
+            continue
+        context = 0.0 if math.isnan(values["context_tokens"]) else values["context_tokens"]
+        output = 0.0 if math.isnan(values["output_tokens"]) else values["output_tokens"]
+        device = pd.DataFrame(
+            [{"fp16_tflops": acc.fp16_tflops, "bf16_tflops": acc.bf16_tflops,
+              "int8_tops": acc.int8_tops}]
+        )  # fmt: skip
+        out.append(
+            {
+                "id": str(r["id"]).strip(),
+                "gpu": acc.slug,
+                "llm": llm.slug,
+                "params_b": llm.params_b,
+                "layers": llm.layers,
+                "kv_bytes_per_token": llm.kv_bytes_per_token,
+                "bits_per_weight": values["bits_per_weight"],
+                "n_devices": values["n_gpus"],
+                "bandwidth_gbps": acc.bandwidth_gbps,
+                "peak_tflops": float(inference.peak_tflops(device, precision).iloc[0]),
+                "concurrency": values["concurrency"],
+                # The cache grows while decoding: on average the prompt plus half the output.
+                "kv_context": context + output / 2,
+                # A run of `output` tokens after a `context`-token prompt also paid the prefill.
+                "prefill_per_output": context / output if output > 0 else 0.0,
+                "memory_technology": acc.memory_technology,
+                "interconnect": link if values["n_gpus"] > 1 else "none",
+                "engine": engine,
+                "tokens_per_s": values["tokens_per_s"],
+                "power_w": values["power_w"],
+                "tdp_w": acc.tdp_w,
+            }
+        )
+    if problems:
+        raise MeasurementError(problems)
+    table = pd.DataFrame(out)
+    table.attrs["excluded"] = excluded
+    return table
+
+
+def data_hash(table: pd.DataFrame) -> str:
+    """SHA-256 of exactly what the fit reads (so edits elsewhere in the catalogue do not count)."""
+    buffer = io.StringIO()
+    table.sort_values("id", kind="stable").to_csv(
+        buffer, index=False, float_format="%.10g", lineterminator="\n"
+    )
+    return hashlib.sha256(buffer.getvalue().encode()).hexdigest()
+
+
+def _param_names(table: pd.DataFrame) -> list[str]:
+    techs = sorted(set(table["memory_technology"]) - {""})
+    engines = sorted(set(table["engine"]))
+    links = sorted(set(table.loc[table["n_devices"] > 1, "interconnect"]) - {"none"})
+    quant_engines = sorted(set(table.loc[table["bits_per_weight"] < 16, "engine"]))
+    return [
+        "memory",
+        *(f"memory:{t}" for t in techs),
+        *(f"memory_engine:{e}" for e in engines),
+        *(f"quant:{e}" for e in quant_engines),
+        *(f"t0:{e}" for e in engines),
+        *(f"tp:{x}" for x in links),
+        "compute",
+        "prefill",
+    ]
+
+
+def _prior(name: str) -> tuple[float, float]:
+    return PRIORS.get(name) or PRIORS[name.split(":")[0] + ":"]
+
+
+def _design(table: pd.DataFrame, names: list[str]) -> np.ndarray:
+    f = inference.step_features(table)
+    index = {n: i for i, n in enumerate(names)}
+    x = np.zeros((len(table), len(names)))
+    rows = np.arange(len(table))
+    x[:, index["memory"]] = f["memory"]
+    for col, prefix, values in (
+        ("memory_technology", "memory:", f["memory"]),
+        ("engine", "memory_engine:", f["memory"]),
+        ("engine", "quant:", f["quantised"]),
+        ("engine", "t0:", np.ones(len(table))),
+        ("interconnect", "tp:", f["layers_tp"]),
+    ):
+        keys = [f"{prefix}{v}" for v in table[col]]
+        for i, key in zip(rows, keys, strict=True):
+            if key in index:
+                x[i, index[key]] = values[i]
+    x[:, index["compute"]] = f["compute"]
+    x[:, index["prefill"]] = f["prefill"]
+    return x
+
+
+def fit(table: pd.DataFrame) -> dict[str, float]:
+    """Least squares on log(step time), robust (Huber) and lightly regularised, terms ≥ 0.
+
+    Gauss–Newton from the priors: the model is linear in its constants, so each step is one
+    weighted linear solve. Log residuals make a 2× over- and a 2× under-estimate weigh the same;
+    the Huber weights keep a few rows the model cannot explain (e.g. slow quantisation kernels)
+    from pulling every other estimate off. A fixed number of steps: the same data give the same
+    constants.
+    """
+    names = _param_names(table)
+    measured = table["concurrency"].to_numpy(float) / table["tokens_per_s"].to_numpy(float)
+    x = _design(table, names)
+    priors = np.array([_prior(n)[0] for n in names])
+    scales = np.array([_prior(n)[1] for n in names])
+    bounded = np.array([n.startswith(NON_NEGATIVE) for n in names])
+    theta = priors.copy()
+    for _ in range(GAUSS_NEWTON_STEPS):
+        estimate = np.maximum(x @ theta, 1e-9)
+        residual = np.log(estimate) - np.log(measured)
+        weight = np.minimum(1.0, HUBER / np.maximum(np.abs(residual), 1e-12))
+        jac = x / estimate[:, None] * np.sqrt(weight)[:, None]
+        target = -residual * np.sqrt(weight)
+        ridge = np.diag(math.sqrt(RIDGE) / scales)
+        a = np.vstack([jac, ridge])
+        b = np.concatenate([target, ridge @ (priors - theta)])
+        step = np.linalg.lstsq(a, b, rcond=None)[0]
+        theta = theta + 0.5 * step
+        theta = np.where(bounded, np.maximum(theta, 0.0), theta)
+    return {n: float(f"{v:.6g}") for n, v in zip(names, theta, strict=True)}
+
+
+def _calibration(
+    params: dict, util=DEFAULT_UTIL, band=(1.0, 1.0), source=""
+) -> inference.Calibration:
+    return inference.Calibration(params, util[0], util[1], source, band[0], band[1])
+
+
+def predict(table: pd.DataFrame, params: dict) -> np.ndarray:
+    return inference.decode_tokens_per_s(table, _calibration(params))
+
+
+def roofline(table: pd.DataFrame) -> np.ndarray:
+    """The former estimate, for comparison: 0.7 of datasheet bandwidth, ideal tensor parallel."""
+    f = inference.step_features(table)
+    return f["batch"] / (f["memory"] / 0.7)
+
+
+def leave_one_gpu_out(table: pd.DataFrame) -> pd.DataFrame:
+    """Each GPU's rows estimated by a fit that never saw that GPU."""
+    parts = []
+    for gpu in sorted(set(table["gpu"])):
+        held = table["gpu"] == gpu
+        params = fit(table[~held])
+        part = table[held].copy()
+        part["estimate"] = predict(part, params)
+        parts.append(part)
+    out = pd.concat(parts).sort_values("id", kind="stable")
+    out["ratio"] = out["estimate"] / out["tokens_per_s"]
+    out["roofline_ratio"] = roofline(out) / out["tokens_per_s"]
+    return out
+
+
+def summarise(ratios: np.ndarray) -> dict:
+    ratios = np.asarray(ratios, dtype=float)
+    log = np.log(ratios)
+    worst = ratios[np.argmax(np.abs(log))]
+    return {
+        "median_ratio": round(float(np.median(ratios)), 3),
+        "share_within_35": round(float(np.mean(np.abs(ratios - 1) <= WITHIN)), 3),
+        "worst_ratio": round(float(worst), 3),
+    }
+
+
+def power_fit(table: pd.DataFrame) -> dict:
+    """Median measured power ÷ (devices × TDP), one request and batched; else the defaults."""
+    measured = table[table["power_w"].notna()]
+    share = measured["power_w"] / (measured["n_devices"] * measured["tdp_w"])
+    single = share[measured["concurrency"] <= 1]
+    batched = share[measured["concurrency"] > 1]
+    out, notes = {}, []
+    for key, values, default in (
+        ("util_batch_1", single, DEFAULT_UTIL[0]),
+        ("util_batched", batched, DEFAULT_UTIL[1]),
+    ):
+        if len(values) >= MIN_POWER_ROWS:
+            out[key] = round(float(np.median(values)), 3)
+            notes.append(f"{key}: median of {len(values)} measurements")
+        else:
+            out[key] = default
+            notes.append(f"{key}: assumed {default} (only {len(values)} measurements with power)")
+    out["source"] = "; ".join(notes)
+    return out
+
+
+def calibrate(table: pd.DataFrame) -> dict:
+    """Everything `calibrate_reuse` stores, except the date."""
+    params = fit(table)
+    cv = leave_one_gpu_out(table)
+    log_meas_over_est = np.log(1 / cv["ratio"].to_numpy())
+    low, high = np.quantile(log_meas_over_est, BAND_QUANTILES)
+    summary = summarise(cv["ratio"])
+    goal = (
+        GOAL_MEDIAN[0] <= summary["median_ratio"] <= GOAL_MEDIAN[1]
+        and summary["share_within_35"] >= GOAL_SHARE
+    )
+    per_gpu = {
+        gpu: {"rows": int(len(part)), **summarise(part["ratio"])}
+        for gpu, part in cv.groupby("gpu", sort=True)
+    }
+    return {
+        "model": "step time = memory × (memory + memory:<technology> + memory_engine:<engine>) "
+        "+ t0:<engine> + layers × tp:<interconnect> (n > 1) + compute × compute; "
+        "tokens/s = concurrency / step time",
+        "data_sha256": data_hash(table),
+        "rows": int(len(table)),
+        "excluded": table.attrs.get("excluded", []),
+        "gpus": sorted(set(table["gpu"])),
+        "engines": sorted(set(table["engine"])),
+        "constants": params,
+        "power": power_fit(table),
+        "band": {"low": round(float(np.exp(low)), 3), "high": round(float(np.exp(high)), 3)},
+        "cv": {
+            "method": "leave one GPU out: each GPU's rows estimated by a fit without that GPU",
+            **summary,
+            "goal_met": bool(goal),
+            "roofline": summarise(cv["roofline_ratio"]),
+            "per_gpu": per_gpu,
+        },
+        "_cv_rows": cv,
+    }
+
+
+# --- the plot (hand-written SVG: no plotting dependency, byte-identical on every run) ---------
+
+_COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
+
+
+def plot_svg(cv: pd.DataFrame, title: str) -> str:
+    """Log-log scatter of leave-one-GPU-out estimate vs measured tokens/s, ±35 % lines."""
+    w, h, m = 640, 520, 60
+    values = np.concatenate([cv["estimate"], cv["tokens_per_s"]])
+    lo = 10 ** math.floor(math.log10(values.min()))
+    hi = 10 ** math.ceil(math.log10(values.max()))
+    span = math.log10(hi) - math.log10(lo)
+
+    def px(v):
+        return m + (math.log10(v) - math.log10(lo)) / span * (w - 2 * m)
+
+    def py(v):
+        return h - m - (math.log10(v) - math.log10(lo)) / span * (h - 2 * m)
+
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="12">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<text x="{w / 2}" y="20" text-anchor="middle" font-size="14">{title}</text>',
+    ]
+    decade = lo
+    while decade <= hi:
+        x, y = px(decade), py(decade)
+        out += [
+            f'<line x1="{x:.1f}" y1="{m}" x2="{x:.1f}" y2="{h - m}" stroke="#ddd"/>',
+            f'<line x1="{m}" y1="{y:.1f}" x2="{w - m}" y2="{y:.1f}" stroke="#ddd"/>',
+            f'<text x="{x:.1f}" y="{h - m + 16}" text-anchor="middle">{decade:g}</text>',
+            f'<text x="{m - 6}" y="{y + 4:.1f}" text-anchor="end">{decade:g}</text>',
+        ]
+        decade *= 10
+    for factor, dash in ((1.0, ""), (1 + WITHIN, ' stroke-dasharray="4 3"'),
+                         (1 - WITHIN, ' stroke-dasharray="4 3"')):  # fmt: skip
+        out.append(
+            f'<line x1="{px(lo):.1f}" y1="{py(min(hi, lo * factor)):.1f}" '
+            f'x2="{px(min(hi, hi / factor)):.1f}" y2="{py(min(hi, hi / factor) * factor):.1f}" '
+            f'stroke="#555"{dash}/>'
+        )
+    techs = sorted(set(cv["memory_technology"]))
+    colour = {t: _COLOURS[i % len(_COLOURS)] for i, t in enumerate(techs)}
+    for _, r in cv.iterrows():
+        out.append(
+            f'<circle cx="{px(r["tokens_per_s"]):.1f}" cy="{py(r["estimate"]):.1f}" r="3.5" '
+            f'fill="{colour[r["memory_technology"]]}" fill-opacity="0.75">'
+            f"<title>{r['id']}: {r['gpu']} {r['llm']} {r['engine']} ×{r['concurrency']:g}"
+            f"</title></circle>"
+        )
+    for i, t in enumerate(techs):
+        out += [
+            f'<circle cx="{m + 12}" cy="{m + 12 + 16 * i}" r="4" fill="{colour[t]}"/>',
+            f'<text x="{m + 22}" y="{m + 16 + 16 * i}">{t.upper()}</text>',
+        ]
+    out += [
+        f'<text x="{w / 2}" y="{h - 18}" text-anchor="middle">measured tokens/s (published)</text>',
+        f'<text x="16" y="{h / 2}" text-anchor="middle" transform="rotate(-90 16 {h / 2})">'
+        "estimated tokens/s (GPU left out of the fit)</text>",
+        "</svg>",
+    ]
+    return "\n".join(out) + "\n"
+
+
+# --- the stored result ----------------------------------------------------------------------
+
+DOCS_BEGIN = "<!-- calibration:begin (written by calibrate_reuse) -->"
+DOCS_END = "<!-- calibration:end -->"
+
+
+def load_table(directory: Path = inference.CATALOGUE_DIR, extra_rows: list[dict] = ()):
+    """The published measurements (plus any site measurements given) as the fit reads them."""
+    rows = read_measurements(directory / "decode_measurements.csv") + list(extra_rows)
+    return feature_table(rows, inference.load_llm_models(), load_accelerators(directory))
+
+
+def stored(path: Path = inference.CALIBRATION_FILE) -> dict | None:
+    import json
+
+    if not path.exists():
+        return None
+    with open(path, encoding="utf-8") as fh:
+        return json.load(fh)
+
+
+def to_json(result: dict, fitted_on: str) -> str:
+    import json
+
+    data = {k: v for k, v in result.items() if not k.startswith("_")}
+    data["fitted_on"] = fitted_on
+    return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def docs_block(result: dict, fitted_on: str) -> str:
+    """The accuracy section of docs/reuse.md, from the numbers just fitted."""
+    cv, roof = result["cv"], result["cv"]["roofline"]
+    lines = [
+        DOCS_BEGIN,
+        "",
+        f"Fitted on {fitted_on} to {result['rows']} published measurements "
+        f"({len(result['gpus'])} GPUs, {len(result['engines'])} engines; data SHA-256 "
+        f"`{result['data_sha256'][:16]}…`). Leave one GPU out: every GPU's measurements are "
+        "estimated by a fit that never saw that GPU.",
+        "",
+        "| | calibrated model | former roofline (0.7 × bandwidth) | goal |",
+        "|---|---|---|---|",
+        f"| median estimate ÷ measured | {cv['median_ratio']:.2f} | {roof['median_ratio']:.2f} "
+        "| 0.9–1.1 |",
+        f"| share within ±35 % | {cv['share_within_35']:.0%} | {roof['share_within_35']:.0%} "
+        "| ≥ 90 % |",
+        f"| worst estimate ÷ measured | {cv['worst_ratio']:.2f} | {roof['worst_ratio']:.2f} | |",
+        "",
+        "**Goal "
+        + ("met" if cv["goal_met"] else "not met")
+        + ".** "
+        + (
+            ""
+            if cv["goal_met"]
+            else "The median is where it should be, but too many points lie outside ±35 %: "
+            "treat a single figure as a central estimate and read the range given with it."
+        ),
+        "",
+        "| GPU | rows | median ratio | within ±35 % | worst |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {gpu} | {g['rows']} | {g['median_ratio']:.2f} | {g['share_within_35']:.0%} | "
+            f"{g['worst_ratio']:.2f} |"
+            for gpu, g in cv["per_gpu"].items()
+        ),
+        "",
+        f"Range shown with every figure: × {result['band']['low']:.2f} to "
+        f"× {result['band']['high']:.2f} of the central estimate (10th and 90th percentile of "
+        "measured ÷ estimated above).",
+        "",
+        "![Estimated vs measured decode tokens/s, each GPU left out of the fit]"
+        "(reuse-calibration.svg)",
+        "",
+        DOCS_END,
+    ]
+    return "\n".join(lines)
+
+
+def replace_docs_block(text: str, block: str) -> str:
+    if DOCS_BEGIN in text and DOCS_END in text:
+        head, rest = text.split(DOCS_BEGIN, 1)
+        tail = rest.split(DOCS_END, 1)[1]
+        return head + block + tail
+    return text.rstrip("\n") + "\n\n" + block + "\n"

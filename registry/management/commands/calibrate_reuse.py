@@ -1,0 +1,90 @@
+"""Fit the decode-speed model to the shipped measurements and store it in the catalogue."""
+
+import datetime as dt
+from pathlib import Path
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from hardware import calibration, inference
+
+
+class Command(BaseCommand):
+    help = (
+        "Fit the reuse decode model to hardware/catalogue/decode_measurements.csv; write the "
+        "constants (with the data's SHA-256 and the date), the accuracy section of docs/reuse.md "
+        "and its plot."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--check",
+            action="store_true",
+            help="Write nothing; fail if the stored constants differ from a fresh fit.",
+        )
+        parser.add_argument(
+            "--site-measurements",
+            metavar="SITE",
+            action="append",
+            default=[],
+            help="Also fit the recorded measurements of this site (repeat for more sites).",
+        )
+
+    def handle(self, *args, **opts):
+        extra = []
+        if opts["site_measurements"]:
+            from registry.measurements import as_calibration_rows
+
+            extra = as_calibration_rows(opts["site_measurements"])
+        try:
+            table = calibration.load_table(extra_rows=extra)
+        except calibration.MeasurementError as exc:
+            raise CommandError(
+                f"Not calibrated, nothing was written ({len(exc.problems)} problem(s)):\n"
+                + "\n".join(exc.problems)
+            ) from exc
+        result = calibration.calibrate(table)
+        old = calibration.stored()
+        same = (
+            old is not None
+            and old.get("constants") == result["constants"]
+            and old.get("data_sha256") == result["data_sha256"]
+        )
+        cv = result["cv"]
+        summary = (
+            f"{result['rows']} measurements, {len(result['gpus'])} GPUs; leave one GPU out: "
+            f"median estimate/measured {cv['median_ratio']:.2f}, "
+            f"{cv['share_within_35']:.0%} within ±35 %, worst {cv['worst_ratio']:.2f} — goal "
+            + ("met" if cv["goal_met"] else "NOT met")
+        )
+        if opts["check"]:
+            if not same:
+                raise CommandError(
+                    "The stored calibration differs from a fresh fit of the shipped data: "
+                    "run `calibrate_reuse` and commit its output."
+                )
+            self.stdout.write(self.style.SUCCESS(f"Stored calibration is current. {summary}"))
+            return
+        fitted_on = old["fitted_on"] if same else dt.datetime.now(dt.UTC).date().isoformat()
+        inference.CALIBRATION_FILE.write_text(
+            calibration.to_json(result, fitted_on), encoding="utf-8"
+        )
+        docs = Path(settings.BASE_DIR) / "docs"
+        (docs / "reuse-calibration.svg").write_text(
+            calibration.plot_svg(
+                result["_cv_rows"], "Decode tokens/s: estimate (GPU left out) vs measured"
+            ),
+            encoding="utf-8",
+        )
+        page = docs / "reuse.md"
+        page.write_text(
+            calibration.replace_docs_block(
+                page.read_text(encoding="utf-8"), calibration.docs_block(result, fitted_on)
+            ),
+            encoding="utf-8",
+        )
+        inference.calibration.cache_clear()
+        self.stdout.write(self.style.SUCCESS(f"Calibrated: {summary}"))
+        self.stdout.write(
+            f"  wrote {inference.CALIBRATION_FILE.name}, docs/reuse.md, docs/reuse-calibration.svg"
+        )

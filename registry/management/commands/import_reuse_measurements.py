@@ -1,0 +1,37 @@
+"""Import measured reuse runs from a CSV file: all rows or none."""
+
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from registry import measurements
+
+
+class Command(BaseCommand):
+    help = (
+        "Import measured decode runs (columns: "
+        + ", ".join(measurements.IMPORT_COLUMNS)
+        + "); every problem is reported by row and column and nothing is written."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("file", type=Path)
+        parser.add_argument("--user", required=True, help="who records them (site scope applies)")
+
+    def handle(self, *args, **opts):
+        user = get_user_model().objects.filter(username=opts["user"]).first()
+        if user is None:
+            raise CommandError(f"no user '{opts['user']}'")
+        try:
+            text = opts["file"].read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CommandError(f"{opts['file']}: cannot be read: {exc}") from exc
+        try:
+            done = measurements.import_csv(text, user)
+        except ValidationError as exc:
+            raise CommandError(
+                f"Nothing imported ({len(exc.messages)} problem(s)):\n" + "\n".join(exc.messages)
+            ) from exc
+        self.stdout.write(self.style.SUCCESS(f"{len(done)} measurement(s) imported."))

@@ -1,0 +1,165 @@
+"""The decode model's calibration: stored = fresh fit, honest accuracy, bad data refused.
+
+Pure: reads the shipped CSV files, no database.
+"""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+from hardware import calibration, inference
+
+pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
+
+
+@pytest.fixture(scope="module")
+def table():
+    return calibration.load_table()
+
+
+@pytest.fixture(scope="module")
+def fresh(table):
+    return calibration.calibrate(table)
+
+
+@pytest.fixture(scope="module")
+def stored():
+    return calibration.stored()
+
+
+def test_stored_constants_equal_a_fresh_fit_of_the_shipped_data(fresh, stored):
+    assert stored is not None, "run `manage.py calibrate_reuse`"
+    assert stored["data_sha256"] == fresh["data_sha256"], "data changed: run calibrate_reuse"
+    assert stored["constants"] == fresh["constants"]
+    assert stored["band"] == fresh["band"]
+    assert stored["cv"] == json.loads(json.dumps(fresh["cv"]))
+    assert stored["fitted_on"]
+
+
+def test_the_fit_is_deterministic(table):
+    assert calibration.fit(table) == calibration.fit(table.sample(frac=1, random_state=3))
+
+
+def test_docs_and_plot_show_the_stored_calibration(fresh, stored):
+    docs = inference.CATALOGUE_DIR.parent.parent / "docs"
+    page = (docs / "reuse.md").read_text(encoding="utf-8")
+    assert calibration.docs_block(fresh, stored["fitted_on"]) in page
+    svg = (docs / "reuse-calibration.svg").read_text(encoding="utf-8")
+    assert svg == calibration.plot_svg(
+        fresh["_cv_rows"], "Decode tokens/s: estimate (GPU left out) vs measured"
+    )
+
+
+def test_the_data_set_covers_what_the_estimates_are_used_for(table):
+    assert len(table) >= 60
+    assert table["gpu"].nunique() >= 10
+    assert table["engine"].nunique() >= 3
+    assert (table["concurrency"] == 1).any() and (table["concurrency"] > 1).any()
+    assert (table["n_devices"] > 1).any()
+
+
+def test_validation_sources_are_kept_out_of_the_data():
+    with open(inference.CATALOGUE_DIR / "decode_measurements.csv", encoding="utf-8") as fh:
+        urls = " ".join(r["source_url"].lower() for r in csv.DictReader(fh))
+    assert "xiongjiedai" not in urls
+    assert "autoawq/pull" not in urls
+    assert "docs.nvidia.com/nim" not in urls
+
+
+def test_cross_validation_is_computed_without_the_held_out_gpu(table):
+    cv = calibration.leave_one_gpu_out(table)
+    gpu = cv["gpu"].iloc[0]
+    params = calibration.fit(table[table["gpu"] != gpu])
+    held = cv[cv["gpu"] == gpu]
+    assert np.allclose(held["estimate"], calibration.predict(held, params))
+
+
+def test_calibrated_model_beats_the_former_roofline(fresh):
+    cv = fresh["cv"]
+    assert abs(np.log(cv["median_ratio"])) < abs(np.log(cv["roofline"]["median_ratio"]))
+    assert cv["share_within_35"] > cv["roofline"]["share_within_35"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Goal not met on the shipped data (docs/reuse.md, Accuracy): the median ratio is "
+    "within 0.9–1.1 but fewer than 90 % of points lie within ±35 % when each GPU is left out.",
+)
+def test_leave_one_gpu_out_meets_the_accuracy_goal(fresh):
+    cv = fresh["cv"]
+    assert 0.9 <= cv["median_ratio"] <= 1.1
+    assert cv["share_within_35"] >= 0.9
+
+
+def test_bands_bracket_the_central_estimate(fresh):
+    assert fresh["band"]["low"] < 1 < fresh["band"]["high"]
+
+
+def _write(tmp_path, rows):
+    path = tmp_path / "decode_measurements.csv"
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=calibration.MEASUREMENT_COLUMNS)
+    writer.writeheader()
+    writer.writerows(rows)
+    path.write_text(buffer.getvalue(), encoding="utf-8")
+    return path
+
+
+GOOD = dict(
+    id="x1", llm="llama-3-8b", params_b="8.03", precision="fp16", bits_per_weight="16",
+    gpu="nvidia-a10", n_gpus="1", interconnect="none", engine="vllm", concurrency="1",
+    context_tokens="128", output_tokens="128", tokens_per_s="30", tokens_per_s_basis="aggregate",
+    power_w="", source_url="https://example.org", source_title="t", published="2024", note="",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"engine": "warp-drive"}, "engine"),
+        ({"tokens_per_s": "0"}, "tokens_per_s"),
+        ({"tokens_per_s": "-3"}, "tokens_per_s"),
+        ({"power_w": "451"}, "power_w"),  # A10: 150 W rated, 3 × 150 = 450
+        ({"gpu": "dell-poweredge-r740"}, "gpu"),
+        ({"llm": "gpt-9"}, "llm"),
+        ({"precision": "fp4"}, "precision"),
+    ],
+)
+def test_bad_measurements_are_refused_naming_row_and_field(tmp_path, change, field):
+    path = _write(tmp_path, [GOOD, {**GOOD, "id": "x2", **change}])
+    rows = calibration.read_measurements(path)
+    with pytest.raises(calibration.MeasurementError) as exc:
+        calibration.feature_table(
+            rows, inference.load_llm_models(), calibration.load_accelerators()
+        )
+    assert exc.value.problems == [p for p in exc.value.problems if p.startswith(
+        "decode_measurements.csv: row 3: ")]  # fmt: skip
+    assert any(f"field {field}:" in p for p in exc.value.problems)
+
+
+def test_a_file_without_the_columns_is_refused(tmp_path):
+    path = tmp_path / "decode_measurements.csv"
+    path.write_text("id,llm\n1,llama-3-8b\n", encoding="utf-8")
+    with pytest.raises(calibration.MeasurementError, match="row 1: header lacks"):
+        calibration.read_measurements(path)
+
+
+def test_unknown_concurrency_or_prompt_length_is_left_out_not_refused(tmp_path):
+    rows = [
+        GOOD,
+        {**GOOD, "id": "x2", "concurrency": ""},
+        {**GOOD, "id": "x3", "concurrency": "8", "context_tokens": ""},
+    ]
+    table = calibration.feature_table(
+        calibration.read_measurements(_write(tmp_path, rows)),
+        inference.load_llm_models(),
+        calibration.load_accelerators(),
+    )
+    assert list(table["id"]) == ["x1"]
+    assert table.attrs["excluded"] == [
+        {"id": "x2", "reason": "concurrency not published"},
+        {"id": "x3", "reason": "batched, prompt length unknown"},
+    ]

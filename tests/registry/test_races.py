@@ -1,0 +1,108 @@
+"""Concurrent requests settled by the database: a conflict is a 409 or a replay, never a 500.
+
+Real PostgreSQL connections, one per thread (SQLite serialises writers, so there is no race).
+"""
+
+import threading
+import uuid
+
+import pytest
+from django.db import connection
+from rest_framework.test import APIClient
+
+from registry.models import Asset, IdempotencyKey, LifecycleEvent
+from tests import factories as f
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _body(slug: str, serial: str = "SN-RACE") -> dict:
+    return {
+        "asset_tag": "RACE-1",
+        "serial_number": serial,
+        "hardware_model": slug,
+        "site": "PAR1",
+        "occurred_at": "2024-03-01T10:00:00+01:00",
+        "state": "in-stock",
+        "supplier": "Acme",
+        "price": "9000.00",
+        "currency": "EUR",
+        "purchase_date": "2024-03-01",
+    }
+
+
+def _concurrently(n: int, request, each: int = 1) -> list:
+    """`n` threads released together, each sending `each` requests back to back (one database
+    connection per thread: PostgreSQL's default max_connections is 100)."""
+    barrier, outcomes, lock = threading.Barrier(n), [], threading.Lock()
+
+    def run():
+        try:
+            barrier.wait(timeout=60)
+            for _ in range(each):
+                response = request()
+                with lock:
+                    outcomes.append(response)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=180)
+    assert len(outcomes) == n * each
+    return outcomes
+
+
+@pytest.fixture
+def setup(db):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections to PostgreSQL")
+    site = f.site("PAR1")
+    user = f.user("racer", group="operator")
+    site.operators.add(user)
+    return user, f.hardware_model().slug
+
+
+def _client(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+def test_concurrent_creates_of_one_tag_answer_201_once_and_409_otherwise(setup):
+    user, slug = setup
+    # Each request its own serial number: only the tag collides.
+    outcomes = _concurrently(
+        20,
+        lambda: _client(user).post(
+            "/api/assets/", _body(slug, f"SN-{uuid.uuid4().hex[:8]}"), format="json"
+        ),
+    )
+    codes = sorted(r.status_code for r in outcomes)
+    assert codes.count(201) == 1, codes
+    assert set(codes) <= {201, 400, 409}, codes  # 400: validation saw the committed row
+    for response in outcomes:
+        if response.status_code != 201:
+            assert "asset_tag" in response.json(), response.json()
+    assert Asset.objects.filter(asset_tag="RACE-1").count() == 1
+    assert LifecycleEvent.objects.filter(asset__asset_tag="RACE-1").count() == 1
+
+
+def test_idempotency_key_replays_under_200_concurrent_retries(setup):
+    user, slug = setup
+
+    def retry():
+        return _client(user).post(
+            "/api/assets/", _body(slug), format="json", HTTP_IDEMPOTENCY_KEY="race-key"
+        )
+
+    outcomes = _concurrently(25, retry, each=8)  # 200 retries, 25 at a time
+    codes = sorted({r.status_code for r in outcomes})
+    assert codes == [201], codes
+    first = [r for r in outcomes if not r.has_header("Idempotent-Replayed")]
+    assert len(first) == 1
+    assert all(r.json() == first[0].json() for r in outcomes)
+    assert Asset.objects.filter(asset_tag="RACE-1").count() == 1
+    assert IdempotencyKey.objects.filter(user=user, key="race-key").count() == 1

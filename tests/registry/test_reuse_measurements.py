@@ -1,0 +1,177 @@
+"""Measured beats estimated: operators record runs; candidates use them; bad input is a 400."""
+
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from hardware import calibration, inference
+from registry.measurements import as_calibration_rows
+from registry.models import ReuseMeasurement
+from tests import factories as f
+from tests.registry import reuse_factories as rf
+
+pytestmark = pytest.mark.django_db
+URL = "/api/reuse-measurements/"
+CANDIDATES = "/api/reuse-candidates/"
+RUN = {
+    "asset": "A10-1",
+    "llm": "llama-3-8b",
+    "precision": "int8",
+    "engine": "vllm",
+    "concurrency": 1,
+    "context_tokens": 8192,
+    "tokens_per_s": "41.5",
+    "power_w": "140",
+    "duration_s": 600,
+    "measured_on": "2026-11-20",
+    "note": "vLLM 0.6, bench script",
+}
+
+
+@pytest.fixture
+def a10(db):
+    return rf.gpu("A10-1", "nvidia-a10")
+
+
+@pytest.fixture
+def par_operator(db):
+    user = f.user("op-par", group="operator")
+    f.site("PAR1").operators.add(user)
+    return user
+
+
+def _post(api, user, **change):
+    api.force_authenticate(user)
+    return api.post(URL, {**RUN, **change}, format="json")
+
+
+def test_an_operator_records_a_run_and_the_candidate_uses_it(api, a10, par_operator):
+    response = _post(api, par_operator)
+    assert response.status_code == 201, response.json()
+    assert response.json()["hardware_model"] == "nvidia-a10" and response.json()["site"] == "PAR1"
+    body = api.get(CANDIDATES, {"model": "llama-3-8b", "precision": "int8", "site": "PAR1"})
+    row = body.json()["results"][0]
+    assert row["basis"] == "measured" and row["tokens_per_s"] == 41.5
+    assert row["tokens_per_s_low"] == row["tokens_per_s_high"] == 41.5
+    assert row["joules_per_token"] == pytest.approx(140 / 41.5, abs=1e-3)
+    assert row["measurement_id"] == response.json()["id"]
+
+
+def test_a_run_of_another_shape_leaves_the_estimate(api, a10, par_operator):
+    assert _post(api, par_operator, concurrency=4).status_code == 201
+    body = api.get(CANDIDATES, {"model": "llama-3-8b", "precision": "int8", "site": "PAR1"})
+    assert body.json()["results"][0]["basis"] == "estimated"
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"engine": "warp-drive"}, "engine"),
+        ({"tokens_per_s": "0"}, "tokens_per_s"),
+        ({"tokens_per_s": "-2"}, "tokens_per_s"),
+        ({"power_w": "451"}, "power_w"),  # A10 rated 150 W: 3 × 150 = 450
+        ({"llm": "gpt-9"}, "llm"),
+        ({"precision": "fp4"}, "precision"),
+        ({"asset": "NOPE"}, "asset"),
+        ({"n_devices": 2}, "n_devices"),
+        ({"measured_on": "yesterday"}, "measured_on"),
+    ],
+)
+def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(
+    api, a10, par_operator, change, field
+):
+    response = _post(api, par_operator, **change)
+    assert response.status_code == 400
+    assert field in response.json(), response.json()
+    assert ReuseMeasurement.objects.count() == 0
+
+
+def test_a_component_that_is_not_an_accelerator_is_refused(api, par_operator):
+    f.asset("SSD-1", model=f.hardware_model_by_slug("generic-ssd-3840gb"))
+    response = _post(api, par_operator, asset="SSD-1")
+    assert response.status_code == 400 and "not an accelerator or a server" in str(
+        response.json()["asset"]
+    )
+    assert ReuseMeasurement.objects.count() == 0
+
+
+def test_a_server_run_counts_for_its_accelerators(api, par_operator):
+    rf.server("SRV-1", "nvidia-a100-sxm4-40gb", 2)
+    response = _post(api, par_operator, asset="SRV-1", n_devices=2, power_w="700")
+    assert response.status_code == 201, response.json()
+    assert response.json()["hardware_model"] == "nvidia-a100-sxm4-40gb"
+    assert _post(api, par_operator, asset="SRV-1", n_devices=3).status_code == 400
+
+
+@pytest.mark.parametrize("who", ["other_operator", "auditor", "procurement"])
+def test_only_the_sites_operators_record(api, a10, who, auditor_user, procurement_user):
+    users = {
+        "auditor": auditor_user,
+        "procurement": procurement_user,
+        "other_operator": f.user("op-lys", group="operator"),
+    }
+    f.site("LYS1").operators.add(users["other_operator"])
+    response = _post(api, users[who])
+    assert response.status_code == 400
+    assert "may not record measurements at site PAR1" in str(response.json()["asset"])
+    assert ReuseMeasurement.objects.count() == 0
+
+
+def test_anonymous_is_refused(api, a10):
+    assert api.post(URL, RUN, format="json").status_code in (401, 403)
+
+
+def test_csv_import_is_all_or_nothing_with_row_and_column(tmp_path, a10, par_operator):
+    header = ",".join(
+        ["asset_tag", "llm", "precision", "engine", "n_devices", "concurrency", "context_tokens",
+         "tokens_per_s", "power_w", "duration_s", "measured_on", "note"]
+    )  # fmt: skip
+    good = "A10-1,llama-3-8b,int8,vllm,1,1,8192,41.5,140,600,2026-11-20,ok"
+    bad = "A10-1,llama-3-8b,int8,ollama-ish,1,1,8192,0,140,600,2026-11-20,bad"
+    path = tmp_path / "runs.csv"
+    path.write_text(f"{header}\n{good}\n{bad}\n", encoding="utf-8")
+    with pytest.raises(CommandError) as err:
+        call_command("import_reuse_measurements", str(path), "--user", "op-par")
+    assert "row 3, column engine: unknown engine 'ollama-ish'" in str(err.value)
+    assert "row 3, column tokens_per_s: must be above 0" in str(err.value)
+    assert ReuseMeasurement.objects.count() == 0
+    path.write_text(f"{header}\n{good}\n", encoding="utf-8")
+    out = io.StringIO()
+    call_command("import_reuse_measurements", str(path), "--user", "op-par", stdout=out)
+    assert "1 measurement(s) imported" in out.getvalue()
+    assert ReuseMeasurement.objects.get().recorded_by.username == "op-par"
+
+
+def test_admin_add_runs_the_same_checks(client, a10, par_operator):
+    par_operator.is_staff = True
+    par_operator.save()
+    client.force_login(par_operator)
+    url = reverse("admin:registry_reusemeasurement_add")
+    form = {**RUN, "asset": a10.id, "n_devices": 1, "engine": "warp-drive"}
+    page = client.post(url, form)
+    assert page.status_code == 200 and "unknown engine" in page.content.decode()
+    assert ReuseMeasurement.objects.count() == 0
+    done = client.post(url, {**form, "engine": "vllm"})
+    assert done.status_code == 302
+    assert ReuseMeasurement.objects.get().recorded_by == par_operator
+
+
+def test_calibration_can_fit_a_sites_runs(api, a10, par_operator):
+    assert _post(api, par_operator).status_code == 201
+    rows = as_calibration_rows(["PAR1"])
+    assert len(rows) == 1 and rows[0]["gpu"] == "nvidia-a10" and rows[0]["tokens_per_s"] == "41.500"
+    table = calibration.feature_table(
+        rows, inference.load_llm_models(), calibration.load_accelerators()
+    )
+    assert table.iloc[0]["engine"] == "vllm" and table.iloc[0]["tokens_per_s"] == 41.5
+
+
+def test_the_schema_describes_ranges_and_measurements(api, staff_user):
+    api.force_authenticate(f.user("root", is_superuser=True, is_staff=True))
+    schema = api.get("/api/schema/", {"format": "json"}).json()
+    assert "/api/reuse-measurements/" in schema["paths"]
+    candidate = schema["components"]["schemas"]["Candidate"]["properties"]
+    for name in ("tokens_per_s_low", "kgco2e_per_mtok_high", "payback_years_low", "basis", "fit"):
+        assert name in candidate, name
