@@ -459,23 +459,9 @@ def retry_failed_jobs(modeladmin, request, queryset):
         messages.warning(request, reason)
 
 
-@admin.register(IngestJob)
-class IngestJobAdmin(ReadOnlyAdmin):
-    list_display = (
-        "created_at", "source", "status", "attempts", "rows", "inserted", "unchanged", "message"
-    )  # fmt: skip
-    list_filter = ("status",)
-    actions = (retry_failed_jobs,)
+class RequesterScopedAdmin(ReadOnlyAdmin):
+    """A job may touch several sites: it belongs to whoever started it (auditors see all)."""
 
-
-@admin.register(TaskRun)
-class TaskRunAdmin(ReadOnlyAdmin):
-    list_display = ("created_at", "name", "period", "year", "status", "attempts", "error")
-    list_filter = ("status", "name")
-    list_select_related = ("period__site",)
-    actions = (retry_failed_jobs,)
-
-    # A job may touch several sites: it belongs to whoever started it.
     def get_queryset(self, request):
         queryset = admin.ModelAdmin.get_queryset(self, request)
         if policy.sees_all_sites(request.user):
@@ -490,6 +476,30 @@ class TaskRunAdmin(ReadOnlyAdmin):
             or policy.sees_all_sites(request.user)
             or (obj.requested_by_id == request.user.pk)
         )
+
+    def get_actions(self, request):
+        # Only those who can start these jobs have failed ones of their own to retry.
+        actions = super().get_actions(request)
+        if not policy.may_write_somewhere(request.user):
+            actions.pop("retry_failed_jobs", None)
+        return actions
+
+
+@admin.register(IngestJob)
+class IngestJobAdmin(RequesterScopedAdmin):
+    list_display = (
+        "created_at", "source", "status", "attempts", "rows", "inserted", "unchanged", "message"
+    )  # fmt: skip
+    list_filter = ("status",)
+    actions = (retry_failed_jobs,)
+
+
+@admin.register(TaskRun)
+class TaskRunAdmin(RequesterScopedAdmin):
+    list_display = ("created_at", "name", "period", "year", "status", "attempts", "error")
+    list_filter = ("status", "name")
+    list_select_related = ("period__site",)
+    actions = (retry_failed_jobs,)
 
 
 @admin.register(Reading)

@@ -86,6 +86,13 @@ API = {
     ("GET", "/api/sites/{code}/periods/"): READ_REPORTING_A,
     ("POST", "/api/sites/{code}/periods/"): WRITE_REPORTING_A.format(ok=201),
     ("GET", "/api/tasks/{task_id}/"): READ_REPORTING_A,  # operator_a's computation
+    # Retries: the requester or a superuser (the job is still pending, hence 409 once allowed).
+    ("POST", "/api/ingest-jobs/{id}/retry/"): "401 409 404 404 403 404 404 409",
+    ("POST", "/api/tasks/{task_id}/retry/"): "401 409 404 404 403 404 404 409",
+    ("GET", "/api/reuse-measurements/"): READ_REGISTRY,
+    # Any registry reader passes the gate; an empty body is then refused (the site scope of a
+    # measurement is the reuse rules' business, tested with them).
+    ("POST", "/api/reuse-measurements/"): "401 400 400 400 400 403 400 400",
 }
 
 # Admin pages, by URL name. Staff without a role see the admin home and nothing else.
@@ -201,6 +208,39 @@ ADMIN = {
     "exports_exportjob_delete": SUPERUSER_ONLY,
     "exports_exportjob_history": f"{L} 200 home home 200 home home 200",
     "exports_eu_workbook": REPORTING_LIST,
+    **{
+        f"reporting_taskrun_{view}": rule
+        for view, rule in (
+            ("changelist", REPORTING_LIST),
+            ("add", NOBODY),
+            ("change", f"{L} ro home 403 ro 403 403 ro"),  # operator_a's computation
+            ("delete", NOBODY),
+            ("history", f"{L} 200 home home 200 home home 200"),
+        )
+    },
+    # Published decode measurements: catalogue reference data, read-only for everyone.
+    **{
+        f"hardware_decodemeasurement_{view}": rule
+        for view, rule in (
+            ("changelist", CATALOGUE_LIST),
+            ("add", NOBODY),
+            ("change", f"{L} ro ro ro ro 403 ro ro"),
+            ("delete", NOBODY),
+            ("history", CATALOGUE_LIST),
+        )
+    },
+    "registry_reuse_method": f"{L} 200 200 200 200 403 200 200",
+    # Measured reuse runs: read by registry readers, never edited in place.
+    **{
+        f"registry_reusemeasurement_{view}": rule
+        for view, rule in (
+            ("changelist", f"{L} 200 200 200 200 403 200 200"),
+            ("add", f"{L} 200 200 403 403 403 403 200"),
+            ("change", f"{L} ro ro ro ro 403 ro ro"),
+            ("delete", SUPERUSER_ONLY),
+            ("history", f"{L} 200 200 200 200 403 200 200"),
+        )
+    },
     "accounts_tokenevent_changelist": f"{L} 403 403 403 200 403 403 200",
     "accounts_tokenevent_add": NOBODY,
     "accounts_tokenevent_change": f"{L} 403 403 403 ro 403 403 ro",
@@ -226,5 +266,18 @@ ACTIONS = {
         "operator_b": {"compute", "validate", "submit", "reopen"},
         "auditor": set(),
         "superuser": {"compute", "validate", "submit", "reopen", "delete_selected"},
+    },
+    **{
+        name: {
+            "operator_a": {"retry_failed_jobs"}, "auditor": set(),
+            "superuser": {"retry_failed_jobs"},
+        }
+        for name in ("reporting_ingestjob", "reporting_taskrun")
+    },
+    # Auditors and procurement request exports too, so they may retry their own failed ones.
+    "exports_exportjob": {
+        "operator_a": {"retry_failed_jobs"}, "auditor": {"retry_failed_jobs"},
+        "procurement": {"retry_failed_jobs"},
+        "superuser": {"retry_failed_jobs", "delete_selected"},
     },
 }  # fmt: skip

@@ -7,8 +7,8 @@ import datetime as dt
 from rest_framework.authtoken.models import Token
 
 from accounts.models import TokenEvent
-from hardware.models import Source
-from registry.models import LifecycleEvent
+from hardware.models import DecodeMeasurement, Source
+from registry.models import LifecycleEvent, ReuseMeasurement
 from reporting.exports.models import ExportJob, ExportState
 from reporting.models import IngestJob, MeasurementPoint, Reading, ReadingRevision, TaskRun
 from tests import factories
@@ -81,6 +81,23 @@ def build() -> dict:
         params={"year": 2025, "sites": ["PAR1"]},
         requested_by=users["operator_a"],
         state=ExportState.FAILED,
+    )
+    w["decode"] = DecodeMeasurement.objects.first()
+    w["reuse_measurement"] = ReuseMeasurement.objects.create(
+        asset=w["asset_a"],
+        site=a,
+        hardware_model=w["asset_a"].hardware_model,
+        llm="llama-3-8b",
+        precision="int8",
+        engine="vllm",
+        n_devices=1,
+        concurrency=1,
+        context_tokens=8192,
+        tokens_per_s=100,
+        power_w=300,
+        duration_s=60,
+        measured_on=dt.date(2025, 1, 1),
+        recorded_by=users["operator_a"],
     )
     token = Token.objects.create(user=users["operator_a"])
     w["token"] = token

@@ -246,6 +246,9 @@ def _admin_url(w, name):
         "reporting_readingrevision": lambda: w["revision_a"].pk,
         "exports_exportjob": lambda: w["export_a"].pk,
         "accounts_tokenevent": lambda: w["token_event"].pk,
+        "reporting_taskrun": lambda: w["task_a"].pk,
+        "hardware_decodemeasurement": lambda: w["decode"].pk,
+        "registry_reusemeasurement": lambda: w["reuse_measurement"].pk,
     }
     if name == "view_on_site":
         return reverse("admin:view_on_site", args=[1, w["asset_a"].pk])

@@ -15,7 +15,13 @@ GRANTS = {
         *[("hardware", f"{verb}_{m}") for m in EDITED for verb in ("view", "add", "change")],
         *[("hardware", f"delete_{m}") for m in EDITED],
         *[("hardware", f"view_{m}") for m in HISTORY],
-    ]
+        ("hardware", "view_decodemeasurement"),
+    ],
+    # Published decode measurements are catalogue reference data: every role reads them.
+    **{
+        role: [("hardware", "view_decodemeasurement")]
+        for role in ("operator", "procurement", "auditor")
+    },
 }
 
 
@@ -37,7 +43,12 @@ def grant(apps, schema_editor):
 
 
 def revoke(apps, schema_editor):
-    apps.get_model("auth", "Group").objects.filter(name=ROLE).delete()
+    Group = apps.get_model("auth", "Group")
+    Permission = apps.get_model("auth", "Permission")
+    decode = Permission.objects.filter(codename="view_decodemeasurement")
+    for group in Group.objects.filter(name__in=("operator", "procurement", "auditor")):
+        group.permissions.remove(*decode)
+    Group.objects.filter(name=ROLE).delete()
 
 
 class Migration(migrations.Migration):
