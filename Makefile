@@ -1,24 +1,30 @@
 # Circulus — `make demo` runs the main job on embedded SQLite; `make test` runs the suite.
-PYTHON ?= python3.11
+# The newest of the supported Pythons that actually runs here (a pyenv shim may exist unselected).
+PYTHON ?= $(shell for p in python3.13 python3.12 python3.11; do \
+	$$p -c '' >/dev/null 2>&1 && { echo $$p; break; }; done)
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
+CLI    := $(VENV)/bin/circulus
 STAMP  := $(VENV)/.installed-stamp
+ENV_FILE := .env
 
 # Local targets run with development settings unless the environment says otherwise.
 export DEBUG ?= 1
 export DJANGO_SETTINGS_MODULE ?= circulus.settings
 
-.PHONY: help install demo test lint format serve worker beat bench bench-quick clean lock
+.PHONY: help install demo test test-docs lint format serve worker beat bench bench-quick clean lock
 
 help:
 	@echo "make demo    - install, migrate the embedded SQLite DB, load data, run the main job"
 	@echo "make test    - run the whole test suite (DATABASE_URL selects the database)"
+	@echo "make test-docs - run every sh block of README.md and docs/ against a fresh demo"
 	@echo "make lint    - ruff, format check, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
 	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,celery)"
 	@echo "make bench   - benchmarks (BENCH_QUICK=1 for the small CI mode)"
 
 $(STAMP): pyproject.toml requirements.lock
+	@test -n "$(PYTHON)" || { echo "Python 3.13, 3.12 or 3.11 is needed (none found)"; exit 1; }
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
@@ -30,37 +36,48 @@ install: $(STAMP)
 lock: install
 	$(PY) -m pip freeze --exclude-editable | grep -v '^-e' > requirements.lock
 
-demo: install
-	$(PY) manage.py demo
+# Development settings for commands run by hand: DEBUG on and a key of this checkout's own.
+# Never overwritten, and git-ignored; production sets the environment instead.
+$(ENV_FILE): | $(STAMP)
+	@printf '# Written by make demo for local development; production uses the environment.\nDEBUG=1\nSECRET_KEY=%s\n' \
+		"$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(50))')" > $@
+	@echo "wrote $@ (DEBUG on, a generated SECRET_KEY)"
+
+demo: install $(ENV_FILE)
+	$(CLI) demo
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+test-docs: install $(ENV_FILE)
+	$(PY) -m pytest -m docs tests/docs $(PYTEST_ARGS)
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) manage.py makemigrations --check --dry-run
+	$(CLI) makemigrations --check --dry-run
 	DEBUG=0 SECRET_KEY=lint-only-$$(date +%s)-a-long-random-looking-secret-key-value-for-checks \
-		ALLOWED_HOSTS=circulus.example.org $(PY) manage.py check --deploy --fail-level WARNING
+		ALLOWED_HOSTS=circulus.example.org $(CLI) check --deploy --fail-level WARNING
 
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-serve: install
-	$(PY) manage.py migrate --no-input
+serve: install $(ENV_FILE)
+	$(CLI) migrate --no-input
 	@if [ -n "$$CELERY_BROKER_URL" ]; then \
-		$(VENV)/bin/celery -A circulus worker --loglevel=INFO & \
+		$(CLI) celery worker --loglevel=INFO & \
 		echo "worker started against $$CELERY_BROKER_URL"; \
 	else echo "no CELERY_BROKER_URL: tasks run eagerly in the web process"; fi
-	$(PY) manage.py runserver 0.0.0.0:8000
+	$(CLI) runserver 0.0.0.0:8000
 
+# Both refuse to start without CELERY_BROKER_URL (see circulus/cli.py).
 # QUEUES=ingest,compute serves only those kinds of work (circulus/queues.py); default: all.
-worker: install
-	$(VENV)/bin/celery -A circulus worker --loglevel=INFO $(if $(QUEUES),-Q $(QUEUES),)
+worker: install $(ENV_FILE)
+	$(CLI) celery worker --loglevel=INFO $(if $(QUEUES),-Q $(QUEUES),)
 
-beat: install
-	$(VENV)/bin/celery -A circulus beat --loglevel=INFO
+beat: install $(ENV_FILE)
+	$(CLI) celery beat --loglevel=INFO
 
 bench: install
 	$(PY) benchmarks/run.py $(if $(BENCH_QUICK),--quick,) $(if $(BENCH_ONLY),--only $(BENCH_ONLY),)

@@ -1,14 +1,7 @@
 #!/usr/bin/env python
-import os
-import sys
+"""Same as the `circulus` command installed in the virtual environment."""
 
-
-def main() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circulus.settings")
-    from django.core.management import execute_from_command_line
-
-    execute_from_command_line(sys.argv)
-
+from circulus.cli import main
 
 if __name__ == "__main__":
     main()

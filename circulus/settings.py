@@ -1,6 +1,8 @@
 """Circulus settings: everything comes from the environment (12-factor).
 
 Defaults give the embedded setup: SQLite under var/, Celery tasks run eagerly in-process.
+A `.env` file beside manage.py (written by `make demo`) fills in what the environment leaves
+unset; `CIRCULUS_ENV_FILE` names another file, or none when empty.
 """
 
 import os
@@ -14,6 +16,27 @@ from django.core.exceptions import ImproperlyConfigured
 from circulus import queues
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def load_env_file(path: Path) -> None:
+    """Set KEY=VALUE lines from `path` that the environment does not set already."""
+    if not path.is_file():
+        return
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.removeprefix("export ").split("=", 1)
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        os.environ.setdefault(key.strip(), value)
+
+
+_env_file = os.environ.get("CIRCULUS_ENV_FILE", str(BASE_DIR / ".env"))
+if _env_file:
+    load_env_file(Path(_env_file))
+
 VAR_DIR = Path(os.environ.get("CIRCULUS_VAR_DIR", BASE_DIR / "var"))
 OUT_DIR = Path(os.environ.get("CIRCULUS_OUT_DIR", BASE_DIR / "out"))
 
@@ -34,7 +57,10 @@ SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
     # pytest sets PYTEST_VERSION; test runs use a throwaway key.
     if not DEBUG and not os.environ.get("PYTEST_VERSION"):
-        raise ImproperlyConfigured("SECRET_KEY is required when DEBUG is off.")
+        raise ImproperlyConfigured(
+            "SECRET_KEY is required when DEBUG is off: set SECRET_KEY (and ALLOWED_HOSTS) in "
+            "the environment for production, or run `make demo` to write a development .env."
+        )
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
@@ -150,7 +176,8 @@ WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectsta
 if DEBUG or os.environ.get("PYTEST_VERSION"):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
-LOGIN_URL = "admin:login"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
 
 # --- Security (production defaults; `manage.py check --deploy` passes with DEBUG off) ---
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)

@@ -1,12 +1,19 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
+from drf_spectacular.views import SpectacularAPIView
+
+from circulus import views
 
 urlpatterns = [
+    path("", views.home, name="home"),
+    path("docs/<slug:name>/", views.doc, name="doc"),
+    # A login for every role: the admin's own login admits staff accounts only.
+    path("login/", auth_views.LoginView.as_view(), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    # The split view serves its script from a URL, so the CSP needs no inline script.
-    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
+    path("api/docs/", views.SwaggerOrLogin.as_view(url_name="schema"), name="api-docs"),
     # Each app owns its routes; paths do not overlap.
     path("api/", include("hardware.api.urls")),
     path("api/", include("registry.api.urls")),

@@ -16,11 +16,12 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
-from import_export.admin import ImportExportMixin
+from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry import permissions, services
+from registry.admin_import import AssetImportMixin
 from registry.forms import (
     AssetCreateForm,
     ChooseKindForm,
@@ -234,20 +235,22 @@ READONLY_ON_CHANGE = (
 
 
 @admin.register(Asset)
-class AssetAdmin(ImportExportMixin, SimpleHistoryAdmin):
-    resource_classes = [AssetResource]
-    import_formats = export_formats = [base_formats.CSV, base_formats.XLSX]
+class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
+    resource_classes = [AssetResource]  # export only; imports go through registry.importing
+    export_formats = [base_formats.CSV, base_formats.XLSX]
     change_form_template = "admin/registry/asset/change_form.html"
+    change_list_template = "admin/registry/asset/change_list.html"
+    # The state right after the tag, so it stays in view on a 1,366 px screen.
     list_display = (
         "asset_tag",
-        "serial_number",
-        "hardware_model",
-        "kind",
-        "site",
-        "location",
         "state_badge",
+        "hardware_model",
+        "site_code",
         "workload",
         "planned_eol",
+        "location",
+        "kind",
+        "serial_number",
     )
     list_display_links = ("asset_tag",)
     list_filter = (
@@ -311,6 +314,10 @@ class AssetAdmin(ImportExportMixin, SimpleHistoryAdmin):
     def state_badge(self, obj):
         return state_badge(obj.state)
 
+    @admin.display(description="site", ordering="site__code")
+    def site_code(self, obj):
+        return obj.site.code
+
     @admin.display(description="kind", ordering="hardware_model__kind")
     def kind(self, obj):
         return obj.hardware_model.get_kind_display()
@@ -342,9 +349,6 @@ class AssetAdmin(ImportExportMixin, SimpleHistoryAdmin):
 
     def has_reserve_permission(self, request):
         return permissions.may_reserve_somewhere(request.user)
-
-    def get_import_formats(self):
-        return self.import_formats
 
     def get_export_formats(self):
         return self.export_formats
@@ -561,6 +565,19 @@ class AssetAdmin(ImportExportMixin, SimpleHistoryAdmin):
                 k: d[k] for k in ("reserved_by", "purpose", "request_ref") if d.get(k)
             },
         )
+
+    def changelist_view(self, request, extra_context=None):
+        # An exact asset tag or serial number the user may see opens that unit directly.
+        term = request.GET.get("q", "").strip()
+        if term and " " not in term and not request.GET.get("_popup"):
+            match = list(
+                self.get_queryset(request)
+                .filter(Q(asset_tag=term) | Q(serial_number=term))
+                .values_list("pk", flat=True)[:2]
+            )
+            if len(match) == 1:
+                return HttpResponseRedirect(reverse("admin:registry_asset_change", args=match))
+        return super().changelist_view(request, extra_context)
 
     def get_search_results(self, request, queryset, search_term):
         # Exact tag/serial first (an index hit), falling back to contains.

@@ -6,13 +6,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from registry import services
-from registry.lifecycle import MOVES, PREVIOUS, SAME, EventKind, State
+from registry.lifecycle import METALS, MOVES, PREVIOUS, SAME, EventKind, State
 from registry.models import Asset, LifecycleEvent, Site
 
 DETAIL_LABELS = {
     "price": "price",
     "weighed_mass_kg": "weighed mass (kg)",
-    "recovered_g": "recovered metals (g per metal, JSON)",
     "position_u": "position (U)",
     "site": "new site",
     "parent": "parent asset tag",
@@ -20,6 +19,18 @@ DETAIL_LABELS = {
     "to_state": "state after correction",
 }
 TEXTAREA_DETAILS = {"note", "work_done", "fault", "circumstances", "reason", "purpose"}
+METAL_NAMES = {
+    "au": "gold (Au)",
+    "ag": "silver (Ag)",
+    "pd": "palladium (Pd)",
+    "cu": "copper (Cu)",
+    "co": "cobalt (Co)",
+    "ta": "tantalum (Ta)",
+    "nd": "neodymium (Nd)",
+    "al": "aluminium (Al)",
+    "steel": "steel",
+    "plastics": "plastics",
+}
 
 
 class _Abort(Exception):
@@ -158,10 +169,27 @@ def _detail_field(kind: str, name: str, required: bool, asset: Asset | None) -> 
         return forms.ModelChoiceField(events.order_by("-occurred_at", "-id"), **common)
     if name == "to_state" and kind == EventKind.CORRECTION:
         return forms.ChoiceField(choices=[("", "— unchanged —"), *State.choices], **common)
-    if name in ("recovered_g", "details"):
+    if name == "details":
         return forms.JSONField(**common)
     widget = forms.Textarea(attrs={"rows": 2, "cols": 60}) if name in TEXTAREA_DETAILS else None
     return forms.CharField(max_length=500, widget=widget, **common)
+
+
+def _metal_fields() -> dict[str, forms.Field]:
+    """Recovered metals as one number per metal; blank means not reported, never 0."""
+    return {
+        f"recovered_g_{metal}": forms.DecimalField(
+            required=False,
+            min_value=0,
+            max_digits=15,
+            decimal_places=3,
+            label=f"recovered {METAL_NAMES.get(metal, metal)} (g)",
+            help_text="grams the recycler reported; leave blank if not reported"
+            if metal == METALS[0]
+            else "",
+        )
+        for metal in METALS
+    }
 
 
 class EventDetailsForm(forms.Form):
@@ -182,7 +210,10 @@ class EventDetailsForm(forms.Form):
         for name in move.required:
             self.fields[name] = _detail_field(kind, name, True, asset)
         for name in move.optional:
-            self.fields[name] = _detail_field(kind, name, False, asset)
+            if name == "recovered_g":
+                self.fields.update(_metal_fields())
+            else:
+                self.fields[name] = _detail_field(kind, name, False, asset)
         self.detail_names = (*move.required, *move.optional)
 
     def service_arguments(self) -> dict:
@@ -190,6 +221,12 @@ class EventDetailsForm(forms.Form):
         details = {}
         for name in self.detail_names:
             value = data.get(name)
+            if name == "recovered_g":
+                value = {
+                    metal: str(data[f"recovered_g_{metal}"])
+                    for metal in METALS
+                    if data.get(f"recovered_g_{metal}") is not None
+                }
             if value in (None, "", {}, []):
                 continue
             if isinstance(value, Site):

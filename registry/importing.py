@@ -75,6 +75,7 @@ class RowError:
     row: int  # as numbered in a spreadsheet: the header is row 1; 0 for the file as a whole
     column: str
     message: str
+    value: str = ""  # the cell as read, for a reader who looks for it in the file
 
     def __str__(self) -> str:
         where = f"row {self.row}" if self.row else "file"
@@ -152,7 +153,7 @@ class _Row:
             return None
 
     def error(self, column: str, message: str) -> None:
-        self.errors.append(RowError(self.number, column, message))
+        self.errors.append(RowError(self.number, column, message, _text(self.raw(column))))
 
     def text(self, column: str, *, required: bool = False) -> str:
         value = _text(self.raw(column))
@@ -244,9 +245,9 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
     header, rows = read_rows(path_or_file)
     index = {name: i for i, name in enumerate(header) if name}
     unknown = [h for h in header if h and h not in ASSET_COLUMNS]
-    if unknown:
+    for column in unknown:
         errors.append(
-            RowError(1, unknown[0], f"unknown column (known: {', '.join(ASSET_COLUMNS)})")
+            RowError(1, column, f"unknown column (known: {', '.join(ASSET_COLUMNS)})", column)
         )
     missing = [c for c in ASSET_REQUIRED if c not in index]
     for column in missing:
@@ -351,7 +352,9 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
 
     slugs = {v: k for k, v in models.items()}
     for tag in _stored_tags(list(tags_in_file)):
-        errors.append(RowError(tags_in_file[tag], "asset_tag", f"'{tag}' is already registered"))
+        errors.append(
+            RowError(tags_in_file[tag], "asset_tag", f"'{tag}' is already registered", tag)
+        )
     for key in _stored_serials(list(serials_in_file)):
         if key in serials_in_file:
             errors.append(
@@ -359,6 +362,7 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
                     serials_in_file[key],
                     "serial_number",
                     f"'{key[1]}' is already registered for model '{slugs[key[0]]}'",
+                    key[1],
                 )
             )
     errors.sort(

@@ -7,6 +7,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from registry import permissions
@@ -140,7 +141,11 @@ def _data_exposure_end(asset: Asset) -> tuple[dt.datetime | None, bool]:
         .order_by("-occurred_at", "-id")
         .values_list("occurred_at", flat=True)
         .first(),
-        asset.events.filter(kind__in=(EventKind.COMPONENT_INSTALLED, EventKind.COMPONENT_REMOVED))
+        # Installed, removed, or gone on its own (lost, sold …) out of a parent: `from_parent`.
+        asset.events.filter(
+            Q(kind__in=(EventKind.COMPONENT_INSTALLED, EventKind.COMPONENT_REMOVED))
+            | Q(details__has_key="from_parent")
+        )
         .order_by("-occurred_at", "-id")
         .values_list("occurred_at", flat=True)
         .first(),
@@ -163,6 +168,20 @@ def _data_exposure_end(asset: Asset) -> tuple[dt.datetime | None, bool]:
     return (max(moments) if moments else None), ongoing
 
 
+def _has_held_data(asset: Asset, depth: int = 0) -> bool:
+    """The unit's own record, or that of any unit ever installed in it (at any depth): a flag an
+    operator sets on a component after it was installed counts for its parents too."""
+    if asset.holds_data:
+        return True
+    if depth >= 10:
+        return False
+    installed = LifecycleEvent.objects.filter(
+        kind=EventKind.COMPONENT_INSTALLED, details__parent=asset.asset_tag
+    ).values("asset_id")
+    held = Asset.objects.filter(pk__in=installed).select_related("hardware_model")
+    return any(_has_held_data(unit, depth + 1) for unit in held)
+
+
 def _check_sanitised(asset: Asset, kind: str) -> None:
     """NIST SP 800-88: media leaving the organisation's control are purged or destroyed.
 
@@ -170,8 +189,9 @@ def _check_sanitised(asset: Asset, kind: str) -> None:
     passed `sanitised` event after the last moment it could receive data before it is released,
     whichever event releases it. A unit still in service (or inside one) cannot be released.
     """
-    if not asset.holds_data:
+    if not _has_held_data(asset):
         return
+    asset.data_bearing = True  # kept with the event (found through a component's flag)
     since, ongoing = _data_exposure_end(asset)
     if ongoing:
         _refuse(
@@ -192,6 +212,7 @@ def _check_sanitised(asset: Asset, kind: str) -> None:
         occurred_at__gte=since,
         sanitisation_method__in=methods,
         details__verification="passed",
+        corrections__isnull=True,  # a sanitisation someone corrected is no proof: record it anew
     ).exists()
     if not ok:
         _refuse(
@@ -199,6 +220,37 @@ def _check_sanitised(asset: Asset, kind: str) -> None:
             f"'{asset.asset_tag}' holds data: '{kind}' needs a passed sanitisation "
             f"({' or '.join(methods)}) recorded after {since:%Y-%m-%d %H:%M} (site policy: "
             f"{policy})",
+        )
+
+
+def _check_left_in_order(component: Asset, occurred_at: dt.datetime) -> None:
+    """A unit leaving its parent cannot be dated before an event its parents (at any depth)
+    recorded while it was inside: a removal dated before the server ran would end the drive's
+    exposure before the data was written."""
+    installed = (
+        component.events.filter(kind=EventKind.COMPONENT_INSTALLED)
+        .order_by("-id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    ancestors, node = [], component
+    for _ in range(10):
+        if node.parent_id is None:
+            break
+        node = node.parent
+        ancestors.append(node.pk)
+    later = (
+        LifecycleEvent.objects.filter(asset_id__in=ancestors, id__gt=installed or 0)
+        .select_related("asset")
+        .order_by("-occurred_at", "-id")
+        .first()
+    )
+    if later is not None and occurred_at < later.occurred_at:
+        _refuse(
+            "occurred_at",
+            f"'{component.asset_tag}' was inside '{later.asset.asset_tag}' when "
+            f"'{later.kind}' was recorded on it at {later.occurred_at.isoformat()}: "
+            "it cannot have left before then",
         )
 
 
@@ -312,6 +364,8 @@ def record_event(
     details = _clean_details(kind, details)
     _check_time(asset, occurred_at, last)
     state_after = _target(asset, kind, to_state, details)
+    if kind == EventKind.COMPONENT_REMOVED or _parted(asset, state_after):
+        _check_left_in_order(asset, occurred_at)
     if asset.hardware_model.holds_data:
         asset.data_bearing = True  # the unit remembers, whatever the catalogue says later
     if releases(asset.state if last else None, state_after):
@@ -454,17 +508,22 @@ def _apply(asset: Asset, kind: str, details: dict, state_after: str, actor) -> N
             _refuse("kind", f"'{asset.asset_tag}' is not installed in anything")
         details["from_parent"] = asset.parent.asset_tag
         asset.parent = None
-    if (
-        state_after in OUT_OF_CUSTODY
-        and asset.parent_id
-        and asset.parent.state not in OUT_OF_CUSTODY
-    ):  # it left on its own: no longer part of a parent that stays
+    if _parted(asset, state_after):
         details["from_parent"] = asset.parent.asset_tag
         asset.parent = None
     if state_after in OUT_OF_CUSTODY:
         asset.workload = ""
     if state_after != State.IN_SERVICE:
         asset.workload = "" if kind != EventKind.CORRECTION else asset.workload
+
+
+def _parted(asset: Asset, state_after: str) -> bool:
+    """Whether the move parts a unit from its parent without a removal: it left custody on its
+    own (its parent stays), or it comes back into custody while its parent is out (found again
+    after both were lost): no unit is in custody inside one that is not, or the reverse."""
+    if asset.parent_id is None or asset.state == state_after:
+        return False
+    return (state_after in OUT_OF_CUSTODY) != (asset.parent.state in OUT_OF_CUSTODY)
 
 
 def _mark_data_bearing(unit: Asset) -> None:

@@ -6,9 +6,11 @@ from decimal import Decimal
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponseRedirect
+from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
-from django.urls import path
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
@@ -21,6 +23,7 @@ from reporting.charts import monthly_svg
 from reporting.models import (
     FieldValue,
     IngestJob,
+    JobStatus,
     MeasurementPoint,
     PeriodStatus,
     PowerDemandSegment,
@@ -32,6 +35,7 @@ from reporting.models import (
     TaskRun,
 )
 from reporting.permissions import may_retry_job
+from reporting.presentation import indicator_rows
 from reporting.services import transition
 from reporting.tasks import queue_compute, queue_ingest
 
@@ -262,6 +266,10 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     list_select_related = ("site", "result")
     inlines = (FieldValueInline, SegmentInline, InstrumentInline)
     actions = ("compute", "validate", "submit", "reopen")
+
+    class Media:
+        css = {"all": ("reporting/period.css",)}
+
     readonly_fields = (
         "status", "indicators", "monthly_chart", "inputs", "findings", "coverage", "computed",
         "label_preview",
@@ -299,7 +307,20 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
         result = self._result(obj)
         if not result:
             return "—"
-        return _table(("indicator", "value"), [(k, v or "—") for k, v in result.indicators.items()])
+        rows = format_html_join(
+            "",
+            '<tr><td>{}</td><td class="num" title="unrounded: {}">{}</td><td>{}</td></tr>',
+            (
+                (name, raw or "blank", shown, unit)
+                for name, shown, raw, unit in indicator_rows(result.indicators)
+            ),
+        )
+        return format_html(
+            '<table class="indicators"><tr><th>indicator</th><th>value</th><th>unit</th></tr>'
+            '{}</table><p class="help">Rounded as in the EU workbook (2 decimals, half up); '
+            "hover a value for the unrounded figure.</p>",
+            rows,
+        )
 
     @admin.display(description="2026 label (preview)")
     def label_preview(self, obj):
@@ -316,7 +337,7 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             "admin/reporting/reportingperiod/label_2026.html", {"svg": svg, "label": preview}
         )
 
-    @admin.display(description="monthly PUE / WUE")
+    @admin.display(description="monthly PUE, WUE and energy")
     def monthly_chart(self, obj):
         result = self._result(obj)
         # The SVG is built from numbers and escaped labels only.
@@ -396,12 +417,66 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
 
     @admin.action(description="Compute (queue the task)")
     def compute(self, request, queryset):
+        queued = []
         for period in queryset:
             if not policy.can_write_at(request.user, period.site):
                 messages.error(request, f"{period}: you do not operate this site")
                 continue
-            run = queue_compute(period, request.user)
-            messages.info(request, f"{period}: task {run.pk}")
+            queued.append((period, queue_compute(period, request.user)))
+        if len(queued) == 1:
+            period, run = queued[0]
+            return HttpResponseRedirect(self._progress_url(period, run))
+        for period, run in queued:
+            messages.info(
+                request,
+                format_html(
+                    '{}: computing — <a href="{}">follow its progress</a>',
+                    period,
+                    self._progress_url(period, run),
+                ),
+            )
+        return None
+
+    def _progress_url(self, period, run):
+        return reverse("admin:reporting_period_compute", args=[period.pk, run.pk])
+
+    def get_urls(self):
+        view = self.admin_site.admin_view
+        return [
+            path(
+                "<int:period_id>/compute/<uuid:task_id>/",
+                view(self.compute_progress),
+                name="reporting_period_compute",
+            ),
+            *super().get_urls(),
+        ]
+
+    def compute_progress(self, request, period_id, task_id):
+        """Progress of a queued computation, then its result (the page polls the task API)."""
+        period = get_object_or_404(ReportingPeriod.objects.select_related("site"), pk=period_id)
+        run = get_object_or_404(TaskRun, pk=task_id, period=period)
+        if not self.has_view_permission(request, period) or not (
+            request.user.is_superuser or run.requested_by_id == request.user.pk
+        ):
+            raise PermissionDenied
+        finished = run.status not in (JobStatus.PENDING, JobStatus.RUNNING)
+        result = self._result(period) if run.status == JobStatus.SUCCEEDED else None
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": f"Computing {period}",
+            "period": period,
+            "run": run,
+            "finished": finished,
+            "status_label": JobStatus(run.status).label,
+            "status_url": reverse("task", args=[run.pk]),
+            "indicators": self.indicators(period) if result else None,
+            "chart": self.monthly_chart(period) if result else None,
+            "findings": len(result.findings) if result else None,
+        }
+        return TemplateResponse(
+            request, "admin/reporting/reportingperiod/compute_progress.html", context
+        )
 
     def _move(self, request, queryset, to):
         for period in queryset:

@@ -236,13 +236,17 @@ def write_table(ws, formats: Formats, table: Table, first_row: int = 0) -> int:
     return row
 
 
-def set_widths(ws, tables: list[Table]) -> None:
+def column_widths(tables: list[Table]) -> dict[int, float]:
     widths: dict[int, float] = {}
     for table in tables:
         for col, column in enumerate(table.columns):
             width = column.width or min(max(len(column.header) * 0.6, 12), 48)
             widths[col] = max(widths.get(col, 0), width)
-    for col, width in widths.items():
+    return widths
+
+
+def set_widths(ws, tables: list[Table]) -> None:
+    for col, width in column_widths(tables).items():
         ws.set_column(col, col, width)
 
 
@@ -276,3 +280,40 @@ def table_json(table: Table) -> dict:
         "columns": table.headers(),
         "rows": [[json_value(v) for v in values] for values in table.rows],
     }
+
+
+# --- print setup ---------------------------------------------------------------------------------
+
+ROW_HEIGHT_PX = 20  # XlsxWriter's default row height
+# Landscape A4 prints about 277 x 180 mm inside margins and header: a chart this much taller than
+# wide, no wider than the table, fits one page at the fit-to-width scale.
+CHART_HEIGHT_RATIO = 0.55
+
+
+def table_width_px(tables: list[Table]) -> int:
+    """The printed width of the widest table, in pixels as the column widths set it."""
+    return int(sum(w * 7 + 5 for w in column_widths(tables).values()))
+
+
+def _header_text(text: str) -> str:
+    return text.replace("&", "&&")  # `&` starts a header code
+
+
+def print_setup(book, layouts: dict[str, list[Table]], *, scope: str) -> None:
+    """The same page setup for every sheet of the book, whoever added it.
+
+    Landscape A4, fitted to one page wide (as many pages tall as needed), the header row(s)
+    repeated on every page, the sheet's name and the sites and year in the page header and page
+    numbers in the footer, so a printed page says where it comes from.
+    """
+    for ws in book.worksheets():
+        ws.set_landscape()
+        ws.set_paper(9)  # A4
+        ws.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.6)
+        ws.fit_to_pages(1, 0)
+        tables = layouts.get(ws.get_name())
+        if tables is None or len(tables) == 1:
+            header_rows = 1 + (1 if tables and tables[0].title else 0)
+            ws.repeat_rows(0, header_rows - 1)
+        ws.set_header(f'&L&"-,Bold"&A&R{_header_text(scope)}', {"margin": 0.3})
+        ws.set_footer("&Cpage &P of &N", {"margin": 0.3})

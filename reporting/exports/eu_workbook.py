@@ -1069,13 +1069,24 @@ def write_xlsx(data: dict, target, progress=_noop) -> None:
         for table in tables:
             row = cells.write_table(ws, formats, table, row) + 1
         if name == "Monthly":
-            _charts(book, ws, data)
+            _charts(book, ws, data, below_row=row, tables=tables)
         progress(30 + 60 * (i + 1) / len(built))
+    cells.print_setup(book, dict(built), scope=_print_scope(data))
     book.close()
 
 
-def _charts(book, ws, data: dict) -> None:
-    """Native line charts of the monthly PUE and WUE, one series per site."""
+def _print_scope(data: dict) -> str:
+    codes = [s["code"] for s in data["sites"]]
+    sites = ", ".join(codes[:6]) + (f" and {len(codes) - 6} more" if len(codes) > 6 else "")
+    return f"{sites or 'no site'} · {data['year']} · {data.get('variant', '')}".rstrip(" ·")
+
+
+def _charts(book, ws, data: dict, *, below_row: int, tables: list) -> None:
+    """Native line charts of the monthly PUE and WUE, one series per site.
+
+    Printed, each chart starts its own page below the table and is no wider than the table, so a
+    sheet fitted to one page wide keeps the chart whole (axis and plot on the same page).
+    """
     first = 1  # data rows start under the header
     col_pue, col_wue = 6, 7
     charts = []
@@ -1102,11 +1113,17 @@ def _charts(book, ws, data: dict) -> None:
                     }
                 )
         row += n
-    anchor = 0
+    width = max(cells.table_width_px(tables), 640)
+    height = int(width * cells.CHART_HEIGHT_RATIO)
+    rows_per_chart = -(-height // cells.ROW_HEIGHT_PX) + 2
+    anchor, breaks = below_row + 1, []
     for chart, _ in charts:
-        chart.set_size({"width": 720, "height": 360})
-        ws.insert_chart(anchor, 10, chart)
-        anchor += 20
+        chart.set_size({"width": width, "height": height})
+        # One blank row under the break: a chart touching a page's edge is drawn on both pages.
+        ws.insert_chart(anchor + 1, 0, chart, {"object_position": 3})
+        breaks.append(anchor)
+        anchor += rows_per_chart
+    ws.set_h_pagebreaks(breaks)
 
 
 def write_csv_zip(data: dict, target, progress=_noop) -> None:

@@ -233,12 +233,16 @@ def write_workbook(codes: list[str] | None, year: int, target) -> dict:
     data = report_data(codes, year)
     book = cells.new_workbook(target)
     formats = cells.Formats(book)
+    layouts = {}
     for name, table in zip(SHEETS, tables(data), strict=True):
         ws = book.add_worksheet(name)
         table.title = None
         cells.set_widths(ws, [table])
         ws.freeze_panes(1, 0)
         cells.write_table(ws, formats, table)
+        layouts[name] = [table]
+    sites = ", ".join(data["sites"]) or "no site"
+    cells.print_setup(book, layouts, scope=f"{sites} · {year}")
     book.close()
     return data
 

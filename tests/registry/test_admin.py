@@ -82,8 +82,8 @@ def test_changelist_renders_with_badges_and_filters(
         ({"eol": "overdue"}, {"GPU-A"}),
         ({"eol": "90d"}, {"GPU-B"}),
         ({"eol": "none"}, {"GPU-C"}),
-        ({"q": "SER-C"}, {"GPU-C"}),
-        ({"q": "GPU-B"}, {"GPU-B"}),
+        ({"q": "GPU-"}, {"GPU-A", "GPU-B", "GPU-C"}),
+        ({"q": "SER"}, {"GPU-C"}),
         ({"state": "in-stock"}, {"GPU-A", "GPU-B", "GPU-C"}),
         ({"hardware_model__kind": "accelerator"}, {"GPU-A", "GPU-B", "GPU-C"}),
     ],
@@ -92,6 +92,15 @@ def test_changelist_filters_and_search(admin_client, fleet, query, tags):
     response = admin_client.get(CHANGELIST, query)
     assert response.status_code == 200
     assert {a.asset_tag for a in response.context["cl"].result_list} == tags
+
+
+@pytest.mark.parametrize(
+    ("term", "tag"), [("GPU-B", "GPU-B"), ("SER-C", "GPU-C"), (" SER-C ", "GPU-C")]
+)
+def test_an_exact_tag_or_serial_opens_the_unit(admin_client, fleet, term, tag):
+    response = admin_client.get(CHANGELIST, {"q": term})
+    assert response.status_code == 302
+    assert response["Location"] == change_url(fleet[tag[-1].lower()])
 
 
 def test_site_filter(admin_client, fleet, fra):
@@ -459,55 +468,78 @@ def test_admin_export_csv(admin_client, fleet):
     assert "GPU-A" in text and "PAR1" in text and "acme-gpu-24" in text
 
 
-def test_admin_import_dry_run_then_confirm(client, operator, gpu_model, par, fra):
-    from django.core.files.uploadedfile import SimpleUploadedFile
+# --- recovered metals ----------------------------------------------------------------------------
 
-    client.force_login(operator)
-    csv_text = (
-        "asset_tag,serial_number,hardware_model,site,purchase_date,purchase_price,currency,supplier,state\n"
-        "IMP-1,S1,acme-gpu-24,PAR1,2024-03-01,10.00,EUR,Acme,in-stock\n"
-        "IMP-2,S2,acme-gpu-24,FRA1,2024-03-01,10.00,EUR,Acme,in-stock\n"
+
+@pytest.fixture
+def at_recycler(fleet, admin_user):
+    from registry import services
+
+    asset = fleet["a"]
+    services.record_event(
+        asset,
+        EventKind.SENT_TO_RECYCLER,
+        occurred_at=timezone.now() - dt.timedelta(hours=1),
+        actor=admin_user,
+        details={"recycler": "Metals SA", "certification": "r2v3", "consignment_ref": "C-1"},
     )
-    upload = SimpleUploadedFile("assets.csv", csv_text.encode(), content_type="text/csv")
-    formats = (
-        client.get(reverse("admin:registry_asset_import")).context["form"].fields["format"].choices
-    )
-    csv_index = next(value for value, label in formats if label == "csv")
-    response = client.post(
-        reverse("admin:registry_asset_import"),
-        {"import_file": upload, "format": csv_index, "resource": "0"},
-    )
+    return asset
+
+
+def recycled_data(**metals):
+    return {
+        "kind": "recycled",
+        "_record": "1",
+        **split(timezone.now()),
+        "certificate_ref": "CERT-1",
+        "weee_category": "6",
+        "weighed_mass_kg": "1.2",
+        **{f"recovered_g_{metal}": grams for metal, grams in metals.items()},
+    }
+
+
+def test_recovered_metals_are_one_number_field_per_metal(admin_client, at_recycler):
+    from registry.lifecycle import METALS
+
+    response = admin_client.get(record_url(at_recycler), {"kind": "recycled"})
+    fields = response.context["form"].fields
+    for metal in METALS:
+        assert f"recovered_g_{metal}" in fields
+        assert fields[f"recovered_g_{metal}"].label.endswith("(g)")
+    assert "recovered_g" not in fields  # no JSON text box
+    body = response.content.decode()
+    assert 'type="number"' in body and "gold (Au)" in body
+
+
+def test_recovered_metals_are_kept_after_a_form_error(admin_client, at_recycler):
+    data = recycled_data(au="0.25", cu="120")
+    data["certificate_ref"] = ""  # required: the page comes back with the error
+    response = admin_client.post(record_url(at_recycler), data)
     assert response.status_code == 200
-    result = response.context["result"]
-    assert result.has_validation_errors()  # IMP-2 is at a site the operator does not run
-    invalid = result.invalid_rows[0]
-    assert invalid.number == 2 and "site" in invalid.field_specific_errors
-    assert not Asset.objects.exists()
+    assert response.context["form"].errors["certificate_ref"]
+    body = response.content.decode()
+    assert 'name="recovered_g_au" value="0.25"' in body
+    assert 'name="recovered_g_cu" value="120"' in body
+    assert at_recycler.events.filter(kind=EventKind.RECYCLED).count() == 0
 
 
-def test_admin_import_preview_then_confirm_records_purchases(client, operator, gpu_model, par):
-    from django.core.files.uploadedfile import SimpleUploadedFile
+def test_a_negative_metal_mass_is_refused(admin_client, at_recycler):
+    response = admin_client.post(record_url(at_recycler), recycled_data(au="-1"))
+    assert response.status_code == 200
+    assert response.context["form"].errors["recovered_g_au"]
+    assert at_recycler.events.filter(kind=EventKind.RECYCLED).count() == 0
 
-    client.force_login(operator)
-    csv_text = (
-        "asset_tag,serial_number,hardware_model,site,purchase_date,purchase_price,currency,"
-        "supplier,state\n"
-        "IMP-1,S1,acme-gpu-24,PAR1,2024-03-01,10.00,EUR,Acme,in-stock\n"
-        "IMP-2,S2,acme-gpu-24,PAR1,2024-03-02,12.00,EUR,Acme,ordered\n"
-    )
-    upload = SimpleUploadedFile("assets.csv", csv_text.encode(), content_type="text/csv")
-    preview = client.post(
-        reverse("admin:registry_asset_import"),
-        {"import_file": upload, "format": "0", "resource": "0"},
-    )
-    assert preview.status_code == 200
-    assert not preview.context["result"].has_validation_errors()
-    assert not Asset.objects.exists()  # the preview is a rolled-back dry run
 
-    confirm = preview.context["confirm_form"]
-    response = client.post(reverse("admin:registry_asset_process_import"), confirm.initial)
-
+def test_recovered_metals_reach_the_ledger_blanks_left_out(admin_client, at_recycler):
+    response = admin_client.post(record_url(at_recycler), recycled_data(au="0.25", cu="120", ag=""))
     assert response.status_code == 302
-    assert Asset.objects.get(asset_tag="IMP-2").state == State.ORDERED
-    events = LifecycleEvent.objects.filter(kind=EventKind.PURCHASED, actor=operator)
-    assert events.count() == 2
+    event = at_recycler.events.get(kind=EventKind.RECYCLED)
+    assert event.details["recovered_g"] == {"au": "0.25", "cu": "120"}
+
+
+def test_record_event_page_marks_required_fields_in_bold(admin_client, at_recycler):
+    body = admin_client.get(record_url(at_recycler), {"kind": "recycled"}).content.decode()
+    # forms.css makes label.required bold, as on every admin form.
+    assert "admin/css/forms.css" in body
+    assert 'class="required">Certificate ref' in body
+    assert 'class="required">Recovered' not in body

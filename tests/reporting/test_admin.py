@@ -57,7 +57,11 @@ def test_period_page_shows_inputs_flags_warnings_and_chart(admin_client, site):
     p = period(site)
     compute_and_store(p)
     page = admin_client.get(f"/admin/reporting/reportingperiod/{p.pk}/change/").content.decode()
-    assert "<svg" in page and "<polyline" in page and "PUE: 1.20–1.50" in page
+    assert "<svg" in page and "<polyline" in page
+    # PUE on its own panel and axis (ticks 1.2 … 1.5), energy as bars; no WUE meter, no panel.
+    assert 'aria-label="monthly PUE"' in page and 'aria-label="monthly EDC and EIT"' in page
+    assert 'aria-label="monthly WUE"' not in page
+    assert '<text class="tick"' in page and ">1.5</text>" in page and ">Feb</text>" in page
     assert "measured" in page and "meter-coverage-below-100" in page
     assert "8 of 35040 intervals" in page
     listing = admin_client.get("/admin/reporting/reportingperiod/")
@@ -67,8 +71,9 @@ def test_period_page_shows_inputs_flags_warnings_and_chart(admin_client, site):
 def test_admin_actions_use_the_services(admin_client, site):
     p = period(site)
     url = "/admin/reporting/reportingperiod/"
-    admin_client.post(url, {"action": "compute", "_selected_action": [p.pk]})
+    response = admin_client.post(url, {"action": "compute", "_selected_action": [p.pk]})
     assert p.__class__.objects.get(pk=p.pk).result
+    assert f"/admin/reporting/reportingperiod/{p.pk}/compute/" in response["Location"]
     admin_client.post(url, {"action": "validate", "_selected_action": [p.pk]})
     p.refresh_from_db()
     assert p.status == PeriodStatus.VALIDATED
@@ -108,3 +113,89 @@ def test_compute_action_refuses_periods_at_sites_the_operator_does_not_run(clien
     # Another site's period is outside the operator's list, so the action never reaches it.
     assert TaskRun.objects.filter(period=period).count() == 0
     assert not any("task" in str(m) for m in get_messages(response.wsgi_request))
+
+
+def _computed_period(site):
+    make_meter(site, "UPS-1", "eit-ups-output")
+    make_meter(site, "MAIN", "edc-supply")
+    ingest(series("UPS-1", T0 + timedelta(minutes=15), 4, 3))
+    ingest(series("MAIN", T0 + timedelta(minutes=15), 4, 4))
+    p = period(site)
+    compute_and_store(p)
+    return p
+
+
+def test_indicators_are_named_rounded_as_exported_and_unrounded_on_hover(admin_client, site):
+    p = _computed_period(site)
+    raw = p.result.indicators["PUE"]  # 4/3: many decimals stored
+    page = admin_client.get(f"/admin/reporting/reportingperiod/{p.pk}/change/").content.decode()
+    assert "Power usage effectiveness (PUE = EDC/EIT)" in page
+    assert f'title="unrounded: {raw}">1.33</td>' in page
+    assert "Size category (Annex IV)" in page
+    assert "CUE_CEF_KG_PER_KWH" not in page and ">size_class<" not in page
+
+
+def test_compute_shows_progress_then_the_result(admin_client, site):
+    from reporting.models import TaskRun
+
+    p = _computed_period(site)
+    url = "/admin/reporting/reportingperiod/"
+    response = admin_client.post(url, {"action": "compute", "_selected_action": [p.pk]})
+    run = TaskRun.objects.get(period=p)
+    assert response["Location"] == f"/admin/reporting/reportingperiod/{p.pk}/compute/{run.pk}/"
+    page = admin_client.get(response["Location"]).content.decode()
+    assert "Succeeded" in page and 'data-finished="true"' in page
+    assert f'data-status-url="/api/tasks/{run.pk}/"' in page
+    assert "Power usage effectiveness" in page and "1.33" in page
+    assert "task-progress.js" in page
+
+
+def test_a_pending_computation_shows_its_state_and_polls(admin_client, site):
+    from reporting.models import JobStatus, TaskRun
+
+    p = period(site)
+    user = admin_client.get("/").wsgi_request.user
+    run = TaskRun.objects.create(name="reporting.compute_period", period=p, requested_by=user)
+    page = admin_client.get(f"/admin/reporting/reportingperiod/{p.pk}/compute/{run.pk}/")
+    assert run.status == JobStatus.PENDING
+    body = page.content.decode()
+    assert 'data-finished="false"' in body and "Pending" in body and "updates itself" in body
+
+
+def test_someone_elses_computation_is_not_shown(client, site, django_user_model):
+    from reporting.models import TaskRun
+    from tests import factories as f
+
+    p = period(site)
+    owner = django_user_model.objects.create_superuser("boss", "b@example.org", "pw")
+    run = TaskRun.objects.create(name="reporting.compute_period", period=p, requested_by=owner)
+    auditor = f.user("aud-x", group="auditor", is_staff=True)
+    client.force_login(auditor)
+    page = client.get(f"/admin/reporting/reportingperiod/{p.pk}/compute/{run.pk}/")
+    assert page.status_code == 403
+    other = period(site, 2024)
+    client.force_login(owner)
+    assert (
+        client.get(f"/admin/reporting/reportingperiod/{other.pk}/compute/{run.pk}/").status_code
+        == 404
+    )
+
+
+def test_each_chart_panel_has_its_own_axis():
+    from reporting.charts import monthly_svg, nice_ticks
+
+    monthly = [
+        {"month": "2025-01", "PUE": "1.2", "WUE": "0.10", "EDC": "360000", "EIT": "300000"},
+        {"month": "2025-02", "PUE": "1.5", "WUE": "0.35", "EDC": "450000", "EIT": "300000"},
+        {"month": "2025-03", "PUE": None, "WUE": "0.20", "EDC": None, "EIT": None},
+    ]
+    svg = monthly_svg(monthly)
+    panels = svg.split('<div class="period-panel">')[1:]
+    assert [p.count("<svg") for p in panels] == [1, 1, 1]
+    pue, wue, energy = panels
+    assert ">1.5</text>" in pue and ">0.35</text>" not in pue
+    assert ">0.35</text>" in wue or ">0.4</text>" in wue
+    assert "m3/MWh" in wue and "MWh" in energy and "<rect" in energy
+    assert "<polyline" in pue and pue.count("<circle") == 2  # March has no PUE: no point
+    ticks = nice_ticks(1.2, 1.5)
+    assert ticks[0] <= 1.2 and ticks[-1] >= 1.5 and len(ticks) <= 8

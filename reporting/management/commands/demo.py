@@ -72,7 +72,7 @@ class Command(BaseCommand):
 
         out.write(self.style.MIGRATE_HEADING("7. Reuse: which GPUs we own can serve Llama 3 8B?"))
         out.write(
-            "   python manage.py reuse_candidates --model llama-3-8b --precision int8 "
+            "   .venv/bin/circulus reuse_candidates --model llama-3-8b --precision int8 "
             "--context 8192 --concurrency 4 --site PAR1"
         )
         call_command(
@@ -100,7 +100,8 @@ class Command(BaseCommand):
             out.write(f"   {written}")
         out.write(
             self.style.SUCCESS(
-                "Demo complete. Next: `make serve`, then open /admin/ and /api/docs/."
+                "Demo complete. Next: `make serve`, then open http://localhost:8000/ "
+                "(links to the admin, the API docs and the docs for your role)."
             )
         )
 

@@ -1,5 +1,7 @@
 """`export_assets --out FILE.xlsx|.csv [--site CODE] [--state STATE ...]` for scheduled jobs."""
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from registry.lifecycle import State
@@ -19,6 +21,7 @@ class Command(BaseCommand):
     def handle(self, *args, out, site, state, **options):
         if not out.lower().endswith((".xlsx", ".csv")):
             raise CommandError("--out must end in .xlsx or .csv")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         try:
             queryset = assets.filtered_assets({"site": site, "state": state})
         except ValueError as exc:

@@ -2,6 +2,8 @@
 [--allow-unvalidated] --out FILE.xlsx|FILE.zip`: the EU annual workbook (or its zipped CSV twins),
 or Germany's RZReg data points, synchronously. Nothing is written when inputs are missing."""
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from registry.models import Site
@@ -9,7 +11,7 @@ from reporting.exports import eu_workbook
 
 
 class Command(BaseCommand):
-    help = "Write the EU annual workbook (eu-reporting.md §8); .zip writes the CSV twins."
+    help = "Write the EU annual workbook (docs/exports.md); .zip writes the CSV twins."
 
     def add_arguments(self, parser):
         parser.add_argument("--year", type=int, required=True)
@@ -25,6 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, year, site, variant, allow_unvalidated, out, **options):
         if not out.lower().endswith((".xlsx", ".zip")):
             raise CommandError("--out must end in .xlsx or .zip")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         unknown = set(site or ()) - set(
             Site.objects.filter(code__in=site or ()).values_list("code", flat=True)
         )

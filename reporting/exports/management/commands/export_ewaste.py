@@ -1,5 +1,7 @@
 """`export_ewaste --year 2025 [--site CODE ...] --out FILE.xlsx`: the e-waste report."""
 
+from pathlib import Path
+
 from django.core.management.base import BaseCommand, CommandError
 
 from registry.models import Site
@@ -20,5 +22,6 @@ class Command(BaseCommand):
         )
         if unknown:
             raise CommandError(f"unknown site(s): {', '.join(sorted(unknown))}")
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
         data = ewaste.write_workbook(site, year, out)
         self.stdout.write(f"e-waste report {year} for {len(data['sites'])} site(s): {out}")

@@ -1,0 +1,80 @@
+"""The front door: what Circulus is and where each role goes next; a login for every user."""
+
+import re
+
+from django.conf import settings
+from django.contrib.auth.views import redirect_to_login
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+from drf_spectacular.views import SpectacularSwaggerSplitView
+from rest_framework.exceptions import NotAuthenticated
+
+# Which pages of docs/ each role reads first (a user in several groups gets them all).
+ROLE_DOCS = {
+    "operator": ("registry-admin", "registry", "eu-reporting"),
+    "procurement": ("reuse", "hardware-catalogue", "registry"),
+    "auditor": ("eu-reporting", "exports", "registry"),
+    "superuser": ("operations", "registry-admin", "eu-reporting", "exports"),
+}
+EVERYONE_DOCS = ("quickstart", "concepts")
+DOC_TITLES = {
+    "quickstart": "Quick start",
+    "concepts": "Concepts: the data model in a page",
+    "registry-admin": "The registry admin: a day of data entry",
+    "registry": "Registry: states, events, ledger rules",
+    "eu-reporting": "EU reporting: meters, readings, indicators",
+    "exports": "Exports: the EU workbook, e-waste report, asset register",
+    "reuse": "Reuse candidates for procurement",
+    "hardware-catalogue": "The hardware catalogue",
+    "operations": "Operations: running, deploying, scaling",
+}
+DOC_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
+
+
+def roles_of(user) -> list[str]:
+    if not user.is_authenticated:
+        return []
+    roles = sorted(user.groups.filter(name__in=ROLE_DOCS).values_list("name", flat=True))
+    return (["superuser"] if user.is_superuser else []) + roles
+
+
+def home(request):
+    roles = roles_of(request.user)
+    names = list(dict.fromkeys(n for role in roles for n in ROLE_DOCS[role]))
+    names += [n for n in EVERYONE_DOCS if n not in names]
+    docs = [(name, DOC_TITLES.get(name, name)) for name in names if _doc_path(name)]
+    context = {
+        "roles": roles,
+        "docs": docs,
+        "admin_allowed": request.user.is_authenticated and request.user.is_staff,
+    }
+    return render(request, "circulus/home.html", context)
+
+
+def _doc_path(name: str):
+    if not DOC_NAME.match(name):
+        return None
+    path = settings.BASE_DIR / "docs" / f"{name}.md"
+    return path if path.is_file() else None
+
+
+def doc(request, name: str):
+    """A page of docs/ as the Markdown it is written in (readable as plain text)."""
+    path = _doc_path(name)
+    if path is None:
+        raise Http404("no such page")
+    return HttpResponse(path.read_text(encoding="utf-8"), content_type="text/plain; charset=utf-8")
+
+
+class SwaggerOrLogin(SpectacularSwaggerSplitView):
+    """The interactive API docs; a visitor who is not signed in logs in first and comes back.
+
+    The split view serves its script from a URL, so the Content-Security-Policy needs no inline
+    script."""
+
+    def handle_exception(self, exc):
+        # Nobody signed in (the API's own authentication ran and found no one): a browser goes to
+        # the login page; a client that sent credentials gets the API's own answer.
+        if isinstance(exc, NotAuthenticated) and "HTTP_AUTHORIZATION" not in self.request.META:
+            return redirect_to_login(self.request.get_full_path())
+        return super().handle_exception(exc)

@@ -1,0 +1,140 @@
+"""The asset list's Import page: the checks of `registry.importing`, the same as `import_assets`.
+
+Upload → a dry run lists every error of every row (row as a spreadsheet numbers it, column, the
+value found, the reason) or the rows it would register; **Confirm import** runs the importer for
+real on the same file, all or nothing. The uploaded file waits between the two steps under
+MEDIA_ROOT, named by a random token kept in the uploader's session, and is deleted after use.
+"""
+
+import secrets
+from pathlib import Path
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+
+from registry.importing import ASSET_COLUMNS, import_assets, read_rows
+
+SESSION_KEY = "registry_asset_import"
+PREVIEW_ROWS = 50
+PREVIEW_COLUMNS = ("asset_tag", "hardware_model", "site", "purchase_date", "state")
+EXTENSIONS = (".csv", ".xlsx")
+
+
+class ImportFileForm(forms.Form):
+    import_file = forms.FileField(
+        label="file", help_text="CSV or XLSX with a header row (row 1); columns as in the docs"
+    )
+
+    def clean_import_file(self):
+        upload = self.cleaned_data["import_file"]
+        if not upload.name.lower().endswith(EXTENSIONS):
+            raise forms.ValidationError("a .csv or .xlsx file, please")
+        return upload
+
+
+def _pending_dir() -> Path:
+    return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def _preview_rows(file_path: Path) -> tuple[list[str], list[list[str]], bool]:
+    """The first rows of the file, a few columns wide, so the preview fits the page."""
+    header, rows = read_rows(file_path)
+    index = {name: i for i, name in enumerate(header)}
+    shown = [c for c in PREVIEW_COLUMNS if c in index]
+    out = []
+    for cells in rows:
+        if len(out) == PREVIEW_ROWS:
+            return shown, out, True
+        cells = list(cells)
+        out.append([str(cells[index[c]] or "") if index[c] < len(cells) else "" for c in shown])
+    return shown, out, False
+
+
+class AssetImportMixin:
+    """Adds the import page to AssetAdmin; who may import is `has_import_permission`."""
+
+    import_template = "admin/registry/asset/import.html"
+
+    def get_urls(self):
+        urls = [
+            path(
+                "import/",
+                self.admin_site.admin_view(self.import_view),
+                name="registry_asset_import",
+            )
+        ]
+        return urls + super().get_urls()
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "has_import_permission": self.has_import_permission(request),
+        }
+        return super().changelist_view(request, extra_context)
+
+    def import_view(self, request):
+        if not self.has_import_permission(request):
+            raise PermissionDenied
+        if request.method == "POST" and "_confirm" in request.POST:
+            return self._confirm(request)
+        report = preview = None
+        form = ImportFileForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["import_file"]
+            token = secrets.token_urlsafe(16)
+            folder = _pending_dir()
+            folder.mkdir(parents=True, exist_ok=True)
+            stored = folder / f"{token}{Path(upload.name).suffix.lower()}"
+            with stored.open("wb") as handle:
+                for chunk in upload.chunks():
+                    handle.write(chunk)
+            report = import_assets(stored, actor=request.user, dry_run=True)
+            if report.ok:
+                request.session[SESSION_KEY] = {"token": token, "name": upload.name}
+                preview = _preview_rows(stored)
+            else:
+                stored.unlink(missing_ok=True)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import assets",
+            "form": form,
+            "report": report,
+            "preview": preview,
+            "token": request.session.get(SESSION_KEY, {}).get("token") if preview else None,
+            "columns": ASSET_COLUMNS,
+        }
+        return TemplateResponse(request, self.import_template, context)
+
+    def _confirm(self, request):
+        pending = request.session.pop(SESSION_KEY, None) or {}
+        token = request.POST.get("token", "")
+        matches = [p for p in _pending_dir().glob(f"{pending.get('token')}.*")] if pending else []
+        if not pending or token != pending["token"] or len(matches) != 1:
+            messages.error(request, "That import is no longer pending: upload the file again.")
+            return HttpResponseRedirect(reverse("admin:registry_asset_import"))
+        stored = matches[0]
+        try:
+            report = import_assets(stored, actor=request.user)
+        finally:
+            stored.unlink(missing_ok=True)
+        if report.ok:
+            messages.success(request, f"{pending['name']}: {report.summary()}.")
+            return HttpResponseRedirect(reverse("admin:registry_asset_changelist"))
+        # Something changed since the preview (say, another import took a tag).
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Import assets",
+            "form": ImportFileForm(),
+            "report": report,
+            "preview": None,
+            "token": None,
+            "columns": ASSET_COLUMNS,
+        }
+        return TemplateResponse(request, self.import_template, context)

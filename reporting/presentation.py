@@ -1,0 +1,33 @@
+"""How the period page names and rounds the stored indicators: as the EU workbook exports them."""
+
+import contextlib
+from decimal import Decimal, InvalidOperation
+
+from reporting import indicators as ind
+
+# key in PeriodResult.indicators -> (human name, unit, decimals shown)
+INDICATORS = {
+    "PUE": ("Power usage effectiveness (PUE = EDC/EIT)", "", 2),
+    "WUE": ("Water usage effectiveness (WUE, per the period's field dictionary)", "m3/MWh", 2),
+    "ERF": ("Energy reuse factor (ERF = EREUSE/EDC)", "", 2),
+    "REF": ("Renewable energy factor (REF = ERES-TOT/EDC)", "", 2),
+    "CUE": ("Carbon usage effectiveness (CUE)", "kgCO2e/kWh", 2),
+    "CUE_CEF_KG_PER_KWH": ("Grid carbon emission factor used for CUE", "kgCO2e/kWh", 3),
+    "ERE": ("Energy reuse effectiveness (ERE)", "", 2),
+    "size_class": ("Size category (Annex IV)", "", None),
+}
+
+
+def indicator_rows(values: dict) -> list[tuple[str, str, str, str]]:
+    """(name, shown value, unrounded value, unit) per indicator, known ones first, in order."""
+    keys = [k for k in INDICATORS if k in values] + [k for k in values if k not in INDICATORS]
+    rows = []
+    for key in keys:
+        name, unit, places = INDICATORS.get(key, (key, "", 2))
+        raw = values[key]
+        shown = "—" if raw in (None, "") else str(raw)
+        if places is not None and raw not in (None, ""):
+            with contextlib.suppress(InvalidOperation):
+                shown = str(ind.round_reported(Decimal(str(raw)), places))
+        rows.append((name, shown, "" if raw is None else str(raw), unit))
+    return rows

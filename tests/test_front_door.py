@@ -1,0 +1,75 @@
+"""The front door (`/`), the login every role can use, and the API docs for visitors."""
+
+import pytest
+from django.urls import reverse
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_visitor_is_told_what_circulus_is_and_where_to_go(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "circular-economy registry" in body
+    for url in (reverse("admin:index"), reverse("api-docs"), reverse("login")):
+        assert f'href="{url}' in body
+    assert reverse("doc", args=["quickstart"]) in body
+
+
+@pytest.mark.parametrize(
+    ("user_fixture", "role", "first_doc"),
+    [
+        ("operator_user", "operator", "registry-admin"),
+        ("procurement_user", "procurement", "reuse"),
+        ("auditor_user", "auditor", "eu-reporting"),
+    ],
+)
+def test_each_role_gets_the_docs_for_its_role(client, request, user_fixture, role, first_doc):
+    client.force_login(request.getfixturevalue(user_fixture))
+    response = client.get("/")
+    assert response.context["roles"] == [role]
+    assert response.context["docs"][0][0] == first_doc
+    assert reverse("doc", args=[first_doc]) in response.content.decode()
+
+
+def test_the_admin_link_is_offered_to_staff_only(client, procurement_user, operator_user):
+    client.force_login(procurement_user)
+    assert not client.get("/").context["admin_allowed"]
+    client.force_login(operator_user)
+    assert client.get("/").context["admin_allowed"]
+
+
+def test_doc_pages_are_served_as_text_and_nothing_else(client):
+    response = client.get(reverse("doc", args=["quickstart"]))
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain")
+    assert "# Quick start" in response.content.decode()
+    assert client.get("/docs/no-such-page/").status_code == 404
+    assert client.get("/docs/..%2Fpyproject/").status_code == 404
+
+
+def test_api_docs_send_a_visitor_to_log_in_and_back(client, procurement_user):
+    response = client.get("/api/docs/")
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('login')}?next=/api/docs/"
+    login = client.post(
+        reverse("login"), {"username": "buyer", "password": "pw", "next": "/api/docs/"}
+    )
+    assert login.status_code == 200 and "did not match" in login.content.decode()
+    procurement_user.set_password("a-long-test-password")
+    procurement_user.save()
+    login = client.post(
+        reverse("login"),
+        {
+            "username": procurement_user.username,
+            "password": "a-long-test-password",
+            "next": "/api/docs/",
+        },
+    )
+    assert login.status_code == 302 and login["Location"] == "/api/docs/"
+    assert client.get("/api/docs/").status_code == 200
+
+
+def test_the_api_itself_still_refuses_visitors(client):
+    assert client.get("/api/schema/").status_code in (401, 403)
+    assert client.get("/api/assets/").status_code in (401, 403)
