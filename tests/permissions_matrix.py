@@ -167,7 +167,6 @@ ADMIN = {
     "registry_asset_simple_history": f"{L} ro ro ro ro 403 403 ro",
     "registry_asset_record_event": f"{L} 200 403 200 403 403 403 200",
     "registry_asset_import": f"{L} 200 200 403 403 403 403 200",
-    "registry_asset_process_import": f"{L} 405 405 405 405 405 405 405",  # POST only
     "registry_asset_export": f"{L} 200 200 200 200 403 403 200",
     # EU reporting (scoped by reporting/permissions.py)
     "reporting_siteprofile_changelist": REPORTING_LIST,
@@ -182,6 +181,8 @@ ADMIN = {
     "reporting_measurementpoint_delete": REPORTING_DELETE_A,
     "reporting_measurementpoint_history": REPORTING_HISTORY_A,
     "reporting_measurementpoint_simple_history": f"{L} ro 403 403 ro 403 403 ro",
+    # A computation's progress page: the one who queued it (operator_a) and superusers.
+    "reporting_period_compute": f"{L} 200 403 403 403 403 403 200",
     "reporting_upload_readings": REPORTING_ADD,
     "reporting_import_meters": REPORTING_ADD,
     "reporting_reportingperiod_changelist": REPORTING_LIST,

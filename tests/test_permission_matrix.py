@@ -252,6 +252,8 @@ def _admin_url(w, name):
     }
     if name == "view_on_site":
         return reverse("admin:view_on_site", args=[1, w["asset_a"].pk])
+    if name == "reporting_period_compute":
+        return reverse(f"admin:{name}", args=[w["period_a"].pk, w["task_a"].pk])
     if name == "auth_user_password_change":
         return reverse("admin:auth_user_password_change", args=[w["users"]["norole"].pk])
     for prefix, pk in objects.items():
