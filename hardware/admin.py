@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from hardware import permissions as policy
 from hardware.models import (
     MATERIAL_FIELDS,
     DecodeMeasurement,
@@ -13,14 +14,30 @@ from hardware.models import (
 )
 
 
+class CatalogueAdmin:
+    """Model permissions say which pages a role sees; hardware/permissions.py says who writes."""
+
+    def has_add_permission(self, request, *args):
+        return super().has_add_permission(request, *args) and policy.can_edit(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and policy.can_edit(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and policy.can_edit(request.user)
+
+    def revert_disabled(self, request, obj=None):
+        return not policy.can_edit(request.user)
+
+
 @admin.register(Manufacturer)
-class ManufacturerAdmin(SimpleHistoryAdmin):
+class ManufacturerAdmin(CatalogueAdmin, SimpleHistoryAdmin):
     list_display = ("name", "slug", "website")
     search_fields = ("name",)
     prepopulated_fields = {"slug": ("name",)}
 
 
-class FigureSourceInline(admin.TabularInline):
+class FigureSourceInline(CatalogueAdmin, admin.TabularInline):
     model = FigureSource
     extra = 0
     fields = ("field", "source", "basis", "confidence", "note")
@@ -28,7 +45,7 @@ class FigureSourceInline(admin.TabularInline):
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(CatalogueAdmin, admin.ModelAdmin):
     list_display = ("citation", "url")
     search_fields = ("citation", "url")
 
@@ -98,7 +115,7 @@ _sourced = {f"src_{f}": _figure_with_source(f, label) for f, label in SOURCED_DI
 
 
 @admin.register(HardwareModel)
-class HardwareModelAdmin(SimpleHistoryAdmin):
+class HardwareModelAdmin(CatalogueAdmin, SimpleHistoryAdmin):
     list_display = (
         "name",
         "manufacturer",

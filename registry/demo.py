@@ -38,13 +38,19 @@ def _do(asset: Asset, kind: str, day: str, to_state: str | None = None, **detail
     services.record_event(asset, kind, occurred_at=_t(day), to_state=to_state, details=details)
 
 
-def load_demo_fleet(stdout) -> None:
-    """Idempotent: the fleet is created once; a second run only prints it."""
+def ensure_demo_sites() -> dict[str, Site]:
+    """PAR1 and FRA1: two sites, so an operator's scope (PAR1 only) is visible in the demo."""
     sites = {}
     for code, name, country, tz in DEMO_SITES:
         sites[code], _ = Site.objects.get_or_create(
             code=code, defaults={"name": name, "country": country, "time_zone": tz}
         )
+    return sites
+
+
+def load_demo_fleet(stdout) -> None:
+    """Idempotent: the fleet is created once; a second run only prints it."""
+    sites = ensure_demo_sites()
     par, fra = sites["PAR1"], sites["FRA1"]
     if not Asset.objects.filter(asset_tag="SRV-0001").exists():
         _story(par, fra)

@@ -15,9 +15,10 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from registry import permissions as policy
+from registry.models import Site
 from reporting import ingest, jobs
 from reporting import label as label_2026
+from reporting import permissions as policy
 from reporting.charts import monthly_svg
 from reporting.models import (
     FieldValue,
@@ -42,8 +43,72 @@ from reporting.tasks import queue_compute, queue_ingest
 SYNC_UPLOAD_BYTES = 5_000_000  # larger uploads are ingested by a task
 
 
+def _site_of(obj, site_path: str):
+    for part in site_path.split("__"):
+        obj = getattr(obj, part, None)
+    return obj
+
+
+class SiteScopedAdmin:
+    """reporting/permissions.py in the admin: lists and forms show only the sites the user may
+    read; writing (and the site a row may be moved to) only the sites the user operates. Model
+    permissions still decide which pages a role sees at all."""
+
+    site_path = "site"
+
+    def get_queryset(self, request):
+        return policy.scope(super().get_queryset(request), request.user, self.site_path)
+
+    def _readable(self, request, obj) -> bool:
+        if not policy.can_read(request.user):
+            return False
+        ids = policy.readable_site_ids(request.user)
+        return obj is None or ids is None or _site_of(obj, self.site_path).pk in ids
+
+    def _writable(self, request, obj) -> bool:
+        if obj is None:
+            return policy.may_write_somewhere(request.user)
+        return policy.can_write_at(request.user, _site_of(obj, self.site_path))
+
+    def has_module_permission(self, request):
+        return super().has_module_permission(request) and policy.can_read(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return super().has_view_permission(request, obj) and self._readable(request, obj)
+
+    def has_add_permission(self, request, *args):
+        return super().has_add_permission(request, *args) and self._writable(request, None)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._writable(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._writable(request, obj)
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "site":
+            ids = policy.writable_site_ids(request.user)
+            if ids is not None:
+                kwargs["queryset"] = Site.objects.filter(pk__in=ids)
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        # The form's site choices already exclude other sites; this holds for any other path.
+        if not policy.can_write_at(request.user, _site_of(obj, self.site_path)):
+            raise PermissionDenied("you do not operate this site")
+        super().save_model(request, obj, form, change)
+
+    def revert_disabled(self, request, obj=None):
+        return True  # a revert would bypass the form's site choices and the period's status
+
+    def history_form_view(self, request, object_id, version_id, extra_context=None):
+        if request.method == "POST":
+            raise PermissionDenied
+        return super().history_form_view(request, object_id, version_id, extra_context)
+
+
 @admin.register(SiteProfile)
-class SiteProfileAdmin(SimpleHistoryAdmin):
+class SiteProfileAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     list_display = ("site", "dc_type", "structure_type", "lau_code", "nuts3_code")
     list_filter = ("dc_type", "structure_type")
     search_fields = ("site__code", "site__name", "operator_name")
@@ -81,7 +146,7 @@ class MeterSettingInline(admin.TabularInline):
 
 
 @admin.register(MeasurementPoint)
-class MeasurementPointAdmin(SimpleHistoryAdmin):
+class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     inlines = (MeterSettingInline,)
     list_display = ("code", "site", "quantity", "unit", "register", "multiplier", "valid_from")
     list_filter = ("quantity", "register", "unit", "site")
@@ -97,10 +162,16 @@ class MeasurementPointAdmin(SimpleHistoryAdmin):
         ]
 
     def _allowed(self, request):
-        user = request.user
-        return None if user.is_superuser else policy.operated_site_ids(user)
+        return policy.writable_site_ids(request.user)
+
+    def changelist_view(self, request, extra_context=None):
+        # Upload and import are offered only to those who may write somewhere.
+        extra_context = {**(extra_context or {}), "may_upload": self._writable(request, None)}
+        return super().changelist_view(request, extra_context)
 
     def upload_readings(self, request):
+        if not self._writable(request, None):
+            raise PermissionDenied
         form = UploadForm(request.POST or None, request.FILES or None)
         report = None
         if request.method == "POST" and form.is_valid():
@@ -135,6 +206,8 @@ class MeasurementPointAdmin(SimpleHistoryAdmin):
         return self._upload_page(request, form, report, "Upload readings (readings.csv)")
 
     def import_meters(self, request):
+        if not self._writable(request, None):
+            raise PermissionDenied
         form = UploadForm(request.POST or None, request.FILES or None)
         report = None
         if request.method == "POST" and form.is_valid():
@@ -156,7 +229,25 @@ class MeasurementPointAdmin(SimpleHistoryAdmin):
         return TemplateResponse(request, "admin/reporting/upload.html", context)
 
 
-class FieldValueInline(admin.TabularInline):
+class PeriodPartInline(admin.TabularInline):
+    """Rows of a period: written only while the parent period may be changed."""
+
+    def _parent_writable(self, request, obj) -> bool:
+        if obj is None:
+            return policy.may_write_somewhere(request.user)
+        return obj.status == PeriodStatus.DRAFT and policy.can_write_at(request.user, obj.site)
+
+    def has_add_permission(self, request, obj=None):
+        return super().has_add_permission(request, obj) and self._parent_writable(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and self._parent_writable(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and self._parent_writable(request, obj)
+
+
+class FieldValueInline(PeriodPartInline):
     model = FieldValue
     extra = 0
     fields = (
@@ -170,12 +261,12 @@ class FieldValueInline(admin.TabularInline):
     )
 
 
-class SegmentInline(admin.TabularInline):
+class SegmentInline(PeriodPartInline):
     model = PowerDemandSegment
     extra = 0
 
 
-class InstrumentInline(admin.TabularInline):
+class InstrumentInline(PeriodPartInline):
     model = RenewableInstrument
     extra = 0
 
@@ -193,7 +284,7 @@ def _table(headers, rows):
 
 
 @admin.register(ReportingPeriod)
-class ReportingPeriodAdmin(SimpleHistoryAdmin):
+class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     list_display = ("__str__", "status", "start_date", "end_date", "partial_year", "pue")
     list_filter = ("status", "year", "site")
     list_select_related = ("site", "result")
@@ -337,10 +428,16 @@ class ReportingPeriodAdmin(SimpleHistoryAdmin):
         return _table(("meter", "present", "expected", "%", "gaps", "resets"), rows)
 
     def has_change_permission(self, request, obj=None):
-        allowed = super().has_change_permission(request, obj)
         if obj is not None and obj.status != PeriodStatus.DRAFT:
             return False  # validated and submitted periods are frozen; reopen first
-        return allowed and (obj is None or policy.can_write_at(request.user, obj.site))
+        return super().has_change_permission(request, obj)
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not policy.may_write_somewhere(request.user):
+            for name in ("compute", "validate", "submit", "reopen"):
+                actions.pop(name, None)
+        return actions
 
     @admin.action(description="Compute (queue the task)")
     def compute(self, request, queryset):
@@ -429,7 +526,7 @@ class ReportingPeriodAdmin(SimpleHistoryAdmin):
         self._move(request, queryset, PeriodStatus.DRAFT)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(SiteScopedAdmin, admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
@@ -461,8 +558,34 @@ def retry_failed_jobs(modeladmin, request, queryset):
         messages.warning(request, reason)
 
 
+class RequesterScopedAdmin(ReadOnlyAdmin):
+    """A job may touch several sites: it belongs to whoever started it (auditors see all)."""
+
+    def get_queryset(self, request):
+        queryset = admin.ModelAdmin.get_queryset(self, request)
+        if policy.sees_all_sites(request.user):
+            return queryset
+        return queryset.filter(requested_by=request.user)
+
+    def _readable(self, request, obj) -> bool:
+        if not policy.can_read(request.user):
+            return False
+        return (
+            obj is None
+            or policy.sees_all_sites(request.user)
+            or (obj.requested_by_id == request.user.pk)
+        )
+
+    def get_actions(self, request):
+        # Only those who can start these jobs have failed ones of their own to retry.
+        actions = super().get_actions(request)
+        if not policy.may_write_somewhere(request.user):
+            actions.pop("retry_failed_jobs", None)
+        return actions
+
+
 @admin.register(IngestJob)
-class IngestJobAdmin(ReadOnlyAdmin):
+class IngestJobAdmin(RequesterScopedAdmin):
     list_display = (
         "created_at", "source", "status", "attempts", "rows", "inserted", "unchanged", "message"
     )  # fmt: skip
@@ -471,7 +594,7 @@ class IngestJobAdmin(ReadOnlyAdmin):
 
 
 @admin.register(TaskRun)
-class TaskRunAdmin(ReadOnlyAdmin):
+class TaskRunAdmin(RequesterScopedAdmin):
     list_display = ("created_at", "name", "period", "year", "status", "attempts", "error")
     list_filter = ("status", "name")
     list_select_related = ("period__site",)
@@ -480,6 +603,7 @@ class TaskRunAdmin(ReadOnlyAdmin):
 
 @admin.register(Reading)
 class ReadingAdmin(ReadOnlyAdmin):
+    site_path = "meter__site"
     list_display = ("meter", "timestamp", "value")
     list_select_related = ("meter",)
     search_fields = ("meter__code",)
@@ -489,5 +613,6 @@ class ReadingAdmin(ReadOnlyAdmin):
 
 @admin.register(ReadingRevision)
 class ReadingRevisionAdmin(ReadOnlyAdmin):
+    site_path = "meter__site"
     list_display = ("meter", "timestamp", "old_value", "new_value", "replaced_at", "replaced_by")
     list_select_related = ("meter", "replaced_by")

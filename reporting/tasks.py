@@ -10,10 +10,12 @@ from contextlib import nullcontext
 
 from celery import chord, group, shared_task
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from registry.models import Site
 from reporting import computation, ingest, jobs
+from reporting import permissions as reporting_policy
 from reporting.models import IngestJob, JobStatus, PeriodStatus, ReportingPeriod, TaskRun
 from reporting.services import open_period
 
@@ -166,7 +168,13 @@ def reap_stale_jobs() -> dict:
 
 
 def queue_compute(period: ReportingPeriod, user=None) -> TaskRun:
-    """Queue a period's computation; the TaskRun id is the Celery task id."""
+    """Queue a period's computation; the TaskRun id is the Celery task id.
+
+    `user` is whoever asked (None: the system, e.g. beat or a command): a user who does not
+    operate the period's site is refused here too, whichever door they came through.
+    """
+    if user is not None and not reporting_policy.can_write_at(user, period.site):
+        raise PermissionDenied("you do not operate this site")
     run = TaskRun.objects.create(
         id=uuid.uuid4(), name="reporting.compute_period", period=period, requested_by=user
     )

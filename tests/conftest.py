@@ -73,6 +73,9 @@ def _reseed(using: str) -> None:
         "hardware.migrations.0002_roles",
         "registry.migrations.0003_role_permissions",
         "reporting.migrations.0002_role_permissions",
+        "hardware.migrations.0004_catalogue_editor",
+        "reporting.migrations.0009_reporting_scoped_roles",
+        "accounts.migrations.0002_auditor_reads_token_events",
     ):
         try:
             migration = importlib.import_module(module)

@@ -1,7 +1,7 @@
 """Reporting API: thin views over reporting.ingest, reporting.services and reporting.tasks.
 
-Who may do what (registry.permissions): everyone with a role reads; operators see and write
-only the sites they operate; auditors and procurement read everything and write nothing.
+Who may do what (reporting/permissions.py): operators read and write only the sites they
+operate; auditors read everything and write nothing; other roles see none of it.
 """
 
 import codecs
@@ -25,9 +25,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from circulus.api import require_object
-from registry import permissions as policy
 from registry.models import Site
 from reporting import ingest, jobs
+from reporting import permissions as policy
 from reporting.api import serializers as s
 from reporting.models import (
     AggregateResult,
@@ -47,25 +47,16 @@ from reporting.tasks import queue_compute, queue_ingest
 ASYNC_INGEST_BYTES = 5_000_000  # larger CSV bodies are ingested by a task
 
 
-def sees_all_sites(user) -> bool:
-    return user.is_superuser or bool(policy.roles(user) & {policy.AUDITOR, policy.PROCUREMENT})
-
-
-def visible(queryset, user, site_path: str = "site"):
-    if sees_all_sites(user):
-        return queryset
-    return queryset.filter(**{f"{site_path}__in": policy.operated_site_ids(user)})
-
-
 class ReportingAccess(permissions.BasePermission):
-    """Read with any role; write only as the operator of the object's site (or superuser)."""
+    """Read as operator (own sites), auditor or superuser; write only as the operator of the
+    object's site (or superuser)."""
 
     def has_permission(self, request, view):
         if not policy.can_read(request.user):
             return False
         if request.method in permissions.SAFE_METHODS:
             return True
-        return request.user.is_superuser or policy.OPERATOR in policy.roles(request.user)
+        return policy.may_write_somewhere(request.user)
 
     def has_object_permission(self, request, view, obj):
         if request.method in permissions.SAFE_METHODS:
@@ -93,7 +84,7 @@ class MeasurementPointViewSet(viewsets.ModelViewSet):
     ordering_fields = ("code",)
 
     def get_queryset(self):
-        queryset = visible(MeasurementPoint.objects.select_related("site"), self.request.user)
+        queryset = policy.scope(MeasurementPoint.objects.select_related("site"), self.request.user)
         site = self.request.query_params.get("site")
         return queryset.filter(site__code=site) if site else queryset
 
@@ -135,7 +126,7 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     def get_queryset(self):
         params = self.request.query_params
-        queryset = visible(
+        queryset = policy.scope(
             Reading.objects.select_related("meter"), self.request.user, "meter__site"
         )
         filters = Q()
@@ -230,7 +221,7 @@ def _timestamp(params, name: str) -> dt.datetime:
 
 
 def _allowed(user):
-    return None if user.is_superuser else policy.operated_site_ids(user)
+    return policy.writable_site_ids(user)
 
 
 def _store_upload(job: IngestJob, stream) -> None:
@@ -252,7 +243,7 @@ class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self):
         queryset = IngestJob.objects.all()
-        if getattr(self, "swagger_fake_view", False) or sees_all_sites(self.request.user):
+        if getattr(self, "swagger_fake_view", False) or policy.sees_all_sites(self.request.user):
             return queryset
         return queryset.filter(requested_by=self.request.user)
 
@@ -277,7 +268,7 @@ class SitePeriodsView(generics.ListCreateAPIView):
 
     def site(self) -> Site:
         site = get_object_or_404(
-            visible(Site.objects.all(), self.request.user, "pk"), code=self.kwargs["code"]
+            policy.scope(Site.objects.all(), self.request.user, "pk"), code=self.kwargs["code"]
         )
         return site
 
@@ -311,7 +302,7 @@ class PeriodViewSet(
         queryset = ReportingPeriod.objects.select_related("site")
         if self.action == "retrieve":
             queryset = queryset.select_related("result")
-        return visible(queryset, self.request.user)
+        return policy.scope(queryset, self.request.user)
 
     def get_serializer_class(self):
         return s.PeriodDetailSerializer if self.action == "retrieve" else s.PeriodSerializer
@@ -393,7 +384,9 @@ class TaskView(APIView):
         run = TaskRun.objects.filter(pk=task_id).first()
         job = None if run else IngestJob.objects.filter(pk=task_id).first()
         owner = run.requested_by_id if run else (job.requested_by_id if job else None)
-        if not (run or job) or not (sees_all_sites(request.user) or owner == request.user.pk):
+        if not (run or job) or not (
+            policy.sees_all_sites(request.user) or owner == request.user.pk
+        ):
             return Response({"detail": "unknown task"}, status=status.HTTP_404_NOT_FOUND)
         if run:
             payload = _task_payload(run)
@@ -421,7 +414,7 @@ class TaskRetryView(APIView):
     def post(self, request, task_id: uuid.UUID):
         run = TaskRun.objects.filter(pk=task_id).first()
         if run is None or not (
-            sees_all_sites(request.user) or run.requested_by_id == request.user.pk
+            policy.sees_all_sites(request.user) or run.requested_by_id == request.user.pk
         ):
             return Response({"detail": "unknown task"}, status=status.HTTP_404_NOT_FOUND)
         return _retry(request, run, _task_payload)
@@ -436,11 +429,16 @@ def _progress(task_id: str) -> dict | None:
     return result.info if isinstance(result.info, dict) else {"state": result.state}
 
 
+class AggregateAccess(permissions.BasePermission):
+    def has_permission(self, request, view):
+        return policy.can_see_aggregates(request.user)
+
+
 class AggregateView(generics.ListAPIView):
     """Annex IV aggregates of a year: EU and per Member State; overall, per type, per size."""
 
     serializer_class = s.AggregateSerializer
-    permission_classes = [ReportingAccess]
+    permission_classes = [AggregateAccess]
     pagination_class = None
 
     @extend_schema(

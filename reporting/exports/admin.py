@@ -9,8 +9,8 @@ from django.http import FileResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
-from registry import permissions as policy
 from registry.models import Site
+from reporting import permissions as policy
 from reporting.admin import retry_failed_jobs
 from reporting.exports import eu_workbook, jobs
 from reporting.exports.models import ExportJob, ExportKind
@@ -52,6 +52,20 @@ class ExportJobAdmin(admin.ModelAdmin):
     def has_delete_permission(self, request, obj=None):
         return request.user.is_superuser
 
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if policy.sees_all_sites(request.user):
+            return queryset
+        return queryset.filter(requested_by=request.user)
+
+    def has_view_permission(self, request, obj=None):
+        allowed = super().has_view_permission(request, obj)
+        return allowed and (obj is None or policy.can_see_export(request.user, obj))
+
+    def changelist_view(self, request, extra_context=None):
+        extra_context = {**(extra_context or {}), "may_export_eu": policy.can_read(request.user)}
+        return super().changelist_view(request, extra_context)
+
     def get_urls(self):
         page = self.admin_site.admin_view(self.eu_workbook_view)
         return [path("eu-workbook/", page, name="exports_eu_workbook"), *super().get_urls()]
@@ -61,6 +75,7 @@ class ExportJobAdmin(admin.ModelAdmin):
         if not policy.can_read(request.user):
             raise PermissionDenied
         form = EuWorkbookForm(request.POST or None)
+        form.fields["sites"].queryset = policy.scope(Site.objects.all(), request.user, "pk")
         if request.method == "POST" and form.is_valid():
             d = form.cleaned_data
             codes = [s.code for s in d["sites"]]

@@ -14,9 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from circulus.api import require_object
-from registry import permissions as policy
 from registry.lifecycle import State
 from registry.models import Site
+from reporting import permissions as reporting_policy
 from reporting.exports import jobs
 from reporting.exports.models import ExportJob, ExportKind, ExportState
 
@@ -162,7 +162,7 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         if getattr(self, "swagger_fake_view", False):
             return qs.none()
         user = self.request.user
-        if user.is_superuser or policy.AUDITOR in policy.roles(user):
+        if reporting_policy.sees_all_sites(user):
             return qs
         return qs.filter(requested_by=user)
 
@@ -216,6 +216,8 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         job = get_object_or_404(ExportJob, pk=pk)
         if not jobs.can_download(request.user, job):
             raise Http404
+        if not reporting_policy.can_retry_export(request.user, job):
+            raise PermissionDenied("only the requester or a superuser may retry an export")
         try:
             jobs.authorise(request.user, job.kind, job.params)
             job = jobs.retry(job)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from registry import permissions as policy
 from registry.models import Site
 from reporting import jobs as shared
+from reporting import permissions as reporting_policy
 from reporting.exports.models import ExportJob, ExportKind, ExportState
 
 HEARTBEAT_SECONDS = 10
@@ -31,12 +32,8 @@ class JobLost(Exception):
 
 
 def can_download(user, job: ExportJob) -> bool:
-    """The requester, superusers and auditors."""
-    if not (user and user.is_authenticated):
-        return False
-    return (
-        user.is_superuser or job.requested_by_id == user.pk or policy.AUDITOR in policy.roles(user)
-    )
+    """The requester, superusers and auditors (reporting/permissions.py)."""
+    return reporting_policy.can_see_export(user, job)
 
 
 def exportable_assets(user, queryset):

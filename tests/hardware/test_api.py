@@ -4,6 +4,7 @@ import pytest
 from django.core.management import call_command
 from rest_framework.authtoken.models import Token
 
+from hardware.models import HardwareModel
 from hardware.services import load_catalogue
 from tests import factories
 
@@ -77,10 +78,24 @@ def test_list_query_count_does_not_grow_with_rows(reader, catalogue, django_asse
         reader.get(URL)
 
 
-def test_only_staff_may_write(api, procurement_user, catalogue):
-    api.force_authenticate(procurement_user)
+@pytest.fixture
+def editor(db):
+    return factories.user("editor", group="catalogue-editor")
+
+
+def test_staff_without_the_editor_role_may_not_write(
+    api, procurement_user, staff_user, auditor_user, operator_user, catalogue
+):
     payload = {"manufacturer": "nvidia", "name": "X", "slug": "x", "kind": "accelerator"}
-    assert api.post(URL, payload, format="json").status_code == 403
+    model = HardwareModel.objects.first()
+    for user in (procurement_user, staff_user, auditor_user, operator_user):
+        api.force_authenticate(user)
+        assert api.post(URL, payload, format="json").status_code == 403
+        assert api.patch(f"{URL}{model.pk}/", {"mass_kg": "9.99"}, format="json").status_code == 403
+        assert api.delete(f"{URL}{model.pk}/").status_code == 403
+        assert api.post("/api/manufacturers/", {"name": "Evil", "slug": "evil"}).status_code == 403
+    model.refresh_from_db()
+    assert str(model.mass_kg) != "9.99"
 
 
 VALID = {
@@ -94,8 +109,8 @@ VALID = {
 }
 
 
-def test_staff_creates_a_model(api, staff_user, catalogue):
-    api.force_authenticate(staff_user)
+def test_catalogue_editor_creates_a_model(api, editor, catalogue):
+    api.force_authenticate(editor)
     response = api.post(URL, VALID, format="json")
     assert response.status_code == 201, response.content
     assert response.json()["memory_gb"] == "180.0"
@@ -115,16 +130,16 @@ def test_staff_creates_a_model(api, staff_user, catalogue):
         ({"slug": "nvidia-t4"}, "slug"),
     ],
 )
-def test_bad_writes_get_400_with_field_errors(api, staff_user, catalogue, change, field):
-    api.force_authenticate(staff_user)
+def test_bad_writes_get_400_with_field_errors(api, editor, catalogue, change, field):
+    api.force_authenticate(editor)
     response = api.post(URL, VALID | change, format="json")
     assert response.status_code == 400, response.content
     assert field in response.json()
 
 
-def test_partial_update_runs_model_rules(api, staff_user):
+def test_partial_update_runs_model_rules(api, editor):
     model = factories.hardware_model(kind="accelerator")
-    api.force_authenticate(staff_user)
+    api.force_authenticate(editor)
     response = api.patch(f"{URL}{model.pk}/", {"kind": "psu"}, format="json")
     assert response.status_code == 400 and "memory_gb" in response.json()
 

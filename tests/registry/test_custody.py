@@ -331,7 +331,7 @@ def test_a_catalogue_edit_does_not_switch_the_gate_off(par):
 
 def test_a_catalogue_edit_through_the_api_does_not_switch_the_gate_off(api, op, par):
     ssd = _used_drive(par)
-    api.force_authenticate(f.user("curator", is_staff=True))  # any staff user edits the catalogue
+    api.force_authenticate(f.user("curator", group="catalogue-editor"))  # a catalogue editor
     model = HardwareModel.objects.get(slug="generic-ssd-960gb")
     response = api.patch(f"/api/hardware-models/{model.pk}/", {"holds_data": False}, format="json")
     model.refresh_from_db()

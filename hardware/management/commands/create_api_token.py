@@ -2,6 +2,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from rest_framework.authtoken.models import Token
 
+from accounts.audit import acting
+
 
 class Command(BaseCommand):
     help = (
@@ -19,7 +21,8 @@ class Command(BaseCommand):
             raise CommandError(f"No user named '{username}'.") from exc
         if not user.is_active:
             raise CommandError(f"User '{username}' is inactive.")
-        if rotate:
-            Token.objects.filter(user=user).delete()
-        token, _ = Token.objects.get_or_create(user=user)
+        with acting(via="command line (create_api_token)"):
+            if rotate:
+                Token.objects.filter(user=user).delete()
+            token, _ = Token.objects.get_or_create(user=user)
         self.stdout.write(token.key)

@@ -10,20 +10,28 @@ from django.core.management.base import BaseCommand
 from django.db.models import Count
 from rest_framework.authtoken.models import Token
 
+from accounts.audit import acting
 from circulus.celery import ping
 from hardware.models import HardwareKind, HardwareModel
-from registry.demo import load_demo_fleet
+from registry.demo import ensure_demo_sites, load_demo_fleet
+from registry.models import Site
 from reporting.demo import load_demo_site, run_demo_kpis
 from reporting.demo_de import load_demo_site_de, run_demo_kpis_de
 from reporting.exports.demo import write_demo_exports, write_demo_rzreg
 
 DEMO_USERS = (
-    # username, group, is_staff
-    ("admin", None, True),
-    ("operator", "operator", True),
-    ("procurement", "procurement", False),
-    ("auditor", "auditor", True),
-)
+    # username, group, operated site, what the role may do (printed by `make demo`)
+    ("admin", None, None, "everything"),
+    ("operator", "operator", "PAR1",
+     "writes PAR1's assets, meters, readings, periods and exports; sees nothing of FRA1's "
+     "reporting and reads FRA1's assets only"),
+    ("procurement", "procurement", None,
+     "admin: reuse candidates and reservations; reads assets and the catalogue; no reporting"),
+    ("auditor", "auditor", None,
+     "reads everything (assets, ledger, history, reporting, exports, token audit); writes "
+     "nothing"),
+    ("editor", "catalogue-editor", None, "writes the hardware catalogue; reads the registry"),
+)  # fmt: skip
 DEMO_PASSWORD = "circulus-demo"  # noqa: S105 - embedded demo only, refused when DEBUG is off
 
 
@@ -44,7 +52,8 @@ class Command(BaseCommand):
         )
         out.write("   " + ", ".join(f"{HardwareKind(k).label}: {n}" for k, n in by_kind.items()))
 
-        out.write(self.style.MIGRATE_HEADING("3. Demo users"))
+        out.write(self.style.MIGRATE_HEADING("3. Demo users and what each may do"))
+        ensure_demo_sites()
         self._users()
 
         out.write(self.style.MIGRATE_HEADING("4. Registry: a fleet through its circular life"))
@@ -101,17 +110,24 @@ class Command(BaseCommand):
             self.stdout.write("   DEBUG is off: no demo users with known passwords are created")
             return
         User = get_user_model()
-        for username, group, staff in DEMO_USERS:
+        for username, group, site_code, can in DEMO_USERS:
+            # Every demo role signs in to the admin; what it sees there is its role's business.
             user, created = User.objects.get_or_create(
-                username=username, defaults={"is_staff": staff, "is_superuser": group is None}
+                username=username, defaults={"is_staff": True, "is_superuser": group is None}
             )
             if created:
                 user.set_password(DEMO_PASSWORD)
-                user.save()
+            user.is_staff = True
+            user.save()
             if group:
                 user.groups.add(Group.objects.get(name=group))
-            token, _ = Token.objects.get_or_create(user=user)
+            if site_code:
+                operated = Site.objects.get(code=site_code)
+                operated.operators.add(user)
+            with acting(via="make demo"):
+                token, _ = Token.objects.get_or_create(user=user)
             self.stdout.write(f"   {username:12} password {DEMO_PASSWORD}  API token {token.key}")
+            self.stdout.write(f"   {'':12} {can}")
 
     def _accelerators(self, path):
         rows = (
