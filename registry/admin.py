@@ -218,7 +218,9 @@ class ReserveForm(BulkEventForm):
 
 
 READONLY_ON_CHANGE = (
-    # Set by ledger events (purchased, moved, component-…), never edited in place.
+    # Set by ledger events (purchased, moved, component-…), never edited in place; the tag too,
+    # since the ledger names parents by tag.
+    "asset_tag",
     "hardware_model",
     "site",
     "room",

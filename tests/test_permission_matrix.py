@@ -153,6 +153,7 @@ def _request(w, method, path):
             "symbol": "EDC",
             "value": "1",
             "quality": "measured",
+            "measured_by": "main supply meter",
         },
         ("POST", "/api/readings/"): [
             {"meter": "PAR1-MAIN", "timestamp": "2025-03-01T00:00:00Z", "value": "1"}
