@@ -189,10 +189,15 @@ class ChangeSerializer(serializers.Serializer):
 
 
 class HistoryEntrySerializer(serializers.Serializer):
-    """One row of an asset's change history (django-simple-history)."""
+    """One row of an asset's history: a change of its record (django-simple-history) or, with
+    type `ledger`, a lifecycle event (its kind, when it occurred, its details)."""
 
     at = serializers.DateTimeField()
     user = serializers.CharField(allow_null=True)
-    type = serializers.ChoiceField(["created", "changed", "deleted"])
+    type = serializers.ChoiceField(["created", "changed", "deleted", "ledger"])
     reason = serializers.CharField(allow_null=True)
     changes = ChangeSerializer(many=True)
+    event = serializers.IntegerField(required=False, help_text="Ledger rows only: the event id.")
+    kind = serializers.ChoiceField(EventKind.choices, required=False)
+    occurred_at = serializers.DateTimeField(required=False)
+    details = serializers.JSONField(required=False)

@@ -140,8 +140,9 @@ class AssetViewSet(
 
     @extend_schema(
         responses=HistoryEntrySerializer(many=True),
-        description="The asset's change history (who, when, before/after of each changed "
-        "field), newest first; the ledger is at `events/`.",
+        description="The asset's history, newest first: each change of its record (who, "
+        "when, before/after of each changed field) and each ledger event (type `ledger`: kind, "
+        "state before and after, details); the ledger alone is at `events/`.",
     )
     @action(detail=True, methods=["get"], pagination_class=None)
     def history(self, request, pk=None):
