@@ -38,10 +38,10 @@ def populate(n: int) -> None:
                 """
                 INSERT INTO registry_asset (asset_tag, serial_number, hardware_model_id, site_id,
                     room, rack, owner, currency, supplier, state, workload, notes, created_at,
-                    updated_at)
+                    updated_at, data_bearing)
                 SELECT 'BA-' || g, 'S' || g, (%s::bigint[])[1 + g %% %s],
                        (%s::bigint[])[1 + (g / 7) %% %s], '', 'R' || (g %% 40), '', 'EUR', 'x',
-                       (%s::text[])[1 + (g / 3) %% 4], '', '', now(), now()
+                       (%s::text[])[1 + (g / 3) %% 4], '', '', now(), now(), false
                 FROM generate_series(1, %s) AS g
                 """,
                 [models, len(models), sites, len(sites), [str(s) for s in STATES], n],

@@ -71,13 +71,13 @@ def _generate(n: int) -> None:
                 INSERT INTO registry_asset (asset_tag, serial_number, hardware_model_id, site_id,
                     room, rack, position_u, owner, purchase_date, purchase_price, currency,
                     supplier, warranty_end, planned_eol, measured_mass_kg, state, workload, notes,
-                    created_at, updated_at)
+                    created_at, updated_at, data_bearing)
                 SELECT 'BENCH-' || lpad(i::text, 7, '0'), 'SN' || lpad(i::text, 9, '0'),
                     (%s::bigint[])[1 + i %% %s], (%s::bigint[])[1 + i %% 2],
                     'R' || (i %% 4), 'K' || (i %% 40), 1 + i %% 42, 'bench', DATE '2024-03-01',
                     1234.50, 'EUR', 'Bench Supplies', DATE '2027-03-01', DATE '2029-03-01',
                     CASE WHEN i %% 10 = 0 THEN 12.345 END, 'in-service', 'training',
-                    CASE WHEN i %% 100 = 0 THEN '=HYPERLINK("x")' ELSE '' END, %s, %s
+                    CASE WHEN i %% 100 = 0 THEN '=HYPERLINK("x")' ELSE '' END, %s, %s, false
                 FROM generate_series(1, %s) AS i
                 """,
                 [models, len(models), sites, now, now, n],

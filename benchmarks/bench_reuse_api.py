@@ -75,11 +75,11 @@ def populate_servers(n_assets: int) -> dict:
     n_installed = n_servers * 8
     n_loose = n_gpu - n_installed
     n_other = n_assets - n_gpu - n_servers
-    common = "'', '', '', '', '', '', '', now(), now()"  # room … notes, created/updated
+    common = "'', '', '', '', '', '', '', now(), now(), false"  # room … notes, times, data
     cols = (
         "asset_tag, hardware_model_id, site_id, parent_id, state, "
         "serial_number, room, rack, owner, currency, supplier, workload, notes, created_at, "
-        "updated_at"
+        "updated_at, data_bearing"
     )
     sql = [
         (
