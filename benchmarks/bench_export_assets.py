@@ -118,7 +118,7 @@ def _wipe() -> None:
         if connection.vendor == "postgresql":
             cursor.execute(
                 "TRUNCATE registry_lifecycleevent, registry_historicalasset, registry_asset "
-                "RESTART IDENTITY"
+                "RESTART IDENTITY CASCADE"
             )
         else:
             cursor.execute("DELETE FROM registry_asset")

@@ -60,7 +60,7 @@ def _wipe() -> None:
     tables = ["registry_lifecycleevent", "registry_historicalasset", "registry_asset"]
     with transaction.atomic(), connection.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY")
+            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
         else:
             cursor.execute("DROP TRIGGER IF EXISTS registry_ledger_no_delete")
             for table in tables:
