@@ -41,9 +41,9 @@ LIST_QUERY = "state=in-service&site=PAR1"  # 50 rows per page: a real page, not 
 COLS = (
     "asset_tag, hardware_model_id, site_id, parent_id, state, "
     "serial_number, room, rack, owner, currency, supplier, workload, notes, created_at, "
-    "updated_at"
+    "updated_at, data_bearing"
 )
-COMMON = "'', '', '', '', '', '', '', now(), now()"  # room … notes, created/updated
+COMMON = "'', '', '', '', '', '', '', now(), now(), false"  # room … notes, times, data
 
 
 def _ids(kind_filter: str) -> list[int]:
