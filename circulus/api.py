@@ -196,11 +196,15 @@ def require_object(data) -> dict:
 
 
 def int_bounds(model, name: str) -> dict:
-    """min_value/max_value of an integer model field's column, for a plain serializer field."""
-    from django.db import connection
+    """min_value/max_value of an integer model field's type, for a plain serializer field.
+
+    The ranges of the type (as PostgreSQL stores it), not of the connection: SQLite would take
+    any 64-bit value, and the API must answer alike on every database.
+    """
+    from django.db.backends.base.operations import BaseDatabaseOperations
 
     field = model._meta.get_field(name)
-    low, high = connection.ops.integer_field_range(field.get_internal_type())
+    low, high = BaseDatabaseOperations.integer_field_ranges[field.get_internal_type()]
     return {"min_value": low, "max_value": high}
 
 
