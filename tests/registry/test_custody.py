@@ -35,22 +35,6 @@ SALE = {"counterparty": "Broker", "price": "10", "currency": "EUR"}
 
 
 @pytest.fixture
-def par(db):
-    return f.site("PAR1")
-
-
-@pytest.fixture
-def fra(db):
-    return f.site("FRA1", country="DE", time_zone="Europe/Berlin")
-
-
-@pytest.fixture
-def op(operator_user, par):
-    par.operators.add(operator_user)
-    return operator_user
-
-
-@pytest.fixture
 def op_fra(fra):
     user = f.user("op-fra", group="operator", is_staff=True)
     fra.operators.add(user)

@@ -28,22 +28,6 @@ RECYCLE = {"recycler": "ReMetal", "certification": "r2v3", "consignment_ref": "C
 SALE = {"counterparty": "Broker", "price": "10", "currency": "EUR"}
 
 
-@pytest.fixture
-def par(db):
-    return f.site("PAR1")
-
-
-@pytest.fixture
-def fra(db):
-    return f.site("FRA1", country="DE", time_zone="Europe/Berlin")
-
-
-@pytest.fixture
-def op(operator_user, par):
-    par.operators.add(operator_user)
-    return operator_user
-
-
 def server(tag="SRV-1", site=None):
     return f.asset(tag, model=f.hardware_model_by_slug("dell-poweredge-c4140"), at_site=site)
 
