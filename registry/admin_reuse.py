@@ -172,20 +172,7 @@ class ReuseMeasurementAdmin(admin.ModelAdmin):
     list_filter = ("site", "engine", "precision")
     search_fields = ("asset__asset_tag", "llm")
     autocomplete_fields = ("asset",)
-    fields = (
-        "asset",
-        "llm",
-        "precision",
-        "engine",
-        "n_devices",
-        "concurrency",
-        "context_tokens",
-        "tokens_per_s",
-        "power_w",
-        "duration_s",
-        "measured_on",
-        "note",
-    )
+    fields = ("asset", *measurements.RUN_FIELDS)
 
     def has_view_permission(self, request, obj=None):
         return permissions.can_read(request.user)

@@ -19,8 +19,8 @@ from registry import permissions
 from registry.models import Asset, ReuseMeasurement, Site
 
 POWER_LIMIT = 3  # × the accelerators' rated power: above it a reading is not a power draw
-IMPORT_COLUMNS = (
-    "asset_tag",
+# What an operator states about one run; the import, the API and the admin all ask for these.
+RUN_FIELDS = (
     "llm",
     "precision",
     "engine",
@@ -33,6 +33,7 @@ IMPORT_COLUMNS = (
     "measured_on",
     "note",
 )
+IMPORT_COLUMNS = ("asset_tag", *RUN_FIELDS)
 
 
 def _accelerators_of(asset: Asset):

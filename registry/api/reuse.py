@@ -361,24 +361,7 @@ class ReuseMeasurementSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ReuseMeasurement
-        fields = (
-            "id",
-            "asset",
-            "site",
-            "hardware_model",
-            "llm",
-            "precision",
-            "engine",
-            "n_devices",
-            "concurrency",
-            "context_tokens",
-            "tokens_per_s",
-            "power_w",
-            "duration_s",
-            "measured_on",
-            "note",
-            "created_at",
-        )
+        fields = ("id", "asset", "site", "hardware_model", *measurements.RUN_FIELDS, "created_at")
         read_only_fields = ("id", "site", "hardware_model", "created_at")
 
     def create(self, validated_data):
