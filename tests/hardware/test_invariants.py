@@ -125,6 +125,24 @@ def test_the_admin_and_api_path_refuse_the_same_physics():
     assert "mass_kg" in caught.value.message_dict
 
 
+def test_the_admin_and_api_path_refuse_a_mass_range_out_of_order():
+    maker = Manufacturer.objects.create(name="Acme", slug="acme")
+    model = HardwareModel(
+        manufacturer=maker,
+        name="DIMM",
+        slug="acme-dimm",
+        kind="memory",
+        mass_kg=Decimal("0.025"),
+        mass_min_kg=Decimal("0.03"),
+        mass_max_kg=Decimal("0.04"),
+    )
+    with pytest.raises(ValidationError) as caught:
+        model.full_clean()
+    assert "mass_min_kg" in caught.value.message_dict
+    model.mass_min_kg = Decimal("0.015")
+    model.full_clean()  # in order: accepted
+
+
 def test_pure_rules_accept_equal_bounds_and_blank_figures():
     assert (
         entry_problems("x", {"kind": "psu", "mass_kg": Decimal("1"), "cu_g": Decimal(1000)}) == []
