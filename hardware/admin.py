@@ -150,7 +150,17 @@ class HardwareModelAdmin(CatalogueAdmin, SimpleHistoryAdmin):
                 )
             },
         ),
-        ("Physical", {"fields": ("mass_kg", "tdp_w", "capacity_gb", "accelerator_slots")}),
+        (
+            "Physical",
+            {
+                "fields": (
+                    ("mass_min_kg", "mass_kg", "mass_max_kg"),
+                    "tdp_w",
+                    "capacity_gb",
+                    "accelerator_slots",
+                )
+            },
+        ),
         (
             "Accelerator",
             {

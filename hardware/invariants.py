@@ -21,8 +21,12 @@ MATERIAL_FIELDS = (
     "steel_g",
     "plastics_g",
 )
+MASS_FIELDS = ("mass_kg", "mass_min_kg", "mass_max_kg")
 # (min, central, max) triples: the central figure lies inside its range.
-RANGED = (("embodied_gwp_min_kgco2e", "embodied_gwp_kgco2e", "embodied_gwp_max_kgco2e"),)
+RANGED = (
+    ("embodied_gwp_min_kgco2e", "embodied_gwp_kgco2e", "embodied_gwp_max_kgco2e"),
+    ("mass_min_kg", "mass_kg", "mass_max_kg"),
+)
 # Plausible bounds of a spec, inclusive, by kind ("*" = any kind). Wider than anything shipped
 # (the H100 SXM5 draws 700 W and moves 3,350 GB/s; the MI250 holds 128 GB); a figure outside
 # them is a unit slip (W for kW, MB for GB) rather than new hardware.
@@ -36,6 +40,8 @@ PLAUSIBLE = {
     ("*", "memory_bandwidth_gbps"): (Decimal(10), Decimal(20000)),
     ("*", "memory_gb"): (Decimal(1), Decimal(1024)),
     ("*", "mass_kg"): (Decimal("0.001"), Decimal(2000)),
+    ("*", "mass_min_kg"): (Decimal("0.001"), Decimal(2000)),
+    ("*", "mass_max_kg"): (Decimal("0.001"), Decimal(2000)),
 }
 # Kinds that sit inside a server; none may outweigh the lightest server of the catalogue.
 COMPONENT_KINDS = frozenset({"accelerator", "cpu", "memory", "ssd", "hdd", "psu"})
@@ -67,13 +73,15 @@ def entry_problems(slug: str, values: Mapping[str, object]) -> list[Problem]:
             problems.append(
                 Problem(slug, "mass_kg", f"materials of {grams} g declared but the mass is blank")
             )
-        elif grams > Decimal(mass_kg) * 1000:
+        elif grams > Decimal(values.get("mass_min_kg") or mass_kg) * 1000:
+            # They must fit in the lightest unit the mass range allows.
+            lightest = values.get("mass_min_kg") or mass_kg
             problems.append(
                 Problem(
                     slug,
                     "mass_kg",
                     f"declared materials ({', '.join(declared)}) weigh {grams} g, more than "
-                    f"the unit's {mass_kg} kg",
+                    f"the unit's {lightest} kg",
                 )
             )
     for low_name, mid_name, high_name in RANGED:
@@ -84,7 +92,9 @@ def entry_problems(slug: str, values: Mapping[str, object]) -> list[Problem]:
             problems.append(Problem(slug, high_name, f"central {mid} is above the maximum {high}"))
         if low is not None and high is not None and mid is None and low > high:
             problems.append(Problem(slug, low_name, f"minimum {low} is above the maximum {high}"))
-    for name in ("tdp_w", "memory_bandwidth_gbps", "memory_gb", "mass_kg"):
+    if mass_kg is None and any(values.get(n) is not None for n in ("mass_min_kg", "mass_max_kg")):
+        problems.append(Problem(slug, "mass_kg", "a mass range needs its central mass"))
+    for name in ("tdp_w", "memory_bandwidth_gbps", "memory_gb", *MASS_FIELDS):
         value, bounds = values.get(name), _plausible(kind, name)
         if value is not None and bounds and not bounds[0] <= value <= bounds[1]:
             problems.append(
@@ -104,7 +114,8 @@ def catalogue_problems(entries: Mapping[str, Mapping[str, object]]) -> list[Prob
     if servers:
         lightest_kg, lightest = min(servers)
         for slug, values in entries.items():
-            mass_kg = values.get("mass_kg")
+            # The whole range must fit: a component's heaviest estimate, else its mass.
+            mass_kg = values.get("mass_max_kg") or values.get("mass_kg")
             heavier = mass_kg is not None and mass_kg > lightest_kg
             if values.get("kind") in COMPONENT_KINDS and heavier:
                 problems.append(

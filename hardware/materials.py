@@ -106,6 +106,101 @@ def shipped_classes() -> dict[tuple[str, str], ClassRow]:
     return rows
 
 
+YIELDS_FILE = "recovery_yields.csv"
+YIELD_COLUMNS = (
+    "route",
+    "material",
+    "min_yield",
+    "yield",
+    "max_yield",
+    "confidence",
+    "citation",
+    "url",
+)
+# Recovery routes the yields describe. `shredded`: the whole device is shredded first and the
+# fractions go to smelters and recyclers (the route a recycler that reports nothing is assumed
+# to take, circular.md §2.1).
+ROUTES = ("shredded",)
+
+
+@dataclass(frozen=True)
+class Yield:
+    """Share of a material's content a route recovers, as a range (0–1), with its source."""
+
+    route: str
+    material: str
+    min_yield: Decimal
+    central: Decimal
+    max_yield: Decimal
+    confidence: str
+    citation: str
+    url: str
+
+
+def read_yields(path: Path) -> tuple[dict[tuple[str, str], Yield], list[Problem]]:
+    """{(route, material): yield} and the problems found (file, row, field and reason).
+
+    A material without a row has no known yield: its expected recoverable figure stays blank.
+    """
+    rows: dict[tuple[str, str], Yield] = {}
+    problems: list[Problem] = []
+    try:
+        with path.open(newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            missing = [c for c in YIELD_COLUMNS if c not in (reader.fieldnames or [])]
+            if missing:
+                return {}, [Problem(f"{path.name}: row 1", "header", f"lacks {missing}")]
+            for row in reader:
+                where = f"{path.name}: row {reader.line_num}"
+                key = ((row["route"] or "").strip(), (row["material"] or "").strip())
+                if key[0] not in ROUTES:
+                    problems.append(Problem(where, "route", f"unknown route {key[0]!r}"))
+                    continue
+                if key[1] not in MATERIALS:
+                    problems.append(Problem(where, "material", f"unknown material {key[1]!r}"))
+                    continue
+                if key in rows:
+                    problems.append(Problem(where, "material", f"{key} is given twice"))
+                    continue
+                try:
+                    low, mid, high = (Decimal(row[c]) for c in ("min_yield", "yield", "max_yield"))
+                except (InvalidOperation, TypeError):
+                    problems.append(Problem(where, "yield", "min, central and max are numbers"))
+                    continue
+                if not Decimal(0) <= low <= mid <= high <= Decimal(1):
+                    problems.append(
+                        Problem(
+                            where,
+                            "yield",
+                            f"needs 0 ≤ min ≤ central ≤ max ≤ 1: {low}, {mid}, {high}",
+                        )
+                    )
+                    continue
+                if not (row["citation"] or "").strip():
+                    problems.append(Problem(where, "citation", "every figure names its source"))
+                    continue
+                rows[key] = Yield(
+                    *key,
+                    low,
+                    mid,
+                    high,
+                    row["confidence"].strip(),
+                    row["citation"].strip(),
+                    (row["url"] or "").strip(),
+                )
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        return {}, [Problem(path.name, "file", f"cannot be read: {exc}")]
+    return rows, problems
+
+
+@cache
+def shipped_yields() -> dict[tuple[str, str], Yield]:
+    rows, problems = read_yields(CATALOGUE_DIR / YIELDS_FILE)
+    if problems:
+        raise ValueError("; ".join(str(p) for p in problems))
+    return rows
+
+
 @dataclass(frozen=True)
 class Content:
     """Grams of one material in one unit, with its basis and source."""
@@ -123,12 +218,21 @@ def unit_content(
     declared_g: dict[str, Decimal | None],
     declared_basis: dict[str, str] | None = None,
     classes: dict[tuple[str, str], ClassRow] | None = None,
+    mass_min_kg: Decimal | None = None,
+    mass_max_kg: Decimal | None = None,
 ) -> dict[str, Content | None]:
     """Per material: the model's declared grams, else class g/kg × mass; None when unknown
-    (no declared figure and no mass, or a kind without a class)."""
+    (no declared figure and no mass, or a kind without a class).
+
+    An estimated mass carries a range: the content's minimum is the class minimum × the lightest
+    mass and its maximum the class maximum × the heaviest, so both uncertainties are shown.
+    """
     classes = shipped_classes() if classes is None else classes
     declared_basis = declared_basis or {}
     equipment_class = KIND_CLASS.get(kind)
+    low_kg = mass_min_kg if mass_min_kg is not None else mass_kg
+    high_kg = mass_max_kg if mass_max_kg is not None else mass_kg
+    mass_text = f"{mass_kg} kg" if low_kg == high_kg else f"{mass_kg} kg ({low_kg}–{high_kg})"
     out: dict[str, Content | None] = {}
     for material in MATERIALS:
         grams = declared_g.get(material)
@@ -143,9 +247,9 @@ def unit_content(
         f = row.figure
         out[material] = Content(
             f.g_per_kg * mass_kg,
-            f.min_g_per_kg * mass_kg,
-            f.max_g_per_kg * mass_kg,
+            f.min_g_per_kg * low_kg,
+            f.max_g_per_kg * high_kg,
             "estimated",
-            f"{equipment_class} class, {f.g_per_kg} g/kg × {mass_kg} kg: {row.citation}",
+            f"{equipment_class} class, {f.g_per_kg} g/kg × {mass_text}: {row.citation}",
         )
     return out

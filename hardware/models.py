@@ -94,6 +94,9 @@ class HardwareModel(models.Model):
         null=True, blank=True, validators=[MinValueValidator(1980), MaxValueValidator(2100)]
     )
     mass_kg = _decimal(9, 3, verbose_name="mass (kg)")
+    # The range of a mass that is a class-typical estimate (blank when the mass is one unit's).
+    mass_min_kg = _decimal(9, 3, verbose_name="mass min (kg)")
+    mass_max_kg = _decimal(9, 3, verbose_name="mass max (kg)")
     tdp_w = _decimal(8, 1, verbose_name="nominal / TDP power (W)")
     holds_data = models.BooleanField(
         default=False, help_text="Stores user data: must be sanitised before leaving custody."
@@ -199,6 +202,8 @@ class HardwareModel(models.Model):
 # The figures a source can be attached to.
 SOURCED_FIELDS = (
     "mass_kg",
+    "mass_min_kg",
+    "mass_max_kg",
     "tdp_w",
     "release_year",
     "capacity_gb",

@@ -11,7 +11,7 @@ from django.utils.text import slugify
 
 from hardware import calibration, inference
 from hardware.invariants import catalogue_problems
-from hardware.materials import CLASSES_FILE, read_classes
+from hardware.materials import CLASSES_FILE, YIELDS_FILE, read_classes, read_yields
 from hardware.models import (
     SOURCED_FIELDS,
     Basis,
@@ -33,6 +33,8 @@ MODEL_COLUMNS = (
     "form_factor",
     "release_year",
     "mass_kg",
+    "mass_min_kg",
+    "mass_max_kg",
     "tdp_w",
     "holds_data",
     "weee_category",
@@ -239,7 +241,7 @@ def check_catalogue(directory: Path = CATALOGUE_DIR) -> tuple[dict, list[dict], 
     and rule: the format of each cell, then the physics and plausibility of `hardware.invariants`
     (materials within the unit's mass, ranges in order, specs in range, components lighter than
     servers, on the figures as loaded: embodied ranges applied), then the class compositions of
-    material_classes.csv.
+    material_classes.csv and the recovery yields of recovery_yields.csv.
     """
     models_by_slug, sources, _embodied, _measurements, problems = _parse_all(directory)
     return models_by_slug, sources, problems
@@ -261,6 +263,10 @@ def _parse_all(directory: Path) -> tuple[dict, list[dict], dict, list, list[str]
         problems += [str(p) for p in read_classes(directory / CLASSES_FILE)[1]]
     else:
         problems.append(f"{CLASSES_FILE}: missing from {directory}")
+    if (directory / YIELDS_FILE).exists():
+        problems += [str(p) for p in read_yields(directory / YIELDS_FILE)[1]]
+    else:
+        problems.append(f"{YIELDS_FILE}: missing from {directory}")
     return models_by_slug, sources, embodied, measurements, problems
 
 

@@ -20,24 +20,14 @@ from django.db.models import (
 from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, NullIf
 
-from hardware.materials import unit_content
+from hardware.materials import shipped_yields, unit_content
 from hardware.models import Basis, FigureSource, HardwareModel
 from registry.lifecycle import CERTIFIED_RECYCLERS, METALS, EventKind, State
 from registry.models import Asset, LifecycleEvent, Site
 
-# Recovery yield per metal when the recycler reports nothing: the whole device is shredded first
-# (Chancerel et al. 2009 for Au/Ag/Pd/Cu [C]; Fe 0.9 and Al 0.8 unconfirmed; Nd and Ta are not
-# recovered from shredded WEEE [C]) — circular.md §2.1.
-SHREDDED_YIELD = {
-    "au": Decimal("0.256"),
-    "ag": Decimal("0.115"),
-    "pd": Decimal("0.256"),
-    "cu": Decimal("0.60"),
-    "steel": Decimal("0.9"),
-    "al": Decimal("0.8"),
-    "nd": Decimal("0"),
-    "ta": Decimal("0"),
-}
+# Recovery yields per metal when the recycler reports nothing ship with the catalogue
+# (hardware/catalogue/recovery_yields.csv, route `shredded`: the whole device is shredded first).
+YIELD_ROUTE = "shredded"
 ROUTES = ("reused-internally", "resold-or-donated", "refurbished", "recycled", "other")
 MONEY = DecimalField(max_digits=20, decimal_places=6)
 
@@ -250,6 +240,8 @@ def _metals(recycled) -> dict:
             "asset__hardware_model_id",
             "asset__hardware_model__kind",
             "asset__hardware_model__mass_kg",
+            "asset__hardware_model__mass_min_kg",
+            "asset__hardware_model__mass_max_kg",
             *(f"asset__hardware_model__{m}_g" for m in METALS),
         )
     )
@@ -263,6 +255,7 @@ def _metals(recycled) -> dict:
         declared_basis.setdefault(model_id, {})[name.removesuffix("_g")] = (
             "estimated" if basis == Basis.ESTIMATED else "declared"
         )
+    yields = shipped_yields()
     out = {
         m: {
             "units": len(rows),
@@ -272,7 +265,9 @@ def _metals(recycled) -> dict:
             "content_max_g": None,
             "bases": set(),
             "expected_recoverable_g": None,
-            "yield": SHREDDED_YIELD.get(m),
+            "expected_recoverable_min_g": None,
+            "expected_recoverable_max_g": None,
+            "yield": yields.get((YIELD_ROUTE, m)),
             "reported_g": None,
             "expected_on_reported_units_g": None,
             "reported_units": 0,
@@ -284,14 +279,22 @@ def _metals(recycled) -> dict:
         entry[key] = value if entry[key] is None else entry[key] + value
 
     for row in rows:
+        # A weighed or measured mass is the unit's own; only the catalogue's mass has a range.
         mass = row["weighed"]
         if mass is None:
-            mass = row["asset__measured_mass_kg"] or row["asset__hardware_model__mass_kg"]
+            mass = row["asset__measured_mass_kg"]
+        low = high = None
+        if mass is None:
+            mass = row["asset__hardware_model__mass_kg"]
+            low = row["asset__hardware_model__mass_min_kg"]
+            high = row["asset__hardware_model__mass_max_kg"]
         content = unit_content(
             row["asset__hardware_model__kind"],
             mass,
             {m: row[f"asset__hardware_model__{m}_g"] for m in METALS},
             declared_basis.get(row["asset__hardware_model_id"]),
+            mass_min_kg=low,
+            mass_max_kg=high,
         )
         reported = (row["details"] or {}).get("recovered_g") or {}
         for metal in METALS:
@@ -307,11 +310,13 @@ def _metals(recycled) -> dict:
                 add(entry, "reported_g", Decimal(str(reported[metal])))
                 entry["reported_units"] += 1
                 if c is not None and entry["yield"] is not None:
-                    add(entry, "expected_on_reported_units_g", c.g * entry["yield"])
+                    add(entry, "expected_on_reported_units_g", c.g * entry["yield"].central)
     for entry in out.values():
         rate = entry["yield"]
         if entry["content_g"] is not None and rate is not None:
-            entry["expected_recoverable_g"] = entry["content_g"] * rate
+            entry["expected_recoverable_g"] = entry["content_g"] * rate.central
+            entry["expected_recoverable_min_g"] = entry["content_min_g"] * rate.min_yield
+            entry["expected_recoverable_max_g"] = entry["content_max_g"] * rate.max_yield
         gap = None
         if entry["reported_g"] is not None and entry["expected_on_reported_units_g"] is not None:
             gap = entry["reported_g"] - entry["expected_on_reported_units_g"]
@@ -321,14 +326,18 @@ def _metals(recycled) -> dict:
             "content_min_g",
             "content_max_g",
             "expected_recoverable_g",
+            "expected_recoverable_min_g",
+            "expected_recoverable_max_g",
             "reported_g",
             "expected_on_reported_units_g",
         ):
             entry[key] = _q(entry[key], "0.0001")
         entry["basis"] = " + ".join(sorted(entry.pop("bases"))) or None
-        entry["yield"] = str(rate) if rate is not None else None
+        entry["yield"] = str(rate.central) if rate is not None else None
+        entry["yield_min"] = str(rate.min_yield) if rate is not None else None
+        entry["yield_max"] = str(rate.max_yield) if rate is not None else None
         entry["yield_basis"] = (
-            "whole device shredded first (circular.md §2.1)"
+            f"whole device shredded first ({rate.confidence}): {rate.citation}"
             if rate is not None
             else "no recovery yield known for this metal: content only"
         )

@@ -29,8 +29,9 @@ class HardwareModelSerializer(ValidatedModelSerializer):
     sources = FigureSourceSerializer(source="figure_sources", many=True, read_only=True)
     material_content = serializers.SerializerMethodField(
         help_text="Grams per unit of each material: the model's declared figure, else its "
-        "equipment class's g/kg × its mass (basis 'estimated', with min and max); null when "
-        "unknown (no figure and no mass)."
+        "equipment class's g/kg × its mass (basis 'estimated'; min and max combine the class "
+        "range with the mass range of an estimated mass); null when unknown (no figure and "
+        "no mass). The mass's own basis and source are under `sources` (field mass_kg)."
     )
 
     class Meta:
@@ -47,7 +48,14 @@ class HardwareModelSerializer(ValidatedModelSerializer):
             if fs.field.endswith("_g")
         }
         declared = {m: getattr(obj, f"{m}_g") for m in MATERIALS}
-        content = unit_content(obj.kind, obj.mass_kg, declared, basis)
+        content = unit_content(
+            obj.kind,
+            obj.mass_kg,
+            declared,
+            basis,
+            mass_min_kg=obj.mass_min_kg,
+            mass_max_kg=obj.mass_max_kg,
+        )
         return {
             m: None
             if c is None

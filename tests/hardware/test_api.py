@@ -128,6 +128,9 @@ def test_catalogue_editor_creates_a_model(api, editor, catalogue):
             "embodied_gwp_min_kgco2e",
         ),
         ({"slug": "nvidia-t4"}, "slug"),
+        ({"mass_min_kg": "2.0"}, "mass_min_kg"),  # above the central 1.8 kg
+        ({"mass_max_kg": "1.0"}, "mass_max_kg"),  # below the central 1.8 kg
+        ({"mass_kg": None, "mass_max_kg": "2.0"}, "mass_kg"),  # a range without its mass
     ],
 )
 def test_bad_writes_get_400_with_field_errors(api, editor, catalogue, change, field):

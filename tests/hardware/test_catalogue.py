@@ -107,8 +107,8 @@ def test_operator_edits_survive_a_reload(catalogue_copy):
     # The shipped catalogue changes both the edited figure and an untouched one.
     _replace_in(
         catalogue_copy / "models.csv",
-        "T4 16 GB,accelerator,,PCIe,2018,0.301,70,",
-        "T4 16 GB,accelerator,,PCIe,2018,0.305,75,",
+        "T4 16 GB,accelerator,,PCIe,2018,0.301,,,70,",
+        "T4 16 GB,accelerator,,PCIe,2018,0.305,,,75,",
     )
     report = load_catalogue(catalogue_copy)
     t4.refresh_from_db()
@@ -130,7 +130,7 @@ def test_operator_sources_are_never_replaced():
 @pytest.mark.parametrize(
     ("old", "new", "expected"),
     [
-        (",0.301,70,", ",-0.301,70,", "models.csv: row 6: model nvidia-t4: field mass_kg"),
+        (",0.301,,,70,", ",-0.301,,,70,", "models.csv: row 6: model nvidia-t4: field mass_kg"),
         (
             "T4 16 GB,accelerator,",
             "T4 16 GB,gizmo,",
@@ -142,8 +142,8 @@ def test_operator_sources_are_never_replaced():
             "models.csv: row 6: model nvidia-t4: field release_year",
         ),
         (
-            "HDD 3.5in,hdd,,3.5in,,0.6,,true,6,,,",
-            "HDD 3.5in,hdd,,3.5in,,0.6,,true,6,,,12",
+            "HDD 3.5in,hdd,,3.5in,,0.6,,,,true,6,,,",
+            "HDD 3.5in,hdd,,3.5in,,0.6,,,,true,6,,,12",
             "field memory_gb: Only accelerators carry this figure",
         ),
     ],
@@ -161,7 +161,7 @@ def test_malformed_models_file_names_row_and_field_and_writes_nothing(
 def test_malformed_sources_file_is_refused_and_leaves_stored_data_alone(catalogue_copy):
     load_catalogue()
     before = HardwareModel.objects.get(slug="nvidia-t4").tdp_w
-    _replace_in(catalogue_copy / "models.csv", ",0.301,70,", ",0.301,99,")
+    _replace_in(catalogue_copy / "models.csv", ",0.301,,,70,", ",0.301,,,99,")
     with (catalogue_copy / "sources.csv").open("a") as handle:
         handle.write("nvidia-t4,warp_factor,declared,confirmed,Somebody,,\n")
     with pytest.raises(CatalogueError) as err:
@@ -171,7 +171,7 @@ def test_malformed_sources_file_is_refused_and_leaves_stored_data_alone(catalogu
 
 
 def test_command_reports_problems_without_writing(catalogue_copy):
-    _replace_in(catalogue_copy / "models.csv", ",0.301,70,", ",heavy,70,")
+    _replace_in(catalogue_copy / "models.csv", ",0.301,,,70,", ",heavy,,,70,")
     with pytest.raises(
         CommandError, match=r"(?s)nothing was written.*row 6: model nvidia-t4: field mass_kg"
     ):

@@ -125,6 +125,24 @@ def test_the_admin_and_api_path_refuse_the_same_physics():
     assert "mass_kg" in caught.value.message_dict
 
 
+def test_the_admin_and_api_path_refuse_a_mass_range_out_of_order():
+    maker = Manufacturer.objects.create(name="Acme", slug="acme")
+    model = HardwareModel(
+        manufacturer=maker,
+        name="DIMM",
+        slug="acme-dimm",
+        kind="memory",
+        mass_kg=Decimal("0.025"),
+        mass_min_kg=Decimal("0.03"),
+        mass_max_kg=Decimal("0.04"),
+    )
+    with pytest.raises(ValidationError) as caught:
+        model.full_clean()
+    assert "mass_min_kg" in caught.value.message_dict
+    model.mass_min_kg = Decimal("0.015")
+    model.full_clean()  # in order: accepted
+
+
 def test_pure_rules_accept_equal_bounds_and_blank_figures():
     assert (
         entry_problems("x", {"kind": "psu", "mass_kg": Decimal("1"), "cu_g": Decimal(1000)}) == []
@@ -199,4 +217,108 @@ def test_the_api_gives_every_model_its_material_content_with_basis(api, procurem
     nd = rows["generic-hdd-3-5in"]["material_content"]["nd"]
     assert Decimal(nd["g"]) == Decimal("4.35") and nd["source"] == "catalogue entry"
     assert nd["basis"] == "estimated"  # its figure source says the HDD's Nd is an estimate
-    assert rows["generic-ssd-960gb"]["material_content"]["au"] is None  # no mass: unknown
+    # An estimated mass carries its range into the content, and its source into `sources`.
+    ssd = rows["generic-ssd-960gb"]
+    au, mass = ssd["material_content"]["au"], {s["field"]: s for s in ssd["sources"]}
+    assert mass["mass_kg"]["basis"] == "estimated" and mass["mass_kg"]["citation"]
+    assert mass["mass_min_kg"]["citation"] == mass["mass_kg"]["citation"]
+    figure = rows_by_class[("ssd", "au")].figure
+    low, high = Decimal(ssd["mass_min_kg"]), Decimal(ssd["mass_max_kg"])
+    assert Decimal(au["min_g"]) == (figure.min_g_per_kg * low).quantize(Decimal("0.0001"))
+    assert Decimal(au["max_g"]) == (figure.max_g_per_kg * high).quantize(Decimal("0.0001"))
+    assert Decimal(au["g"]) == (figure.g_per_kg * Decimal(ssd["mass_kg"])).quantize(
+        Decimal("0.0001")
+    )
+    assert au["basis"] == "estimated" and ssd["mass_kg"] in au["source"]
+
+
+def test_every_catalogue_model_has_a_mass_with_its_basis_and_source():
+    from hardware.models import FigureSource
+
+    load_catalogue()
+    sources = {
+        (fs.hardware_model.slug, fs.field): fs
+        for fs in FigureSource.objects.select_related("hardware_model", "source")
+    }
+    for model in HardwareModel.objects.all():
+        assert model.mass_kg is not None, model.slug
+        source = sources[(model.slug, "mass_kg")]
+        assert source.basis in ("declared", "measured", "estimated") and source.source.citation
+        for name in ("mass_min_kg", "mass_max_kg"):
+            if getattr(model, name) is not None:
+                assert sources[(model.slug, name)].source == source.source
+        low = model.mass_min_kg if model.mass_min_kg is not None else model.mass_kg
+        high = model.mass_max_kg if model.mass_max_kg is not None else model.mass_kg
+        assert low <= model.mass_kg <= high
+        if model.mass_min_kg is not None and model.mass_min_kg != model.mass_max_kg:
+            assert source.basis in ("estimated", "measured"), model.slug  # a range is no datasheet
+
+
+@pytest.mark.parametrize(
+    ("cells", "field", "rule"),
+    [
+        ({"mass_min_kg": "0.2"}, "mass_min_kg", "above the central"),
+        ({"mass_max_kg": "0.01"}, "mass_max_kg", "above the maximum"),
+        ({"mass_kg": "", "mass_min_kg": "", "mass_max_kg": "0.1"}, "mass_kg", "central mass"),
+        ({"mass_max_kg": "50"}, "mass_kg", "outweighs the server"),
+    ],
+)
+def test_a_mass_range_out_of_order_or_heavier_than_a_server_is_refused(
+    catalogue_copy, cells, field, rule
+):
+    _edit_row(catalogue_copy / "models.csv", "generic-ssd-960gb", **cells)
+    problems = _refused(catalogue_copy)
+    assert any(
+        "generic-ssd-960gb" in p and f"field {field}" in p and rule in p for p in problems
+    ), problems
+
+
+def test_declared_materials_must_fit_in_the_lightest_mass_of_the_range(catalogue_copy):
+    # 60 g of copper fits in the central 73 g drive but not in its 50 g lightest estimate.
+    _edit_row(catalogue_copy / "models.csv", "generic-ssd-960gb", cu_g="60")
+    problems = _refused(catalogue_copy)
+    assert any("generic-ssd-960gb" in p and "field mass_kg" in p for p in problems), problems
+
+
+def test_shipped_yields_are_sourced_ranges_within_zero_and_one():
+    from hardware.materials import MATERIALS, YIELDS_FILE, read_yields
+
+    yields, problems = read_yields(CATALOGUE_DIR / YIELDS_FILE)
+    assert not problems
+    for material in MATERIALS:  # every material has a yield now, cobalt and plastics included
+        rate = yields[("shredded", material)]
+        assert 0 <= rate.min_yield <= rate.central <= rate.max_yield <= 1
+        assert rate.citation and rate.confidence
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("shredded,co,0.40,0.50,0.95", "shredded,co,0.40,0.50,1.5", "yield"),
+        ("shredded,co,0.40,0.50,0.95", "shredded,co,0.60,0.50,0.95", "yield"),
+        ("shredded,co,0.40,0.50,0.95", "shredded,cobalt,0.40,0.50,0.95", "material"),
+        ("shredded,co,0.40,0.50,0.95", "melted,co,0.40,0.50,0.95", "route"),
+    ],
+)
+def test_a_bad_yield_row_is_refused_with_row_and_field_and_nothing_written(
+    catalogue_copy, old, new, field
+):
+    path = catalogue_copy / "recovery_yields.csv"
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+    problems = _refused(catalogue_copy)
+    assert any(
+        p.startswith("recovery_yields.csv: row ") and f"field {field}" in p for p in problems
+    ), problems
+    assert check_catalogue(catalogue_copy)[2] == problems  # the check command says the same
+
+
+def test_the_psu_class_fits_in_one_kilogram_and_names_its_sources():
+    rows, problems = read_classes(CATALOGUE_DIR / CLASSES_FILE)
+    assert not problems
+    psu = [r for (name, _m), r in rows.items() if name == "psu"]
+    assert len(psu) == 10
+    assert sum(r.figure.g_per_kg for r in psu) <= 1000
+    assert sum(r.figure.min_g_per_kg for r in psu) <= 1000
+    assert all(r.citation for r in psu)

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hardware.materials import read_classes, unit_content
+from hardware.materials import read_classes, read_yields, unit_content
 from hardware.services import CATALOGUE_DIR
 from registry import selectors
 from registry.selectors import ROUTES, Period
@@ -24,8 +24,19 @@ def par(db):
     return f.site("PAR1")
 
 
-def _donated_ssd(tag, par, day=10):
-    drive = f.asset(tag, at_site=par, model=f.hardware_model_by_slug("generic-ssd-960gb"))
+def _massless_model(kind="ssd"):
+    """A model whose mass nobody knows (every catalogue model now has one)."""
+    from hardware.models import HardwareModel
+
+    slug = f"acme-{kind}-no-mass"
+    found = HardwareModel.objects.filter(slug=slug).first()
+    return found or f.hardware_model(
+        slug, kind=kind, memory_gb=None, mass_kg=None, holds_data=kind == "ssd"
+    )
+
+
+def _donated_ssd(tag, par, day=10, model=None):
+    drive = f.asset(tag, at_site=par, model=model or _massless_model())
     record(drive, "commissioned", 1, workload="storage")
     record(drive, "decommissioned", 2, reason="eol")
     record(drive, "sanitised", 3, **SANITISE)
@@ -69,6 +80,22 @@ def test_a_donated_unit_of_unknown_mass_is_not_zero_tonnes_and_not_in_ede(par):
     assert "known mass only" in fig["ede"]["definition"]
 
 
+def test_a_donated_catalogue_drive_counts_with_its_estimated_mass_not_as_unknown(par):
+    model = f.hardware_model_by_slug("generic-ssd-960gb")
+    assert model.mass_kg is not None  # class-typical, estimated, with a range
+    _donated_ssd("SSD-2", par, model=model)
+    _donated_ssd("SSD-3", par)  # a drive of a model with no mass stays unknown
+    fig = selectors.circular_figures(["PAR1"], YEAR)
+    cell = fig["routes"]["resold-or-donated"]["6"]
+    assert (cell["units"], cell["unknown_mass_units"]) == (2, 1)
+    assert cell["mass_kg"] == model.mass_kg
+    ede = fig["ede"]
+    assert ede["disposed_mass_kg"] == model.mass_kg and ede["unknown_mass_units"] == 1
+    assert ede["value"] == (ede["responsible_mass_kg"] / ede["disposed_mass_kg"]).quantize(
+        Decimal("0.0001")
+    )
+
+
 def test_metals_show_expected_recoverable_beside_reported_and_the_gap(par):
     _recycled_gpu("GPU-1", par, mass="1.5", recovered_g={"au": "0.01", "cu": "300"})
     metals = selectors.circular_figures(["PAR1"], YEAR)["recovered_metals_g"]
@@ -81,8 +108,20 @@ def test_metals_show_expected_recoverable_beside_reported_and_the_gap(par):
     assert au["expected_recoverable_g"] == expected.quantize(Decimal("0.0001"))
     assert au["reported_g"] == Decimal("0.0100")
     assert au["gap_g"] == (Decimal("0.01") - expected).quantize(Decimal("0.0001"))
-    assert metals["co"]["yield"] is None and metals["co"]["expected_recoverable_g"] is None
-    assert metals["plastics"]["content_g"] is not None  # the content is still shown
+    yields = read_yields(CATALOGUE_DIR / "recovery_yields.csv")[0]
+    for material in ("co", "plastics"):  # sourced yields: no longer content only
+        entry, rate = metals[material], yields[("shredded", material)]
+        assert entry["yield"] == str(rate.central)
+        assert (entry["yield_min"], entry["yield_max"]) == (
+            str(rate.min_yield),
+            str(rate.max_yield),
+        )
+        assert entry["expected_recoverable_g"] == (entry["content_g"] * rate.central).quantize(
+            Decimal("0.0001")
+        )
+        low, high = entry["expected_recoverable_min_g"], entry["expected_recoverable_max_g"]
+        assert low <= entry["expected_recoverable_g"] <= high
+        assert rate.citation in entry["yield_basis"]
     assert metals["ag"]["reported_g"] is None and metals["ag"]["gap_g"] is None  # not reported
 
 
@@ -150,7 +189,7 @@ def test_totals_equal_the_sum_of_their_parts_with_unknowns_apart(par, units):
     # Each example adds to the same database: the figures must hold for the whole ledger.
     tag_base = Asset.objects.count()
     known_model = f.hardware_model_by_slug("nvidia-t4")
-    massless_model = f.hardware_model_by_slug("generic-rdimm-32gb")
+    massless_model = _massless_model("memory")
     for i, (route, mass) in enumerate(units):
         tag = f"P-{tag_base + i}"
         unit = f.asset(

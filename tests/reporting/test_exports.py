@@ -283,15 +283,25 @@ def test_ewaste_workbook_matches_the_selectors(circular, tmp_path):
         fra[col["EDE (site, all categories, known masses only)"]] is None
     )  # nothing disposed: blank, not 0
 
-    metals = list(book["Metals"].iter_rows(values_only=True))[1:]
+    metals = list(book["Metals"].iter_rows(values_only=True))
+    mcol = {h: i for i, h in enumerate(metals[0])}
     fig = selectors.circular_figures(["PAR1"], period)
-    par_metals = {r[2]: r for r in metals if r[0] == "PAR1"}
+    par_metals = {r[2]: r for r in metals[1:] if r[0] == "PAR1"}
     assert set(par_metals) == set(METALS)
+
+    def number(value):
+        return None if value is None else float(value)
+
     for metal, row in par_metals.items():
         m = fig["recovered_metals_g"][metal]
-        assert row[11] == (None if m["reported_g"] is None else float(m["reported_g"]))
-        expected = m["expected_recoverable_g"]
-        assert row[10] == (None if expected is None else float(expected))
+        assert row[mcol["Reported by certificates [g]"]] == number(m["reported_g"])
+        for header, key in (
+            ("Expected recoverable [g]", "expected_recoverable_g"),
+            ("Expected recoverable min [g]", "expected_recoverable_min_g"),
+            ("Expected recoverable max [g]", "expected_recoverable_max_g"),
+        ):
+            assert row[mcol[header]] == number(m[key])
+        assert row[mcol["Yield basis"]] == m["yield_basis"]
     sanit = list(book["Sanitisation"].iter_rows(values_only=True))[1:]
     assert [(r[0], r[2], r[3], r[5]) for r in sanit if r[0] == "PAR1"] == [
         ("PAR1", s["method"], s["standard"], s["count"])
