@@ -352,8 +352,9 @@ def predict(table: pd.DataFrame, params: dict) -> np.ndarray:
 
 
 def roofline(table: pd.DataFrame) -> np.ndarray:
-    """The former estimate, for comparison: 0.7 of datasheet bandwidth, ideal tensor parallel."""
-    f = inference.step_features(table)
+    """The former estimate, for comparison: 0.7 of datasheet bandwidth, ideal tensor parallel,
+    every parameter read (it knew no mixture of experts)."""
+    f = inference.step_features(table.drop(columns="active_params_b", errors="ignore"))
     return f["batch"] / (f["memory"] / 0.7)
 
 
@@ -591,7 +592,7 @@ def docs_block(result: dict, fitted_on: str) -> str:
             ""
             if cv["goal_met"]
             else (
-                "The median is where it should be, "
+                "The median is where it should be, but "
                 if GOAL_MEDIAN[0] <= cv["median_ratio"] <= GOAL_MEDIAN[1]
                 else "The median is outside 0.9–1.1, and "
             )
