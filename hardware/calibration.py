@@ -46,6 +46,9 @@ MEASUREMENT_COLUMNS = (
     "published",
     "note",
 )
+# Optional: a quantisation library whose kernels are not the engine's own (e.g. bitsandbytes);
+# the KV cache's bits when the engine stored it below 16 (blank = fp16).
+OPTIONAL_COLUMNS = ("weight_format", "kv_bits")
 INTERCONNECTS = ("none", "nvlink", "pcie", "fabric")
 WITHIN = 0.35  # the ±35 % accuracy goal
 GOAL_MEDIAN = (0.9, 1.1)
@@ -186,6 +189,13 @@ def feature_table(
             if not value > 0 and not (name == "concurrency" and not r[name].strip()):
                 bad.append(f"field {name}: '{r[name]}' must be a number above 0")
             values[name] = value
+        kv_text = (r.get("kv_bits") or "").strip()
+        try:
+            kv_bits = float(kv_text) if kv_text else 16.0
+        except ValueError:
+            kv_bits = math.nan
+        if not 0 < kv_bits <= 32:
+            bad.append(f"field kv_bits: '{kv_text}' must be a number of bits between 1 and 32")
         for name in ("context_tokens", "output_tokens", "power_w"):
             value = _num(r[name])
             if value < 0:
@@ -219,7 +229,8 @@ def feature_table(
                 "params_b": llm.params_b,
                 "active_params_b": llm.read_params_b,
                 "layers": llm.layers,
-                "kv_bytes_per_token": llm.kv_bytes_per_token,
+                # fp16 KV cache unless the row says the engine stored it in fewer bits.
+                "kv_bytes_per_token": llm.kv_bytes_per_token * kv_bits / 16,
                 "bits_per_weight": values["bits_per_weight"],
                 "n_devices": values["n_gpus"],
                 "bandwidth_gbps": acc.bandwidth_gbps,
