@@ -46,6 +46,9 @@ MEASUREMENT_COLUMNS = (
     "published",
     "note",
 )
+# Optional: a quantisation library whose kernels are not the engine's own (e.g. bitsandbytes);
+# the KV cache's bits when the engine stored it below 16 (blank = fp16).
+OPTIONAL_COLUMNS = ("weight_format", "kv_bits")
 INTERCONNECTS = ("none", "nvlink", "pcie", "fabric")
 WITHIN = 0.35  # the ±35 % accuracy goal
 GOAL_MEDIAN = (0.9, 1.1)
@@ -57,17 +60,23 @@ MIN_POWER_ROWS = 3
 # prior value, scale (how far the data may move it before the prior weighs as one row)
 PRIORS = {
     "memory": (1 / 0.7, 1.0),
-    "memory:": (0.0, 0.3),
+    "memory:": (0.0, 0.1),  # ≤ 3 GPUs per technology: kept close to the pooled η
     "memory_engine:": (0.0, 0.3),
     "quant:": (0.0, 0.3),
     "t0:": (0.003, 0.003),
+    "launch:": (5e-5, 5e-5),  # per layer and step: ~10 kernel launches of a few µs
     "tp:": (2e-5, 2e-5),
+    "hop:": (1e-3, 1e-3),  # hand-over of the activations to the next device (layer split)
+    "request": (0.05, 0.05),  # fixed latency of one request: scheduling, tokenising, HTTP
     "compute": (2.0, 2.0),
     "prefill": (2.0, 2.0),
 }
-NON_NEGATIVE = ("t0:", "tp:", "compute", "prefill", "quant:")
-RIDGE = 0.1  # chosen by the leave-one-GPU-out score among 0.02, 0.1, 0.3, 1
-HUBER = 0.3  # log residual beyond which a row weighs less (≈ ±35 %)
+NON_NEGATIVE = ("t0:", "launch:", "tp:", "hop:", "compute", "prefill", "request", "quant:")
+
+# Both chosen once by the leave-one-GPU-out score (ridge 0.03/0.1/0.3 × Huber 0.3/1.0; the
+# spread between them was a few rows out of ~100, so the middle ridge was kept).
+RIDGE = 0.1
+HUBER = 1.0  # log residual beyond which a row weighs less (a factor e ≈ 2.7 off)
 GAUSS_NEWTON_STEPS = 60
 
 
@@ -180,6 +189,13 @@ def feature_table(
             if not value > 0 and not (name == "concurrency" and not r[name].strip()):
                 bad.append(f"field {name}: '{r[name]}' must be a number above 0")
             values[name] = value
+        kv_text = (r.get("kv_bits") or "").strip()
+        try:
+            kv_bits = float(kv_text) if kv_text else 16.0
+        except ValueError:
+            kv_bits = math.nan
+        if not 0 < kv_bits <= 32:
+            bad.append(f"field kv_bits: '{kv_text}' must be a number of bits between 1 and 32")
         for name in ("context_tokens", "output_tokens", "power_w"):
             value = _num(r[name])
             if value < 0:
@@ -211,8 +227,10 @@ def feature_table(
                 "gpu": acc.slug,
                 "llm": llm.slug,
                 "params_b": llm.params_b,
+                "active_params_b": llm.read_params_b,
                 "layers": llm.layers,
-                "kv_bytes_per_token": llm.kv_bytes_per_token,
+                # fp16 KV cache unless the row says the engine stored it in fewer bits.
+                "kv_bytes_per_token": llm.kv_bytes_per_token * kv_bits / 16,
                 "bits_per_weight": values["bits_per_weight"],
                 "n_devices": values["n_gpus"],
                 "bandwidth_gbps": acc.bandwidth_gbps,
@@ -222,9 +240,13 @@ def feature_table(
                 "kv_context": context + output / 2,
                 # A run of `output` tokens after a `context`-token prompt also paid the prefill.
                 "prefill_per_output": context / output if output > 0 else 0.0,
+                # A fixed latency per request (scheduling, HTTP) is shared by its output tokens.
+                "per_output": 1 / output if output > 0 else 0.0,
                 "memory_technology": acc.memory_technology,
                 "interconnect": link if values["n_gpus"] > 1 else "none",
                 "engine": engine,
+                # A quantisation library whose kernels differ from the engine's own (optional).
+                "weight_format": (r.get("weight_format") or "").strip(),
                 "tokens_per_s": values["tokens_per_s"],
                 "power_w": values["power_w"],
                 "tdp_w": acc.tdp_w,
@@ -249,18 +271,24 @@ def data_hash(table: pd.DataFrame) -> str:
 def _param_names(table: pd.DataFrame) -> list[str]:
     techs = sorted(set(table["memory_technology"]) - {""})
     engines = sorted(set(table["engine"]))
-    links = sorted(set(table.loc[table["n_devices"] > 1, "interconnect"]) - {"none"})
-    quant_engines = sorted(set(table.loc[table["bits_per_weight"] < 16, "engine"]))
-    return [
+    f = inference.step_features(table)
+    tp_links = sorted(set(table.loc[f["layers_tp"] > 0, "interconnect"]) - {"none"})
+    hop_links = sorted(set(table.loc[f["hops"] > 0, "interconnect"]) - {"none"})
+    quant_engines = sorted(set(inference.quant_keys(table.loc[table["bits_per_weight"] < 16])))
+    names = [
         "memory",
         *(f"memory:{t}" for t in techs),
         *(f"memory_engine:{e}" for e in engines),
         *(f"quant:{e}" for e in quant_engines),
         *(f"t0:{e}" for e in engines),
-        *(f"tp:{x}" for x in links),
+        *(f"launch:{e}" for e in engines),
+        *(f"tp:{x}" for x in tp_links),
+        *(f"hop:{x}" for x in hop_links),
         "compute",
         "prefill",
+        "request",
     ]
+    return names
 
 
 def _prior(name: str) -> tuple[float, float]:
@@ -272,20 +300,24 @@ def _design(table: pd.DataFrame, names: list[str]) -> np.ndarray:
     index = {n: i for i, n in enumerate(names)}
     x = np.zeros((len(table), len(names)))
     rows = np.arange(len(table))
-    x[:, index["memory"]] = f["memory"]
+    for name, values in (("memory", f["memory"]), ("compute", f["compute"]),
+                         ("prefill", f["prefill"]), ("request", f["per_output"])):  # fmt: skip
+        if name in index:
+            x[:, index[name]] = values
+    table = table.assign(quant_key=inference.quant_keys(table))
     for col, prefix, values in (
         ("memory_technology", "memory:", f["memory"]),
         ("engine", "memory_engine:", f["memory"]),
-        ("engine", "quant:", f["quantised"]),
+        ("quant_key", "quant:", f["quantised"]),
         ("engine", "t0:", np.ones(len(table))),
+        ("engine", "launch:", f["layers"]),
         ("interconnect", "tp:", f["layers_tp"]),
+        ("interconnect", "hop:", f["hops"]),
     ):
         keys = [f"{prefix}{v}" for v in table[col]]
         for i, key in zip(rows, keys, strict=True):
             if key in index:
                 x[i, index[key]] = values[i]
-    x[:, index["compute"]] = f["compute"]
-    x[:, index["prefill"]] = f["prefill"]
     return x
 
 
@@ -331,8 +363,9 @@ def predict(table: pd.DataFrame, params: dict) -> np.ndarray:
 
 
 def roofline(table: pd.DataFrame) -> np.ndarray:
-    """The former estimate, for comparison: 0.7 of datasheet bandwidth, ideal tensor parallel."""
-    f = inference.step_features(table)
+    """The former estimate, for comparison: 0.7 of datasheet bandwidth, ideal tensor parallel,
+    every parameter read (it knew no mixture of experts)."""
+    f = inference.step_features(table.drop(columns="active_params_b", errors="ignore"))
     return f["batch"] / (f["memory"] / 0.7)
 
 
@@ -349,6 +382,24 @@ def leave_one_gpu_out(table: pd.DataFrame) -> pd.DataFrame:
     out["ratio"] = out["estimate"] / out["tokens_per_s"]
     out["roofline_ratio"] = roofline(out) / out["tokens_per_s"]
     return out
+
+
+CLASSES = ("requests", "devices", "weights", "memory", "engine")
+
+
+def row_class(table: pd.DataFrame, kind: str) -> np.ndarray:
+    """Which class of measurement each row is, for the per-class accuracy."""
+    if kind == "requests":
+        return np.where(table["concurrency"] > 1, "batched", "one request")
+    if kind == "devices":
+        return np.where(
+            table["n_devices"] > 1, "several devices (" + table["interconnect"] + ")", "one device"
+        )
+    if kind == "weights":
+        return np.where(table["bits_per_weight"] < 16, "quantised", "16-bit")
+    if kind == "memory":
+        return table["memory_technology"].str.upper().to_numpy()
+    return table["engine"].to_numpy()
 
 
 def summarise(ratios: np.ndarray) -> dict:
@@ -398,9 +449,19 @@ def calibrate(table: pd.DataFrame) -> dict:
         gpu: {"rows": int(len(part)), **summarise(part["ratio"])}
         for gpu, part in cv.groupby("gpu", sort=True)
     }
+    per_class = {
+        kind: {
+            str(label): {"rows": int(len(part)), **summarise(part["ratio"])}
+            for label, part in cv.groupby(row_class(cv, kind), sort=True)
+        }
+        for kind in CLASSES
+    }
     return {
         "model": "step time = memory × (memory + memory:<technology> + memory_engine:<engine>) "
-        "+ t0:<engine> + layers × tp:<interconnect> (n > 1) + compute × compute; "
+        "+ quantised × quant:<engine or library> + t0:<engine> + layers × launch:<engine> "
+        "+ layers × log2(n) × tp:<interconnect> (tensor parallel) "
+        "+ (n − 1) × hop:<interconnect> (layer split) + compute × compute "
+        "[+ prefill × prefill + request ÷ output tokens, measured runs only]; "
         "tokens/s = concurrency / step time",
         "data_sha256": data_hash(table),
         "rows": int(len(table)),
@@ -416,6 +477,7 @@ def calibrate(table: pd.DataFrame) -> dict:
             "goal_met": bool(goal),
             "roofline": summarise(cv["roofline_ratio"]),
             "per_gpu": per_gpu,
+            "per_class": per_class,
         },
         "_cv_rows": cv,
     }
@@ -540,8 +602,13 @@ def docs_block(result: dict, fitted_on: str) -> str:
         + (
             ""
             if cv["goal_met"]
-            else "The median is where it should be, but too many points lie outside ±35 %: "
-            "treat a single figure as a central estimate and read the range given with it."
+            else (
+                "The median is where it should be, but "
+                if GOAL_MEDIAN[0] <= cv["median_ratio"] <= GOAL_MEDIAN[1]
+                else "The median is outside 0.9–1.1, and "
+            )
+            + "too many points lie outside ±35 %: treat a single figure as a central estimate "
+            "and read the range given with it."
         ),
         "",
         "| GPU | rows | median ratio | within ±35 % | worst |",
@@ -550,6 +617,15 @@ def docs_block(result: dict, fitted_on: str) -> str:
             f"| {gpu} | {g['rows']} | {g['median_ratio']:.2f} | {g['share_within_35']:.0%} | "
             f"{g['worst_ratio']:.2f} |"
             for gpu, g in cv["per_gpu"].items()
+        ),
+        "",
+        "| class | rows | median ratio | within ±35 % | worst |",
+        "|---|---|---|---|---|",
+        *(
+            f"| {label} | {g['rows']} | {g['median_ratio']:.2f} | {g['share_within_35']:.0%} | "
+            f"{g['worst_ratio']:.2f} |"
+            for kind in CLASSES
+            for label, g in cv["per_class"][kind].items()
         ),
         "",
         f"Range shown with every figure: × {result['band']['low']:.2f} to "

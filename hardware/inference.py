@@ -71,6 +71,13 @@ class LLMSpec:
     kv_heads: int  # GQA: KV heads, not query heads
     head_dim: int
     source: str = ""
+    # Mixture of experts: the parameters one token reads (blank in the CSV = dense, all of them).
+    active_params_b: float | None = None
+
+    @property
+    def read_params_b(self) -> float:
+        """Billions of parameters each decode step reads per token: all, or a MoE's active ones."""
+        return self.active_params_b or self.params_b
 
     @property
     def kv_bytes_per_token(self) -> float:
@@ -96,6 +103,9 @@ def load_llm_models(*paths: Path | str) -> dict[str, LLMSpec]:
                     kv_heads=int(row["kv_heads"]),
                     head_dim=int(row["head_dim"]),
                     source=f"{row['source_note']} ({row['source_url']})",
+                    active_params_b=float(row["active_params_b"])
+                    if (row.get("active_params_b") or "").strip()
+                    else None,
                 )
     return out
 
@@ -276,17 +286,24 @@ def calibration_from_dict(data: dict) -> Calibration:
 def step_features(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     """The physical terms of one decode step, per row, before any fitted constant.
 
-    ``frame`` columns: params_b, layers, kv_bytes_per_token, bits_per_weight, n_devices,
-    bandwidth_gbps, peak_tflops, concurrency, kv_context, engine; optional prefill_per_output
-    (prompt tokens ÷ output tokens of a measured run). Times are seconds at 100 % of the datasheet
-    rate:
-    - memory: bytes each device reads ÷ its bandwidth. With tensor parallelism the n devices read
-      their shares at once; engines that split layers across devices read them one after another,
-      so the step reads every byte at one device's bandwidth.
+    ``frame`` columns: params_b (optional active_params_b for a mixture of experts), layers,
+    kv_bytes_per_token, bits_per_weight, n_devices, bandwidth_gbps, peak_tflops, concurrency,
+    kv_context, engine; optional prefill_per_output (prompt tokens ÷ output tokens of a measured
+    run) and per_output (1 ÷ output tokens of a measured run). Times are seconds at 100 % of the
+    datasheet rate:
+    - memory: bytes each device reads ÷ its bandwidth: the weights one token uses (a MoE's active
+      experts only) plus every stream's KV cache at its context. With tensor parallelism the n
+      devices read their shares at once; engines that split layers across devices read them one
+      after another, so the step reads every byte at one device's bandwidth.
     - compute: FLOPs per device ÷ its peak (0 where the peak is unknown).
     - prefill: the same for the prompt, spread over the output tokens, where a measured run's
       throughput includes its prompts (0 for an estimate of steady decoding).
-    - layers_tp: layers when n > 1 (two all-reduces per layer per step), else 0.
+    - per_output: 1 ÷ output tokens of a measured request (fixed request latency — scheduling,
+      tokenising, HTTP — spread over its tokens; 0 for an estimate of steady decoding).
+    - layers: per-layer kernel launches of one step (engine overhead grows with depth).
+    - layers_tp: tensor parallel over n > 1 devices: two all-reduces per layer, each of
+      log2(n) latency-bound steps; else 0.
+    - hops: layer split over n > 1 devices: n − 1 hand-overs per step; else 0.
     - quantised: the memory term again for weights below 16 bits (dequantisation kernels).
     """
     n = frame["n_devices"].to_numpy(dtype=float)
@@ -295,7 +312,11 @@ def step_features(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     )
     readers = np.where(split, n, 1.0)
     batch = frame["concurrency"].to_numpy(dtype=float)
-    params = frame["params_b"].to_numpy(dtype=float) * 1e9
+    total = frame["params_b"].to_numpy(dtype=float)
+    if "active_params_b" in frame:
+        active = pd.to_numeric(frame["active_params_b"], errors="coerce").to_numpy(dtype=float)
+        total = np.where(active > 0, active, total)
+    params = total * 1e9
     bits = frame["bits_per_weight"].to_numpy(dtype=float)
     kv = (
         frame["kv_bytes_per_token"].to_numpy(dtype=float)
@@ -303,40 +324,57 @@ def step_features(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         * batch
     )
     memory = (params * bits / 8 + kv) / readers / (frame["bandwidth_gbps"].to_numpy(float) * 1e9)
-    prefill = (
-        frame["prefill_per_output"].to_numpy(dtype=float)
-        if "prefill_per_output" in frame
-        else np.zeros(len(frame))
-    )
+
+    def optional(name):
+        if name not in frame:
+            return np.zeros(len(frame))
+        return np.nan_to_num(frame[name].to_numpy(dtype=float))
+
     peak = frame["peak_tflops"].to_numpy(dtype=float) * 1e12
     with np.errstate(invalid="ignore", divide="ignore"):
         compute = np.nan_to_num(2 * params * batch / (readers * peak), nan=0.0, posinf=0.0)
-    prefill = compute * np.nan_to_num(prefill)
-    layers_tp = np.where(n > 1, frame["layers"].to_numpy(dtype=float), 0.0)
-    quantised = np.where(bits < 16, memory, 0.0)
+    layers = frame["layers"].to_numpy(dtype=float)
+    multi = n > 1
     return {
         "memory": memory,
         "compute": compute,
-        "prefill": prefill,
-        "layers_tp": layers_tp,
-        "quantised": quantised,
+        "prefill": compute * optional("prefill_per_output"),
+        "per_output": optional("per_output"),
+        "layers": layers,
+        "layers_tp": np.where(multi & split, layers * np.log2(np.maximum(n, 1)), 0.0),
+        "hops": np.where(multi & ~split, n - 1, 0.0),
+        "quantised": np.where(bits < 16, memory, 0.0),
         "batch": batch,
     }
 
 
+def quant_keys(frame: pd.DataFrame) -> list[str]:
+    """Whose dequantisation kernels a row runs: a named library (weight_format) or the engine's."""
+    formats = frame["weight_format"] if "weight_format" in frame else [""] * len(frame)
+    return [
+        f if isinstance(f, str) and f else e for f, e in zip(formats, frame["engine"], strict=True)
+    ]
+
+
 def step_time_s(frame: pd.DataFrame, cal: Calibration) -> np.ndarray:
     """t = memory·(η⁻¹ + tech + engine) + quantised·q(engine) + t₀(engine)
-    + layers·c(interconnect) + compute·k.
+    + layers·launch(engine) + layers·log2(n)·c(interconnect) + (n − 1)·hop(interconnect)
+    + compute·k [+ prefill·p + request ÷ output tokens, for a measured run].
 
     The terms are fitted by `hardware.calibration.fit`; a technology, engine or interconnect the
-    data never saw takes the pooled value (its own term 0, the engine's t₀ the median).
+    data never saw takes the pooled value (its own term 0, the engine's t₀ and launch the
+    median, an unseen interconnect PCIe's).
     """
     f = step_features(frame)
     tech = frame["memory_technology"].astype(object).to_numpy()
     engine = frame["engine"].astype(object).to_numpy()
     link = frame["interconnect"].astype(object).to_numpy()
-    t0s = [v for k, v in cal.params.items() if k.startswith("t0:")]
-    t0_default = float(np.median(t0s)) if t0s else 0.0
+
+    def pooled(prefix):
+        values = [v for k, v in cal.params.items() if k.startswith(prefix)]
+        return float(np.median(values)) if values else 0.0
+
+    t0_default, launch_default = pooled("t0:"), pooled("launch:")
     inv_eta = cal.get("memory") + np.array(
         [
             cal.get(f"memory:{t}") + cal.get(f"memory_engine:{e}")
@@ -346,15 +384,20 @@ def step_time_s(frame: pd.DataFrame, cal: Calibration) -> np.ndarray:
     # Nothing reads memory faster than its datasheet bandwidth.
     inv_eta = np.maximum(inv_eta, 1.0)
     t0 = np.array([cal.get(f"t0:{e}", t0_default) for e in engine])
+    launch = np.array([cal.get(f"launch:{e}", launch_default) for e in engine])
     per_layer = np.array([cal.get(f"tp:{x}", cal.get("tp:pcie")) for x in link])
-    quant = np.array([cal.get(f"quant:{e}") for e in engine])
+    per_hop = np.array([cal.get(f"hop:{x}", cal.get("hop:pcie")) for x in link])
+    quant = np.array([cal.get(f"quant:{k}") for k in quant_keys(frame)])
     return (
         f["memory"] * inv_eta
         + f["quantised"] * quant
         + t0
+        + f["layers"] * launch
         + f["layers_tp"] * per_layer
+        + f["hops"] * per_hop
         + f["compute"] * cal.get("compute")
         + f["prefill"] * cal.get("prefill")
+        + f["per_output"] * cal.get("request")
     )
 
 
@@ -600,6 +643,7 @@ def evaluate(
     frame = pd.DataFrame(
         {
             "params_b": model.params_b,
+            "active_params_b": model.read_params_b,
             "layers": model.layers,
             "kv_bytes_per_token": model.kv_bytes_per_token,
             "bits_per_weight": bits,

@@ -85,13 +85,46 @@ def test_calibrated_model_beats_the_former_roofline(fresh):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="Goal not met on the shipped data (docs/reuse.md, Accuracy): the median ratio is "
-    "within 0.9–1.1 but fewer than 90 % of points lie within ±35 % when each GPU is left out.",
+    reason="Goal not met on the shipped data (docs/reuse.md, Accuracy): median 0.96 is within "
+    "0.9–1.1, but only 54 % of points lie within ±35 % when each GPU is left out (goal ≥ 90 %; "
+    "worst 8.4×). A fit that sees every GPU reaches about 69 %: published sources disagree by "
+    "more than ±35 % for the same GPU, model and engine (engine versions, slow quantisation "
+    "kernels, NeMo 13B rows beyond the datasheet bandwidth).",
 )
 def test_leave_one_gpu_out_meets_the_accuracy_goal(fresh):
     cv = fresh["cv"]
     assert 0.9 <= cv["median_ratio"] <= 1.1
     assert cv["share_within_35"] >= 0.9
+
+
+def test_accuracy_is_reported_per_class_of_measurement(fresh, table):
+    per_class = fresh["cv"]["per_class"]
+    assert set(per_class) == set(calibration.CLASSES)
+    for kind, groups in per_class.items():
+        assert sum(g["rows"] for g in groups.values()) == len(table), kind
+    assert set(per_class["requests"]) == {"one request", "batched"}
+
+
+def test_a_mixture_of_experts_is_fitted_on_its_active_parameters(table):
+    moe = table[table["llm"] == "gpt-oss-20b"]
+    assert len(moe) and (moe["active_params_b"] < moe["params_b"]).all()
+    dense = table[table["llm"] == "llama-2-7b"]
+    assert (dense["active_params_b"] == dense["params_b"]).all()
+
+
+def test_a_kv_cache_stored_in_fewer_bits_is_read_as_such(tmp_path):
+    rows = calibration.read_measurements(_write(tmp_path, [GOOD, {**GOOD, "id": "x2"}]))
+    rows[1]["kv_bits"] = "8"
+    table = calibration.feature_table(
+        rows, inference.load_llm_models(), calibration.load_accelerators()
+    )
+    assert table["kv_bytes_per_token"].iloc[1] == table["kv_bytes_per_token"].iloc[0] / 2
+
+
+def test_a_named_quantisation_library_is_fitted_apart_from_its_engine(fresh, table):
+    assert (table["weight_format"] == "bitsandbytes").any()
+    assert "quant:bitsandbytes" in fresh["constants"]
+    assert "quant:hf-transformers" in fresh["constants"]
 
 
 def test_bands_bracket_the_central_estimate(fresh):
@@ -101,7 +134,8 @@ def test_bands_bracket_the_central_estimate(fresh):
 def _write(tmp_path, rows):
     path = tmp_path / "decode_measurements.csv"
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=calibration.MEASUREMENT_COLUMNS)
+    columns = calibration.MEASUREMENT_COLUMNS + calibration.OPTIONAL_COLUMNS
+    writer = csv.DictWriter(buffer, fieldnames=columns, restval="")
     writer.writeheader()
     writer.writerows(rows)
     path.write_text(buffer.getvalue(), encoding="utf-8")
@@ -126,6 +160,8 @@ GOOD = dict(
         ({"gpu": "dell-poweredge-r740"}, "gpu"),
         ({"llm": "gpt-9"}, "llm"),
         ({"precision": "fp4"}, "precision"),
+        ({"kv_bits": "0"}, "kv_bits"),
+        ({"kv_bits": "eight"}, "kv_bits"),
     ],
 )
 def test_bad_measurements_are_refused_naming_row_and_field(tmp_path, change, field):
