@@ -206,7 +206,11 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             "meter": meter,
             "form": form,
             "page": page,
-            "rows": [(ts.astimezone(local), value) for ts, value in page.object_list],
+            # Formatted here: the template would turn them back into the active time zone.
+            "rows": [
+                (ts.astimezone(local).strftime("%Y-%m-%d %H:%M:%S %z"), value)
+                for ts, value in page.object_list
+            ],
             "query": query.urlencode(),
             "time_zone": meter.site.time_zone,
             "opts": self.opts,
