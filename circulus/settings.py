@@ -127,8 +127,9 @@ TEMPLATES = [
 
 # Schema changes and grants run as the tables' owner (DATABASE_MIGRATE_URL); everything else
 # connects as the application's least-privilege role (DATABASE_URL), which cannot truncate, alter
-# or rewrite the ledger. Unset, both are DATABASE_URL.
-MIGRATION_COMMANDS = {"migrate", "grant_app_role"}
+# or rewrite the ledger. Unset, both are DATABASE_URL. Archiving readings detaches and drops
+# (and restoring attaches) partitions: the owner's work too.
+MIGRATION_COMMANDS = {"migrate", "grant_app_role", "archive_readings"}
 
 
 def database_url(argv: list[str], environ) -> str:

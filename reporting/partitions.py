@@ -22,7 +22,8 @@ from django.db import connection, transaction
 TABLE = "reporting_reading"
 DEFAULT = f"{TABLE}_default"
 NAME = re.compile(rf"^{TABLE}_y(\d{{4}})m(\d{{2}})$")
-# Serialises partition DDL between concurrent ingests and the beat (pg_advisory_xact_lock key).
+# Serialises partition DDL between concurrent ingests, the beat and restores (advisory lock key,
+# also in the function of migration 0012).
 LOCK_KEY = 0x52454144  # "READ"
 
 
@@ -74,44 +75,23 @@ def existing(cursor) -> list[str]:
 def ensure_partitions(start: datetime, end: datetime) -> list[str]:
     """Create the monthly partitions for [start, end] that do not exist yet; return their names.
 
-    Rows of those months already in the DEFAULT partition are moved into the new month first
-    (PostgreSQL refuses to attach a range that the default partition still holds).
+    Each month is made by the database function `reporting_reading_ensure_month` (migration
+    0012): it runs with the table owner's rights, so the application's role, which creates
+    nothing itself, can still add months; rows of the month already in the DEFAULT partition
+    are moved into it (PostgreSQL refuses to attach a range the default partition holds).
     """
     if not supported():
         return []
     created = []
     with transaction.atomic(), connection.cursor() as cursor:
         have = set(existing(cursor))
-        wanted = [m for m in months(start, end) if partition_name(m) not in have]
-        if not wanted:
-            return []  # the usual case: no lock, no DDL
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [LOCK_KEY])
-        have = set(existing(cursor))
-        for lower in wanted:
-            name = partition_name(lower)
-            if name in have:
-                continue
-            _create(cursor, name, lower, next_month(lower))
-            created.append(name)
+        for lower in months(start, end):
+            if partition_name(lower) in have:
+                continue  # the usual case: no lock, no DDL
+            cursor.execute("SELECT reporting_reading_ensure_month(%s)", [lower])
+            if cursor.fetchone()[0]:
+                created.append(partition_name(lower))
     return created
-
-
-def _create(cursor, name: str, lower: datetime, upper: datetime) -> None:
-    in_range = 'WHERE "timestamp" >= %s AND "timestamp" < %s'
-    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM {DEFAULT} {in_range})", [lower, upper])
-    if not cursor.fetchone()[0]:
-        cursor.execute(
-            f"CREATE TABLE {name} PARTITION OF {TABLE} FOR VALUES FROM (%s) TO (%s)",
-            [lower, upper],
-        )
-        return
-    cursor.execute(f"CREATE TABLE {name} (LIKE {TABLE} INCLUDING ALL)")
-    cursor.execute(f"INSERT INTO {name} SELECT * FROM {DEFAULT} {in_range}", [lower, upper])
-    cursor.execute(f"DELETE FROM {DEFAULT} {in_range}", [lower, upper])
-    cursor.execute(
-        f"ALTER TABLE {TABLE} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
-        [lower, upper],
-    )
 
 
 def ensure_ahead(months_ahead: int, now: datetime | None = None) -> list[str]:
@@ -140,5 +120,6 @@ def default_rows() -> int:
     if not supported():
         return 0
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT COUNT(*) FROM {DEFAULT}")
+        # Through the owner's function: the application's role has no grant on partitions.
+        cursor.execute("SELECT reporting_reading_default_rows()")
         return cursor.fetchone()[0]

@@ -2,6 +2,7 @@
 migrations that brought the table there without losing a reading."""
 
 import hashlib
+import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from io import StringIO
@@ -11,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
 from reporting import archive, partitions
@@ -94,6 +95,39 @@ def test_ingest_creates_the_partition_of_a_month_far_ahead():
     with connection.cursor() as cursor:
         assert _partition_rows(cursor, "reporting_reading_y2041m07") == 3
         assert _partition_rows(cursor, partitions.DEFAULT) == 0
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_the_application_role_adds_months_through_the_function_only():
+    """The application's role creates no table itself (docs/operations.md, two roles), yet its
+    ingests still get their months: the owner's function makes them."""
+    make_meter(make_site("ROLE1"), "ROLE1-UPS", "eit-ups-output")
+    role = f"circulus_test_app_{uuid.uuid4().hex[:12]}"
+    with connection.cursor() as cursor:
+        cursor.execute(f'CREATE ROLE "{role}" NOLOGIN NOSUPERUSER')
+    call_command("grant_app_role", role, stdout=StringIO())
+    with connection.cursor() as cursor:
+        cursor.execute(f'SET LOCAL ROLE "{role}"')
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(
+            "CREATE TABLE reporting_reading_y2043m02 PARTITION OF reporting_reading "
+            "FOR VALUES FROM ('2043-02-01Z') TO ('2043-03-01Z')"
+        )
+    report = ingest(series("ROLE1-UPS", datetime(2043, 2, 10, tzinfo=UTC), 4, 1))
+    assert report.inserted == 4
+    with connection.cursor() as cursor:
+        assert "reporting_reading_y2043m02" in partitions.existing(cursor)
+    assert ensure_reading_partitions()["default_rows"] == 0  # the beat's task, as the app
+    assert Reading.objects.filter(meter__code="ROLE1-UPS").count() == 4
+
+
+def test_archive_readings_connects_as_the_owner():
+    from circulus.settings import database_url
+
+    env = {"DATABASE_URL": "postgres://app@db/c", "DATABASE_MIGRATE_URL": "postgres://own@db/c"}
+    argv = ["circulus", "archive_readings", "--before", "2016"]
+    assert database_url(argv, env) == env["DATABASE_MIGRATE_URL"]
 
 
 @postgres_only
