@@ -11,7 +11,10 @@ A period that is not submitted (draft, or validated and so reopenable) still nee
 readings: archiving any month its readings fall in is refused.
 
 Checksum: SHA-256 over one line per reading in key order, `meter_id<TAB>UTC microseconds since
-the epoch<TAB>value with its 6 decimals`, so it does not depend on how either side stores them.
+the epoch<TAB>value with its 6 decimals<LF>`, so it does not depend on how either side stores
+them. PostgreSQL writes the database's lines and Arrow the file's, each from its own stored
+values, so the two sides are checked independently; the file's lines are also exactly what a
+restore COPYs back.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 from django.db import connection, transaction
@@ -32,8 +34,6 @@ from reporting.models import MeasurementPoint, PeriodStatus, ReportingPeriod
 
 FORMAT = "circulus-readings/1"
 BATCH = 50_000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-SCALE = Decimal("0.000001")  # reporting_reading.value: numeric(20, 6)
 
 
 class ArchiveError(Exception):
@@ -79,42 +79,46 @@ def _require_postgres(what: str) -> None:
         )
 
 
-def _micros(ts: datetime) -> int:
-    delta = ts - EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+# One canonical line per reading, written by PostgreSQL from the stored row (numeric(20, 6) as
+# text always has its 6 decimals; the epoch in microseconds is exact).
+SQL_MICROS = '(extract(epoch FROM "timestamp") * 1000000)::bigint'
+SQL_LINE = f"meter_id::text || E'\\t' || {SQL_MICROS}::text || E'\\t' || value::text || E'\\n'"
 
 
-def _digest(digest, rows) -> None:
-    """Feed (meter_id, timestamp, value) rows into the checksum."""
-    digest.update(
-        "".join(
-            f"{meter_id}\t{_micros(ts)}\t{Decimal(value).quantize(SCALE)}\n"
-            for meter_id, ts, value in rows
-        ).encode()
-    )
+def _arrow_lines(batch) -> str:
+    """The same lines, written by Arrow from the file's columns."""
+    pa, _ = _pa()
+    import pyarrow.compute as pc
+
+    micros = pc.cast(pc.cast(batch.column("timestamp"), pa.int64()), pa.string())
+    fields = [pc.cast(batch.column("meter_id"), pa.string()), micros]
+    fields.append(pc.cast(batch.column("value"), pa.string()))
+    lines = pc.binary_join_element_wise(*fields, "\t").to_pylist()
+    return "".join(f"{line}\n" for line in lines)
 
 
 def _file_digest(path: Path) -> tuple[int, str, set[tuple[int, str]]]:
     """Rows, checksum and (meter id, code) pairs of an archive file, read back from disk."""
-    _, pq = _pa()
+    pa, pq = _pa()
     digest, rows, meters = hashlib.sha256(), 0, set()
     for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH):
-        ids = batch.column("meter_id").to_pylist()
-        codes = batch.column("meter_code").to_pylist()
-        stamps = batch.column("timestamp").to_pylist()
-        values = batch.column("value").to_pylist()
-        _digest(digest, zip(ids, stamps, values, strict=True))
-        meters.update(zip(ids, codes, strict=True))
-        rows += len(ids)
+        digest.update(_arrow_lines(batch).encode())
+        pairs = pa.table(
+            [batch.column("meter_id"), batch.column("meter_code").cast(pa.string())],
+            names=["id", "code"],
+        ).group_by(["id", "code"])
+        found = pairs.aggregate([])
+        meters.update(zip(found["id"].to_pylist(), found["code"].to_pylist(), strict=True))
+        rows += batch.num_rows
     return rows, digest.hexdigest(), meters
 
 
 def _database_digest(table: str) -> tuple[int, str]:
     digest, rows = hashlib.sha256(), 0
     with connection.chunked_cursor() as stream:
-        stream.execute(f'SELECT meter_id, "timestamp", value FROM {table} ORDER BY 1, 2')
+        stream.execute(f'SELECT {SQL_LINE} FROM {table} ORDER BY meter_id, "timestamp"')
         while batch := stream.fetchmany(BATCH):
-            _digest(digest, batch)
+            digest.update("".join(line for (line,) in batch).encode())
             rows += len(batch)
     return rows, digest.hexdigest()
 
@@ -189,19 +193,19 @@ def _archive_one(name: str, directory: Path) -> Moved:
             with pq.ParquetWriter(partial, schema, compression="zstd") as writer:
                 with connection.chunked_cursor() as stream:
                     stream.execute(
-                        f'SELECT r.meter_id, m.code, r."timestamp", r.value FROM {name} r '
-                        "LEFT JOIN reporting_measurementpoint m ON m.id = r.meter_id "
-                        "ORDER BY r.meter_id, r.timestamp"
+                        f"SELECT r.meter_id, m.code, {SQL_MICROS}, r.value::text, {SQL_LINE} "
+                        f"FROM {name} r LEFT JOIN reporting_measurementpoint m "
+                        'ON m.id = r.meter_id ORDER BY r.meter_id, r."timestamp"'
                     )
                     while batch := stream.fetchmany(BATCH):
-                        ids, codes, stamps, values = zip(*batch, strict=True)
-                        _digest(digest, zip(ids, stamps, values, strict=True))
+                        ids, codes, micros, values, lines = zip(*batch, strict=True)
+                        digest.update("".join(lines).encode())
                         table = pa.table(
                             [
                                 pa.array(ids, pa.int64()),
                                 pa.array(codes, pa.string()).dictionary_encode(),
-                                pa.array(stamps, pa.timestamp("us", tz="UTC")),
-                                pa.array(values, pa.decimal128(20, 6)),
+                                pa.array(micros, pa.int64()).cast(schema.field(2).type),
+                                pa.array(values, pa.string()).cast(schema.field(3).type),
                             ],
                             schema=schema,
                         )
@@ -315,12 +319,21 @@ def _restore_one(path: Path) -> Moved:
                 "nothing was restored"
             )
         cursor.execute(f"CREATE TABLE {name} (LIKE {partitions.TABLE} INCLUDING ALL)")
-        with cursor.cursor.copy(f'COPY {name} (meter_id, "timestamp", value) FROM STDIN') as copy:
-            for batch in pq.ParquetFile(path).iter_batches(
-                batch_size=BATCH, columns=["meter_id", "timestamp", "value"]
-            ):
-                for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                    copy.write_row(row)
+        # The file's canonical lines are COPY text rows: (meter, epoch µs, value), turned into
+        # timestamps by exact integer arithmetic.
+        staged = f"{name}_restore"
+        cursor.execute(
+            f"CREATE TEMPORARY TABLE {staged} (meter_id bigint, micros bigint, "
+            "value numeric(20, 6)) ON COMMIT DROP"
+        )
+        with cursor.cursor.copy(f"COPY {staged} FROM STDIN") as copy:
+            for batch in pq.ParquetFile(path).iter_batches(batch_size=BATCH):
+                copy.write(_arrow_lines(batch))
+        cursor.execute(
+            f'INSERT INTO {name} (meter_id, "timestamp", value) SELECT meter_id, '
+            "timestamptz 'epoch' + micros * interval '1 microsecond', value FROM "
+            f"{staged} ORDER BY meter_id, micros"
+        )
         loaded, loaded_checksum = _database_digest(name)
         if loaded != rows or loaded_checksum != expected:
             raise ArchiveError(f"{path}: the loaded rows do not match the file; nothing restored")
