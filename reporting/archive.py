@@ -75,7 +75,7 @@ def _require_postgres(what: str) -> None:
     if not partitions.supported():
         raise ArchiveError(
             f"{what} needs PostgreSQL: on {connection.vendor} the readings are one table without "
-            "monthly partitions to detach (docs/operations.md, 'Readings retention')"
+            "monthly partitions to detach (docs/operations.md, Readings: monthly partitions)"
         )
 
 

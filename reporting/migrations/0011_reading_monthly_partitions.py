@@ -40,14 +40,17 @@ def forwards(apps, schema_editor):
             'PARTITION BY RANGE ("timestamp")'
         )
         cursor.execute(f"CREATE TABLE {TABLE}_default PARTITION OF {TABLE} DEFAULT")
+        # The months that hold data (only those: one stray reading of 1990 makes one month, not
+        # thirty years of them), this month and the next three (the beat keeps that up).
+        cursor.execute(
+            "SELECT DISTINCT date_trunc('month', \"timestamp\" AT TIME ZONE 'UTC') "
+            f"FROM {TABLE}_unpartitioned"
+        )
+        starts = {wall.replace(tzinfo=UTC) for (wall,) in cursor.fetchall()}
         now = datetime.now(UTC)
-        cursor.execute(f'SELECT MIN("timestamp"), MAX("timestamp") FROM {TABLE}_unpartitioned')
-        first, last = cursor.fetchone()
-        first = min(first, now) if first else now
-        last = max(last, now) if last else now
-        # The months that hold data, and this month and the next three (the beat keeps that up).
-        last = datetime(last.year + (last.month + 2) // 12, (last.month + 2) % 12 + 1, 1, tzinfo=UTC)
-        for start in _month_starts(first, last):
+        ahead = datetime(now.year + (now.month + 2) // 12, (now.month + 2) % 12 + 1, 1, tzinfo=UTC)
+        starts.update(_month_starts(now, ahead))
+        for start in sorted(starts):
             cursor.execute(
                 f"CREATE TABLE {TABLE}_y{start:%Y}m{start:%m} PARTITION OF {TABLE} "
                 "FOR VALUES FROM (%s) TO (%s)",

@@ -77,6 +77,9 @@ def test_the_key_and_partition_migrations_keep_every_reading():
             assert _partition_rows(cursor, "reporting_reading_y2019m03") == 1
             assert _partition_rows(cursor, "reporting_reading_y2025m10") == 2
             assert _partition_rows(cursor, "reporting_reading_y2031m01") == 1
+            # Only the months with data (and this month and the next three), not every month
+            # between the first reading and the last.
+            assert "reporting_reading_y2022m01" not in partitions.existing(cursor)
 
 
 # --- partitions ---------------------------------------------------------------------------------
