@@ -80,12 +80,17 @@ def ensure_partitions(start: datetime, end: datetime) -> list[str]:
     nothing itself, can still add months; rows of the month already in the DEFAULT partition
     are moved into it (PostgreSQL refuses to attach a range the default partition holds).
     """
+    return ensure_months(months(start, end))
+
+
+def ensure_months(starts) -> list[str]:
+    """`ensure_partitions` for the UTC months starting at `starts`."""
     if not supported():
         return []
     created = []
     with transaction.atomic(), connection.cursor() as cursor:
         have = set(existing(cursor))
-        for lower in months(start, end):
+        for lower in sorted(starts):
             if partition_name(lower) in have:
                 continue  # the usual case: no lock, no DDL
             cursor.execute("SELECT reporting_reading_ensure_month(%s)", [lower])
@@ -104,15 +109,16 @@ def ensure_ahead(months_ahead: int, now: datetime | None = None) -> list[str]:
 
 
 def ensure_covering(table: str, column: str = "ts") -> list[str]:
-    """Ingest's hook: the months of every row staged in `table` before they are loaded."""
+    """Ingest's hook: the months of the rows staged in `table`, before they are loaded. Only
+    months that hold rows: a typo'd year in one row makes one month, not centuries of them."""
     if not supported():
         return []
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT MIN({column}), MAX({column}) FROM {table}")
-        lower, upper = cursor.fetchone()
-    if lower is None:
-        return []
-    return ensure_partitions(lower, upper)
+        cursor.execute(
+            f"SELECT DISTINCT date_trunc('month', {column} AT TIME ZONE 'UTC') FROM {table}"
+        )
+        starts = [wall.replace(tzinfo=UTC) for (wall,) in cursor.fetchall()]
+    return ensure_months(starts)
 
 
 def default_rows() -> int:

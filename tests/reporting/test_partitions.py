@@ -92,11 +92,15 @@ def test_ingest_creates_the_partition_of_a_month_far_ahead():
     far = datetime(2041, 7, 15, 12, tzinfo=UTC)
     with connection.cursor() as cursor:
         assert "reporting_reading_y2041m07" not in partitions.existing(cursor)
-    report = ingest(series("FAR1-UPS", far, 3, 1))
-    assert report.inserted == 3
+    near = datetime(2027, 5, 2, tzinfo=UTC)
+    report = ingest(series("FAR1-UPS", far, 3, 1) + series("FAR1-UPS", near, 1, 1))
+    assert report.inserted == 4
     with connection.cursor() as cursor:
         assert _partition_rows(cursor, "reporting_reading_y2041m07") == 3
+        assert _partition_rows(cursor, "reporting_reading_y2027m05") == 1
         assert _partition_rows(cursor, partitions.DEFAULT) == 0
+        # The months of the rows, not every month between them.
+        assert "reporting_reading_y2035m01" not in partitions.existing(cursor)
 
 
 @postgres_only
