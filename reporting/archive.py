@@ -157,14 +157,12 @@ def archive_before(year: int, directory: Path, *, today: datetime | None = None)
     directory.mkdir(parents=True, exist_ok=True)
     with connection.cursor() as cursor:
         # Stray rows of those years in the DEFAULT partition go into their months first.
-        where = 'WHERE "timestamp" < %s'
         cursor.execute(
-            f'SELECT MIN("timestamp"), MAX("timestamp") FROM {partitions.DEFAULT} {where}',
+            "SELECT DISTINCT date_trunc('month', \"timestamp\" AT TIME ZONE 'UTC') "
+            f'FROM {partitions.DEFAULT} WHERE "timestamp" < %s',
             [cutoff],
         )
-        lowest, highest = cursor.fetchone()
-        if lowest is not None:
-            partitions.ensure_partitions(lowest, highest)
+        partitions.ensure_months([wall.replace(tzinfo=UTC) for (wall,) in cursor.fetchall()])
         old = [
             name
             for name in partitions.existing(cursor)

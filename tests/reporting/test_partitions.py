@@ -215,13 +215,24 @@ def test_archive_and_restore_keep_every_value_instant_and_count(tmp_path):
     meter_id = Reading.objects.filter(meter__code="ARC1-UPS").values_list("meter_id", flat=True)[0]
     odd = datetime(2023, 12, 31, 22, 59, 59, 999999, tzinfo=UTC)
     Reading.objects.create(meter_id=meter_id, timestamp=odd, value=Decimal("-0.000001"))
+    # A stray reading of 2019 in the DEFAULT partition is archived in its month too.
+    stray = datetime(2019, 6, 1, 12, tzinfo=UTC)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {partitions.DEFAULT} (meter_id, timestamp, value) VALUES (%s, %s, 4)",
+            [meter_id, stray],
+        )
     before = _stored()
     old = [r for r in before if r[1] < datetime(2024, 1, 1, tzinfo=UTC)]
 
     out = _archive("--before", "2024", directory=tmp_path)
 
     files = sorted(p.name for p in tmp_path.iterdir())
-    assert files == ["reporting_reading_y2023m11.parquet", "reporting_reading_y2023m12.parquet"]
+    assert files == [
+        "reporting_reading_y2019m06.parquet",
+        "reporting_reading_y2023m11.parquet",
+        "reporting_reading_y2023m12.parquet",
+    ]
     assert f"{len(old):,} readings" in out
     assert _stored() == [r for r in before if r not in old]
     with connection.cursor() as cursor:
@@ -229,8 +240,9 @@ def test_archive_and_restore_keep_every_value_instant_and_count(tmp_path):
     assert "reporting_reading_y2023m12" not in left and "reporting_reading_y2024m01" in left
 
     out = _archive("--restore", "2023", directory=tmp_path)
-
     assert "restored 2 months" in out
+    _archive("--restore", "2019", directory=tmp_path)
+
     after = _stored()
     assert after == before
     assert after[0][1].tzinfo is not None and odd in {r[1] for r in after}
