@@ -15,6 +15,7 @@ from django.db import connection, transaction
 
 from benchmarks.harness import peak_rss_mb, timed, vendor
 from registry.models import Site
+from reporting import partitions
 from reporting.computation import compute
 from reporting.models import MeasurementPoint, ReportingPeriod
 
@@ -39,6 +40,7 @@ def _setup(meters: int) -> ReportingPeriod:
     ]
     MeasurementPoint.objects.bulk_create(points)
     ids = list(MeasurementPoint.objects.filter(site=site).values_list("id", "register"))
+    partitions.ensure_partitions(START, datetime(2026, 1, 1, tzinfo=UTC))  # as ingest would
     with transaction.atomic(), connection.cursor() as cursor:
         for meter_id, register in ids:
             # interval: 10 kWh per interval ending at i; cumulative: a counter at 0, 13, 26 …

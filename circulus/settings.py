@@ -127,8 +127,9 @@ TEMPLATES = [
 
 # Schema changes and grants run as the tables' owner (DATABASE_MIGRATE_URL); everything else
 # connects as the application's least-privilege role (DATABASE_URL), which cannot truncate, alter
-# or rewrite the ledger. Unset, both are DATABASE_URL.
-MIGRATION_COMMANDS = {"migrate", "grant_app_role"}
+# or rewrite the ledger. Unset, both are DATABASE_URL. Archiving readings detaches and drops
+# (and restoring attaches) partitions: the owner's work too.
+MIGRATION_COMMANDS = {"migrate", "grant_app_role", "archive_readings"}
 
 
 def database_url(argv: list[str], environ) -> str:
@@ -321,6 +322,16 @@ CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",
     "schedule": crontab(hour=2, minute=30),
 }
+# PostgreSQL: the readings' monthly partitions (reporting/partitions.py) are created this many
+# months ahead, daily; `archive_readings` writes detached years as Parquet into the archive dir.
+READING_PARTITIONS_AHEAD_MONTHS = int(os.environ.get("READING_PARTITIONS_AHEAD_MONTHS", "3"))
+CELERY_BEAT_SCHEDULE["reporting-ensure-reading-partitions"] = {
+    "task": "reporting.ensure_reading_partitions",
+    "schedule": crontab(hour=1, minute=15),
+}
+READINGS_ARCHIVE_DIR = Path(
+    os.environ.get("CIRCULUS_READINGS_ARCHIVE_DIR", VAR_DIR / "readings-archive")
+)
 
 LOGGING = {
     "version": 1,

@@ -1,11 +1,14 @@
 """Admin for EU reporting: profiles, meters (with uploads), periods with results and a chart."""
 
 import codecs
+from datetime import datetime, time, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.loader import render_to_string
@@ -16,7 +19,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry.models import Site
-from reporting import ingest, jobs
+from reporting import ingest, jobs, selectors
 from reporting import label as label_2026
 from reporting import permissions as policy
 from reporting.charts import monthly_svg
@@ -152,14 +155,67 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     list_filter = ("quantity", "register", "unit", "site")
     search_fields = ("code", "device_id", "location")
     list_select_related = ("site",)
+    readonly_fields = ("readings_link",)
 
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
             path("upload/", view(self.upload_readings), name="reporting_upload_readings"),
             path("import/", view(self.import_meters), name="reporting_import_meters"),
+            path(
+                "<path:object_id>/readings/",
+                view(self.readings_view),
+                name="reporting_measurementpoint_readings",
+            ),
             *super().get_urls(),
         ]
+
+    @admin.display(description="Readings")
+    def readings_link(self, obj):
+        if obj is None or obj.pk is None:
+            return "—"
+        url = reverse("admin:reporting_measurementpoint_readings", args=[obj.pk])
+        return format_html('<a href="{}">Browse the readings of {}</a>', url, obj.code)
+
+    def readings_view(self, request, object_id):
+        """One meter's readings, read-only, in time order, a page at a time, optionally within
+        local dates of the meter's site (the readings have no admin of their own: their key is
+        (meter, timestamp))."""
+        meter = self.get_object(request, object_id)
+        # As the change page: permission first, then a meter outside the user's sites is "not
+        # found" (redirected home), never shown.
+        may_read = request.user.has_perm("reporting.view_reading")
+        if not (may_read and self.has_view_permission(request, meter)):
+            raise PermissionDenied
+        if meter is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        form = ReadingRangeForm(request.GET or None)
+        page, local = None, ZoneInfo(meter.site.time_zone)
+        if form.is_bound and not form.is_valid():
+            readings = Reading.objects.none()
+        else:
+            start, end = form.range(local) if form.is_bound else (None, None)
+            readings = selectors.meter_readings(meter, start, end)
+        paginator = Paginator(readings, READINGS_PER_PAGE)
+        page = paginator.get_page(request.GET.get("page"))
+        query = request.GET.copy()
+        query.pop("page", None)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Readings of {meter.code}",
+            "meter": meter,
+            "form": form,
+            "page": page,
+            # Formatted here: the template would turn them back into the active time zone.
+            "rows": [
+                (ts.astimezone(local).strftime("%Y-%m-%d %H:%M:%S %z"), value)
+                for ts, value in page.object_list
+            ],
+            "query": query.urlencode(),
+            "time_zone": meter.site.time_zone,
+            "opts": self.opts,
+        }
+        return TemplateResponse(request, "admin/reporting/measurementpoint/readings.html", context)
 
     def _allowed(self, request):
         return policy.writable_site_ids(request.user)
@@ -227,6 +283,28 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             "A file with any bad line is rejected whole.",
         }
         return TemplateResponse(request, "admin/reporting/upload.html", context)
+
+
+READINGS_PER_PAGE = 100
+
+
+class ReadingRangeForm(forms.Form):
+    """The readings page's filter: local dates of the meter's site, both ends included."""
+
+    start = forms.DateField(required=False, label="From (local date)", help_text="YYYY-MM-DD")
+    end = forms.DateField(required=False, label="To (local date)", help_text="YYYY-MM-DD")
+
+    def clean(self):
+        data = super().clean()
+        if data.get("start") and data.get("end") and data["start"] > data["end"]:
+            raise ValidationError("'From' is after 'To'.")
+        return data
+
+    def range(self, zone) -> tuple[datetime | None, datetime | None]:
+        start, end = self.cleaned_data.get("start"), self.cleaned_data.get("end")
+        lower = datetime.combine(start, time(), zone) if start else None
+        upper = datetime.combine(end + timedelta(days=1), time(), zone) if end else None
+        return lower, upper
 
 
 class PeriodPartInline(admin.TabularInline):
@@ -599,16 +677,6 @@ class TaskRunAdmin(RequesterScopedAdmin):
     list_filter = ("status", "name")
     list_select_related = ("period__site",)
     actions = (retry_failed_jobs,)
-
-
-@admin.register(Reading)
-class ReadingAdmin(ReadOnlyAdmin):
-    site_path = "meter__site"
-    list_display = ("meter", "timestamp", "value")
-    list_select_related = ("meter",)
-    search_fields = ("meter__code",)
-    show_full_result_count = False  # counting tens of millions of rows is not worth it
-    date_hierarchy = None
 
 
 @admin.register(ReadingRevision)

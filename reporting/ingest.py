@@ -26,6 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from registry.models import Site
+from reporting import partitions
 from reporting.models import IngestJob, JobStatus, MeasurementPoint, MeterSetting, Register
 
 MAX_SHOWN = 100  # bad lines / conflicts listed in a report; the total is always given
@@ -397,6 +398,7 @@ def _apply(cursor, report: IngestReport, *, replace: bool, job, user, first_line
 
     The common case (every row new) costs one INSERT; the checks run only when rows were left.
     """
+    partitions.ensure_covering(STAGING)  # the months of these rows exist before the load
     cursor.execute(
         "INSERT INTO reporting_reading (meter_id, timestamp, value) SELECT meter_id, ts, value "
         f"FROM {STAGING} WHERE true ON CONFLICT (meter_id, timestamp) DO NOTHING"

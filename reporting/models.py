@@ -533,12 +533,17 @@ class MeterSetting(models.Model):
 
 
 class Reading(models.Model):
-    """One meter reading, as metered (the meter's unit, multiplier not applied)."""
+    """One meter reading, as metered (the meter's unit, multiplier not applied).
 
-    # The (meter, timestamp) key below already serves every lookup by meter, so no index of its
-    # own; and no database foreign key: a per-row constraint trigger would cost every bulk load
-    # while ingest already refuses unknown meters and PROTECT refuses deleting a meter with
-    # readings.
+    The primary key is (meter, timestamp): no surrogate id. On PostgreSQL the table is
+    partitioned by month on timestamp (reporting.partitions); on SQLite it is one table.
+    """
+
+    # The (meter, timestamp) key is also the index the computation scans (one meter, a time
+    # range, in time order), so the meter has no index of its own; and no database foreign key:
+    # a per-row constraint trigger would cost every bulk load while ingest already refuses
+    # unknown meters and PROTECT refuses deleting a meter with readings.
+    pk = models.CompositePrimaryKey("meter", "timestamp")
     meter = models.ForeignKey(
         MeasurementPoint,
         on_delete=models.PROTECT,
@@ -552,10 +557,6 @@ class Reading(models.Model):
     class Meta:
         ordering = ["meter_id", "timestamp"]
         verbose_name = "reading"
-        constraints = [
-            # Also the index the computation scans: one meter, a time range, in time order.
-            models.UniqueConstraint(fields=["meter", "timestamp"], name="reading_meter_time")
-        ]
 
     def __str__(self) -> str:
         return f"{self.meter_id}@{self.timestamp:%Y-%m-%dT%H:%M%z}={self.value}"

@@ -37,3 +37,16 @@ def latest_sites_pue(sites) -> dict[int, Decimal | None]:
 
 
 latest_site_pue.for_sites = latest_sites_pue
+
+
+def meter_readings(meter, start=None, end=None):
+    """(timestamp, value) of one meter's readings in time order, start ≤ timestamp < end
+    (either end open when None): one range of the (meter, timestamp) key."""
+    from reporting.models import Reading
+
+    readings = Reading.objects.filter(meter=meter)
+    if start is not None:
+        readings = readings.filter(timestamp__gte=start)
+    if end is not None:
+        readings = readings.filter(timestamp__lt=end)
+    return readings.order_by("timestamp").values_list("timestamp", "value")

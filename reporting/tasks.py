@@ -14,7 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.utils import timezone
 
 from registry.models import Site
-from reporting import computation, ingest, jobs
+from reporting import computation, ingest, jobs, partitions
 from reporting import permissions as reporting_policy
 from reporting.models import IngestJob, JobStatus, PeriodStatus, ReportingPeriod, TaskRun
 from reporting.services import open_period
@@ -133,6 +133,17 @@ def refresh_open_periods() -> dict:
     for year in years:
         compute_year.delay(year)
     return {"years": years}
+
+
+@shared_task(name="reporting.ensure_reading_partitions")
+def ensure_reading_partitions() -> dict:
+    """Daily: the readings' monthly partitions of this month and the next few exist
+    (PostgreSQL; nothing to do on SQLite)."""
+    created = partitions.ensure_ahead(settings.READING_PARTITIONS_AHEAD_MONTHS)
+    stray = partitions.default_rows()
+    if stray:
+        log.warning("%d readings sit in the default partition (see docs/operations.md)", stray)
+    return {"created": created, "default_rows": stray}
 
 
 @shared_task(bind=True, name="reporting.ingest_job")

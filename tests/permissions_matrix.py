@@ -181,6 +181,8 @@ ADMIN = {
     "reporting_measurementpoint_delete": REPORTING_DELETE_A,
     "reporting_measurementpoint_history": REPORTING_HISTORY_A,
     "reporting_measurementpoint_simple_history": f"{L} ro 403 403 ro 403 403 ro",
+    # A meter's readings (read-only; the readings have no admin of their own): as its change page.
+    "reporting_measurementpoint_readings": f"{L} 200 home 403 200 403 403 200",
     # A computation's progress page: the one who queued it (operator_a) and superusers.
     "reporting_period_compute": f"{L} 200 403 403 403 403 403 200",
     "reporting_upload_readings": REPORTING_ADD,
@@ -193,7 +195,7 @@ ADMIN = {
     "reporting_reportingperiod_simple_history": f"{L} ro 403 403 ro 403 403 ro",
     **{
         f"reporting_{model}_{view}": rule
-        for model in ("ingestjob", "reading", "readingrevision")
+        for model in ("ingestjob", "readingrevision")
         for view, rule in (
             ("changelist", REPORTING_LIST),
             ("add", NOBODY),

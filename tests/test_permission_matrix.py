@@ -243,7 +243,6 @@ def _admin_url(w, name):
         "reporting_measurementpoint": lambda: w["meter_a"].pk,
         "reporting_reportingperiod": lambda: w["period_a"].pk,
         "reporting_ingestjob": lambda: w["ingest_a"].pk,
-        "reporting_reading": lambda: w["reading_a"].pk,
         "reporting_readingrevision": lambda: w["revision_a"].pk,
         "exports_exportjob": lambda: w["export_a"].pk,
         "accounts_tokenevent": lambda: w["token_event"].pk,
@@ -260,7 +259,7 @@ def _admin_url(w, name):
     for prefix, pk in objects.items():
         if name.startswith(prefix + "_"):
             view = name[len(prefix) + 1 :]
-            if view in ("change", "delete", "history", "record_event"):
+            if view in ("change", "delete", "history", "record_event", "readings"):
                 return reverse(f"admin:{name}", args=[pk()])
             if view == "simple_history":
                 model = admin.site._registry

@@ -18,7 +18,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ParseError, PermissionDenied
+from rest_framework.exceptions import NotFound, ParseError, PermissionDenied
 from rest_framework.pagination import CursorPagination
 from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
@@ -101,10 +101,36 @@ class MeasurementPointViewSet(viewsets.ModelViewSet):
 
 
 class ReadingPagination(CursorPagination):
-    ordering = ("id",)
+    """Keyset pages over the readings' own key (meter, timestamp): a cursor is a position in
+    that key, so a page costs one index range scan however deep it is."""
+
+    ordering = ("pk",)
     page_size = 500
     page_size_query_param = "page_size"
     max_page_size = 10_000
+
+    def _get_position_from_instance(self, instance, ordering):
+        return f"{instance.meter_id}~{instance.timestamp.astimezone(dt.UTC).isoformat()}"
+
+    def decode_cursor(self, request):
+        cursor = super().decode_cursor(request)
+        if cursor is None or cursor.position is None:
+            return cursor
+        try:
+            meter_id, stamp = cursor.position.split("~")
+            position = (int(meter_id), dt.datetime.fromisoformat(stamp))
+        except ValueError:
+            raise NotFound(self.invalid_cursor_message) from None
+        if position[1].tzinfo is None:
+            raise NotFound(self.invalid_cursor_message)
+        return cursor._replace(position=position)
+
+    def encode_cursor(self, cursor):
+        position = cursor.position
+        if isinstance(position, tuple):
+            meter_id, stamp = position
+            cursor = cursor._replace(position=f"{meter_id}~{stamp.isoformat()}")
+        return super().encode_cursor(cursor)
 
 
 @extend_schema(

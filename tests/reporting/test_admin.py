@@ -199,3 +199,49 @@ def test_each_chart_panel_has_its_own_axis():
     assert "<polyline" in pue and pue.count("<circle") == 2  # March has no PUE: no point
     ticks = nice_ticks(1.2, 1.5)
     assert ticks[0] <= 1.2 and ticks[-1] >= 1.5 and len(ticks) <= 8
+
+
+def test_a_meters_readings_page_lists_filters_and_pages_in_site_time(client, operator_user):
+    from tests.reporting.conftest import make_site
+
+    paris = make_site("PAGE1", time_zone="Europe/Paris")
+    paris.operators.add(operator_user)
+    meter = make_meter(paris, "PAGE1-UPS", "eit-ups-output", interval_minutes=60)
+    # 150 hourly readings from 2025-01-31T20:00Z (21:00 in Paris).
+    ingest(
+        series("PAGE1-UPS", T0 + timedelta(days=30, hours=20), 150, "1.5", step=timedelta(hours=1))
+    )
+    client.force_login(operator_user)
+    url = f"/admin/reporting/measurementpoint/{meter.pk}/readings/"
+    change = client.get(f"/admin/reporting/measurementpoint/{meter.pk}/change/")
+    assert url.encode() in change.content
+
+    first = client.get(url)
+    assert first.status_code == 200 and b"(150 readings)" in first.content
+    assert b"2025-01-31 21:00:00 +0100" in first.content  # site time, offset shown
+    second = client.get(url, {"page": 2})
+    assert second.content.count(b"<td>1.500000</td>") == 50
+
+    # 1 Feb, Paris: from 2025-01-31T23:00Z to 2025-02-01T23:00Z, both ends in local time.
+    day = client.get(url, {"start": "2025-02-01", "end": "2025-02-01"})
+    assert b"(24 readings)" in day.content and b"2025-02-01 00:00:00 +0100" in day.content
+
+    bad = client.get(url, {"start": "2025-02-30"})
+    assert bad.status_code == 200 and b"Enter a valid date" in bad.content
+    assert b"(0 readings)" in bad.content
+    reversed_range = client.get(url, {"start": "2025-02-02", "end": "2025-02-01"})
+    assert b"after" in reversed_range.content and b"(0 readings)" in reversed_range.content
+
+
+def test_a_meters_readings_page_follows_the_site_scope(client, operator_user, procurement_user):
+    from tests.reporting.conftest import make_site
+
+    other = make_meter(make_site("ELSE1"), "ELSE1-UPS", "eit-ups-output")
+    url = f"/admin/reporting/measurementpoint/{other.pk}/readings/"
+    client.force_login(operator_user)  # operates no site: another site's meter is not found
+    response = client.get(url)
+    assert response.status_code == 302 and response["Location"] == "/admin/"
+    procurement_user.is_staff = True
+    procurement_user.save()
+    client.force_login(procurement_user)  # no reporting role at all
+    assert client.get(url).status_code == 403

@@ -169,6 +169,31 @@ def test_readings_list_is_filtered_and_paginated(api, world, auditor_user):
     assert len(late["results"]) == 3
 
 
+def test_readings_pages_walk_the_meter_time_key_forwards_and_back(api, world, auditor_user):
+    from tests.reporting.conftest import ingest, series
+
+    # Two meters with the same timestamps: the cursor is a (meter, timestamp) position.
+    ingest(series("MINE-UPS", T0 + timedelta(minutes=15), 23, 1))
+    ingest(series("MINE-MAIN", T0 + timedelta(minutes=15), 23, 2))
+    api.force_authenticate(auditor_user)
+    stored = list(
+        Reading.objects.filter(meter__site__code="MINE")
+        .order_by("meter_id", "timestamp")
+        .values_list("meter__code", "timestamp")
+    )
+    seen, pages, url = [], [], "/api/readings/?site=MINE&page_size=10"
+    while url:
+        page = api.get(url).json()
+        pages.append(page)
+        seen += [(r["meter"], r["timestamp"]) for r in page["results"]]
+        url = page["next"]
+    assert [(m, ts.isoformat().replace("+00:00", "Z")) for m, ts in stored] == seen
+    assert len(pages) == 5
+    back = api.get(pages[-1]["previous"]).json()
+    assert back["results"] == pages[-2]["results"]
+    assert api.get("/api/readings/", {"cursor": "cD0xMn55ZXN0ZXJkYXk="}).status_code == 404
+
+
 def test_list_endpoints_have_bounded_queries(
     api, world, auditor_user, django_assert_max_num_queries
 ):

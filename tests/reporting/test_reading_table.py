@@ -10,14 +10,30 @@ from reporting.models import Reading
 from tests.reporting.conftest import T0, ingest, make_meter, make_site, series
 
 
+def _key_columns(cursor) -> list[str]:
+    """The primary key's columns in key order (Django's SQLite introspection gives table order)."""
+    if connection.vendor == "sqlite":
+        cursor.execute("SELECT name, pk FROM pragma_table_info('reporting_reading') WHERE pk > 0")
+        return [name for name, _ in sorted(cursor.fetchall(), key=lambda row: row[1])]
+    return connection.introspection.get_primary_key_columns(cursor, Reading._meta.db_table)
+
+
 @pytest.mark.django_db
-def test_readings_have_no_foreign_key_trigger_and_no_redundant_meter_index():
+def test_readings_are_keyed_by_meter_and_time_with_no_surrogate_id_nor_other_index():
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, Reading._meta.db_table)
+        columns = [
+            c.name
+            for c in connection.introspection.get_table_description(cursor, "reporting_reading")
+        ]
+        key = _key_columns(cursor)
+    assert key == ["meter_id", "timestamp"]
+    assert sorted(columns) == ["meter_id", "timestamp", "value"]  # no surrogate id
     assert not [c for c in constraints.values() if c["foreign_key"]]
-    # Every index that starts with meter_id is the (meter_id, timestamp) key itself.
-    led_by_meter = [c["columns"] for c in constraints.values() if c["columns"][:1] == ["meter_id"]]
-    assert led_by_meter == [["meter_id", "timestamp"]]
+    # The key is the only index: nothing else to maintain on every load.
+    others = [c["columns"] for c in constraints.values() if not c["primary_key"]]
+    assert others == []
+    assert [f.name for f in Reading._meta.pk_fields] == ["meter", "timestamp"]
 
 
 @pytest.mark.django_db
