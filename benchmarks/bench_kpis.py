@@ -153,7 +153,7 @@ def _measure(label: str, sites: int, meters: int, prefix: str, quick: bool) -> d
 def run(quick: bool) -> dict:
     postgres = connection.vendor == "postgresql"
     if quick:
-        site_meters, fleet = 10, (20, 2)
+        site_meters, fleet = 10, (5, 2)
     else:
         site_meters, fleet = (1000, (200, 2)) if postgres else (100, (20, 2))
     site = _measure("site-year", 1, site_meters, "BK", quick)
