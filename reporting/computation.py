@@ -32,7 +32,7 @@ from django.db.models import prefetch_related_objects
 from django.utils import timezone
 
 from hardware.inference import load_grid_intensity
-from reporting import enefg
+from reporting import enefg, rollups
 from reporting import indicators as ind
 from reporting.models import (
     AggregateResult,
@@ -44,6 +44,7 @@ from reporting.models import (
     Quality,
     Quantity,
     Reading,
+    ReadingDay,
     Register,
     ReportingPeriod,
 )
@@ -175,9 +176,10 @@ def _interval_sums(cursor, ids, bounds):
     return [(m, month, _to_decimal(total, scale), n, 0) for m, month, total, n in cursor.fetchall()]
 
 
-def _cumulative_sums(cursor, ids, bounds, since=None):
+def _cumulative_sums(cursor, ids, bounds, since=None, upper=None):
     """`since`: the earliest reading read (default the period start); a setting interval passes
-    the last reading before it, so the difference that straddles the change is counted once."""
+    the last reading before it, so the difference that straddles the change is counted once.
+    `upper`: the last instant read (default the period end)."""
     bucket, bucket_params = _bucket("prev_ts", bounds, "<")
     value, scale = _micro("value")
     cursor.execute(
@@ -190,7 +192,7 @@ def _cumulative_sums(cursor, ids, bounds, since=None):
         "AND timestamp >= %s AND timestamp <= %s "
         "WINDOW w AS (PARTITION BY meter_id ORDER BY timestamp)) x "
         "WHERE prev_ts IS NOT NULL GROUP BY meter_id, month",
-        [*bucket_params, *ids, _p(since or bounds[0]), _p(bounds[-1])],
+        [*bucket_params, *ids, _p(since or bounds[0]), _p(upper or bounds[-1])],
     )
     return [
         (m, month, _to_decimal(total, scale), n, resets)
@@ -242,13 +244,13 @@ def _slots(lower: datetime, upper: datetime, minutes: int) -> int:
     return max(0, int((upper - lower).total_seconds() // (minutes * 60)))
 
 
-def _list_gaps(cursor, figures: MeterFigures, lower, upper) -> None:
-    """Spans without readings, with the intervals they miss (the count coverage uses)."""
+def _list_gaps(figures: MeterFigures, rows, lower, upper) -> None:
+    """Spans without readings, with the intervals they miss (the count coverage uses).
+    `rows`: the readings that start or end a gap, as `_gap_rows` gives them."""
     meter = figures.meter
     minutes = meter.interval_minutes
     step = timedelta(minutes=minutes)
     interval = meter.register == Register.INTERVAL
-    rows = _gap_rows(cursor, meter, lower, upper, strict_lower=interval)
     spans = []  # (from, to, missing intervals)
     if not rows:
         spans.append((lower, upper, _slots(lower, upper, minutes)))
@@ -275,8 +277,19 @@ def _list_gaps(cursor, figures: MeterFigures, lower, upper) -> None:
         figures.gaps.append({"more": len(listed) - MAX_GAPS_LISTED})
 
 
-def meter_figures(period: ReportingPeriod, meters: list[MeasurementPoint]) -> list[MeterFigures]:
-    """Per-meter monthly totals, coverage, gaps and resets over the period."""
+def meter_figures(
+    period: ReportingPeriod, meters: list[MeasurementPoint], *, source: str = "rollups"
+) -> list[MeterFigures]:
+    """Per-meter monthly totals, coverage, gaps and resets over the period.
+
+    `source="rollups"` (the default) reads the daily rollups (`ReadingDay`): meters × days rows,
+    the raw readings only for the few days a setting change, a gap or a counter decrease falls
+    inside. `source="raw"` reads every reading: the reference implementation the rollups are
+    tested against (identical results), kept for checks and for a database whose rollups have
+    not been built (`manage.py rebuild_rollups`)."""
+    if source not in ("rollups", "raw"):
+        raise ValueError(f"unknown source {source!r}: rollups or raw")
+    raw = source == "raw"
     bounds = period_bounds(period)
     months = len(bounds) - 1
     figures: dict[int, MeterFigures] = {}
@@ -300,20 +313,29 @@ def meter_figures(period: ReportingPeriod, meters: list[MeasurementPoint]) -> li
     plain = [m for m in meters if len(timelines[m.pk]) == 1]
     interval_ids = [m.pk for m in plain if m.register == Register.INTERVAL]
     cumulative_ids = [m.pk for m in plain if m.register == Register.CUMULATIVE]
+    days = None if raw else DayFrame(period, bounds)
     with connection.cursor() as cursor:
         rows = []  # (meter_id, month, total, count, resets, unit, multiplier)
         if interval_ids:
-            rows += [
-                (*r, *timelines[r[0]][0][1:]) for r in _interval_sums(cursor, interval_ids, bounds)
-            ]
+            found = (
+                _interval_sums(cursor, interval_ids, bounds)
+                if raw
+                else _rollup_interval_sums(cursor, interval_ids, days)
+            )
+            rows += [(*r, *timelines[r[0]][0][1:]) for r in found]
         if cumulative_ids:
-            rows += [
-                (*r, *timelines[r[0]][0][1:])
-                for r in _cumulative_sums(cursor, cumulative_ids, bounds)
-            ]
+            found = (
+                _cumulative_sums(cursor, cumulative_ids, bounds)
+                if raw
+                else _rollup_cumulative_sums(cursor, cumulative_ids, days)
+            )
+            rows += [(*r, *timelines[r[0]][0][1:]) for r in found]
         for meter in meters:
             if len(timelines[meter.pk]) > 1:
-                rows += _segment_sums(cursor, meter, timelines[meter.pk], bounds)
+                if raw:
+                    rows += _segment_sums(cursor, meter, timelines[meter.pk], bounds)
+                else:
+                    rows += _rollup_segment_sums(cursor, meter, timelines[meter.pk], days)
         reset_meters = set()
         for meter_id, month, total, count, resets, unit, multiplier in rows:
             fig = figures[meter_id]
@@ -325,7 +347,12 @@ def meter_figures(period: ReportingPeriod, meters: list[MeasurementPoint]) -> li
             if resets:
                 reset_meters.add(meter_id)
         if reset_meters:
-            for meter_id, ts, before, after in _resets(cursor, sorted(reset_meters), bounds):
+            listed = (
+                _resets(cursor, sorted(reset_meters), bounds)
+                if raw
+                else _rollup_resets(cursor, sorted(reset_meters), days)
+            )
+            for meter_id, ts, before, after in listed:
                 figures[meter_id].resets.append(
                     {
                         "at": _iso(_aware(ts)),
@@ -339,7 +366,12 @@ def meter_figures(period: ReportingPeriod, meters: list[MeasurementPoint]) -> li
                 meter = fig.meter
                 lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
                 upper = min(bounds[-1], meter.valid_to) if meter.valid_to else bounds[-1]
-                _list_gaps(cursor, fig, lower, upper)
+                if raw:
+                    interval = meter.register == Register.INTERVAL
+                    gap_rows = _gap_rows(cursor, meter, lower, upper, strict_lower=interval)
+                else:
+                    gap_rows = _rollup_gap_rows(cursor, meter, lower, upper, days)
+                _list_gaps(fig, gap_rows, lower, upper)
     if period.fill_gaps:
         for fig in figures.values():
             _fill(fig)
@@ -360,7 +392,10 @@ def _segment_sums(cursor, meter: MeasurementPoint, timeline, bounds) -> list[tup
         offset = sum(1 for b in inner if b <= lo)
         segment = [lo, *(b for b in inner if lo < b < hi), hi]
         if meter.register == Register.INTERVAL:
-            found = _interval_sums(cursor, [meter.pk], segment)
+            found = [
+                (meter_id, offset + month, *rest)
+                for meter_id, month, *rest in _interval_sums(cursor, [meter.pk], segment)
+            ]
         else:
             since = None
             if start and start > bounds[0]:
@@ -370,12 +405,260 @@ def _segment_sums(cursor, meter: MeasurementPoint, timeline, bounds) -> list[tup
                     .values_list("timestamp", flat=True)
                     .first()
                 ) or lo
-            found = _cumulative_sums(cursor, [meter.pk], segment, since=since)
+            # The difference belongs to the month of its earlier reading, even when that
+            # reading lies before the setting change: months are the period's.
+            found = _cumulative_sums(cursor, [meter.pk], bounds, since=since, upper=hi)
         rows += [
-            (meter_id, offset + month, total, n, resets, unit, multiplier)
+            (meter_id, month, total, n, resets, unit, multiplier)
             for meter_id, month, total, n, resets in found
         ]
     return rows
+
+
+# --- from the daily rollups --------------------------------------------------------------------
+#
+# The same figures as the raw functions above, from `ReadingDay` rows (reporting.rollups): a day
+# holds whole intervals (interval meters: the day an interval starts in) or whole instants
+# (counters), so a local month is a range of days. A counter difference between two days is
+# rebuilt from the last reading of one and the first of the next; one inside a day is in its
+# `rise_micro`. Where something happens *inside* a day that a day row cannot say (a setting
+# change, a gap, a counter decrease), those days alone are read from the raw readings.
+
+
+@dataclass
+class DayFrame:
+    """The period as local days: the first and last day, month starts, the day windows."""
+
+    period: ReportingPeriod
+    bounds: list[datetime]
+
+    def __post_init__(self):
+        self.tz = ZoneInfo(self.period.site.time_zone)
+        self.first = self.period.start_date
+        self.last = self.period.end_date
+        self.month_starts = [b.astimezone(self.tz).date() for b in self.bounds[1:-1]]
+
+    def month(self, day: date) -> int:
+        return sum(1 for m in self.month_starts if m <= day)
+
+    def bucket(self, column: str) -> tuple[str, list]:
+        if not self.month_starts:
+            return "0", []
+        whens = " ".join(f"WHEN {column} < %s THEN {i}" for i in range(len(self.month_starts)))
+        params = [connection.ops.adapt_datefield_value(d) for d in self.month_starts]
+        return f"CASE {whens} ELSE {len(self.month_starts)} END", params
+
+    def d(self, day: date):
+        return connection.ops.adapt_datefield_value(day)
+
+
+def _rollup_interval_sums(cursor, ids, days: DayFrame):
+    bucket, params = days.bucket("day")
+    cursor.execute(
+        f"SELECT meter_id, {bucket} AS month, SUM(total_micro), SUM(readings) "
+        f"FROM {ReadingDay._meta.db_table} WHERE meter_id IN ({_in(ids)}) "
+        "AND day >= %s AND day <= %s GROUP BY meter_id, month",
+        [*params, *ids, days.d(days.first), days.d(days.last)],
+    )
+    return [(m, month, _to_decimal(total, MICRO), n, 0) for m, month, total, n in cursor.fetchall()]
+
+
+def _cross_pairs_sql(ids, days: DayFrame) -> tuple[str, list]:
+    """Counter differences between consecutive day rows: (meter_id, day before, first_at,
+    earlier value, later value, both in micro-units too). The day after the period counts only
+    with a reading at the period's end instant (the raw range is start <= ts <= end)."""
+    table = ReadingDay._meta.db_table
+    sql = (
+        "SELECT meter_id, prev_day, first_at, prev_v, first_value, pv, fv FROM (SELECT "
+        "meter_id, day, first_at, first_value, LAG(day) OVER w AS prev_day, "
+        f"LAG(last_value) OVER w AS prev_v, {rollups.micro('first_value')} AS fv, "
+        f"LAG({rollups.micro('last_value')}) OVER w AS pv FROM {table} "
+        f"WHERE meter_id IN ({_in(ids)}) AND day >= %s AND day <= %s "
+        "WINDOW w AS (PARTITION BY meter_id ORDER BY day)) x "
+        "WHERE prev_day IS NOT NULL AND first_at <= %s"
+    )
+    after = days.last + timedelta(days=1)
+    return sql, [*ids, days.d(days.first), days.d(after), _p(days.bounds[-1])]
+
+
+def _rollup_cumulative_sums(cursor, ids, days: DayFrame):
+    table = ReadingDay._meta.db_table
+    inner_bucket, inner_params = days.bucket("day")
+    cross_bucket, cross_params = days.bucket("prev_day")
+    cross, params = _cross_pairs_sql(ids, days)
+    cursor.execute(
+        "SELECT meter_id, month, SUM(rise), SUM(pairs), SUM(decr) FROM ("
+        f"SELECT meter_id, {inner_bucket} AS month, rise_micro AS rise, readings - 1 AS pairs, "
+        f"decreases AS decr FROM {table} WHERE meter_id IN ({_in(ids)}) "
+        "AND day >= %s AND day <= %s UNION ALL "
+        f"SELECT meter_id, {cross_bucket}, CASE WHEN fv >= pv THEN fv - pv ELSE fv END, 1, "
+        f"CASE WHEN fv < pv THEN 1 ELSE 0 END FROM ({cross}) c) y "
+        "GROUP BY meter_id, month HAVING SUM(pairs) > 0",
+        [*inner_params, *ids, days.d(days.first), days.d(days.last), *cross_params, *params],
+    )
+    return [
+        (m, month, _to_decimal(total, MICRO), n, resets)
+        for m, month, total, n, resets in cursor.fetchall()
+    ]
+
+
+def _raw_days(cursor, meter, day_list, days: DayFrame, columns: str) -> list[tuple]:
+    """The raw readings of a few days of one meter, in time order: (day, timestamp, …)."""
+    interval = meter.register == Register.INTERVAL
+    found = []
+    for chunk_start in range(0, len(day_list), 100):
+        chunk = day_list[chunk_start : chunk_start + 100]
+        windows = [rollups.window(d, days.tz, interval) for d in chunk]
+        where = " OR ".join(["(timestamp >= %s AND timestamp < %s)"] * len(chunk))
+        cursor.execute(
+            f"SELECT timestamp, {columns} FROM reporting_reading "
+            f"WHERE meter_id = %s AND ({where}) ORDER BY timestamp",
+            [meter.pk, *(_p(b) for w in windows for b in w)],
+        )
+        for ts, *rest in cursor.fetchall():
+            ts = _aware(ts)
+            found.append((rollups.local_day(ts, days.tz, interval), ts, *rest))
+    return found
+
+
+def _rollup_segment_sums(cursor, meter, timeline, days: DayFrame) -> list[tuple]:
+    """As `_segment_sums`: each setting interval (valid_from, next] on its own. Whole days lie
+    in one setting interval; a day a valid_from falls inside is read raw and split there."""
+    interval = meter.register == Register.INTERVAL
+    starts = [start for start, _unit, _m in timeline[1:]]
+    split = set()
+    for start in starts:
+        day = rollups.local_day(start, days.tz, interval)
+        if not interval or rollups.window(day, days.tz, interval)[1] - rollups.EPSILON != start:
+            split.add(day)
+    last = days.last + timedelta(days=0 if interval else 1)
+    cursor.execute(
+        "SELECT day, readings, total_micro, first_at, last_at, rise_micro, decreases, "
+        f"{rollups.micro('first_value')}, {rollups.micro('last_value')} "
+        f"FROM {ReadingDay._meta.db_table} WHERE meter_id = %s AND day >= %s AND day <= %s "
+        "ORDER BY day",
+        [meter.pk, days.d(days.first), days.d(last)],
+    )
+    items = []  # (day, first_at, readings, total, rise, decreases, first_u, last_u)
+    for day, n, total, first_at, _last_at, rise, decr, first_u, last_u in cursor.fetchall():
+        day = _date(day)
+        if day not in split:
+            items.append((day, _aware(first_at), n, total, rise, decr, first_u, last_u))
+    raw_split = sorted(d for d in split if days.first <= d <= last)
+    u = rollups.micro("value")
+    for day, ts, value_u in _raw_days(cursor, meter, raw_split, days, u):
+        items.append((day, ts, 1, value_u, 0, 0, value_u, value_u))
+    items.sort(key=lambda item: item[1])
+    end = days.bounds[-1]
+    sums: dict[tuple[int, int], list] = defaultdict(lambda: [0, 0, 0])  # total, count, resets
+
+    def segment(ts) -> int:
+        return sum(1 for s in starts if s < ts)
+
+    previous = None
+    for day, first_at, n, total, rise, decr, first_u, last_u in items:
+        if day > days.last and (interval or first_at > end):
+            break
+        acc = sums[(segment(first_at), days.month(day))]
+        if interval:
+            acc[0] += int(total)
+            acc[1] += n
+            continue
+        if previous is not None:
+            pair = sums[(segment(first_at), days.month(previous[0]))]
+            pv, fv = int(previous[1]), int(first_u)
+            pair[0] += fv - pv if fv >= pv else fv
+            pair[1] += 1
+            pair[2] += 1 if fv < pv else 0
+        if day <= days.last:
+            acc[0] += int(rise)
+            acc[1] += n - 1
+            acc[2] += decr
+        previous = (day, last_u)
+    rows = []
+    for (seg, month), (total, count, resets) in sorted(sums.items()):
+        if count:
+            _start, unit, multiplier = timeline[seg]
+            rows.append(
+                (meter.pk, month, _to_decimal(total, MICRO), count, resets, unit, multiplier)
+            )
+    return rows
+
+
+def _rollup_resets(cursor, ids, days: DayFrame) -> list[tuple]:
+    """As `_resets`: every counter decrease (meter_id, at, before, after) in the period."""
+    cross, params = _cross_pairs_sql(ids, days)
+    cursor.execute(
+        f"SELECT meter_id, first_at, prev_v, first_value FROM ({cross}) c WHERE fv < pv", params
+    )
+    found = [tuple(row) for row in cursor.fetchall()]
+    cursor.execute(
+        f"SELECT meter_id, day FROM {ReadingDay._meta.db_table} WHERE meter_id IN ({_in(ids)}) "
+        "AND day >= %s AND day <= %s AND decreases > 0",
+        [*ids, days.d(days.first), days.d(days.last)],
+    )
+    inside = defaultdict(list)
+    for meter_id, day in cursor.fetchall():
+        inside[meter_id].append(_date(day))
+    for meter in MeasurementPoint.objects.filter(pk__in=list(inside)):
+        readings = _raw_days(
+            cursor, meter, sorted(inside[meter.pk]), days, "value, " + rollups.micro("value")
+        )
+        for (day, ts, value, u), (prev_day, _ts, prev_value, prev_u) in zip(
+            readings[1:], readings, strict=False
+        ):
+            if day == prev_day and u < prev_u:
+                found.append((meter.pk, ts, prev_value, value))
+    return sorted(found, key=lambda r: (r[0], _aware(r[1])))
+
+
+def _rollup_gap_rows(cursor, meter, lower, upper, days: DayFrame) -> list[tuple]:
+    """As `_gap_rows`: the first and last reading in the range and each one after a pause
+    longer than the interval (+0.5 s). Whole days without such a pause are two instants
+    (first_at, last_at); the days that have one, or that the range cuts, are read raw."""
+    interval = meter.register == Register.INTERVAL
+    threshold = meter.interval_minutes * 60 + 0.5
+    first_day = rollups.local_day(lower, days.tz, interval) - timedelta(days=1)
+    last_day = rollups.local_day(upper, days.tz, interval) + timedelta(days=1)
+    cursor.execute(
+        f"SELECT day, first_at, last_at, max_gap_s FROM {ReadingDay._meta.db_table} "
+        "WHERE meter_id = %s AND day >= %s AND day <= %s ORDER BY day",
+        [meter.pk, days.d(first_day), days.d(last_day)],
+    )
+    blocks = []  # (first, last) of whole days, or (ts, ts) of a raw reading
+    raw = []
+    for day, first_at, last_at, max_gap in cursor.fetchall():
+        day = _date(day)
+        lo, hi = rollups.window(day, days.tz, interval)
+        if interval:  # the window (lo - ε, hi - ε] against the range (lower, upper]
+            outside = hi - rollups.EPSILON <= lower or lo - rollups.EPSILON >= upper
+            inside = lo - rollups.EPSILON >= lower and hi - rollups.EPSILON <= upper
+        else:  # [lo, hi) against [lower, upper]
+            outside = hi <= lower or lo > upper
+            inside = lo >= lower and hi <= upper
+        if outside:
+            continue
+        if inside and (max_gap is None or max_gap <= threshold - 0.001):
+            blocks.append((_aware(first_at), _aware(last_at)))
+        else:
+            raw.append(day)
+    for _day, ts, _one in _raw_days(cursor, meter, raw, days, "1"):
+        in_range = (ts > lower if interval else ts >= lower) and ts <= upper
+        if in_range:
+            blocks.append((ts, ts))
+    blocks.sort()
+    rows, previous = [], None
+    for first, last in blocks:
+        if previous is None or (first - previous).total_seconds() > threshold:
+            rows.append((first, previous, None))
+        previous = last
+    if rows and rows[-1][0] != previous:
+        rows.append((previous, previous, None))  # the last reading (its pause is short)
+    return rows
+
+
+def _date(value) -> date:
+    return date.fromisoformat(value) if isinstance(value, str) else value
 
 
 def _fill(fig: MeterFigures) -> None:
@@ -400,11 +683,12 @@ def _num(value) -> Decimal | None:
     return None if value is None else Decimal(value)
 
 
-def compute(period: ReportingPeriod) -> dict:
-    """The period's result content (inputs, indicators, monthly series, coverage, findings)."""
+def compute(period: ReportingPeriod, *, source: str = "rollups") -> dict:
+    """The period's result content (inputs, indicators, monthly series, coverage, findings).
+    `source`: where the meters' figures come from (see `meter_figures`)."""
     site = period.site
     meters = list(MeasurementPoint.objects.filter(site=site).order_by("code"))
-    figures = meter_figures(period, meters)
+    figures = meter_figures(period, meters, source=source)
     by_quantity: dict[str, list[MeterFigures]] = defaultdict(list)
     for fig in figures:
         by_quantity[fig.meter.quantity].append(fig)

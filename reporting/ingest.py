@@ -26,7 +26,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from registry.models import Site
-from reporting import partitions
+from reporting import partitions, rollups
 from reporting.models import IngestJob, JobStatus, MeasurementPoint, MeterSetting, Register
 
 MAX_SHOWN = 100  # bad lines / conflicts listed in a report; the total is always given
@@ -264,6 +264,8 @@ def ingest_rows(
             if chunk:
                 _stage(cursor, chunk, postgres)
             _apply(cursor, report, replace=replace, job=job, user=user, first_line=first_line)
+            # The daily rollups of every (meter, day) the file touched, in the same transaction.
+            rollups.refresh_staged(cursor, STAGING)
             cursor.execute(f"DROP TABLE {STAGING}")
     except _Rejected:
         report.inserted = report.unchanged = report.replaced = 0

@@ -562,6 +562,53 @@ class Reading(models.Model):
         return f"{self.meter_id}@{self.timestamp:%Y-%m-%dT%H:%M%z}={self.value}"
 
 
+class ReadingDay(models.Model):
+    """A daily rollup of one meter's readings: what the computation needs from a local day.
+
+    The day is the site's local day a reading belongs to: an interval reading to the day its
+    interval starts in (local midnight < timestamp <= next midnight), a counter reading to the
+    day of its instant (midnight <= timestamp < next midnight). Values are as metered (no unit
+    or multiplier: those are applied at computation time, so settings changes never touch
+    rollups). Sums are exact integers in micro-units (10⁻⁶ of the metered unit). Rebuilt from
+    the readings by every writer (`reporting.rollups`), and by `manage.py rebuild_rollups`.
+    """
+
+    meter = models.ForeignKey(
+        MeasurementPoint,
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_index=False,
+        db_constraint=False,
+    )
+    day = models.DateField(help_text="Local day (site time zone)")
+    readings = models.PositiveIntegerField(help_text="Readings in the day")
+    total_micro = models.DecimalField(
+        max_digits=38, decimal_places=0, help_text="Sum of the values, micro-units"
+    )
+    first_at = models.DateTimeField()
+    first_value = models.DecimalField(max_digits=20, decimal_places=6)
+    last_at = models.DateTimeField()
+    last_value = models.DecimalField(max_digits=20, decimal_places=6)
+    rise_micro = models.DecimalField(
+        max_digits=38,
+        decimal_places=0,
+        help_text="Counter: consumption between consecutive readings of the day (a decrease "
+        "counts the new reading from zero), micro-units",
+    )
+    decreases = models.PositiveIntegerField(help_text="Counter decreases inside the day")
+    max_gap_s = models.FloatField(
+        null=True, help_text="Longest pause between consecutive readings of the day, seconds"
+    )
+
+    class Meta:
+        ordering = ["meter_id", "day"]
+        verbose_name = "daily reading rollup"
+        constraints = [models.UniqueConstraint(fields=["meter", "day"], name="reading_day_once")]
+
+    def __str__(self) -> str:
+        return f"{self.meter_id}@{self.day}: {self.count} reading(s)"
+
+
 class ReadingRevision(models.Model):
     """A stored reading replaced by an explicit `--replace` ingest: the old value is kept."""
 

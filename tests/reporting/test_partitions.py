@@ -14,9 +14,15 @@ from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 
-from reporting import archive, partitions
+from reporting import archive, partitions, rollups
 from reporting.computation import compute
-from reporting.models import MeasurementPoint, PeriodStatus, Reading, ReportingPeriod
+from reporting.models import (
+    MeasurementPoint,
+    PeriodStatus,
+    Reading,
+    ReadingDay,
+    ReportingPeriod,
+)
 from reporting.tasks import ensure_reading_partitions
 from tests.reporting.conftest import ingest, make_meter, make_site, series
 
@@ -36,6 +42,11 @@ def _stored():
 
 
 READING_FIELDS = ("meter_id", "timestamp", "value")
+
+
+def _rollups():
+    fields = [f.attname for f in ReadingDay._meta.concrete_fields if not f.primary_key]
+    return list(ReadingDay.objects.order_by("meter_id", "day").values_list(*fields))
 
 
 # --- migrations ---------------------------------------------------------------------------------
@@ -71,6 +82,11 @@ def test_the_key_and_partition_migrations_keep_every_reading():
         executor.loader.build_graph()
         executor.migrate(leaves)
     assert _stored() == sorted(rows)
+    # The rollup migration built the rollups of the readings it found, as a rebuild would.
+    built = _rollups()
+    assert len(built) == len(rows)  # four readings on four different days
+    rollups.rebuild([meter.pk, other.pk])
+    assert built == _rollups()
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             assert _partition_rows(cursor, partitions.DEFAULT) == 0
