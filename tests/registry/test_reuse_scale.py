@@ -146,3 +146,28 @@ def test_an_open_writer_is_never_kept():
     thread.join()
     after, aggregated = _find()
     assert aggregated and ("S00", "nvidia-a10") not in after
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("n_sites", [3, 25])  # a filtered read, and every site's read
+def test_each_site_gets_its_latest_computed_pue(api, procurement_user, n_sites):
+    from django.utils import timezone
+
+    from reporting.models import PeriodResult, ReportingPeriod
+
+    _fleet(range(n_sites))
+    for year, pue in ((2024, 1.61), (2025, 1.42)):  # the latest year wins
+        period = ReportingPeriod.objects.create(
+            site=Site.objects.get(code="S01"), year=year, start_date=dt.date(year, 1, 1),
+            end_date=dt.date(year, 12, 31),
+        )  # fmt: skip
+        PeriodResult.objects.create(
+            period=period, inputs={}, indicators={"PUE": pue}, monthly=[], coverage={},
+            findings=[], code_version="t", fingerprint="x" * 64, computed_at=timezone.now(),
+        )  # fmt: skip
+    api.force_authenticate(procurement_user)
+    body = api.get(URL, {**QUERY, "page_size": 200}).json()
+    pue = {r["site"]: r["pue"] for r in body["results"]}
+    assert pue.pop("S01") == 1.42
+    assert set(pue.values()) == {float(reuse.DEFAULT_PUE)}
+    assert "S01: site S01 latest computed PUE" in body["assumptions"]["pue"]["source"]
