@@ -18,6 +18,7 @@ import csv
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -258,11 +259,14 @@ class _Evaluation:
 
 
 def _catalogue_rows() -> tuple:
-    """The catalogue's accelerators (query 1: a few dozen rows); also the cache key."""
-    return tuple(
-        HardwareModel.objects.filter(kind=HardwareKind.ACCELERATOR)
-        .order_by("id")
-        .values_list(*_HW_FIELDS)
+    """The catalogue's accelerators (a few dozen rows); also the evaluation's cache key."""
+    return _versioned(
+        ("catalogue",),
+        lambda: tuple(
+            HardwareModel.objects.filter(kind=HardwareKind.ACCELERATOR)
+            .order_by("id")
+            .values_list(*_HW_FIELDS)
+        ),
     )
 
 
@@ -461,17 +465,37 @@ def _aggregate_groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
     return out.astype(np.int64)
 
 
-# registry migration 0007: every statement writing assets, sites or measured runs holds this
-# advisory lock (shared, until its transaction ends) and bumps the registry_version sequence.
+# registry migration 0007: every statement writing assets, sites, measured runs or catalogue
+# hardware models holds this advisory lock (shared, until its transaction ends) and bumps the
+# registry_version sequence.
 REGISTRY_WRITE_LOCK = 1919248177
-VERSIONED_TABLES = ("registry_asset", "registry_site", "registry_reusemeasurement")
+VERSIONED_TABLES = (
+    "registry_asset",
+    "registry_site",
+    "registry_reusemeasurement",
+    "hardware_hardwaremodel",
+)
 _VERSION_SQL = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM registry_version"
 _CACHE: dict[tuple, tuple[int, object]] = {}
 _CACHE_SIZE = 64
 
 
+# The counter read once at the start of `find_candidates`, for all its kept reads.
+_READ_VERSION: ContextVar[int | None] = ContextVar("registry_version", default=None)
+
+
+def _may_keep() -> bool:
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _registry_version() -> int:
+    with connection.cursor() as cur:
+        cur.execute(_VERSION_SQL)
+        return cur.fetchone()[0]
+
+
 def _versioned(key: tuple, compute: Callable[[], object]):
-    """`compute()` — a read of assets, sites or measured runs only — kept in this process while
+    """`compute()` — a read of VERSIONED_TABLES only — kept in this process while
     none of those tables changed (PostgreSQL; elsewhere, and inside a transaction, it runs).
 
     Hit: the counter equals the one stored with the answer (one tiny query). Miss: in one
@@ -481,11 +505,11 @@ def _versioned(key: tuple, compute: Callable[[], object]):
     compute: the answer is exactly the committed tables at that counter, and is stored. While a
     writer is open, compute without storing.
     """
-    if connection.vendor != "postgresql" or connection.in_atomic_block:
+    if not _may_keep():
         return compute()
-    with connection.cursor() as cur:
-        cur.execute(_VERSION_SQL)
-        version = cur.fetchone()[0]
+    version = _READ_VERSION.get()
+    if version is None:
+        version = _registry_version()
     hit = _CACHE.get(key)
     if hit is not None and hit[0] == version:
         return hit[1]
@@ -543,7 +567,17 @@ def _site_context(query: ReuseQuery, site_ids) -> list[dict]:
 
 
 def find_candidates(query: ReuseQuery) -> CandidateResult:
-    """Every candidate group, ranked. Three or four queries whatever the number of candidates."""
+    """Every candidate group, ranked: a handful of queries whatever the number of candidates or
+    sites. On PostgreSQL the reads of assets, sites and measured runs are kept while none of
+    them changed (`_versioned`), so a repeated question costs the counter, PUE and tag reads."""
+    token = _READ_VERSION.set(_registry_version() if _may_keep() else None)
+    try:
+        return _find(query)
+    finally:
+        _READ_VERSION.reset(token)
+
+
+def _find(query: ReuseQuery) -> CandidateResult:
     ev = _evaluation(
         _catalogue_rows(),
         query.model,
@@ -600,14 +634,13 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
     assumptions = dict(ev.assumptions)
     assumptions["pue"] = {
         "what": "Facility overhead (PUE: total energy ÷ IT energy)",
-        "value": "; ".join(f"{s['code']}: {s['pue']:g}" for s in sites) or "—",
-        "source": "; ".join(f"{s['code']}: {s['pue_source']}" for s in sites) or DEFAULT_PUE_SOURCE,
+        "value": _per_site(sites, lambda s: f"{s['pue']:g}") or "—",
+        "source": _per_site(sites, lambda s: s["pue_source"]) or DEFAULT_PUE_SOURCE,
     }
     assumptions["grid_intensity"] = {
         "what": "Carbon per kWh of electricity",
-        "value": "; ".join(f"{s['code']}: {s['grid'].kg_per_kwh:g} kgCO2e/kWh" for s in sites)
-        or "—",
-        "source": "; ".join(f"{s['code']}: {s['grid_source']}" for s in sites) or "—",
+        "value": _per_site(sites, lambda s: f"{s['grid'].kg_per_kwh:g} kgCO2e/kWh") or "—",
+        "source": _per_site(sites, lambda s: s["grid_source"]) or "—",
     }
     assumptions["ranking"] = {
         "what": "Order of the answer",
@@ -623,6 +656,15 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
     )
 
 
+def _per_site(sites: list[dict], text: Callable[[dict], str]) -> str:
+    """'PAR1, PAR2: a; FRA1: b': sites sharing a text are listed once (200 sites that share
+    the default PUE make one entry, not 200 copies of its source)."""
+    by_text: dict[str, list[str]] = {}
+    for site in sites:
+        by_text.setdefault(text(site), []).append(site["code"])
+    return "; ".join(f"{', '.join(codes)}: {value}" for value, codes in by_text.items())
+
+
 def _key(hw, site, n) -> np.ndarray:
     return (np.asarray(hw, np.int64) << 32) + (np.asarray(site, np.int64) << 8) + np.asarray(n)
 
@@ -630,25 +672,27 @@ def _key(hw, site, n) -> np.ndarray:
 def _latest_runs(query: ReuseQuery) -> tuple[np.ndarray, np.ndarray]:
     """The latest matching run per (model, site, devices): sorted keys, and rows of (id, hw,
     site, devices, tokens/s, power W) — one query, kept while the registry is unchanged."""
-    runs = ReuseMeasurement.objects.filter(
-        llm=query.model.slug,
-        precision=query.precision,
-        engine=query.engine,
-        concurrency=query.concurrency,
-        context_tokens__gte=query.context / 2,
-        context_tokens__lte=query.context * 2,
-    ).order_by("measured_on", "id")
-    if query.site is not None:
-        runs = runs.filter(site=query.site)
-    # Numbers as floats straight from the cursor, past the ORM's per-value converters: one
-    # run per site and model is thousands of rows across a large estate.
-    sql, params = (
-        runs.annotate(tps=Cast("tokens_per_s", FloatField()), watts=Cast("power_w", FloatField()))
-        .values_list("id", "hardware_model_id", "site_id", "n_devices", "tps", "watts")
-        .query.sql_with_params()
-    )
 
     def read():
+        runs = ReuseMeasurement.objects.filter(
+            llm=query.model.slug,
+            precision=query.precision,
+            engine=query.engine,
+            concurrency=query.concurrency,
+            context_tokens__gte=query.context / 2,
+            context_tokens__lte=query.context * 2,
+        ).order_by("measured_on", "id")
+        if query.site is not None:
+            runs = runs.filter(site=query.site)
+        # Floats straight from the cursor, past the ORM's per-value converters: one run per
+        # site and model is thousands of rows across a large estate.
+        sql, params = (
+            runs.annotate(
+                tps=Cast("tokens_per_s", FloatField()), watts=Cast("power_w", FloatField())
+            )
+            .values_list("id", "hardware_model_id", "site_id", "n_devices", "tps", "watts")
+            .query.sql_with_params()
+        )
         with connection.cursor() as cur:
             cur.execute(sql, params)
             table = np.array(cur.fetchall(), dtype=float).reshape(-1, 6)  # no power: NaN
@@ -657,7 +701,15 @@ def _latest_runs(query: ReuseQuery) -> tuple[np.ndarray, np.ndarray]:
         keys, last = np.unique(_key(*as_int.T)[::-1], return_index=True)
         return keys, table[::-1][last]
 
-    key = ("runs", sql, tuple(params))
+    key = (
+        "runs",
+        query.model.slug,
+        query.precision,
+        query.engine,
+        query.concurrency,
+        query.context,
+        None if query.site is None else query.site.id,
+    )
     return _versioned(key, read)
 
 

@@ -1,5 +1,5 @@
-"""A change counter over the tables reuse candidates read (assets, sites, measured runs), so a
-reader can cache what it computed from them, exactly.
+"""A change counter over the tables reuse candidates read (assets, sites, measured runs, the
+catalogue's hardware models), so a reader can cache what it computed from them, exactly.
 
 Every statement that writes one of them (INSERT, UPDATE, DELETE, TRUNCATE; ORM, raw SQL, COPY,
 cascades alike) takes a shared transaction-scoped advisory lock and bumps a sequence. A reader
@@ -12,7 +12,12 @@ from django.db import migrations
 
 # registry.reuse.REGISTRY_WRITE_LOCK: keep the two equal.
 LOCK_KEY = 1919248177
-TABLES = ("registry_asset", "registry_site", "registry_reusemeasurement")
+TABLES = (
+    "registry_asset",
+    "registry_site",
+    "registry_reusemeasurement",
+    "hardware_hardwaremodel",
+)
 
 FORWARD = f"""
 CREATE SEQUENCE IF NOT EXISTS registry_version;
@@ -50,6 +55,7 @@ def _run(sql):
 class Migration(migrations.Migration):
     dependencies = [
         ("registry", "0006_merge_reuse_measurements_data_bearing"),
+        ("hardware", "0003_decode_measurements"),
     ]
 
     operations = [migrations.RunPython(_run(FORWARD), _run(BACKWARD))]
