@@ -163,15 +163,21 @@ def populate_bulk_import(n_assets: int) -> dict:
 
 
 def populate_loose_many_sites(n_assets: int) -> dict:
-    """Loose GPUs in stock across 200 sites: 40 % accelerators, the rest mixed hardware."""
+    """Loose GPUs in stock across 200 sites: 40 % accelerators, the rest mixed hardware.
+
+    Kind, model and state are drawn from the asset's rank k within its site (g / 200), so every
+    site holds every accelerator model in every state: 200 × 16 (model, site) groups, and the
+    baseline's PAR1 in-service page is full (drawn from g alone, PAR1 held only in-stock GPUs of
+    two models and the baseline was an empty page)."""
     sites = _sites(200)
     gpus, others = _ids("kind = 'accelerator'"), _ids("kind NOT IN ('accelerator')")
     _insert(
         f"INSERT INTO registry_asset ({COLS}) SELECT 'BL-' || g, "
-        "CASE WHEN mod(g, 10) < 4 THEN (%(gpus)s::bigint[])[1 + mod(g * 13, %(ng)s)] "
+        "CASE WHEN mod(g / %(ns)s, 10) < 4 "
+        "THEN (%(gpus)s::bigint[])[1 + mod(g / %(ns)s / 10 + g, %(ng)s)] "
         "ELSE (%(others)s::bigint[])[1 + mod(g * 7, %(no)s)] END, "
         "(%(sites)s::bigint[])[1 + mod(g, %(ns)s)], NULL, "
-        f"(%(states)s::text[])[1 + mod(g * 3, 10)], '', {COMMON} "
+        f"(%(states)s::text[])[1 + mod(g / %(ns)s / 10 / %(ng)s + g, 10)], '', {COMMON} "
         "FROM generate_series(1, %(n)s) g",
         {"gpus": gpus, "ng": len(gpus), "others": others, "no": len(others), "sites": sites,
          "ns": len(sites), "states": ["in-stock"] * 6 + ["in-service"] * 3 + ["sold"],

@@ -18,15 +18,16 @@ import csv
 import datetime as dt
 import math
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
 
 import numpy as np
 import pandas as pd
-from django.db import connection
-from django.db.models import Count, F, Min, Q, Window
-from django.db.models.functions import RowNumber
+from django.db import connection, transaction
+from django.db.models import Count, F, FloatField, Min, Q, Window
+from django.db.models.functions import Cast, RowNumber
 from django.utils import timezone
 
 from hardware import inference
@@ -258,11 +259,14 @@ class _Evaluation:
 
 
 def _catalogue_rows() -> tuple:
-    """The catalogue's accelerators (query 1: a few dozen rows); also the cache key."""
-    return tuple(
-        HardwareModel.objects.filter(kind=HardwareKind.ACCELERATOR)
-        .order_by("id")
-        .values_list(*_HW_FIELDS)
+    """The catalogue's accelerators (a few dozen rows); also the evaluation's cache key."""
+    return _versioned(
+        ("catalogue",),
+        lambda: tuple(
+            HardwareModel.objects.filter(kind=HardwareKind.ACCELERATOR)
+            .order_by("id")
+            .values_list(*_HW_FIELDS)
+        ),
     )
 
 
@@ -434,7 +438,19 @@ def _groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
     Reserved assets are excluded by state. A GPU in a server groups with its identical siblings
     (a tensor-parallel group is identical devices in one server); loose GPUs group by model and
     site, and each serves alone. Columns: hw id, parent id (-1 loose), site id, count, min id.
+    The aggregate reads every candidate row (0.1 s at a million assets): kept while the registry
+    is unchanged (`_versioned`).
     """
+    key = (
+        "groups",
+        tuple(query.states),
+        None if query.site is None else query.site.id,
+        tuple(int(i) for i in accelerator_ids),
+    )
+    return _versioned(key, lambda: _aggregate_groups(query, accelerator_ids))
+
+
+def _aggregate_groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
     qs = Asset.objects.filter(state__in=query.states, hardware_model_id__in=accelerator_ids)
     if query.site is not None:
         qs = qs.filter(site=query.site)
@@ -449,12 +465,86 @@ def _groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
     return out.astype(np.int64)
 
 
+# registry migration 0007: every statement writing assets, sites, measured runs or catalogue
+# hardware models holds this advisory lock (shared, until its transaction ends) and bumps the
+# registry_version sequence.
+REGISTRY_WRITE_LOCK = 1919248177
+VERSIONED_TABLES = (
+    "registry_asset",
+    "registry_site",
+    "registry_reusemeasurement",
+    "hardware_hardwaremodel",
+)
+_VERSION_SQL = "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM registry_version"
+_CACHE: dict[tuple, tuple[int, object]] = {}
+_CACHE_SIZE = 64
+
+
+# The counter read once at the start of `find_candidates`, for all its kept reads.
+_READ_VERSION: ContextVar[int | None] = ContextVar("registry_version", default=None)
+
+
+def _may_keep() -> bool:
+    return connection.vendor == "postgresql" and not connection.in_atomic_block
+
+
+def _registry_version() -> int:
+    with connection.cursor() as cur:
+        cur.execute(_VERSION_SQL)
+        return cur.fetchone()[0]
+
+
+def _versioned(key: tuple, compute: Callable[[], object]):
+    """`compute()` — a read of VERSIONED_TABLES only — kept in this process while
+    none of those tables changed (PostgreSQL; elsewhere, and inside a transaction, it runs).
+
+    Hit: the counter equals the one stored with the answer (one tiny query). Miss: in one
+    transaction, share-lock the tables (a TRUNCATE waits for us rather than deadlocking), try
+    the writers' advisory lock exclusively — granted only when no transaction that wrote them is
+    still open, and writers' next statements wait until we finish — then read the counter and
+    compute: the answer is exactly the committed tables at that counter, and is stored. While a
+    writer is open, compute without storing.
+    """
+    if not _may_keep():
+        return compute()
+    version = _READ_VERSION.get()
+    if version is None:
+        version = _registry_version()
+    hit = _CACHE.get(key)
+    if hit is not None and hit[0] == version:
+        return hit[1]
+    with transaction.atomic():
+        with connection.cursor() as cur:
+            cur.execute(f"LOCK TABLE {', '.join(VERSIONED_TABLES)} IN ACCESS SHARE MODE")
+            cur.execute(
+                f"SELECT pg_try_advisory_xact_lock({REGISTRY_WRITE_LOCK}), ({_VERSION_SQL})"  # noqa: S608
+            )
+            quiet, version = cur.fetchone()
+        value = compute()
+    if quiet:
+        _CACHE.pop(key, None)
+        while len(_CACHE) >= _CACHE_SIZE:
+            _CACHE.pop(next(iter(_CACHE)))  # the oldest entry
+        _CACHE[key] = (version, value)
+    return value
+
+
+def _all_sites() -> list[Site]:
+    return [
+        Site(id=i, code=code, country=country)
+        for i, code, country in Site.objects.order_by("code").values_list("id", "code", "country")
+    ]
+
+
 def _site_context(query: ReuseQuery, site_ids) -> list[dict]:
     """PUE and grid intensity per site in the result (one query for the sites, a handful)."""
     if query.site is not None:
         sites = [query.site]
     else:
-        sites = list(Site.objects.filter(id__in=[int(s) for s in site_ids]).order_by("code"))
+        # Every site, kept while the registry is unchanged, filtered here: cheaper than
+        # binding hundreds of ids into a query on each request.
+        wanted = {int(s) for s in site_ids}
+        sites = [site for site in _versioned(("sites",), _all_sites) if site.id in wanted]
     known = {} if query.pue is not None else sites_pue(sites)
     out = []
     for site in sites:  # per distinct site, never per candidate
@@ -477,7 +567,17 @@ def _site_context(query: ReuseQuery, site_ids) -> list[dict]:
 
 
 def find_candidates(query: ReuseQuery) -> CandidateResult:
-    """Every candidate group, ranked. Three or four queries whatever the number of candidates."""
+    """Every candidate group, ranked: a handful of queries whatever the number of candidates or
+    sites. On PostgreSQL the reads of assets, sites and measured runs are kept while none of
+    them changed (`_versioned`), so a repeated question costs the counter, PUE and tag reads."""
+    token = _READ_VERSION.set(_registry_version() if _may_keep() else None)
+    try:
+        return _find(query)
+    finally:
+        _READ_VERSION.reset(token)
+
+
+def _find(query: ReuseQuery) -> CandidateResult:
     ev = _evaluation(
         _catalogue_rows(),
         query.model,
@@ -534,14 +634,13 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
     assumptions = dict(ev.assumptions)
     assumptions["pue"] = {
         "what": "Facility overhead (PUE: total energy ÷ IT energy)",
-        "value": "; ".join(f"{s['code']}: {s['pue']:g}" for s in sites) or "—",
-        "source": "; ".join(f"{s['code']}: {s['pue_source']}" for s in sites) or DEFAULT_PUE_SOURCE,
+        "value": _per_site(sites, lambda s: f"{s['pue']:g}") or "—",
+        "source": _per_site(sites, lambda s: s["pue_source"]) or DEFAULT_PUE_SOURCE,
     }
     assumptions["grid_intensity"] = {
         "what": "Carbon per kWh of electricity",
-        "value": "; ".join(f"{s['code']}: {s['grid'].kg_per_kwh:g} kgCO2e/kWh" for s in sites)
-        or "—",
-        "source": "; ".join(f"{s['code']}: {s['grid_source']}" for s in sites) or "—",
+        "value": _per_site(sites, lambda s: f"{s['grid'].kg_per_kwh:g} kgCO2e/kWh") or "—",
+        "source": _per_site(sites, lambda s: s["grid_source"]) or "—",
     }
     assumptions["ranking"] = {
         "what": "Order of the answer",
@@ -557,8 +656,61 @@ def find_candidates(query: ReuseQuery) -> CandidateResult:
     )
 
 
+def _per_site(sites: list[dict], text: Callable[[dict], str]) -> str:
+    """'PAR1, PAR2: a; FRA1: b': sites sharing a text are listed once (200 sites that share
+    the default PUE make one entry, not 200 copies of its source)."""
+    by_text: dict[str, list[str]] = {}
+    for site in sites:
+        by_text.setdefault(text(site), []).append(site["code"])
+    return "; ".join(f"{', '.join(codes)}: {value}" for value, codes in by_text.items())
+
+
 def _key(hw, site, n) -> np.ndarray:
     return (np.asarray(hw, np.int64) << 32) + (np.asarray(site, np.int64) << 8) + np.asarray(n)
+
+
+def _latest_runs(query: ReuseQuery) -> tuple[np.ndarray, np.ndarray]:
+    """The latest matching run per (model, site, devices): sorted keys, and rows of (id, hw,
+    site, devices, tokens/s, power W) — one query, kept while the registry is unchanged."""
+
+    def read():
+        runs = ReuseMeasurement.objects.filter(
+            llm=query.model.slug,
+            precision=query.precision,
+            engine=query.engine,
+            concurrency=query.concurrency,
+            context_tokens__gte=query.context / 2,
+            context_tokens__lte=query.context * 2,
+        ).order_by("measured_on", "id")
+        if query.site is not None:
+            runs = runs.filter(site=query.site)
+        # Floats straight from the cursor, past the ORM's per-value converters: one run per
+        # site and model is thousands of rows across a large estate.
+        sql, params = (
+            runs.annotate(
+                tps=Cast("tokens_per_s", FloatField()), watts=Cast("power_w", FloatField())
+            )
+            .values_list("id", "hardware_model_id", "site_id", "n_devices", "tps", "watts")
+            .query.sql_with_params()
+        )
+        with connection.cursor() as cur:
+            cur.execute(sql, params)
+            table = np.array(cur.fetchall(), dtype=float).reshape(-1, 6)  # no power: NaN
+        # Ordered by date: the last run of each key is the latest; keep it (sorted by key).
+        as_int = table[:, 1:4].astype(np.int64)
+        keys, last = np.unique(_key(*as_int.T)[::-1], return_index=True)
+        return keys, table[::-1][last]
+
+    key = (
+        "runs",
+        query.model.slug,
+        query.precision,
+        query.engine,
+        query.concurrency,
+        query.context,
+        None if query.site is None else query.site.id,
+    )
+    return _versioned(key, read)
 
 
 def _prefer_measured(query: ReuseQuery, c: dict) -> None:
@@ -572,27 +724,12 @@ def _prefer_measured(query: ReuseQuery, c: dict) -> None:
     c["measurement_id"] = np.zeros(n, dtype=np.int64)
     if n == 0 or query.model.slug == "custom":
         return
-    runs = ReuseMeasurement.objects.filter(
-        llm=query.model.slug,
-        precision=query.precision,
-        engine=query.engine,
-        concurrency=query.concurrency,
-        context_tokens__gte=query.context / 2,
-        context_tokens__lte=query.context * 2,
-    ).order_by("measured_on", "id")
-    if query.site is not None:
-        runs = runs.filter(site=query.site)
-    latest = {}
-    for run in runs.values_list("id", "hardware_model_id", "site_id", "n_devices",
-                                "tokens_per_s", "power_w"):  # fmt: skip
-        latest[_key(run[1], run[2], run[3]).item()] = run  # ordered by date: the latest wins
-    if not latest:
+    keys, chosen = _latest_runs(query)
+    if not len(keys):
         return
-    keys = np.array(sorted(latest), dtype=np.int64)
-    runs_by_key = [latest[k] for k in keys]
-    run_id = np.array([r[0] for r in runs_by_key], dtype=np.int64)
-    run_tps = np.array([float(r[4]) for r in runs_by_key])
-    run_power = np.array([np.nan if r[5] is None else float(r[5]) for r in runs_by_key])
+    run_id = chosen[:, 0].astype(np.int64)
+    run_tps = chosen[:, 4]
+    run_power = chosen[:, 5]
     wanted = _key(c["hardware_model_id"], c["site_id"], c["n_devices"])
     at = np.clip(np.searchsorted(keys, wanted), 0, len(keys) - 1)
     hit = (keys[at] == wanted) & c["supported"].astype(bool)
@@ -678,60 +815,67 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
     c = result.columns
     positions = result.order[offset : offset + limit]
     tags = _tags_for(c, positions, result.request["states"])
+    n = len(c["hardware_model_id"])
+    # The page's slice of every per-candidate column, as Python values (cheaper to shape).
+    p = {
+        name: values[positions].tolist()
+        for name, values in c.items()
+        if isinstance(values, np.ndarray) and values.shape == (n,) and name != "site_code"
+    }
     out = []
-    for i in positions:  # one page (≤ page size): shaping only
-        key = (int(c["hardware_model_id"][i]), int(c["parent_id"][i]), int(c["site_id"][i]))
+    for i in range(len(positions)):  # one page (≤ page size): shaping only
+        key = (p["hardware_model_id"][i], p["parent_id"][i], p["site_id"][i])
         found = tags.get(key, {"parent": None, "assets": []})
-        years = _num(c["payback_years"][i], 2)
-        low, high = _num(c["payback_low_years"][i], 2), _num(c["payback_high_years"][i], 2)
+        years = _num(p["payback_years"][i], 2)
+        low, high = _num(p["payback_low_years"][i], 2), _num(p["payback_high_years"][i], 2)
         out.append(
             {
-                "basis": c["basis"][i],
-                "measurement_id": int(c["measurement_id"][i]) or None,
-                "hardware_model": c["slug"][i],
-                "hardware_model_name": c["name"][i],
-                "site": c["site_code"][c["site_pos"][i]],
+                "basis": p["basis"][i],
+                "measurement_id": int(p["measurement_id"][i]) or None,
+                "hardware_model": p["slug"][i],
+                "hardware_model_name": p["name"][i],
+                "site": c["site_code"][p["site_pos"][i]],
                 "server": found["parent"],
-                "assets_available": int(c["assets"][i]),
+                "assets_available": int(p["assets"][i]),
                 "assets": found["assets"],
-                "supported": bool(c["supported"][i]),
-                "precision_supported": bool(c["precision_supported"][i]),
-                "fit": c["fit"][i],
-                "fits": bool(c["fits"][i]),
-                "lower": c["lower_hint"][i],
-                "reason": c["reason"][i],
-                "n_devices": int(c["n_devices"][i]),
-                "assets_per_group": int(c["boards_per_group"][i]),
-                "groups_available": int(c["groups_available"][i]),
-                "groups_needed": _int(c["groups"][i]),
-                "meets_target": bool(c["meets_target"][i]),
-                "need_gib": _num(c["need_gib"][i], 2),
-                "memory_gib": _num(c["memory_gib"][i], 2),
-                **_band(c, "tokens_per_s", i, 1),
-                "power_w": _num(c["power_w"][i], 1),
-                **_band(c, "joules_per_token", i, 4),
-                **_band(c, "joules_per_token_facility", i, 4),
-                **_band(c, "kgco2e_per_mtok", i, 4),
-                "pue": _num(c["pue"][i], 3),
-                "grid_kg_per_kwh": _num(c["grid_kg_per_kwh"][i], 4),
-                "new_equivalent_devices": _int(c["new_devices"][i]),
-                "embodied_avoided_kgco2e": _num(c["embodied_avoided_kgco2e"][i], 1),
-                "embodied_avoided_kgco2e_low": _num(c["embodied_avoided_low_kgco2e"][i], 1),
-                "embodied_avoided_kgco2e_high": _num(c["embodied_avoided_high_kgco2e"][i], 1),
+                "supported": bool(p["supported"][i]),
+                "precision_supported": bool(p["precision_supported"][i]),
+                "fit": p["fit"][i],
+                "fits": bool(p["fits"][i]),
+                "lower": p["lower_hint"][i],
+                "reason": p["reason"][i],
+                "n_devices": int(p["n_devices"][i]),
+                "assets_per_group": int(p["boards_per_group"][i]),
+                "groups_available": int(p["groups_available"][i]),
+                "groups_needed": _int(p["groups"][i]),
+                "meets_target": bool(p["meets_target"][i]),
+                "need_gib": _num(p["need_gib"][i], 2),
+                "memory_gib": _num(p["memory_gib"][i], 2),
+                **_band(p, "tokens_per_s", i, 1),
+                "power_w": _num(p["power_w"][i], 1),
+                **_band(p, "joules_per_token", i, 4),
+                **_band(p, "joules_per_token_facility", i, 4),
+                **_band(p, "kgco2e_per_mtok", i, 4),
+                "pue": _num(p["pue"][i], 3),
+                "grid_kg_per_kwh": _num(p["grid_kg_per_kwh"][i], 4),
+                "new_equivalent_devices": _int(p["new_devices"][i]),
+                "embodied_avoided_kgco2e": _num(p["embodied_avoided_kgco2e"][i], 1),
+                "embodied_avoided_kgco2e_low": _num(p["embodied_avoided_low_kgco2e"][i], 1),
+                "embodied_avoided_kgco2e_high": _num(p["embodied_avoided_high_kgco2e"][i], 1),
                 "payback_years": years,
                 "payback_years_low": low,
                 "payback_years_high": high,
-                "payback": _payback_text(years, low, high, c["payback_reason"][i]),
+                "payback": _payback_text(years, low, high, p["payback_reason"][i]),
             }
         )
     return out
 
 
-def _band(c: dict, name: str, i: int, places: int) -> dict:
+def _band(p: dict, name: str, i: int, places: int) -> dict:
     return {
-        name: _num(c[name][i], places),
-        f"{name}_low": _num(c[f"{name}_low"][i], places),
-        f"{name}_high": _num(c[f"{name}_high"][i], places),
+        name: _num(p[name][i], places),
+        f"{name}_low": _num(p[f"{name}_low"][i], places),
+        f"{name}_high": _num(p[f"{name}_high"][i], places),
     }
 
 

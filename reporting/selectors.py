@@ -23,15 +23,13 @@ def latest_sites_pue(sites) -> dict[int, Decimal | None]:
     """`latest_site_pue` for many sites in one query (a few periods per site)."""
     from reporting.models import PeriodResult
 
-    rows = (
-        PeriodResult.objects.filter(period__site__in=list(sites))
-        .order_by("period__site_id", "-period__year", "-computed_at")
-        .values_list("period__site_id", "indicators")
-    )
+    ids = {site.id for site in sites}
+    rows = PeriodResult.objects.order_by("period__site_id", "-period__year", "-computed_at")
+    if len(ids) <= 20:  # else read every site's and keep ours: no query with hundreds of ids
+        rows = rows.filter(period__site_id__in=ids)
     out: dict[int, Decimal | None] = {}
-    for site_id, indicators in rows:
-        if site_id not in out:
-            value = (indicators or {}).get("PUE")
+    for site_id, value in rows.values_list("period__site_id", "indicators__PUE"):
+        if site_id in ids and site_id not in out:
             out[site_id] = Decimal(str(value)) if value not in (None, "") else None
     return out
 
