@@ -91,40 +91,45 @@ class Checked:
         return len(self.line)
 
 
-def plain(text: str) -> bool:
+def plain(data: bytes) -> bool:
     """Whether CSV lines can be cut into records at their line ends: no quote (a quoted field
     may hold a comma or a line end), no NUL and no carriage return except in CRLF."""
-    return '"' not in text and "\x00" not in text and text.count("\r") == text.count("\r\n")
+    return b'"' not in data and b"\x00" not in data and data.count(b"\r") == data.count(b"\r\n")
 
 
 def check(
-    text: str,
+    data: bytes,
     *,
     lines: int,
     first_line: int,
     width: int,
     positions: tuple[int, int, int],
     meters: Meters,
+    field_limit: int,
 ) -> Checked | None:
-    """The staged columns of a `plain` block of `lines` CSV lines, or None (check row by row)."""
+    """The staged columns of a `plain` block of `lines` CSV lines (UTF-8), or None (check row by
+    row). `field_limit`: the csv module's field size limit, beyond which it refuses a line."""
     names = [f"f{i}" for i in range(width)]
     try:
         table = pacsv.read_csv(
-            io.BytesIO(text.encode()),
+            io.BytesIO(data),
             read_options=pacsv.ReadOptions(
-                column_names=names, use_threads=False, block_size=max(1 << 20, len(text) + 1)
+                column_names=names, use_threads=False, block_size=max(1 << 20, len(data) + 1)
             ),
             parse_options=pacsv.ParseOptions(quote_char=False, ignore_empty_lines=False),
             convert_options=pacsv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()),
-                include_columns=[names[p] for p in positions],
-                strings_can_be_null=False,
+                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
             ),
         )
     except pa.ArrowInvalid:  # a row with another number of fields
         return None
     if table.num_rows != lines:
         return None
+    for index, name in enumerate(names):  # the three read columns fail their patterns anyway
+        if index not in positions and pc.max(pc.utf8_length(table.column(name))).as_py() > (
+            field_limit
+        ):
+            return None
     code, stamp, value = (table.column(names[p]) for p in positions)
 
     found = pc.index_in(code, value_set=meters.codes)
@@ -134,12 +139,16 @@ def check(
     if not meters.allowed[meter].all():
         return None
 
-    if not pc.all(pc.match_substring_regex(stamp, TIMESTAMP_PATTERN)).as_py():
+    # A file repeats each timestamp for every meter: check and parse each distinct text once.
+    stamp = stamp.combine_chunks().dictionary_encode()
+    distinct = stamp.dictionary
+    if not pc.all(pc.match_substring_regex(distinct, TIMESTAMP_PATTERN)).as_py():
         return None
     try:  # Arrow's ISO 8601 parser applies the offset; it refuses Feb 30 and the like
-        ts_us = pc.cast(stamp, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
+        parsed = pc.cast(distinct, pa.timestamp("us", tz="UTC")).cast(pa.int64()).to_numpy()
     except pa.ArrowInvalid:
         return None
+    ts_us = parsed[stamp.indices.to_numpy()]
     if (ts_us < meters.valid_from[meter]).any() or (ts_us > meters.valid_to[meter]).any():
         return None
     if (ts_us > LAST_US).any():
@@ -147,12 +156,17 @@ def check(
 
     if not pc.all(pc.match_substring_regex(value, VALUE_PATTERN)).as_py():
         return None
-    wide = pc.cast(value, WIDE)
+    try:  # at most 6 decimals (the usual case): nothing to round
+        rounded = wide = pc.cast(value, STORED)
+    except pa.ArrowInvalid:
+        wide = pc.cast(value, WIDE)
+        rounded = None
     # The sign is judged before rounding, as the row-by-row check does (-0.0000001 is negative).
-    negative = pc.less(wide, pa.scalar(0, WIDE)).to_numpy(zero_copy_only=False)
+    negative = pc.less(wide, pa.scalar(0, wide.type)).to_numpy(zero_copy_only=False)
     if (negative & meters.interval[meter]).any():
         return None
-    rounded = pc.cast(pc.round(wide, ndigits=6, round_mode="half_to_even"), STORED)
+    if rounded is None:
+        rounded = pc.cast(pc.round(wide, ndigits=6, round_mode="half_to_even"), STORED)
     rounded = rounded.combine_chunks() if isinstance(rounded, pa.ChunkedArray) else rounded
     # decimal128 holds the unscaled value as a 128-bit little-endian integer: the millionths.
     pairs = np.frombuffer(rounded.buffers()[1], dtype="<i8").reshape(-1, 2)

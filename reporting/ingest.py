@@ -174,7 +174,7 @@ class Block:
     """Up to `CHUNK_ROWS` CSV lines in which each line is one record (`bulk_checks.plain`)."""
 
     lines: list[str]
-    text: str
+    data: bytes  # the lines as UTF-8
     first_line: int
 
 
@@ -193,13 +193,13 @@ def csv_blocks(lines: Iterator[str], *, start: int, bulk: bool = True):
             failed = exc
         else:
             failed = None
-        text = "".join(block)
-        if failed is None and len(block) == CHUNK_ROWS and _plain(block, text):
-            yield Block(block, text, line)
+        data = "".join(block).encode()
+        if failed is None and len(block) == CHUNK_ROWS and _plain(block, data):
+            yield Block(block, data, line)
             line += len(block)
             continue
-        if block and _plain(block, text):
-            yield Block(block, text, line)
+        if block and _plain(block, data):
+            yield Block(block, data, line)
             line += len(block)
             block = []
         rest = _raise(failed) if failed else lines
@@ -208,14 +208,11 @@ def csv_blocks(lines: Iterator[str], *, start: int, bulk: bool = True):
     yield from csv_rows(lines, start=line)
 
 
-def _plain(block: list[str], text: str) -> bool:
-    """One record per given line: plain text, one line end per line (the last may lack it), and
-    no line longer than the csv module's field size limit (it refuses such a field)."""
-    ends = text.count("\n")
-    return (
-        bulk_checks.plain(text)
-        and (ends == len(block) or (ends == len(block) - 1 and not block[-1].endswith("\n")))
-        and max(map(len, block)) <= csv.field_size_limit()
+def _plain(block: list[str], data: bytes) -> bool:
+    """One record per given line: plain text and one line end per line (the last may lack it)."""
+    ends = data.count(b"\n")
+    return bulk_checks.plain(data) and (
+        ends == len(block) or (ends == len(block) - 1 and not block[-1].endswith("\n"))
     )
 
 
@@ -308,12 +305,13 @@ def ingest_rows(
                             values, interval=Register.INTERVAL, allowed_site_ids=allowed_site_ids
                         )
                     checked = bulk_checks.check(
-                        item.text,
+                        item.data,
                         lines=len(item.lines),
                         first_line=item.first_line,
                         width=width,
                         positions=positions,
                         meters=arrays,
+                        field_limit=csv.field_size_limit(),
                     )
                     if checked is not None:  # every row of the block passed
                         report.rows += len(checked)
