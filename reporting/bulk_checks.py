@@ -91,12 +91,6 @@ class Checked:
         return len(self.line)
 
 
-def plain(data: bytes) -> bool:
-    """Whether CSV lines can be cut into records at their line ends: no quote (a quoted field
-    may hold a comma or a line end), no NUL and no carriage return except in CRLF."""
-    return b'"' not in data and b"\x00" not in data and data.count(b"\r") == data.count(b"\r\n")
-
-
 def check(
     data: bytes,
     *,
@@ -107,7 +101,7 @@ def check(
     meters: Meters,
     field_limit: int,
 ) -> Checked | None:
-    """The staged columns of a `plain` block of `lines` CSV lines (UTF-8), or None (check row by
+    """The staged columns of a plain block of `lines` CSV lines (UTF-8), or None (check row by
     row). `field_limit`: the csv module's field size limit, beyond which it refuses a line."""
     names = [f"f{i}" for i in range(width)]
     try:

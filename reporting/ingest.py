@@ -171,7 +171,7 @@ def csv_rows(lines: Iterable[str], *, start: int = 1) -> Iterator[tuple[int, lis
 
 @dataclass
 class Block:
-    """Up to `CHUNK_ROWS` CSV lines in which each line is one record (`bulk_checks.plain`)."""
+    """Up to `CHUNK_ROWS` CSV lines in which each line is one record (`_plain`)."""
 
     lines: list[str]
     data: bytes  # the lines as UTF-8
@@ -209,10 +209,15 @@ def csv_blocks(lines: Iterator[str], *, start: int, bulk: bool = True):
 
 
 def _plain(block: list[str], data: bytes) -> bool:
-    """One record per given line: plain text and one line end per line (the last may lack it)."""
+    """Whether each given line is one CSV record: no quote (a quoted field may hold a comma or a
+    line end), no NUL, no carriage return but in CRLF, one line end per line (the last may lack
+    it)."""
     ends = data.count(b"\n")
-    return bulk_checks.plain(data) and (
-        ends == len(block) or (ends == len(block) - 1 and not block[-1].endswith("\n"))
+    return (
+        b'"' not in data
+        and b"\x00" not in data
+        and data.count(b"\r") == data.count(b"\r\n")
+        and (ends == len(block) or (ends == len(block) - 1 and not block[-1].endswith("\n")))
     )
 
 
