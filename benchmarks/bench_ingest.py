@@ -197,9 +197,10 @@ def run(quick: bool) -> dict:
         f"{staging_ratio:.2f}x that rate (earlier goal ≥ {STAGING_GOAL}x)"
     )
     lines.append(f"re-ingest of the same file (all unchanged): {n / again_s:,.0f} rows/s")
+    bare_rss = f"; {peak_rss_mb():.0f} MB after the bare COPY, which holds every parsed row"
     lines.append(
-        f"peak RSS through the ingest runs {rss_ingest:.0f} MB (before them {rss_before:.0f} MB; "
-        f"{peak_rss_mb():.0f} MB after the bare COPY, which holds every parsed row)"
+        f"peak RSS through the ingest runs {rss_ingest:.0f} MB (before them {rss_before:.0f} MB"
+        f"{bare_rss if postgres else ''})"
     )
     if not postgres:
         lines.append("SQLite: the goal is stated for PostgreSQL; informational here")
