@@ -1,7 +1,10 @@
 """Meter register import and readings ingest.
 
-Readings files (`meter,timestamp,value`) are streamed: each row is checked in Python and sent in
-chunks to a temporary staging table (COPY on PostgreSQL, executemany on SQLite), then one
+Readings files (`meter,timestamp,value`) are streamed in blocks of `CHUNK_ROWS` lines. A block is
+checked in bulk first (`reporting.bulk_checks`: pyarrow's CSV reader, patterns and array
+comparisons); a block that the bulk check does not accept whole (a bad row, or a form it does not
+cover) is checked row by row in Python, which names every bad line exactly as before. Checked rows
+go to a temporary staging table (binary COPY on PostgreSQL, executemany on SQLite), then one
 set-based statement moves them into `reporting_reading`. Everything happens in one transaction:
 
 - atomic: one bad row (unknown meter, unparsable or offset-less timestamp, non-numeric value,
@@ -20,13 +23,14 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from itertools import chain, islice
 
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from registry.models import Site
-from reporting import partitions, rollups
+from reporting import bulk_checks, partitions, rollups
 from reporting.models import IngestJob, JobStatus, MeasurementPoint, MeterSetting, Register
 
 MAX_SHOWN = 100  # bad lines / conflicts listed in a report; the total is always given
@@ -143,13 +147,13 @@ class Unreadable(Exception):
         return {"line": self.line, "field": "file", "reason": self.reason}
 
 
-def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
-    """(line number, fields) from CSV text lines; the header is line 1.
+def csv_rows(lines: Iterable[str], *, start: int = 1) -> Iterator[tuple[int, list[str]]]:
+    """(line number, fields) from CSV text lines; the header is line 1, `start` the first given.
 
     Raises Unreadable, naming the line, where the text cannot be read as UTF-8 CSV.
     """
     reader = csv.reader(lines)
-    line = 0
+    line = start - 1
     while True:
         line += 1
         try:
@@ -165,6 +169,63 @@ def csv_rows(lines: Iterable[str]) -> Iterator[tuple[int, list[str]]]:
         yield line, row
 
 
+@dataclass
+class Block:
+    """Up to `CHUNK_ROWS` CSV lines in which each line is one record (`_plain`)."""
+
+    lines: list[str]
+    data: bytes  # the lines as UTF-8
+    first_line: int
+
+
+def csv_blocks(lines: Iterator[str], *, start: int, bulk: bool = True):
+    """The lines after the header as `Block`s while the text is plain, then as (line, fields)
+    from `csv_rows` for the rest of the file (a quote may open a field spanning lines).
+
+    The line numbers are those `csv_rows` gives: in plain text a record is a line.
+    """
+    line = start
+    while bulk:
+        block: list[str] = []
+        try:
+            block.extend(islice(lines, CHUNK_ROWS))  # keeps the lines read before an error
+        except UnicodeDecodeError as exc:
+            failed = exc
+        else:
+            failed = None
+        data = "".join(block).encode()
+        if failed is None and len(block) == CHUNK_ROWS and _plain(block, data):
+            yield Block(block, data, line)
+            line += len(block)
+            continue
+        if block and _plain(block, data):
+            yield Block(block, data, line)
+            line += len(block)
+            block = []
+        rest = _raise(failed) if failed else lines
+        yield from csv_rows(chain(block, rest), start=line)
+        return
+    yield from csv_rows(lines, start=line)
+
+
+def _plain(block: list[str], data: bytes) -> bool:
+    """Whether each given line is one CSV record: no quote (a quoted field may hold a comma or a
+    line end), no NUL, no carriage return but in CRLF, one line end per line (the last may lack
+    it)."""
+    ends = data.count(b"\n")
+    return (
+        b'"' not in data
+        and b"\x00" not in data
+        and data.count(b"\r") == data.count(b"\r\n")
+        and (ends == len(block) or (ends == len(block) - 1 and not block[-1].endswith("\n")))
+    )
+
+
+def _raise(exc: BaseException):
+    raise exc
+    yield  # a generator: raises when first read
+
+
 def ingest_csv(
     lines: Iterable[str],
     *,
@@ -173,8 +234,13 @@ def ingest_csv(
     job: IngestJob | None = None,
     user=None,
     progress: Progress | None = None,
+    bulk: bool = True,
 ) -> IngestReport:
-    """Ingest a readings CSV (`meter,timestamp,value`, header first) given as text lines."""
+    """Ingest a readings CSV (`meter,timestamp,value`, header first) given as text lines.
+
+    `bulk=False` checks every row in Python (the reference the bulk checks are tested against).
+    """
+    lines = iter(lines)
     rows = csv_rows(lines)
     report = IngestReport()
     header = _read_header(rows, READING_COLUMNS, report)
@@ -182,7 +248,7 @@ def ingest_csv(
         return report
     positions = tuple(header.index(c) for c in READING_COLUMNS)
     return ingest_rows(
-        rows,
+        csv_blocks(lines, start=2, bulk=bulk),
         first_line=2,
         positions=positions,
         width=len(header),
@@ -208,7 +274,7 @@ def ingest_records(records: list, **kwargs) -> IngestReport:
 
 
 def ingest_rows(
-    rows: Iterable[tuple[int, list[str]]],
+    rows: Iterable[tuple[int, list[str]] | Block],
     *,
     positions: tuple[int, int, int],
     width: int,
@@ -219,50 +285,74 @@ def ingest_rows(
     user=None,
     progress: Progress | None = None,
 ) -> IngestReport:
-    """Validate and stage `rows`, then write them set-based, all in one transaction."""
+    """Validate and stage `rows` (or blocks of CSV lines), then write them set-based, all in one
+    transaction."""
     report = IngestReport()
-    meters = {
-        m["code"]: m
-        for m in MeasurementPoint.objects.values(
+    values = list(
+        MeasurementPoint.objects.values(
             "id", "code", "site_id", "register", "valid_from", "valid_to"
         )
-    }
+    )
+    meters = {m["code"]: m for m in values}
+    arrays = None
     im, it, iv = positions
+    allowed = allowed_site_ids
     postgres = connection.vendor == "postgresql"
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _create_staging(cursor, postgres)
-            chunk: list[tuple] = []
+            stager = _Stager(cursor, postgres, report, progress)
             errors = report.errors
-            for line, row in _readable(rows, errors):
-                report.rows += 1
-                # `row`: the data row, counted alike in CSV (header excluded) and JSON.
-                number = line - first_line + 1
-                if len(row) != width:
-                    errors.add(
-                        {
-                            "line": line,
-                            "row": number,
-                            "field": "row",
-                            "reason": f"expected {width} fields, got {len(row)}",
-                        }
+            for item in _readable(rows, errors):
+                if isinstance(item, Block):
+                    if arrays is None:
+                        arrays = bulk_checks.Meters.build(
+                            values, interval=Register.INTERVAL, allowed_site_ids=allowed_site_ids
+                        )
+                    checked = bulk_checks.check(
+                        item.data,
+                        lines=len(item.lines),
+                        first_line=item.first_line,
+                        width=width,
+                        positions=positions,
+                        meters=arrays,
+                        field_limit=csv.field_size_limit(),
                     )
-                    continue
-                staged = _check_row(line, row[im], row[it], row[iv], meters, allowed_site_ids)
-                if isinstance(staged, list):
-                    for problem in staged:
-                        errors.add({"line": line, "row": number, **problem})
-                elif not errors.total:
-                    chunk.append(staged)
-                    if len(chunk) >= CHUNK_ROWS:
-                        _stage(cursor, chunk, postgres)
-                        chunk = []
-                        if progress:
-                            progress(report.rows)
+                    if checked is not None:  # every row of the block passed
+                        report.rows += len(checked)
+                        if not errors.total:
+                            stager.add_checked(checked)
+                        continue
+                    pairs = csv_rows(item.lines, start=item.first_line)
+                else:
+                    pairs = (item,)
+                try:
+                    for line, row in pairs:
+                        report.rows += 1
+                        # `row`: the data row, counted alike in CSV (header excluded) and JSON.
+                        number = line - first_line + 1
+                        if len(row) != width:
+                            errors.add(
+                                {
+                                    "line": line,
+                                    "row": number,
+                                    "field": "row",
+                                    "reason": f"expected {width} fields, got {len(row)}",
+                                }
+                            )
+                            continue
+                        staged = _check_row(line, row[im], row[it], row[iv], meters, allowed)
+                        if isinstance(staged, list):
+                            for problem in staged:
+                                errors.add({"line": line, "row": number, **problem})
+                        elif not errors.total:
+                            stager.add(staged)
+                except Unreadable as exc:  # an oversized field: what follows is not read
+                    errors.add(exc.as_error())
+                    break
             if errors.total:
                 raise _Rejected
-            if chunk:
-                _stage(cursor, chunk, postgres)
+            stager.flush()
             _apply(cursor, report, replace=replace, job=job, user=user, first_line=first_line)
             # The daily rollups of every (meter, day) the file touched, in the same transaction.
             rollups.refresh_staged(cursor, STAGING)
@@ -284,7 +374,7 @@ def _readable(rows, errors: Listing):
 
 
 def _check_row(line, code, ts_text, value_text, meters, allowed_site_ids):
-    """The staged tuple (line, meter_id, timestamp, value, COPY texts), or the problems."""
+    """The staged tuple (line, meter_id, timestamp, value), or the problems."""
     problems = []
     code, ts_text, value_text = code.strip(), ts_text.strip(), value_text.strip()
     meter = meters.get(code)
@@ -333,16 +423,7 @@ def _check_row(line, code, ts_text, value_text, meters, allowed_site_ids):
     quantized = value.quantize(QUANTUM)
     if abs(quantized) >= LIMIT:  # 99999999999999.9999999 rounds up to 1e14
         return [{"line": line, "field": "value", "reason": "too large (≥ 1e14)"}]
-    # COPY takes the file's own text when PostgreSQL reads it the same way (the common case).
-    extended = ts_text[7:8] == "-" and ts_text[5:6].isdigit()
-    return (
-        line,
-        meter["id"],
-        ts,
-        quantized,
-        ts_text if extended else ts.isoformat(),
-        value_text if quantized == value else str(quantized),
-    )
+    return (line, meter["id"], ts, quantized)
 
 
 def _create_staging(cursor, postgres: bool) -> None:
@@ -358,20 +439,56 @@ def _create_staging(cursor, postgres: bool) -> None:
         )
 
 
-def _stage(cursor, chunk: list[tuple], postgres: bool) -> None:
-    if postgres:
-        buffer = "".join(f"{row[0]}\t{row[1]}\t{row[4]}\t{row[5]}\n" for row in chunk)
-        with cursor.cursor.copy(f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN") as copy:
-            copy.write(buffer)
-    else:
-        # Django stores SQLite datetimes as naive UTC text and decimals through str().
-        cursor.executemany(
-            f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s)",
-            [
-                (ln, mid, ts.astimezone(UTC).replace(tzinfo=None).isoformat(" "), str(v))
-                for ln, mid, ts, v, _, _ in chunk
-            ],
-        )
+class _Stager:
+    """Sends checked rows to the staging table in chunks: binary COPY on PostgreSQL."""
+
+    def __init__(self, cursor, postgres: bool, report: IngestReport, progress: Progress | None):
+        self.cursor, self.postgres, self.report, self.progress = cursor, postgres, report, progress
+        self.rows: list[tuple] = []
+
+    def add(self, staged: tuple) -> None:
+        self.rows.append(staged)
+        if len(self.rows) >= CHUNK_ROWS:
+            self.flush()
+
+    def add_checked(self, checked: bulk_checks.Checked) -> None:
+        self.flush()
+        if self.postgres:
+            with self.cursor.cursor.copy(
+                f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
+            ) as copy:
+                copy.write(bulk_checks.copy_binary(checked))
+        else:
+            self.cursor.executemany(
+                f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s)", bulk_checks.sqlite_rows(checked)
+            )
+        self._progress()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        if self.postgres:
+            with self.cursor.cursor.copy(
+                f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
+            ) as copy:
+                copy.set_types(["int8", "int8", "timestamptz", "numeric"])
+                for row in self.rows:
+                    copy.write_row(row)
+        else:
+            # Django stores SQLite datetimes as naive UTC text and decimals through str().
+            self.cursor.executemany(
+                f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s)",
+                [
+                    (ln, mid, ts.astimezone(UTC).replace(tzinfo=None).isoformat(" "), str(v))
+                    for ln, mid, ts, v in self.rows
+                ],
+            )
+        self.rows = []
+        self._progress()
+
+    def _progress(self) -> None:
+        if self.progress:
+            self.progress(self.report.rows)
 
 
 def _within_file_duplicates(cursor, report: IngestReport, first_line: int) -> int:
@@ -395,17 +512,36 @@ def _within_file_duplicates(cursor, report: IngestReport, first_line: int) -> in
     return repeats
 
 
+def _insert_new(cursor) -> int:
+    """Insert the staged readings that are not stored yet; their count.
+
+    Usually every reading is new: a plain INSERT, under a savepoint, then costs far less than an
+    `ON CONFLICT DO NOTHING` one, which inserts each row speculatively. The first repeat (a stored
+    reading, or a meter and time twice in the file) undoes it and the upsert runs instead.
+    """
+    insert = (
+        "INSERT INTO reporting_reading (meter_id, timestamp, value) SELECT meter_id, ts, value "
+        f"FROM {STAGING}"
+    )
+    try:
+        with transaction.atomic():
+            cursor.execute(insert)
+        return cursor.rowcount
+    except IntegrityError as exc:
+        unique = getattr(exc.__cause__, "sqlstate", None) == "23505"
+        if not (unique or "UNIQUE constraint failed" in str(exc)):
+            raise
+    cursor.execute(f"{insert} WHERE true ON CONFLICT (meter_id, timestamp) DO NOTHING")
+    return cursor.rowcount
+
+
 def _apply(cursor, report: IngestReport, *, replace: bool, job, user, first_line: int) -> None:
     """Insert new readings; count unchanged ones; report (or replace) conflicting ones.
 
     The common case (every row new) costs one INSERT; the checks run only when rows were left.
     """
     partitions.ensure_covering(STAGING)  # the months of these rows exist before the load
-    cursor.execute(
-        "INSERT INTO reporting_reading (meter_id, timestamp, value) SELECT meter_id, ts, value "
-        f"FROM {STAGING} WHERE true ON CONFLICT (meter_id, timestamp) DO NOTHING"
-    )
-    report.inserted = cursor.rowcount
+    report.inserted = _insert_new(cursor)
     if report.inserted == report.rows:
         return  # every reading was new: no repeat, nothing unchanged, no conflict
     distinct = report.rows - _within_file_duplicates(cursor, report, first_line)

@@ -606,7 +606,7 @@ class ReadingDay(models.Model):
         constraints = [models.UniqueConstraint(fields=["meter", "day"], name="reading_day_once")]
 
     def __str__(self) -> str:
-        return f"{self.meter_id}@{self.day}: {self.count} reading(s)"
+        return f"{self.meter_id}@{self.day}: {self.readings} reading(s)"
 
 
 class ReadingRevision(models.Model):

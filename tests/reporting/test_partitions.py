@@ -13,6 +13,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import DatabaseError, connection, transaction
 from django.db.migrations.executor import MigrationExecutor
+from django.db.models import ProtectedError
 
 from reporting import archive, partitions, rollups
 from reporting.computation import compute
@@ -360,8 +361,13 @@ def test_restore_refuses_a_damaged_file_a_refilled_month_and_a_missing_meter(tmp
     with pytest.raises(CommandError, match="in the database again with 2 readings"):
         _archive("--restore", str(november), directory=tmp_path)
 
-    # A meter deleted after its readings were archived: refused, naming it.
+    # A meter deleted after its readings were archived: refused, naming it. Its daily rollups
+    # outlive an archive and protect the meter, so they go first.
     Reading.objects.filter(meter__code="ARC1-MAIN").delete()
+    with pytest.raises(ProtectedError, match="ReadingDay.meter") as refused:
+        MeasurementPoint.objects.get(code="ARC1-MAIN").delete()
+    assert "reading(s)" in str(next(iter(refused.value.protected_objects)))
+    ReadingDay.objects.filter(meter__code="ARC1-MAIN").delete()
     MeasurementPoint.objects.get(code="ARC1-MAIN").delete()
     with pytest.raises(CommandError, match="'ARC1-MAIN'.*no longer in the register"):
         _archive("--restore", str(december), directory=tmp_path)
