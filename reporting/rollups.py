@@ -214,7 +214,38 @@ def _rebuild_on_time_zone_change(sender, instance: Site, created: bool, **kwargs
     rebuild(MeasurementPoint.objects.filter(site=instance).values_list("pk", flat=True))
 
 
+def _remember_meter_zone(sender, instance: MeasurementPoint, **kwargs) -> None:
+    instance._stored_zone = (
+        MeasurementPoint.objects.filter(pk=instance.pk)
+        .values_list("site__time_zone", "register")
+        .first()
+        if instance.pk
+        else None
+    )
+
+
+def _rebuild_on_meter_move(sender, instance: MeasurementPoint, created: bool, **kwargs) -> None:
+    """A meter moved to a site in another time zone (its site is writable through the API and
+    the admin): its readings' local days are the new site's."""
+    before = getattr(instance, "_stored_zone", None)
+    if created or before is None:
+        return
+    now = (
+        Site.objects.values_list("time_zone", flat=True).get(pk=instance.site_id),
+        instance.register,
+    )
+    if now != tuple(before):
+        rebuild([instance.pk])
+
+
 def connect_signals() -> None:
-    """Every door that saves a Site (admin, API, import_sites) goes through save()."""
+    """Every door that saves a Site (admin, API, import_sites) or a meter (admin, API,
+    import_meters) goes through save()."""
     pre_save.connect(_remember_time_zone, sender=Site, dispatch_uid="rollups-tz-before")
     post_save.connect(_rebuild_on_time_zone_change, sender=Site, dispatch_uid="rollups-tz-after")
+    pre_save.connect(
+        _remember_meter_zone, sender=MeasurementPoint, dispatch_uid="rollups-meter-before"
+    )
+    post_save.connect(
+        _rebuild_on_meter_move, sender=MeasurementPoint, dispatch_uid="rollups-meter-after"
+    )

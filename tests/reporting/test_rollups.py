@@ -274,3 +274,20 @@ def test_rebuild_rollups_refuses_bad_input_in_one_line(args, message):
 def test_rebuild_rollups_needs_a_scope():
     with pytest.raises(CommandError, match="one of the arguments --meter --site --all"):
         call_command("rebuild_rollups")
+
+
+def test_a_meter_moved_to_a_site_in_another_time_zone_moves_its_rollups(client, django_user_model):
+    # A meter's site is writable (API, admin): its readings' local days are the new site's.
+    here = make_site("TST1", time_zone="UTC")
+    there = make_site("TST2", time_zone="Asia/Tokyo")
+    meter = make_meter(here, "UPS-1", "eit-ups-output")
+    assert ingest(series("UPS-1", T0 - timedelta(hours=12), 96, "1")).accepted
+    admin = django_user_model.objects.create_superuser("root", "r@example.org", "pw")
+    client.force_login(admin)
+    response = client.patch(
+        f"/api/measurement-points/{meter.pk}/", {"site": "TST2"}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert_rollups_match_a_rebuild([meter.pk])
+    obj = period(there)
+    assert compute(obj) == compute(obj, source="raw")
