@@ -28,7 +28,7 @@ from pathlib import Path
 
 from django.db import connection, transaction
 
-from reporting import partitions
+from reporting import partitions, rollups
 from reporting.computation import period_bounds
 from reporting.models import MeasurementPoint, PeriodStatus, ReportingPeriod
 
@@ -339,4 +339,8 @@ def _restore_one(path: Path) -> Moved:
             f"ALTER TABLE {partitions.TABLE} ATTACH PARTITION {name} FOR VALUES FROM (%s) TO (%s)",
             [lower, upper],
         )
+        # A writer of readings like any other: the rollups of the days it brought back are
+        # recomputed from them (they may have gone meanwhile: a time-zone change rebuilds a
+        # site's rollups from the readings then in the database).
+        rollups.refresh_staged(cursor, f'(SELECT meter_id, "timestamp" AS ts FROM {name}) AS s')
     return Moved(name, path, rows, expected)

@@ -412,3 +412,22 @@ def test_database_and_file_write_the_same_checksum_lines():
     )
     assert database == archive._arrow_lines(batch)
     assert database.splitlines()[0] == f"{meter.pk}\t-1\t-0.000001"
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_restore_brings_back_the_rollups_of_its_months(tmp_path):
+    # A time-zone change while a year is archived rebuilds the site's rollups from the readings
+    # still in the database: the archived days' rollups go. The restore is a writer of readings
+    # and must leave the rollups in step with them, as every other writer does.
+    site = _old_readings()
+    _archive("--before", "2024", directory=tmp_path)
+    site.time_zone = "America/New_York"
+    site.save()
+    _archive("--restore", "2023", directory=tmp_path)
+    kept = _rollups()
+    rollups.rebuild(MeasurementPoint.objects.filter(site=site).values_list("pk", flat=True))
+    assert _rollups() == kept
+    old = ReportingPeriod.calendar_year(site, 2023, status=PeriodStatus.SUBMITTED)
+    old.save()
+    assert compute(old) == compute(old, source="raw")
