@@ -460,6 +460,9 @@ class MeasurementPoint(models.Model):
         if not changed:
             return {}
         count = Reading.objects.filter(meter_id=self.pk).count()
+        if not count:  # its readings may be archived: their daily rollups still compute them
+            days = ReadingDay.objects.filter(meter_id=self.pk)
+            count = days.aggregate(n=models.Sum("readings"))["n"] or 0
         if not count:
             return {}
         path = {

@@ -431,3 +431,28 @@ def test_a_restore_brings_back_the_rollups_of_its_months(tmp_path):
     old = ReportingPeriod.calendar_year(site, 2023, status=PeriodStatus.SUBMITTED)
     old.save()
     assert compute(old) == compute(old, source="raw")
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_a_meter_whose_readings_are_archived_keeps_its_settings(
+    tmp_path, client, django_user_model
+):
+    # Archived readings still count (their rollups compute the archived years): changing the
+    # multiplier then would rewrite those years exactly as it would with the readings present.
+    site = _old_readings()
+    meter = MeasurementPoint.objects.get(code="ARC1-UPS")
+    _archive("--before", "2024", directory=tmp_path)
+    Reading.objects.filter(meter=meter).delete()  # the rest of its readings gone too, say
+    assert not Reading.objects.filter(meter=meter).exists()
+    admin = django_user_model.objects.create_superuser("root", "r@example.org", "pw")
+    client.force_login(admin)
+    response = client.patch(
+        f"/api/measurement-points/{meter.pk}/",
+        {"multiplier": "1000"},
+        content_type="application/json",
+    )
+    assert response.status_code == 400, response.content
+    assert "multiplier" in response.json()
+    meter.refresh_from_db()
+    assert meter.multiplier == 1 and meter.site == site
