@@ -28,6 +28,11 @@ class SanitisationPolicy(models.TextChoices):
     DESTROY = "destroy", "Destroy before leaving custody or recycling"
 
 
+# Further rules on a site from apps registry cannot import: callables (site) -> {field: reason}
+# (reporting: a time zone change must not move the day boundaries of archived readings).
+SITE_CHECKS: list = []
+
+
 class Site(models.Model):
     """A data centre."""
 
@@ -53,6 +58,14 @@ class Site(models.Model):
 
     def __str__(self) -> str:
         return f"{self.code} – {self.name}"
+
+    def clean(self):
+        errors: dict[str, str] = {}
+        for check in SITE_CHECKS:
+            for name, reason in check(self).items():
+                errors.setdefault(name, reason)
+        if errors:
+            raise ValidationError(errors)
 
 
 class Asset(models.Model):

@@ -16,3 +16,9 @@ class ReportingConfig(AppConfig):
             register_pue_provider(latest_site_pue)
 
         connect_signals()  # a site's time zone change moves its rollups' day boundaries
+
+        from registry.models import SITE_CHECKS
+        from reporting.rollups import site_time_zone_problems
+
+        if site_time_zone_problems not in SITE_CHECKS:
+            SITE_CHECKS.append(site_time_zone_problems)

@@ -447,8 +447,23 @@ class MeasurementPoint(models.Model):
         if self.valid_from and self.valid_to and self.valid_from >= self.valid_to:
             errors["valid_to"] = "Must be after valid_from."
         errors.update(self._history_kept())
+        errors.update(self._archived_days_kept())
         if errors:
             raise ValidationError(errors)
+
+    def _archived_days_kept(self) -> dict[str, str]:
+        """Moved to a site in another time zone, the meter's rollups are rebuilt from its
+        readings: archived ones would lose theirs (restore them first)."""
+        if self.pk is None or self.site_id is None:
+            return {}
+        stored = MeasurementPoint.objects.filter(pk=self.pk).values("site__time_zone").first()
+        target = Site.objects.filter(pk=self.site_id).values_list("time_zone", flat=True).first()
+        if not stored or stored["site__time_zone"] == target:
+            return {}
+        count = archived_readings([self.pk])
+        if not count:
+            return {}
+        return {"site": archived_message(count, "moving the meter to a site in another time zone")}
 
     def _history_kept(self) -> dict[str, str]:
         """A meter's readings were taken with its settings: changing them would rewrite the
@@ -461,8 +476,7 @@ class MeasurementPoint(models.Model):
             return {}
         count = Reading.objects.filter(meter_id=self.pk).count()
         if not count:  # its readings may be archived: their daily rollups still compute them
-            days = ReadingDay.objects.filter(meter_id=self.pk)
-            count = days.aggregate(n=models.Sum("readings"))["n"] or 0
+            count = archived_readings([self.pk])
         if not count:
             return {}
         path = {
@@ -487,6 +501,25 @@ class MeasurementPoint(models.Model):
 
 
 # The fields a reading is interpreted with.
+def archived_readings(meter_ids) -> int:
+    """How many readings of these meters are archived (`archive_readings`): counted in their
+    daily rollups, no longer in the readings table."""
+    ids = list(meter_ids)
+    if not ids:
+        return 0
+    counted = ReadingDay.objects.filter(meter_id__in=ids).aggregate(n=models.Sum("readings"))
+    present = Reading.objects.filter(meter_id__in=ids).count()
+    return max(0, (counted["n"] or 0) - present)
+
+
+def archived_message(count: int, change: str) -> str:
+    return (
+        f"{count} reading(s) are archived (counted in the daily rollups, not in the readings "
+        f"table): {change} would move their day boundaries while they are out of the database "
+        "and drop their rollups; restore them first (archive_readings --restore YEAR)."
+    )
+
+
 HISTORY_FIELDS = ("quantity", "unit", "register", "multiplier")
 
 

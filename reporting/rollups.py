@@ -238,6 +238,23 @@ def _rebuild_on_meter_move(sender, instance: MeasurementPoint, created: bool, **
         rebuild([instance.pk])
 
 
+def site_time_zone_problems(site: Site) -> dict[str, str]:
+    """A site's time zone may not change while readings of its meters are archived: the
+    rebuild would drop their rollups, the only figures of them left (`registry.SITE_CHECKS`)."""
+    if site.pk is None:
+        return {}
+    stored = Site.objects.filter(pk=site.pk).values_list("time_zone", flat=True).first()
+    if stored is None or stored == site.time_zone:
+        return {}
+    from reporting.models import archived_message, archived_readings
+
+    meters = MeasurementPoint.objects.filter(site_id=site.pk).values_list("pk", flat=True)
+    count = archived_readings(meters)
+    if not count:
+        return {}
+    return {"time_zone": archived_message(count, "changing the time zone")}
+
+
 def connect_signals() -> None:
     """Every door that saves a Site (admin, API, import_sites) or a meter (admin, API,
     import_meters) goes through save()."""

@@ -417,13 +417,12 @@ def test_database_and_file_write_the_same_checksum_lines():
 @postgres_only
 @pytest.mark.django_db
 def test_a_restore_brings_back_the_rollups_of_its_months(tmp_path):
-    # A time-zone change while a year is archived rebuilds the site's rollups from the readings
+    # rebuild_rollups while a year is archived rebuilds the site's rollups from the readings
     # still in the database: the archived days' rollups go. The restore is a writer of readings
     # and must leave the rollups in step with them, as every other writer does.
     site = _old_readings()
     _archive("--before", "2024", directory=tmp_path)
-    site.time_zone = "America/New_York"
-    site.save()
+    call_command("rebuild_rollups", "--site", "ARC1", stdout=StringIO())
     _archive("--restore", "2023", directory=tmp_path)
     kept = _rollups()
     rollups.rebuild(MeasurementPoint.objects.filter(site=site).values_list("pk", flat=True))
@@ -456,3 +455,40 @@ def test_a_meter_whose_readings_are_archived_keeps_its_settings(
     assert "multiplier" in response.json()
     meter.refresh_from_db()
     assert meter.multiplier == 1 and meter.site == site
+
+
+@postgres_only
+@pytest.mark.django_db
+def test_no_time_zone_change_moves_the_days_of_archived_readings(
+    tmp_path, client, django_user_model
+):
+    # Site time zone (API) or a meter moved to a site in another time zone (API): the rollups
+    # would be rebuilt from the readings in the database, dropping the archived ones'.
+    site = _old_readings()
+    elsewhere = make_site("ARC2", time_zone="Asia/Tokyo")
+    _archive("--before", "2024", directory=tmp_path)
+    kept = _rollups()
+    admin = django_user_model.objects.create_superuser("root", "r@example.org", "pw")
+    client.force_login(admin)
+    meter = MeasurementPoint.objects.get(code="ARC1-UPS")
+    response = client.patch(
+        "/api/sites/ARC1/", {"time_zone": "America/New_York"}, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert "archived" in str(response.json()["time_zone"])
+    response = client.patch(
+        f"/api/measurement-points/{meter.pk}/", {"site": "ARC2"}, content_type="application/json"
+    )
+    assert response.status_code == 400, response.content
+    assert "archived" in str(response.json()["site"])
+    site.refresh_from_db()
+    meter.refresh_from_db()
+    assert site.time_zone == "Europe/Paris" and meter.site_id == site.pk
+    assert _rollups() == kept
+    # Restored, the change goes through and the rollups follow it.
+    _archive("--restore", "2023", directory=tmp_path)
+    response = client.patch(
+        f"/api/measurement-points/{meter.pk}/", {"site": "ARC2"}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert elsewhere.measurement_points.filter(pk=meter.pk).exists()
