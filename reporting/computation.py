@@ -333,10 +333,11 @@ def meter_figures_many(
         frames[key].append(len(states))
         states.append((period, meters, bounds, figures, timelines))
     found: dict[int, list] = defaultdict(list)  # meter id -> (month, total, count, resets)
+    day_frames: dict[tuple, DayFrame | None] = {}
     with connection.cursor() as cursor:
-        for indexes in frames.values():
+        for key, indexes in frames.items():
             period, _meters, bounds, _figures, _timelines = states[indexes[0]]
-            days = None if raw else DayFrame(period, bounds)
+            days = day_frames[key] = None if raw else DayFrame(period, bounds)
             plain = [m for i in indexes for m in states[i][1] if len(states[i][4][m.pk]) == 1]
             for register, sums in (
                 (Register.INTERVAL, _interval_sums if raw else _rollup_interval_sums),
@@ -349,7 +350,7 @@ def meter_figures_many(
                         found[meter_id].append(rest)
         results = []
         for period, meters, bounds, figures, timelines in states:
-            days = None if raw else DayFrame(period, bounds)
+            days = day_frames[(period.site.time_zone, period.start_date, period.end_date)]
             rows = []  # (meter_id, month, total, count, resets, unit, multiplier)
             for register in (Register.INTERVAL, Register.CUMULATIVE):
                 for meter in meters:
@@ -752,6 +753,7 @@ def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> 
         period__site_id__in=site_ids, period__year__in={p.year - 1 for p in periods}
     ).values_list("period__site_id", "period__year", "inputs"):
         previous_of.setdefault((site_id, year), inputs)
+    intensities = load_grid_intensity()
     all_figures = meter_figures_many([(p, meters_of[p.site_id]) for p in periods], source=source)
     return [
         _compute_one(
@@ -762,12 +764,15 @@ def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> 
             segments_of[period.pk],
             previous_of.get((period.site_id, period.year - 1)),
             profiles.get(period.site_id),
+            intensities,
         )
         for period, figures in zip(periods, all_figures, strict=True)
     ]
 
 
-def _compute_one(period, figures, entered, instruments, segments, previous, profile) -> dict:
+def _compute_one(
+    period, figures, entered, instruments, segments, previous, profile, intensities
+) -> dict:
     """One period's content from its loaded inputs (no queries)."""
     site = period.site
     by_quantity: dict[str, list[MeterFigures]] = defaultdict(list)
@@ -861,7 +866,7 @@ def _compute_one(period, figures, entered, instruments, segments, previous, prof
 
     values = {s: _num(i["value"]) for s, i in inputs.items()}
     values = {s: values.get(s) for s in ind.ALL_SYMBOLS}
-    indicators = _indicators(values, site.country, period.schema)
+    indicators = _indicators(values, site.country, period.schema, intensities)
     findings += _validate(period, values, entered, figures, previous)
     if site.country == "DE":
         findings += _enefg(period, values, indicators, profile)
@@ -983,10 +988,10 @@ def _pdit(period, segments, inputs) -> None:
         }
 
 
-def _indicators(values: dict, country: str, schema: str) -> dict:
+def _indicators(values: dict, country: str, schema: str, intensities: dict) -> dict:
     pue = ind.pue(values["EDC"], values["EIT"])
     water = ind.wue_water_symbol(schema)
-    cef = load_grid_intensity().get(country)
+    cef = intensities.get(country)
     cef_decimal = None if cef is None else Decimal(str(cef))
     return {
         "PUE": _dec(_q(pue)),
