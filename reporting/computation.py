@@ -332,7 +332,8 @@ def meter_figures_many(
         key = (period.site.time_zone, period.start_date, period.end_date)
         frames[key].append(len(states))
         states.append((period, meters, bounds, figures, timelines))
-    found: dict[int, list] = defaultdict(list)  # meter id -> (month, total, count, resets)
+    # (frame key, meter id) -> [(month, total, count, resets)]: a meter may be in two periods
+    found: dict[tuple, list] = defaultdict(list)
     day_frames: dict[tuple, DayFrame | None] = {}
     with connection.cursor() as cursor:
         for key, indexes in frames.items():
@@ -347,16 +348,18 @@ def meter_figures_many(
                 for at in range(0, len(ids), ID_CHUNK):
                     chunk = ids[at : at + ID_CHUNK]
                     for meter_id, *rest in sums(cursor, chunk, bounds if raw else days):
-                        found[meter_id].append(rest)
+                        found[(key, meter_id)].append(rest)
         results = []
         for period, meters, bounds, figures, timelines in states:
-            days = day_frames[(period.site.time_zone, period.start_date, period.end_date)]
+            key = (period.site.time_zone, period.start_date, period.end_date)
+            days = day_frames[key]
             rows = []  # (meter_id, month, total, count, resets, unit, multiplier)
             for register in (Register.INTERVAL, Register.CUMULATIVE):
                 for meter in meters:
                     if meter.register == register and len(timelines[meter.pk]) == 1:
                         rows += [
-                            (meter.pk, *r, *timelines[meter.pk][0][1:]) for r in found[meter.pk]
+                            (meter.pk, *r, *timelines[meter.pk][0][1:])
+                            for r in found[(key, meter.pk)]
                         ]
             for meter in meters:
                 if len(timelines[meter.pk]) > 1:

@@ -108,6 +108,13 @@ def test_many_periods_at_once_equal_each_period_alone_and_the_raw_readings(fleet
     assert compute_many(fleet[::-1]) == together[::-1]
 
 
+def test_two_years_of_one_site_in_one_batch(fleet):
+    site = fleet[0].site
+    ingest(series(f"{site.code}-UPS", T0 - 24 * HOUR, 24, 7, step=HOUR))  # the last day of 2024
+    both = [ReportingPeriod.objects.get(site=site, year=year) for year in (2024, 2025)]
+    assert compute_many(both) == [compute(p) for p in both]
+
+
 def _count_queries(periods) -> int:
     with CaptureQueriesContext(connection) as queries:
         compute_many(periods)
