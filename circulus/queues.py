@@ -15,6 +15,7 @@ KINDS = (DEFAULT, INGEST, COMPUTE, EXPORT)
 ROUTED = {
     "reporting.ingest_job": INGEST,
     "reporting.compute_period": COMPUTE,
+    "reporting.compute_periods": COMPUTE,
     "reporting.compute_year": COMPUTE,
     "reporting.aggregate_year": COMPUTE,
     "reporting.refresh_open_periods": COMPUTE,

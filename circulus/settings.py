@@ -322,6 +322,10 @@ CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",
     "schedule": crontab(hour=2, minute=30),
 }
+# compute_year fans out batches of this many sites per task: each batch is computed with a
+# constant number of queries (reporting.computation.compute_many); several batches keep every
+# compute worker busy. 200 sites → 8 tasks.
+COMPUTE_YEAR_BATCH_SITES = int(os.environ.get("COMPUTE_YEAR_BATCH_SITES", "25"))
 # PostgreSQL: the readings' monthly partitions (reporting/partitions.py) are created this many
 # months ahead, daily; `archive_readings` writes detached years as Parquet into the archive dir.
 READING_PARTITIONS_AHEAD_MONTHS = int(os.environ.get("READING_PARTITIONS_AHEAD_MONTHS", "3"))

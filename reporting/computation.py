@@ -41,12 +41,15 @@ from reporting.models import (
     MeasurementPoint,
     PeriodResult,
     PeriodStatus,
+    PowerDemandSegment,
     Quality,
     Quantity,
     Reading,
     ReadingDay,
     Register,
+    RenewableInstrument,
     ReportingPeriod,
+    SiteProfile,
 )
 
 ENGINE_VERSION = "reporting-engine/1"
@@ -287,95 +290,129 @@ def meter_figures(
     inside. `source="raw"` reads every reading: the reference implementation the rollups are
     tested against (identical results), kept for checks and for a database whose rollups have
     not been built (`manage.py rebuild_rollups`)."""
+    return meter_figures_many([(period, meters)], source=source)[0]
+
+
+ID_CHUNK = 2000  # meter ids per set-based query (well under SQLite's parameter limit)
+
+
+def meter_figures_many(
+    items: list[tuple[ReportingPeriod, list[MeasurementPoint]]], *, source: str = "rollups"
+) -> list[list[MeterFigures]]:
+    """`meter_figures` of many periods at once: the plain meters (no setting change) of every
+    period sharing a time frame (time zone, first and last day) are summed by one query per
+    register type, whatever the number of sites; the rare per-meter paths (setting changes,
+    counter decreases, gaps) stay per period."""
     if source not in ("rollups", "raw"):
         raise ValueError(f"unknown source {source!r}: rollups or raw")
     raw = source == "raw"
-    bounds = period_bounds(period)
-    months = len(bounds) - 1
-    figures: dict[int, MeterFigures] = {}
-    for meter in meters:
-        lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
-        upper = min(bounds[-1], meter.valid_to) if meter.valid_to else bounds[-1]
-        month_expected = [
-            _slots(max(lower, bounds[i]), min(upper, bounds[i + 1]), meter.interval_minutes)
-            for i in range(months)
-        ]
-        figures[meter.pk] = MeterFigures(
-            meter=meter,
-            monthly=[Decimal(0)] * months,
-            expected=sum(month_expected),
-            present=0,
-            month_expected=month_expected,
-            month_present=[0] * months,
-        )
-    prefetch_related_objects(meters, "setting_intervals")
-    timelines = {m.pk: m.settings_at() for m in meters}
-    plain = [m for m in meters if len(timelines[m.pk]) == 1]
-    interval_ids = [m.pk for m in plain if m.register == Register.INTERVAL]
-    cumulative_ids = [m.pk for m in plain if m.register == Register.CUMULATIVE]
-    days = None if raw else DayFrame(period, bounds)
-    with connection.cursor() as cursor:
-        rows = []  # (meter_id, month, total, count, resets, unit, multiplier)
-        if interval_ids:
-            found = (
-                _interval_sums(cursor, interval_ids, bounds)
-                if raw
-                else _rollup_interval_sums(cursor, interval_ids, days)
-            )
-            rows += [(*r, *timelines[r[0]][0][1:]) for r in found]
-        if cumulative_ids:
-            found = (
-                _cumulative_sums(cursor, cumulative_ids, bounds)
-                if raw
-                else _rollup_cumulative_sums(cursor, cumulative_ids, days)
-            )
-            rows += [(*r, *timelines[r[0]][0][1:]) for r in found]
+    prefetch_related_objects([m for _period, meters in items for m in meters], "setting_intervals")
+    states = []  # (period, meters, bounds, figures, timelines)
+    frames: dict[tuple, list[int]] = defaultdict(list)  # frame key -> indexes into states
+    for period, meters in items:
+        bounds = period_bounds(period)
+        months = len(bounds) - 1
+        figures: dict[int, MeterFigures] = {}
         for meter in meters:
-            if len(timelines[meter.pk]) > 1:
-                if raw:
-                    rows += _segment_sums(cursor, meter, timelines[meter.pk], bounds)
-                else:
-                    rows += _rollup_segment_sums(cursor, meter, timelines[meter.pk], days)
-        reset_meters = set()
-        for meter_id, month, total, count, resets, unit, multiplier in rows:
-            fig = figures[meter_id]
-            unit_total = total * multiplier
-            canonical = "m3" if unit in ("L", "m3") else "kWh"
-            fig.monthly[month] += ind.convert(unit_total, unit, canonical).quantize(MICRO)
-            fig.month_present[month] += count
-            fig.present += count
-            if resets:
-                reset_meters.add(meter_id)
-        if reset_meters:
-            listed = (
-                _resets(cursor, sorted(reset_meters), bounds)
-                if raw
-                else _rollup_resets(cursor, sorted(reset_meters), days)
+            lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
+            upper = min(bounds[-1], meter.valid_to) if meter.valid_to else bounds[-1]
+            month_expected = [
+                _slots(max(lower, bounds[i]), min(upper, bounds[i + 1]), meter.interval_minutes)
+                for i in range(months)
+            ]
+            figures[meter.pk] = MeterFigures(
+                meter=meter,
+                monthly=[Decimal(0)] * months,
+                expected=sum(month_expected),
+                present=0,
+                month_expected=month_expected,
+                month_present=[0] * months,
             )
-            for meter_id, ts, before, after in listed:
-                figures[meter_id].resets.append(
-                    {
-                        "at": _iso(_aware(ts)),
-                        "before": str(Decimal(str(before)).quantize(MICRO)),
-                        "after": str(Decimal(str(after)).quantize(MICRO)),
-                        "handling": "new reading counted as consumption since zero",
-                    }
-                )
-        for fig in figures.values():
-            if fig.present < fig.expected:
-                meter = fig.meter
-                lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
-                upper = min(bounds[-1], meter.valid_to) if meter.valid_to else bounds[-1]
-                if raw:
-                    interval = meter.register == Register.INTERVAL
-                    gap_rows = _gap_rows(cursor, meter, lower, upper, strict_lower=interval)
-                else:
-                    gap_rows = _rollup_gap_rows(cursor, meter, lower, upper, days)
-                _list_gaps(fig, gap_rows, lower, upper)
-    if period.fill_gaps:
-        for fig in figures.values():
-            _fill(fig)
-    return list(figures.values())
+        timelines = {m.pk: m.settings_at() for m in meters}
+        key = (period.site.time_zone, period.start_date, period.end_date)
+        frames[key].append(len(states))
+        states.append((period, meters, bounds, figures, timelines))
+    # (frame key, meter id) -> [(month, total, count, resets)]: a meter may be in two periods
+    found: dict[tuple, list] = defaultdict(list)
+    day_frames: dict[tuple, DayFrame | None] = {}
+    with connection.cursor() as cursor:
+        for key, indexes in frames.items():
+            period, _meters, bounds, _figures, _timelines = states[indexes[0]]
+            days = day_frames[key] = None if raw else DayFrame(period, bounds)
+            plain = [m for i in indexes for m in states[i][1] if len(states[i][4][m.pk]) == 1]
+            for register, sums in (
+                (Register.INTERVAL, _interval_sums if raw else _rollup_interval_sums),
+                (Register.CUMULATIVE, _cumulative_sums if raw else _rollup_cumulative_sums),
+            ):
+                ids = [m.pk for m in plain if m.register == register]
+                for at in range(0, len(ids), ID_CHUNK):
+                    chunk = ids[at : at + ID_CHUNK]
+                    for meter_id, *rest in sums(cursor, chunk, bounds if raw else days):
+                        found[(key, meter_id)].append(rest)
+        results = []
+        for period, meters, bounds, figures, timelines in states:
+            key = (period.site.time_zone, period.start_date, period.end_date)
+            days = day_frames[key]
+            rows = []  # (meter_id, month, total, count, resets, unit, multiplier)
+            for register in (Register.INTERVAL, Register.CUMULATIVE):
+                for meter in meters:
+                    if meter.register == register and len(timelines[meter.pk]) == 1:
+                        rows += [
+                            (meter.pk, *r, *timelines[meter.pk][0][1:])
+                            for r in found[(key, meter.pk)]
+                        ]
+            for meter in meters:
+                if len(timelines[meter.pk]) > 1:
+                    if raw:
+                        rows += _segment_sums(cursor, meter, timelines[meter.pk], bounds)
+                    else:
+                        rows += _rollup_segment_sums(cursor, meter, timelines[meter.pk], days)
+            _apply_rows(cursor, figures, rows, bounds, days, raw)
+            if period.fill_gaps:
+                for fig in figures.values():
+                    _fill(fig)
+            results.append(list(figures.values()))
+    return results
+
+
+def _apply_rows(cursor, figures, rows, bounds, days, raw) -> None:
+    """Add the summed rows to the meters' figures, then list resets and gaps."""
+    reset_meters = set()
+    for meter_id, month, total, count, resets, unit, multiplier in rows:
+        fig = figures[meter_id]
+        unit_total = total * multiplier
+        canonical = "m3" if unit in ("L", "m3") else "kWh"
+        fig.monthly[month] += ind.convert(unit_total, unit, canonical).quantize(MICRO)
+        fig.month_present[month] += count
+        fig.present += count
+        if resets:
+            reset_meters.add(meter_id)
+    if reset_meters:
+        listed = (
+            _resets(cursor, sorted(reset_meters), bounds)
+            if raw
+            else _rollup_resets(cursor, sorted(reset_meters), days)
+        )
+        for meter_id, ts, before, after in listed:
+            figures[meter_id].resets.append(
+                {
+                    "at": _iso(_aware(ts)),
+                    "before": str(Decimal(str(before)).quantize(MICRO)),
+                    "after": str(Decimal(str(after)).quantize(MICRO)),
+                    "handling": "new reading counted as consumption since zero",
+                }
+            )
+    for fig in figures.values():
+        if fig.present < fig.expected:
+            meter = fig.meter
+            lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
+            upper = min(bounds[-1], meter.valid_to) if meter.valid_to else bounds[-1]
+            if raw:
+                interval = meter.register == Register.INTERVAL
+                gap_rows = _gap_rows(cursor, meter, lower, upper, strict_lower=interval)
+            else:
+                gap_rows = _rollup_gap_rows(cursor, meter, lower, upper, days)
+            _list_gaps(fig, gap_rows, lower, upper)
 
 
 def _segment_sums(cursor, meter: MeasurementPoint, timeline, bounds) -> list[tuple]:
@@ -686,13 +723,64 @@ def _num(value) -> Decimal | None:
 def compute(period: ReportingPeriod, *, source: str = "rollups") -> dict:
     """The period's result content (inputs, indicators, monthly series, coverage, findings).
     `source`: where the meters' figures come from (see `meter_figures`)."""
+    return compute_many([period], source=source)[0]
+
+
+def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> list[dict]:
+    """`compute` of many periods (e.g. a fleet's year) in a number of queries that does not grow
+    with the number of sites: meters, settings, rollups, entered values, instruments, PDIT
+    segments, the previous year's figures and the sites' profiles are each read once for all
+    periods; the per-period math is then the same as `compute`'s, period by period."""
+    periods = list(periods)
+    if not periods:
+        return []
+    prefetch_related_objects(periods, "site")  # no-op when the caller selected it
+    site_ids = {p.site_id for p in periods}
+    period_ids = [p.pk for p in periods]
+    # Read into local maps, not cached on the caller's objects: a later compute sees new rows.
+    instruments_of: dict[int, list] = defaultdict(list)
+    for inst in RenewableInstrument.objects.filter(period__in=period_ids):
+        instruments_of[inst.period_id].append(inst)
+    segments_of: dict[int, list] = defaultdict(list)
+    for segment in PowerDemandSegment.objects.filter(period__in=period_ids):
+        segments_of[segment.period_id].append(segment)
+    profiles = {p.site_id: p for p in SiteProfile.objects.filter(site_id__in=site_ids)}
+    meters_of: dict[int, list[MeasurementPoint]] = defaultdict(list)
+    for meter in MeasurementPoint.objects.filter(site_id__in=site_ids).order_by("code"):
+        meters_of[meter.site_id].append(meter)
+    entered_of: dict[int, dict[str, FieldValue]] = defaultdict(dict)
+    for fv in FieldValue.objects.filter(period__in=period_ids).order_by("period", "symbol"):
+        entered_of[fv.period_id][fv.symbol] = fv
+    previous_of: dict[tuple[int, int], dict] = {}
+    for site_id, year, inputs in PeriodResult.objects.filter(
+        period__site_id__in=site_ids, period__year__in={p.year - 1 for p in periods}
+    ).values_list("period__site_id", "period__year", "inputs"):
+        previous_of.setdefault((site_id, year), inputs)
+    intensities = load_grid_intensity()
+    all_figures = meter_figures_many([(p, meters_of[p.site_id]) for p in periods], source=source)
+    return [
+        _compute_one(
+            period,
+            figures,
+            entered_of[period.pk],
+            instruments_of[period.pk],
+            segments_of[period.pk],
+            previous_of.get((period.site_id, period.year - 1)),
+            profiles.get(period.site_id),
+            intensities,
+        )
+        for period, figures in zip(periods, all_figures, strict=True)
+    ]
+
+
+def _compute_one(
+    period, figures, entered, instruments, segments, previous, profile, intensities
+) -> dict:
+    """One period's content from its loaded inputs (no queries)."""
     site = period.site
-    meters = list(MeasurementPoint.objects.filter(site=site).order_by("code"))
-    figures = meter_figures(period, meters, source=source)
     by_quantity: dict[str, list[MeterFigures]] = defaultdict(list)
     for fig in figures:
         by_quantity[fig.meter.quantity].append(fig)
-    entered = {v.symbol: v for v in FieldValue.objects.filter(period=period)}
     months = month_labels(period)
     inputs: dict[str, dict] = {}
     monthly: dict[str, list[Decimal] | None] = {}
@@ -742,8 +830,8 @@ def compute(period: ReportingPeriod, *, source: str = "rollups") -> dict:
         except ValueError as exc:
             findings.append(_finding("ereuse-negative", "error", ("EREUSE",), str(exc)))
 
-    _renewables(period, metered((Quantity.RENEWABLE_ONSITE,)), inputs)
-    _pdit(period, inputs)
+    _renewables(instruments, metered((Quantity.RENEWABLE_ONSITE,)), inputs)
+    _pdit(period, segments, inputs)
 
     # Entered values and flags: an explicit omission or "missing" wins over anything else;
     # an entered value is used where nothing was metered or derived.
@@ -781,10 +869,10 @@ def compute(period: ReportingPeriod, *, source: str = "rollups") -> dict:
 
     values = {s: _num(i["value"]) for s, i in inputs.items()}
     values = {s: values.get(s) for s in ind.ALL_SYMBOLS}
-    indicators = _indicators(values, site.country, period.schema)
-    findings += _validate(period, values, entered, figures)
+    indicators = _indicators(values, site.country, period.schema, intensities)
+    findings += _validate(period, values, entered, figures, previous)
     if site.country == "DE":
-        findings += _enefg(period, values, indicators)
+        findings += _enefg(period, values, indicators, profile)
     coverage = {
         fig.meter.code: {
             "quantity": fig.meter.quantity,
@@ -833,9 +921,8 @@ def reported_fields(period: ReportingPeriod) -> dict[str, tuple[str, str]]:
     return fields
 
 
-def _enefg(period, values, indicators) -> list[dict]:
+def _enefg(period, values, indicators, profile) -> list[dict]:
     """EnEfG §11/§13 compliance findings (never errors: they do not block validation)."""
-    profile = getattr(period.site, "reporting_profile", None)
     start = (
         date(profile.operation_start_year, profile.operation_start_month, 1) if profile else None
     )
@@ -867,8 +954,7 @@ def _q(value: Decimal | None) -> Decimal | None:
     return None if value is None else value.quantize(INDICATOR_PLACES)
 
 
-def _renewables(period, onsite_meters, inputs) -> None:
-    instruments = list(period.instruments.all())
+def _renewables(instruments, onsite_meters, inputs) -> None:
     if not instruments and not onsite_meters:
         return
     onsite_total = onsite_meters[0] if onsite_meters else None
@@ -892,8 +978,8 @@ def _renewables(period, onsite_meters, inputs) -> None:
         }
 
 
-def _pdit(period, inputs) -> None:
-    segments = [(s.first_day, s.last_day, s.power_kw) for s in period.segments.all()]
+def _pdit(period, segments, inputs) -> None:
+    segments = [(s.first_day, s.last_day, s.power_kw) for s in segments]
     if segments:
         value = ind.weighted_pdit(segments)  # II.1(a): time-weighted average
         inputs["PDIT"] = {
@@ -905,10 +991,10 @@ def _pdit(period, inputs) -> None:
         }
 
 
-def _indicators(values: dict, country: str, schema: str) -> dict:
+def _indicators(values: dict, country: str, schema: str, intensities: dict) -> dict:
     pue = ind.pue(values["EDC"], values["EIT"])
     water = ind.wue_water_symbol(schema)
-    cef = load_grid_intensity().get(country)
+    cef = intensities.get(country)
     cef_decimal = None if cef is None else Decimal(str(cef))
     return {
         "PUE": _dec(_q(pue)),
@@ -927,12 +1013,8 @@ def _finding(rule, severity, fields, message) -> dict:
     return {"rule_id": rule, "severity": severity, "fields": list(fields), "message": message}
 
 
-def _validate(period, values, entered, figures) -> list[dict]:
-    previous = (
-        PeriodResult.objects.filter(period__site=period.site, period__year=period.year - 1)
-        .values_list("inputs", flat=True)
-        .first()
-    )
+def _validate(period, values, entered, figures, previous) -> list[dict]:
+    """§10.1 checks; `previous`: the inputs of the site's result of the year before, if any."""
     context = ind.Context(
         pdit_basis=period.pdit_basis or None,
         wue_category=period.wue_category,
@@ -982,6 +1064,45 @@ def compute_and_store(period: ReportingPeriod) -> PeriodResult:
             },
         )
     return result
+
+
+def compute_and_store_many(period_ids: list[int]) -> dict[int, PeriodResult | PeriodFrozen]:
+    """`compute_and_store` of many periods, computed together (`compute_many`): each id maps to
+    its stored result, or to the PeriodFrozen it was skipped with (only drafts are computed)."""
+    periods = list(ReportingPeriod.objects.select_related("site").filter(pk__in=period_ids))
+    found = {p.pk: p for p in periods}
+    outcome: dict[int, PeriodResult | PeriodFrozen] = {}
+    drafts = []
+    for pk in period_ids:
+        period = found.get(pk)
+        if period is None:
+            raise ReportingPeriod.DoesNotExist(f"reporting period {pk} does not exist")
+        if period.status != PeriodStatus.DRAFT:
+            outcome[pk] = PeriodFrozen(f"{period} is {period.status}: its result is frozen")
+        else:
+            drafts.append(period)
+    contents = compute_many(drafts)
+    for period, content in zip(drafts, contents, strict=True):
+        with transaction.atomic():
+            # Re-checked under a row lock: a period validated meanwhile keeps its frozen result.
+            status = (
+                ReportingPeriod.objects.select_for_update()
+                .filter(pk=period.pk)
+                .values_list("status", flat=True)
+                .first()
+            )
+            if status != PeriodStatus.DRAFT:
+                outcome[period.pk] = PeriodFrozen(f"{period} is {status}: its result is frozen")
+                continue
+            outcome[period.pk], _ = PeriodResult.objects.update_or_create(
+                period=period,
+                defaults={
+                    **content,
+                    "fingerprint": _fingerprint(content),
+                    "computed_at": timezone.now(),
+                },
+            )
+    return {pk: outcome[pk] for pk in period_ids}  # in the order asked
 
 
 class PeriodFrozen(Exception):

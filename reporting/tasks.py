@@ -66,13 +66,30 @@ def compute_period(period_id: int, run_id: str | None = None, beat: list | None 
     return summary
 
 
+@shared_task(name="reporting.compute_periods")
+def compute_periods(period_ids: list[int], beat: list | None = None) -> list[dict]:
+    """A batch of a year's fan-out: these draft periods computed together (one set of queries
+    for the batch, `computation.compute_many`) and stored one by one; a period no longer draft
+    is skipped, as `compute_period` skips it. `beat`: [run id, attempt] of the year's run."""
+    with jobs.beating(jobs.COMPUTE, *beat) if beat else nullcontext():
+        outcome = computation.compute_and_store_many(period_ids)
+    return [
+        {"period": pk, "skipped": str(found)}
+        if isinstance(found, computation.PeriodFrozen)
+        else _summary(found)
+        for pk, found in outcome.items()
+    ]
+
+
 @shared_task(name="reporting.aggregate_year")
 def aggregate_year(
     _results=None, year: int = 0, run_id: str | None = None, attempt: int | None = None
 ) -> dict:
     """Annex IV aggregates of a year (the chord callback after every site is computed)."""
     rows = computation.aggregate_year(year)
-    summary = {"year": year, "groups": len(rows), "periods": len(_results or [])}
+    # A batch task returns a list of period summaries; a single one (older messages) a dict.
+    periods = sum(len(r) if isinstance(r, list) else 1 for r in (_results or []))
+    summary = {"year": year, "groups": len(rows), "periods": periods}
     if run_id and attempt:
         jobs.finish(jobs.COMPUTE, run_id, attempt, result=summary)
     return summary
@@ -85,7 +102,10 @@ def year_signature(
     queue: str | None = None,
     attempt: int | None = None,
 ):
-    """chord(group(compute each draft period), aggregate): the sites run in parallel."""
+    """chord(group(compute batches of draft periods), aggregate): the batches run in parallel
+    on the compute workers; a batch of `COMPUTE_YEAR_BATCH_SITES` sites is computed together
+    (its query count does not grow with its sites), so many sites still fan out across workers.
+    """
     sites = Site.objects.order_by("code")
     if site_code:
         sites = sites.filter(code=site_code)
@@ -95,8 +115,11 @@ def year_signature(
     draft = ReportingPeriod.objects.filter(pk__in=period_ids, status=PeriodStatus.DRAFT)
     options = {"queue": queue} if queue else {}
     beat = [run_id, attempt] if run_id and attempt else None
+    ids = list(draft.order_by("site__code").values_list("pk", flat=True))
+    size = max(1, settings.COMPUTE_YEAR_BATCH_SITES)
     header = group(
-        compute_period.s(pk, beat=beat).set(**options) for pk in draft.values_list("pk", flat=True)
+        compute_periods.s(ids[at : at + size], beat=beat).set(**options)
+        for at in range(0, len(ids), size)
     )
     callback = aggregate_year.s(year=year, run_id=run_id, attempt=attempt).set(**options)
     return chord(header, callback)

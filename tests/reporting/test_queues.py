@@ -29,6 +29,7 @@ from tests.reporting.conftest import T0, csv_text, ingest, make_meter, make_site
     [
         ("reporting.ingest_job", "ingest"),
         ("reporting.compute_period", "compute"),
+        ("reporting.compute_periods", "compute"),
         ("reporting.compute_year", "compute"),
         ("reporting.aggregate_year", "compute"),
         ("exports.run_export", "export"),
