@@ -447,9 +447,28 @@ class MeasurementPoint(models.Model):
         if self.valid_from and self.valid_to and self.valid_from >= self.valid_to:
             errors["valid_to"] = "Must be after valid_from."
         errors.update(self._history_kept())
+        errors.update(self._site_kept())
         errors.update(self._archived_days_kept())
         if errors:
             raise ValidationError(errors)
+
+    def _site_kept(self) -> dict[str, str]:
+        """A meter's readings are its site's history (its periods, submitted ones included):
+        moving the meter would move them to another site. Installed elsewhere, it is a new
+        meter there."""
+        if self.pk is None or self.site_id is None:
+            return {}
+        stored = MeasurementPoint.objects.filter(pk=self.pk).values("site_id", "site__code").first()
+        if not stored or stored["site_id"] == self.site_id:
+            return {}
+        count = Reading.objects.filter(meter_id=self.pk).count() or archived_readings([self.pk])
+        if not count:
+            return {}
+        return {
+            "site": f"{count} reading(s) of this meter belong to {stored['site__code']}'s "
+            "periods; moving the meter would move them to another site: a meter installed "
+            "elsewhere is a new meter there."
+        }
 
     def _archived_days_kept(self) -> dict[str, str]:
         """Moved to a site in another time zone, the meter's rollups are rebuilt from its

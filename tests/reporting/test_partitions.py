@@ -26,6 +26,7 @@ from reporting.models import (
 )
 from reporting.tasks import ensure_reading_partitions
 from tests.reporting.conftest import ingest, make_meter, make_site, series
+from tests.reporting.test_rollups import assert_rollups_match_a_rebuild
 
 postgres_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="partitions are PostgreSQL's"
@@ -485,10 +486,17 @@ def test_no_time_zone_change_moves_the_days_of_archived_readings(
     meter.refresh_from_db()
     assert site.time_zone == "Europe/Paris" and meter.site_id == site.pk
     assert _rollups() == kept
-    # Restored, the change goes through and the rollups follow it.
+    # Restored, the time-zone correction goes through and the rollups follow it; the meter
+    # still cannot move (its readings are ARC1's history).
     _archive("--restore", "2023", directory=tmp_path)
+    response = client.patch(
+        "/api/sites/ARC1/", {"time_zone": "America/New_York"}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
+    assert _rollups() != kept
+    assert_rollups_match_a_rebuild(list(site.measurement_points.values_list("pk", flat=True)))
     response = client.patch(
         f"/api/measurement-points/{meter.pk}/", {"site": "ARC2"}, content_type="application/json"
     )
-    assert response.status_code == 200, response.content
-    assert elsewhere.measurement_points.filter(pk=meter.pk).exists()
+    assert response.status_code == 400 and "ARC1's periods" in str(response.json()["site"])
+    assert not elsewhere.measurement_points.filter(pk=meter.pk).exists()

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from reporting import rollups
 from reporting.computation import compute
+from reporting.ingest import import_meters
 from reporting.models import MeterSetting, Reading, ReadingDay, ReportingPeriod
 from tests.reporting.conftest import T0, ingest, make_meter, make_site, period, series
 
@@ -276,18 +277,35 @@ def test_rebuild_rollups_needs_a_scope():
         call_command("rebuild_rollups")
 
 
-def test_a_meter_moved_to_a_site_in_another_time_zone_moves_its_rollups(client, django_user_model):
-    # A meter's site is writable (API, admin): its readings' local days are the new site's.
+def test_a_meter_with_readings_stays_at_its_site(client, django_user_model):
+    # Its readings are the site's history (periods, submitted ones included): moving the meter
+    # would move them, and their local days, to another site. API and import_meters alike.
     here = make_site("TST1", time_zone="UTC")
-    there = make_site("TST2", time_zone="Asia/Tokyo")
+    make_site("TST2", time_zone="Asia/Tokyo")
     meter = make_meter(here, "UPS-1", "eit-ups-output")
     assert ingest(series("UPS-1", T0 - timedelta(hours=12), 96, "1")).accepted
+    kept = stored_rollups()
     admin = django_user_model.objects.create_superuser("root", "r@example.org", "pw")
     client.force_login(admin)
     response = client.patch(
         f"/api/measurement-points/{meter.pk}/", {"site": "TST2"}, content_type="application/json"
     )
-    assert response.status_code == 200, response.content
-    assert_rollups_match_a_rebuild([meter.pk])
-    obj = period(there)
+    assert response.status_code == 400, response.content
+    assert "96 reading(s)" in str(response.json()["site"])
+    report = import_meters(
+        [
+            "site,meter,quantity,unit,register,multiplier\n",
+            "TST2,UPS-1,eit-ups-output,kWh,interval,1\n",
+        ]
+    )
+    assert not report.accepted and report.errors.shown[0]["field"] == "site"
+    meter.refresh_from_db()
+    assert meter.site_id == here.pk and stored_rollups() == kept
+    obj = period(here)
     assert compute(obj) == compute(obj, source="raw")
+    # A meter without readings may still be moved (corrected): nothing to carry.
+    spare = make_meter(here, "UPS-2", "eit-ups-output")
+    response = client.patch(
+        f"/api/measurement-points/{spare.pk}/", {"site": "TST2"}, content_type="application/json"
+    )
+    assert response.status_code == 200, response.content
