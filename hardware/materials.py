@@ -47,49 +47,54 @@ class ClassRow:
     url: str
 
 
-def read_classes(path: Path) -> tuple[dict[tuple[str, str], ClassRow], list[Problem]]:
-    """{(class, material): row} and the problems found (file, row, field and reason)."""
-    rows: dict[tuple[str, str], ClassRow] = {}
-    problems: list[Problem] = []
+def _csv_rows(path: Path, columns) -> tuple[list[tuple[str, dict]], list[Problem]]:
+    """A catalogue file's data rows, each with where it stands (file and row), or the problem
+    that stops it being read (a missing column, an unreadable file)."""
     try:
         with path.open(newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
-            missing = [c for c in CLASS_COLUMNS if c not in (reader.fieldnames or [])]
+            missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
-                return {}, [Problem(f"{path.name}: row 1", "header", f"lacks {missing}")]
-            for row in reader:
-                where = f"{path.name}: row {reader.line_num}"
-                key = (row["class"].strip(), row["material"].strip())
-                if key[0] not in KIND_CLASS.values():
-                    problems.append(Problem(where, "class", f"unknown class {key[0]!r}"))
-                    continue
-                if key[1] not in MATERIALS:
-                    problems.append(Problem(where, "material", f"unknown material {key[1]!r}"))
-                    continue
-                if key in rows:
-                    problems.append(Problem(where, "material", f"{key} is given twice"))
-                    continue
-                try:
-                    numbers = [
-                        Decimal(row[c]) for c in ("min_g_per_kg", "g_per_kg", "max_g_per_kg")
-                    ]
-                except InvalidOperation:
-                    problems.append(Problem(where, "g_per_kg", "min, central and max are numbers"))
-                    continue
-                if any(n < 0 for n in numbers):
-                    problems.append(Problem(where, "g_per_kg", "a content is never negative"))
-                    continue
-                if not row["citation"].strip():
-                    problems.append(Problem(where, "citation", "every figure names its source"))
-                    continue
-                rows[key] = ClassRow(
-                    ClassFigure(key[0], key[1], *numbers),
-                    row["confidence"].strip(),
-                    row["citation"].strip(),
-                    row["url"].strip(),
-                )
+                return [], [Problem(f"{path.name}: row 1", "header", f"lacks {missing}")]
+            return [(f"{path.name}: row {reader.line_num}", row) for row in reader], []
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        return {}, [Problem(path.name, "file", f"cannot be read: {exc}")]
+        return [], [Problem(path.name, "file", f"cannot be read: {exc}")]
+
+
+def read_classes(path: Path) -> tuple[dict[tuple[str, str], ClassRow], list[Problem]]:
+    """{(class, material): row} and the problems found (file, row, field and reason)."""
+    rows: dict[tuple[str, str], ClassRow] = {}
+    found, problems = _csv_rows(path, CLASS_COLUMNS)
+    if problems:
+        return {}, problems
+    for where, row in found:
+        key = (row["class"].strip(), row["material"].strip())
+        if key[0] not in KIND_CLASS.values():
+            problems.append(Problem(where, "class", f"unknown class {key[0]!r}"))
+            continue
+        if key[1] not in MATERIALS:
+            problems.append(Problem(where, "material", f"unknown material {key[1]!r}"))
+            continue
+        if key in rows:
+            problems.append(Problem(where, "material", f"{key} is given twice"))
+            continue
+        try:
+            numbers = [Decimal(row[c]) for c in ("min_g_per_kg", "g_per_kg", "max_g_per_kg")]
+        except InvalidOperation:
+            problems.append(Problem(where, "g_per_kg", "min, central and max are numbers"))
+            continue
+        if any(n < 0 for n in numbers):
+            problems.append(Problem(where, "g_per_kg", "a content is never negative"))
+            continue
+        if not row["citation"].strip():
+            problems.append(Problem(where, "citation", "every figure names its source"))
+            continue
+        rows[key] = ClassRow(
+            ClassFigure(key[0], key[1], *numbers),
+            row["confidence"].strip(),
+            row["citation"].strip(),
+            row["url"].strip(),
+        )
     problems += class_problems(r.figure for r in rows.values())
     for name in sorted(set(KIND_CLASS.values())):
         absent = [m for m in MATERIALS if (name, m) not in rows]
@@ -143,53 +148,46 @@ def read_yields(path: Path) -> tuple[dict[tuple[str, str], Yield], list[Problem]
     A material without a row has no known yield: its expected recoverable figure stays blank.
     """
     rows: dict[tuple[str, str], Yield] = {}
-    problems: list[Problem] = []
-    try:
-        with path.open(newline="", encoding="utf-8") as handle:
-            reader = csv.DictReader(handle)
-            missing = [c for c in YIELD_COLUMNS if c not in (reader.fieldnames or [])]
-            if missing:
-                return {}, [Problem(f"{path.name}: row 1", "header", f"lacks {missing}")]
-            for row in reader:
-                where = f"{path.name}: row {reader.line_num}"
-                key = ((row["route"] or "").strip(), (row["material"] or "").strip())
-                if key[0] not in ROUTES:
-                    problems.append(Problem(where, "route", f"unknown route {key[0]!r}"))
-                    continue
-                if key[1] not in MATERIALS:
-                    problems.append(Problem(where, "material", f"unknown material {key[1]!r}"))
-                    continue
-                if key in rows:
-                    problems.append(Problem(where, "material", f"{key} is given twice"))
-                    continue
-                try:
-                    low, mid, high = (Decimal(row[c]) for c in ("min_yield", "yield", "max_yield"))
-                except (InvalidOperation, TypeError):
-                    problems.append(Problem(where, "yield", "min, central and max are numbers"))
-                    continue
-                if not Decimal(0) <= low <= mid <= high <= Decimal(1):
-                    problems.append(
-                        Problem(
-                            where,
-                            "yield",
-                            f"needs 0 ≤ min ≤ central ≤ max ≤ 1: {low}, {mid}, {high}",
-                        )
-                    )
-                    continue
-                if not (row["citation"] or "").strip():
-                    problems.append(Problem(where, "citation", "every figure names its source"))
-                    continue
-                rows[key] = Yield(
-                    *key,
-                    low,
-                    mid,
-                    high,
-                    row["confidence"].strip(),
-                    row["citation"].strip(),
-                    (row["url"] or "").strip(),
+    found, problems = _csv_rows(path, YIELD_COLUMNS)
+    if problems:
+        return {}, problems
+    for where, row in found:
+        key = ((row["route"] or "").strip(), (row["material"] or "").strip())
+        if key[0] not in ROUTES:
+            problems.append(Problem(where, "route", f"unknown route {key[0]!r}"))
+            continue
+        if key[1] not in MATERIALS:
+            problems.append(Problem(where, "material", f"unknown material {key[1]!r}"))
+            continue
+        if key in rows:
+            problems.append(Problem(where, "material", f"{key} is given twice"))
+            continue
+        try:
+            low, mid, high = (Decimal(row[c]) for c in ("min_yield", "yield", "max_yield"))
+        except (InvalidOperation, TypeError):
+            problems.append(Problem(where, "yield", "min, central and max are numbers"))
+            continue
+        if not Decimal(0) <= low <= mid <= high <= Decimal(1):
+            problems.append(
+                Problem(
+                    where,
+                    "yield",
+                    f"needs 0 ≤ min ≤ central ≤ max ≤ 1: {low}, {mid}, {high}",
                 )
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        return {}, [Problem(path.name, "file", f"cannot be read: {exc}")]
+            )
+            continue
+        if not (row["citation"] or "").strip():
+            problems.append(Problem(where, "citation", "every figure names its source"))
+            continue
+        rows[key] = Yield(
+            *key,
+            low,
+            mid,
+            high,
+            row["confidence"].strip(),
+            row["citation"].strip(),
+            (row["url"] or "").strip(),
+        )
     return rows, problems
 
 
