@@ -16,6 +16,7 @@ from datetime import date
 
 from django.db import connection
 
+from benchmarks.bench_export_eu import site_profile
 from benchmarks.bench_kpis import START
 from benchmarks.harness import vendor
 from registry.models import Site
@@ -38,26 +39,7 @@ def _setup(sites: int, meters: int) -> list[int]:
         for s in range(sites)
     )
     site_ids = list(Site.objects.filter(code__startswith="BW-").values_list("pk", flat=True))
-    SiteProfile.objects.bulk_create(
-        SiteProfile(
-            site_id=pk,
-            owner_name="o",
-            owner_contact="o@example.org",
-            operator_name="o",
-            operator_contact="o@example.org",
-            lau_code="75056",
-            dc_type="colocation",
-            structure_type="structure",
-            operation_start_year=2019,
-            operation_start_month=1,
-            red_el_hv="2N",
-            red_el_lv="N+1",
-            red_el_rack="2N",
-            red_cool_room="N+1",
-            red_cool_rack="N",
-        )
-        for pk in site_ids
-    )
+    SiteProfile.objects.bulk_create(SiteProfile(**site_profile(pk)) for pk in site_ids)
     MeasurementPoint.objects.bulk_create(
         MeasurementPoint(
             site_id=pk,

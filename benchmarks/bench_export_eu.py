@@ -32,6 +32,27 @@ VALUES = {
 }
 
 
+def site_profile(site_id: int) -> dict:
+    """A complete Annex I profile of a benchmark site (the computation and workbook read it)."""
+    return {
+        "site_id": site_id,
+        "owner_name": "Owner",
+        "owner_contact": "owner@example.org",
+        "operator_name": "Operator",
+        "operator_contact": "ops@example.org",
+        "lau_code": "75056",
+        "dc_type": "enterprise",
+        "structure_type": "structure",
+        "operation_start_year": 2015,
+        "operation_start_month": 1,
+        "red_el_hv": "2N",
+        "red_el_lv": "N+1",
+        "red_el_rack": "2N",
+        "red_cool_room": "N+1",
+        "red_cool_rack": "N",
+    }
+
+
 def _setup(n: int) -> None:
     model = (
         HardwareModel.objects.filter(mass_kg__isnull=False, holds_data=False)
@@ -42,23 +63,7 @@ def _setup(n: int) -> None:
         site = Site.objects.create(
             code=f"EU{i:03d}", name=f"Bench {i}", country="FR", time_zone="Europe/Paris"
         )
-        SiteProfile.objects.create(
-            site=site,
-            owner_name="Owner",
-            owner_contact="owner@example.org",
-            operator_name="Operator",
-            operator_contact="ops@example.org",
-            lau_code="75056",
-            dc_type="enterprise",
-            structure_type="structure",
-            operation_start_year=2015,
-            operation_start_month=1,
-            red_el_hv="2N",
-            red_el_lv="N+1",
-            red_el_rack="2N",
-            red_cool_room="N+1",
-            red_cool_rack="N",
-        )
+        SiteProfile.objects.create(**site_profile(site.pk))
         period = ReportingPeriod.calendar_year(site, YEAR, pdit_basis="installed", wue_category=2)
         period.save()
         FieldValue.objects.bulk_create(
