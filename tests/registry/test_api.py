@@ -9,22 +9,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def par(db):
-    return f.site("PAR1")
-
-
-@pytest.fixture
-def fra(db):
-    return f.site("FRA1", country="DE", time_zone="Europe/Berlin")
-
-
-@pytest.fixture
-def op(operator_user, par):
-    par.operators.add(operator_user)
-    return operator_user
-
-
-@pytest.fixture
 def gpu(par):
     return f.asset("GPU-1", at_site=par)
 
