@@ -61,6 +61,17 @@ def _csv_rows(path: Path, columns) -> tuple[list[tuple[str, dict]], list[Problem
         return [], [Problem(path.name, "file", f"cannot be read: {exc}")]
 
 
+def _key_problem(where: str, first: str, key: tuple[str, str], known, rows) -> Problem | None:
+    """Why a (class or route, material) key cannot be taken: unknown on either side, or twice."""
+    if key[0] not in known:
+        return Problem(where, first, f"unknown {first} {key[0]!r}")
+    if key[1] not in MATERIALS:
+        return Problem(where, "material", f"unknown material {key[1]!r}")
+    if key in rows:
+        return Problem(where, "material", f"{key} is given twice")
+    return None
+
+
 def read_classes(path: Path) -> tuple[dict[tuple[str, str], ClassRow], list[Problem]]:
     """{(class, material): row} and the problems found (file, row, field and reason)."""
     rows: dict[tuple[str, str], ClassRow] = {}
@@ -69,14 +80,9 @@ def read_classes(path: Path) -> tuple[dict[tuple[str, str], ClassRow], list[Prob
         return {}, problems
     for where, row in found:
         key = (row["class"].strip(), row["material"].strip())
-        if key[0] not in KIND_CLASS.values():
-            problems.append(Problem(where, "class", f"unknown class {key[0]!r}"))
-            continue
-        if key[1] not in MATERIALS:
-            problems.append(Problem(where, "material", f"unknown material {key[1]!r}"))
-            continue
-        if key in rows:
-            problems.append(Problem(where, "material", f"{key} is given twice"))
+        problem = _key_problem(where, "class", key, KIND_CLASS.values(), rows)
+        if problem:
+            problems.append(problem)
             continue
         try:
             numbers = [Decimal(row[c]) for c in ("min_g_per_kg", "g_per_kg", "max_g_per_kg")]
@@ -153,14 +159,9 @@ def read_yields(path: Path) -> tuple[dict[tuple[str, str], Yield], list[Problem]
         return {}, problems
     for where, row in found:
         key = ((row["route"] or "").strip(), (row["material"] or "").strip())
-        if key[0] not in ROUTES:
-            problems.append(Problem(where, "route", f"unknown route {key[0]!r}"))
-            continue
-        if key[1] not in MATERIALS:
-            problems.append(Problem(where, "material", f"unknown material {key[1]!r}"))
-            continue
-        if key in rows:
-            problems.append(Problem(where, "material", f"{key} is given twice"))
+        problem = _key_problem(where, "route", key, ROUTES, rows)
+        if problem:
+            problems.append(problem)
             continue
         try:
             low, mid, high = (Decimal(row[c]) for c in ("min_yield", "yield", "max_yield"))
