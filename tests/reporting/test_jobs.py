@@ -5,6 +5,8 @@ import datetime as dt
 import os
 import signal
 import socket
+import subprocess
+import sys
 import time
 import uuid
 from datetime import timedelta
@@ -85,10 +87,10 @@ def test_a_redelivery_claims_a_job_whose_worker_process_is_gone():
     job = IngestJob.objects.create(source="t")
     jobs.claim(jobs.INGEST, job.pk)
     # The pool child that claimed it was killed: its pid no longer exists, the heartbeat is fresh.
-    dead = os.fork()
-    if dead == 0:
-        os._exit(0)
-    os.waitpid(dead, 0)
+    # A child that has exited and been reaped (spawned: forking this threaded process is unsafe).
+    gone = subprocess.Popen([sys.executable, "-c", ""])
+    gone.wait()
+    dead = gone.pid
     IngestJob.objects.filter(pk=job.pk).update(worker=f"{jobs.worker_id().split(':')[0]}:{dead}")
     assert jobs.claim(jobs.INGEST, job.pk) == 2
 
