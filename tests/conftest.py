@@ -22,6 +22,28 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         load_catalogue()
+    yield
+    with django_db_blocker.unblock():
+        _warn_of_lingering_sessions()
+
+
+def _warn_of_lingering_sessions() -> None:
+    """Name any other session still on the test database before it is dropped: a worker, thread
+    or connection some test left open (PostgreSQL would refuse or delay the DROP)."""
+    import warnings
+
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid, application_name, client_port, state, backend_start, left(query, 200) "
+            "FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        others = cursor.fetchall()
+    for other in others:
+        warnings.warn(f"session left on the test database: {other}", stacklevel=1)
 
 
 @pytest.fixture
