@@ -56,6 +56,15 @@ def live_server(settings, transactional_db):
     server.stop()
 
 
+def close_test_connections() -> None:
+    """Close the database connections the test opened while Playwright's loop ran: Django keeps
+    them per context then, so the session's own teardown would never see (or close) them and
+    PostgreSQL would refuse to drop the test database."""
+    from django.db import connections
+
+    connections.close_all()
+
+
 @pytest.fixture
 def page():
     with sync_api.sync_playwright() as pw:
@@ -65,6 +74,7 @@ def page():
         try:
             yield context.new_page()
         finally:
+            close_test_connections()
             context.close()
             browser.close()
 

@@ -46,6 +46,7 @@ def browser_page():
         try:
             yield page, csp_errors
         finally:
+            e2e.close_test_connections()
             context.close()
             browser.close()
 
