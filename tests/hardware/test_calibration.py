@@ -105,6 +105,18 @@ def test_accuracy_is_reported_per_class_of_measurement(fresh, table):
     assert set(per_class["requests"]) == {"one request", "batched"}
 
 
+def test_accuracy_is_reported_per_source(fresh, table):
+    per_source = fresh["cv"]["per_class"]["source"]
+    # One group per publication: a llama.cpp pull request is its own source, not "github.com".
+    assert "github.com/ggml-org/llama.cpp/pull/4766" in per_source
+    assert sum(g["rows"] for g in per_source.values()) == len(table)
+
+
+def test_the_source_of_a_row_does_not_change_the_data_hash(table):
+    relabelled = table.assign(source="elsewhere")
+    assert calibration.data_hash(relabelled) == calibration.data_hash(table)
+
+
 def test_a_mixture_of_experts_is_fitted_on_its_active_parameters(table):
     moe = table[table["llm"] == "gpt-oss-20b"]
     assert len(moe) and (moe["active_params_b"] < moe["params_b"]).all()
