@@ -156,6 +156,16 @@ def read_measurements(path: Path, problems: list[str] | None = None) -> list[dic
     return rows
 
 
+def source_label(row: dict) -> str:
+    """Which publication a row comes from: its URL without scheme or file path inside a
+    repository (a pull request or issue keeps its number), else the file it was read from."""
+    url = (row.get("source_url") or "").strip()
+    if not url:
+        return row["_file"]
+    url = url.split("://", 1)[-1].removeprefix("www.")
+    return url.split("/blob/", 1)[0].split("#", 1)[0].rstrip("/")
+
+
 def feature_table(
     rows: list[dict],
     llms: dict[str, inference.LLMSpec],
@@ -224,6 +234,7 @@ def feature_table(
         out.append(
             {
                 "id": str(r["id"]).strip(),
+                "source": source_label(r),
                 "gpu": acc.slug,
                 "llm": llm.slug,
                 "params_b": llm.params_b,
@@ -262,6 +273,7 @@ def feature_table(
 def data_hash(table: pd.DataFrame) -> str:
     """SHA-256 of exactly what the fit reads (so edits elsewhere in the catalogue do not count)."""
     buffer = io.StringIO()
+    table = table.drop(columns="source", errors="ignore")  # a label; the fit never reads it
     table.sort_values("id", kind="stable").to_csv(
         buffer, index=False, float_format="%.10g", lineterminator="\n"
     )
@@ -384,7 +396,7 @@ def leave_one_gpu_out(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-CLASSES = ("requests", "devices", "weights", "memory", "engine")
+CLASSES = ("requests", "devices", "weights", "memory", "engine", "source")
 
 
 def row_class(table: pd.DataFrame, kind: str) -> np.ndarray:
@@ -399,6 +411,8 @@ def row_class(table: pd.DataFrame, kind: str) -> np.ndarray:
         return np.where(table["bits_per_weight"] < 16, "quantised", "16-bit")
     if kind == "memory":
         return table["memory_technology"].str.upper().to_numpy()
+    if kind == "source":
+        return table["source"].to_numpy()
     return table["engine"].to_numpy()
 
 
