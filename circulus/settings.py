@@ -171,6 +171,9 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The front door's stylesheet: `circulus` is the project package, not an installed app, so the
+# app-directories finder never looks in circulus/static.
+STATICFILES_DIRS = [BASE_DIR / "circulus" / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectstatic

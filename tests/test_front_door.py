@@ -1,6 +1,10 @@
 """The front door (`/`), the login every role can use, and the API docs for visitors."""
 
+import re
+
 import pytest
+from django.conf import settings
+from django.contrib.staticfiles import finders
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db
@@ -30,6 +34,17 @@ def test_each_role_gets_the_docs_for_its_role(client, request, user_fixture, rol
     assert response.context["roles"] == [role]
     assert response.context["docs"][0][0] == first_doc
     assert reverse("doc", args=[first_doc]) in response.content.decode()
+
+
+def test_the_front_door_stylesheet_exists_for_the_static_files_server(client):
+    """Whitenoise (dev) and collectstatic (production) find files through the finders."""
+    body = client.get("/").content.decode()
+    stylesheets = re.findall(r'<link rel="stylesheet" href="([^"]+)"', body)
+    assert stylesheets
+    prefix = "/" + settings.STATIC_URL.lstrip("/")
+    for href in stylesheets:
+        assert href.startswith(prefix)
+        assert finders.find(href.removeprefix(prefix)), f"{href} is not a static file"
 
 
 def test_the_admin_link_is_offered_to_staff_only(client, procurement_user, operator_user):
