@@ -2,8 +2,30 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
+from rest_framework.routers import APIRootView
 
 from circulus import views
+from hardware.api.urls import router as hardware_router
+from registry.api.urls import router as registry_router
+from reporting.api.urls import router as reporting_router
+from reporting.exports.urls import router as exports_router
+
+# One browsable root for every app: each app's router would list only its own collections, and
+# the first one mounted at api/ answered for all.
+API_ROOT = {
+    prefix: f"{basename}-list"
+    for router in (hardware_router, registry_router, reporting_router, exports_router)
+    for prefix, _viewset, basename in router.registry
+} | {
+    name: name
+    for name in (
+        "circularity",
+        "aggregates",
+        "reuse-candidates",
+        "reuse-requests",
+        "reuse-measurements",
+    )
+}
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -14,6 +36,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", views.SwaggerOrLogin.as_view(url_name="schema"), name="api-docs"),
+    path("api/", APIRootView.as_view(api_root_dict=API_ROOT), name="api-root"),
     # Each app owns its routes; paths do not overlap.
     path("api/", include("hardware.api.urls")),
     path("api/", include("registry.api.urls")),

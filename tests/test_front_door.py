@@ -88,3 +88,21 @@ def test_api_docs_send_a_visitor_to_log_in_and_back(client, procurement_user):
 def test_the_api_itself_still_refuses_visitors(client):
     assert client.get("/api/schema/").status_code in (401, 403)
     assert client.get("/api/assets/").status_code in (401, 403)
+
+
+def test_the_api_root_lists_the_collections_of_every_app(api, auditor_user):
+    """Each app owns a router; the browsable root at /api/ must not show only the first one's."""
+    from hardware.api.urls import router as hardware
+    from registry.api.urls import router as registry
+    from reporting.api.urls import router as reporting
+    from reporting.exports.urls import router as exports
+
+    api.force_authenticate(auditor_user)
+    listed = api.get("/api/").json()
+    for router in (hardware, registry, reporting, exports):
+        for prefix, _viewset, _basename in router.registry:
+            assert prefix in listed, f"{prefix} missing from /api/"
+    for name in ("circularity", "reuse-candidates", "reuse-requests", "reuse-measurements"):
+        assert name in listed
+    for name, url in listed.items():
+        assert url.startswith("http://testserver/api/"), (name, url)
