@@ -14,7 +14,7 @@ from django.conf import settings
 
 from registry.models import Site
 from reporting import ingest
-from reporting.computation import compute_and_store
+from reporting.computation import aggregate_year, compute_and_store
 from reporting.models import (
     FieldValue,
     PeriodResult,
@@ -183,6 +183,9 @@ def run_demo_kpis_de(stdout) -> PeriodResult:
 
     period = open_period(Site.objects.get(code=CODE), YEAR)
     result = compute_and_store(period) if period.status == PeriodStatus.DRAFT else period.result
+    # PAR1's task aggregated the year before BER1 was computed: aggregate again, so the
+    # workbook's Annex IV sheet counts every site it prints.
+    aggregate_year(YEAR)
     i = result.indicators
     stdout.write(
         f"   {result.period} [{period.schema}]: PUE {i['PUE'][:5]}  WUE {i['WUE'][:5]} "

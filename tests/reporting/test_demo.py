@@ -6,7 +6,8 @@ import pytest
 
 from reporting.computation import compute
 from reporting.demo import load_demo_site, run_demo_kpis
-from reporting.models import Reading
+from reporting.demo_de import load_demo_site_de, run_demo_kpis_de
+from reporting.models import AggregateResult, PeriodResult, Reading
 
 pytestmark = pytest.mark.django_db
 
@@ -28,3 +29,16 @@ def test_demo_site_loads_idempotently_and_computes(settings, tmp_path):
     assert not result.errors, result.errors
     # the demo wrote through ingest: its rollups give what the raw readings give
     assert compute(result.period) == compute(result.period, source="raw")
+
+
+def test_the_german_demo_site_is_in_the_annex_iv_aggregates_the_workbook_prints(settings, tmp_path):
+    """The demo computes BER1 after PAR1's task already aggregated the year: its workbook's
+    H_Aggregates must count BER1 too, not the aggregates of the sites computed before it."""
+    settings.VAR_DIR = tmp_path
+    out = io.StringIO()
+    load_demo_site_de(out)
+    run_demo_kpis_de(out)
+    computed = PeriodResult.objects.filter(period__year=2025)
+    eu = AggregateResult.objects.get(year=2025, scope="EU", group="all")
+    assert eu.n_sites == computed.count() >= 1
+    assert AggregateResult.objects.filter(year=2025, scope="DE", group="all").exists()
