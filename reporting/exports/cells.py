@@ -17,6 +17,7 @@ Rules (issue 5, "Safety and correctness"):
 """
 
 import datetime as dt
+import textwrap
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -91,6 +92,7 @@ class Formats:
         if key not in self.cache:
             props = {
                 "header": {"bold": True, "text_wrap": True, "valign": "top", "bg_color": "#DDEBF7"},
+                "wrap": {"text_wrap": True, "valign": "top"},
                 "title": {"bold": True, "font_size": 12},
                 DATE: {"num_format": "yyyy-mm-dd"},
                 DATETIME: {"num_format": "yyyy-mm-dd hh:mm:ss"},
@@ -116,9 +118,9 @@ def cell_writer(
             if value is None or value == "":
                 return
             if value.__class__ is str:
-                write_string(row, col, value)
-            else:
-                write_value(ws, row, col, value, fmt, formats)
+                write_string(row, col, value, fmt)
+            else:  # a date or number in a text column keeps its own format
+                write_value(ws, row, col, value, None, formats)
 
     elif kind in (NUMBER, INTEGER):
 
@@ -196,6 +198,12 @@ class Column:
     kind: str = TEXT
     num_format: str | None = None  # e.g. "0.00" for reported indicators
     width: float | None = None
+    wrap: bool = False  # long text: wrapped within the column's width, the row made tall enough
+
+    def chars(self, per_unit: float) -> int:
+        """About how many characters one line of the column holds (`per_unit`: characters per
+        unit of column width, the width of one "0")."""
+        return max(int((self.width or default_width(self.header)) * per_unit), 1)
 
 
 @dataclass
@@ -217,6 +225,9 @@ def write_table(ws, formats: Formats, table: Table, first_row: int = 0) -> int:
         ws.write_string(row, 0, table.title, formats.get("title"))
         row += 1
     header = formats.get("header")
+    # Spreadsheets do not all grow a row for wrapped text (LibreOffice keeps the default height
+    # and prints the second line across the next row): set the height the text needs.
+    ws.set_row(row, wrapped_height([(c, c.header) for c in table.columns], BOLD_CHARS_PER_UNIT))
     for col, column in enumerate(table.columns):
         ws.write_string(row, col, column.header, header)
     row += 1
@@ -226,21 +237,49 @@ def write_table(ws, formats: Formats, table: Table, first_row: int = 0) -> int:
             fmt = formats.get(column.kind, column.num_format)
         elif column.kind in (NUMBER, INTEGER) and column.num_format:
             fmt = formats.get(NUMBER, column.num_format)
+        elif column.wrap:
+            fmt = formats.get("wrap")
         else:
             fmt = None
         writers.append(cell_writer(ws, column.kind, fmt, formats))
+    wrapped = [(i, c) for i, c in enumerate(table.columns) if c.wrap]
     for values in table.rows:
+        if wrapped:
+            ws.set_row(row, wrapped_height([(c, values[i]) for i, c in wrapped], CHARS_PER_UNIT))
         for col, value in enumerate(values):
             writers[col](row, col, value)
         row += 1
     return row
 
 
+LINE_HEIGHT_PT = 15  # the default row height, one line of 11 pt text
+# Characters per unit of column width: text averages narrower than "0", bold about as wide.
+# Erring low only adds blank space; erring high would print lines across the next row.
+CHARS_PER_UNIT, BOLD_CHARS_PER_UNIT = 1.2, 1.0
+
+
+def wrapped_height(cells: list[tuple[Column, Any]], per_unit: float) -> float:
+    """The row height (points) that shows every text of `cells` wrapped at its column's width."""
+    lines = max(
+        (
+            len(textwrap.wrap(value, column.chars(per_unit)))
+            for column, value in cells
+            if isinstance(value, str)
+        ),
+        default=1,
+    )
+    return LINE_HEIGHT_PT * max(lines, 1)
+
+
+def default_width(header: str) -> float:
+    return min(max(len(header) * 0.6, 12), 48)
+
+
 def column_widths(tables: list[Table]) -> dict[int, float]:
     widths: dict[int, float] = {}
     for table in tables:
         for col, column in enumerate(table.columns):
-            width = column.width or min(max(len(column.header) * 0.6, 12), 48)
+            width = column.width or default_width(column.header)
             widths[col] = max(widths.get(col, 0), width)
     return widths
 

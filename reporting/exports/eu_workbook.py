@@ -533,7 +533,9 @@ def readme(data: dict) -> list[Table]:
             rows.append(
                 [f"Not computed: {site['code']}", "Entered values only (no computed result)."]
             )
-    return [Table([Column("Item"), Column("Value", width=100)], rows)]
+    return [
+        Table([Column("Item", width=28, wrap=True), Column("Value", width=100, wrap=True)], rows)
+    ]
 
 
 def _schemas(data: dict) -> list[str]:
@@ -1001,7 +1003,9 @@ def rzreg_readme(data: dict) -> list[Table]:
     ]
     for u in data["unvalidated"]:
         rows.append([f"NOT VALIDATED: {u['site']}", f"period status '{u['status']}'"])
-    return [Table([Column("Item"), Column("Value", width=100)], rows)]
+    return [
+        Table([Column("Item", width=28, wrap=True), Column("Value", width=100, wrap=True)], rows)
+    ]
 
 
 def rzreg_sheet(data: dict) -> list[Table]:

@@ -152,7 +152,7 @@ def ede_table(data: dict) -> Table:
         Column("kept in use, low estimate [kgCO2e]", NUMBER, "0.0"),
         Column("kept in use, high estimate [kgCO2e]", NUMBER, "0.0"),
         Column("Units kept in use without an embodied figure", INTEGER),
-        Column("Definition", TEXT),
+        Column("Definition", TEXT, width=60, wrap=True),
     ]
     rows = []
     for s in data["scopes"]:
@@ -197,7 +197,7 @@ def metals_table(data: dict) -> Table:
         Column("Units with a reported figure", INTEGER),
         Column("Expected on those units [g]", NUMBER, "0.0000"),
         Column("Gap: reported − expected [g]", NUMBER, "0.0000"),
-        Column("Yield basis", TEXT),
+        Column("Yield basis", TEXT, width=60, wrap=True),
     ]
     rows = []
     for s in data["scopes"]:

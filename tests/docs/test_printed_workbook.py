@@ -116,3 +116,24 @@ def test_each_monthly_chart_prints_whole_on_one_page(demo_out, tmp_path):
         assert f"{YEAR}-01" in page and f"{YEAR}-12" in page
         ticks = re.findall(r"^\s+(\d+(?:\.\d+)?)\s*$", page, re.MULTILINE)
         assert len(ticks) >= 3, f"{title}: y-axis tick labels missing on its page"
+
+
+def test_readme_items_and_wrapped_headers_print_whole(demo_out, tmp_path):
+    """LibreOffice does not grow a row for wrapped text by itself: a header row left at the
+    default height prints its second line across the first data row, and a narrow README
+    column cuts its items ("Generated at (U")."""
+    xlsx = demo_out / f"eu-{YEAR}-submit.xlsx"
+    book = openpyxl.load_workbook(xlsx)
+    pages = printed_pages(xlsx, tmp_path)
+    readme = "\n".join(page for page in pages if sheet_of(page, book.sheetnames) == "00_README")
+    for (item,) in book["00_README"].iter_rows(min_row=2, max_col=1, values_only=True):
+        assert item in readme, f"README item {item!r} is cut in print"
+    for sheet in ("C_ICT_Capacity", "E_Indicators", "G_Measurement_Points"):
+        page = next(page for page in pages if sheet_of(page, book.sheetnames) == sheet)
+        lines = page.splitlines()
+        first_cell = str(book[sheet].cell(2, 1).value)
+        row = next(i for i, line in enumerate(lines) if line.lstrip().startswith(first_cell))
+        above = " ".join(lines[:row])
+        for cell in book[sheet][1]:
+            last_word = str(cell.value).split()[-1]
+            assert last_word in above, f"{sheet}: header {cell.value!r} prints over the first row"
