@@ -124,7 +124,8 @@ class LifecycleEventInline(_ReadOnlyLedger, admin.TabularInline):
     verbose_name_plural = "ledger"
 
     def get_queryset(self, request):
-        return super().get_queryset(request).select_related("actor")
+        # The asset too: each row's label names it by tag.
+        return super().get_queryset(request).select_related("actor", "asset")
 
 
 @admin.register(LifecycleEvent)

@@ -237,7 +237,7 @@ class LifecycleEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.asset_id} {self.kind} {self.occurred_at:%Y-%m-%d}"
+        return f"{self.asset.asset_tag} {self.kind} {self.occurred_at:%Y-%m-%d}"
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):

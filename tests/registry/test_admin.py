@@ -119,6 +119,24 @@ def test_change_page_shows_ledger_inline_and_record_link(admin_client, fleet):
     assert inline.has_delete_permission is False
 
 
+def test_ledger_rows_name_the_asset_by_its_tag_not_its_database_id(admin_client, fleet):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    one, many = fleet["b"], fleet["a"]
+    for day, room in ((1, "B"), (2, "C"), (3, "D")):
+        factories.record(many, EventKind.MOVED, day, room=room)
+    admin_client.get(change_url(one))  # warm the content-type cache
+    counts = []
+    for asset in (one, many):
+        with CaptureQueriesContext(connection) as queries:
+            response = admin_client.get(change_url(asset))
+        counts.append(len(queries))
+        labels = [str(form.original) for form in response.context["inline_admin_formsets"][0]]
+        assert labels and all(label.startswith(f"{asset.asset_tag} ") for label in labels)
+    assert counts[0] == counts[1], "a query per ledger row"
+
+
 # --- record event --------------------------------------------------------------------------------
 
 
