@@ -725,6 +725,17 @@ def evaluate(
     return out
 
 
+def _accuracy_words(cv: dict) -> str:
+    """The leave-one-GPU-out summary as docs/reuse.md's accuracy table reads it: the median is
+    of estimate ÷ measured, the inverse of the band's ratio."""
+    if "median_ratio" not in cv or "share_within_35" not in cv:
+        return "not recorded"
+    return (
+        f"median estimate ÷ measured {cv['median_ratio']:.2f}, "
+        f"{cv['share_within_35'] * 100:.0f} % within ±35 %"
+    )
+
+
 def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: float) -> dict:
     """What an answer assumed, in words: {key: {what, value, source}}."""
     e = _engine(engine)
@@ -767,8 +778,7 @@ def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: f
             "what": "Range given for speed, energy and carbon",
             "value": f"× {cal.band_low:.2f} to × {cal.band_high:.2f} of the central estimate",
             "source": "10th–90th percentile of measured ÷ estimated when each GPU is left out of "
-            f"the fit (median {cv.get('median_ratio', '?')}, within ±35 %: "
-            f"{cv.get('share_within_35', '?')})",
+            f"the fit (accuracy: {_accuracy_words(cv)})",
         },
         "power": {
             "what": "Power drawn while generating",

@@ -427,3 +427,17 @@ def test_vectorised_payback_matches_the_scalar_one():
     years = inf.payback_years(np.array([0.5, 0.2]), np.array([0.35, 0.3]), 1300, GRID["DE"], 1.3)
     assert years[0] == pytest.approx(inf.payback(0.5, 0.35, 1300, GRID["DE"], pue=1.3).years)
     assert math.isinf(years[1])
+
+
+def test_the_speed_band_source_says_which_ratio_its_median_is():
+    """The band is measured ÷ estimated; the stored median is of estimate ÷ measured (the
+    accuracy table of docs/reuse.md): the words must not pin one on the other."""
+    import json
+
+    with open(inf.CALIBRATION_FILE, encoding="utf-8") as fh:
+        data = json.load(fh)
+    data["cv"] = {"median_ratio": 0.8, "share_within_35": 0.571}
+    cal = inf.calibration_from_dict(data)
+    source = inf.assumptions(cal, "vllm", "int8", "int8", 0.85)["speed_band"]["source"]
+    assert "median estimate ÷ measured 0.80" in source
+    assert "57 % within ±35 %" in source
