@@ -111,3 +111,16 @@ def test_an_unmigrated_database_is_named_not_dumped(tmp_path):
     )
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "the database has no tables yet" in done.stderr and "make demo" in done.stderr
+
+
+def test_help_points_to_the_doc_page_that_explains_the_option():
+    """`--allow-unvalidated` is explained in docs/exports.md; README.md never mentions it."""
+    from django.core.management import load_command_class
+
+    parser = load_command_class("reporting.exports", "export_eu").create_parser(
+        "circulus", "export_eu"
+    )
+    text = " ".join(parser.format_help().split())
+    cited = "docs/exports.md"
+    assert "allow-unvalidated" in (ROOT / cited).read_text(encoding="utf-8")
+    assert "README" not in text and cited in text

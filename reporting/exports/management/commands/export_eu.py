@@ -20,7 +20,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--allow-unvalidated",
             action="store_true",
-            help="also export sites whose period is not validated (the README says so)",
+            help="also export sites whose period is not validated (docs/exports.md, Validation)",
         )
         parser.add_argument("--out", required=True, help="FILE.xlsx or FILE.zip (CSV twins)")
 
