@@ -432,6 +432,24 @@ def test_admin_page_renders_and_reserves(client, trio):
     assert trio["a10"].state == State.RESERVED
 
 
+def test_admin_page_says_how_many_new_devices_each_avoided_figure_counts(
+    client, api, procurement_user, trio
+):
+    """Avoided carbon counts the new devices that deliver the row's tokens/s, not one group."""
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    client.force_login(f.user("root", is_staff=True, is_superuser=True))
+    html = client.get(
+        reverse("admin:registry_reuse_candidates"),
+        {"model": "llama-3-8b", "precision": "int8", "site": "PAR1", "context": 8192},
+    ).content.decode()
+    new = body["new_equivalent"]["name"]
+    counted = [r for r in body["results"] if r["embodied_avoided_kgco2e"] is not None]
+    assert counted and any(r["new_equivalent_devices"] > 1 for r in counted)
+    for row in counted:
+        assert f"{row['new_equivalent_devices']} × {new}" in html, row["hardware_model"]
+    assert f"compared with buying {body['new_equivalent']['n_devices']} ×" not in html
+
+
 def test_asset_tags_are_the_same_on_the_postgres_and_portable_paths(monkeypatch):
     for i in range(11):  # a loose group larger than the tags listed per row
         rf.gpu(f"A10-{i:02d}", "nvidia-a10")
