@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.routers import APIRootView
 
 from circulus import views
 from hardware.api.urls import router as hardware_router
@@ -36,7 +35,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", views.SwaggerOrLogin.as_view(url_name="schema"), name="api-docs"),
-    path("api/", APIRootView.as_view(api_root_dict=API_ROOT), name="api-root"),
+    path("api/", views.ApiRoot.as_view(api_root_dict=API_ROOT), name="api-root"),
     # Each app owns its routes; paths do not overlap.
     path("api/", include("hardware.api.urls")),
     path("api/", include("registry.api.urls")),

@@ -8,6 +8,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework.exceptions import NotAuthenticated
+from rest_framework.routers import APIRootView
 
 # Which pages of docs/ each role reads first (a user in several groups gets them all).
 ROLE_DOCS = {
@@ -78,3 +79,7 @@ class SwaggerOrLogin(SpectacularSwaggerSplitView):
         if isinstance(exc, NotAuthenticated) and "HTTP_AUTHORIZATION" not in self.request.META:
             return redirect_to_login(self.request.get_full_path())
         return super().handle_exception(exc)
+
+
+class ApiRoot(APIRootView):
+    """Every collection of the Circulus API; the interactive reference is at /api/docs/."""

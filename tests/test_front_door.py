@@ -104,5 +104,6 @@ def test_the_api_root_lists_the_collections_of_every_app(api, auditor_user):
             assert prefix in listed, f"{prefix} missing from /api/"
     for name in ("circularity", "reuse-candidates", "reuse-requests", "reuse-measurements"):
         assert name in listed
+    assert "/api/docs/" in api.options("/api/").json()["description"]
     for name, url in listed.items():
         assert url.startswith("http://testserver/api/"), (name, url)
