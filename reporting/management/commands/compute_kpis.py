@@ -4,7 +4,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from registry.models import Site
 from reporting.models import PeriodResult, TaskRun
+from reporting.presentation import INDICATORS
 from reporting.tasks import queue_year
+
+# Printed names where the stored key is not the indicator's symbol.
+SHORT_NAMES = {"CUE_CEF_KG_PER_KWH": "grid factor for CUE", "size_class": "size class"}
 
 
 class Command(BaseCommand):
@@ -25,11 +29,19 @@ class Command(BaseCommand):
         if site:
             results = results.filter(period__site__code=site)
         for result in results:
-            shown = ", ".join(f"{k} {v}" for k, v in result.indicators.items() if v is not None)
+            shown = ", ".join(
+                _shown(key, value) for key, value in result.indicators.items() if value is not None
+            )
             self.stdout.write(
                 f"{result.period}: {shown or 'no indicator'}; "
                 f"{len(result.errors)} error(s), {len(result.warnings)} warning(s)"
             )
+
+
+def _shown(key: str, value) -> str:
+    """`PUE 1.3208950835`, `WUE 0.3502647210 m3/MWh`: the stored value with its unit."""
+    unit = INDICATORS.get(key, ("", "", None))[1]
+    return f"{SHORT_NAMES.get(key, key)} {value}" + (f" {unit}" if unit else "")
 
 
 def _wait(run: TaskRun, seconds: int) -> TaskRun:
