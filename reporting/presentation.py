@@ -14,6 +14,8 @@ INDICATORS = {
     "CUE": ("Carbon usage effectiveness (CUE)", "kgCO2e/kWh", 2),
     "CUE_CEF_KG_PER_KWH": ("Grid carbon emission factor used for CUE", "kgCO2e/kWh", 3),
     "ERE": ("Energy reuse effectiveness (ERE)", "", 2),
+    # EnEfG Anlage 3 2(h), German sites: EN 50600-4-7
+    "CER": ("Cooling efficiency ratio (CER = CER-HEAT/CER-COOL)", "", 2),
     "size_class": ("Size category (Annex IV)", "", None),
 }
 

@@ -25,3 +25,13 @@ def test_each_printed_indicator_carries_its_unit_and_a_name_not_a_storage_key(se
     for key, unit in with_unit:
         assert re.search(rf"{re.escape(str(stored[key]))} {re.escape(unit)}\b", line), key
     assert not re.search(r"\b[A-Z]+_[A-Z_]+\b|size_class", line), line
+
+
+def test_every_stored_indicator_has_a_name_on_the_period_page(settings, tmp_path):
+    from reporting.computation import compute_and_store
+    from reporting.models import ReportingPeriod
+
+    settings.VAR_DIR = tmp_path
+    site = load_demo_site_de(io.StringIO())  # German: the EnEfG CER is computed too
+    result = compute_and_store(ReportingPeriod.objects.get(site=site, year=2025))
+    assert set(result.indicators) <= set(INDICATORS), set(result.indicators) - set(INDICATORS)
