@@ -15,6 +15,7 @@ ROLE_DOCS = {
     "operator": ("registry-admin", "registry", "eu-reporting"),
     "procurement": ("reuse", "hardware-catalogue", "registry"),
     "auditor": ("eu-reporting", "exports", "registry"),
+    "catalogue-editor": ("hardware-catalogue", "registry"),
     "superuser": ("operations", "registry-admin", "eu-reporting", "exports"),
 }
 EVERYONE_DOCS = ("quickstart", "concepts")

@@ -47,6 +47,16 @@ def test_the_front_door_stylesheet_exists_for_the_static_files_server(client):
         assert finders.find(href.removeprefix(prefix)), f"{href} is not a static file"
 
 
+def test_a_catalogue_editor_gets_the_catalogue_docs(client, db):
+    from hardware.permissions import CATALOGUE_EDITOR
+    from tests import factories
+
+    client.force_login(factories.user("ed", group=CATALOGUE_EDITOR, is_staff=True))
+    response = client.get("/")
+    assert response.context["roles"] == [CATALOGUE_EDITOR]
+    assert response.context["docs"][0][0] == "hardware-catalogue"
+
+
 def test_the_admin_link_is_offered_to_staff_only(client, procurement_user, operator_user):
     client.force_login(procurement_user)
     assert not client.get("/").context["admin_allowed"]
