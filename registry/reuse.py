@@ -881,7 +881,8 @@ def _band(p: dict, name: str, i: int, places: int) -> dict:
 
 def _payback_text(years, low, high, reason: str) -> str:
     if years is None:
-        return reason
+        # The central figure never pays back; the low end of the range may (docs/reuse.md).
+        return reason if low is None else f"{reason} (range: {low:.1f} years – never)"
     if low is not None and high is not None and (low, high) != (years, years):
         return f"replacing pays back in {years:.1f} years ({low:.1f}–{high:.1f})"
     if high is None and low is not None:

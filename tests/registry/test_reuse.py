@@ -408,6 +408,25 @@ def test_command_prints_a_table_with_the_estimate_label(trio):
     assert "3 candidate group(s)" in text
 
 
+def test_command_says_never_where_replacing_never_pays_back(api, procurement_user, trio):
+    """'—' is the table's blank (unknown); a payback that never comes is an answer, with its
+    range where the low end does pay back."""
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    never = [r for r in body["results"] if r["payback"].startswith("never")]
+    assert never
+    out = io.StringIO()
+    call_command("reuse_candidates", "--model", "llama-3-8b", "--precision", "int8",
+                 "--context", "8192", "--site", "PAR1", stdout=out)  # fmt: skip
+    lines = {line.split()[0]: line for line in out.getvalue().splitlines() if line.strip()}
+    for row in never:
+        payback = lines[row["hardware_model"]].split("  ")[-1].strip()
+        assert payback.startswith("never"), (row["hardware_model"], payback)
+        if row["payback_years_low"] is not None:
+            assert f"({row['payback_years_low']:.3g}–never)" in payback
+            assert f"{row['payback_years_low']:.1f} years – never" in row["payback"]
+    assert any(r["payback_years_low"] is not None for r in never)
+
+
 def test_command_rejects_bad_input():
     with pytest.raises(Exception, match="unknown model"):
         call_command("reuse_candidates", "--model", "gpt-9", "--precision", "int8",

@@ -75,7 +75,10 @@ class Command(BaseCommand):
                 f"({new['release_year']}), {new['tokens_per_s']} tok/s per group."
             )
         self.stdout.write("\n" + reuse.ESTIMATE_LABEL)
-        self.stdout.write("Payback 'never' at the high end shows as —.")
+        self.stdout.write(
+            "Payback 'never': replacing never pays back (no operational gain, or a carbon-free "
+            "grid); '—' is unknown."
+        )
         self.stdout.write("Assumptions:")
         for item in result.assumptions.values():
             self.stdout.write(f"  {item['what']}: {item['value']} — {item['source']}")
@@ -89,10 +92,23 @@ class Command(BaseCommand):
             return f"{value:.3g}" if isinstance(value, float) else str(value)
 
         def cell(row, key):
+            if key == "payback_years":
+                return payback(row)
             value = text(row.get(key))
             if key in BANDED and row.get(key) is not None:
                 low, high = (text(row.get(k)) for k in BANDED[key])
                 value += f" ({low}–{high})"
+            return value
+
+        def payback(row):
+            # No payback year means "never" for a row that serves the request, else unknown.
+            if row.get("payback_years") is None and not row["payback"].startswith("never"):
+                return "—"
+            low, high = (row.get(k) for k in BANDED["payback_years"])
+            value = text(row["payback_years"]) if row["payback_years"] is not None else "never"
+            if low is not None or row["payback_years"] is not None:
+                value += f" ({text(low) if low is not None else 'never'}–"
+                value += f"{text(high) if high is not None else 'never'})"
             return value
 
         cells = [[cell(r, key) for key, _, _ in COLUMNS] for r in rows]
