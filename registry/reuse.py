@@ -320,7 +320,7 @@ def _evaluation(rows: tuple, model, precision, context, concurrency, target, eng
     }
     assumptions["embodied"] = {
         "what": "Carbon of making the new hardware",
-        "value": "central value with a low–high range per catalogue entry",
+        "value": _embodied_words(new),
         "source": "published estimates, one source per value (docs/hardware-catalogue.md)",
     }
     assumptions["refurbishment_burden"] = {
@@ -877,6 +877,18 @@ def _band(p: dict, name: str, i: int, places: int) -> dict:
         f"{name}_low": _num(p[f"{name}_low"][i], places),
         f"{name}_high": _num(p[f"{name}_high"][i], places),
     }
+
+
+def _embodied_words(new) -> str:
+    """The new device's embodied figure as the answer uses it; a catalogue entry with a single
+    published estimate has no range, so the avoided carbon's low and high are the central."""
+    if new is None:
+        return "none: no new equivalent"
+    central, low, high = (
+        float(new[k]) for k in ("embodied_kgco2e", "embodied_low_kgco2e", "embodied_high_kgco2e")
+    )
+    spread = "low = high, no range" if low == high else f"range {low:g}–{high:g}"
+    return f"{new['name']}: {central:g} kgCO2e per device ({spread})"
 
 
 def _payback_text(years, low, high, reason: str) -> str:

@@ -427,6 +427,18 @@ def test_command_says_never_where_replacing_never_pays_back(api, procurement_use
     assert any(r["payback_years_low"] is not None for r in never)
 
 
+def test_the_embodied_assumption_gives_the_new_devices_figure_and_says_when_it_has_no_range(
+    api, procurement_user, trio
+):
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    new = body["new_equivalent"]
+    value = body["assumptions"]["embodied"]["value"]
+    assert new["name"] in value and f"{new['embodied_kgco2e_per_device']:g} kgCO2e" in value
+    row = next(r for r in body["results"] if r["embodied_avoided_kgco2e"] is not None)
+    if row["embodied_avoided_kgco2e_low"] == row["embodied_avoided_kgco2e_high"]:
+        assert "no range" in value
+
+
 def test_command_rejects_bad_input():
     with pytest.raises(Exception, match="unknown model"):
         call_command("reuse_candidates", "--model", "gpt-9", "--precision", "int8",
