@@ -19,6 +19,7 @@ import csv
 import json
 import math
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -114,7 +115,12 @@ def load_grid_intensity(path: Path | str | None = None) -> dict[str, float]:
     """Ember 2023 life-cycle intensities as kgCO2e/kWh keyed by country (EU27 for the EU)."""
     path = Path(path) if path else CATALOGUE_DIR / "grid_intensity.csv"
     with open(path, newline="", encoding="utf-8") as fh:
-        return {row["country"]: float(row["g_co2e_per_kwh"]) / 1000 for row in csv.DictReader(fh)}
+        # g → kg in Decimal: 380.9 / 1000 in floats is 0.38089999999999996, which the CUE's
+        # grid factor would then store and show.
+        return {
+            row["country"]: float(Decimal(row["g_co2e_per_kwh"]) / 1000)
+            for row in csv.DictReader(fh)
+        }
 
 
 @dataclass(frozen=True)
