@@ -182,7 +182,7 @@ def metals_table(data: dict) -> Table:
         Column("Site", TEXT),
         Column("Year", INTEGER),
         Column("Material", TEXT),
-        Column("Recycled units", INTEGER),
+        Column("Recycled units (components that followed a parent are inside it)", INTEGER),
         Column("of which content unknown", INTEGER),
         Column("Content [g]", NUMBER, "0.0000"),
         Column("Content min [g]", NUMBER, "0.0000"),
