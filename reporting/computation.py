@@ -531,9 +531,10 @@ def _counter_days_sql(ids, days: DayFrame, columns: str) -> tuple[str, list]:
     """`columns` of the counters' day rows of the period, each row with the first reading of
     its meter's next day row: `next_at`, `next_value`, and `lv`, `nv` (the day's last and the
     next first value, in the units `_micro` sums). The difference between them belongs to the
-    earlier day's month, so one pass in (meter, day) order pairs them: the key's index gives
-    that order, no sort and no second read of the day rows. The day after the period counts
-    only with a reading at the period's end instant (the raw range is start <= ts <= end)."""
+    earlier day's month, so one pass in (meter, day) order pairs them: on PostgreSQL an index
+    scan of the key, no sort, each day row read once (a column no caller reads is not
+    computed). The day after the period counts only with a reading at the period's end
+    instant (the raw range is start <= ts <= end)."""
     table = ReadingDay._meta.db_table
     last_v, _scale = _micro("last_value")
     first_v, _scale = _micro("first_value")
