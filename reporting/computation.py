@@ -39,6 +39,7 @@ from reporting.models import (
     FieldValue,
     InstrumentKind,
     MeasurementPoint,
+    MeterSetting,
     PeriodResult,
     PeriodStatus,
     PowerDemandSegment,
@@ -90,6 +91,7 @@ class MeterFigures:
     resets: list[dict] = field(default_factory=list)
     gaps: list[dict] = field(default_factory=list)
     filled: bool = False
+    timeline: list[tuple] = field(default_factory=list)  # the meter's settings_at()
 
     @property
     def total(self) -> Decimal:
@@ -293,6 +295,29 @@ def meter_figures(
     return meter_figures_many([(period, meters)], source=source)[0]
 
 
+def _frame(period: ReportingPeriod) -> tuple:
+    """What a period's month boundaries depend on: periods sharing it are summed together."""
+    return (period.site.time_zone, period.start_date, period.end_date)
+
+
+def _timelines(meters: list[MeasurementPoint]) -> dict[int, list[tuple]]:
+    """Each meter's `settings_at()`, their setting intervals read in one query for all."""
+    intervals = defaultdict(list)
+    for setting in MeterSetting.objects.filter(meter_id__in={m.pk for m in meters}):
+        intervals[setting.meter_id].append(setting)
+    return {m.pk: m.settings_at(intervals[m.pk]) for m in meters}
+
+
+def _month_expected(meter: MeasurementPoint, bounds: list[datetime]) -> list[int]:
+    """The intervals expected from the meter in each month (within its validity)."""
+    lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
+    upper = min(bounds[-1], meter.valid_to) if meter.valid_to else bounds[-1]
+    return [
+        _slots(max(lower, bounds[i]), min(upper, bounds[i + 1]), meter.interval_minutes)
+        for i in range(len(bounds) - 1)
+    ]
+
+
 ID_CHUNK = 2000  # meter ids per set-based query (well under SQLite's parameter limit)
 
 
@@ -306,40 +331,43 @@ def meter_figures_many(
     if source not in ("rollups", "raw"):
         raise ValueError(f"unknown source {source!r}: rollups or raw")
     raw = source == "raw"
-    prefetch_related_objects([m for _period, meters in items for m in meters], "setting_intervals")
-    states = []  # (period, meters, bounds, figures, timelines)
+    timelines = _timelines([m for _period, meters in items for m in meters])
+    states = []  # (period, meters, bounds, figures)
     frames: dict[tuple, list[int]] = defaultdict(list)  # frame key -> indexes into states
+    frame_bounds: dict[tuple, list[datetime]] = {}
+    # A fleet's meters share a few shapes (validity, interval): their expected counts once.
+    expected_of: dict[tuple, list[int]] = {}
     for period, meters in items:
-        bounds = period_bounds(period)
+        key = _frame(period)
+        if key not in frame_bounds:
+            frame_bounds[key] = period_bounds(period)
+        bounds = frame_bounds[key]
         months = len(bounds) - 1
         figures: dict[int, MeterFigures] = {}
         for meter in meters:
-            lower = max(bounds[0], meter.valid_from) if meter.valid_from else bounds[0]
-            upper = min(bounds[-1], meter.valid_to) if meter.valid_to else bounds[-1]
-            month_expected = [
-                _slots(max(lower, bounds[i]), min(upper, bounds[i + 1]), meter.interval_minutes)
-                for i in range(months)
-            ]
+            shape = (key, meter.valid_from, meter.valid_to, meter.interval_minutes)
+            month_expected = expected_of.get(shape)
+            if month_expected is None:
+                month_expected = expected_of[shape] = _month_expected(meter, bounds)
             figures[meter.pk] = MeterFigures(
                 meter=meter,
                 monthly=[Decimal(0)] * months,
                 expected=sum(month_expected),
                 present=0,
-                month_expected=month_expected,
+                month_expected=list(month_expected),
                 month_present=[0] * months,
+                timeline=timelines[meter.pk],
             )
-        timelines = {m.pk: m.settings_at() for m in meters}
-        key = (period.site.time_zone, period.start_date, period.end_date)
         frames[key].append(len(states))
-        states.append((period, meters, bounds, figures, timelines))
+        states.append((key, period, meters, bounds, figures))
     # (frame key, meter id) -> [(month, total, count, resets)]: a meter may be in two periods
     found: dict[tuple, list] = defaultdict(list)
     day_frames: dict[tuple, DayFrame | None] = {}
     with connection.cursor() as cursor:
         for key, indexes in frames.items():
-            period, _meters, bounds, _figures, _timelines = states[indexes[0]]
+            _key, period, _meters, bounds, _figures = states[indexes[0]]
             days = day_frames[key] = None if raw else DayFrame(period, bounds)
-            plain = [m for i in indexes for m in states[i][1] if len(states[i][4][m.pk]) == 1]
+            plain = [m for i in indexes for m in states[i][2] if len(timelines[m.pk]) == 1]
             for register, sums in (
                 (Register.INTERVAL, _interval_sums if raw else _rollup_interval_sums),
                 (Register.CUMULATIVE, _cumulative_sums if raw else _rollup_cumulative_sums),
@@ -350,8 +378,7 @@ def meter_figures_many(
                     for meter_id, *rest in sums(cursor, chunk, bounds if raw else days):
                         found[(key, meter_id)].append(rest)
         results = []
-        for period, meters, bounds, figures, timelines in states:
-            key = (period.site.time_zone, period.start_date, period.end_date)
+        for key, period, meters, bounds, figures in states:
             days = day_frames[key]
             rows = []  # (meter_id, month, total, count, resets, unit, multiplier)
             for register in (Register.INTERVAL, Register.CUMULATIVE):
@@ -500,42 +527,48 @@ def _rollup_interval_sums(cursor, ids, days: DayFrame):
     return [(m, month, _to_decimal(total, MICRO), n, 0) for m, month, total, n in cursor.fetchall()]
 
 
-def _cross_pairs_sql(ids, days: DayFrame) -> tuple[str, list]:
-    """Counter differences between consecutive day rows: (meter_id, day before, first_at,
-    earlier value, later value, both in micro-units too). The day after the period counts only
-    with a reading at the period's end instant (the raw range is start <= ts <= end)."""
+def _counter_days_sql(ids, days: DayFrame, columns: str) -> tuple[str, list]:
+    """`columns` of the counters' day rows of the period, each row with the first reading of
+    its meter's next day row: `next_at`, `next_value`, and `lv`, `nv` (the day's last and the
+    next first value, in the units `_micro` sums). The difference between them belongs to the
+    earlier day's month, so one pass in (meter, day) order pairs them: on PostgreSQL an index
+    scan of the key, no sort, each day row read once (a column no caller reads is not
+    computed). The day after the period counts only with a reading at the period's end
+    instant (the raw range is start <= ts <= end)."""
     table = ReadingDay._meta.db_table
+    last_v, _scale = _micro("last_value")
+    first_v, _scale = _micro("first_value")
     sql = (
-        "SELECT meter_id, prev_day, first_at, prev_v, first_value, pv, fv FROM (SELECT "
-        "meter_id, day, first_at, first_value, LAG(day) OVER w AS prev_day, "
-        f"LAG(last_value) OVER w AS prev_v, {rollups.micro('first_value')} AS fv, "
-        f"LAG({rollups.micro('last_value')}) OVER w AS pv FROM {table} "
-        f"WHERE meter_id IN ({_in(ids)}) AND day >= %s AND day <= %s "
-        "WINDOW w AS (PARTITION BY meter_id ORDER BY day)) x "
-        "WHERE prev_day IS NOT NULL AND first_at <= %s"
+        f"SELECT {columns} FROM (SELECT meter_id, day, readings, rise_micro, decreases, "
+        f"last_value, {last_v} AS lv, LEAD(first_at) OVER w AS next_at, "
+        f"LEAD(first_value) OVER w AS next_value, LEAD({first_v}) OVER w AS nv FROM {table} "
+        f"WHERE meter_id IN ({_in(ids)}) AND day >= %s AND day <= %s AND first_at <= %s "
+        "WINDOW w AS (PARTITION BY meter_id ORDER BY day)) x WHERE day <= %s"
     )
     after = days.last + timedelta(days=1)
-    return sql, [*ids, days.d(days.first), days.d(after), _p(days.bounds[-1])]
+    return sql, [*ids, days.d(days.first), days.d(after), _p(days.bounds[-1]), days.d(days.last)]
 
 
 def _rollup_cumulative_sums(cursor, ids, days: DayFrame):
-    table = ReadingDay._meta.db_table
-    inner_bucket, inner_params = days.bucket("day")
-    cross_bucket, cross_params = days.bucket("prev_day")
-    cross, params = _cross_pairs_sql(ids, days)
+    """Per meter and month: the differences inside its days (`rise_micro`, micro-units) plus
+    those from each day to the next day row (`_micro` units), their count and decreases."""
+    bucket, bucket_params = days.bucket("day")
+    _column, scale = _micro("first_value")
+    sql, params = _counter_days_sql(
+        ids,
+        days,
+        f"meter_id, {bucket} AS month, SUM(rise_micro), "
+        "SUM(CASE WHEN nv >= lv THEN nv - lv ELSE nv END), "
+        "SUM(readings) - COUNT(*) + COUNT(nv), "
+        "SUM(decreases) + SUM(CASE WHEN nv < lv THEN 1 ELSE 0 END)",
+    )
     cursor.execute(
-        "SELECT meter_id, month, SUM(rise), SUM(pairs), SUM(decr) FROM ("
-        f"SELECT meter_id, {inner_bucket} AS month, rise_micro AS rise, readings - 1 AS pairs, "
-        f"decreases AS decr FROM {table} WHERE meter_id IN ({_in(ids)}) "
-        "AND day >= %s AND day <= %s UNION ALL "
-        f"SELECT meter_id, {cross_bucket}, CASE WHEN fv >= pv THEN fv - pv ELSE fv END, 1, "
-        f"CASE WHEN fv < pv THEN 1 ELSE 0 END FROM ({cross}) c) y "
-        "GROUP BY meter_id, month HAVING SUM(pairs) > 0",
-        [*inner_params, *ids, days.d(days.first), days.d(days.last), *cross_params, *params],
+        f"{sql} GROUP BY meter_id, month HAVING SUM(readings) - COUNT(*) + COUNT(nv) > 0",
+        [*bucket_params, *params],
     )
     return [
-        (m, month, _to_decimal(total, MICRO), n, resets)
-        for m, month, total, n, resets in cursor.fetchall()
+        (m, month, _to_decimal(inside, MICRO) + _to_decimal(across, scale), n, resets)
+        for m, month, inside, across, n, resets in cursor.fetchall()
     ]
 
 
@@ -624,10 +657,8 @@ def _rollup_segment_sums(cursor, meter, timeline, days: DayFrame) -> list[tuple]
 
 def _rollup_resets(cursor, ids, days: DayFrame) -> list[tuple]:
     """As `_resets`: every counter decrease (meter_id, at, before, after) in the period."""
-    cross, params = _cross_pairs_sql(ids, days)
-    cursor.execute(
-        f"SELECT meter_id, first_at, prev_v, first_value FROM ({cross}) c WHERE fv < pv", params
-    )
+    sql, params = _counter_days_sql(ids, days, "meter_id, next_at, last_value, next_value")
+    cursor.execute(f"{sql} AND nv < lv", params)
     found = [tuple(row) for row in cursor.fetchall()]
     cursor.execute(
         f"SELECT meter_id, day FROM {ReadingDay._meta.db_table} WHERE meter_id IN ({_in(ids)}) "
@@ -758,9 +789,14 @@ def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> 
         previous_of.setdefault((site_id, year), inputs)
     intensities = load_grid_intensity()
     all_figures = meter_figures_many([(p, meters_of[p.site_id]) for p in periods], source=source)
+    labels: dict[tuple, list[str]] = {}  # per time frame: a fleet's periods share one
+    for period in periods:
+        if _frame(period) not in labels:
+            labels[_frame(period)] = month_labels(period)
     return [
         _compute_one(
             period,
+            labels[_frame(period)],
             figures,
             entered_of[period.pk],
             instruments_of[period.pk],
@@ -774,14 +810,13 @@ def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> 
 
 
 def _compute_one(
-    period, figures, entered, instruments, segments, previous, profile, intensities
+    period, months, figures, entered, instruments, segments, previous, profile, intensities
 ) -> dict:
-    """One period's content from its loaded inputs (no queries)."""
+    """One period's content from its loaded inputs (no queries); `months`: its month labels."""
     site = period.site
     by_quantity: dict[str, list[MeterFigures]] = defaultdict(list)
     for fig in figures:
         by_quantity[fig.meter.quantity].append(fig)
-    months = month_labels(period)
     inputs: dict[str, dict] = {}
     monthly: dict[str, list[Decimal] | None] = {}
 
@@ -879,7 +914,7 @@ def _compute_one(
             "register": fig.meter.register,
             "settings": [
                 {"valid_from": _iso(start) if start else None, "unit": unit, "multiplier": str(m)}
-                for start, unit, m in fig.meter.settings_at()
+                for start, unit, m in fig.timeline
             ],
             "expected": fig.expected,
             "present": fig.present,

@@ -510,11 +510,14 @@ class MeasurementPoint(models.Model):
             for name in changed
         }
 
-    def settings_at(self) -> list[tuple[datetime | None, str, Decimal]]:
+    def settings_at(self, intervals=None) -> list[tuple[datetime | None, str, Decimal]]:
         """(valid_from, unit, multiplier) in time order: the meter's own settings from the
-        start, then each interval's from its valid_from (readings after it use it)."""
+        start, then each interval's from its valid_from (readings after it use it).
+        `intervals`: the meter's `MeterSetting` rows when already read (many meters at once)."""
         timeline: list[tuple[datetime | None, str, Decimal]] = [(None, self.unit, self.multiplier)]
-        for setting in sorted(self.setting_intervals.all(), key=lambda s: s.valid_from):
+        if intervals is None:
+            intervals = self.setting_intervals.all()
+        for setting in sorted(intervals, key=lambda s: s.valid_from):
             timeline.append((setting.valid_from, setting.unit, setting.multiplier))
         return timeline
 

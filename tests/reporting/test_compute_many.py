@@ -1,8 +1,10 @@
 """Many periods computed together (`compute_many`, compute_year's batches) give exactly what
 each period's own `compute` gives, in a number of queries that does not grow with the sites."""
 
+from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import connection, transaction
@@ -113,6 +115,57 @@ def test_two_years_of_one_site_in_one_batch(fleet):
     ingest(series(f"{site.code}-UPS", T0 - 24 * HOUR, 24, 7, step=HOUR))  # the last day of 2024
     both = [ReportingPeriod.objects.get(site=site, year=year) for year in (2024, 2025)]
     assert compute_many(both) == [compute(p) for p in both]
+
+
+def _counter_consumption(readings, start, end, tz) -> dict[str, Decimal]:
+    """The rule, by hand: the difference of consecutive readings in [start, end] (a decrease
+    counts the new reading from zero), in the local month of the earlier reading."""
+    kept = [(ts, v) for _code, ts, v in sorted(readings, key=lambda r: r[1]) if start <= ts <= end]
+    months: dict[str, Decimal] = defaultdict(Decimal)
+    for (ts, before), (_ts, after) in zip(kept, kept[1:], strict=False):
+        months[ts.astimezone(tz).strftime("%Y-%m")] += after - before if after >= before else after
+    return months
+
+
+def test_counter_edges_from_rollups_equal_the_raw_readings(db):
+    """Counter day rows paired with the next day row: a decrease at the year's first instant
+    (its earlier reading is outside the year: not counted), one inside the first day, one
+    across a day without readings, a pause across a month end, one at the year's end instant."""
+    tz = ZoneInfo("Europe/Paris")
+    site = make_site("CEDGE", time_zone="Europe/Paris")
+    make_meter(site, "CEDGE-MAIN", "edc-supply", register="cumulative", interval_minutes=60)
+    start = datetime(2025, 1, 1, tzinfo=tz)
+    end = datetime(2026, 1, 1, tzinfo=tz)
+
+    def hourly(first, count, value):
+        return series("CEDGE-MAIN", first, count, 10, step=HOUR, cumulative_from=value)
+
+    readings = (
+        hourly(start - 3 * HOUR, 3, 5000)  # the last evening of 2024
+        + hourly(start, 3, 100)  # 100 < 5020 at the first instant of the year
+        + hourly(start + 3 * HOUR, 4 * 24 - 3, 5)  # a reset inside the first day
+        + hourly(start + 5 * 24 * HOUR, 24, 50)  # 5 January without readings, then a reset
+        + hourly(start + 6 * 24 * HOUR, 24, 900)  # 7 January, then 8 January without readings
+        + hourly(start + 8 * 24 * HOUR, 2, 2000)
+        + hourly(datetime(2025, 1, 29, tzinfo=tz), 2, 3000)  # then nothing until February
+        + hourly(datetime(2025, 2, 1, tzinfo=tz), 2, 3100)
+        + hourly(end - 2 * HOUR, 2, 4000)
+        + hourly(end, 2, 3)  # a reset at the year's end instant, then a reading after it
+    )
+    ingest(readings)
+    obj = period(site)
+    rollup, raw = compute_many([obj])[0], compute(obj, source="raw")
+    assert rollup == raw
+    by_month = _counter_consumption(readings, start, end, tz)
+    assert {m["month"]: Decimal(m["EDC"]) for m in rollup["monthly"] if m["EDC"] != "0"} == {
+        month: total.quantize(Decimal("0.000001")) for month, total in by_month.items()
+    }
+    resets = [r["at"] for r in rollup["coverage"]["CEDGE-MAIN"]["resets"]]
+    assert resets == [
+        (start + 3 * HOUR).astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        (start + 5 * 24 * HOUR).astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        end.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+    ]
 
 
 def _count_queries(periods) -> int:
