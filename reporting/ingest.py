@@ -25,6 +25,8 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import chain, islice
 
+import numpy as np
+import psycopg
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -45,6 +47,8 @@ QUANTUM = Decimal("0.000001")  # reporting_reading.value has 6 decimal places
 LIMIT = Decimal(10) ** 14  # and 14 integer digits
 STAGING = "reporting_ingest_staging"
 MAX_OFFSET = timedelta(hours=14)  # the widest real UTC offset (Kiribati, UTC+14)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
 _JOIN_METER = "JOIN reporting_measurementpoint m ON m.id = s.meter_id"
 
 
@@ -301,7 +305,8 @@ def ingest_rows(
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _create_staging(cursor, postgres)
-            stager = _Stager(cursor, postgres, report, progress)
+            days = rollups.StagedDays(cursor) if postgres else None
+            stager = _Stager(cursor, postgres, report, progress, days)
             errors = report.errors
             for item in _readable(rows, errors):
                 if isinstance(item, Block):
@@ -353,9 +358,23 @@ def ingest_rows(
             if errors.total:
                 raise _Rejected
             stager.flush()
-            _apply(cursor, report, replace=replace, job=job, user=user, first_line=first_line)
+            stager.ensure_partitions()
+            if days:
+                days.note_stored()
+            repeats = _apply(
+                cursor,
+                report,
+                replace=replace,
+                job=job,
+                user=user,
+                first_line=first_line,
+                loaded=stager.loaded,
+            )
             # The daily rollups of every (meter, day) the file touched, in the same transaction.
-            rollups.refresh_staged(cursor, STAGING)
+            if days:
+                days.write(repeats=repeats > 0)
+            else:
+                rollups.refresh_staged(cursor, STAGING)
             cursor.execute(f"DROP TABLE {STAGING}")
     except _Rejected:
         report.inserted = report.unchanged = report.replaced = 0
@@ -440,11 +459,24 @@ def _create_staging(cursor, postgres: bool) -> None:
 
 
 class _Stager:
-    """Sends checked rows to the staging table in chunks: binary COPY on PostgreSQL."""
+    """Sends checked rows to the staging table in chunks: binary COPY on PostgreSQL. Hands them
+    to the rollups (`days`) and notes their UTC months (the partitions they need) on the way.
 
-    def __init__(self, cursor, postgres: bool, report: IngestReport, progress: Progress | None):
+    On PostgreSQL a checked block also goes straight into the readings, by binary COPY under a
+    savepoint, while no block has met a stored reading or a repeat: a new reading then costs
+    one COPY instead of a COPY to staging and an INSERT from it. The first block that meets
+    one is undone and the staged rows decide from then on (`_apply`), as for a block checked
+    row by row. `loaded` counts the readings so written.
+    """
+
+    def __init__(self, cursor, postgres: bool, report: IngestReport, progress, days=None):
         self.cursor, self.postgres, self.report, self.progress = cursor, postgres, report, progress
+        self.days: rollups.StagedDays | None = days
         self.rows: list[tuple] = []
+        self.months: set[datetime] = set()
+        self.ensured: set[datetime] = set()
+        self.loading = postgres
+        self.loaded = 0
 
     def add(self, staged: tuple) -> None:
         self.rows.append(staged)
@@ -458,11 +490,37 @@ class _Stager:
                 f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
             ) as copy:
                 copy.write(bulk_checks.copy_binary(checked))
+            self._note(checked.meter_id, checked.ts_us, checked.micros)
+            if self.loading:
+                self._load(checked)
         else:
             self.cursor.executemany(
                 f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s)", bulk_checks.sqlite_rows(checked)
             )
         self._progress()
+
+    def _load(self, checked: bulk_checks.Checked) -> None:
+        self.ensure_partitions()
+        self.days.note_stored()  # before the block's readings are in the table
+        try:
+            with (
+                transaction.atomic(),
+                self.cursor.cursor.copy(
+                    f"COPY {partitions.TABLE} (meter_id, timestamp, value) "
+                    "FROM STDIN (FORMAT binary)"
+                ) as copy,
+            ):
+                copy.write(bulk_checks.copy_binary(checked, line=False))
+        except psycopg.errors.UniqueViolation:
+            self.loading = False
+        else:
+            self.loaded += len(checked)
+
+    def ensure_partitions(self) -> None:
+        """The months of the rows so far exist (only those: a typo'd year makes one month)."""
+        if self.months - self.ensured:
+            partitions.ensure_months(self.months - self.ensured)
+            self.ensured |= self.months
 
     def flush(self) -> None:
         if not self.rows:
@@ -474,6 +532,14 @@ class _Stager:
                 copy.set_types(["int8", "int8", "timestamptz", "numeric"])
                 for row in self.rows:
                     copy.write_row(row)
+            micros = [int(value.scaleb(6)) for *_, value in self.rows]
+            fits = max(map(abs, micros)) < rollups.EXACT_LIMIT
+            self._note(
+                np.array([meter_id for _, meter_id, _, _ in self.rows], np.int64),
+                np.array([(ts - EPOCH) // MICROSECOND for _, _, ts, _ in self.rows], np.int64),
+                np.array(micros if fits else [0] * len(micros), np.int64),
+                exact=fits,
+            )
         else:
             # Django stores SQLite datetimes as naive UTC text and decimals through str().
             self.cursor.executemany(
@@ -485,6 +551,12 @@ class _Stager:
             )
         self.rows = []
         self._progress()
+
+    def _note(self, meter_id, ts_us, micros, exact=True) -> None:
+        if self.days:
+            self.days.add(meter_id, ts_us, micros, exact=exact)
+        for month in np.unique(ts_us.astype("datetime64[us]").astype("datetime64[M]")):
+            self.months.add(datetime.fromisoformat(f"{month}-01T00:00+00:00"))
 
     def _progress(self) -> None:
         if self.progress:
@@ -512,43 +584,51 @@ def _within_file_duplicates(cursor, report: IngestReport, first_line: int) -> in
     return repeats
 
 
-def _insert_new(cursor) -> int:
-    """Insert the staged readings that are not stored yet; their count.
+def _insert_new(cursor, rows: int, loaded: int) -> int:
+    """Insert the staged readings that are not stored yet; their count, with the `loaded`
+    readings of the file already written by the stager.
 
     Usually every reading is new: a plain INSERT, under a savepoint, then costs far less than an
     `ON CONFLICT DO NOTHING` one, which inserts each row speculatively. The first repeat (a stored
     reading, or a meter and time twice in the file) undoes it and the upsert runs instead.
     """
+    if loaded == rows:
+        return loaded  # each row went straight into the readings, none met a stored one
     insert = (
         "INSERT INTO reporting_reading (meter_id, timestamp, value) SELECT meter_id, ts, value "
         f"FROM {STAGING}"
     )
-    try:
-        with transaction.atomic():
-            cursor.execute(insert)
-        return cursor.rowcount
-    except IntegrityError as exc:
-        unique = getattr(exc.__cause__, "sqlstate", None) == "23505"
-        if not (unique or "UNIQUE constraint failed" in str(exc)):
-            raise
+    if not loaded:
+        try:
+            with transaction.atomic():
+                cursor.execute(insert)
+            return cursor.rowcount
+        except IntegrityError as exc:
+            unique = getattr(exc.__cause__, "sqlstate", None) == "23505"
+            if not (unique or "UNIQUE constraint failed" in str(exc)):
+                raise
+    # The loaded rows are staged too: the upsert leaves them (and every stored reading) alone.
     cursor.execute(f"{insert} WHERE true ON CONFLICT (meter_id, timestamp) DO NOTHING")
-    return cursor.rowcount
+    return loaded + cursor.rowcount
 
 
-def _apply(cursor, report: IngestReport, *, replace: bool, job, user, first_line: int) -> None:
-    """Insert new readings; count unchanged ones; report (or replace) conflicting ones.
+def _apply(
+    cursor, report: IngestReport, *, replace: bool, job, user, first_line: int, loaded: int = 0
+) -> int:
+    """Insert new readings; count unchanged ones; report (or replace) conflicting ones. Returns
+    the number of rows that repeat a meter and time of the file.
 
     The common case (every row new) costs one INSERT; the checks run only when rows were left.
     """
-    partitions.ensure_covering(STAGING)  # the months of these rows exist before the load
-    report.inserted = _insert_new(cursor)
+    report.inserted = _insert_new(cursor, report.rows, loaded)
     if report.inserted == report.rows:
-        return  # every reading was new: no repeat, nothing unchanged, no conflict
-    distinct = report.rows - _within_file_duplicates(cursor, report, first_line)
+        return 0  # every reading was new: no repeat, nothing unchanged, no conflict
+    repeats = _within_file_duplicates(cursor, report, first_line)
+    distinct = report.rows - repeats
     if report.errors.total:
         raise _Rejected
     if report.inserted == distinct:
-        return
+        return repeats
     # A conflict is a staged value that differs from the stored one (a row this file has just
     # inserted equals itself, so it never shows up here).
     joined = (
@@ -591,6 +671,7 @@ def _apply(cursor, report: IngestReport, *, replace: bool, job, user, first_line
         )
         report.replaced = cursor.rowcount
         report.conflicts = Listing()
+    return repeats
 
 
 def _db_now():
