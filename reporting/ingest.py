@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -358,6 +359,7 @@ def ingest_rows(
             if errors.total:
                 raise _Rejected
             stager.flush()
+            stager.finish()
             stager.ensure_partitions()
             if days:
                 days.note_stored()
@@ -462,11 +464,13 @@ class _Stager:
     """Sends checked rows to the staging table in chunks: binary COPY on PostgreSQL. Hands them
     to the rollups (`days`) and notes their UTC months (the partitions they need) on the way.
 
-    On PostgreSQL a checked block also goes straight into the readings, by binary COPY under a
+    On PostgreSQL a checked block goes straight into the readings, by binary COPY under a
     savepoint, while no block has met a stored reading or a repeat: a new reading then costs
-    one COPY instead of a COPY to staging and an INSERT from it. The first block that meets
-    one is undone and the staged rows decide from then on (`_apply`), as for a block checked
-    row by row. `loaded` counts the readings so written.
+    one COPY instead of a COPY to staging and an INSERT from it. Its staging rows wait in a
+    temporary file, needed only if a later row is not loaded so. The first block that meets a
+    stored reading or a repeat is undone, the waiting rows are staged, and the staged rows
+    decide from then on (`_apply`), as for a block checked row by row. `loaded` counts the
+    readings written straight away.
     """
 
     def __init__(self, cursor, postgres: bool, report: IngestReport, progress, days=None):
@@ -477,6 +481,9 @@ class _Stager:
         self.ensured: set[datetime] = set()
         self.loading = postgres
         self.loaded = 0
+        # Staging rows not sent yet; `finish` closes it (an unnamed file: nothing is left behind
+        # on disk when an error ends the ingest first).
+        self.waiting = tempfile.TemporaryFile() if postgres else None  # noqa: SIM115
 
     def add(self, staged: tuple) -> None:
         self.rows.append(staged)
@@ -486,13 +493,15 @@ class _Stager:
     def add_checked(self, checked: bulk_checks.Checked) -> None:
         self.flush()
         if self.postgres:
-            with self.cursor.cursor.copy(
-                f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
-            ) as copy:
-                copy.write(bulk_checks.copy_binary(checked))
             self._note(checked.meter_id, checked.ts_us, checked.micros)
             if self.loading:
                 self._load(checked)
+            staged = bulk_checks.copy_binary(checked)
+            if self.loading:  # the records, without the COPY header and trailer
+                self.waiting.write(staged[len(bulk_checks.COPY_HEADER) : -2])
+            else:
+                self.finish()
+                self._stage(staged)
         else:
             self.cursor.executemany(
                 f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s)", bulk_checks.sqlite_rows(checked)
@@ -515,6 +524,29 @@ class _Stager:
             self.loading = False
         else:
             self.loaded += len(checked)
+
+    def finish(self) -> None:
+        """Stage the waiting rows of loaded blocks unless every row so far was loaded (then no
+        statement reads the staging table)."""
+        if not self.waiting:
+            return
+        if self.loaded != self.report.rows and self.waiting.tell():
+            self.waiting.seek(0)
+            with self.cursor.cursor.copy(
+                f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
+            ) as copy:
+                copy.write(bulk_checks.COPY_HEADER)
+                while chunk := self.waiting.read(1 << 20):
+                    copy.write(chunk)
+                copy.write(bulk_checks.COPY_TRAILER)
+        self.waiting.close()
+        self.waiting = None
+
+    def _stage(self, data: bytes) -> None:
+        with self.cursor.cursor.copy(
+            f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
+        ) as copy:
+            copy.write(data)
 
     def ensure_partitions(self) -> None:
         """The months of the rows so far exist (only those: a typo'd year makes one month)."""
