@@ -214,6 +214,29 @@ def test_a_bad_row_in_a_later_block_names_its_line(meters, monkeypatch):
     assert "beyond ±14:00" in error["reason"] and not Reading.objects.exists()
 
 
+@pytest.mark.parametrize("value", ["0.25", "9"])  # the same value as line 2, or another
+def test_a_repeat_after_blocks_loaded_straight_away_is_judged_against_the_whole_file(
+    meters, monkeypatch, value
+):
+    # Blocks of 2: the first blocks go straight into the readings; the repeat of line 2 on
+    # line 8 comes three blocks later and must still be a repeat, not a stored reading.
+    monkeypatch.setattr(ingest, "CHUNK_ROWS", 2)
+    rows = _valid_file(8)
+    rows[6] = f"UPS-1,{T0.isoformat()},{value}\n"
+    reports = []
+    for bulk in (True, False):
+        _wipe()
+        reports.append(ingest.ingest_csv(["meter,timestamp,value\n", *rows], bulk=bulk))
+    assert reports[0].as_dict() == reports[1].as_dict()
+    if value == "0.25":
+        assert (reports[0].inserted, reports[0].unchanged) == (7, 0)
+        assert Reading.objects.count() == 7
+    else:
+        (error,) = reports[0].errors.shown
+        assert error["line"] == 8 and "another value at this time on line 2" in error["reason"]
+        assert not Reading.objects.exists()
+
+
 def test_binary_copy_numeric_groups_hold_the_value():
     """copy_binary writes each value as 6 base-10000 groups with weight 3 and scale 6."""
     micros = np.array([0, 1, -1_500_000, 9_223_372_036_854_775_807], np.int64)
