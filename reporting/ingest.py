@@ -496,12 +496,11 @@ class _Stager:
             self._note(checked.meter_id, checked.ts_us, checked.micros)
             if self.loading:
                 self._load(checked)
-            staged = bulk_checks.copy_binary(checked)
-            if self.loading:  # the records, without the COPY header and trailer
-                self.waiting.write(staged[len(bulk_checks.COPY_HEADER) : -2])
+            if self.loading:  # its staging columns wait, as they are (encoded if ever needed)
+                np.save(self.waiting, np.stack(_staged_columns(checked)))
             else:
                 self.finish()
-                self._stage(staged)
+                self._stage([checked])
         else:
             self.cursor.executemany(
                 f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s)", bulk_checks.sqlite_rows(checked)
@@ -531,22 +530,20 @@ class _Stager:
         if not self.waiting:
             return
         if self.loaded != self.report.rows and self.waiting.tell():
+            end = self.waiting.tell()
             self.waiting.seek(0)
-            with self.cursor.cursor.copy(
-                f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
-            ) as copy:
-                copy.write(bulk_checks.COPY_HEADER)
-                while chunk := self.waiting.read(1 << 20):
-                    copy.write(chunk)
-                copy.write(bulk_checks.COPY_TRAILER)
+            self._stage(_waiting_blocks(self.waiting, end))
         self.waiting.close()
         self.waiting = None
 
-    def _stage(self, data: bytes) -> None:
+    def _stage(self, blocks: Iterable[bulk_checks.Checked]) -> None:
         with self.cursor.cursor.copy(
             f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
         ) as copy:
-            copy.write(data)
+            copy.write(bulk_checks.COPY_HEADER)
+            for checked in blocks:
+                copy.write(bulk_checks.copy_binary(checked)[len(bulk_checks.COPY_HEADER) : -2])
+            copy.write(bulk_checks.COPY_TRAILER)
 
     def ensure_partitions(self) -> None:
         """The months of the rows so far exist (only those: a typo'd year makes one month)."""
@@ -593,6 +590,17 @@ class _Stager:
     def _progress(self) -> None:
         if self.progress:
             self.progress(self.report.rows)
+
+
+def _staged_columns(checked: bulk_checks.Checked) -> tuple:
+    return checked.line, checked.meter_id, checked.ts_us, checked.micros
+
+
+def _waiting_blocks(file, end: int) -> Iterator[bulk_checks.Checked]:
+    """The blocks `np.save`d to `file` (read from its start up to `end`), one at a time."""
+    while file.tell() < end:
+        line, meter_id, ts_us, micros = np.load(file)
+        yield bulk_checks.Checked(line, meter_id, ts_us, micros, values=None)
 
 
 def _within_file_duplicates(cursor, report: IngestReport, first_line: int) -> int:
