@@ -5,7 +5,10 @@ checked in bulk first (`reporting.bulk_checks`: pyarrow's CSV reader, patterns a
 comparisons); a block that the bulk check does not accept whole (a bad row, or a form it does not
 cover) is checked row by row in Python, which names every bad line exactly as before. Checked rows
 go to a temporary staging table (binary COPY on PostgreSQL, executemany on SQLite), then one
-set-based statement moves them into `reporting_reading`. Everything happens in one transaction:
+set-based statement moves them into `reporting_reading`; on PostgreSQL a checked block goes
+straight into `reporting_reading` instead while no row has met a stored reading or a repeat
+(`_Stager`). The daily rollups of the file's days are written last (`rollups.StagedDays`).
+Everything happens in one transaction:
 
 - atomic: one bad row (unknown meter, unparsable or offset-less timestamp, non-numeric value,
   negative interval value, …) rejects the whole file and nothing is written; the report lists
@@ -48,8 +51,6 @@ QUANTUM = Decimal("0.000001")  # reporting_reading.value has 6 decimal places
 LIMIT = Decimal(10) ** 14  # and 14 integer digits
 STAGING = "reporting_ingest_staging"
 MAX_OFFSET = timedelta(hours=14)  # the widest real UTC offset (Kiribati, UTC+14)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MICROSECOND = timedelta(microseconds=1)
 _JOIN_METER = "JOIN reporting_measurementpoint m ON m.id = s.meter_id"
 
 
@@ -565,7 +566,7 @@ class _Stager:
             fits = max(map(abs, micros)) < rollups.EXACT_LIMIT
             self._note(
                 np.array([meter_id for _, meter_id, _, _ in self.rows], np.int64),
-                np.array([(ts - EPOCH) // MICROSECOND for _, _, ts, _ in self.rows], np.int64),
+                np.array([_micros_since_epoch(ts) for _, _, ts, _ in self.rows], np.int64),
                 np.array(micros if fits else [0] * len(micros), np.int64),
                 exact=fits,
             )
@@ -590,6 +591,10 @@ class _Stager:
     def _progress(self) -> None:
         if self.progress:
             self.progress(self.report.rows)
+
+
+def _micros_since_epoch(ts: datetime) -> int:
+    return (ts - bulk_checks.EPOCH) // bulk_checks.MICROSECOND
 
 
 def _staged_columns(checked: bulk_checks.Checked) -> tuple:
@@ -658,7 +663,8 @@ def _apply(
     """Insert new readings; count unchanged ones; report (or replace) conflicting ones. Returns
     the number of rows that repeat a meter and time of the file.
 
-    The common case (every row new) costs one INSERT; the checks run only when rows were left.
+    The common case (every row new) costs one INSERT, or nothing when the stager loaded every
+    row; the checks run only when rows were left.
     """
     report.inserted = _insert_new(cursor, report.rows, loaded)
     if report.inserted == report.rows:

@@ -219,6 +219,7 @@ def _insert_from_readings(cursor, where: str = "") -> int:
 DAY_US = 86_400_000_000
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+LAST_ORDINAL = date.max.toordinal()
 PG_EPOCH_DAYS = 10_957  # PostgreSQL counts binary dates from 2000-01-01
 # Beyond this a value's millionths, or the difference of two of them, may leave 64 bits: such a
 # block's days are recomputed from the readings (the bulk checks admit |value| < 9.2e12).
@@ -406,6 +407,7 @@ def local_days(ts_us: np.ndarray, interval: np.ndarray, zone: str):
     # The local day is within two of the UTC day: the midnights of those days and of the next
     # ones, in time order (a day the zone skipped has an empty window: its two ends are equal).
     days = np.unique((utc_days[:, None] + np.arange(-2, 4)).ravel())
+    days = days[(days >= 1) & (days <= LAST_ORDINAL)]  # the days Python can name
     starts = np.array([midnight_us(zone, int(d)) for d in days], np.int64)
     if (np.diff(starts) < 0).any():
         raise ValueError(f"local midnights of {zone} out of order")
