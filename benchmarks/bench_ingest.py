@@ -1,4 +1,4 @@
-"""ingest_readings (bulk checks, binary COPY to staging, set-based insert) vs PostgreSQL's own COPY.
+"""ingest_readings (bulk checks, binary COPY, rollups from the file) vs PostgreSQL's own COPY.
 
 Every side loads the same readings CSV (N rows over 100 meters) into an empty table.
 
@@ -12,7 +12,9 @@ Every side loads the same readings CSV (N rows over 100 meters) into an empty ta
   It validates nothing and detects no conflict (informational; its goal was ≥ 0.75×).
 
 `ingest_csv` checks every row (in bulk, row by row where a block has a problem), rejects bad
-files, detects duplicates and conflicts. Peak RSS is reported after the ingest runs (before the
+files, detects duplicates and conflicts, and writes the daily rollups of the days it touched (in
+this file every day is new: summed from the file's rows; the re-ingest recomputes every day from
+the readings). Peak RSS is reported after the ingest runs (before the
 bare COPY, which holds all parsed rows in memory): the file is streamed in blocks of 50,000 lines,
 so it does not grow with N. `BENCH_INGEST_ROWS=N` sets N (default 200,000 quick, 10,000,000 full
 on PostgreSQL, 2,000,000 on SQLite).

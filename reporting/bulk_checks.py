@@ -182,33 +182,32 @@ def check(
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension length
 COPY_TRAILER = b"\xff\xff"
 NUMERIC_GROUPS = 6  # 4 base-10000 groups of integer part (< 1e16), 2 of the 6 decimals
-# One staging row (line bigint, meter_id bigint, ts timestamptz, value numeric): fixed width,
-# since every value is written with the same 6 digit groups (PostgreSQL strips the zero ones).
-RECORD = np.dtype(
-    [
-        ("fields", ">i2"),
-        ("line_len", ">i4"),
-        ("line", ">i8"),
-        ("meter_len", ">i4"),
-        ("meter", ">i8"),
-        ("ts_len", ">i4"),
-        ("ts", ">i8"),
-        ("value_len", ">i4"),
-        ("ndigits", ">i2"),
-        ("weight", ">i2"),
-        ("sign", ">u2"),
-        ("dscale", ">i2"),
-        ("digits", ">i2", (NUMERIC_GROUPS,)),
-    ]
-)
+# A value as numeric: fixed width, since every value is written with the same 6 digit groups
+# (PostgreSQL strips the zero ones).
+NUMERIC = [
+    ("value_len", ">i4"),
+    ("ndigits", ">i2"),
+    ("weight", ">i2"),
+    ("sign", ">u2"),
+    ("dscale", ">i2"),
+    ("digits", ">i2", (NUMERIC_GROUPS,)),
+]
+KEY = [("meter_len", ">i4"), ("meter", ">i8"), ("ts_len", ">i4"), ("ts", ">i8")]
+# A staging row (line bigint, meter_id bigint, ts timestamptz, value numeric), and a reading
+# (meter_id bigint, timestamp timestamptz, value numeric).
+RECORD = np.dtype([("fields", ">i2"), ("line_len", ">i4"), ("line", ">i8"), *KEY, *NUMERIC])
+READING_RECORD = np.dtype([("fields", ">i2"), *KEY, *NUMERIC])
 
 
-def copy_binary(checked: Checked) -> bytes:
-    """The rows in PostgreSQL's binary COPY format (header to trailer)."""
-    record = np.empty(len(checked), RECORD)
-    record["fields"] = 4
-    record["line_len"] = record["meter_len"] = record["ts_len"] = 8
-    record["line"] = checked.line
+def copy_binary(checked: Checked, *, line: bool = True) -> bytes:
+    """The rows in PostgreSQL's binary COPY format (header to trailer), as staging rows (with
+    their line) or, `line=False`, as readings."""
+    record = np.empty(len(checked), RECORD if line else READING_RECORD)
+    record["fields"] = 4 if line else 3
+    if line:
+        record["line_len"] = 8
+        record["line"] = checked.line
+    record["meter_len"] = record["ts_len"] = 8
     record["meter"] = checked.meter_id
     record["ts"] = checked.ts_us - PG_EPOCH_US
     record["value_len"] = 8 + 2 * NUMERIC_GROUPS

@@ -5,7 +5,10 @@ checked in bulk first (`reporting.bulk_checks`: pyarrow's CSV reader, patterns a
 comparisons); a block that the bulk check does not accept whole (a bad row, or a form it does not
 cover) is checked row by row in Python, which names every bad line exactly as before. Checked rows
 go to a temporary staging table (binary COPY on PostgreSQL, executemany on SQLite), then one
-set-based statement moves them into `reporting_reading`. Everything happens in one transaction:
+set-based statement moves them into `reporting_reading`; on PostgreSQL a checked block goes
+straight into `reporting_reading` instead while no row has met a stored reading or a repeat
+(`_Stager`). The daily rollups of the file's days are written last (`rollups.StagedDays`).
+Everything happens in one transaction:
 
 - atomic: one bad row (unknown meter, unparsable or offset-less timestamp, non-numeric value,
   negative interval value, …) rejects the whole file and nothing is written; the report lists
@@ -19,12 +22,15 @@ from __future__ import annotations
 
 import csv
 import io
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from itertools import chain, islice
 
+import numpy as np
+import psycopg
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
@@ -301,7 +307,8 @@ def ingest_rows(
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             _create_staging(cursor, postgres)
-            stager = _Stager(cursor, postgres, report, progress)
+            days = rollups.StagedDays(cursor) if postgres else None
+            stager = _Stager(cursor, postgres, report, progress, days)
             errors = report.errors
             for item in _readable(rows, errors):
                 if isinstance(item, Block):
@@ -353,9 +360,24 @@ def ingest_rows(
             if errors.total:
                 raise _Rejected
             stager.flush()
-            _apply(cursor, report, replace=replace, job=job, user=user, first_line=first_line)
+            stager.finish()
+            stager.ensure_partitions()
+            if days:
+                days.note_stored()
+            repeats = _apply(
+                cursor,
+                report,
+                replace=replace,
+                job=job,
+                user=user,
+                first_line=first_line,
+                loaded=stager.loaded,
+            )
             # The daily rollups of every (meter, day) the file touched, in the same transaction.
-            rollups.refresh_staged(cursor, STAGING)
+            if days:
+                days.write(repeats=repeats > 0)
+            else:
+                rollups.refresh_staged(cursor, STAGING)
             cursor.execute(f"DROP TABLE {STAGING}")
     except _Rejected:
         report.inserted = report.unchanged = report.replaced = 0
@@ -440,11 +462,29 @@ def _create_staging(cursor, postgres: bool) -> None:
 
 
 class _Stager:
-    """Sends checked rows to the staging table in chunks: binary COPY on PostgreSQL."""
+    """Sends checked rows to the staging table in chunks: binary COPY on PostgreSQL. Hands them
+    to the rollups (`days`) and notes their UTC months (the partitions they need) on the way.
 
-    def __init__(self, cursor, postgres: bool, report: IngestReport, progress: Progress | None):
+    On PostgreSQL a checked block goes straight into the readings, by binary COPY under a
+    savepoint, while no block has met a stored reading or a repeat: a new reading then costs
+    one COPY instead of a COPY to staging and an INSERT from it. Its staging rows wait in a
+    temporary file, needed only if a later row is not loaded so. The first block that meets a
+    stored reading or a repeat is undone, the waiting rows are staged, and the staged rows
+    decide from then on (`_apply`), as for a block checked row by row. `loaded` counts the
+    readings written straight away.
+    """
+
+    def __init__(self, cursor, postgres: bool, report: IngestReport, progress, days=None):
         self.cursor, self.postgres, self.report, self.progress = cursor, postgres, report, progress
+        self.days: rollups.StagedDays | None = days
         self.rows: list[tuple] = []
+        self.months: set[datetime] = set()
+        self.ensured: set[datetime] = set()
+        self.loading = postgres
+        self.loaded = 0
+        # Staging rows not sent yet; `finish` closes it (an unnamed file: nothing is left behind
+        # on disk when an error ends the ingest first).
+        self.waiting = tempfile.TemporaryFile() if postgres else None  # noqa: SIM115
 
     def add(self, staged: tuple) -> None:
         self.rows.append(staged)
@@ -454,15 +494,63 @@ class _Stager:
     def add_checked(self, checked: bulk_checks.Checked) -> None:
         self.flush()
         if self.postgres:
-            with self.cursor.cursor.copy(
-                f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
-            ) as copy:
-                copy.write(bulk_checks.copy_binary(checked))
+            self._note(checked.meter_id, checked.ts_us, checked.micros)
+            if self.loading:
+                self._load(checked)
+            if self.loading:  # its staging columns wait, as they are (encoded if ever needed)
+                np.save(self.waiting, np.stack(_staged_columns(checked)))
+            else:
+                self.finish()
+                self._stage([checked])
         else:
             self.cursor.executemany(
                 f"INSERT INTO {STAGING} VALUES (%s, %s, %s, %s)", bulk_checks.sqlite_rows(checked)
             )
         self._progress()
+
+    def _load(self, checked: bulk_checks.Checked) -> None:
+        self.ensure_partitions()
+        self.days.note_stored()  # before the block's readings are in the table
+        try:
+            with (
+                transaction.atomic(),
+                self.cursor.cursor.copy(
+                    f"COPY {partitions.TABLE} (meter_id, timestamp, value) "
+                    "FROM STDIN (FORMAT binary)"
+                ) as copy,
+            ):
+                copy.write(bulk_checks.copy_binary(checked, line=False))
+        except psycopg.errors.UniqueViolation:
+            self.loading = False
+        else:
+            self.loaded += len(checked)
+
+    def finish(self) -> None:
+        """Stage the waiting rows of loaded blocks unless every row so far was loaded (then no
+        statement reads the staging table)."""
+        if not self.waiting:
+            return
+        if self.loaded != self.report.rows and self.waiting.tell():
+            end = self.waiting.tell()
+            self.waiting.seek(0)
+            self._stage(_waiting_blocks(self.waiting, end))
+        self.waiting.close()
+        self.waiting = None
+
+    def _stage(self, blocks: Iterable[bulk_checks.Checked]) -> None:
+        with self.cursor.cursor.copy(
+            f"COPY {STAGING} (line, meter_id, ts, value) FROM STDIN (FORMAT binary)"
+        ) as copy:
+            copy.write(bulk_checks.COPY_HEADER)
+            for checked in blocks:
+                copy.write(bulk_checks.copy_binary(checked)[len(bulk_checks.COPY_HEADER) : -2])
+            copy.write(bulk_checks.COPY_TRAILER)
+
+    def ensure_partitions(self) -> None:
+        """The months of the rows so far exist (only those: a typo'd year makes one month)."""
+        if self.months - self.ensured:
+            partitions.ensure_months(self.months - self.ensured)
+            self.ensured |= self.months
 
     def flush(self) -> None:
         if not self.rows:
@@ -474,6 +562,14 @@ class _Stager:
                 copy.set_types(["int8", "int8", "timestamptz", "numeric"])
                 for row in self.rows:
                     copy.write_row(row)
+            micros = [int(value.scaleb(6)) for *_, value in self.rows]
+            fits = max(map(abs, micros)) < rollups.EXACT_LIMIT
+            self._note(
+                np.array([meter_id for _, meter_id, _, _ in self.rows], np.int64),
+                np.array([_micros_since_epoch(ts) for _, _, ts, _ in self.rows], np.int64),
+                np.array(micros if fits else [0] * len(micros), np.int64),
+                exact=fits,
+            )
         else:
             # Django stores SQLite datetimes as naive UTC text and decimals through str().
             self.cursor.executemany(
@@ -486,9 +582,30 @@ class _Stager:
         self.rows = []
         self._progress()
 
+    def _note(self, meter_id, ts_us, micros, exact=True) -> None:
+        if self.days:
+            self.days.add(meter_id, ts_us, micros, exact=exact)
+        for month in np.unique(ts_us.astype("datetime64[us]").astype("datetime64[M]")):
+            self.months.add(datetime.fromisoformat(f"{month}-01T00:00+00:00"))
+
     def _progress(self) -> None:
         if self.progress:
             self.progress(self.report.rows)
+
+
+def _micros_since_epoch(ts: datetime) -> int:
+    return (ts - bulk_checks.EPOCH) // bulk_checks.MICROSECOND
+
+
+def _staged_columns(checked: bulk_checks.Checked) -> tuple:
+    return checked.line, checked.meter_id, checked.ts_us, checked.micros
+
+
+def _waiting_blocks(file, end: int) -> Iterator[bulk_checks.Checked]:
+    """The blocks `np.save`d to `file` (read from its start up to `end`), one at a time."""
+    while file.tell() < end:
+        line, meter_id, ts_us, micros = np.load(file)
+        yield bulk_checks.Checked(line, meter_id, ts_us, micros, values=None)
 
 
 def _within_file_duplicates(cursor, report: IngestReport, first_line: int) -> int:
@@ -512,43 +629,52 @@ def _within_file_duplicates(cursor, report: IngestReport, first_line: int) -> in
     return repeats
 
 
-def _insert_new(cursor) -> int:
-    """Insert the staged readings that are not stored yet; their count.
+def _insert_new(cursor, rows: int, loaded: int) -> int:
+    """Insert the staged readings that are not stored yet; their count, with the `loaded`
+    readings of the file already written by the stager.
 
     Usually every reading is new: a plain INSERT, under a savepoint, then costs far less than an
     `ON CONFLICT DO NOTHING` one, which inserts each row speculatively. The first repeat (a stored
     reading, or a meter and time twice in the file) undoes it and the upsert runs instead.
     """
+    if loaded == rows:
+        return loaded  # each row went straight into the readings, none met a stored one
     insert = (
         "INSERT INTO reporting_reading (meter_id, timestamp, value) SELECT meter_id, ts, value "
         f"FROM {STAGING}"
     )
-    try:
-        with transaction.atomic():
-            cursor.execute(insert)
-        return cursor.rowcount
-    except IntegrityError as exc:
-        unique = getattr(exc.__cause__, "sqlstate", None) == "23505"
-        if not (unique or "UNIQUE constraint failed" in str(exc)):
-            raise
+    if not loaded:
+        try:
+            with transaction.atomic():
+                cursor.execute(insert)
+            return cursor.rowcount
+        except IntegrityError as exc:
+            unique = getattr(exc.__cause__, "sqlstate", None) == "23505"
+            if not (unique or "UNIQUE constraint failed" in str(exc)):
+                raise
+    # The loaded rows are staged too: the upsert leaves them (and every stored reading) alone.
     cursor.execute(f"{insert} WHERE true ON CONFLICT (meter_id, timestamp) DO NOTHING")
-    return cursor.rowcount
+    return loaded + cursor.rowcount
 
 
-def _apply(cursor, report: IngestReport, *, replace: bool, job, user, first_line: int) -> None:
-    """Insert new readings; count unchanged ones; report (or replace) conflicting ones.
+def _apply(
+    cursor, report: IngestReport, *, replace: bool, job, user, first_line: int, loaded: int = 0
+) -> int:
+    """Insert new readings; count unchanged ones; report (or replace) conflicting ones. Returns
+    the number of rows that repeat a meter and time of the file.
 
-    The common case (every row new) costs one INSERT; the checks run only when rows were left.
+    The common case (every row new) costs one INSERT, or nothing when the stager loaded every
+    row; the checks run only when rows were left.
     """
-    partitions.ensure_covering(STAGING)  # the months of these rows exist before the load
-    report.inserted = _insert_new(cursor)
+    report.inserted = _insert_new(cursor, report.rows, loaded)
     if report.inserted == report.rows:
-        return  # every reading was new: no repeat, nothing unchanged, no conflict
-    distinct = report.rows - _within_file_duplicates(cursor, report, first_line)
+        return 0  # every reading was new: no repeat, nothing unchanged, no conflict
+    repeats = _within_file_duplicates(cursor, report, first_line)
+    distinct = report.rows - repeats
     if report.errors.total:
         raise _Rejected
     if report.inserted == distinct:
-        return
+        return repeats
     # A conflict is a staged value that differs from the stored one (a row this file has just
     # inserted equals itself, so it never shows up here).
     joined = (
@@ -591,6 +717,7 @@ def _apply(cursor, report: IngestReport, *, replace: bool, job, user, first_line
         )
         report.replaced = cursor.rowcount
         report.conflicts = Listing()
+    return repeats
 
 
 def _db_now():

@@ -2,8 +2,9 @@
 
 `reporting_reading` is RANGE-partitioned on timestamp by UTC month: `reporting_reading_y2025m03`
 holds [2025-03-01T00:00Z, 2025-04-01T00:00Z). The beat creates the months ahead
-(`ensure_ahead`); ingest calls `ensure_covering` on its staged rows before loading, so a file
-reaching far ahead gets its months too.
+(`ensure_ahead`); ingest calls `ensure_months` with the months its rows fall in before loading
+them (only months that hold rows: a typo'd year in one row makes one month, not centuries of
+them), so a file reaching far ahead gets its months too.
 
 DEFAULT partition policy: there is one (`reporting_reading_default`) as a catch-all, so a write
 outside every monthly partition (a raw INSERT, a far-off timestamp) is never refused. It is
@@ -106,19 +107,6 @@ def ensure_ahead(months_ahead: int, now: datetime | None = None) -> list[str]:
     for _ in range(months_ahead):
         end = next_month(end)
     return ensure_partitions(start, end)
-
-
-def ensure_covering(table: str, column: str = "ts") -> list[str]:
-    """Ingest's hook: the months of the rows staged in `table`, before they are loaded. Only
-    months that hold rows: a typo'd year in one row makes one month, not centuries of them."""
-    if not supported():
-        return []
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"SELECT DISTINCT date_trunc('month', {column} AT TIME ZONE 'UTC') FROM {table}"
-        )
-        starts = [wall.replace(tzinfo=UTC) for (wall,) in cursor.fetchall()]
-    return ensure_months(starts)
 
 
 def default_rows() -> int:

@@ -14,8 +14,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reporting import bulk_checks, ingest
-from reporting.models import Reading, ReadingRevision, Register
+from reporting.models import MeasurementPoint, Reading, ReadingDay, ReadingRevision, Register
 from tests.reporting.conftest import make_meter, make_site
+from tests.reporting.test_rollups import assert_rollups_match_a_rebuild
 
 pytestmark = pytest.mark.django_db
 
@@ -134,6 +135,7 @@ def _stored():
 def _wipe():
     ReadingRevision.objects.all().delete()
     Reading.objects.all().delete()
+    ReadingDay.objects.all().delete()
 
 
 @settings(
@@ -160,6 +162,8 @@ def test_bulk_and_row_by_row_give_the_same_reports_and_readings(
             _run(second, bulk=bulk, replace=replace, allowed=allowed, chunk=chunk),
         ]
         outcomes.append((reports, _stored()))
+        # Summed from the file or recomputed, day by day: the rollups are those of the readings.
+        assert_rollups_match_a_rebuild(MeasurementPoint.objects.values_list("pk", flat=True))
     assert outcomes[0] == outcomes[1]
 
 
@@ -208,6 +212,29 @@ def test_a_bad_row_in_a_later_block_names_its_line(meters, monkeypatch):
     (error,) = report.errors.shown
     assert (error["line"], error["row"], error["field"]) == (7, 6, "timestamp")
     assert "beyond ±14:00" in error["reason"] and not Reading.objects.exists()
+
+
+@pytest.mark.parametrize("value", ["0.25", "9"])  # the same value as line 2, or another
+def test_a_repeat_after_blocks_loaded_straight_away_is_judged_against_the_whole_file(
+    meters, monkeypatch, value
+):
+    # Blocks of 2: the first blocks go straight into the readings; the repeat of line 2 on
+    # line 8 comes three blocks later and must still be a repeat, not a stored reading.
+    monkeypatch.setattr(ingest, "CHUNK_ROWS", 2)
+    rows = _valid_file(8)
+    rows[6] = f"UPS-1,{T0.isoformat()},{value}\n"
+    reports = []
+    for bulk in (True, False):
+        _wipe()
+        reports.append(ingest.ingest_csv(["meter,timestamp,value\n", *rows], bulk=bulk))
+    assert reports[0].as_dict() == reports[1].as_dict()
+    if value == "0.25":
+        assert (reports[0].inserted, reports[0].unchanged) == (7, 0)
+        assert Reading.objects.count() == 7
+    else:
+        (error,) = reports[0].errors.shown
+        assert error["line"] == 8 and "another value at this time on line 2" in error["reason"]
+        assert not Reading.objects.exists()
 
 
 def test_binary_copy_numeric_groups_hold_the_value():

@@ -5,13 +5,17 @@ import io
 import random
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
+from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from reporting import ingest as ingest_module
 from reporting import rollups
 from reporting.computation import compute
 from reporting.ingest import import_meters
@@ -77,12 +81,14 @@ def scenarios(draw):
     frame = draw(st.sampled_from(FRAMES))
     plans = draw(st.lists(meter_plans(), min_size=1, max_size=3))
     files = draw(st.integers(1, 4))
-    order = draw(st.randoms(use_true_random=False))
+    order = draw(st.none() | st.randoms(use_true_random=False))  # None: files in time order
     corrections = draw(
         st.lists(st.tuples(st.integers(0, 10**6), st.decimals(0, 9, places=2)), max_size=4)
     )
     fill_gaps = draw(st.booleans())
-    return frame, plans, files, order, corrections, fill_gaps
+    # Blocks of a few lines: a day's rows are summed in parts that ingest must join.
+    chunk = draw(st.sampled_from([5, 64, 50_000]))
+    return frame, plans, files, order, corrections, fill_gaps, chunk
 
 
 def _readings(code, plan, start, span):
@@ -114,8 +120,8 @@ def _readings(code, plan, start, span):
 )
 @given(scenarios())
 def test_a_period_from_rollups_equals_the_period_from_raw_readings(scenario):
-    (tz, first, last), plans, files, order, corrections, fill_gaps = scenario
-    with transaction.atomic():
+    (tz, first, last), plans, files, order, corrections, fill_gaps, chunk = scenario
+    with transaction.atomic(), mock.patch.object(ingest_module, "CHUNK_ROWS", chunk):
         site = make_site("PROP", time_zone=tz)
         obj = ReportingPeriod(
             site=site,
@@ -150,9 +156,15 @@ def test_a_period_from_rollups_equals_the_period_from_raw_readings(scenario):
                     reason="CT ratio changed",
                 )
             rows += _readings(meter.code, plan, start, span)
-        order.shuffle(rows)  # out-of-order files
-        for k in range(files):
-            report = ingest(rows[k::files])
+        if order is None:  # as a meter exports them: in time order, each file after the last
+            rows.sort(key=lambda row: (row[1], row[0]))
+            cuts = [len(rows) * k // files for k in range(files + 1)]
+            parts = [rows[a:b] for a, b in zip(cuts, cuts[1:], strict=False)]
+        else:  # out-of-order files
+            order.shuffle(rows)
+            parts = [rows[k::files] for k in range(files)]
+        for part in parts:
+            report = ingest(part)
             assert report.accepted, report.errors.shown
         for position, value in corrections:  # late corrections
             if rows:
@@ -161,6 +173,85 @@ def test_a_period_from_rollups_equals_the_period_from_raw_readings(scenario):
         assert compute(obj) == compute(obj, source="raw")
         assert_rollups_match_a_rebuild([m.pk for m in meters])
         transaction.set_rollback(True)
+
+
+# (zone, first day, last day) beyond FRAMES: Samoa skipped 30 December 2011 altogether.
+SKIPPED_DAY = ("Pacific/Apia", date(2011, 12, 28), date(2012, 1, 1))
+
+
+def _us(moment: datetime) -> int:
+    return (moment - rollups.EPOCH) // timedelta(microseconds=1)
+
+
+@pytest.mark.parametrize("interval", [True, False])
+@pytest.mark.parametrize("zone, first, last", [*FRAMES, SKIPPED_DAY])
+def test_the_day_of_a_reading_in_bulk_is_the_day_whose_window_holds_it(zone, first, last, interval):
+    tz = ZoneInfo(zone)
+    start, end = rollups.midnight(first, tz), rollups.midnight(last, tz)
+    instants = [
+        _us(start) + n * 300_000_000 for n in range(int((end - start).total_seconds()) // 300)
+    ]
+    for day in rollups.days_between(first, last):  # each midnight and a microsecond either side
+        instants += [_us(rollups.midnight(day, tz)) + d for d in (-1, 0, 1)]
+    ts_us = np.array(instants, np.int64)
+    days, lo, hi = rollups.local_days(ts_us, np.full(len(ts_us), interval), zone)
+    for ts, day, low, high in zip(ts_us, days, lo, hi, strict=True):
+        window = rollups.window(date.fromordinal(int(day)), tz, interval)
+        assert (int(low), int(high)) == (_us(window[0]), _us(window[1]))
+        assert low <= ts < high
+
+
+@pytest.mark.parametrize("chunk", [2, 7, 50_000])
+def test_fresh_days_are_summed_from_the_file_and_days_with_readings_recomputed(monkeypatch, chunk):
+    # One file: the rest of a day that already holds readings (and a correction in it), then
+    # two new days, one of them the 23-hour day of the spring change with a counter reset.
+    # Blocks of 2 lines hold one reading of each meter: every step of the counter, the reset
+    # too, falls between two of a day's parts, which ingest sums apart and then joins.
+    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", chunk)
+    site = make_site(time_zone="Europe/Paris")
+    ups = make_meter(site, "UPS-1", "eit-ups-output")
+    counter = make_meter(site, "MAIN", "edc-supply", register="cumulative")
+    start = datetime(2025, 3, 28, 23, 0, tzinfo=UTC)  # local midnight starting 29 March
+    end = datetime(2025, 3, 31, 22, 0, tzinfo=UTC)  # local midnight ending 31 March
+    step = timedelta(minutes=15)
+    stamps = [start + step * n for n in range((end - start) // step + 1)]
+    reset = datetime(2025, 3, 30, 12, 0, tzinfo=UTC)  # the counter starts again from 5
+    rows = []
+    for n, ts in enumerate(stamps):
+        rows.append(("UPS-1", ts, "0.25"))
+        rows.append(("MAIN", ts, Decimal(5 if ts >= reset else 100) + Decimal("0.5") * n))
+    split = start + timedelta(hours=12)
+    earlier = [row for row in rows if row[1] <= split]
+    later = [row for row in rows if row[1] > split]
+    assert ingest(earlier).accepted
+    corrected = ("MAIN", earlier[5][1], Decimal(earlier[5][2]) + 1)
+    recomputed = []
+    insert_from_readings = rollups._insert_from_readings
+
+    def spy(cursor, where=""):
+        written = insert_from_readings(cursor, where)
+        recomputed.append(written)
+        return written
+
+    monkeypatch.setattr(rollups, "_insert_from_readings", spy)
+    report = ingest([corrected, *later], replace=True)
+    assert report.accepted and (report.inserted, report.replaced) == (len(later), 1)
+    days = {(row.meter_id, row.day): row for row in ReadingDay.objects.all()}
+    ups_day = days[(ups.pk, date(2025, 3, 30))]
+    assert ups_day.readings == 23 * 4 and ups_day.total_micro == 23 * 4 * 250_000
+    assert days[(counter.pk, date(2025, 3, 30))].decreases == 1
+    if connection.vendor == "postgresql":
+        assert recomputed == [2]  # 29 March of each meter; the four new days from the file
+    obj = ReportingPeriod(
+        site=site,
+        year=2025,
+        start_date=date(2025, 3, 29),
+        end_date=date(2025, 3, 31),
+        partial_year=True,
+    )
+    obj.save()
+    assert compute(obj) == compute(obj, source="raw")
+    assert_rollups_match_a_rebuild([ups.pk, counter.pk])
 
 
 # --- doors: every writer of readings keeps the rollups ------------------------------------------
