@@ -42,14 +42,15 @@ def cue_factor_basis(values: dict, country: str) -> str:
     """Where the grid factor in CUE comes from. The computation reads the site country's figure
     from the catalogue (`inference.load_grid_intensity`); no period enters its own factor."""
     stored = values.get("CUE_CEF_KG_PER_KWH")
-    if stored in (None, ""):
-        return f"Grid factor for CUE: blank, {GRID_FILE} has no figure for {country}; CUE is blank."
     current = inference.load_grid_intensity().get(country)
+    if stored in (None, "") and current is None:
+        return f"Grid factor for CUE: blank, {GRID_FILE} has no figure for {country}; CUE is blank."
     cited = inference.grid_intensity_citation(country)
-    if current is None or Decimal(str(current)) != Decimal(str(stored)):
+    if stored in (None, "") or current is None or Decimal(str(current)) != Decimal(str(stored)):
         shown = "none" if current is None else f"{current} kgCO2e/kWh ({', '.join(cited)})"
+        used = "blank" if stored in (None, "") else f"{stored} kgCO2e/kWh"
         return (
-            f"Grid factor for CUE: {stored} kgCO2e/kWh, read for {country} from an earlier "
+            f"Grid factor for CUE: {used}, read for {country} from an earlier "
             f"{GRID_FILE}; the file now gives {shown}. Compute again to use it."
         )
     year, source = cited

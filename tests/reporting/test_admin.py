@@ -295,3 +295,5 @@ def test_a_grid_factor_the_catalogue_no_longer_gives_is_told_apart():
     current = Decimal(str(load_grid_intensity()["FR"]))
     stale = cue_factor_basis({"CUE_CEF_KG_PER_KWH": str(current + 1)}, "FR")
     assert "from an earlier" in stale and "Compute again" in stale
+    added = cue_factor_basis({"CUE_CEF_KG_PER_KWH": None}, "FR")
+    assert added.startswith("Grid factor for CUE: blank, read for FR from an earlier")
