@@ -1,6 +1,8 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import include, path
+from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from circulus import views
@@ -29,6 +31,8 @@ API_ROOT = {
 urlpatterns = [
     path("", views.home, name="home"),
     path("docs/<slug:name>/", views.doc, name="doc"),
+    # Browsers ask for /favicon.ico on pages that link no icon (the admin, the API).
+    path("favicon.ico", RedirectView.as_view(url=static("circulus/favicon.svg"), permanent=True)),
     # A login for every role: the admin's own login admits staff accounts only.
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),

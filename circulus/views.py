@@ -10,6 +10,10 @@ from drf_spectacular.views import SpectacularSwaggerSplitView
 from rest_framework.exceptions import NotAuthenticated
 from rest_framework.routers import APIRootView
 
+from hardware import permissions as hardware_policy
+from registry import permissions as registry_policy
+from reporting import permissions as reporting_policy
+
 # Which pages of docs/ each role reads first (a user in several groups gets them all).
 ROLE_DOCS = {
     "operator": ("registry-admin", "registry", "eu-reporting"),
@@ -40,6 +44,25 @@ def roles_of(user) -> list[str]:
     return (["superuser"] if user.is_superuser else []) + roles
 
 
+def admin_areas(user) -> list[str]:
+    """The admin pages this user can open, in the words of the front door's link. The model
+    permissions say which pages a role sees; the policies say what it sees there."""
+    if not (user.is_authenticated and user.is_staff):
+        return []
+    areas = []
+    if hardware_policy.can_read(user) and user.has_perm("hardware.view_hardwaremodel"):
+        areas.append("hardware catalogue")
+    if registry_policy.can_read(user):
+        if user.has_perm("registry.view_asset"):
+            areas += ["assets", "events"]
+        areas.append("reuse candidates")
+    if registry_policy.may_record_somewhere(user) or reporting_policy.may_write_somewhere(user):
+        areas.append("imports")
+    if reporting_policy.can_read(user):
+        areas += ["reporting periods", "exports"]
+    return areas
+
+
 def home(request):
     roles = roles_of(request.user)
     names = list(dict.fromkeys(n for role in roles for n in ROLE_DOCS[role]))
@@ -49,6 +72,7 @@ def home(request):
         "roles": roles,
         "docs": docs,
         "admin_allowed": request.user.is_authenticated and request.user.is_staff,
+        "admin_areas": admin_areas(request.user),
     }
     return render(request, "circulus/home.html", context)
 

@@ -123,6 +123,17 @@ def load_grid_intensity(path: Path | str | None = None) -> dict[str, float]:
         }
 
 
+def grid_intensity_citation(country: str, path: Path | str | None = None) -> tuple[str, str] | None:
+    """Where `load_grid_intensity`'s figure for `country` comes from, as the same file states it:
+    (year, 'source, url'); None when the file has no row for the country."""
+    path = Path(path) if path else CATALOGUE_DIR / "grid_intensity.csv"
+    with open(path, newline="", encoding="utf-8") as fh:
+        for row in csv.DictReader(fh):
+            if row["country"] == country:
+                return row["year"], f"{row['source']}, {row['url']}"
+    return None
+
+
 @dataclass(frozen=True)
 class Engine:
     slug: str

@@ -44,10 +44,18 @@ from registry.services import LifecycleError, record_event
 DEFAULT_PUE = Decimal("1.3")
 DEFAULT_PUE_SOURCE = "default 1.3: no computed PUE for the site (EU first-round average 1.36)"
 
-PueProvider = Callable[[Site], "Decimal | float | None"]
-#: Functions returning a site's latest computed PUE, or None when they do not know it. The first
-#: non-None answer wins. reporting registers its provider from its AppConfig.ready().
+PueAnswer = "Decimal | float | tuple[Decimal | float, str] | None"
+PueProvider = Callable[[Site], PueAnswer]
+#: Functions returning a site's latest computed PUE, or None when they do not know it; a provider
+#: may answer (PUE, where it comes from in user words). The first non-None answer wins. reporting
+#: registers its provider from its AppConfig.ready().
 PUE_PROVIDERS: list[PueProvider] = []
+LATEST_PUE_SOURCE = "the site's latest computed PUE"
+
+
+def _pue_answer(answer) -> tuple[float, str]:
+    value, basis = answer if isinstance(answer, tuple) else (answer, LATEST_PUE_SOURCE)
+    return float(value), basis
 
 
 def register_pue_provider(fn: PueProvider) -> PueProvider:
@@ -65,15 +73,11 @@ def sites_pue(sites: list[Site]) -> dict[int, tuple[float, str]]:
     for provider in PUE_PROVIDERS:
         if not pending:
             break
-        name = getattr(provider, "__qualname__", repr(provider))
         many = getattr(provider, "for_sites", None)
         values = many(pending) if many else {s.id: provider(s) for s in pending}
         for site in pending:
             if values.get(site.id) is not None:
-                out[site.id] = (
-                    float(values[site.id]),
-                    f"site {site.code} latest computed PUE ({name})",
-                )
+                out[site.id] = _pue_answer(values[site.id])
         pending = [s for s in pending if s.id not in out]
     for site in pending:
         out[site.id] = (float(DEFAULT_PUE), DEFAULT_PUE_SOURCE)
@@ -84,10 +88,9 @@ def site_pue(site: Site | None) -> tuple[float, str]:
     """(PUE, where it came from) for a site: the first provider that knows it, else the default."""
     if site is not None:
         for provider in PUE_PROVIDERS:
-            value = provider(site)
-            if value is not None:
-                name = getattr(provider, "__qualname__", repr(provider))
-                return float(value), f"site {site.code} latest computed PUE ({name})"
+            answer = provider(site)
+            if answer is not None:
+                return _pue_answer(answer)
     return float(DEFAULT_PUE), DEFAULT_PUE_SOURCE
 
 

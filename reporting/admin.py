@@ -39,7 +39,7 @@ from reporting.models import (
     TaskRun,
 )
 from reporting.permissions import may_retry_job
-from reporting.presentation import indicator_rows
+from reporting.presentation import cue_factor_basis, indicator_rows
 from reporting.services import transition
 from reporting.tasks import queue_compute, queue_ingest
 
@@ -420,8 +420,9 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
         return format_html(
             '<table class="indicators"><tr><th>indicator</th><th>value</th><th>unit</th></tr>'
             '{}</table><p class="help">Rounded as in the EU workbook (2 decimals, half up); '
-            "hover a value for the unrounded figure.</p>",
+            'hover a value for the unrounded figure.</p><p class="help">{}</p>',
             rows,
+            cue_factor_basis(result.indicators, obj.site.country),
         )
 
     @admin.display(description="2026 label (preview)")

@@ -131,12 +131,15 @@ def _scale(x: int, y: int, title: str, value, code: str | None) -> list[str]:
 
 
 def svg(label: Label) -> str:
-    """A self-contained SVG of the label preview (numbers and escaped text only)."""
+    """A self-contained SVG of the label preview (numbers and escaped text only).
+
+    The notes are not drawn: the page prints them in full beside the image, and a shortened
+    second copy in the SVG read as a repeat."""
     parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" width="420" height="440" '
-        'viewBox="0 0 420 440" role="img" aria-label="2026 rating label preview" '
+        '<svg xmlns="http://www.w3.org/2000/svg" width="420" height="360" '
+        'viewBox="0 0 420 360" role="img" aria-label="2026 rating label preview" '
         'font-family="sans-serif">',
-        '<rect x="1" y="1" width="418" height="438" fill="#fff" stroke="#333"/>',
+        '<rect x="1" y="1" width="418" height="358" fill="#fff" stroke="#333"/>',
         '<rect x="1" y="1" width="418" height="26" fill="#b00020"/>',
         f'<text x="10" y="19" font-size="12" fill="#fff">{escape(PREVIEW)}</text>',
         f'<text x="10" y="48" font-size="15" font-weight="bold">EU data centre rating '
@@ -154,8 +157,6 @@ def svg(label: Label) -> str:
     ]
     for i, line in enumerate(lines):
         parts.append(f'<text x="10" y="{250 + i * 18}" font-size="11">{escape(line[:70])}</text>')
-    for i, note in enumerate(label.notes[:3]):
-        parts.append(f'<text x="10" y="{370 + i * 16}" font-size="9">{escape(note[:90])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

@@ -5,21 +5,32 @@ from decimal import Decimal
 from registry.models import Site
 
 
-def latest_site_pue(site: Site) -> Decimal | None:
-    """The PUE of the site's most recent computed reporting period (reuse queries default to it)."""
+def _pue_with_basis(value, year: int, status: str) -> tuple[Decimal, str] | None:
+    """(PUE, which period it is from and whether that period is validated), for reuse's
+    assumptions: a draft's PUE may still change."""
+    from reporting.models import PeriodStatus
+
+    if value in (None, ""):
+        return None
+    state = "draft, not yet validated" if status == PeriodStatus.DRAFT else status
+    return Decimal(str(value)), f"PUE of the {year} reporting period ({state})"
+
+
+def latest_site_pue(site: Site) -> tuple[Decimal, str] | None:
+    """The PUE of the site's most recent computed reporting period (reuse queries default to it),
+    with the period's year and status."""
     from reporting.models import PeriodResult
 
-    result = (
+    row = (
         PeriodResult.objects.filter(period__site=site)
         .order_by("-period__year", "-computed_at")
-        .values_list("indicators", flat=True)
+        .values_list("indicators__PUE", "period__year", "period__status")
         .first()
     )
-    value = (result or {}).get("PUE")
-    return Decimal(str(value)) if value not in (None, "") else None
+    return _pue_with_basis(*row) if row else None
 
 
-def latest_sites_pue(sites) -> dict[int, Decimal | None]:
+def latest_sites_pue(sites) -> dict[int, tuple[Decimal, str] | None]:
     """`latest_site_pue` for many sites in one query (a few periods per site)."""
     from reporting.models import PeriodResult
 
@@ -27,10 +38,12 @@ def latest_sites_pue(sites) -> dict[int, Decimal | None]:
     rows = PeriodResult.objects.order_by("period__site_id", "-period__year", "-computed_at")
     if len(ids) <= 20:  # else read every site's and keep ours: no query with hundreds of ids
         rows = rows.filter(period__site_id__in=ids)
-    out: dict[int, Decimal | None] = {}
-    for site_id, value in rows.values_list("period__site_id", "indicators__PUE"):
+    out: dict[int, tuple[Decimal, str] | None] = {}
+    for site_id, value, year, status in rows.values_list(
+        "period__site_id", "indicators__PUE", "period__year", "period__status"
+    ):
         if site_id in ids and site_id not in out:
-            out[site_id] = Decimal(str(value)) if value not in (None, "") else None
+            out[site_id] = _pue_with_basis(value, year, status)
     return out
 
 

@@ -117,3 +117,49 @@ def test_the_api_root_lists_the_collections_of_every_app(api, auditor_user):
     assert "/api/docs/" in api.options("/api/").json()["description"]
     for name, url in listed.items():
         assert url.startswith("http://testserver/api/"), (name, url)
+
+
+def _admin_line(body: str) -> str:
+    line = next(line for line in body.splitlines() if f'href="{reverse("admin:index")}"' in line)
+    return re.sub(r"<[^>]+>", "", line).strip()
+
+
+@pytest.mark.parametrize(
+    ("group", "operates", "opens", "does_not_open"),
+    [
+        ("operator", True, ("assets", "imports", "reporting periods", "exports"), ()),
+        ("auditor", False, ("assets", "events", "reporting periods", "exports"), ("imports",)),
+        ("procurement", False, ("assets", "events", "reuse"), ("imports", "reporting", "exports")),
+        (
+            "catalogue-editor",
+            False,
+            ("hardware catalogue", "reuse"),
+            ("assets", "events", "imports", "reporting", "exports"),
+        ),
+    ],
+)
+def test_the_admin_link_lists_only_what_the_user_can_open(
+    client, group, operates, opens, does_not_open
+):
+    from tests import factories
+
+    user = factories.user(f"u-{group}", group=group, is_staff=True)
+    if operates:
+        factories.site("PAR1").operators.add(user)
+    client.force_login(user)
+    line = _admin_line(client.get("/").content.decode())
+    for words in opens:
+        assert words in line, line
+    for words in does_not_open:
+        assert words not in line, line
+
+
+def test_the_favicon_is_a_static_file_linked_from_the_pages(client):
+    body = client.get("/").content.decode()
+    icons = re.findall(r'<link rel="icon" href="([^"]+)"', body)
+    assert icons
+    prefix = "/" + settings.STATIC_URL.lstrip("/")
+    assert finders.find(icons[0].removeprefix(prefix)), f"{icons[0]} is not a static file"
+    # Browsers still ask for /favicon.ico on pages without the link (the admin, the API).
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"] == icons[0]

@@ -222,7 +222,24 @@ def test_a_registered_pue_provider_wins_over_the_default(api, procurement_user, 
     finally:
         reuse.PUE_PROVIDERS.remove(provider)
     assert _by_model(body)["nvidia-a10"]["pue"] == 1.12
-    assert "PAR1: site PAR1 latest computed PUE" in body["assumptions"]["pue"]["source"]
+    assert body["assumptions"]["pue"]["source"] == "PAR1: the site's latest computed PUE"
+
+
+def test_the_pue_source_names_the_period_and_its_status(api, procurement_user, trio):
+    from django.utils import timezone
+
+    from reporting.models import PeriodResult, PeriodStatus
+    from tests.reporting.conftest import period
+
+    validated = period(trio["a10"].site, year=2024, status=PeriodStatus.VALIDATED)
+    PeriodResult.objects.create(
+        period=validated, inputs={}, indicators={"PUE": "1.25"}, monthly=[], coverage={},
+        findings=[], code_version="t", fingerprint="x" * 64, computed_at=timezone.now(),
+    )  # fmt: skip
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    source = body["assumptions"]["pue"]["source"]
+    assert source == "PAR1: PUE of the 2024 reporting period (validated)"
+    assert reuse.site_pue(trio["a10"].site)[1] == "PUE of the 2024 reporting period (validated)"
 
 
 def test_payback_never_when_the_new_kit_is_no_better(api, procurement_user):

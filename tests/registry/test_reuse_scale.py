@@ -170,4 +170,7 @@ def test_each_site_gets_its_latest_computed_pue(api, procurement_user, n_sites):
     pue = {r["site"]: r["pue"] for r in body["results"]}
     assert pue.pop("S01") == 1.42
     assert set(pue.values()) == {float(reuse.DEFAULT_PUE)}
-    assert "S01: site S01 latest computed PUE" in body["assumptions"]["pue"]["source"]
+    # In user words: which period the PUE is from, and that it is not validated yet.
+    source = body["assumptions"]["pue"]["source"]
+    assert "S01: PUE of the 2025 reporting period (draft, not yet validated)" in source
+    assert "latest_site_pue" not in source

@@ -1,12 +1,18 @@
 """Admin: meters upload, the period page with inputs, flags, warnings and the monthly chart."""
 
+import csv
+import html
 from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from hardware.inference import CATALOGUE_DIR, load_grid_intensity
+from reporting import label
 from reporting.computation import compute_and_store
 from reporting.models import PeriodStatus, Reading
+from reporting.presentation import cue_factor_basis
 from reporting.tasks import refresh_open_periods
 from tests.reporting.conftest import T0, ingest, make_meter, period, series
 
@@ -245,3 +251,49 @@ def test_a_meters_readings_page_follows_the_site_scope(client, operator_user, pr
     procurement_user.save()
     client.force_login(procurement_user)  # no reporting role at all
     assert client.get(url).status_code == 403
+
+
+@pytest.fixture
+def computed(site):
+    make_meter(site, "UPS-1", "eit-ups-output")
+    make_meter(site, "MAIN", "edc-supply")
+    ingest(series("UPS-1", T0 + timedelta(minutes=15), 4, 10))
+    ingest(series("MAIN", T0 + timedelta(minutes=15), 4, 15))
+    p = period(site)
+    return compute_and_store(p)
+
+
+def test_period_page_cites_the_grid_factor_used_for_cue(admin_client, computed):
+    """The factor is the catalogue's figure for the site's country; the page names its source."""
+    country = computed.period.site.country
+    with open(CATALOGUE_DIR / "grid_intensity.csv", newline="", encoding="utf-8") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["country"] == country)
+    url = f"/admin/reporting/reportingperiod/{computed.period.pk}/change/"
+    page = html.unescape(admin_client.get(url).content.decode())
+    assert computed.indicators["CUE_CEF_KG_PER_KWH"] not in (None, "")
+    assert f"{country} {row['year']}" in page
+    assert row["source"] in page and row["url"] in page
+    assert "hardware/catalogue/grid_intensity.csv" in page
+
+
+def test_period_page_lists_the_label_notes_once(admin_client, computed):
+    url = f"/admin/reporting/reportingperiod/{computed.period.pk}/change/"
+    page = html.unescape(admin_client.get(url).content.decode())
+    preview = label.for_period(
+        computed.period,
+        None,
+        {s: i["value"] and Decimal(i["value"]) for s, i in computed.inputs.items()},
+        {k: Decimal(computed.indicators[k]) for k in ("PUE",)},
+    )
+    assert preview.notes
+    for note in preview.notes:  # the start of a note: a shortened copy counts as a repeat
+        assert page.count(note[:40]) == 1, note
+
+
+def test_a_grid_factor_the_catalogue_no_longer_gives_is_told_apart():
+    assert "has no figure for XX" in cue_factor_basis({"CUE_CEF_KG_PER_KWH": None}, "XX")
+    current = Decimal(str(load_grid_intensity()["FR"]))
+    stale = cue_factor_basis({"CUE_CEF_KG_PER_KWH": str(current + 1)}, "FR")
+    assert "from an earlier" in stale and "Compute again" in stale
+    added = cue_factor_basis({"CUE_CEF_KG_PER_KWH": None}, "FR")
+    assert added.startswith("Grid factor for CUE: blank, read for FR from an earlier")
