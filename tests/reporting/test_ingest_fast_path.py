@@ -6,8 +6,10 @@ the later ones are read, so every rule below is tested after a COPY that must be
 """
 
 import io
+import threading
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from unittest import mock
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -339,3 +341,112 @@ def test_the_settings_of_the_rollup_statement_end_with_the_callers_transaction(m
         # run with 64MB per sort and without JIT, as the ingest's own statements did.
         assert show() == "64MB"
     assert show() == default
+
+
+# --- two ingests at once (PostgreSQL: SQLite serialises writers) ------------------------------
+
+
+def _two_ingests(first: list[str], second: list[str], hold) -> list:
+    """Ingest `first` and `second` on two connections; `hold(name, stage, events)` runs inside
+    `StagedDays.write` of each (stage "before" / "after") to order the two transactions."""
+    events = {name: threading.Event() for name in ("a_written", "b_at_write", "a_done")}
+    outcomes = {}
+    real_write = rollups.StagedDays.write
+
+    def write(self, **kwargs):
+        name = threading.current_thread().name
+        hold(name, "before", events)
+        written = real_write(self, **kwargs)
+        hold(name, "after", events)
+        return written
+
+    def run(name, lines):
+        try:
+            outcomes[name] = ingest_module.ingest_csv([HEADER, *lines]).as_dict()
+        except Exception as exc:  # noqa: BLE001 - the test names what escaped
+            outcomes[name] = exc
+        finally:
+            if name == "a":
+                events["a_done"].set()
+            connection.close()
+
+    with mock.patch.object(rollups.StagedDays, "write", write):
+        a = threading.Thread(target=run, args=("a", first), name="a")
+        b = threading.Thread(target=run, args=("b", second), name="b")
+        a.start()
+        events["a_written"].wait(timeout=10)
+        b.start()
+        a.join(timeout=60)
+        b.join(timeout=60)
+    return [outcomes["a"], outcomes["b"]]
+
+
+def _b_writes_after_a_commits(name, stage, events):
+    # A has written its rollups and waits (up to 3 s) for B to reach its own; B then waits for
+    # A's commit. Without a lock B noted A's days as new (A's rows were not committed yet).
+    if name == "a" and stage == "after":
+        events["a_written"].set()
+        events["b_at_write"].wait(timeout=3)
+    if name == "b" and stage == "before":
+        events["b_at_write"].set()
+        events["a_done"].wait(timeout=10)
+
+
+def _both_write_before_either_commits(name, stage, events):
+    if name == "a" and stage == "after":
+        events["a_written"].set()
+        events["b_at_write"].wait(timeout=3)
+    if name == "b" and stage == "before":
+        events["b_at_write"].set()
+
+
+HALVES = [
+    # the same day of one meter: hours 0-12 and 12-24 (no reading in common), or overlapping
+    ("apart", (0, 48), (48, 96)),
+    ("overlapping", (0, 60), (40, 96)),
+]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("hold", [_b_writes_after_a_commits, _both_write_before_either_commits])
+@pytest.mark.parametrize("name, first, second", HALVES)
+def test_two_ingests_of_one_day_at_once(meters, hold, name, first, second):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections to PostgreSQL")
+    rows = _lines(96, value=lambda n: f"{n % 7}.5")
+    counter = _lines(96, meter="MAIN", value=lambda n: 1000 + n)
+    files = [rows[lo:hi] + counter[lo:hi] for lo, hi in (first, second)]
+    outcomes = _two_ingests(*files, hold)
+    for outcome in outcomes:
+        assert isinstance(outcome, dict) and outcome["accepted"], outcome
+    assert sum(o["inserted"] for o in outcomes) == 2 * 96
+    assert Reading.objects.count() == 2 * 96
+    assert_rollups_match_a_rebuild(MeasurementPoint.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_many_ingests_of_overlapping_files_at_once(meters):
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections to PostgreSQL")
+    rows = _lines(96, value=lambda n: f"{n % 7}.5")
+    files = [rows[lo : lo + 40] for lo in range(0, 60, 10)]
+    barrier, outcomes = threading.Barrier(len(files)), []
+
+    def run(lines):
+        try:
+            barrier.wait(timeout=30)
+            outcomes.append(ingest_module.ingest_csv([HEADER, *lines]).as_dict())
+        except Exception as exc:  # noqa: BLE001
+            outcomes.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(lines,)) for lines in files]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert all(isinstance(o, dict) and o["accepted"] for o in outcomes), outcomes
+    distinct = len({line for lines in files for line in lines})
+    assert sum(o["inserted"] for o in outcomes) == Reading.objects.count() == distinct
+    assert_rollups_match_a_rebuild(MeasurementPoint.objects.values_list("pk", flat=True))
