@@ -52,9 +52,6 @@ LIMIT = Decimal(10) ** 14  # and 14 integer digits
 STAGING = "reporting_ingest_staging"
 MAX_OFFSET = timedelta(hours=14)  # the widest real UTC offset (Kiribati, UTC+14)
 _JOIN_METER = "JOIN reporting_measurementpoint m ON m.id = s.meter_id"
-# Ingests on PostgreSQL take turns from their first write to their commit (advisory lock key):
-# see `_Stager.ensure_partitions`.
-TURN_LOCK_KEY = 0x44415953  # "DAYS"
 
 
 @dataclass
@@ -378,7 +375,10 @@ def ingest_rows(
             )
             # The daily rollups of every (meter, day) the file touched, in the same transaction.
             if days:
-                days.write(repeats=repeats > 0)
+                # Conflicts left alone: the file's values of those days are not the stored ones.
+                days.write(
+                    repeats=repeats > 0, conflicts=STAGING if report.conflicts.total else None
+                )
             else:
                 rollups.refresh_staged(cursor, STAGING)
             cursor.execute(f"DROP TABLE {STAGING}")
@@ -485,7 +485,6 @@ class _Stager:
         self.ensured: set[datetime] = set()
         self.loading = postgres
         self.loaded = 0
-        self.turn = False  # this ingest holds the turn lock (`ensure_partitions`)
         # Staging rows not sent yet; `finish` closes it (an unnamed file: nothing is left behind
         # on disk when an error ends the ingest first).
         self.waiting = tempfile.TemporaryFile() if postgres else None  # noqa: SIM115
@@ -553,15 +552,11 @@ class _Stager:
     def ensure_partitions(self) -> None:
         """The months of the rows so far exist (only those: a typo'd year makes one month).
 
-        Called before anything is written (the readings, the note of which days hold some), it
-        first waits for the other ingests to commit. A day the rollups note as new must stay so:
-        another ingest's readings of it, not committed yet when it is noted, would be left out of
-        its sum from the file, and both would write its rollup. Taken before the partitions'
-        lock, which a creating ingest holds to its commit, so the two are always taken in one
-        order (no deadlock)."""
-        if self.postgres and not self.turn:
-            self.cursor.execute("SELECT pg_advisory_xact_lock(%s)", [TURN_LOCK_KEY])
-            self.turn = True
+        Ingests write their readings side by side; only their rollups take turns, per meter
+        (`rollups.StagedDays.write`). Lock order, the same for every writer of readings so that
+        none can deadlock on it: the partitions' lock (month creation, held to the commit), then
+        the readings' keys (unique waits on another file's uncommitted readings), then the
+        meters' locks, in ascending id, all in one statement."""
         if self.months - self.ensured:
             partitions.ensure_months(self.months - self.ensured)
             self.ensured |= self.months

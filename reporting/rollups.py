@@ -11,7 +11,8 @@ reading before the file are summed from the file's own rows as they are staged, 
 are recomputed from the readings; `refresh_staged` after a write of staged rows (ingest on SQLite,
 a restored archive); `refresh` for a range (the `rebuild_rollups` command, anything that wrote
 readings some other way); `rebuild` for whole meters (a site's time zone changed: every day
-boundary moved).
+boundary moved). Each holds its meters' locks (`lock_meters`) from just before it writes their
+rollups to its commit, so two writers never write one meter's rollups at once.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from reporting.models import MeasurementPoint, Reading, ReadingDay, Register
 DAYS = "reporting_rollup_days"  # temporary: the (meter, day) windows to recompute
 PARTS = "reporting_rollup_parts"  # temporary: `StagedDays`' sums of the rows of each block
 EPSILON = timedelta(microseconds=1)  # timestamps have microsecond resolution on both backends
+# Every writer of a meter's rollups holds that meter's advisory lock (class, meter id) from just
+# before it writes them to its commit (`lock_meters`).
+METER_LOCK = 0x4D455452  # "METR"
 
 
 # --- day windows (pure) ------------------------------------------------------------------------
@@ -96,6 +100,23 @@ def _meters(meter_ids) -> dict[int, tuple[ZoneInfo, bool]]:
 # --- writers -----------------------------------------------------------------------------------
 
 
+def lock_meters(cursor, meter_ids) -> None:
+    """Wait for every other writer of these meters' rollups to commit, and keep them waiting to
+    this transaction's end (PostgreSQL; SQLite has one writer at a time).
+
+    One statement, ids ascending (`unnest` yields them in array order): any two writers take
+    their common meters in the same order, so they cannot deadlock on them. Holders wait for
+    nothing else but their commit: they write no reading after it, and only they write rollups.
+    The statements after it see every reading that those writers committed (READ COMMITTED: a
+    fresh snapshot per statement)."""
+    if connection.vendor != "postgresql":
+        return
+    cursor.execute(
+        "SELECT COUNT(pg_advisory_xact_lock(%s, m)) FROM unnest(%s::integer[]) AS m",
+        [METER_LOCK, sorted({int(m) for m in meter_ids})],
+    )
+
+
 def refresh_staged(cursor, staging: str) -> int:
     """Recompute the rollups of every (meter, local day) touched by the rows of the `staging`
     table (columns meter_id, ts): inserted, unchanged or replaced alike. Returns days written."""
@@ -130,6 +151,8 @@ def rebuild(meter_ids: Iterable[int]) -> int:
     meters = _meters(meter_ids)
     written = 0
     with transaction.atomic():
+        with connection.cursor() as cursor:
+            lock_meters(cursor, meters)  # all at once, before any rollup goes
         ReadingDay.objects.filter(meter_id__in=list(meters)).delete()
         spans = (
             Reading.objects.filter(meter_id__in=list(meters))
@@ -152,6 +175,7 @@ def _recompute(cursor, wanted: set[tuple[int, date]], meters) -> int:
     readings inside each day's window: one set-based statement for all of them."""
     if not wanted:
         return 0
+    lock_meters(cursor, {m for m, _ in wanted})
     postgres = connection.vendor == "postgresql"
     cursor.execute(f"DROP TABLE IF EXISTS {DAYS}")
     if postgres:
@@ -351,10 +375,19 @@ class StagedDays:
         )
         self.noted = self.batches
 
-    def write(self, *, repeats: bool) -> int:
+    def write(self, *, repeats: bool, conflicts: str | None = None) -> int:
         """After the file's readings are written: the rollups of its days; the number written.
-        `repeats`: the file holds a reading twice (its parts would count it twice)."""
+        `repeats`: the file holds a reading twice (its parts would count it twice). `conflicts`:
+        the staging table, when some of its values were left unlike the stored ones.
+
+        Another ingest may have written readings of a day noted as new, not committed when it was
+        noted. Once the meters are locked, every such reading that another writer of the day
+        committed is seen (one that is still to commit recomputes the day after this one): a day
+        stays summed from the file only while the table holds exactly the file's readings of it,
+        as many, none with another value."""
         cursor = self.cursor
+        cursor.execute(f"SELECT DISTINCT meter_id FROM {PARTS}")
+        lock_meters(cursor, [m for (m,) in cursor.fetchall()])
         self.note_stored()
         if repeats:
             cursor.execute(f"UPDATE {DAYS} SET exact = false")
@@ -368,6 +401,18 @@ class StagedDays:
             "LAG(last_at) OVER (PARTITION BY meter_id, day ORDER BY first_at, last_at) AS prev "
             f"FROM {PARTS}) p WHERE p.first_at <= p.prev AND w.meter_id = p.meter_id "
             "AND w.day = p.day AND w.exact"
+        )
+        if conflicts:
+            cursor.execute(
+                f"UPDATE {DAYS} w SET exact = false FROM {conflicts} s JOIN reporting_reading r "
+                "ON r.meter_id = s.meter_id AND r.timestamp = s.ts WHERE r.value <> s.value "
+                "AND w.exact AND w.meter_id = s.meter_id AND s.ts >= w.lo AND s.ts < w.hi"
+            )
+        cursor.execute(
+            f"UPDATE {DAYS} w SET exact = false FROM (SELECT meter_id, day, SUM(readings) AS n "
+            f"FROM {PARTS} GROUP BY meter_id, day) p WHERE w.exact AND w.meter_id = p.meter_id "
+            "AND w.day = p.day AND p.n <> (SELECT COUNT(*) FROM reporting_reading r "
+            "WHERE r.meter_id = w.meter_id AND r.timestamp >= w.lo AND r.timestamp < w.hi)"
         )
         _delete_days(cursor)
         scale = f"{1 << SPLIT}::numeric"

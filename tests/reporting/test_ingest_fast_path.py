@@ -18,7 +18,7 @@ from django.core.management import CommandError, call_command
 from django.db import connection, transaction
 
 from reporting import ingest as ingest_module
-from reporting import rollups
+from reporting import partitions, rollups
 from reporting.models import IngestJob, MeasurementPoint, Reading, ReadingDay, ReadingRevision
 from tests.reporting.conftest import make_meter, make_site
 from tests.reporting.test_rollups import assert_rollups_match_a_rebuild
@@ -449,4 +449,61 @@ def test_many_ingests_of_overlapping_files_at_once(meters):
     assert all(isinstance(o, dict) and o["accepted"] for o in outcomes), outcomes
     distinct = len({line for lines in files for line in lines})
     assert sum(o["inserted"] for o in outcomes) == Reading.objects.count() == distinct
+    assert_rollups_match_a_rebuild(MeasurementPoint.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_ingests_of_different_meters_write_at_once(meters):
+    """A holds its transaction open after writing its rollups (its meter locked); B, of another
+    meter, writes its readings and rollups and commits meanwhile."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections to PostgreSQL")
+    partitions.ensure_months([T0])  # the beat's month: creating one waits for every writer
+    a_written, b_done = threading.Event(), threading.Event()
+    outcomes, b_done_while_a_open = {}, []
+    real_write = rollups.StagedDays.write
+
+    def write(self, **kwargs):
+        written = real_write(self, **kwargs)
+        if threading.current_thread().name == "a":
+            a_written.set()
+            b_done_while_a_open.append(b_done.wait(timeout=20))
+        return written
+
+    def run(name, lines):
+        try:
+            outcomes[name] = ingest_module.ingest_csv([HEADER, *lines]).as_dict()
+        except Exception as exc:  # noqa: BLE001 - the test names what escaped
+            outcomes[name] = exc
+        finally:
+            if name == "b":
+                b_done.set()
+            connection.close()
+
+    files = {"a": _lines(96), "b": _lines(96, meter="MAIN", value=lambda n: 1000 + n)}
+    with mock.patch.object(rollups.StagedDays, "write", write):
+        a = threading.Thread(target=run, args=("a", files["a"]), name="a")
+        b = threading.Thread(target=run, args=("b", files["b"]), name="b")
+        a.start()
+        assert a_written.wait(timeout=20)
+        b.start()
+        a.join(timeout=60)
+        b.join(timeout=60)
+    assert b_done_while_a_open == [True]
+    assert all(isinstance(o, dict) and o["inserted"] == 96 for o in outcomes.values()), outcomes
+    assert_rollups_match_a_rebuild(MeasurementPoint.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("hold", [_b_writes_after_a_commits, _both_write_before_either_commits])
+def test_two_ingests_of_one_day_with_other_values_at_once(meters, hold):
+    """The second file meets the first's readings of a day new to both: its values are
+    conflicts, left alone, so the day's rollup is the stored readings', not the second file's."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections to PostgreSQL")
+    files = [_lines(96, value=lambda n, k=k: f"{n % 7 + k}.5") for k in (0, 3)]
+    outcomes = _two_ingests(*files, hold)
+    assert all(isinstance(o, dict) and o["accepted"] for o in outcomes), outcomes
+    assert sorted(o["inserted"] for o in outcomes) == [0, 96]
+    assert sorted(o["conflicts"]["total"] for o in outcomes) == [0, 96]
     assert_rollups_match_a_rebuild(MeasurementPoint.objects.values_list("pk", flat=True))
