@@ -375,10 +375,7 @@ def ingest_rows(
             )
             # The daily rollups of every (meter, day) the file touched, in the same transaction.
             if days:
-                # Conflicts left alone: the file's values of those days are not the stored ones.
-                days.write(
-                    repeats=repeats > 0, conflicts=STAGING if report.conflicts.total else None
-                )
+                days.write(repeats=repeats > 0)
             else:
                 rollups.refresh_staged(cursor, STAGING)
             cursor.execute(f"DROP TABLE {STAGING}")

@@ -283,8 +283,9 @@ class StagedDays:
     by meter, day and time (numpy) and summed per (meter, day) into `PARTS`; `write` joins a
     day's parts in time order. A day is recomputed from the readings instead (as `refresh` does)
     when its sum from the file might differ: it held readings before (`note_stored`: a late
-    file, a correction, a re-run), the file repeats a reading, its parts from several blocks
-    overlap in time, or a value is too large for 64-bit sums. Day windows are `window`'s, from
+    file, a correction, a re-run) or another writer wrote it meanwhile (`write`), the file
+    repeats a reading, its parts from several blocks overlap in time, or a value is too large
+    for 64-bit sums. Day windows are `window`'s, from
     `midnight` in Python, so both routes put a reading in the same day.
     """
 
@@ -375,20 +376,23 @@ class StagedDays:
         )
         self.noted = self.batches
 
-    def write(self, *, repeats: bool, conflicts: str | None = None) -> int:
+    def write(self, *, repeats: bool) -> int:
         """After the file's readings are written: the rollups of its days; the number written.
-        `repeats`: the file holds a reading twice (its parts would count it twice). `conflicts`:
-        the staging table, when some of its values were left unlike the stored ones.
+        `repeats`: the file holds a reading twice (its parts would count it twice).
 
         Another ingest may have written readings of a day noted as new, not committed when it was
-        noted. Once the meters are locked, every such reading that another writer of the day
-        committed is seen (one that is still to commit recomputes the day after this one): a day
-        stays summed from the file only while the table holds exactly the file's readings of it,
-        as many, none with another value."""
+        noted. Every writer of readings writes the rollups of their days in its transaction,
+        under its meters' locks: once this file holds them, a writer that committed such readings
+        left a rollup of the day, and the day is recomputed from the readings; one that is still
+        to commit finds this file's rollup in its turn and recomputes the day after it."""
         cursor = self.cursor
         cursor.execute(f"SELECT DISTINCT meter_id FROM {PARTS}")
         lock_meters(cursor, [m for (m,) in cursor.fetchall()])
         self.note_stored()
+        cursor.execute(
+            f"UPDATE {DAYS} w SET exact = false FROM {ReadingDay._meta.db_table} d "
+            "WHERE w.exact AND d.meter_id = w.meter_id AND d.day = w.day"
+        )
         if repeats:
             cursor.execute(f"UPDATE {DAYS} SET exact = false")
         cursor.execute(
@@ -401,18 +405,6 @@ class StagedDays:
             "LAG(last_at) OVER (PARTITION BY meter_id, day ORDER BY first_at, last_at) AS prev "
             f"FROM {PARTS}) p WHERE p.first_at <= p.prev AND w.meter_id = p.meter_id "
             "AND w.day = p.day AND w.exact"
-        )
-        if conflicts:
-            cursor.execute(
-                f"UPDATE {DAYS} w SET exact = false FROM {conflicts} s JOIN reporting_reading r "
-                "ON r.meter_id = s.meter_id AND r.timestamp = s.ts WHERE r.value <> s.value "
-                "AND w.exact AND w.meter_id = s.meter_id AND s.ts >= w.lo AND s.ts < w.hi"
-            )
-        cursor.execute(
-            f"UPDATE {DAYS} w SET exact = false FROM (SELECT meter_id, day, SUM(readings) AS n "
-            f"FROM {PARTS} GROUP BY meter_id, day) p WHERE w.exact AND w.meter_id = p.meter_id "
-            "AND w.day = p.day AND p.n <> (SELECT COUNT(*) FROM reporting_reading r "
-            "WHERE r.meter_id = w.meter_id AND r.timestamp >= w.lo AND r.timestamp < w.hi)"
         )
         _delete_days(cursor)
         scale = f"{1 << SPLIT}::numeric"
