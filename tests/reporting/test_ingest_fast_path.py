@@ -507,3 +507,49 @@ def test_two_ingests_of_one_day_with_other_values_at_once(meters, hold):
     assert sorted(o["inserted"] for o in outcomes) == [0, 96]
     assert sorted(o["conflicts"]["total"] for o in outcomes) == [0, 96]
     assert_rollups_match_a_rebuild(MeasurementPoint.objects.values_list("pk", flat=True))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_rollup_refresh_waits_for_an_ingest_of_its_meter(meters):
+    """`rebuild_rollups` (here `rollups.refresh`) takes the ingest's meter lock: it writes the
+    day once the ingest has committed, and counts the ingest's readings."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs concurrent connections to PostgreSQL")
+    partitions.ensure_months([T0])
+    a_written, a_release, refreshed = threading.Event(), threading.Event(), threading.Event()
+    outcomes = {}
+    real_write = rollups.StagedDays.write
+
+    def write(self, **kwargs):
+        written = real_write(self, **kwargs)
+        a_written.set()
+        a_release.wait(timeout=20)
+        return written
+
+    def ingest():
+        try:
+            outcomes["a"] = ingest_module.ingest_csv([HEADER, *_lines(96)]).as_dict()
+        finally:
+            connection.close()
+
+    def refresh():
+        try:
+            day = T0.astimezone(ZoneInfo("Europe/Paris")).date()
+            outcomes["refresh"] = rollups.refresh([meters[0].pk], day, day)
+        finally:
+            refreshed.set()
+            connection.close()
+
+    with mock.patch.object(rollups.StagedDays, "write", write):
+        a = threading.Thread(target=ingest)
+        a.start()
+        assert a_written.wait(timeout=20)
+        r = threading.Thread(target=refresh)
+        r.start()
+        waited = not refreshed.wait(timeout=1)  # the ingest still holds the meter
+        a_release.set()
+        a.join(timeout=60)
+        r.join(timeout=60)
+    assert waited
+    assert outcomes["a"]["inserted"] == 96 and outcomes["refresh"] == 1
+    assert_rollups_match_a_rebuild(MeasurementPoint.objects.values_list("pk", flat=True))
