@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.db import models
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -16,6 +17,9 @@ from hardware.models import (
 
 class CatalogueAdmin:
     """Model permissions say which pages a role sees; hardware/permissions.py says who writes."""
+
+    # A source or website typed without a scheme is read as https (Django 6's default).
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def has_add_permission(self, request, *args):
         return super().has_add_permission(request, *args) and policy.can_edit(request.user)

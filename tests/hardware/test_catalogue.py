@@ -188,3 +188,15 @@ def test_missing_column_is_named(catalogue_copy):
 
 def test_roles_exist_from_a_data_migration(roles):
     assert {"operator", "procurement", "auditor"} <= roles
+
+
+def test_a_website_typed_without_a_scheme_is_read_as_https(rf, staff_user):
+    from django.contrib import admin
+
+    from hardware.models import Manufacturer
+
+    request = rf.get("/")
+    request.user = staff_user
+    form_class = admin.site._registry[Manufacturer].get_form(request)
+    field = form_class.base_fields["website"]
+    assert field.clean("example.org/servers") == "https://example.org/servers"
