@@ -20,9 +20,12 @@ Everything happens in one transaction:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
+import queue
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -300,7 +303,6 @@ def ingest_rows(
         )
     )
     meters = {m["code"]: m for m in values}
-    arrays = None
     im, it, iv = positions
     allowed = allowed_site_ids
     postgres = connection.vendor == "postgresql"
@@ -310,53 +312,61 @@ def ingest_rows(
             days = rollups.StagedDays(cursor) if postgres else None
             stager = _Stager(cursor, postgres, report, progress, days)
             errors = report.errors
-            for item in _readable(rows, errors):
-                if isinstance(item, Block):
-                    if arrays is None:
-                        arrays = bulk_checks.Meters.build(
-                            values, interval=Register.INTERVAL, allowed_site_ids=allowed_site_ids
-                        )
-                    checked = bulk_checks.check(
-                        item.data,
-                        lines=len(item.lines),
-                        first_line=item.first_line,
-                        width=width,
-                        positions=positions,
-                        meters=arrays,
-                        field_limit=csv.field_size_limit(),
-                    )
-                    if checked is not None:  # every row of the block passed
-                        report.rows += len(checked)
-                        if not errors.total:
-                            stager.add_checked(checked)
-                        continue
-                    pairs = csv_rows(item.lines, start=item.first_line)
-                else:
-                    pairs = (item,)
-                try:
-                    for line, row in pairs:
-                        report.rows += 1
-                        # `row`: the data row, counted alike in CSV (header excluded) and JSON.
-                        number = line - first_line + 1
-                        if len(row) != width:
-                            errors.add(
-                                {
-                                    "line": line,
-                                    "row": number,
-                                    "field": "row",
-                                    "reason": f"expected {width} fields, got {len(row)}",
-                                }
-                            )
+            arrays = bulk_checks.Meters.build(
+                values, interval=Register.INTERVAL, allowed_site_ids=allowed_site_ids
+            )
+            limit = csv.field_size_limit()
+
+            def check(item):
+                if not isinstance(item, Block):
+                    return None
+                return bulk_checks.check(
+                    item.data,
+                    lines=len(item.lines),
+                    first_line=item.first_line,
+                    width=width,
+                    positions=positions,
+                    meters=arrays,
+                    field_limit=limit,
+                )
+
+            # Closed on any way out: the read-ahead thread ends with the loop.
+            items = _readable(read_ahead(rows, check), errors)
+            with contextlib.closing(items):
+                for item, checked in items:
+                    if isinstance(item, Block):
+                        if checked is not None:  # every row of the block passed
+                            report.rows += len(checked)
+                            if not errors.total:
+                                stager.add_checked(checked)
                             continue
-                        staged = _check_row(line, row[im], row[it], row[iv], meters, allowed)
-                        if isinstance(staged, list):
-                            for problem in staged:
-                                errors.add({"line": line, "row": number, **problem})
-                        elif not errors.total:
-                            stager.add(staged)
-                except Unreadable as exc:  # an oversized field: what follows is not read
-                    errors.add(exc.as_error())
-                    break
+                        pairs = csv_rows(item.lines, start=item.first_line)
+                    else:
+                        pairs = (item,)
+                    try:
+                        for line, row in pairs:
+                            report.rows += 1
+                            # `row`: the data row, counted alike in CSV (header excluded) and JSON.
+                            number = line - first_line + 1
+                            if len(row) != width:
+                                errors.add(
+                                    {
+                                        "line": line,
+                                        "row": number,
+                                        "field": "row",
+                                        "reason": f"expected {width} fields, got {len(row)}",
+                                    }
+                                )
+                                continue
+                            staged = _check_row(line, row[im], row[it], row[iv], meters, allowed)
+                            if isinstance(staged, list):
+                                for problem in staged:
+                                    errors.add({"line": line, "row": number, **problem})
+                            elif not errors.total:
+                                stager.add(staged)
+                    except Unreadable as exc:  # an oversized field: what follows is not read
+                        errors.add(exc.as_error())
+                        break
             if errors.total:
                 raise _Rejected
             stager.flush()
@@ -384,6 +394,44 @@ def ingest_rows(
     if progress:
         progress(report.rows)
     return report
+
+
+def read_ahead(items: Iterable, work: Callable) -> Iterator[tuple]:
+    """(item, work(item)) for each item, the next one read and worked on in a thread while the
+    caller handles this one: a block is parsed and checked while the database loads the one
+    before it. `work` must not touch the database (the thread has its own connection). An
+    exception met in the thread is raised here, in order, where the item would have been."""
+    ahead: queue.Queue = queue.Queue(maxsize=1)  # one block waiting: memory stays flat
+    stop = threading.Event()
+
+    def produce():
+        try:
+            for item in items:
+                if stop.is_set():
+                    return
+                ahead.put((item, work(item), None))
+        except BaseException as exc:  # handed to the caller, which raises it
+            ahead.put((None, None, exc))
+        else:
+            ahead.put(_DONE)
+
+    thread = threading.Thread(target=produce, name="ingest-read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (got := ahead.get()) is not _DONE:
+            item, result, exc = got
+            if exc is not None:
+                raise exc
+            yield item, result
+    finally:
+        stop.set()
+        while thread.is_alive():  # unblock a producer waiting to put
+            with contextlib.suppress(queue.Empty):
+                ahead.get(timeout=0.05)
+        thread.join()
+
+
+_DONE = (None, None, None)
 
 
 def _readable(rows, errors: Listing):

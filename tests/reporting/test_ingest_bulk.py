@@ -270,3 +270,37 @@ def test_meter_arrays_leave_codes_with_blanks_to_the_row_checker():
         allowed_site_ids={2},
     )
     assert meters.codes.to_pylist() == ["A"] and meters.allowed.tolist() == [False]
+
+
+# --- reading ahead ---------------------------------------------------------------------------
+
+
+def test_read_ahead_pairs_each_item_with_its_work_in_order():
+    from reporting.ingest import read_ahead
+
+    assert list(read_ahead(iter(range(7)), lambda n: n * n)) == [(n, n * n) for n in range(7)]
+
+
+def test_read_ahead_raises_where_the_failing_item_would_have_been():
+    from reporting.ingest import read_ahead
+
+    def items():
+        yield from (1, 2)
+        raise ValueError("line 3 unreadable")
+
+    got = []
+    with pytest.raises(ValueError, match="line 3"):
+        for item, _ in read_ahead(items(), str):
+            got.append(item)
+    assert got == [1, 2]
+
+
+def test_read_ahead_stops_its_thread_when_the_caller_stops_early():
+    import threading
+
+    from reporting.ingest import read_ahead
+
+    ahead = read_ahead(iter(range(1000)), lambda n: n)
+    assert next(ahead) == (0, 0)
+    ahead.close()  # the caller failed (a database error) and leaves the loop
+    assert not [t for t in threading.enumerate() if t.name == "ingest-read-ahead"]
