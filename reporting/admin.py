@@ -250,15 +250,20 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
                         job=job,
                         user=request.user,
                     )
+                except ingest.Collided as exc:  # nothing stored: upload it again
+                    ingest.fail_job(job, exc)
+                    messages.error(request, str(exc))
+                    result = None
                 except Exception as exc:
                     ingest.fail_job(job, exc)  # never left pending
                     raise
-                ingest.record_report(job, result)
-                report = {
-                    "summary": result.summary(),
-                    "errors": result.errors.shown,
-                    "conflicts": result.conflicts.shown,
-                }
+                if result is not None:
+                    ingest.record_report(job, result)
+                    report = {
+                        "summary": result.summary(),
+                        "errors": result.errors.shown,
+                        "conflicts": result.conflicts.shown,
+                    }
         return self._upload_page(request, form, report, "Upload readings (readings.csv)")
 
     def import_meters(self, request):

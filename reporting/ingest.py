@@ -23,9 +23,11 @@ from __future__ import annotations
 import contextlib
 import csv
 import io
+import logging
 import queue
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +37,7 @@ from itertools import chain, islice
 import numpy as np
 import psycopg
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from registry.models import Site
@@ -43,6 +45,7 @@ from reporting import bulk_checks, partitions, rollups
 from reporting.models import IngestJob, JobStatus, MeasurementPoint, MeterSetting, Register
 
 MAX_SHOWN = 100  # bad lines / conflicts listed in a report; the total is always given
+log = logging.getLogger(__name__)
 CHUNK_ROWS = 50_000
 READING_COLUMNS = ("meter", "timestamp", "value")
 METER_COLUMNS = ("site", "meter", "quantity", "unit", "register", "multiplier")
@@ -118,6 +121,21 @@ class IngestReport:
 
 class _Rejected(Exception):
     """Raised inside the transaction so that a rejected file writes nothing."""
+
+
+class Collided(Exception):
+    """PostgreSQL ended the file's transaction to break a deadlock with another writer (two
+    files writing shared readings in opposite orders, or a month created mid-file; see
+    docs/operations.md): nothing of the file was stored, and sending it again is safe."""
+
+    public = True  # its text is for the requester (reporting.jobs.public_error)
+
+
+COLLIDED = (
+    "another file was writing the same readings or month at the same time, and the database "
+    "stopped this one to let the other finish: nothing of this file was stored; send it again"
+)
+DEADLOCK_TRIES = 3  # a file that can be read again is sent again this many times in all
 
 
 Progress = Callable[[int], None]
@@ -391,9 +409,28 @@ def ingest_rows(
             cursor.execute(f"DROP TABLE {STAGING}")
     except _Rejected:
         report.inserted = report.unchanged = report.replaced = 0
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, psycopg.errors.DeadlockDetected):
+            raise Collided(COLLIDED) from exc
+        raise
     if progress:
         progress(report.rows)
     return report
+
+
+def ingest_file(open_text: Callable[[], Iterable[str]], **kwargs) -> IngestReport:
+    """`ingest_csv` of a file that can be read again (`open_text()` opens its text), sent again
+    if the database stopped it to break a deadlock (`Collided`), up to DEADLOCK_TRIES in all."""
+    for attempt in range(1, DEADLOCK_TRIES + 1):
+        try:
+            with open_text() as text:
+                return ingest_csv(text, **kwargs)
+        except Collided:
+            if attempt == DEADLOCK_TRIES:
+                raise
+            log.warning("ingest stopped to break a deadlock (try %d); sending it again", attempt)
+            time.sleep(0.2 * attempt)  # the other writer commits meanwhile
+    raise AssertionError("unreachable")
 
 
 def read_ahead(items: Iterable, work: Callable) -> Iterator[tuple]:
@@ -789,15 +826,14 @@ def _iso(ts) -> str:
 def run_job(job: IngestJob, *, progress: Progress | None = None) -> IngestReport:
     """Ingest a stored upload (the caller records the outcome on the job)."""
     allowed = _allowed_site_ids(job.requested_by)
-    with job.file.open("rb") as raw, io.TextIOWrapper(raw, encoding="utf-8-sig") as text:
-        return ingest_csv(
-            text,
-            replace=job.replace,
-            allowed_site_ids=allowed,
-            job=job,
-            user=job.requested_by,
-            progress=progress,
-        )
+    return ingest_file(
+        lambda: io.TextIOWrapper(job.file.storage.open(job.file.name, "rb"), encoding="utf-8-sig"),
+        replace=job.replace,
+        allowed_site_ids=allowed,
+        job=job,
+        user=job.requested_by,
+        progress=progress,
+    )
 
 
 def report_fields(report: IngestReport) -> dict:

@@ -190,6 +190,12 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 description="the rejected file's report (bad lines named), or why the body "
                 "could not be read",
             ),
+            409: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`detail`, `job`: another file wrote the same readings or month at "
+                "the same time and the database stopped this one; nothing was stored, send it "
+                "again",
+            ),
         },
         description="Ingest readings atomically; CSV bodies over 5 MB go to a task (202).",
     )
@@ -206,6 +212,11 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         job = IngestJob.objects.create(source="api", replace=replace, requested_by=user)
         try:
             return self._ingest(request, job, body, csv_body, replace)
+        except ingest.Collided as exc:  # nothing stored; the client sends the body again
+            ingest.fail_job(job, exc)
+            return Response(
+                {"detail": str(exc), "job": str(job.pk)}, status=status.HTTP_409_CONFLICT
+            )
         except Exception as exc:
             ingest.fail_job(job, exc)  # a request that fails never leaves its job pending
             raise

@@ -3,7 +3,7 @@
 from django.core.management.base import CommandError
 
 from circulus.commands import FileCommand
-from reporting.ingest import ingest_csv
+from reporting.ingest import Collided, ingest_file
 
 
 class Command(FileCommand):
@@ -18,8 +18,13 @@ class Command(FileCommand):
         )
 
     def handle(self, *args, file, replace, **options):
-        with open(file, newline="", encoding="utf-8-sig") as handle:
-            report = ingest_csv(handle, replace=replace)
+        try:
+            report = ingest_file(
+                lambda: open(file, newline="", encoding="utf-8-sig"),  # noqa: SIM115 - closed by ingest_file
+                replace=replace,
+            )
+        except Collided as exc:
+            raise CommandError(f"{file}: {exc}") from exc
         if not report.accepted:
             for error in report.errors.shown:
                 self.stderr.write(f"line {error['line']}, {error['field']}: {error['reason']}")
