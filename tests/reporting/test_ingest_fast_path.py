@@ -19,8 +19,9 @@ from django.db import connection, transaction
 
 from reporting import ingest as ingest_module
 from reporting import partitions, rollups
-from reporting.models import IngestJob, MeasurementPoint, Reading, ReadingDay, ReadingRevision
+from reporting.models import IngestJob, MeasurementPoint, Reading, ReadingDay
 from tests.reporting.conftest import make_meter, make_site
+from tests.reporting.test_ingest_bulk import _stored, _wipe
 from tests.reporting.test_rollups import assert_rollups_match_a_rebuild
 
 pytestmark = pytest.mark.django_db
@@ -67,20 +68,6 @@ def _some_loaded(sizes) -> bool:
 
 def _lines(count, start=T0, meter="UPS-1", value=lambda n: f"{n % 5}.25"):
     return [f"{meter},{(start + STEP * n).isoformat()},{value(n)}\n" for n in range(count)]
-
-
-def _stored():
-    readings = sorted(Reading.objects.values_list("meter__code", "timestamp", "value"))
-    revisions = sorted(
-        ReadingRevision.objects.values_list("meter__code", "timestamp", "old_value", "new_value")
-    )
-    return readings, revisions
-
-
-def _wipe():
-    ReadingRevision.objects.all().delete()
-    Reading.objects.all().delete()
-    ReadingDay.objects.all().delete()
 
 
 def _both_paths(files, replace=False):
