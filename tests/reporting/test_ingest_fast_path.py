@@ -336,7 +336,7 @@ def test_the_settings_of_the_rollup_statement_end_with_the_callers_transaction(m
 def _two_ingests(first: list[str], second: list[str], hold) -> list:
     """Ingest `first` and `second` on two connections; `hold(name, stage, events)` runs inside
     `StagedDays.write` of each (stage "before" / "after") to order the two transactions."""
-    events = {name: threading.Event() for name in ("a_written", "b_at_write", "a_done")}
+    events = {name: threading.Event() for name in ("a_written", "b_at_write", "a_done", "b_done")}
     outcomes = {}
     real_write = rollups.StagedDays.write
 
@@ -353,8 +353,7 @@ def _two_ingests(first: list[str], second: list[str], hold) -> list:
         except Exception as exc:  # noqa: BLE001 - the test names what escaped
             outcomes[name] = exc
         finally:
-            if name == "a":
-                events["a_done"].set()
+            events[f"{name}_done"].set()
             connection.close()
 
     with mock.patch.object(rollups.StagedDays, "write", write):
@@ -446,38 +445,17 @@ def test_two_ingests_of_different_meters_write_at_once(meters):
     if connection.vendor != "postgresql":
         pytest.skip("needs concurrent connections to PostgreSQL")
     partitions.ensure_months([T0])  # the beat's month: creating one waits for every writer
-    a_written, b_done = threading.Event(), threading.Event()
-    outcomes, b_done_while_a_open = {}, []
-    real_write = rollups.StagedDays.write
+    b_done_while_a_open = []
 
-    def write(self, **kwargs):
-        written = real_write(self, **kwargs)
-        if threading.current_thread().name == "a":
-            a_written.set()
-            b_done_while_a_open.append(b_done.wait(timeout=20))
-        return written
+    def hold(name, stage, events):
+        if name == "a" and stage == "after":
+            events["a_written"].set()
+            b_done_while_a_open.append(events["b_done"].wait(timeout=20))
 
-    def run(name, lines):
-        try:
-            outcomes[name] = ingest_module.ingest_csv([HEADER, *lines]).as_dict()
-        except Exception as exc:  # noqa: BLE001 - the test names what escaped
-            outcomes[name] = exc
-        finally:
-            if name == "b":
-                b_done.set()
-            connection.close()
-
-    files = {"a": _lines(96), "b": _lines(96, meter="MAIN", value=lambda n: 1000 + n)}
-    with mock.patch.object(rollups.StagedDays, "write", write):
-        a = threading.Thread(target=run, args=("a", files["a"]), name="a")
-        b = threading.Thread(target=run, args=("b", files["b"]), name="b")
-        a.start()
-        assert a_written.wait(timeout=20)
-        b.start()
-        a.join(timeout=60)
-        b.join(timeout=60)
+    files = [_lines(96), _lines(96, meter="MAIN", value=lambda n: 1000 + n)]
+    outcomes = _two_ingests(*files, hold)
     assert b_done_while_a_open == [True]
-    assert all(isinstance(o, dict) and o["inserted"] == 96 for o in outcomes.values()), outcomes
+    assert all(isinstance(o, dict) and o["inserted"] == 96 for o in outcomes), outcomes
     assert_rollups_match_a_rebuild(MeasurementPoint.objects.values_list("pk", flat=True))
 
 
