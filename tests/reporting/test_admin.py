@@ -121,14 +121,18 @@ def test_compute_action_refuses_periods_at_sites_the_operator_does_not_run(clien
     assert not any("task" in str(m) for m in get_messages(response.wsgi_request))
 
 
-def _computed_period(site):
+def _computed(site, ups=3, main=4):
+    """A period of `site` computed from two meters' readings (`ups`, `main` a reading): the
+    stored result."""
     make_meter(site, "UPS-1", "eit-ups-output")
     make_meter(site, "MAIN", "edc-supply")
-    ingest(series("UPS-1", T0 + timedelta(minutes=15), 4, 3))
-    ingest(series("MAIN", T0 + timedelta(minutes=15), 4, 4))
-    p = period(site)
-    compute_and_store(p)
-    return p
+    ingest(series("UPS-1", T0 + timedelta(minutes=15), 4, ups))
+    ingest(series("MAIN", T0 + timedelta(minutes=15), 4, main))
+    return compute_and_store(period(site))
+
+
+def _computed_period(site):
+    return _computed(site).period
 
 
 def test_indicators_are_named_rounded_as_exported_and_unrounded_on_hover(admin_client, site):
@@ -255,12 +259,7 @@ def test_a_meters_readings_page_follows_the_site_scope(client, operator_user, pr
 
 @pytest.fixture
 def computed(site):
-    make_meter(site, "UPS-1", "eit-ups-output")
-    make_meter(site, "MAIN", "edc-supply")
-    ingest(series("UPS-1", T0 + timedelta(minutes=15), 4, 10))
-    ingest(series("MAIN", T0 + timedelta(minutes=15), 4, 15))
-    p = period(site)
-    return compute_and_store(p)
+    return _computed(site, ups=10, main=15)
 
 
 def test_period_page_cites_the_grid_factor_used_for_cue(admin_client, computed):
