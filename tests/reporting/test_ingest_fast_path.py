@@ -370,11 +370,8 @@ def _two_ingests(first: list[str], second: list[str], hold) -> list:
 def _b_writes_after_a_commits(name, stage, events):
     # A has written its rollups and waits (up to 3 s) for B to reach its own; B then waits for
     # A's commit. Without a lock B noted A's days as new (A's rows were not committed yet).
-    if name == "a" and stage == "after":
-        events["a_written"].set()
-        events["b_at_write"].wait(timeout=3)
+    _both_write_before_either_commits(name, stage, events)
     if name == "b" and stage == "before":
-        events["b_at_write"].set()
         events["a_done"].wait(timeout=10)
 
 
