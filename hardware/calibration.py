@@ -47,9 +47,13 @@ MEASUREMENT_COLUMNS = (
     "note",
 )
 # Optional: a quantisation library whose kernels are not the engine's own (e.g. bitsandbytes);
-# the KV cache's bits when the engine stored it below 16 (blank = fp16).
-OPTIONAL_COLUMNS = ("weight_format", "kv_bits")
+# the KV cache's bits when the engine stored it below 16 (blank = fp16); how a run split the
+# model over its GPUs when it is not the engine's present default (blank = engines.csv).
+OPTIONAL_COLUMNS = ("weight_format", "kv_bits", "split")
+SPLITS = ("layer", "tensor", "row")
 INTERCONNECTS = ("none", "nvlink", "pcie", "fabric")
+# Published measurements kept out of every fit, to check the shipped estimates against.
+VALIDATION_FILE = "validation_measurements.csv"
 WITHIN = 0.35  # the ±35 % accuracy goal
 GOAL_MEDIAN = (0.9, 1.1)
 GOAL_SHARE = 0.9
@@ -66,7 +70,9 @@ PRIORS = {
     "t0:": (0.003, 0.003),
     "launch:": (5e-5, 5e-5),  # per layer and step: ~10 kernel launches of a few µs
     "tp:": (2e-5, 2e-5),
-    "hop:": (1e-3, 1e-3),  # hand-over of the activations to the next device (layer split)
+    # hand-over of the activations to the next device (layer split): the engine's own copy and
+    # synchronisation, far more than the few kB an activation weighs on any link
+    "hop:": (1e-3, 1e-3),
     "request": (0.05, 0.05),  # fixed latency of one request: scheduling, tokenising, HTTP
     "compute": (2.0, 2.0),
     "prefill": (2.0, 2.0),
@@ -206,6 +212,9 @@ def feature_table(
             kv_bits = math.nan
         if not 0 < kv_bits <= 32:
             bad.append(f"field kv_bits: '{kv_text}' must be a number of bits between 1 and 32")
+        split = (r.get("split") or "").strip()
+        if split and split not in SPLITS:
+            bad.append(f"field split: '{split}' is not one of {SPLITS} (or blank)")
         for name in ("context_tokens", "output_tokens", "power_w"):
             value = _num(r[name])
             if value < 0:
@@ -215,6 +224,11 @@ def feature_table(
             bad.append(f"field power_w: {r['power_w']} W is above 3 × the GPUs' rated power")
         if bad:
             problems.extend(f"{where}: {b}" for b in bad)
+            continue
+        if split == "row":
+            # The estimates serve the engines as they run today (engines.csv); a split the
+            # engine has since replaced is not what a reuse candidate would run.
+            excluded.append({"id": str(r["id"]).strip(), "reason": "row split, since replaced"})
             continue
         if math.isnan(values["concurrency"]):
             excluded.append({"id": str(r["id"]).strip(), "reason": "concurrency not published"})
@@ -227,6 +241,9 @@ def feature_table(
             continue
         context = 0.0 if math.isnan(values["context_tokens"]) else values["context_tokens"]
         output = 0.0 if math.isnan(values["output_tokens"]) else values["output_tokens"]
+        # A decode-only figure (llama.cpp's eval time, llama-bench tg) leaves the prompt and the
+        # request's fixed latency out of its time: the run paid them, the figure does not show it.
+        timed = output if output > 0 and not _decode_only(r) else 0.0
         device = pd.DataFrame(
             [{"fp16_tflops": acc.fp16_tflops, "bf16_tflops": acc.bf16_tflops,
               "int8_tops": acc.int8_tops}]
@@ -235,6 +252,7 @@ def feature_table(
             {
                 "id": str(r["id"]).strip(),
                 "source": source_label(r),
+                "published": (r.get("published") or "").strip(),
                 "gpu": acc.slug,
                 "llm": llm.slug,
                 "params_b": llm.params_b,
@@ -250,14 +268,16 @@ def feature_table(
                 # The cache grows while decoding: on average the prompt plus half the output.
                 "kv_context": context + output / 2,
                 # A run of `output` tokens after a `context`-token prompt also paid the prefill.
-                "prefill_per_output": context / output if output > 0 else 0.0,
+                "prefill_per_output": context / timed if timed else 0.0,
                 # A fixed latency per request (scheduling, HTTP) is shared by its output tokens.
-                "per_output": 1 / output if output > 0 else 0.0,
+                "per_output": 1 / timed if timed else 0.0,
                 "memory_technology": acc.memory_technology,
                 "interconnect": link if values["n_gpus"] > 1 else "none",
                 "engine": engine,
                 # A quantisation library whose kernels differ from the engine's own (optional).
                 "weight_format": (r.get("weight_format") or "").strip(),
+                # e.g. llama.cpp before its PR #4766 (January 2024) split each matrix by rows.
+                "split": split,
                 "tokens_per_s": values["tokens_per_s"],
                 "power_w": values["power_w"],
                 "tdp_w": acc.tdp_w,
@@ -270,10 +290,15 @@ def feature_table(
     return table
 
 
+def _decode_only(row: dict) -> bool:
+    return (row.get("tokens_per_s_basis") or "").strip().lower().startswith("decode-only")
+
+
 def data_hash(table: pd.DataFrame) -> str:
     """SHA-256 of exactly what the fit reads (so edits elsewhere in the catalogue do not count)."""
     buffer = io.StringIO()
-    table = table.drop(columns="source", errors="ignore")  # a label; the fit never reads it
+    # Labels the fit never reads.
+    table = table.drop(columns=["source", "published"], errors="ignore")
     table.sort_values("id", kind="stable").to_csv(
         buffer, index=False, float_format="%.10g", lineterminator="\n"
     )
@@ -285,7 +310,7 @@ def _param_names(table: pd.DataFrame) -> list[str]:
     engines = sorted(set(table["engine"]))
     f = inference.step_features(table)
     tp_links = sorted(set(table.loc[f["layers_tp"] > 0, "interconnect"]) - {"none"})
-    hop_links = sorted(set(table.loc[f["hops"] > 0, "interconnect"]) - {"none"})
+    hop_engines = sorted(set(table.loc[f["hops"] > 0, "engine"]))
     quant_engines = sorted(set(inference.quant_keys(table.loc[table["bits_per_weight"] < 16])))
     names = [
         "memory",
@@ -295,7 +320,7 @@ def _param_names(table: pd.DataFrame) -> list[str]:
         *(f"t0:{e}" for e in engines),
         *(f"launch:{e}" for e in engines),
         *(f"tp:{x}" for x in tp_links),
-        *(f"hop:{x}" for x in hop_links),
+        *(f"hop:{e}" for e in hop_engines),
         "compute",
         "prefill",
         "request",
@@ -324,7 +349,7 @@ def _design(table: pd.DataFrame, names: list[str]) -> np.ndarray:
         ("engine", "t0:", np.ones(len(table))),
         ("engine", "launch:", f["layers"]),
         ("interconnect", "tp:", f["layers_tp"]),
-        ("interconnect", "hop:", f["hops"]),
+        ("engine", "hop:", f["hops"]),
     ):
         keys = [f"{prefix}{v}" for v in table[col]]
         for i, key in zip(rows, keys, strict=True):
@@ -397,6 +422,7 @@ def leave_one_gpu_out(table: pd.DataFrame) -> pd.DataFrame:
 
 
 CLASSES = ("requests", "devices", "weights", "memory", "engine", "source")
+VALIDATION_CLASSES = ("devices", "weights", "table")
 
 
 def row_class(table: pd.DataFrame, kind: str) -> np.ndarray:
@@ -413,6 +439,9 @@ def row_class(table: pd.DataFrame, kind: str) -> np.ndarray:
         return table["memory_technology"].str.upper().to_numpy()
     if kind == "source":
         return table["source"].to_numpy()
+    if kind == "table":  # one publication's tables are told apart by their date
+        dated = table["published"].replace("", "undated")
+        return (table["source"] + " (" + dated + ")").to_numpy()
     return table["engine"].to_numpy()
 
 
@@ -448,8 +477,46 @@ def power_fit(table: pd.DataFrame) -> dict:
     return out
 
 
-def calibrate(table: pd.DataFrame) -> dict:
-    """Everything `calibrate_reuse` stores, except the date."""
+def _accuracy(rows: pd.DataFrame, kinds) -> dict:
+    return {
+        "per_gpu": {
+            gpu: {"rows": int(len(part)), **summarise(part["ratio"])}
+            for gpu, part in rows.groupby("gpu", sort=True)
+        },
+        "per_class": {
+            kind: {
+                str(label): {"rows": int(len(part)), **summarise(part["ratio"])}
+                for label, part in rows.groupby(row_class(rows, kind), sort=True)
+            }
+            for kind in kinds
+        },
+    }
+
+
+def validate(validation: pd.DataFrame, params: dict) -> dict:
+    """The shipped estimates against independent measurements that no fit reads.
+
+    ``params`` is the fit of the whole data set: what a user is shown. It has seen the same
+    GPUs, never these rows or their publications (a test keeps them out of the data set)."""
+    rows = validation.copy()
+    rows["estimate"] = predict(rows, params)
+    rows["ratio"] = rows["estimate"] / rows["tokens_per_s"]
+    rows = rows.sort_values("id", kind="stable", key=lambda ids: ids.astype(int))
+    return {
+        "method": "the constants above, fitted without these rows, against them",
+        "data_sha256": data_hash(validation),
+        "rows": int(len(rows)),
+        "sources": sorted(set(rows["source"])),
+        **summarise(rows["ratio"]),
+        "roofline": summarise(roofline(rows) / rows["tokens_per_s"]),
+        **_accuracy(rows, VALIDATION_CLASSES),
+        "_rows": rows,
+    }
+
+
+def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> dict:
+    """Everything `calibrate_reuse` stores, except the date. ``validation`` is only estimated,
+    never fitted."""
     params = fit(table)
     cv = leave_one_gpu_out(table)
     log_meas_over_est = np.log(1 / cv["ratio"].to_numpy())
@@ -459,22 +526,11 @@ def calibrate(table: pd.DataFrame) -> dict:
         GOAL_MEDIAN[0] <= summary["median_ratio"] <= GOAL_MEDIAN[1]
         and summary["share_within_35"] >= GOAL_SHARE
     )
-    per_gpu = {
-        gpu: {"rows": int(len(part)), **summarise(part["ratio"])}
-        for gpu, part in cv.groupby("gpu", sort=True)
-    }
-    per_class = {
-        kind: {
-            str(label): {"rows": int(len(part)), **summarise(part["ratio"])}
-            for label, part in cv.groupby(row_class(cv, kind), sort=True)
-        }
-        for kind in CLASSES
-    }
-    return {
+    result = {
         "model": "step time = memory × (memory + memory:<technology> + memory_engine:<engine>) "
         "+ quantised × quant:<engine or library> + t0:<engine> + layers × launch:<engine> "
         "+ layers × log2(n) × tp:<interconnect> (tensor parallel) "
-        "+ (n − 1) × hop:<interconnect> (layer split) + compute × compute "
+        "+ (n − 1) × hop:<engine> (layer split) + compute × compute "
         "[+ prefill × prefill + request ÷ output tokens, measured runs only]; "
         "tokens/s = concurrency / step time",
         "data_sha256": data_hash(table),
@@ -490,11 +546,13 @@ def calibrate(table: pd.DataFrame) -> dict:
             **summary,
             "goal_met": bool(goal),
             "roofline": summarise(cv["roofline_ratio"]),
-            "per_gpu": per_gpu,
-            "per_class": per_class,
+            **_accuracy(cv, CLASSES),
         },
         "_cv_rows": cv,
     }
+    if validation is not None:
+        result["validation"] = validate(validation, params)
+    return result
 
 
 # --- the plot (hand-written SVG: no plotting dependency, byte-identical on every run) ---------
@@ -502,8 +560,10 @@ def calibrate(table: pd.DataFrame) -> dict:
 _COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#17becf"]
 
 
-def plot_svg(cv: pd.DataFrame, title: str) -> str:
-    """Log-log scatter of leave-one-GPU-out estimate vs measured tokens/s, ±35 % lines."""
+def plot_svg(
+    cv: pd.DataFrame, title: str, y_label: str = "estimated tokens/s (GPU left out of the fit)"
+) -> str:
+    """Log-log scatter of estimated vs measured tokens/s, ±35 % lines."""
     w, h, m = 640, 520, 60
     values = np.concatenate([cv["estimate"], cv["tokens_per_s"]])
     lo = 10 ** math.floor(math.log10(values.min()))
@@ -556,7 +616,7 @@ def plot_svg(cv: pd.DataFrame, title: str) -> str:
     out += [
         f'<text x="{w / 2}" y="{h - 18}" text-anchor="middle">measured tokens/s (published)</text>',
         f'<text x="16" y="{h / 2}" text-anchor="middle" transform="rotate(-90 16 {h / 2})">'
-        "estimated tokens/s (GPU left out of the fit)</text>",
+        f"{y_label}</text>",
         "</svg>",
     ]
     return "\n".join(out) + "\n"
@@ -574,6 +634,12 @@ def load_table(directory: Path = inference.CATALOGUE_DIR, extra_rows: list[dict]
     return feature_table(rows, inference.load_llm_models(), load_accelerators(directory))
 
 
+def load_validation(directory: Path = inference.CATALOGUE_DIR) -> pd.DataFrame:
+    """The independent measurements (validation_measurements.csv), read like the data set."""
+    rows = read_measurements(directory / VALIDATION_FILE)
+    return feature_table(rows, inference.load_llm_models(), load_accelerators(directory))
+
+
 def stored(path: Path = inference.CALIBRATION_FILE) -> dict | None:
     import json
 
@@ -586,7 +652,10 @@ def stored(path: Path = inference.CALIBRATION_FILE) -> dict | None:
 def to_json(result: dict, fitted_on: str) -> str:
     import json
 
-    data = {k: v for k, v in result.items() if not k.startswith("_")}
+    def public(d):
+        return {k: public(v) if isinstance(v, dict) else v for k, v in d.items() if k[0] != "_"}
+
+    data = public(result)
     data["fitted_on"] = fitted_on
     return json.dumps(data, indent=1, sort_keys=True, ensure_ascii=False) + "\n"
 
@@ -625,22 +694,7 @@ def docs_block(result: dict, fitted_on: str) -> str:
             "and read the range given with it."
         ),
         "",
-        "| GPU | rows | median ratio | within ±35 % | worst |",
-        "|---|---|---|---|---|",
-        *(
-            f"| {gpu} | {g['rows']} | {g['median_ratio']:.2f} | {g['share_within_35']:.0%} | "
-            f"{g['worst_ratio']:.2f} |"
-            for gpu, g in cv["per_gpu"].items()
-        ),
-        "",
-        "| class | rows | median ratio | within ±35 % | worst |",
-        "|---|---|---|---|---|",
-        *(
-            f"| {label} | {g['rows']} | {g['median_ratio']:.2f} | {g['share_within_35']:.0%} | "
-            f"{g['worst_ratio']:.2f} |"
-            for kind in CLASSES
-            for label, g in cv["per_class"][kind].items()
-        ),
+        *_accuracy_tables(cv, CLASSES),
         "",
         f"Range shown with every figure: × {result['band']['low']:.2f} to "
         f"× {result['band']['high']:.2f} of the central estimate (10th and 90th percentile of "
@@ -649,9 +703,50 @@ def docs_block(result: dict, fitted_on: str) -> str:
         "![Estimated vs measured decode tokens/s, each GPU left out of the fit]"
         "(reuse-calibration.svg)",
         "",
+        *(_validation_lines(result["validation"]) if "validation" in result else ()),
         DOCS_END,
     ]
     return "\n".join(lines)
+
+
+def _accuracy_tables(accuracy: dict, kinds) -> list[str]:
+    def table(heading, groups):
+        return [
+            f"| {heading} | rows | median ratio | within ±35 % | worst |",
+            "|---|---|---|---|---|",
+            *(
+                f"| {label} | {g['rows']} | {g['median_ratio']:.2f} | "
+                f"{g['share_within_35']:.0%} | {g['worst_ratio']:.2f} |"
+                for label, g in groups
+            ),
+        ]
+
+    classes = [item for kind in kinds for item in accuracy["per_class"][kind].items()]
+    return [*table("GPU", accuracy["per_gpu"].items()), "", *table("class", classes)]
+
+
+def _validation_lines(v: dict) -> list[str]:
+    roof = v["roofline"]
+    return [
+        "### Independent check",
+        "",
+        f"{v['rows']} published measurements that no fit reads "
+        f"(`{VALIDATION_FILE}`, data SHA-256 `{v['data_sha256'][:16]}…`; "
+        + ", ".join(v["sources"])
+        + "), estimated with the constants above, as a user is shown them. The fit has seen "
+        "these GPUs, never these rows or their publications.",
+        "",
+        "| | calibrated model | former roofline (0.7 × bandwidth) |",
+        "|---|---|---|",
+        f"| median estimate ÷ measured | {v['median_ratio']:.2f} | {roof['median_ratio']:.2f} |",
+        f"| share within ±35 % | {v['share_within_35']:.0%} | {roof['share_within_35']:.0%} |",
+        f"| worst estimate ÷ measured | {v['worst_ratio']:.2f} | {roof['worst_ratio']:.2f} |",
+        "",
+        *_accuracy_tables(v, VALIDATION_CLASSES),
+        "",
+        "![Estimated vs measured decode tokens/s, independent measurements](reuse-validation.svg)",
+        "",
+    ]
 
 
 def replace_docs_block(text: str, block: str) -> str:

@@ -305,9 +305,9 @@ def step_features(frame: pd.DataFrame) -> dict[str, np.ndarray]:
 
     ``frame`` columns: params_b (optional active_params_b for a mixture of experts), layers,
     kv_bytes_per_token, bits_per_weight, n_devices, bandwidth_gbps, peak_tflops, concurrency,
-    kv_context, engine; optional prefill_per_output (prompt tokens ÷ output tokens of a measured
-    run) and per_output (1 ÷ output tokens of a measured run). Times are seconds at 100 % of the
-    datasheet rate:
+    kv_context, engine; optional split (a measured run's own: layer or tensor), prefill_per_output
+    (prompt tokens ÷ output tokens of a measured run) and per_output (1 ÷ output tokens of a
+    measured run). Times are seconds at 100 % of the datasheet rate:
     - memory: bytes each device reads ÷ its bandwidth: the weights one token uses (a MoE's active
       experts only) plus every stream's KV cache at its context. With tensor parallelism the n
       devices read their shares at once; engines that split layers across devices read them one
@@ -327,6 +327,9 @@ def step_features(frame: pd.DataFrame) -> dict[str, np.ndarray]:
     split = np.array(
         [engines()[e].tensor_parallel if e in engines() else True for e in frame["engine"]]
     )
+    if "split" in frame:  # a measured run's own split, where it is not the engine's default
+        given = frame["split"].fillna("").astype(str).to_numpy()
+        split = np.where(given == "", split, given == "tensor")
     readers = np.where(split, n, 1.0)
     batch = frame["concurrency"].to_numpy(dtype=float)
     total = frame["params_b"].to_numpy(dtype=float)
@@ -375,12 +378,12 @@ def quant_keys(frame: pd.DataFrame) -> list[str]:
 
 def step_time_s(frame: pd.DataFrame, cal: Calibration) -> np.ndarray:
     """t = memory·(η⁻¹ + tech + engine) + quantised·q(engine) + t₀(engine)
-    + layers·launch(engine) + layers·log2(n)·c(interconnect) + (n − 1)·hop(interconnect)
+    + layers·launch(engine) + layers·log2(n)·c(interconnect) + (n − 1)·hop(engine)
     + compute·k [+ prefill·p + request ÷ output tokens, for a measured run].
 
     The terms are fitted by `hardware.calibration.fit`; a technology, engine or interconnect the
-    data never saw takes the pooled value (its own term 0, the engine's t₀ and launch the
-    median, an unseen interconnect PCIe's).
+    data never saw takes the pooled value (its own term 0, the engine's t₀, launch and hop the
+    median over the engines fitted, an unseen interconnect PCIe's).
     """
     f = step_features(frame)
     tech = frame["memory_technology"].astype(object).to_numpy()
@@ -403,7 +406,8 @@ def step_time_s(frame: pd.DataFrame, cal: Calibration) -> np.ndarray:
     t0 = np.array([cal.get(f"t0:{e}", t0_default) for e in engine])
     launch = np.array([cal.get(f"launch:{e}", launch_default) for e in engine])
     per_layer = np.array([cal.get(f"tp:{x}", cal.get("tp:pcie")) for x in link])
-    per_hop = np.array([cal.get(f"hop:{x}", cal.get("hop:pcie")) for x in link])
+    hop_default = pooled("hop:")
+    per_hop = np.array([cal.get(f"hop:{e}", hop_default) for e in engine])
     quant = np.array([cal.get(f"quant:{k}") for k in quant_keys(frame)])
     return (
         f["memory"] * inv_eta

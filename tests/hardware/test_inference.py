@@ -79,7 +79,7 @@ GIB = 2**30
 # not touch an estimate.
 CAL = inf.Calibration(
     params={"memory": 1.25, "t0:vllm": 0.002, "t0:llama.cpp": 0.002, "tp:nvlink": 3e-5,
-            "tp:pcie": 3e-5, "hop:pcie": 1e-3, "compute": 2.0, "request": 5.0, "prefill": 9.0},
+            "tp:pcie": 3e-5, "hop:llama.cpp": 1e-3, "compute": 2.0, "request": 5.0, "prefill": 9.0},
     util_batch_1=0.7, util_batched=0.85, util_source="test", band_low=0.8, band_high=1.2,
 )  # fmt: skip
 

@@ -13,7 +13,7 @@ class Command(BaseCommand):
     help = (
         "Fit the reuse decode model to hardware/catalogue/decode_measurements.csv; write the "
         "constants (with the data's SHA-256 and the date), the accuracy section of docs/reuse.md "
-        "and its plot."
+        "and its plots; check the result against validation_measurements.csv, never fitted."
     )
 
     def add_arguments(self, parser):
@@ -38,24 +38,30 @@ class Command(BaseCommand):
             extra = as_calibration_rows(opts["site_measurements"])
         try:
             table = calibration.load_table(extra_rows=extra)
+            validation = calibration.load_validation()
         except calibration.MeasurementError as exc:
             raise CommandError(
                 f"Not calibrated, nothing was written ({len(exc.problems)} problem(s)):\n"
                 + "\n".join(exc.problems)
             ) from exc
-        result = calibration.calibrate(table)
+        result = calibration.calibrate(table, validation)
         old = calibration.stored()
         same = (
             old is not None
             and old.get("constants") == result["constants"]
             and old.get("data_sha256") == result["data_sha256"]
+            and (old.get("validation") or {}).get("data_sha256")
+            == result["validation"]["data_sha256"]
         )
-        cv = result["cv"]
+        cv, check = result["cv"], result["validation"]
         summary = (
             f"{result['rows']} measurements, {len(result['gpus'])} GPUs; leave one GPU out: "
             f"median estimate/measured {cv['median_ratio']:.2f}, "
             f"{cv['share_within_35']:.0%} within ±35 %, worst {cv['worst_ratio']:.2f} — goal "
             + ("met" if cv["goal_met"] else "NOT met")
+            + f"; independent check ({check['rows']} rows never fitted): median "
+            f"{check['median_ratio']:.2f}, {check['share_within_35']:.0%} within ±35 %, "
+            f"worst {check['worst_ratio']:.2f}"
         )
         if opts["check"]:
             if not same:
@@ -76,6 +82,14 @@ class Command(BaseCommand):
             ),
             encoding="utf-8",
         )
+        (docs / "reuse-validation.svg").write_text(
+            calibration.plot_svg(
+                check["_rows"],
+                "Decode tokens/s: estimate vs independent measurement (never fitted)",
+                y_label="estimated tokens/s (shipped constants)",
+            ),
+            encoding="utf-8",
+        )
         page = docs / "reuse.md"
         page.write_text(
             calibration.replace_docs_block(
@@ -86,5 +100,6 @@ class Command(BaseCommand):
         inference.calibration.cache_clear()
         self.stdout.write(self.style.SUCCESS(f"Calibrated: {summary}"))
         self.stdout.write(
-            f"  wrote {inference.CALIBRATION_FILE.name}, docs/reuse.md, docs/reuse-calibration.svg"
+            f"  wrote {inference.CALIBRATION_FILE.name}, docs/reuse.md, "
+            "docs/reuse-calibration.svg, docs/reuse-validation.svg"
         )
