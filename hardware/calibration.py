@@ -501,11 +501,11 @@ def validate(validation: pd.DataFrame, params: dict) -> dict:
     rows = validation.copy()
     rows["estimate"] = predict(rows, params)
     rows["ratio"] = rows["estimate"] / rows["tokens_per_s"]
-    rows = rows.sort_values("id", kind="stable", key=lambda ids: ids.astype(int))
     return {
         "method": "the constants above, fitted without these rows, against them",
         "data_sha256": data_hash(validation),
         "rows": int(len(rows)),
+        "excluded": validation.attrs.get("excluded", []),
         "sources": sorted(set(rows["source"])),
         **summarise(rows["ratio"]),
         "roofline": summarise(roofline(rows) / rows["tokens_per_s"]),
@@ -734,7 +734,13 @@ def _validation_lines(v: dict) -> list[str]:
         f"(`{VALIDATION_FILE}`, data SHA-256 `{v['data_sha256'][:16]}…`; "
         + ", ".join(v["sources"])
         + "), estimated with the constants above, as a user is shown them. The fit has seen "
-        "these GPUs, never these rows or their publications.",
+        "these GPUs, never these rows or their publications."
+        + (
+            f" {len(v['excluded'])} further rows of the file are left out by the rules the fit "
+            "follows (listed under `validation.excluded` in the stored calibration)."
+            if v["excluded"]
+            else ""
+        ),
         "",
         "| | calibrated model | former roofline (0.7 × bandwidth) |",
         "|---|---|---|",
