@@ -224,3 +224,38 @@ def test_the_admin_form_refuses_a_multiplier_change_on_a_meter_with_readings(sit
     assert inline.model is MeterSetting
     assert not inline.has_change_permission(request, meter)
     assert not inline.has_delete_permission(request, meter)
+
+
+def test_the_admin_inline_cannot_add_an_interval_before_the_latest_either(site, client):
+    from tests import factories
+
+    meter = make_meter(site, "UPS-1", "eit-ups-output")
+    ingest([("UPS-1", DAY, "1"), ("UPS-1", DAY + 13 * HOUR, "1")])
+    MeterSetting.objects.create(
+        meter=meter, valid_from=CHANGE, unit="kWh", multiplier=2, reason="CT"
+    )
+    client.force_login(factories.user("root", is_staff=True, is_superuser=True))
+    earlier = CHANGE - HOUR  # as import_meters refuses it: the interval would go back in time
+    data = {
+        "site": site.pk,
+        "code": "UPS-1",
+        "quantity": "eit-ups-output",
+        "unit": "kWh",
+        "register": "interval",
+        "multiplier": "1",
+        "interval_minutes": 15,
+        "setting_intervals-TOTAL_FORMS": "2",
+        "setting_intervals-INITIAL_FORMS": "1",
+        "setting_intervals-0-id": str(MeterSetting.objects.get().pk),
+        "setting_intervals-0-meter": str(meter.pk),
+        "setting_intervals-1-meter": str(meter.pk),
+        "setting_intervals-1-valid_from_0": earlier.strftime("%Y-%m-%d"),
+        "setting_intervals-1-valid_from_1": earlier.strftime("%H:%M:%S"),
+        "setting_intervals-1-unit": "kWh",
+        "setting_intervals-1-multiplier": "4",
+        "setting_intervals-1-reason": "typed in the admin",
+    }
+    page = client.post(f"/admin/reporting/measurementpoint/{meter.pk}/change/", data)
+    assert page.status_code == 200, page.status_code  # the form again, with the reason
+    assert b"latest interval" in page.content
+    assert MeterSetting.objects.count() == 1
