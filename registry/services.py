@@ -364,6 +364,11 @@ def record_event(
             _refuse("to_state", f"given twice, as '{to_state}' and '{given}'")
         to_state = to_state or given
     details = _clean_details(kind, details)
+    weighed = details.get("weighed_mass_kg")
+    if kind == EventKind.RECYCLED and _caused_by is None and weighed and not Decimal(weighed):
+        # Only a component inside its parent's consignment adds 0 kg; a unit on its own weighs
+        # something, and the route figures would count 0 t for it (blank is never 0).
+        _refuse("weighed_mass_kg", "a consignment weighs more than 0 kg (see its certificate)")
     _check_time(asset, occurred_at, last)
     state_after = _target(asset, kind, to_state, details)
     if kind == EventKind.COMPONENT_REMOVED or _parted(asset, state_after):

@@ -255,3 +255,39 @@ def test_unit_content_scales_with_mass_and_stays_in_range():
     for material, content in a.items():
         assert b[material].g == 2 * content.g
         assert content.min_g <= content.g <= content.max_g
+
+
+def test_a_measured_mass_of_zero_is_refused_at_every_door(par, api, operator_user, tmp_path):
+    """0 kg is no unit's mass: it would override the catalogue's and count as 0 t. Unknown is
+    blank (the catalogue refuses a mass below 1 g for the same reason)."""
+    from django.core.exceptions import ValidationError
+
+    from registry.importing import import_assets
+
+    ssd = f.asset("SSD-1", at_site=par, model=f.hardware_model_by_slug("generic-ssd-960gb"))
+    ssd.measured_mass_kg = Decimal("0")
+    with pytest.raises(ValidationError) as caught:  # the admin's change form and the API
+        ssd.full_clean()
+    assert "measured_mass_kg" in caught.value.message_dict
+    par.operators.add(operator_user)
+    api.force_authenticate(operator_user)
+    response = api.patch(f"/api/assets/{ssd.pk}/", {"measured_mass_kg": "0"}, format="json")
+    assert response.status_code == 400 and "measured_mass_kg" in response.json()
+    path = tmp_path / "assets.csv"
+    path.write_text(
+        "asset_tag,serial_number,hardware_model,site,purchase_date,purchase_price,currency,"
+        "supplier,measured_mass_kg\n"
+        "SSD-2,SN-2,generic-ssd-960gb,PAR1,2024-03-01,100,EUR,Acme,0\n"
+    )
+    report = import_assets(path, actor=operator_user)
+    assert not report.ok and any("measured_mass_kg" in str(e) for e in report.errors)
+    ssd.refresh_from_db()
+    assert ssd.measured_mass_kg is None
+
+
+def test_a_unit_recycled_on_its_own_weighs_more_than_zero(par):
+    from registry.services import LifecycleError
+
+    with pytest.raises(LifecycleError) as caught:
+        _recycled_gpu("GPU-1", par, mass="0")
+    assert "weighed_mass_kg" in caught.value.message_dict
