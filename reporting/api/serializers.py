@@ -118,6 +118,11 @@ class FieldValueSerializer(ValidatedModelSerializer):
     def validate(self, attrs):
         if self.instance is None:
             attrs["period"] = self.context["period"]
+        elif not self.partial:
+            # Setting a symbol again states the whole entry: what it leaves out is blank, not
+            # the replaced entry's (a new measured figure names its own instrument).
+            for name in self.Meta.fields:
+                attrs.setdefault(name, FieldValue._meta.get_field(name).get_default())
         return super().validate(attrs)
 
 

@@ -178,6 +178,27 @@ def test_estimates_name_no_instrument(site):
         value.full_clean()
 
 
+def test_an_api_value_set_again_names_its_own_instrument_not_the_last_ones(
+    site, api, operator_user
+):
+    """POST sets the whole entry: a new measured figure does not inherit the instrument named
+    for the figure it replaces (nor an estimate the old one's, which it may not carry)."""
+    site.operators.add(operator_user)
+    api.force_authenticate(operator_user)
+    url = f"/api/periods/{one_day(site).pk}/values/"
+    first = {"symbol": "SDC", "value": "4200", "quality": "measured", "measured_by": "plans rev C"}
+    assert api.post(url, first, format="json").status_code == 200
+    again = {"symbol": "SDC", "value": "4300", "quality": "measured"}
+    response = api.post(url, again, format="json")
+    assert response.status_code == 400 and "measured_by" in response.json(), response.content
+    assert FieldValue.objects.get(symbol="SDC").value == 4200
+    estimate = {"symbol": "SDC", "value": "4300", "quality": "estimated", "note": "survey"}
+    response = api.post(url, estimate, format="json")
+    assert response.status_code == 200, response.content
+    stored = FieldValue.objects.get(symbol="SDC")
+    assert (stored.quality, stored.measured_by, stored.value) == ("estimated", "", 4300)
+
+
 # --- counts that count right -------------------------------------------------------------------
 
 
