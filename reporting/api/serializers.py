@@ -119,9 +119,10 @@ class FieldValueSerializer(ValidatedModelSerializer):
         if self.instance is None:
             attrs["period"] = self.context["period"]
         elif not self.partial:
-            # Setting a symbol again states the whole entry: what it leaves out is blank, not
-            # the replaced entry's (a new measured figure names its own instrument).
-            for name in self.Meta.fields:
+            # Setting a symbol again states the figure afresh: what it leaves out is blank, not
+            # the replaced figure's (a new measured figure names its own instrument). Only the
+            # confidentiality stays until lifted, so a value is never published by omission.
+            for name in set(self.Meta.fields) - {"symbol", "confidential"}:
                 attrs.setdefault(name, FieldValue._meta.get_field(name).get_default())
         return super().validate(attrs)
 

@@ -187,6 +187,7 @@ def test_an_api_value_set_again_names_its_own_instrument_not_the_last_ones(
     api.force_authenticate(operator_user)
     url = f"/api/periods/{one_day(site).pk}/values/"
     first = {"symbol": "SDC", "value": "4200", "quality": "measured", "measured_by": "plans rev C"}
+    first["confidential"] = True
     assert api.post(url, first, format="json").status_code == 200
     again = {"symbol": "SDC", "value": "4300", "quality": "measured"}
     response = api.post(url, again, format="json")
@@ -197,6 +198,7 @@ def test_an_api_value_set_again_names_its_own_instrument_not_the_last_ones(
     assert response.status_code == 200, response.content
     stored = FieldValue.objects.get(symbol="SDC")
     assert (stored.quality, stored.measured_by, stored.value) == ("estimated", "", 4300)
+    assert stored.confidential  # lifted only when the POST says so
 
 
 # --- counts that count right -------------------------------------------------------------------
