@@ -80,6 +80,20 @@ def test_a_donated_unit_of_unknown_mass_is_not_zero_tonnes_and_not_in_ede(par):
     assert "known mass only" in fig["ede"]["definition"]
 
 
+def test_the_ewaste_workbook_leaves_blank_a_weight_no_unit_of_its_row_has(par):
+    from reporting.exports import ewaste
+
+    _donated_ssd("SSD-1", par)
+    table = ewaste.route_table(ewaste.report_data(["PAR1"], 2024))
+    col = {c.header: i for i, c in enumerate(table.columns)}
+    rows = {r[col["WEEE cat"]]: r for r in table.rows}
+    weight = "Gross weight of units of known mass (all routes) [t]"
+    # As the API's totals say (mass_kg null): one unit, of unknown mass, weighs "unknown".
+    assert rows["6"][col["Units of unknown mass (all routes)"]] == 1
+    assert rows["6"][col[weight]] is None
+    assert rows["4"][col[weight]] == 0  # no unit at all: a real zero
+
+
 def test_a_donated_catalogue_drive_counts_with_its_estimated_mass_not_as_unknown(par):
     model = f.hardware_model_by_slug("generic-ssd-960gb")
     assert model.mass_kg is not None  # class-typical, estimated, with a range
