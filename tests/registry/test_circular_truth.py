@@ -195,6 +195,35 @@ units = st.lists(
 )
 
 
+def test_a_parent_marked_data_bearing_by_a_component_names_the_event_and_actor(par, operator_user):
+    """The cascade (a data-bearing drive installed marks its server) is a change caused by a
+    ledger event: the server's history says which, and who recorded it."""
+    from registry import services
+    from tests.factories import at
+
+    par.operators.add(operator_user)
+    chassis = f.hardware_model("acme-chassis", kind="chassis", memory_gb=None, holds_data=False)
+    server = f.asset("SRV-1", at_site=par, model=chassis)
+    assert not server.data_bearing
+    drive = f.asset("SSD-1", at_site=par, model=f.hardware_model_by_slug("generic-ssd-960gb"))
+    event = services.record_event(
+        drive,
+        "component-installed",
+        occurred_at=at(1),
+        actor=operator_user,
+        details={"parent": "SRV-1"},
+    )
+    server.refresh_from_db()
+    assert server.data_bearing
+    marked = next(
+        h
+        for h in selectors.change_history(server)
+        if any(c["field"] == "data_bearing" for c in h["changes"])
+    )
+    assert marked["reason"] and f"ledger event {event.pk}" in marked["reason"], marked
+    assert marked["user"] == operator_user.username
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(units=units)
 def test_totals_equal_the_sum_of_their_parts_with_unknowns_apart(par, units):
