@@ -1076,6 +1076,15 @@ def _validate(period, values, entered, figures, previous) -> list[dict]:
         if fig.resets:
             message = f"meter {code}: {len(fig.resets)} counter reset(s) or replacement(s)"
             found.append(_finding("meter-counter-reset", "warning", (code,), message))
+    for symbol, fv in entered.items():
+        # FieldValue.clean asks this of every new entry; a row stored before (an upgraded
+        # database) is named here, so it cannot be reported as measured without its basis.
+        if fv.quality == Quality.MEASURED and not fv.measured_by.strip():
+            message = (
+                f"{symbol} is entered as measured but names no instrument or document: name "
+                "it, or state the value estimated or allocated"
+            )
+            found.append(_finding("measured-without-instrument", "error", (symbol,), message))
     return found
 
 

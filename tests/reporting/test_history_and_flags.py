@@ -201,6 +201,16 @@ def test_an_api_value_set_again_names_its_own_instrument_not_the_last_ones(
     assert stored.confidential  # lifted only when the POST says so
 
 
+def test_a_measured_value_stored_before_bases_were_required_blocks_validation(site):
+    """A row written before the rule (an upgraded database, the old demo's SDC) is not quietly
+    reported as measured: the computation names it as an error, which blocks validation."""
+    period = one_day(site)
+    FieldValue.objects.create(period=period, symbol="SDC", value=4200, quality="measured")
+    result = compute_and_store(period)
+    found = [f for f in result.findings if "SDC" in f["fields"] and f["severity"] == "error"]
+    assert found and "instrument or document" in found[0]["message"], result.findings
+
+
 # --- counts that count right -------------------------------------------------------------------
 
 
