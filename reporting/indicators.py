@@ -351,7 +351,7 @@ class Aggregate:
 
     group: str  # "all", "type:<dc_type>" or "size:<code>"
     n_sites: int
-    total_pdit_kw: Decimal | None  # None: withheld, the group has fewer than MIN_SITES
+    total_pdit_kw: Decimal | None  # None: withheld (< MIN_SITES) or not reported by every site
     total_edc_kwh: Decimal | None
     total_win_m3: Decimal | None
     averages: dict[str, Average] = field(default_factory=dict)
@@ -363,7 +363,7 @@ def aggregate(group: str, sites: list[Site], min_sites: int = MIN_SITES) -> Aggr
 
     One rule for every group: a figure built from fewer than ``min_sites`` data centres is
     withheld (a total or average of one or two sites discloses them, Art. 5(5)); the count of
-    data centres is always given.
+    data centres is always given. A total is given only when every data centre reported it.
     """
     per_site = [(s.edc_kwh, s.kpis()) for s in sites]
     averages = {}
@@ -381,7 +381,12 @@ def aggregate(group: str, sites: list[Site], min_sites: int = MIN_SITES) -> Aggr
     withheld = len(sites) < min_sites
 
     def total(values: Iterable[Decimal | None]) -> Decimal | None:
-        return None if withheld else sum((v for v in values if v is not None), Decimal(0))
+        # A total leaving out a data centre that did not report would count it as 0, and one
+        # of three would total two sites' figures: blank unless every data centre reported it.
+        values = list(values)
+        if withheld or any(v is None for v in values):
+            return None
+        return sum(values, Decimal(0))
 
     return Aggregate(
         group=group,
