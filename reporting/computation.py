@@ -997,7 +997,7 @@ def _renewables(instruments, onsite_meters, inputs) -> None:
     for inst in instruments:
         volume = inst.volume_kwh
         if volume is None:  # on-site generation taken from the renewable-onsite meters
-            volume = onsite_total if onsite_total is not None else Decimal(0)
+            volume = onsite_total  # None without such meters: unknown, not 0 kWh
         items.append(
             ind.Instrument(inst.kind, volume, inst.retired_by_this_dc, inst.gos_not_owned_kwh)
         )
@@ -1005,6 +1005,8 @@ def _renewables(instruments, onsite_meters, inputs) -> None:
         items.append(ind.Instrument("onsite", onsite_total))  # GOs assumed owned and retired
     source = "instruments" + (" + meters" if onsite_meters else "")
     for symbol, value in ind.renewables(items).items():
+        if value is None:
+            continue  # unknown: missing, unless a value is entered for it
         inputs[symbol] = {
             "value": _dec(value),
             "unit": "kWh",

@@ -210,16 +210,19 @@ class Instrument:
     """
 
     kind: Literal["go", "ppa", "onsite"]
-    volume_kwh: Decimal
+    volume_kwh: Decimal | None  # None: unknown (on-site generation with no meter to read)
     retired_by_this_dc: bool = True  # GO only: counts if purchased and retired by this DC
     gos_not_owned_kwh: Decimal = Decimal(0)  # PPA/on-site: GOs sold or not retired by this DC
 
 
-def renewables(instruments: Iterable[Instrument]) -> dict[str, Decimal]:
-    """ERES-GOO, ERES-PPA, ERES-OS and ERES-TOT in kWh from the period's instruments."""
-    totals = {"go": Decimal(0), "ppa": Decimal(0), "onsite": Decimal(0)}
+def renewables(instruments: Iterable[Instrument]) -> dict[str, Decimal | None]:
+    """ERES-GOO, ERES-PPA, ERES-OS and ERES-TOT in kWh from the period's instruments; an
+    instrument of unknown volume makes its kind's figure and the total unknown, never 0."""
+    totals: dict[str, Decimal | None] = {"go": Decimal(0), "ppa": Decimal(0), "onsite": Decimal(0)}
     for item in instruments:
-        if item.kind == "go":
+        if item.volume_kwh is None or totals[item.kind] is None:
+            totals[item.kind] = None
+        elif item.kind == "go":
             # Annex II 1(p): only GOs purchased and retired by the reporting DC
             totals["go"] += item.volume_kwh if item.retired_by_this_dc else 0
         else:
@@ -229,11 +232,13 @@ def renewables(instruments: Iterable[Instrument]) -> dict[str, Decimal]:
                 raise ValueError(f"{item.kind}: GOs not owned exceed the volume")
             totals[item.kind] += net
     goo, ppa, onsite = totals["go"], totals["ppa"], totals["onsite"]
+    known = None not in (goo, ppa, onsite)
     return {
         "ERES-GOO": goo,
         "ERES-PPA": ppa,
         "ERES-OS": onsite,
-        "ERES-TOT": goo + ppa + onsite,  # Annex II 1(o): ERES-TOT = GOO + PPA + OS
+        # Annex II 1(o): ERES-TOT = GOO + PPA + OS
+        "ERES-TOT": goo + ppa + onsite if known else None,
     }
 
 

@@ -74,6 +74,18 @@ def _value(result, symbol):
     return None if value is None else Decimal(value)
 
 
+def test_on_site_generation_to_come_from_meters_none_of_which_exist_is_unknown_not_0(
+    worked_site,
+):
+    # The instrument says "from the renewable-onsite meters", and the site has none: ERES-OS
+    # is not 0 kWh measured, and ERES-TOT (GO + PPA + OS) and REF are unknown with it.
+    RenewableInstrument.objects.create(period=worked_site, kind="onsite", volume_kwh=None)
+    result = compute_and_store(worked_site)
+    assert _value(result, "ERES-OS") is None and result.inputs["ERES-OS"]["quality"] == "missing"
+    assert _value(result, "ERES-TOT") is None and result.indicators["REF"] is None
+    assert _value(result, "ERES-GOO") == 100 and _value(result, "ERES-PPA") == 150
+
+
 def test_inputs_and_indicators_match_the_hand_worked_day(worked_site):
     result = compute_and_store(worked_site)
     assert _value(result, "EIT") == 240 and _value(result, "EDC") == 360
