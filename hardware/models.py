@@ -5,9 +5,17 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Coalesce
 from simple_history.models import HistoricalRecords
 
-from hardware.invariants import MATERIAL_FIELDS, entry_problems
+from hardware.invariants import (
+    COMPONENT_KINDS,
+    MASS_FIELDS,
+    MATERIAL_FIELDS,
+    Problem,
+    catalogue_problems,
+    entry_problems,
+)
 
 NON_NEGATIVE = [MinValueValidator(Decimal("0"))]
 
@@ -184,6 +192,14 @@ class HardwareModel(models.Model):
         return f"{self.manufacturer} {self.name}"
 
     def clean(self) -> None:
+        errors = self.entry_errors()
+        for problem in self.problems_with_the_catalogue():
+            errors.setdefault(problem.field, problem.rule)
+        if errors:
+            raise ValidationError(errors)
+
+    def entry_errors(self) -> dict[str, str]:
+        """The rules this entry keeps on its own (`load_catalogue` checks the rest at once)."""
         errors: dict[str, str] = {}
         if self.kind != HardwareKind.ACCELERATOR:
             for field in ACCELERATOR_FIELDS:
@@ -191,8 +207,29 @@ class HardwareModel(models.Model):
                     errors[field] = "Only accelerators carry this figure."
         for problem in entry_problems(self.slug or self.name, vars(self)):
             errors.setdefault(problem.field, problem.rule)
-        if errors:
-            raise ValidationError(errors)
+        return errors
+
+    def problems_with_the_catalogue(self) -> list:
+        """The rules between entries that this one would break as stored beside the others: a
+        component outweighing the lightest server, or a server lighter than a component."""
+        if self.kind != HardwareKind.SERVER and self.kind not in COMPONENT_KINDS:
+            return []
+        others = HardwareModel.objects.exclude(pk=self.pk).filter(mass_kg__isnull=False)
+        fields = ("slug", "kind", *MASS_FIELDS)
+        heaviest = Coalesce("mass_max_kg", "mass_kg")
+        neighbours = [
+            *others.filter(kind=HardwareKind.SERVER).order_by("mass_kg").values(*fields)[:1],
+            *others.filter(kind__in=COMPONENT_KINDS).order_by(heaviest.desc()).values(*fields)[:1],
+        ]
+        before = catalogue_problems({n["slug"]: n for n in neighbours})
+        slug = self.slug or self.name
+        after = catalogue_problems({n["slug"]: n for n in neighbours} | {slug: vars(self)})
+        problems = [p for p in after if p not in before]
+        return [p for p in problems if p.entry == slug] or [
+            # This server is now the lightest, and a component outweighs it.
+            Problem(slug, "mass_kg", f"{p.entry}: {p.rule}")
+            for p in problems
+        ]
 
     @property
     def is_accelerator(self) -> bool:

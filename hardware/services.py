@@ -10,7 +10,7 @@ from django.db import models, transaction
 from django.utils.text import slugify
 
 from hardware import calibration, inference
-from hardware.invariants import catalogue_problems
+from hardware.invariants import MASS_FIELDS, catalogue_problems
 from hardware.materials import CLASSES_FILE, YIELDS_FILE, read_classes, read_yields
 from hardware.models import (
     SOURCED_FIELDS,
@@ -435,6 +435,12 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
                 row, ids[row["model"]], edited[row["model"]], existing, cited
             )
         report.measurements = _write_measurements(measurements, ids, cited)
+        # The rules between entries, on what the load leaves: the file's models beside the
+        # operators' own and their kept edits. A problem undoes the whole load.
+        stored = HardwareModel.objects.values("slug", "kind", *MASS_FIELDS)
+        between = catalogue_problems({row["slug"]: row for row in stored})
+        if between:
+            raise CatalogueError([f"model {problem}" for problem in between])
         # A figure the catalogue no longer cites (e.g. withdrawn as impossible) loses the source
         # the loader once wrote for it; operators' sources and edited figures are kept.
         cited_now = {(ids[row["model"]], name) for row in sources for name in row["fields"]}
@@ -477,7 +483,22 @@ def _upsert_model(slug: str, maker: Manufacturer, values: dict, report: LoadRepo
     }
     if changed or new_snapshot != obj.catalogue_values:
         obj.catalogue_values = new_snapshot
-        obj.full_clean(validate_unique=False)
+        # The file's figures beside the operator's kept edits: the entry's own rules hold on
+        # the mix (the rules between entries are checked once every entry is written).
+        try:
+            obj.clean_fields()
+        except ValidationError as exc:
+            errors = {name: "; ".join(messages) for name, messages in exc.message_dict.items()}
+        else:
+            errors = obj.entry_errors()
+        if errors:
+            raise CatalogueError(
+                [
+                    f"model {slug}: field {name}: {rule} (with the kept operator edits of "
+                    f"{', '.join(sorted(edited)) or 'none'})"
+                    for name, rule in errors.items()
+                ]
+            )
         obj.save()
         report.updated += 1
     else:

@@ -25,7 +25,7 @@ from django.utils import timezone
 from hardware.models import HardwareModel
 from registry import permissions
 from registry.lifecycle import EventKind, State
-from registry.models import Asset, LifecycleEvent, Site
+from registry.models import ZERO_MASS, Asset, LifecycleEvent, Site
 
 BATCH = 5000
 FIRST_DATA_ROW = 2  # row 1 holds the column names, as a spreadsheet shows it
@@ -313,6 +313,8 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
             # As `services.create_asset` sets it: from the model, or the operator says so.
             "data_bearing": row.flag("data_bearing") or model_id in bearing_models,
         }
+        if fields["measured_mass_kg"] == 0:
+            row.error("measured_mass_kg", ZERO_MASS)
         if tag:
             if tag in tags_in_file:
                 row.error("asset_tag", f"'{tag}' also on row {tags_in_file[tag]}")

@@ -169,6 +169,9 @@ class Asset(models.Model):
 
     def clean(self):
         super().clean()
+        if self.measured_mass_kg is not None and self.measured_mass_kg <= 0:
+            # It would override the catalogue's mass and count as 0 t in the circular figures.
+            raise ValidationError({"measured_mass_kg": ZERO_MASS})
         if (
             self.pk is not None
             and not self.data_bearing
@@ -177,6 +180,9 @@ class Asset(models.Model):
             raise ValidationError(
                 {"data_bearing": "A unit that has held data stays marked so (it is never cleared)."}
             )
+
+
+ZERO_MASS = "0 kg is no unit's mass: leave it blank when not weighed (the catalogue's then counts)."
 
 
 class LedgerQuerySet(models.QuerySet):

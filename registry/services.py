@@ -364,6 +364,11 @@ def record_event(
             _refuse("to_state", f"given twice, as '{to_state}' and '{given}'")
         to_state = to_state or given
     details = _clean_details(kind, details)
+    weighed = details.get("weighed_mass_kg")
+    if kind == EventKind.RECYCLED and _caused_by is None and weighed and not Decimal(weighed):
+        # Only a component inside its parent's consignment adds 0 kg; a unit on its own weighs
+        # something, and the route figures would count 0 t for it (blank is never 0).
+        _refuse("weighed_mass_kg", "a consignment weighs more than 0 kg (see its certificate)")
     _check_time(asset, occurred_at, last)
     state_after = _target(asset, kind, to_state, details)
     if kind == EventKind.COMPONENT_REMOVED or _parted(asset, state_after):
@@ -404,6 +409,8 @@ def record_event(
     )
     asset._history_user = actor
     asset.save()
+    if kind == EventKind.COMPONENT_INSTALLED and asset.holds_data:
+        _mark_data_bearing(asset.parent, event, actor)
 
     if kind in FOLLOWS_PARENT:
         refused = []
@@ -508,8 +515,6 @@ def _apply(asset: Asset, kind: str, details: dict, state_after: str, actor) -> N
         if asset.parent_id:
             _refuse("parent", f"already installed in '{asset.parent}': remove it first")
         asset.parent = parent
-        if asset.holds_data:
-            _mark_data_bearing(parent)
     elif kind == EventKind.COMPONENT_REMOVED:
         if asset.parent_id is None:
             _refuse("kind", f"'{asset.asset_tag}' is not installed in anything")
@@ -533,11 +538,16 @@ def _parted(asset: Asset, state_after: str) -> bool:
     return (state_after in OUT_OF_CUSTODY) != (asset.parent.state in OUT_OF_CUSTODY)
 
 
-def _mark_data_bearing(unit: Asset) -> None:
-    """A unit that ever held a data-bearing component has held data (and so its parents)."""
+def _mark_data_bearing(unit: Asset, event: LifecycleEvent, actor) -> None:
+    """A unit that ever held a data-bearing component has held data (and so its parents); its
+    change history names the ledger row that caused it and who recorded it."""
     for _ in range(10):
         if not unit.data_bearing:
             unit.data_bearing = True
+            unit._change_reason = (
+                f"ledger event {event.pk}: {event.kind} of data-bearing {event.asset.asset_tag}"
+            )
+            unit._history_user = actor
             unit.save(update_fields=["data_bearing", "updated_at"])
         if unit.parent_id is None:
             return

@@ -820,10 +820,14 @@ def _compute_one(
     inputs: dict[str, dict] = {}
     monthly: dict[str, list[Decimal] | None] = {}
 
-    def metered(quantities) -> tuple[Decimal, list[Decimal], list[MeterFigures]] | None:
+    def metered(quantities) -> tuple[Decimal | None, list[Decimal], list[MeterFigures]] | None:
+        """None without a meter; a total of None when a meter expected to read in the period
+        has no reading in it: its share is unknown, and the figure with it (never 0)."""
         figs = [f for q in quantities for f in by_quantity.get(q, [])]
         if not figs:
             return None
+        if any(f.expected and not f.present for f in figs):
+            return None, [], figs
         series = [sum((f.monthly[i] for f in figs), Decimal(0)) for i in range(len(months))]
         return sum(series, Decimal(0)), series, figs
 
@@ -847,15 +851,15 @@ def _compute_one(
     for symbol, quantities in METERED.items():
         quantities = eit_quantities if symbol == "EIT" else quantities
         found = metered(quantities)
-        if found:
+        if found and found[0] is not None:
             unit = "m3" if symbol.startswith("WIN") else "kWh"
             extra = {"method": eit_method} if symbol == "EIT" else {}
             from_meters(symbol, *found, unit, **extra)
 
     findings: list[dict] = []
     heat = metered((Quantity.HEAT_EXPORT,))
-    if heat:
-        own = metered((Quantity.HEAT_INTERNAL_REUSE,))
+    own = metered((Quantity.HEAT_INTERNAL_REUSE,))
+    if heat and heat[0] is not None and not (own and own[0] is None):
         zero = (Decimal(0), [Decimal(0)] * len(months))
         own_total, own_series = (own[0], own[1]) if own else zero
         try:
@@ -997,7 +1001,7 @@ def _renewables(instruments, onsite_meters, inputs) -> None:
     for inst in instruments:
         volume = inst.volume_kwh
         if volume is None:  # on-site generation taken from the renewable-onsite meters
-            volume = onsite_total if onsite_total is not None else Decimal(0)
+            volume = onsite_total  # None without such meters, or one unread: unknown, not 0
         items.append(
             ind.Instrument(inst.kind, volume, inst.retired_by_this_dc, inst.gos_not_owned_kwh)
         )
@@ -1005,6 +1009,8 @@ def _renewables(instruments, onsite_meters, inputs) -> None:
         items.append(ind.Instrument("onsite", onsite_total))  # GOs assumed owned and retired
     source = "instruments" + (" + meters" if onsite_meters else "")
     for symbol, value in ind.renewables(items).items():
+        if value is None:
+            continue  # unknown: missing, unless a value is entered for it
         inputs[symbol] = {
             "value": _dec(value),
             "unit": "kWh",
@@ -1076,6 +1082,15 @@ def _validate(period, values, entered, figures, previous) -> list[dict]:
         if fig.resets:
             message = f"meter {code}: {len(fig.resets)} counter reset(s) or replacement(s)"
             found.append(_finding("meter-counter-reset", "warning", (code,), message))
+    for symbol, fv in entered.items():
+        # FieldValue.clean asks this of every new entry; a row stored before (an upgraded
+        # database) is named here, so it cannot be reported as measured without its basis.
+        if fv.quality == Quality.MEASURED and not fv.measured_by.strip():
+            message = (
+                f"{symbol} is entered as measured but names no instrument or document: name "
+                "it, or state the value estimated or allocated"
+            )
+            found.append(_finding("measured-without-instrument", "error", (symbol,), message))
     return found
 
 

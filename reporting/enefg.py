@@ -252,10 +252,11 @@ def check(
 def total_electricity(
     grid_kwh: Decimal | None, own_kwh: Decimal | None, feed_in_kwh: Decimal | None
 ) -> Decimal | None:
-    """Electricity used, kWh: grid purchase + own generation - feed-in (Anlage 3 2(a))."""
-    if grid_kwh is None or own_kwh is None:
+    """Electricity used, kWh: grid purchase + own generation - feed-in (Anlage 3 2(a)); unknown
+    when any of the three is (a site that feeds nothing in reports 0)."""
+    if grid_kwh is None or own_kwh is None or feed_in_kwh is None:
         return None
-    return grid_kwh + own_kwh - (feed_in_kwh or 0)
+    return grid_kwh + own_kwh - feed_in_kwh
 
 
 # Anlage 3 1(c) size classes by rated IT connected load: (class, upper bound in kW, exclusive)

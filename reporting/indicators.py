@@ -210,16 +210,19 @@ class Instrument:
     """
 
     kind: Literal["go", "ppa", "onsite"]
-    volume_kwh: Decimal
+    volume_kwh: Decimal | None  # None: unknown (on-site generation with no meter to read)
     retired_by_this_dc: bool = True  # GO only: counts if purchased and retired by this DC
     gos_not_owned_kwh: Decimal = Decimal(0)  # PPA/on-site: GOs sold or not retired by this DC
 
 
-def renewables(instruments: Iterable[Instrument]) -> dict[str, Decimal]:
-    """ERES-GOO, ERES-PPA, ERES-OS and ERES-TOT in kWh from the period's instruments."""
-    totals = {"go": Decimal(0), "ppa": Decimal(0), "onsite": Decimal(0)}
+def renewables(instruments: Iterable[Instrument]) -> dict[str, Decimal | None]:
+    """ERES-GOO, ERES-PPA, ERES-OS and ERES-TOT in kWh from the period's instruments; an
+    instrument of unknown volume makes its kind's figure and the total unknown, never 0."""
+    totals: dict[str, Decimal | None] = {"go": Decimal(0), "ppa": Decimal(0), "onsite": Decimal(0)}
     for item in instruments:
-        if item.kind == "go":
+        if item.volume_kwh is None or totals[item.kind] is None:
+            totals[item.kind] = None
+        elif item.kind == "go":
             # Annex II 1(p): only GOs purchased and retired by the reporting DC
             totals["go"] += item.volume_kwh if item.retired_by_this_dc else 0
         else:
@@ -229,11 +232,13 @@ def renewables(instruments: Iterable[Instrument]) -> dict[str, Decimal]:
                 raise ValueError(f"{item.kind}: GOs not owned exceed the volume")
             totals[item.kind] += net
     goo, ppa, onsite = totals["go"], totals["ppa"], totals["onsite"]
+    known = None not in (goo, ppa, onsite)
     return {
         "ERES-GOO": goo,
         "ERES-PPA": ppa,
         "ERES-OS": onsite,
-        "ERES-TOT": goo + ppa + onsite,  # Annex II 1(o): ERES-TOT = GOO + PPA + OS
+        # Annex II 1(o): ERES-TOT = GOO + PPA + OS
+        "ERES-TOT": goo + ppa + onsite if known else None,
     }
 
 
@@ -351,7 +356,7 @@ class Aggregate:
 
     group: str  # "all", "type:<dc_type>" or "size:<code>"
     n_sites: int
-    total_pdit_kw: Decimal | None  # None: withheld, the group has fewer than MIN_SITES
+    total_pdit_kw: Decimal | None  # None: withheld (< MIN_SITES) or not reported by every site
     total_edc_kwh: Decimal | None
     total_win_m3: Decimal | None
     averages: dict[str, Average] = field(default_factory=dict)
@@ -363,7 +368,7 @@ def aggregate(group: str, sites: list[Site], min_sites: int = MIN_SITES) -> Aggr
 
     One rule for every group: a figure built from fewer than ``min_sites`` data centres is
     withheld (a total or average of one or two sites discloses them, Art. 5(5)); the count of
-    data centres is always given.
+    data centres is always given. A total is given only when every data centre reported it.
     """
     per_site = [(s.edc_kwh, s.kpis()) for s in sites]
     averages = {}
@@ -381,7 +386,12 @@ def aggregate(group: str, sites: list[Site], min_sites: int = MIN_SITES) -> Aggr
     withheld = len(sites) < min_sites
 
     def total(values: Iterable[Decimal | None]) -> Decimal | None:
-        return None if withheld else sum((v for v in values if v is not None), Decimal(0))
+        # A total leaving out a data centre that did not report would count it as 0, and one
+        # of three would total two sites' figures: blank unless every data centre reported it.
+        values = list(values)
+        if withheld or any(v is None for v in values):
+            return None
+        return sum(values, Decimal(0))
 
     return Aggregate(
         group=group,

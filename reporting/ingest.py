@@ -996,9 +996,6 @@ def _import_setting(line, data, meter, bad, report) -> None:
         return bad("settings_from", f"{data['settings_from']!r} is not an ISO 8601 instant")
     if valid_from.tzinfo is None:
         return bad("settings_from", "needs a UTC offset")
-    current = meter.settings_at()[-1]
-    if current[0] is not None and valid_from < current[0]:
-        return bad("settings_from", f"before the latest interval ({current[0].isoformat()})")
     setting = MeterSetting.objects.filter(meter=meter, valid_from=valid_from).first()
     wanted = {"unit": data["unit"], "multiplier": data["multiplier"] or "1"}
     if setting is not None:
@@ -1018,8 +1015,9 @@ def _import_setting(line, data, meter, bad, report) -> None:
     try:
         setting.full_clean()
     except ValidationError as exc:
+        column = {"reason": "settings_reason", "valid_from": "settings_from"}
         for name, reasons in exc.message_dict.items():
-            bad(name if name != "reason" else "settings_reason", "; ".join(reasons))
+            bad(column.get(name, name), "; ".join(reasons))
         return None
     setting.save()
     report.intervals += 1

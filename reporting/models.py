@@ -586,6 +586,19 @@ class MeterSetting(models.Model):
             errors["unit"] = "Energy is metered in Wh, kWh, MWh or GJ."
         if not (self.reason or "").strip():
             errors["reason"] = "Say why the settings changed (CT ratio, meter replaced …)."
+        # Intervals follow one another: one dated before the latest would slip under it and
+        # reread readings already read with the settings before it (import_meters refuses it too).
+        latest = (
+            MeterSetting.objects.filter(meter_id=self.meter_id)
+            .exclude(pk=self.pk)
+            .order_by("-valid_from")
+            .values_list("valid_from", flat=True)
+            .first()
+            if self.meter_id and self.valid_from
+            else None
+        )
+        if latest is not None and self.valid_from < latest:
+            errors["valid_from"] = f"before the latest interval ({latest.isoformat()})"
         if errors:
             raise ValidationError(errors)
 

@@ -118,11 +118,24 @@ class FieldValueSerializer(ValidatedModelSerializer):
     def validate(self, attrs):
         if self.instance is None:
             attrs["period"] = self.context["period"]
+        elif not self.partial:
+            # Setting a symbol again states the figure afresh: what it leaves out is blank, not
+            # the replaced figure's (a new measured figure names its own instrument). Only the
+            # confidentiality stays until lifted, so a value is never published by omission.
+            for name in set(self.Meta.fields) - {"symbol", "confidential"}:
+                attrs.setdefault(name, FieldValue._meta.get_field(name).get_default())
         return super().validate(attrs)
 
 
 class TransitionSerializer(serializers.Serializer):
     to = serializers.ChoiceField(choices=["draft", "validated", "submitted"])
+
+
+TOTALS = ("total_pdit_kw", "total_edc_kwh", "total_win_m3")
+TOTAL_BLANK = (
+    "Blank: withheld (the group has fewer than three data centres) or not reported by every "
+    "data centre of the group (never counted as 0)"
+)
 
 
 class AggregateSerializer(serializers.ModelSerializer):
@@ -139,6 +152,7 @@ class AggregateSerializer(serializers.ModelSerializer):
             "averages",
             "computed_at",
         )
+        extra_kwargs = {t: {"help_text": TOTAL_BLANK} for t in TOTALS}
 
 
 class IngestJobSerializer(serializers.ModelSerializer):

@@ -514,7 +514,9 @@ def readme(data: dict) -> list[Table]:
             "per size: a total or average built from fewer than 3 data centres is withheld "
             "(blank), since it would disclose individual data (Art. 5(5)); the number of data "
             "centres is always given. Annex IV prints the rule for per-type and per-size "
-            "averages; it is applied to the 'all' groups and the totals too.",
+            "averages; it is applied to the 'all' groups and the totals too. A total is "
+            "also blank when a data centre of the group did not report the figure (it is "
+            "never counted as 0).",
         ],
     ]
     for u in data["unvalidated"]:
@@ -872,8 +874,11 @@ def sheet_h(data: dict) -> list[Table]:
     for a in data["aggregates"]:
         averages = a["averages"]
         suppressed = [k for k in kpis if (averages.get(k) or {}).get("suppressed")]
-        if a["total_edc_kwh"] is None:
+        blank = [t for t in ("total_pdit_kw", "total_edc_kwh", "total_win_m3") if a[t] is None]
+        if a["n_sites"] < ind.MIN_SITES:
             suppressed.insert(0, "totals")
+        else:  # a total some data centre of the group did not report
+            suppressed[:0] = [f"{t.split('_')[1].upper()} total (not all DCs)" for t in blank]
         rows.append(
             [
                 data["year"],

@@ -114,12 +114,14 @@ def route_table(data: dict) -> Table:
                 r_t = entry["mass_t"] if entry else Decimal("0.000000")
                 units += r_units
                 unknown += entry["unknown_mass_units"] if entry else 0
-                if r_t is not None:
+                if entry and r_t is not None:
                     mass_t = r_t if mass_t is None else mass_t + r_t
                 cells += [r_units, r_t]
                 if route == "recycled":
                     cert = fig["certified"].get(weee)
                     cells += [cert["units"] if cert else 0, _t(cert["mass_kg"]) if cert else _t(0)]
+            if mass_t is None and not unknown:
+                mass_t = Decimal("0.000000")  # no unit in the category at all: a real 0 t
             rows.append(
                 [
                     scope["site"],

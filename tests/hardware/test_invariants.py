@@ -322,3 +322,80 @@ def test_the_psu_class_fits_in_one_kilogram_and_names_its_sources():
     assert sum(r.figure.g_per_kg for r in psu) <= 1000
     assert sum(r.figure.min_g_per_kg for r in psu) <= 1000
     assert all(r.citation for r in psu)
+
+
+def _editor_api():
+    from rest_framework.test import APIClient
+
+    from tests import factories
+
+    api = APIClient()
+    api.force_authenticate(factories.user("editor", group="catalogue-editor"))
+    return api
+
+
+def test_an_api_edit_cannot_make_a_component_outweigh_the_lightest_server():
+    load_catalogue()
+    api = _editor_api()
+    t4 = HardwareModel.objects.get(slug="nvidia-t4")
+    response = api.patch(f"/api/hardware-models/{t4.pk}/", {"mass_kg": "14"}, format="json")
+    assert response.status_code == 400, response.content
+    assert "outweighs" in response.json()["mass_kg"][0]
+    # Nor the other way round: the lightest server made lighter than a component.
+    r340 = HardwareModel.objects.get(slug="dell-poweredge-r340")
+    response = api.patch(f"/api/hardware-models/{r340.pk}/", {"mass_kg": "0.2"}, format="json")
+    assert response.status_code == 400, response.content
+    assert "outweighs" in response.json()["mass_kg"][0]
+    t4.refresh_from_db()
+    r340.refresh_from_db()
+    assert (t4.mass_kg, r340.mass_kg) == (Decimal("0.301"), Decimal("13.2"))
+    # A plausible edit still goes through.
+    response = api.patch(f"/api/hardware-models/{t4.pk}/", {"mass_kg": "0.32"}, format="json")
+    assert response.status_code == 200, response.content
+
+
+def test_the_admin_change_form_refuses_a_component_heavier_than_a_server(client):
+    from django.forms.models import model_to_dict
+
+    from tests import factories
+
+    load_catalogue()
+    client.force_login(factories.user("root", is_staff=True, is_superuser=True))
+    t4 = HardwareModel.objects.get(slug="nvidia-t4")
+    data = {k: ("" if v is None else v) for k, v in model_to_dict(t4).items()}
+    data |= {
+        "mass_kg": "14",
+        "specs": "{}",
+        "figure_sources-TOTAL_FORMS": "0",
+        "figure_sources-INITIAL_FORMS": "0",
+    }
+    data = {k: v for k, v in data.items() if v is not False}
+    page = client.post(f"/admin/hardware/hardwaremodel/{t4.pk}/change/", data)
+    assert page.status_code == 200 and b"outweighs" in page.content
+    t4.refresh_from_db()
+    assert t4.mass_kg == Decimal("0.301")
+
+
+def test_a_load_refuses_a_component_heavier_than_a_server_added_by_an_operator():
+    # An operator's own 0.2 kg "server" (no component in the catalogue yet to compare with).
+    maker = Manufacturer.objects.create(name="Acme", slug="acme")
+    HardwareModel.objects.create(
+        manufacturer=maker, name="Tiny", slug="acme-tiny", kind="server", mass_kg=Decimal("0.2")
+    )
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue()
+    assert any("acme-tiny" in p and "outweighs" in p for p in caught.value.problems)
+    assert HardwareModel.objects.count() == 1  # nothing written
+
+
+def test_a_load_names_the_model_whose_file_figures_break_a_rule_with_an_operator_edit(
+    catalogue_copy,
+):
+    load_catalogue()
+    # The operator weighed their PSU at 0.5 kg; the next catalogue declares 900 g of copper.
+    HardwareModel.objects.filter(slug="generic-psu-server").update(mass_kg=Decimal("0.5"))
+    _edit_row(catalogue_copy / "models.csv", "generic-psu-server", cu_g="900")
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(catalogue_copy)
+    assert any("generic-psu-server" in p and "mass_kg" in p for p in caught.value.problems)
+    assert HardwareModel.objects.get(slug="generic-psu-server").cu_g is None  # nothing written

@@ -80,6 +80,20 @@ def test_a_donated_unit_of_unknown_mass_is_not_zero_tonnes_and_not_in_ede(par):
     assert "known mass only" in fig["ede"]["definition"]
 
 
+def test_the_ewaste_workbook_leaves_blank_a_weight_no_unit_of_its_row_has(par):
+    from reporting.exports import ewaste
+
+    _donated_ssd("SSD-1", par)
+    table = ewaste.route_table(ewaste.report_data(["PAR1"], 2024))
+    col = {c.header: i for i, c in enumerate(table.columns)}
+    rows = {r[col["WEEE cat"]]: r for r in table.rows}
+    weight = "Gross weight of units of known mass (all routes) [t]"
+    # As the API's totals say (mass_kg null): one unit, of unknown mass, weighs "unknown".
+    assert rows["6"][col["Units of unknown mass (all routes)"]] == 1
+    assert rows["6"][col[weight]] is None
+    assert rows["4"][col[weight]] == 0  # no unit at all: a real zero
+
+
 def test_a_donated_catalogue_drive_counts_with_its_estimated_mass_not_as_unknown(par):
     model = f.hardware_model_by_slug("generic-ssd-960gb")
     assert model.mass_kg is not None  # class-typical, estimated, with a range
@@ -181,6 +195,35 @@ units = st.lists(
 )
 
 
+def test_a_parent_marked_data_bearing_by_a_component_names_the_event_and_actor(par, operator_user):
+    """The cascade (a data-bearing drive installed marks its server) is a change caused by a
+    ledger event: the server's history says which, and who recorded it."""
+    from registry import services
+    from tests.factories import at
+
+    par.operators.add(operator_user)
+    chassis = f.hardware_model("acme-chassis", kind="chassis", memory_gb=None, holds_data=False)
+    server = f.asset("SRV-1", at_site=par, model=chassis)
+    assert not server.data_bearing
+    drive = f.asset("SSD-1", at_site=par, model=f.hardware_model_by_slug("generic-ssd-960gb"))
+    event = services.record_event(
+        drive,
+        "component-installed",
+        occurred_at=at(1),
+        actor=operator_user,
+        details={"parent": "SRV-1"},
+    )
+    server.refresh_from_db()
+    assert server.data_bearing
+    marked = next(
+        h
+        for h in selectors.change_history(server)
+        if any(c["field"] == "data_bearing" for c in h["changes"])
+    )
+    assert marked["reason"] and f"ledger event {event.pk}" in marked["reason"], marked
+    assert marked["user"] == operator_user.username
+
+
 @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
 @given(units=units)
 def test_totals_equal_the_sum_of_their_parts_with_unknowns_apart(par, units):
@@ -255,3 +298,39 @@ def test_unit_content_scales_with_mass_and_stays_in_range():
     for material, content in a.items():
         assert b[material].g == 2 * content.g
         assert content.min_g <= content.g <= content.max_g
+
+
+def test_a_measured_mass_of_zero_is_refused_at_every_door(par, api, operator_user, tmp_path):
+    """0 kg is no unit's mass: it would override the catalogue's and count as 0 t. Unknown is
+    blank (the catalogue refuses a mass below 1 g for the same reason)."""
+    from django.core.exceptions import ValidationError
+
+    from registry.importing import import_assets
+
+    ssd = f.asset("SSD-1", at_site=par, model=f.hardware_model_by_slug("generic-ssd-960gb"))
+    ssd.measured_mass_kg = Decimal("0")
+    with pytest.raises(ValidationError) as caught:  # the admin's change form and the API
+        ssd.full_clean()
+    assert "measured_mass_kg" in caught.value.message_dict
+    par.operators.add(operator_user)
+    api.force_authenticate(operator_user)
+    response = api.patch(f"/api/assets/{ssd.pk}/", {"measured_mass_kg": "0"}, format="json")
+    assert response.status_code == 400 and "measured_mass_kg" in response.json()
+    path = tmp_path / "assets.csv"
+    path.write_text(
+        "asset_tag,serial_number,hardware_model,site,purchase_date,purchase_price,currency,"
+        "supplier,measured_mass_kg\n"
+        "SSD-2,SN-2,generic-ssd-960gb,PAR1,2024-03-01,100,EUR,Acme,0\n"
+    )
+    report = import_assets(path, actor=operator_user)
+    assert not report.ok and any("measured_mass_kg" in str(e) for e in report.errors)
+    ssd.refresh_from_db()
+    assert ssd.measured_mass_kg is None
+
+
+def test_a_unit_recycled_on_its_own_weighs_more_than_zero(par):
+    from registry.services import LifecycleError
+
+    with pytest.raises(LifecycleError) as caught:
+        _recycled_gpu("GPU-1", par, mass="0")
+    assert "weighed_mass_kg" in caught.value.message_dict

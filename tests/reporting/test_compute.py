@@ -74,6 +74,31 @@ def _value(result, symbol):
     return None if value is None else Decimal(value)
 
 
+def test_on_site_generation_to_come_from_meters_none_of_which_exist_is_unknown_not_0(
+    worked_site,
+):
+    # The instrument says "from the renewable-onsite meters", and the site has none: ERES-OS
+    # is not 0 kWh measured, and ERES-TOT (GO + PPA + OS) and REF are unknown with it.
+    RenewableInstrument.objects.create(period=worked_site, kind="onsite", volume_kwh=None)
+    result = compute_and_store(worked_site)
+    assert _value(result, "ERES-OS") is None and result.inputs["ERES-OS"]["quality"] == "missing"
+    assert _value(result, "ERES-TOT") is None and result.indicators["REF"] is None
+    assert _value(result, "ERES-GOO") == 100 and _value(result, "ERES-PPA") == 150
+
+
+def test_a_meter_with_no_reading_in_the_period_makes_its_figure_unknown_not_0(worked_site):
+    # A second water meter, installed and expected to read, sent nothing: WIN is not the first
+    # meter's 1.2 m3 (the second counted as 0), nor 0 m3 and WUE 0; it is missing.
+    make_meter(worked_site.site, "WATER-2", "water-total", "m3", "cumulative")
+    make_meter(worked_site.site, "HEAT-OWN-2", "heat-internal-reuse", "kWh", "interval")
+    result = compute_and_store(worked_site)
+    assert _value(result, "WIN") is None and result.inputs["WIN"]["quality"] == "missing"
+    assert result.indicators["WUE"] is None
+    assert _value(result, "EREUSE") is None  # own cooling unknown: the reuse is too
+    assert _value(result, "EDC") == 360  # the other figures stand
+    assert "WATER-2" in {f["fields"][0] for f in result.findings}  # named, 0 of 24 intervals
+
+
 def test_inputs_and_indicators_match_the_hand_worked_day(worked_site):
     result = compute_and_store(worked_site)
     assert _value(result, "EIT") == 240 and _value(result, "EDC") == 360

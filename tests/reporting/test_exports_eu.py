@@ -91,6 +91,7 @@ def _period(site, values: dict, *, confidential=(), validate=True, meters=False)
             value=value,
             confidential=symbol in confidential,
             quality="omitted" if value is None else "measured",
+            measured_by="" if value is None else "test meter",
             omission_reason="no meter yet" if value is None else "",
         )
     for symbol in confidential:

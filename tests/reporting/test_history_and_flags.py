@@ -178,6 +178,39 @@ def test_estimates_name_no_instrument(site):
         value.full_clean()
 
 
+def test_an_api_value_set_again_names_its_own_instrument_not_the_last_ones(
+    site, api, operator_user
+):
+    """POST sets the whole entry: a new measured figure does not inherit the instrument named
+    for the figure it replaces (nor an estimate the old one's, which it may not carry)."""
+    site.operators.add(operator_user)
+    api.force_authenticate(operator_user)
+    url = f"/api/periods/{one_day(site).pk}/values/"
+    first = {"symbol": "SDC", "value": "4200", "quality": "measured", "measured_by": "plans rev C"}
+    first["confidential"] = True
+    assert api.post(url, first, format="json").status_code == 200
+    again = {"symbol": "SDC", "value": "4300", "quality": "measured"}
+    response = api.post(url, again, format="json")
+    assert response.status_code == 400 and "measured_by" in response.json(), response.content
+    assert FieldValue.objects.get(symbol="SDC").value == 4200
+    estimate = {"symbol": "SDC", "value": "4300", "quality": "estimated", "note": "survey"}
+    response = api.post(url, estimate, format="json")
+    assert response.status_code == 200, response.content
+    stored = FieldValue.objects.get(symbol="SDC")
+    assert (stored.quality, stored.measured_by, stored.value) == ("estimated", "", 4300)
+    assert stored.confidential  # lifted only when the POST says so
+
+
+def test_a_measured_value_stored_before_bases_were_required_blocks_validation(site):
+    """A row written before the rule (an upgraded database, the old demo's SDC) is not quietly
+    reported as measured: the computation names it as an error, which blocks validation."""
+    period = one_day(site)
+    FieldValue.objects.create(period=period, symbol="SDC", value=4200, quality="measured")
+    result = compute_and_store(period)
+    found = [f for f in result.findings if "SDC" in f["fields"] and f["severity"] == "error"]
+    assert found and "instrument or document" in found[0]["message"], result.findings
+
+
 # --- counts that count right -------------------------------------------------------------------
 
 
@@ -224,3 +257,38 @@ def test_the_admin_form_refuses_a_multiplier_change_on_a_meter_with_readings(sit
     assert inline.model is MeterSetting
     assert not inline.has_change_permission(request, meter)
     assert not inline.has_delete_permission(request, meter)
+
+
+def test_the_admin_inline_cannot_add_an_interval_before_the_latest_either(site, client):
+    from tests import factories
+
+    meter = make_meter(site, "UPS-1", "eit-ups-output")
+    ingest([("UPS-1", DAY, "1"), ("UPS-1", DAY + 13 * HOUR, "1")])
+    MeterSetting.objects.create(
+        meter=meter, valid_from=CHANGE, unit="kWh", multiplier=2, reason="CT"
+    )
+    client.force_login(factories.user("root", is_staff=True, is_superuser=True))
+    earlier = CHANGE - HOUR  # as import_meters refuses it: the interval would go back in time
+    data = {
+        "site": site.pk,
+        "code": "UPS-1",
+        "quantity": "eit-ups-output",
+        "unit": "kWh",
+        "register": "interval",
+        "multiplier": "1",
+        "interval_minutes": 15,
+        "setting_intervals-TOTAL_FORMS": "2",
+        "setting_intervals-INITIAL_FORMS": "1",
+        "setting_intervals-0-id": str(MeterSetting.objects.get().pk),
+        "setting_intervals-0-meter": str(meter.pk),
+        "setting_intervals-1-meter": str(meter.pk),
+        "setting_intervals-1-valid_from_0": earlier.strftime("%Y-%m-%d"),
+        "setting_intervals-1-valid_from_1": earlier.strftime("%H:%M:%S"),
+        "setting_intervals-1-unit": "kWh",
+        "setting_intervals-1-multiplier": "4",
+        "setting_intervals-1-reason": "typed in the admin",
+    }
+    page = client.post(f"/admin/reporting/measurementpoint/{meter.pk}/change/", data)
+    assert page.status_code == 200, page.status_code  # the form again, with the reason
+    assert b"latest interval" in page.content
+    assert MeterSetting.objects.count() == 1

@@ -374,6 +374,17 @@ def test_annex_iv_suppresses_a_kpi_reported_by_fewer_than_three_sites():
     assert averages["WUE"].suppressed and averages["WUE"].n_sites == 2
 
 
+def test_annex_iv_never_totals_a_figure_some_data_centre_did_not_report():
+    # Three sites, one without WIN: the WIN total would be two sites' (what WUE withholds) and
+    # would count the third as 0 m3. Blank, like WUE; the totals all report stay.
+    table = annex_iv([_site(), _site(), _site(win=None)])
+    for agg in table.values():
+        assert agg.total_win_m3 is None, agg.group
+    assert table["all"].total_edc_kwh == 4_500_000 and table["all"].total_pdit_kw == 2400
+    table = annex_iv([_site(), _site(), _site(), _site(win=None)])
+    assert table["all"].total_win_m3 is None  # 3 of 4: still not the group's total
+
+
 # --- §10.1 validation: one test per rule -------------------------------------------------------
 
 CLEAN = {

@@ -261,3 +261,6 @@ def test_rzreg_size_classes(kw, size):
 def test_total_electricity_counts_own_generation_and_subtracts_feed_in():
     assert enefg.total_electricity(D(1000), D(200), D(50)) == D(1150)
     assert enefg.total_electricity(D(1000), None, D(50)) is None
+    # Feed-in not reported is unknown, as own generation is, not 0 kWh fed in.
+    assert enefg.total_electricity(D(1000), D(200), None) is None
+    assert enefg.total_electricity(D(1000), D(200), D(0)) == D(1200)
