@@ -503,6 +503,7 @@ class MeasurementPoint(models.Model):
             "multiplier": "add a setting interval (valid from the change) instead",
             "quantity": "a meter measuring something else is a new meter",
             "register": "a meter with another register is a new meter (close this one)",
+            "interval_minutes": "a meter read at another interval is a new meter (close this one)",
         }
         return {
             name: f"{count} reading(s) were taken with {name} {stored[name]}; changing it would "
@@ -542,7 +543,8 @@ def archived_message(count: int, change: str) -> str:
     )
 
 
-HISTORY_FIELDS = ("quantity", "unit", "register", "multiplier")
+# interval_minutes too: the past's coverage and gap filling are counted in its slots.
+HISTORY_FIELDS = ("quantity", "unit", "register", "multiplier", "interval_minutes")
 
 
 class MeterSetting(models.Model):

@@ -48,6 +48,7 @@ def _value(result, symbol):
         ("unit", "L"),
         ("register", "interval"),
         ("quantity", "other"),
+        ("interval_minutes", 5),  # would judge the past's coverage in 5-minute slots
     ],
 )
 def test_changing_a_meter_with_readings_is_refused_with_the_count(site, name, value):
