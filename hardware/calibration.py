@@ -220,6 +220,8 @@ def feature_table(
             if value < 0:
                 bad.append(f"field {name}: '{r[name]}' must not be negative")
             values[name] = value
+        if acc is not None and math.isnan(acc.fp16_tflops) and math.isnan(acc.bf16_tflops):
+            bad.append(f"field gpu: '{acc.slug}' has no FP16 or BF16 peak in models.csv")
         if acc is not None and values["power_w"] > 3 * acc.tdp_w * values["n_gpus"]:
             bad.append(f"field power_w: {r['power_w']} W is above 3 × the GPUs' rated power")
         if bad:

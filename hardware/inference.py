@@ -312,7 +312,7 @@ def step_features(frame: pd.DataFrame) -> dict[str, np.ndarray]:
       experts only) plus every stream's KV cache at its context. With tensor parallelism the n
       devices read their shares at once; engines that split layers across devices read them one
       after another, so the step reads every byte at one device's bandwidth.
-    - compute: FLOPs per device ÷ its peak (0 where the peak is unknown).
+    - compute: FLOPs per device ÷ its peak (unknown where the peak is: no speed is estimated).
     - prefill: the same for the prompt, spread over the output tokens, where a measured run's
       throughput includes its prompts (0 for an estimate of steady decoding).
     - per_output: 1 ÷ output tokens of a measured request (fixed request latency — scheduling,
@@ -351,8 +351,8 @@ def step_features(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         return np.nan_to_num(frame[name].to_numpy(dtype=float))
 
     peak = frame["peak_tflops"].to_numpy(dtype=float) * 1e12
-    with np.errstate(invalid="ignore", divide="ignore"):
-        compute = np.nan_to_num(2 * params * batch / (readers * peak), nan=0.0, posinf=0.0)
+    # An unknown peak leaves the compute time unknown (NaN), and so the speed: never 0 s.
+    compute = 2 * params * batch / (readers * np.where(peak > 0, peak, np.nan))
     layers = frame["layers"].to_numpy(dtype=float)
     multi = n > 1
     return {
@@ -708,6 +708,10 @@ def evaluate(
     )
     text = verdict + ": needs " + _fmt(need) + " GiB" + per_device + " of " + capacity
     text = text + pd.Series(np.where(hint != "", "; " + hint, ""))
+    no_peak = supported & np.isnan(frame["peak_tflops"].to_numpy(dtype=float))
+    text = text + pd.Series(
+        np.where(no_peak, "; speed unknown: the catalogue has no FP16/BF16/INT8 peak for it", "")
+    )
     reason = np.where(~allowed, gate_reason, text)
 
     out = pd.DataFrame(

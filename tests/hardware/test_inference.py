@@ -281,8 +281,10 @@ def test_engines_that_split_layers_read_them_one_device_after_another(models):
 
 
 def _frame(**kw):
+    # A known peak (an unknown one leaves the step unknown); the calibrations below that give
+    # no "compute" constant price compute at 0.
     row = {"params_b": 8.0, "layers": 32, "kv_bytes_per_token": 0.0, "bits_per_weight": 16,
-           "n_devices": 1, "bandwidth_gbps": 1000.0, "peak_tflops": NAN, "concurrency": 1,
+           "n_devices": 1, "bandwidth_gbps": 1000.0, "peak_tflops": 100.0, "concurrency": 1,
            "kv_context": 0, "memory_technology": "hbm3", "interconnect": "nvlink",
            "engine": "vllm"}  # fmt: skip
     return pd.DataFrame([{**row, **kw}])
@@ -335,11 +337,21 @@ def test_batching_multiplies_tokens_until_compute_and_cache_bind(models):
     assert one["tokens_per_s"] < many["tokens_per_s"] < 64 * one["tokens_per_s"]
 
 
+def test_an_unknown_peak_leaves_the_speed_unknown_never_a_free_compute_step(models):
+    frame = devices("a100-sxm4-80")
+    frame[["fp16_tflops", "bf16_tflops", "int8_tops"]] = NAN
+    row = inf.evaluate(frame, models["llama-3-8b"], "fp16", 1024, 64, 1.3, GRID["DE"], cal=CAL)
+    row = row.iloc[0]
+    assert row["fit"] == "fits"  # memory is still known
+    assert np.isnan(row["tokens_per_s"]) and np.isnan(row["joules_per_token"])
+    assert "speed unknown" in row["reason"]
+
+
 def test_nothing_reads_memory_faster_than_its_datasheet():
     cal = inf.Calibration({"memory": 0.5}, 0.7, 0.85, "test", 1.0, 1.0)
     frame = pd.DataFrame(
         [{"params_b": 1.0, "layers": 1, "kv_bytes_per_token": 0.0, "bits_per_weight": 8,
-          "n_devices": 1, "bandwidth_gbps": 1.0, "peak_tflops": NAN, "concurrency": 1,
+          "n_devices": 1, "bandwidth_gbps": 1.0, "peak_tflops": 1.0, "concurrency": 1,
           "kv_context": 0, "memory_technology": "hbm3", "interconnect": "none",
           "engine": "vllm"}]
     )  # fmt: skip
