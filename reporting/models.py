@@ -819,7 +819,10 @@ class PeriodResult(models.Model):
         return [f for f in self.findings if f["severity"] == "warning"]
 
 
-WITHHELD = "Blank: withheld, the group has fewer than three data centres"
+WITHHELD = (
+    "Blank: withheld (the group has fewer than three data centres) or not reported by every "
+    "data centre of the group (never counted as 0)"
+)
 
 
 class AggregateResult(models.Model):

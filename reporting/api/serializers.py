@@ -131,13 +131,6 @@ class TransitionSerializer(serializers.Serializer):
     to = serializers.ChoiceField(choices=["draft", "validated", "submitted"])
 
 
-TOTALS = ("total_pdit_kw", "total_edc_kwh", "total_win_m3")
-TOTAL_BLANK = (
-    "Blank: withheld (the group has fewer than three data centres) or not reported by every "
-    "data centre of the group (never counted as 0)"
-)
-
-
 class AggregateSerializer(serializers.ModelSerializer):
     class Meta:
         model = AggregateResult
@@ -152,7 +145,6 @@ class AggregateSerializer(serializers.ModelSerializer):
             "averages",
             "computed_at",
         )
-        extra_kwargs = {t: {"help_text": TOTAL_BLANK} for t in TOTALS}
 
 
 class IngestJobSerializer(serializers.ModelSerializer):
