@@ -76,7 +76,7 @@ def check(measurement: ReuseMeasurement, actor) -> None:
         errors["n_devices"] = f"{asset.asset_tag} has {available} accelerator(s)"
     if measurement.tokens_per_s is not None and measurement.tokens_per_s <= 0:
         errors["tokens_per_s"] = "must be above 0"
-    if measurement.power_w is not None and model.tdp_w:
+    if measurement.power_w is not None and measurement.power_w > 0 and model.tdp_w:
         limit = POWER_LIMIT * model.tdp_w * (measurement.n_devices or 1)
         if measurement.power_w > limit:
             errors["power_w"] = f"{measurement.power_w} W is above 3 × the rated power ({limit} W)"
@@ -153,6 +153,9 @@ def _fields(row: dict, assets: dict) -> tuple[dict, dict]:
         try:
             out[name] = Decimal(text)
         except InvalidOperation:
+            bad[name] = f"'{text}' is not a number"
+            continue
+        if not out[name].is_finite():  # Decimal reads "NaN" and "Infinity"; no figure is either
             bad[name] = f"'{text}' is not a number"
     out["measured_on"] = (row.get("measured_on") or "").strip()
     return out, bad

@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from hardware import calibration, inference
-from registry.measurements import as_calibration_rows
+from registry.measurements import IMPORT_COLUMNS, as_calibration_rows
 from registry.models import ReuseMeasurement
 from tests import factories as f
 from tests.registry import reuse_factories as rf
@@ -175,3 +175,44 @@ def test_the_schema_describes_ranges_and_measurements(api, staff_user):
     candidate = schema["components"]["schemas"]["Candidate"]["properties"]
     for name in ("tokens_per_s_low", "kgco2e_per_mtok_high", "payback_years_low", "basis", "fit"):
         assert name in candidate, name
+
+
+@pytest.mark.parametrize("power", ["0", "-3"])
+def test_a_power_of_zero_or_less_is_refused_naming_the_field(api, client, a10, par_operator, power):
+    # An average power draw of 0 W or less is as impossible as 0 tokens/s: the API and the
+    # admin name power_w, not a database constraint.
+    response = _post(api, par_operator, power_w=power)
+    assert response.status_code == 400 and "power_w" in response.json(), response.json()
+    par_operator.is_staff = True
+    par_operator.save()
+    client.force_login(par_operator)
+    page = client.post(
+        reverse("admin:registry_reusemeasurement_add"),
+        {**RUN, "asset": a10.id, "n_devices": 1, "power_w": power},
+    )
+    assert page.status_code == 200 and "Constraint" not in page.content.decode()
+    assert page.context["adminform"].form.errors.get("power_w")
+    assert ReuseMeasurement.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("tokens", "power", "column"),
+    [
+        ("NaN", "140", "tokens_per_s"),
+        ("41.5", "NaN", "power_w"),
+        ("Infinity", "140", "tokens_per_s"),
+        ("41.5", "0", "power_w"),
+    ],
+)
+def test_csv_import_refuses_impossible_numbers_by_row_and_column(
+    tmp_path, a10, par_operator, tokens, power, column
+):
+    # Decimal() reads "NaN" and "Infinity": the import must say which cell, not crash.
+    header = ",".join(IMPORT_COLUMNS)
+    row = f"A10-1,llama-3-8b,int8,vllm,1,1,8192,{tokens},{power},600,2026-11-20,x"
+    path = tmp_path / "runs.csv"
+    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    with pytest.raises(CommandError) as err:
+        call_command("import_reuse_measurements", str(path), "--user", "op-par")
+    assert f"row 2, column {column}:" in str(err.value)
+    assert ReuseMeasurement.objects.count() == 0
