@@ -216,3 +216,25 @@ def test_csv_import_refuses_impossible_numbers_by_row_and_column(
         call_command("import_reuse_measurements", str(path), "--user", "op-par")
     assert f"row 2, column {column}:" in str(err.value)
     assert ReuseMeasurement.objects.count() == 0
+
+
+def test_a_measured_run_also_sets_avoided_carbon_and_payback(api, a10, par_operator):
+    # Avoided carbon and payback follow from tokens/s and power: a row that says `measured`
+    # must derive them from the measured run, not keep the estimate's.
+    query = {"model": "llama-3-8b", "precision": "int8", "site": "PAR1"}
+    api.force_authenticate(par_operator)
+    estimated = api.get(CANDIDATES, query).json()
+    new = estimated["new_equivalent"]
+    assert _post(api, par_operator, tokens_per_s="5", power_w="50").status_code == 201
+    row = api.get(CANDIDATES, query).json()["results"][0]
+    assert row["basis"] == "measured"
+    # 5 tok/s is delivered by one group of the new equivalent, whatever the estimate said.
+    groups = -(-5 // new["tokens_per_s"])
+    assert row["new_equivalent_devices"] == groups * new["n_devices"]
+    per_device = new["embodied_kgco2e_per_device"]
+    assert row["embodied_avoided_kgco2e"] == pytest.approx(groups * per_device, rel=1e-3)
+    # Payback: the old kit's 50 W against the new kit's energy for the same 5 tok/s.
+    gain_kw = (50 - 5 * new["joules_per_token"]) / 1000
+    years = row["embodied_avoided_kgco2e"] / (gain_kw * 8760 * row["pue"] * row["grid_kg_per_kwh"])
+    assert row["payback_years"] == pytest.approx(years, rel=1e-2)
+    assert row["payback_years_low"] <= row["payback_years"]
