@@ -238,3 +238,26 @@ def test_a_measured_run_also_sets_avoided_carbon_and_payback(api, a10, par_opera
     years = row["embodied_avoided_kgco2e"] / (gain_kw * 8760 * row["pue"] * row["grid_kg_per_kwh"])
     assert row["payback_years"] == pytest.approx(years, rel=1e-2)
     assert row["payback_years_low"] <= row["payback_years"]
+
+
+def test_a_sites_calibration_never_changes_the_constants_every_site_uses(
+    api, a10, par_operator, tmp_path, settings, monkeypatch
+):
+    # The shipped constants estimate every site's candidates: fitting PAR1's own runs into
+    # them would use PAR1's measurements at FRA1 (and label them "published" in docs/reuse.md).
+    # With --site-measurements the command shows the fit and writes nothing shared.
+    assert _post(api, par_operator).status_code == 201
+    stored = tmp_path / "reuse_calibration.json"
+    stored.write_bytes(inference.CALIBRATION_FILE.read_bytes())
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "reuse.md"
+    page.write_text(f"{calibration.DOCS_BEGIN}\n{calibration.DOCS_END}\n", encoding="utf-8")
+    monkeypatch.setattr(inference, "CALIBRATION_FILE", stored)
+    settings.BASE_DIR = tmp_path
+    before = stored.read_bytes()
+    out = io.StringIO()
+    call_command("calibrate_reuse", "--site-measurements", "PAR1", stdout=out)
+    assert "132 measurements" in out.getvalue() and "nothing written" in out.getvalue()
+    assert stored.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["reuse.md"]
+    assert "published" not in page.read_text()
