@@ -261,3 +261,20 @@ def test_a_sites_calibration_never_changes_the_constants_every_site_uses(
     assert stored.read_bytes() == before
     assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["reuse.md"]
     assert "published" not in page.read_text()
+
+
+def test_devices_are_counted_as_the_candidates_count_them(api, par_operator):
+    # An MI250 is two devices (GCDs) to the software and to the candidates: a server with two
+    # holds four, a 4-device run matches its 4-device candidate, and the power limit is per
+    # device (3 × 250 W each), not per package.
+    rf.server("SRV-1", "amd-mi250", 2)
+    query = {"model": "llama-3-70b", "precision": "fp16", "site": "PAR1"}
+    api.force_authenticate(par_operator)
+    assert api.get(CANDIDATES, query).json()["results"][0]["n_devices"] == 4
+    run = {"asset": "SRV-1", "llm": "llama-3-70b", "precision": "fp16", "n_devices": 4}
+    assert _post(api, par_operator, **run, power_w="3001").json().keys() == {"power_w"}
+    response = _post(api, par_operator, **run, tokens_per_s="20", power_w="1200")
+    assert response.status_code == 201, response.json()
+    assert _post(api, par_operator, **run | {"n_devices": 5}).json().keys() == {"n_devices"}
+    row = api.get(CANDIDATES, query).json()["results"][0]
+    assert (row["n_devices"], row["basis"], row["tokens_per_s"]) == (4, "measured", 20)
