@@ -735,6 +735,7 @@ def _prefer_measured(query: ReuseQuery, c: dict, new: pd.Series | None) -> None:
     """
     n = len(c["hardware_model_id"])
     c["basis"] = np.full(n, "estimated", dtype=object)
+    c["energy_basis"] = np.full(n, "estimated", dtype=object)  # power, J/token, carbon, payback
     c["measurement_id"] = np.zeros(n, dtype=np.int64)
     if n == 0 or query.model.slug == "custom":
         return
@@ -765,6 +766,9 @@ def _prefer_measured(query: ReuseQuery, c: dict, new: pd.Series | None) -> None:
         c[f"tokens_per_s{suffix}"] = np.where(hit, tps, c[f"tokens_per_s{suffix}"])
         c[f"joules_per_token{suffix}"] = np.where(hit, joules, c[f"joules_per_token{suffix}"])
     c["basis"] = np.where(hit, "measured", c["basis"]).astype(object)
+    c["energy_basis"] = np.where(hit & ~np.isnan(run_power[at]), "measured", "estimated").astype(
+        object
+    )
     c["measurement_id"] = np.where(hit, run_id[at], 0)
     if new is not None:
         target = query.target_tokens_per_s
@@ -850,6 +854,7 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
         out.append(
             {
                 "basis": p["basis"][i],
+                "energy_basis": p["energy_basis"][i],
                 "measurement_id": int(p["measurement_id"][i]) or None,
                 "hardware_model": p["slug"][i],
                 "hardware_model_name": p["name"][i],

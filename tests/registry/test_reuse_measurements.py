@@ -278,3 +278,22 @@ def test_devices_are_counted_as_the_candidates_count_them(api, par_operator):
     assert _post(api, par_operator, **run | {"n_devices": 5}).json().keys() == {"n_devices"}
     row = api.get(CANDIDATES, query).json()["results"][0]
     assert (row["n_devices"], row["basis"], row["tokens_per_s"]) == (4, "measured", 20)
+
+
+def test_a_run_without_power_says_its_energy_figures_are_estimated(api, client, a10, par_operator):
+    # power_w is optional: J/token, kgCO2e/Mtok and payback then rest on the assumed power, and
+    # every door says so rather than calling them measured.
+    assert _post(api, par_operator, power_w=None).status_code == 201
+    query = {"model": "llama-3-8b", "precision": "int8", "site": "PAR1"}
+    row = api.get(CANDIDATES, query).json()["results"][0]
+    assert (row["basis"], row["energy_basis"]) == ("measured", "estimated")
+    out = io.StringIO()
+    call_command("reuse_candidates", "--model", "llama-3-8b", "--precision", "int8",
+                 "--site", "PAR1", stdout=out)  # fmt: skip
+    assert "measured, power estimated" in out.getvalue()
+    client.force_login(f.user("root", is_superuser=True, is_staff=True))
+    page = client.get(reverse("admin:registry_reuse_candidates"), query).content.decode()
+    assert "measured, power estimated" in page
+    assert _post(api, par_operator, power_w="140").status_code == 201
+    row = api.get(CANDIDATES, query).json()["results"][0]
+    assert (row["basis"], row["energy_basis"]) == ("measured", "measured")
