@@ -175,7 +175,7 @@ class ReuseMeasurementAdmin(admin.ModelAdmin):
     fields = ("asset", *measurements.RUN_FIELDS)
 
     def has_view_permission(self, request, obj=None):
-        return permissions.can_read(request.user)
+        return permissions.can_read_in_admin(request.user)
 
     def has_add_permission(self, request):
         return permissions.may_record_somewhere(request.user)

@@ -62,8 +62,11 @@ def check(measurement: ReuseMeasurement, actor) -> None:
         raise ValidationError(
             {"asset": f"you may not record measurements at site {asset.site.code}"}
         )
-    model, available = _accelerators_of(asset)
+    model, boards = _accelerators_of(asset)
     measurement.hardware_model, measurement.site = model, asset.site
+    # Devices as the software and the candidates count them: an MI250 board is two GCDs.
+    per_board = max(model.devices_per_package or 1, 1)
+    available = boards * per_board
     errors: dict[str, str] = {}
     if measurement.llm not in inference.load_llm_models():
         errors["llm"] = f"unknown language model '{measurement.llm}'"
@@ -73,11 +76,11 @@ def check(measurement: ReuseMeasurement, actor) -> None:
         known = ", ".join(sorted(inference.engines()))
         errors["engine"] = f"unknown engine '{measurement.engine}' (known: {known})"
     if measurement.n_devices and measurement.n_devices > available:
-        errors["n_devices"] = f"{asset.asset_tag} has {available} accelerator(s)"
+        errors["n_devices"] = f"{asset.asset_tag} holds {available} device(s)"
     if measurement.tokens_per_s is not None and measurement.tokens_per_s <= 0:
         errors["tokens_per_s"] = "must be above 0"
-    if measurement.power_w is not None and model.tdp_w:
-        limit = POWER_LIMIT * model.tdp_w * (measurement.n_devices or 1)
+    if measurement.power_w is not None and measurement.power_w > 0 and model.tdp_w:
+        limit = POWER_LIMIT * model.tdp_w / per_board * (measurement.n_devices or 1)
         if measurement.power_w > limit:
             errors["power_w"] = f"{measurement.power_w} W is above 3 × the rated power ({limit} W)"
     try:
@@ -153,6 +156,9 @@ def _fields(row: dict, assets: dict) -> tuple[dict, dict]:
         try:
             out[name] = Decimal(text)
         except InvalidOperation:
+            bad[name] = f"'{text}' is not a number"
+            continue
+        if not out[name].is_finite():  # Decimal reads "NaN" and "Infinity"; no figure is either
             bad[name] = f"'{text}' is not a number"
     out["measured_on"] = (row.get("measured_on") or "").strip()
     return out, bad

@@ -334,3 +334,10 @@ class ReuseMeasurement(models.Model):
 
     def __str__(self) -> str:
         return f"{self.llm} on {self.asset}: {self.tokens_per_s} tokens/s ({self.measured_on})"
+
+    def clean(self) -> None:
+        # The constraint above would only say "violated", with no field: every door (the admin
+        # form, registry.measurements.check) reaches this first and names power_w; full_clean
+        # then skips the constraint on a field that already has an error.
+        if isinstance(self.power_w, (int, Decimal)) and self.power_w <= 0:
+            raise ValidationError({"power_w": "must be above 0"})

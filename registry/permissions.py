@@ -28,6 +28,16 @@ def can_read(user) -> bool:
     return bool(user and user.is_authenticated and (user.is_superuser or roles(user)))
 
 
+def can_read_in_admin(user) -> bool:
+    """The registry's own admin pages: registry roles and superusers. A catalogue editor reads
+    the registry through the API and, in the admin, the reuse page only (docs/roles.md)."""
+    return bool(
+        user
+        and user.is_authenticated
+        and (user.is_superuser or roles(user) & {OPERATOR, PROCUREMENT, AUDITOR})
+    )
+
+
 def operated_site_ids(user) -> set[int]:
     if not (user and user.is_authenticated):
         return set()

@@ -259,6 +259,7 @@ class _Evaluation:
     columns: dict[str, np.ndarray]  # by row = hw position × 4 + bucket position
     assumptions: dict
     new_equivalent: dict | None
+    new: pd.Series | None  # the new equivalent's evaluated row (for measured candidates)
 
 
 def _catalogue_rows() -> tuple:
@@ -370,6 +371,7 @@ def _evaluation(rows: tuple, model, precision, context, concurrency, target, eng
         columns=columns,
         assumptions=assumptions,
         new_equivalent=None if new is None else _new_summary(new),
+        new=new,
     )
 
 
@@ -411,28 +413,36 @@ def _payback_columns(rows: pd.DataFrame, new: pd.Series | None, target) -> None:
         rows["payback_reason"] = "no catalogue accelerator serves the request"
         return
     delivered = np.full(n, float(target)) if target is not None else rows["tokens_per_s"].to_numpy()
+    for name, values in _payback_figures(new, delivered, rows["power_w"].to_numpy()).items():
+        rows[name] = values
+
+
+def _payback_figures(new, delivered: np.ndarray, power_w: np.ndarray) -> dict[str, np.ndarray]:
+    """New devices, avoided carbon and payback (at PUE 1, CI 1) for candidates delivering
+    `delivered` tokens/s at `power_w`: from the estimate, or from a measured run."""
     new_devices = np.ceil(delivered / new["tokens_per_s"]) * new["n_devices"]
-    p_old_kw = rows["power_w"].to_numpy() / 1000
-    rows["new_devices"] = new_devices
+    p_old_kw = power_w / 1000
+    out = {"new_devices": new_devices}
     for suffix, ef, j_new in (
         ("", new["embodied_kgco2e"], new["joules_per_token"]),
         ("_low", new["embodied_low_kgco2e"], new["joules_per_token_low"]),
         ("_high", new["embodied_high_kgco2e"], new["joules_per_token_high"]),
     ):
         avoided = inference.embodied_avoided_kgco2e(new_devices, ef)
-        rows[f"embodied_avoided{suffix}_kgco2e"] = avoided
-        rows[f"payback_base{suffix}_years"] = inference.payback_years(
+        out[f"embodied_avoided{suffix}_kgco2e"] = avoided
+        out[f"payback_base{suffix}_years"] = inference.payback_years(
             p_old_kw, delivered * j_new / 1000, avoided, 1.0, 1.0
         )
     serves = ~np.isnan(p_old_kw)
-    no_gain = serves & np.isinf(rows["payback_base_years"].to_numpy())
-    rows["payback_reason"] = np.where(
+    no_gain = serves & np.isinf(out["payback_base_years"])
+    out["payback_reason"] = np.where(
         ~serves,
         "does not serve the request",
         np.where(no_gain, "never: no operational gain", "pays back"),
     ).astype(object)
     for col in ("payback_base_years", "payback_base_low_years", "payback_base_high_years"):
-        rows[col] = np.where(serves, rows[col], np.nan)
+        out[col] = np.where(serves, out[col], np.nan)
+    return out
 
 
 def _groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
@@ -615,7 +625,7 @@ def _find(query: ReuseQuery) -> CandidateResult:
         pue=pue,
         grid_kg_per_kwh=ci,
     )
-    _prefer_measured(query, c)
+    _prefer_measured(query, c, ev.new)
     # evaluate()'s device J/token already covers the `groups` groups serving a target.
     for suffix in ("", "_low", "_high"):
         facility = c[f"joules_per_token{suffix}"] * pue
@@ -716,14 +726,16 @@ def _latest_runs(query: ReuseQuery) -> tuple[np.ndarray, np.ndarray]:
     return _versioned(key, read)
 
 
-def _prefer_measured(query: ReuseQuery, c: dict) -> None:
-    """Where the site recorded a matching run, its figures replace the estimate (one query).
+def _prefer_measured(query: ReuseQuery, c: dict, new: pd.Series | None) -> None:
+    """Where the site recorded a matching run, its figures replace the estimate (one query),
+    and so do the figures that follow from them: avoided carbon and payback.
 
     Matching: same site, accelerator model and number of accelerators, language model,
     precision, engine and concurrency, context within a factor of two; the latest run wins.
     """
     n = len(c["hardware_model_id"])
     c["basis"] = np.full(n, "estimated", dtype=object)
+    c["energy_basis"] = np.full(n, "estimated", dtype=object)  # power, J/token, carbon, payback
     c["measurement_id"] = np.zeros(n, dtype=np.int64)
     if n == 0 or query.model.slug == "custom":
         return
@@ -754,7 +766,15 @@ def _prefer_measured(query: ReuseQuery, c: dict) -> None:
         c[f"tokens_per_s{suffix}"] = np.where(hit, tps, c[f"tokens_per_s{suffix}"])
         c[f"joules_per_token{suffix}"] = np.where(hit, joules, c[f"joules_per_token{suffix}"])
     c["basis"] = np.where(hit, "measured", c["basis"]).astype(object)
+    c["energy_basis"] = np.where(hit & ~np.isnan(run_power[at]), "measured", "estimated").astype(
+        object
+    )
     c["measurement_id"] = np.where(hit, run_id[at], 0)
+    if new is not None:
+        target = query.target_tokens_per_s
+        delivered = tps if target is None else np.full(n, float(target))
+        for name, values in _payback_figures(new, delivered, c["power_w"]).items():
+            c[name] = np.where(hit, values, c[name])
 
 
 def _rank(c: dict, rank: str, sites: list[dict]) -> np.ndarray:
@@ -834,6 +854,7 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
         out.append(
             {
                 "basis": p["basis"][i],
+                "energy_basis": p["energy_basis"][i],
                 "measurement_id": int(p["measurement_id"][i]) or None,
                 "hardware_model": p["slug"][i],
                 "hardware_model_name": p["name"][i],

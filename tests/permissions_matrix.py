@@ -233,15 +233,16 @@ ADMIN = {
         )
     },
     "registry_reuse_method": f"{L} 200 200 200 200 403 200 200",
-    # Measured reuse runs: read by registry readers, never edited in place.
+    # Measured reuse runs: read by registry readers, never edited in place. A catalogue editor
+    # reads them through the API; in the admin it sees the reuse page only (docs/roles.md).
     **{
         f"registry_reusemeasurement_{view}": rule
         for view, rule in (
-            ("changelist", f"{L} 200 200 200 200 403 200 200"),
+            ("changelist", f"{L} 200 200 200 200 403 403 200"),
             ("add", f"{L} 200 200 403 403 403 403 200"),
-            ("change", f"{L} ro ro ro ro 403 ro ro"),
+            ("change", f"{L} ro ro ro ro 403 403 ro"),
             ("delete", SUPERUSER_ONLY),
-            ("history", f"{L} 200 200 200 200 403 200 200"),
+            ("history", f"{L} 200 200 200 200 403 403 200"),
         )
     },
     "accounts_tokenevent_changelist": f"{L} 403 403 403 200 403 403 200",

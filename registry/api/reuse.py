@@ -174,6 +174,11 @@ class CandidateSerializer(serializers.Serializer):
         choices=["measured", "estimated"],
         help_text="measured: the site's own recorded run; estimated: the calibrated model",
     )
+    energy_basis = serializers.ChoiceField(
+        choices=["measured", "estimated"],
+        help_text="power, J/token, kgCO2e/Mtok and payback: measured only when the run used "
+        "recorded its power; otherwise from the assumed power",
+    )
     measurement_id = serializers.IntegerField(
         allow_null=True, help_text="the recorded run used, when measured"
     )

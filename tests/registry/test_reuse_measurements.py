@@ -7,7 +7,7 @@ from django.core.management import CommandError, call_command
 from django.urls import reverse
 
 from hardware import calibration, inference
-from registry.measurements import as_calibration_rows
+from registry.measurements import IMPORT_COLUMNS, as_calibration_rows
 from registry.models import ReuseMeasurement
 from tests import factories as f
 from tests.registry import reuse_factories as rf
@@ -175,3 +175,125 @@ def test_the_schema_describes_ranges_and_measurements(api, staff_user):
     candidate = schema["components"]["schemas"]["Candidate"]["properties"]
     for name in ("tokens_per_s_low", "kgco2e_per_mtok_high", "payback_years_low", "basis", "fit"):
         assert name in candidate, name
+
+
+@pytest.mark.parametrize("power", ["0", "-3"])
+def test_a_power_of_zero_or_less_is_refused_naming_the_field(api, client, a10, par_operator, power):
+    # An average power draw of 0 W or less is as impossible as 0 tokens/s: the API and the
+    # admin name power_w, not a database constraint.
+    response = _post(api, par_operator, power_w=power)
+    assert response.status_code == 400 and "power_w" in response.json(), response.json()
+    par_operator.is_staff = True
+    par_operator.save()
+    client.force_login(par_operator)
+    page = client.post(
+        reverse("admin:registry_reusemeasurement_add"),
+        {**RUN, "asset": a10.id, "n_devices": 1, "power_w": power},
+    )
+    assert page.status_code == 200 and "Constraint" not in page.content.decode()
+    assert page.context["adminform"].form.errors.get("power_w")
+    assert ReuseMeasurement.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    ("tokens", "power", "column"),
+    [
+        ("NaN", "140", "tokens_per_s"),
+        ("41.5", "NaN", "power_w"),
+        ("Infinity", "140", "tokens_per_s"),
+        ("41.5", "0", "power_w"),
+    ],
+)
+def test_csv_import_refuses_impossible_numbers_by_row_and_column(
+    tmp_path, a10, par_operator, tokens, power, column
+):
+    # Decimal() reads "NaN" and "Infinity": the import must say which cell, not crash.
+    header = ",".join(IMPORT_COLUMNS)
+    row = f"A10-1,llama-3-8b,int8,vllm,1,1,8192,{tokens},{power},600,2026-11-20,x"
+    path = tmp_path / "runs.csv"
+    path.write_text(f"{header}\n{row}\n", encoding="utf-8")
+    with pytest.raises(CommandError) as err:
+        call_command("import_reuse_measurements", str(path), "--user", "op-par")
+    assert f"row 2, column {column}:" in str(err.value)
+    assert ReuseMeasurement.objects.count() == 0
+
+
+def test_a_measured_run_also_sets_avoided_carbon_and_payback(api, a10, par_operator):
+    # Avoided carbon and payback follow from tokens/s and power: a row that says `measured`
+    # must derive them from the measured run, not keep the estimate's.
+    query = {"model": "llama-3-8b", "precision": "int8", "site": "PAR1"}
+    api.force_authenticate(par_operator)
+    estimated = api.get(CANDIDATES, query).json()
+    new = estimated["new_equivalent"]
+    assert _post(api, par_operator, tokens_per_s="5", power_w="50").status_code == 201
+    row = api.get(CANDIDATES, query).json()["results"][0]
+    assert row["basis"] == "measured"
+    # 5 tok/s is delivered by one group of the new equivalent, whatever the estimate said.
+    groups = -(-5 // new["tokens_per_s"])
+    assert row["new_equivalent_devices"] == groups * new["n_devices"]
+    per_device = new["embodied_kgco2e_per_device"]
+    assert row["embodied_avoided_kgco2e"] == pytest.approx(groups * per_device, rel=1e-3)
+    # Payback: the old kit's 50 W against the new kit's energy for the same 5 tok/s.
+    gain_kw = (50 - 5 * new["joules_per_token"]) / 1000
+    years = row["embodied_avoided_kgco2e"] / (gain_kw * 8760 * row["pue"] * row["grid_kg_per_kwh"])
+    assert row["payback_years"] == pytest.approx(years, rel=1e-2)
+    assert row["payback_years_low"] <= row["payback_years"]
+
+
+def test_a_sites_calibration_never_changes_the_constants_every_site_uses(
+    api, a10, par_operator, tmp_path, settings, monkeypatch
+):
+    # The shipped constants estimate every site's candidates: fitting PAR1's own runs into
+    # them would use PAR1's measurements at FRA1 (and label them "published" in docs/reuse.md).
+    # With --site-measurements the command shows the fit and writes nothing shared.
+    assert _post(api, par_operator).status_code == 201
+    stored = tmp_path / "reuse_calibration.json"
+    stored.write_bytes(inference.CALIBRATION_FILE.read_bytes())
+    (tmp_path / "docs").mkdir()
+    page = tmp_path / "docs" / "reuse.md"
+    page.write_text(f"{calibration.DOCS_BEGIN}\n{calibration.DOCS_END}\n", encoding="utf-8")
+    monkeypatch.setattr(inference, "CALIBRATION_FILE", stored)
+    settings.BASE_DIR = tmp_path
+    before = stored.read_bytes()
+    out = io.StringIO()
+    call_command("calibrate_reuse", "--site-measurements", "PAR1", stdout=out)
+    assert "132 measurements" in out.getvalue() and "nothing written" in out.getvalue()
+    assert stored.read_bytes() == before
+    assert sorted(p.name for p in (tmp_path / "docs").iterdir()) == ["reuse.md"]
+    assert "published" not in page.read_text()
+
+
+def test_devices_are_counted_as_the_candidates_count_them(api, par_operator):
+    # An MI250 is two devices (GCDs) to the software and to the candidates: a server with two
+    # holds four, a 4-device run matches its 4-device candidate, and the power limit is per
+    # device (3 × 250 W each), not per package.
+    rf.server("SRV-1", "amd-mi250", 2)
+    query = {"model": "llama-3-70b", "precision": "fp16", "site": "PAR1"}
+    api.force_authenticate(par_operator)
+    assert api.get(CANDIDATES, query).json()["results"][0]["n_devices"] == 4
+    run = {"asset": "SRV-1", "llm": "llama-3-70b", "precision": "fp16", "n_devices": 4}
+    assert _post(api, par_operator, **run, power_w="3001").json().keys() == {"power_w"}
+    response = _post(api, par_operator, **run, tokens_per_s="20", power_w="1200")
+    assert response.status_code == 201, response.json()
+    assert _post(api, par_operator, **run | {"n_devices": 5}).json().keys() == {"n_devices"}
+    row = api.get(CANDIDATES, query).json()["results"][0]
+    assert (row["n_devices"], row["basis"], row["tokens_per_s"]) == (4, "measured", 20)
+
+
+def test_a_run_without_power_says_its_energy_figures_are_estimated(api, client, a10, par_operator):
+    # power_w is optional: J/token, kgCO2e/Mtok and payback then rest on the assumed power, and
+    # every door says so rather than calling them measured.
+    assert _post(api, par_operator, power_w=None).status_code == 201
+    query = {"model": "llama-3-8b", "precision": "int8", "site": "PAR1"}
+    row = api.get(CANDIDATES, query).json()["results"][0]
+    assert (row["basis"], row["energy_basis"]) == ("measured", "estimated")
+    out = io.StringIO()
+    call_command("reuse_candidates", "--model", "llama-3-8b", "--precision", "int8",
+                 "--site", "PAR1", stdout=out)  # fmt: skip
+    assert "measured, power estimated" in out.getvalue()
+    client.force_login(f.user("root", is_superuser=True, is_staff=True))
+    page = client.get(reverse("admin:registry_reuse_candidates"), query).content.decode()
+    assert "measured, power estimated" in page
+    assert _post(api, par_operator, power_w="140").status_code == 201
+    row = api.get(CANDIDATES, query).json()["results"][0]
+    assert (row["basis"], row["energy_basis"]) == ("measured", "measured")

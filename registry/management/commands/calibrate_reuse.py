@@ -27,7 +27,8 @@ class Command(BaseCommand):
             metavar="SITE",
             action="append",
             default=[],
-            help="Also fit the recorded measurements of this site (repeat for more sites).",
+            help="Also fit the recorded measurements of this site (repeat for more sites) and "
+            "show the result; nothing is written.",
         )
 
     def handle(self, *args, **opts):
@@ -63,6 +64,15 @@ class Command(BaseCommand):
             f"{check['median_ratio']:.2f}, {check['share_within_35']:.0%} within ±35 %, "
             f"worst {check['worst_ratio']:.2f}"
         )
+        if extra:
+            # The shipped constants estimate every site's candidates; a site's runs are used only
+            # at that site (docs/reuse.md), so a fit that includes them is shown, never stored.
+            self.stdout.write(
+                f"Fitted with {len(extra)} measurement(s) of "
+                f"{', '.join(opts['site_measurements'])}: {summary}\n"
+                "  nothing written: the shipped constants serve every site."
+            )
+            return
         if opts["check"]:
             if not same:
                 raise CommandError(

@@ -94,6 +94,8 @@ class Command(BaseCommand):
         def cell(row, key):
             if key == "payback_years":
                 return payback(row)
+            if key == "basis" and row["basis"] != row["energy_basis"]:
+                return f"{row['basis']}, power {row['energy_basis']}"
             value = text(row.get(key))
             if key in BANDED and row.get(key) is not None:
                 low, high = (text(row.get(k)) for k in BANDED[key])
