@@ -747,18 +747,27 @@ def _prefer_measured(query: ReuseQuery, c: dict, new: pd.Series | None) -> None:
     run_power = chosen[:, 5]
     wanted = _key(c["hardware_model_id"], c["site_id"], c["n_devices"])
     at = np.clip(np.searchsorted(keys, wanted), 0, len(keys) - 1)
-    hit = (keys[at] == wanted) & c["supported"].astype(bool)
+    hit = keys[at] == wanted
     if not hit.any():
         return
+    # A run recorded on hardware the estimate says cannot serve the request shows that it can:
+    # the measurement stands, and the reason keeps what the estimate said.
+    ran = hit & ~c["supported"].astype(bool)
+    if ran.any():
+        c["supported"] = c["supported"].astype(bool) | hit
+        said = pd.Series(c["reason"], dtype=object).fillna("").astype(str)
+        c["reason"] = np.where(
+            ran, "runs here (measured), although the estimate said: " + said, c["reason"]
+        ).astype(object)
     tps = np.where(hit, run_tps[at], c["tokens_per_s"])
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_group = c["power_w"] / c["groups"]
+        per_group = c["power_w"] / c["groups"]  # unknown (NaN) where the estimate had none
         per_group = np.where(hit & ~np.isnan(run_power[at]), run_power[at], per_group)
         if query.target_tokens_per_s is not None:
             groups = np.where(hit, np.ceil(query.target_tokens_per_s / tps), c["groups"])
             joules = groups * per_group / query.target_tokens_per_s
         else:
-            groups = c["groups"]
+            groups = np.where(ran, 1.0, c["groups"])
             joules = per_group / tps
     c["groups"] = groups
     c["power_w"] = np.where(hit, groups * per_group, c["power_w"])

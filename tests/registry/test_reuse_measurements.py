@@ -297,3 +297,22 @@ def test_a_run_without_power_says_its_energy_figures_are_estimated(api, client, 
     assert _post(api, par_operator, power_w="140").status_code == 201
     row = api.get(CANDIDATES, query).json()["results"][0]
     assert (row["basis"], row["energy_basis"]) == ("measured", "measured")
+
+
+def test_a_run_on_hardware_the_estimate_rules_out_still_counts_as_measured(api, a10, par_operator):
+    # Llama 3 8B in FP16 with four 16k-token requests: the estimate's need (weights 14.96 GiB,
+    # KV 8 GiB, runtime 1.5 GiB) is above the A10's 24 GiB. The site ran it: the run stands.
+    query = {"model": "llama-3-8b", "precision": "fp16", "site": "PAR1",
+             "context": 16384, "concurrency": 4}  # fmt: skip
+    api.force_authenticate(par_operator)
+    before = api.get(CANDIDATES, query).json()["results"][0]
+    assert before["supported"] is False and before["basis"] == "estimated"
+    shape = {"precision": "fp16", "concurrency": 4, "context_tokens": 16384}
+    response = _post(api, par_operator, tokens_per_s="60", **shape)
+    assert response.status_code == 201, response.json()
+    row = api.get(CANDIDATES, query).json()["results"][0]
+    assert row["supported"] is True and row["basis"] == "measured"
+    assert row["tokens_per_s"] == 60.0
+    assert row["joules_per_token"] == pytest.approx(140 / 60, abs=1e-3)
+    assert row["reason"].startswith("runs here (measured), although the estimate said: ")
+    assert before["reason"] in row["reason"]
