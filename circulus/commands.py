@@ -1,9 +1,21 @@
 """Base for commands that read a user's file: a file that cannot be read is a one-line error
-(`CommandError`), never a traceback."""
+(`CommandError`), never a traceback. And the user a command acts for."""
 
 import csv
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
+
+
+def active_user(username: str):
+    """The active user named ``username``: a command never acts for a missing or deactivated
+    account, as the sign-in and the API do not."""
+    user = get_user_model().objects.filter(username=username).first()
+    if user is None:
+        raise CommandError(f"No user named '{username}'.")
+    if not user.is_active:
+        raise CommandError(f"User '{username}' is inactive.")
+    return user
 
 
 class FileCommand(BaseCommand):

@@ -3,7 +3,7 @@ audit, CSP on the admin and the API docs."""
 
 import pytest
 from django.core.cache import cache
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -104,3 +104,24 @@ def test_csp_header_on_admin_and_docs(admin_client):
             "script-src 'self'" in policy
             and "unsafe-inline" not in policy.split("script-src")[1].split(";")[0]
         )
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("create_api_token", "{user}"),
+        ("import_assets", "{file}", "--as", "{user}"),
+        ("import_reuse_measurements", "{file}", "--user", "{user}"),
+    ],
+)
+def test_no_command_acts_for_a_deactivated_or_unknown_account(tmp_path, command):
+    gone = factories.user("gone")
+    gone.is_active = False
+    gone.save()
+    file = tmp_path / "rows.csv"
+    file.write_text("nothing\n", encoding="utf-8")
+    for user, reason in (("gone", "User 'gone' is inactive."), ("nobody", "No user named")):
+        args = [a.format(user=user, file=file) for a in command]
+        with pytest.raises(CommandError, match=reason):
+            call_command(*args, stdout=open("/dev/null", "w"))  # noqa: SIM115
+    assert not Token.objects.filter(user=gone).exists()

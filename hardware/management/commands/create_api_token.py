@@ -1,8 +1,8 @@
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from rest_framework.authtoken.models import Token
 
 from accounts.audit import acting
+from circulus.commands import active_user
 
 
 class Command(BaseCommand):
@@ -15,12 +15,7 @@ class Command(BaseCommand):
         parser.add_argument("--rotate", action="store_true", help="Replace an existing token.")
 
     def handle(self, *args, username, rotate, **options):
-        try:
-            user = get_user_model().objects.get(username=username)
-        except get_user_model().DoesNotExist as exc:
-            raise CommandError(f"No user named '{username}'.") from exc
-        if not user.is_active:
-            raise CommandError(f"User '{username}' is inactive.")
+        user = active_user(username)
         with acting(via="command line (create_api_token)"):
             if rotate:
                 Token.objects.filter(user=user).delete()

@@ -1,9 +1,8 @@
 """`manage.py import_assets FILE [--dry-run] [--as USERNAME]`: new assets from CSV or XLSX."""
 
-from django.contrib.auth import get_user_model
 from django.core.management.base import CommandError
 
-from circulus.commands import FileCommand
+from circulus.commands import FileCommand, active_user
 from registry.importing import import_assets
 
 
@@ -23,9 +22,7 @@ class Command(FileCommand):
     def handle(self, *args, file, dry_run, username, **options):
         actor = None
         if username:
-            actor = get_user_model().objects.filter(username=username).first()
-            if actor is None:
-                raise CommandError(f"no user '{username}'")
+            actor = active_user(username)
         try:
             report = import_assets(file, actor=actor, dry_run=dry_run)
         except FileNotFoundError as exc:

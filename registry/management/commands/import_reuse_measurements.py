@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from circulus.commands import active_user
 from registry import measurements
 
 
@@ -21,9 +21,7 @@ class Command(BaseCommand):
         parser.add_argument("--user", required=True, help="who records them (site scope applies)")
 
     def handle(self, *args, **opts):
-        user = get_user_model().objects.filter(username=opts["user"]).first()
-        if user is None:
-            raise CommandError(f"no user '{opts['user']}'")
+        user = active_user(opts["user"])
         try:
             text = opts["file"].read_text(encoding="utf-8-sig")
         except (OSError, UnicodeDecodeError) as exc:
