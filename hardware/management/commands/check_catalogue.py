@@ -8,7 +8,8 @@ from hardware.services import CATALOGUE_DIR, check_catalogue
 class Command(BaseCommand):
     help = (
         "Check a catalogue folder against the rules load_catalogue enforces, writing nothing: "
-        "cell formats, materials within the unit's mass, ordered ranges, plausible specs."
+        "cell formats, materials within the unit's mass, ordered ranges, plausible specs. "
+        "It reads the files only; a load also checks them beside the models operators added."
     )
 
     def add_arguments(self, parser):
