@@ -277,6 +277,8 @@ SPECTACULAR_SETTINGS = {
         "WorkloadEnum": "registry.lifecycle.Workload",
         "ExportKindEnum": "reporting.exports.models.ExportKind",
         "PurchaseStateEnum": [("ordered", "ordered"), ("in-stock", "in-stock")],
+        # a reuse candidate's basis and energy_basis
+        "FigureBasisEnum": [("measured", "measured"), ("estimated", "estimated")],
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
