@@ -236,9 +236,11 @@ class HardwareModelAdmin(CatalogueAdmin, SimpleHistoryAdmin):
 
 @admin.register(DecodeMeasurement)
 class DecodeMeasurementAdmin(admin.ModelAdmin):
-    """Published measurements: reference data owned by decode_measurements.csv, read-only here."""
+    """Published measurements: reference data owned by decode_measurements.csv (fitted) and
+    validation_measurements.csv (never fitted), read-only here."""
 
     list_display = (
+        "role",
         "hardware_model",
         "n_devices",
         "llm",
@@ -249,7 +251,7 @@ class DecodeMeasurementAdmin(admin.ModelAdmin):
         "power_w",
         "source",
     )
-    list_filter = ("engine", "precision", "hardware_model")
+    list_filter = ("role", "engine", "precision", "hardware_model")
     search_fields = ("llm", "key", "source__citation")
     list_select_related = ("hardware_model", "source")
 

@@ -319,11 +319,17 @@ class FigureSource(models.Model):
 class DecodeMeasurement(models.Model):
     """A published LLM decode-speed measurement on catalogue hardware, with its source.
 
-    Loaded by `load_catalogue` from hardware/catalogue/decode_measurements.csv; the reuse
-    estimates are fitted to these rows (docs/reuse.md).
+    Loaded by `load_catalogue` from hardware/catalogue/decode_measurements.csv, which the reuse
+    estimates are fitted to, and validation_measurements.csv, which no fit reads: the independent
+    check of those estimates (docs/reuse.md).
     """
 
-    key = models.CharField(max_length=40, unique=True, help_text="the row's id in the CSV")
+    class Role(models.TextChoices):
+        FITTED = "fitted", "fitted (decode_measurements.csv)"
+        VALIDATION = "validation", "independent check, never fitted (validation_measurements.csv)"
+
+    role = models.CharField(max_length=12, choices=Role.choices, default=Role.FITTED)
+    key = models.CharField(max_length=40, help_text="the row's id in its CSV file")
     llm = models.CharField(max_length=100, help_text="slug of the language model")
     params_b = models.DecimalField(max_digits=8, decimal_places=3, validators=NON_NEGATIVE)
     precision = models.CharField(max_length=10)
@@ -353,6 +359,7 @@ class DecodeMeasurement(models.Model):
             models.CheckConstraint(
                 condition=models.Q(tokens_per_s__gt=0), name="decode_measurement_tokens_positive"
             ),
+            models.UniqueConstraint(fields=["role", "key"], name="decode_measurement_once"),
         ]
 
     def __str__(self) -> str:

@@ -100,6 +100,7 @@ class LoadReport:
     sources_written: int = 0
     sources_removed: int = 0
     measurements: int = 0
+    validation_measurements: int = 0
     kept_operator_edits: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -108,6 +109,8 @@ class LoadReport:
             f"{self.sources_written} figure sources written; "
             f"{self.measurements} published decode measurements"
         )
+        if self.validation_measurements:
+            text += f" ({self.validation_measurements} of them an independent check, never fitted)"
         if self.sources_removed:
             text += f"; {self.sources_removed} figure source(s) no longer cited removed"
         if self.kept_operator_edits:
@@ -346,22 +349,32 @@ def _apply_embodied(models_by_slug: dict, sources: list[dict], embodied: dict) -
     sources[:] = [row for row in sources if row["fields"]]
 
 
+MEASUREMENT_FILES = {
+    "decode_measurements.csv": DecodeMeasurement.Role.FITTED,
+    calibration.VALIDATION_FILE: DecodeMeasurement.Role.VALIDATION,
+}
+
+
 def _parse_measurements(directory: Path, problems: list[str]) -> list[dict]:
-    """Published decode measurements, checked by the same rules as the calibration."""
-    path = directory / "decode_measurements.csv"
-    if not path.exists():
-        return []
-    before = len(problems)
-    rows = calibration.read_measurements(path, problems)
-    if len(problems) > before:
-        return []
-    try:
-        calibration.feature_table(
-            rows, inference.load_llm_models(), calibration.load_accelerators(directory)
-        )
-    except calibration.MeasurementError as exc:
-        problems.extend(exc.problems)
-    return rows
+    """Published decode measurements (fitted and independent), checked by the calibration's
+    rules; each row carries its role."""
+    out = []
+    for name, role in MEASUREMENT_FILES.items():
+        path = directory / name
+        if not path.exists():
+            continue
+        before = len(problems)
+        rows = calibration.read_measurements(path, problems)
+        if len(problems) > before:
+            continue
+        try:
+            calibration.feature_table(
+                rows, inference.load_llm_models(), calibration.load_accelerators(directory)
+            )
+        except calibration.MeasurementError as exc:
+            problems.extend(exc.problems)
+        out += [{**row, "_role": role} for row in rows]
+    return out
 
 
 def _write_measurements(rows: list[dict], ids: dict[str, int], cited: dict) -> int:
@@ -381,6 +394,7 @@ def _write_measurements(rows: list[dict], ids: dict[str, int], cited: dict) -> i
             source = cited[key] = Source.objects.create(citation=key[0], url=key[1])
         objects.append(
             DecodeMeasurement(
+                role=row["_role"],
                 key=row["id"].strip(),
                 llm=row["llm"].strip(),
                 params_b=num(row["params_b"]) or 0,
@@ -435,6 +449,9 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
                 row, ids[row["model"]], edited[row["model"]], existing, cited
             )
         report.measurements = _write_measurements(measurements, ids, cited)
+        report.validation_measurements = sum(
+            1 for row in measurements if row["_role"] == DecodeMeasurement.Role.VALIDATION
+        )
         # The rules between entries, on what the load leaves: the file's models beside the
         # operators' own and their kept edits. A problem undoes the whole load.
         stored = HardwareModel.objects.values("slug", "kind", *MASS_FIELDS)

@@ -81,16 +81,26 @@ def test_gpu_lifetime_is_boaviztas_gpu_default():
     assert "end of life included" in boavizta.note
 
 
-def test_published_measurements_are_loaded_with_their_sources():
-    load_catalogue()
-    with open(CATALOGUE_DIR / "decode_measurements.csv", encoding="utf-8") as fh:
+@pytest.mark.parametrize(
+    ("name", "role"),
+    [
+        ("decode_measurements.csv", DecodeMeasurement.Role.FITTED),
+        ("validation_measurements.csv", DecodeMeasurement.Role.VALIDATION),
+    ],
+)
+def test_published_measurements_are_loaded_with_their_sources_and_role(name, role):
+    report = load_catalogue()
+    with open(CATALOGUE_DIR / name, encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    assert DecodeMeasurement.objects.count() == len(rows)
-    first = DecodeMeasurement.objects.select_related("source").get(key=rows[0]["id"])
+    mine = DecodeMeasurement.objects.filter(role=role)
+    assert mine.count() == len(rows)
+    first = mine.select_related("source").get(key=rows[0]["id"])
     assert first.source.url == rows[0]["source_url"]
     assert first.hardware_model.slug == rows[0]["gpu"]
+    validation = DecodeMeasurement.objects.filter(role=DecodeMeasurement.Role.VALIDATION).count()
+    assert f"({validation} of them an independent check, never fitted)" in str(report)
     load_catalogue()  # again: replaced, not duplicated
-    assert DecodeMeasurement.objects.count() == len(rows)
+    assert mine.count() == len(rows)
 
 
 def test_a_bad_measurement_refuses_the_whole_load(catalogue_copy):
