@@ -325,8 +325,8 @@ class DecodeMeasurement(models.Model):
     """
 
     class Role(models.TextChoices):
-        FITTED = "fitted", "fitted (decode_measurements.csv)"
-        VALIDATION = "validation", "independent check, never fitted (validation_measurements.csv)"
+        FITTED = "fitted", "fitted"
+        VALIDATION = "validation", "independent check (never fitted)"
 
     role = models.CharField(max_length=12, choices=Role.choices, default=Role.FITTED)
     key = models.CharField(max_length=40, help_text="the row's id in its CSV file")

@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='decodemeasurement',
             name='role',
-            field=models.CharField(choices=[('fitted', 'fitted (decode_measurements.csv)'), ('validation', 'independent check, never fitted (validation_measurements.csv)')], default='fitted', max_length=12),
+            field=models.CharField(choices=[('fitted', 'fitted'), ('validation', 'independent check (never fitted)')], default='fitted', max_length=12),
         ),
         migrations.AlterField(
             model_name='decodemeasurement',
