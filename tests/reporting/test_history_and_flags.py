@@ -231,6 +231,20 @@ def test_one_bad_row_with_two_problems_is_one_bad_row_in_csv_and_json(site):
     assert csv_text([]) == ["meter,timestamp,value\n"]
 
 
+def _ups_form(site, **change):
+    """The admin change form of meter UPS-1 as stored, with ``change`` applied."""
+    return {
+        "site": site.pk,
+        "code": "UPS-1",
+        "quantity": "eit-ups-output",
+        "unit": "kWh",
+        "register": "interval",
+        "multiplier": "1",
+        "interval_minutes": 15,
+        **change,
+    }
+
+
 def test_the_admin_form_refuses_a_multiplier_change_on_a_meter_with_readings(site, rf):
     from django.contrib import admin
     from django.contrib.auth import get_user_model
@@ -241,16 +255,7 @@ def test_the_admin_form_refuses_a_multiplier_change_on_a_meter_with_readings(sit
     request.user = get_user_model().objects.create_superuser("root", password="pw")
     model_admin = admin.site._registry[MeasurementPoint]
     form_class = model_admin.get_form(request, meter)
-    data = {
-        "site": site.pk,
-        "code": "UPS-1",
-        "quantity": "eit-ups-output",
-        "unit": "kWh",
-        "register": "interval",
-        "multiplier": "0.001",
-        "interval_minutes": 15,
-    }
-    form = form_class(data, instance=meter)
+    form = form_class(_ups_form(site, multiplier="0.001"), instance=meter)
     assert not form.is_valid()
     assert "2 reading(s)" in form.errors["multiplier"][0]
     # The interval is the admin's way: shown inline, never edited once written.
@@ -271,13 +276,7 @@ def test_the_admin_inline_cannot_add_an_interval_before_the_latest_either(site, 
     client.force_login(factories.user("root", is_staff=True, is_superuser=True))
     earlier = CHANGE - HOUR  # as import_meters refuses it: the interval would go back in time
     data = {
-        "site": site.pk,
-        "code": "UPS-1",
-        "quantity": "eit-ups-output",
-        "unit": "kWh",
-        "register": "interval",
-        "multiplier": "1",
-        "interval_minutes": 15,
+        **_ups_form(site),
         "setting_intervals-TOTAL_FORMS": "2",
         "setting_intervals-INITIAL_FORMS": "1",
         "setting_intervals-0-id": str(MeterSetting.objects.get().pk),
