@@ -1,11 +1,10 @@
+"""Fixtures shared by every test. Django (models, the test client) is imported inside the
+fixtures, so the pure tests also run without it (`pytest -p no:django`)."""
+
 import importlib
 
 import pytest
-from django.contrib.auth.models import Group
 from hypothesis import settings as hypothesis_settings
-from rest_framework.test import APIClient
-
-from tests import factories
 
 pytest_plugins = ["tests.celery_worker"]
 
@@ -49,38 +48,55 @@ def _warn_of_lingering_sessions() -> None:
 @pytest.fixture
 def api():
     """An API client; `api.force_authenticate(user)` signs in."""
+    from rest_framework.test import APIClient
+
     return APIClient()
 
 
 @pytest.fixture
 def staff_user(db):
+    from tests import factories
+
     return factories.user("staff", is_staff=True)
 
 
 @pytest.fixture
 def operator_user(db):
+    from tests import factories
+
     return factories.user("op", group="operator", is_staff=True)
 
 
 @pytest.fixture
 def procurement_user(db):
+    from tests import factories
+
     return factories.user("buyer", group="procurement")
 
 
 @pytest.fixture
 def auditor_user(db):
+    from tests import factories
+
     return factories.user("audit", group="auditor", is_staff=True)
 
 
 @pytest.fixture
 def roles(db):
+    from django.contrib.auth.models import Group
+
     return set(Group.objects.values_list("name", flat=True))
 
 
+def _with_django(request) -> bool:
+    return request.config.pluginmanager.hasplugin("django")
+
+
 @pytest.fixture(autouse=True)
-def _plain_http(settings):
+def _plain_http(request):
     """The test client speaks plain HTTP; production redirects to HTTPS."""
-    settings.SECURE_SSL_REDIRECT = False
+    if _with_django(request):
+        request.getfixturevalue("settings").SECURE_SSL_REDIRECT = False
 
 
 def _reseed(using: str) -> None:
@@ -109,10 +125,13 @@ def _reseed(using: str) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _flush_keeps_the_seed_and_the_ledger_guard():
+def _flush_keeps_the_seed_and_the_ledger_guard(request):
     """Transactional tests end with `flush`. On SQLite the flush DELETEs, which the ledger's
     append-only trigger refuses: lift the trigger for the flush only. After any flush, put back
     what the data migrations seeded, so later tests see the same database as the first."""
+    if not _with_django(request):
+        yield
+        return
     from django.core.management.commands import flush
     from django.db import connections
 
