@@ -2,6 +2,8 @@
 fixtures, so the pure tests also run without it (`pytest -p no:django`)."""
 
 import importlib
+import os
+from pathlib import Path
 
 import pytest
 from hypothesis import settings as hypothesis_settings
@@ -88,6 +90,28 @@ def roles(db):
     return set(Group.objects.values_list("name", flat=True))
 
 
+# `make test` runs the suite on two processes (pytest-xdist, `--dist loadgroup`), each with its
+# own test database. Tests that share something beyond it run in one process, one at a time:
+# real Celery workers (one Redis database, broadcast pings), the browser (one Chromium at a
+# time on a 2-core machine) and the PostgreSQL roles (global to the server).
+XDIST_GROUPS = {
+    "celery-worker": lambda item: (
+        "celery_worker" in item.keywords
+        or any(name.startswith("celery_worker") for name in item.fixturenames)
+    ),
+    "browser": lambda item: item.path.parent.name == "e2e",
+    "db-roles": lambda item: item.path.name == "test_db_roles.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for group, member in XDIST_GROUPS.items():
+            if member(item):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
 def _with_django(request) -> bool:
     return request.config.pluginmanager.hasplugin("django")
 
@@ -122,6 +146,32 @@ def _reseed(using: str) -> None:
         seed = getattr(migration, "create_roles", None) or migration.grant
         seed(global_apps, None)
     load_catalogue()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _files_of_this_worker(request):
+    """Under pytest-xdist each process writes files under its own directory of var/: two test
+    databases both hold a job 1, whose files would otherwise share a name."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not (worker and _with_django(request)):
+        yield
+        return
+    from django.conf import settings
+
+    names = ("VAR_DIR", "MEDIA_ROOT", "READINGS_ARCHIVE_DIR")
+    saved = {name: getattr(settings, name) for name in names}
+    settings.VAR_DIR = Path(saved["VAR_DIR"]) / f"xdist-{worker}"
+    for name in names[1:]:
+        path = Path(saved[name])
+        inside = path.is_relative_to(saved["VAR_DIR"])
+        setattr(
+            settings,
+            name,
+            settings.VAR_DIR / path.relative_to(saved["VAR_DIR"]) if inside else path,
+        )
+    yield
+    for name, value in saved.items():
+        setattr(settings, name, value)
 
 
 @pytest.fixture(scope="session", autouse=True)
