@@ -386,39 +386,50 @@ def _write_measurements(rows: list[dict], ids: dict[str, int], cited: dict) -> i
         value = num(text)
         return int(value) if value is not None else None
 
-    objects = []
+    stored = {(m.role, m.key): m for m in DecodeMeasurement.objects.all()}
+    fresh, changed, names = [], [], set()
     for row in rows:
         key = (row["source_title"].strip()[:500], row["source_url"].strip())
         source = cited.get(key)
         if source is None:
             source = cited[key] = Source.objects.create(citation=key[0], url=key[1])
-        objects.append(
-            DecodeMeasurement(
-                role=row["_role"],
-                key=row["id"].strip(),
-                llm=row["llm"].strip(),
-                params_b=num(row["params_b"]) or 0,
-                precision=row["precision"].strip().lower(),
-                bits_per_weight=num(row["bits_per_weight"]),
-                hardware_model_id=ids[row["gpu"].strip()],
-                n_devices=whole(row["n_gpus"]),
-                interconnect=row["interconnect"].strip() or "none",
-                engine=row["engine"].strip(),
-                concurrency=whole(row["concurrency"]),
-                context_tokens=whole(row["context_tokens"]),
-                output_tokens=whole(row["output_tokens"]),
-                tokens_per_s=num(row["tokens_per_s"]),
-                tokens_per_s_basis=row["tokens_per_s_basis"].strip()[:100],
-                power_w=num(row["power_w"]),
-                source=source,
-                published=row["published"].strip()[:20],
-                note=row["note"].strip(),
-            )
-        )
-    # Reference data owned by the file: replaced as a whole, inside the load's transaction.
-    DecodeMeasurement.objects.all().delete()
-    DecodeMeasurement.objects.bulk_create(objects)
-    return len(objects)
+        values = {
+            "llm": row["llm"].strip(),
+            "params_b": num(row["params_b"]) or 0,
+            "precision": row["precision"].strip().lower(),
+            "bits_per_weight": num(row["bits_per_weight"]),
+            "hardware_model_id": ids[row["gpu"].strip()],
+            "n_devices": whole(row["n_gpus"]),
+            "interconnect": row["interconnect"].strip() or "none",
+            "engine": row["engine"].strip(),
+            "concurrency": whole(row["concurrency"]),
+            "context_tokens": whole(row["context_tokens"]),
+            "output_tokens": whole(row["output_tokens"]),
+            "tokens_per_s": num(row["tokens_per_s"]),
+            "tokens_per_s_basis": row["tokens_per_s_basis"].strip()[:100],
+            "power_w": num(row["power_w"]),
+            "source_id": source.id,
+            "published": row["published"].strip()[:20],
+            "note": row["note"].strip(),
+        }
+        current = stored.pop((row["_role"], row["id"].strip()), None)
+        if current is None:
+            fresh.append(DecodeMeasurement(role=row["_role"], key=row["id"].strip(), **values))
+            continue
+        differ = {name for name, value in values.items() if getattr(current, name) != value}
+        if differ:
+            for name in differ:
+                setattr(current, name, values[name])
+            changed.append(current)
+            names |= differ
+    # Reference data owned by the file, inside the load's transaction: a row the file no longer
+    # has goes, a changed row is updated in place, an unchanged row keeps its id untouched.
+    if stored:
+        DecodeMeasurement.objects.filter(pk__in=[m.pk for m in stored.values()]).delete()
+    if changed:
+        DecodeMeasurement.objects.bulk_update(changed, sorted(names))
+    DecodeMeasurement.objects.bulk_create(fresh)
+    return len(rows)
 
 
 def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:

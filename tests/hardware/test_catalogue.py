@@ -7,6 +7,7 @@ from django.core.management import CommandError, call_command
 
 from hardware.models import (
     SOURCED_FIELDS,
+    DecodeMeasurement,
     FigureSource,
     HardwareKind,
     HardwareModel,
@@ -97,6 +98,42 @@ def test_loading_twice_changes_nothing():
     report = load_catalogue()
     assert (report.created, report.updated, report.sources_written) == (0, 0, 0)
     assert (HardwareModel.history.count(), FigureSource.history.count()) == history
+
+
+def test_a_reload_leaves_the_published_measurements_it_already_holds(catalogue_copy):
+    load_catalogue(catalogue_copy)
+    before = dict(DecodeMeasurement.objects.values_list("id", "tokens_per_s"))
+    histories = (
+        HardwareModel.history.count(),
+        FigureSource.history.count(),
+        Source.objects.count(),
+    )
+    report = load_catalogue(catalogue_copy)
+    assert dict(DecodeMeasurement.objects.values_list("id", "tokens_per_s")) == before
+    assert report.measurements == len(before)
+    assert (
+        HardwareModel.history.count(),
+        FigureSource.history.count(),
+        Source.objects.count(),
+    ) == histories
+    # A corrected figure is updated in place; a row the file drops goes; nothing else moves.
+    path = catalogue_copy / "decode_measurements.csv"
+    lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+    header = lines[0].rstrip("\n").split(",")
+    first = lines[1].split(",")
+    first[header.index("tokens_per_s")] = "210.5"
+    dropped = lines[2].split(",", 1)[0]
+    path.write_text("".join([lines[0], ",".join(first), *lines[3:]]), encoding="utf-8")
+    load_catalogue(catalogue_copy)
+    fitted = DecodeMeasurement.objects.filter(role=DecodeMeasurement.Role.FITTED)
+    corrected = fitted.get(key=first[0])
+    assert corrected.tokens_per_s == Decimal("210.5") and corrected.id in before
+    assert not fitted.filter(key=dropped).exists()
+    after = dict(DecodeMeasurement.objects.values_list("id", "tokens_per_s"))
+    assert {k: v for k, v in after.items() if k != corrected.id} == {
+        k: v for k, v in before.items() if k in after and k != corrected.id
+    }
+    assert len(after) == len(before) - 1
 
 
 def test_operator_edits_survive_a_reload(catalogue_copy):
