@@ -278,7 +278,7 @@ class Basis(models.TextChoices):
 
 
 class Confidence(models.TextChoices):
-    # Tags of the reference note (circular.md): C/D/L/U.
+    # How far the cited source bears the figure out: confirmed, derived, low authority, unconfirmed.
     CONFIRMED = "confirmed", "Confirmed in the source"
     DERIVED = "derived", "Derived from confirmed inputs"
     LOW = "low", "Low-authority source"

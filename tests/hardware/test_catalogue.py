@@ -28,7 +28,7 @@ def empty_catalogue(db):
     Source.objects.all().delete()
 
 
-# Transcribed from circular.md §3.2 (accelerator reference table): slug -> (GB, GB/s, W, CC).
+# Datasheet figures the catalogue must keep: slug -> (GB, GB/s, W, compute capability).
 REFERENCE_ACCELERATORS = {
     "nvidia-v100-sxm2-32gb": (32, 900, 300, "7.0"),
     "nvidia-v100-pcie-16gb": (16, 900, 250, "7.0"),
