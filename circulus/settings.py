@@ -176,6 +176,9 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "circulus" / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# The address people reach Circulus at (https://circulus.example.org): asset labels' QR codes
+# point there. Unset, a label points at the address its request came in on.
+CIRCULUS_PUBLIC_URL = os.environ.get("CIRCULUS_PUBLIC_URL", "")
 WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectstatic
 if DEBUG or os.environ.get("PYTEST_VERSION"):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)

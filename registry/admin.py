@@ -20,12 +20,13 @@ from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
 
-from registry import permissions, services
+from registry import labels, permissions, services
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
     AssetCreateForm,
     ChooseKindForm,
     EventDetailsForm,
+    LabelSheetForm,
     add_lifecycle_errors,
 )
 from registry.lifecycle import EventKind, State, allowed_kinds
@@ -269,7 +270,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
     date_hierarchy = "planned_eol"
     list_per_page = 100
     inlines = [LifecycleEventInline]
-    actions = ["decommission", "move", "reserve_for_reuse"]
+    actions = ["decommission", "move", "reserve_for_reuse", "print_labels"]
     fieldsets = (
         (None, {"fields": ("asset_tag", "serial_number", "hardware_model", "state_badge")}),
         ("Where", {"fields": ("site", "room", "rack", "position_u", "parent", "workload")}),
@@ -416,7 +417,12 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 "<path:object_id>/record-event/",
                 self.admin_site.admin_view(self.record_event_view),
                 name="registry_asset_record_event",
-            )
+            ),
+            path(
+                "<path:object_id>/label/",
+                self.admin_site.admin_view(self.label_view),
+                name="registry_asset_label",
+            ),
         ]
         return extra + super().get_urls()
 
@@ -478,6 +484,47 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             "has_view_permission": self.has_view_permission(request, asset),
         }
         return TemplateResponse(request, "admin/registry/asset/record_event.html", context)
+
+    # --- labels
+
+    def label_view(self, request, object_id):
+        """One label on a label-sized page, for a label printer."""
+        asset = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_or_change_permission(request, asset):
+            raise PermissionDenied
+        form = LabelSheetForm(request.GET or None)
+        layout = form.cleaned_data["layout"] if form.is_valid() else labels.DEFAULT_LAYOUT
+        (text,) = labels.labels_for(Asset.objects.filter(pk=asset.pk), request)
+        return labels.pdf_response(labels.single_pdf(text, layout), f"label-{asset.pk}.pdf")
+
+    @admin.action(description="Print labels for selected assets…")
+    def print_labels(self, request, queryset):
+        count = queryset.count()
+        if count > labels.MAX_LABELS:
+            messages.error(
+                request,
+                f"{count} assets are selected; labels are printed for at most "
+                f"{labels.MAX_LABELS} at a time. Narrow the list with its filters.",
+            )
+            return None
+        form = LabelSheetForm(request.POST if "_apply" in request.POST else None)
+        if form.is_valid():
+            pdf = labels.sheet_pdf(
+                labels.labels_for(queryset.order_by("asset_tag"), request),
+                form.cleaned_data["layout"],
+                skip=form.cleaned_data["skip"],
+            )
+            return labels.pdf_response(pdf, "asset-labels.pdf")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Print asset labels",
+            "form": form,
+            "count": count,
+            "selected": list(queryset.values_list("pk", flat=True)),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/registry/asset/print_labels.html", context)
 
     # --- bulk actions
 
