@@ -20,7 +20,7 @@ from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
 
-from registry import labels, permissions, services
+from registry import expiry, labels, permissions, services
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
     AssetCreateForm,
@@ -30,7 +30,7 @@ from registry.forms import (
     add_lifecycle_errors,
 )
 from registry.lifecycle import EventKind, State, allowed_kinds
-from registry.models import Asset, LifecycleEvent, Site
+from registry.models import Asset, ExpiryNotice, LifecycleEvent, Site
 from registry.resources import AssetResource
 
 STATE_COLOURS = {
@@ -157,6 +157,19 @@ class LifecycleEventAdmin(_ReadOnlyLedger, admin.ModelAdmin):
 # --- assets --------------------------------------------------------------------------------------
 
 
+class ExpiringFilter(admin.SimpleListFilter):
+    title = "warranty, support or end of life"
+    parameter_name = "expiring"
+
+    def lookups(self, request, model_admin):
+        return [(str(days), f"Within {days} days") for days in (30, 60, 90, 365)]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return expiry.expiring(queryset, int(self.value()), timezone.localdate())
+        return queryset
+
+
 class EolBeforeFilter(admin.SimpleListFilter):
     title = "planned end of life"
     parameter_name = "eol"
@@ -263,6 +276,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         "hardware_model__kind",
         ("hardware_model", admin.RelatedOnlyFieldListFilter),
         EolBeforeFilter,
+        ExpiringFilter,
         "workload",
     )
     search_fields = ("asset_tag", "serial_number")
@@ -281,6 +295,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 "fields": (
                     "owner",
                     "warranty_end",
+                    "support_end",
                     "planned_eol",
                     "measured_mass_kg",
                     "data_bearing",
@@ -294,7 +309,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             None,
             {"fields": ("asset_tag", "serial_number", "hardware_model", "site", "room", "rack")},
         ),
-        ("", {"fields": ("position_u", "owner", "warranty_end", "planned_eol")}),
+        ("", {"fields": ("position_u", "owner", "warranty_end", "support_end", "planned_eol")}),
         (
             "Purchase (recorded as the asset's first ledger event)",
             {
@@ -638,3 +653,29 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             if exact.exists():
                 return exact, False
         return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(ExpiryNotice)
+class ExpiryNoticeAdmin(admin.ModelAdmin):
+    """What the daily digests told, and to whom: read-only, written by the digest task."""
+
+    list_display = ("asset", "kind", "due", "threshold_days", "recipient", "sent_at")
+    list_filter = ("kind", "threshold_days", ("asset__site", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("asset__asset_tag",)
+    list_select_related = ("asset", "recipient")
+    date_hierarchy = "due"
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.can_read_in_admin(request.user)
+
+    def has_module_permission(self, request):
+        return permissions.can_read_in_admin(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

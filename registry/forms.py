@@ -85,6 +85,7 @@ class AssetCreateForm(forms.ModelForm):
             "position_u",
             "owner",
             "warranty_end",
+            "support_end",
             "planned_eol",
             "measured_mass_kg",
             "data_bearing",
