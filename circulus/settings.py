@@ -346,6 +346,13 @@ CELERY_BEAT_SCHEDULE["registry-send-expiry-digests"] = {
     "task": "registry.send_expiry_digests",
     "schedule": crontab(hour=7, minute=0),
 }
+# Webhooks: due deliveries are swept this often (each event also sends at once); a delivery is
+# given up after this many attempts, the waits doubling from 30 s to at most an hour (~9 hours).
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "15"))
+CELERY_BEAT_SCHEDULE["registry-deliver-webhooks"] = {
+    "task": "registry.deliver_webhooks",
+    "schedule": float(os.environ.get("WEBHOOK_SWEEP_SECONDS", "30")),
+}
 CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",
     "schedule": crontab(hour=2, minute=30),

@@ -23,7 +23,7 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from hardware.models import HardwareModel
-from registry import permissions
+from registry import permissions, webhooks
 from registry.lifecycle import EventKind, State
 from registry.models import ZERO_MASS, Asset, LifecycleEvent, Site
 
@@ -379,6 +379,10 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
     try:
         with transaction.atomic():
             _write_assets(parsed, actor)
+            if webhooks.subscribed():
+                tags = [fields["asset_tag"] for _, fields, _, _ in parsed]
+                for chunk in _chunks(tags):
+                    webhooks.queue(LifecycleEvent.objects.filter(asset__asset_tag__in=chunk))
     except IntegrityError as exc:  # a concurrent writer took a tag or serial after validation
         errors.append(RowError(0, "", f"refused by the database, nothing written: {exc}"))
         return report

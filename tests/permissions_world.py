@@ -8,7 +8,13 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import TokenEvent
 from hardware.models import DecodeMeasurement, Source
-from registry.models import ExpiryNotice, LifecycleEvent, ReuseMeasurement
+from registry.models import (
+    ExpiryNotice,
+    LifecycleEvent,
+    ReuseMeasurement,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from reporting.exports.models import ExportJob, ExportState
 from reporting.models import IngestJob, MeasurementPoint, Reading, ReadingRevision, TaskRun
 from tests import factories
@@ -90,6 +96,15 @@ def build() -> dict:
         threshold_days=30,
         recipient=users["operator_a"],
         sent_at=dt.datetime(2026, 2, 1, 7, tzinfo=dt.UTC),
+    )
+    w["webhook"] = WebhookSubscription.objects.create(
+        name="floor", url="https://hooks.example.org/circulus", secret="s" * 64, active=False
+    )
+    w["webhook_delivery"] = WebhookDelivery.objects.create(
+        subscription=w["webhook"],
+        event=w["event_a"],
+        asset=w["asset_a"],
+        next_attempt_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
     )
     w["reuse_measurement"] = ReuseMeasurement.objects.create(
         asset=w["asset_a"],

@@ -250,6 +250,8 @@ def _admin_url(w, name):
         "hardware_decodemeasurement": lambda: w["decode"].pk,
         "registry_reusemeasurement": lambda: w["reuse_measurement"].pk,
         "registry_expirynotice": lambda: w["expiry_notice"].pk,
+        "registry_webhooksubscription": lambda: w["webhook"].pk,
+        "registry_webhookdelivery": lambda: w["webhook_delivery"].pk,
     }
     if name == "view_on_site":
         return reverse("admin:view_on_site", args=[1, w["asset_a"].pk])
