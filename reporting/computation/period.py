@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.db.models import prefetch_related_objects
 
-from hardware.inference import load_grid_intensity
+from hardware import grid_intensity
 from reporting import indicators as ind
 from reporting.computation import checks
 from reporting.computation.figures import MeterFigures, meter_figures_many, month_labels, time_frame
@@ -85,7 +85,7 @@ def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> 
         period__site_id__in=site_ids, period__year__in={p.year - 1 for p in periods}
     ).values_list("period__site_id", "period__year", "inputs"):
         previous_of.setdefault((site_id, year), inputs)
-    intensities = load_grid_intensity()
+    intensities = {c: row.kg_per_kwh for c, row in grid_intensity.table().items()}
     all_figures = meter_figures_many([(p, meters_of[p.site_id]) for p in periods], source=source)
     labels: dict[tuple, list[str]] = {}  # per time frame: a fleet's periods share one
     for period in periods:
@@ -300,8 +300,7 @@ def _pdit(period, segments, inputs) -> None:
 def _indicators(values: dict, country: str, schema: str, intensities: dict) -> dict:
     pue = ind.pue(values["EDC"], values["EIT"])
     water = ind.wue_water_symbol(schema)
-    cef = intensities.get(country)
-    cef_decimal = None if cef is None else Decimal(str(cef))
+    cef_decimal = intensities.get(country)
     return {
         "PUE": as_text(to_places(pue)),
         "WUE": as_text(to_places(ind.wue(values[water], values["EIT"]))),
