@@ -7,6 +7,7 @@ unset; `CIRCULUS_ENV_FILE` names another file, or none when empty.
 
 import os
 import sys
+from datetime import date
 from pathlib import Path
 
 import dj_database_url
@@ -179,6 +180,22 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
 WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectstatic
 if DEBUG or os.environ.get("PYTEST_VERSION"):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# --- Input bounds (circulus/bounds.py; each documented in docs/operations.md) ---
+# The time window of every recorded instant: none before the floor, none later than now plus
+# the clock skew. Uploads beyond their size limit are answered 413 before they are read.
+INPUT_TIME_FLOOR = date.fromisoformat(os.environ.get("INPUT_TIME_FLOOR", "1990-01-01"))
+INPUT_CLOCK_SKEW_SECONDS = int(os.environ.get("INPUT_CLOCK_SKEW_SECONDS", "900"))
+READINGS_UPLOAD_MAX_BYTES = int(os.environ.get("READINGS_UPLOAD_MAX_MB", "512")) * 1024 * 1024
+IMPORT_UPLOAD_MAX_BYTES = int(os.environ.get("IMPORT_UPLOAD_MAX_MB", "50")) * 1024 * 1024
+# An asset import larger than this runs as a background job with progress, not in the request.
+IMPORT_SYNC_MAX_BYTES = int(os.environ.get("IMPORT_SYNC_MAX_KB", "2048")) * 1024
+IMPORT_MAX_COLUMNS = int(os.environ.get("IMPORT_MAX_COLUMNS", "200"))
+IMPORT_MAX_CELLS = int(os.environ.get("IMPORT_MAX_CELLS", "5000000"))
+XLSX_MAX_UNPACKED_BYTES = int(os.environ.get("XLSX_MAX_UNPACKED_MB", "256")) * 1024 * 1024
+# Files waiting under MEDIA_ROOT/imports longer than this are left by a crash: the beat deletes
+# them hourly.
+IMPORT_FILE_MAX_AGE_SECONDS = int(os.environ.get("IMPORT_FILE_MAX_AGE_SECONDS", "86400"))
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"

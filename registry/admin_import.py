@@ -17,12 +17,14 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from circulus import bounds
 from registry.importing import ASSET_COLUMNS, import_assets, read_rows
 
 SESSION_KEY = "registry_asset_import"
 PREVIEW_ROWS = 50
 PREVIEW_COLUMNS = ("asset_tag", "hardware_model", "site", "purchase_date", "state")
 EXTENSIONS = (".csv", ".xlsx")
+FORM_SLACK = 64 * 1024  # the form fields and multipart boundaries around the file
 
 
 class ImportFileForm(forms.Form):
@@ -30,10 +32,17 @@ class ImportFileForm(forms.Form):
         label="file", help_text="CSV or XLSX with a header row (row 1); columns as in the docs"
     )
 
+    status = 200  # 413 once the file is refused for its size
+
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]
         if not upload.name.lower().endswith(EXTENSIONS):
             raise forms.ValidationError("a .csv or .xlsx file, please")
+        try:
+            bounds.check_size(upload.size, settings.IMPORT_UPLOAD_MAX_BYTES, "the file")
+        except bounds.TooLarge as exc:
+            self.status = exc.status
+            raise forms.ValidationError(exc.reason) from None
         return upload
 
 
@@ -53,6 +62,20 @@ def _preview_rows(file_path: Path) -> tuple[list[str], list[list[str]], bool]:
         cells = list(cells)
         out.append([str(cells[index[c]] or "") if index[c] < len(cells) else "" for c in shown])
     return shown, out, False
+
+
+def _declared_too_large(request) -> bounds.TooLarge | None:
+    """The refusal of a request body declared larger than the import limit allows (a form's
+    fields add a few hundred bytes to the file)."""
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+    try:
+        bounds.check_size(declared, settings.IMPORT_UPLOAD_MAX_BYTES + FORM_SLACK, "the upload")
+    except bounds.TooLarge as exc:
+        return exc
+    return None
 
 
 class AssetImportMixin:
@@ -80,6 +103,11 @@ class AssetImportMixin:
     def import_view(self, request):
         if not self.has_import_permission(request):
             raise PermissionDenied
+        if request.method == "POST" and (too_large := _declared_too_large(request)):
+            # Refused before the body is parsed: the upload is never read.
+            form = ImportFileForm()
+            form.status = too_large.status
+            return self._page(request, form, too_large=too_large.reason)
         if request.method == "POST" and "_confirm" in request.POST:
             return self._confirm(request)
         report = preview = None
@@ -90,15 +118,22 @@ class AssetImportMixin:
             folder = _pending_dir()
             folder.mkdir(parents=True, exist_ok=True)
             stored = folder / f"{token}{Path(upload.name).suffix.lower()}"
-            with stored.open("wb") as handle:
-                for chunk in upload.chunks():
-                    handle.write(chunk)
-            report = import_assets(stored, actor=request.user, dry_run=True)
-            if report.ok:
-                request.session[SESSION_KEY] = {"token": token, "name": upload.name}
-                preview = _preview_rows(stored)
-            else:
-                stored.unlink(missing_ok=True)
+            pending = False
+            try:
+                with stored.open("wb") as handle:
+                    for chunk in upload.chunks():
+                        handle.write(chunk)
+                report = import_assets(stored, actor=request.user, dry_run=True)
+                if report.ok:
+                    preview = _preview_rows(stored)
+                    request.session[SESSION_KEY] = {"token": token, "name": upload.name}
+                    pending = True
+            finally:  # only a file waiting for its confirmation stays (the beat removes it late)
+                if not pending:
+                    stored.unlink(missing_ok=True)
+        return self._page(request, form, report=report, preview=preview)
+
+    def _page(self, request, form, *, report=None, preview=None, too_large=""):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -108,8 +143,10 @@ class AssetImportMixin:
             "preview": preview,
             "token": request.session.get(SESSION_KEY, {}).get("token") if preview else None,
             "columns": ASSET_COLUMNS,
+            "too_large": too_large,
         }
-        return TemplateResponse(request, self.import_template, context)
+        status = form.status if form.status != 200 else (report.refused if report else 0)
+        return TemplateResponse(request, self.import_template, context, status=status or 200)
 
     def _confirm(self, request):
         pending = request.session.pop(SESSION_KEY, None) or {}
@@ -127,14 +164,4 @@ class AssetImportMixin:
             messages.success(request, f"{pending['name']}: {report.summary()}.")
             return HttpResponseRedirect(reverse("admin:registry_asset_changelist"))
         # Something changed since the preview (say, another import took a tag).
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Import assets",
-            "form": ImportFileForm(),
-            "report": report,
-            "preview": None,
-            "token": None,
-            "columns": ASSET_COLUMNS,
-        }
-        return TemplateResponse(request, self.import_template, context)
+        return self._page(request, ImportFileForm(), report=report)
