@@ -340,6 +340,16 @@ CELERY_BEAT_SCHEDULE["jobs-reap-stale"] = {
 JOB_MAX_SECONDS = int(os.environ.get("JOB_MAX_SECONDS", str(4 * 3600)))
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_MAX_SECONDS + 600}
 # Nightly: recompute every draft reporting period from the readings that arrived that day.
+# Hourly: uploads waiting under MEDIA_ROOT/imports past IMPORT_FILE_MAX_AGE_SECONDS are removed.
+CELERY_BEAT_SCHEDULE["registry-remove-stale-import-files"] = {
+    "task": "registry.remove_stale_import_files",
+    "schedule": crontab(minute=20),
+}
+# Hourly: the stored readings files of finished ingest jobs (failed ones keep theirs to retry).
+CELERY_BEAT_SCHEDULE["reporting-remove-finished-uploads"] = {
+    "task": "reporting.remove_finished_uploads",
+    "schedule": crontab(minute=25),
+}
 CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",
     "schedule": crontab(hour=2, minute=30),

@@ -6,7 +6,9 @@ real on the same file, all or nothing. The uploaded file waits between the two s
 MEDIA_ROOT, named by a random token kept in the uploader's session, and is deleted after use.
 """
 
+import contextlib
 import secrets
+import time
 from pathlib import Path
 
 from django import forms
@@ -48,6 +50,20 @@ class ImportFileForm(forms.Form):
 
 def _pending_dir() -> Path:
     return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def remove_stale_files(now: float | None = None) -> int:
+    """Delete the waiting files older than `IMPORT_FILE_MAX_AGE_SECONDS` (left by a crash or an
+    upload never confirmed); their count."""
+    cutoff = (now or time.time()) - settings.IMPORT_FILE_MAX_AGE_SECONDS
+    removed = 0
+    folder = _pending_dir()
+    for stored in folder.iterdir() if folder.is_dir() else ():
+        with contextlib.suppress(FileNotFoundError):  # a concurrent sweep took it
+            if stored.is_file() and stored.stat().st_mtime < cutoff:
+                stored.unlink()
+                removed += 1
+    return removed
 
 
 def _preview_rows(file_path: Path) -> tuple[list[str], list[list[str]], bool]:

@@ -155,3 +155,22 @@ def test_a_very_long_file_name_is_handled(client, operator, media):
     assert preview.status_code == 200 and preview.context["report"].ok
     client.post(IMPORT, {"_confirm": "1", "token": preview.context["token"]})
     assert Asset.objects.count() == 1 and _imports(media) == []
+
+
+def test_the_beat_removes_files_a_crash_left_and_keeps_fresh_ones(media, settings):
+    import os
+
+    from registry.tasks import remove_stale_import_files
+
+    folder = media / "imports"
+    folder.mkdir(parents=True)
+    left, fresh = folder / "left.csv", folder / "fresh.csv"
+    left.write_text("x")
+    fresh.write_text("x")
+    old = time.time() - settings.IMPORT_FILE_MAX_AGE_SECONDS - 60
+    os.utime(left, (old, old))
+    assert remove_stale_import_files() == {"removed": 1}
+    assert _imports(media) == [fresh]
+    assert "registry.remove_stale_import_files" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }

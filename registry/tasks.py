@@ -1,0 +1,18 @@
+"""Registry background tasks (beat)."""
+
+import logging
+
+from celery import shared_task
+
+from registry import admin_import
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="registry.remove_stale_import_files")
+def remove_stale_import_files() -> dict:
+    """Hourly: delete asset-import files that no confirmation will use any more."""
+    removed = admin_import.remove_stale_files()
+    if removed:
+        log.info("removed %d stale asset-import file(s)", removed)
+    return {"removed": removed}
