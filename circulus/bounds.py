@@ -109,6 +109,28 @@ def check_size(size: int | None, limit: int, what: str) -> None:
         )
 
 
+def declared_length(meta) -> int | None:
+    """The body length a request declares (its Content-Length header), before it is read."""
+    try:
+        return int(meta.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return None
+
+
+FORM_SLACK = 64 * 1024  # a form's other fields and multipart boundaries around its file
+
+
+def check_form_upload(meta, limit: int) -> None:
+    """Refuse (413) a form post whose declared length leaves no doubt that its file is beyond
+    `limit`: the body is then never parsed."""
+    size = declared_length(meta)
+    if size is not None and size > limit + FORM_SLACK:
+        raise TooLarge(
+            f"the upload is {size_text(size)}, larger than the {size_text(limit)} limit; "
+            "split it into smaller files"
+        )
+
+
 def check_columns(count: int) -> None:
     limit = settings.IMPORT_MAX_COLUMNS
     if count > limit:
@@ -142,6 +164,14 @@ def check_cells(count: int, line: int) -> None:
     limit = settings.IMPORT_MAX_CELLS
     if count > limit:
         raise Refused(f"more than {limit:,} cells; split the file", line=line)
+
+
+def short_name(name: str, limit: int) -> str:
+    """A file name of any length shortened to `limit` characters, its end (the extension) kept."""
+    if len(name) <= limit:
+        return name
+    keep = limit - 1
+    return f"{name[: keep - keep // 2]}…{name[-(keep // 2) :]}"
 
 
 # --- text ----------------------------------------------------------------------------------------

@@ -26,7 +26,6 @@ SESSION_KEY = "registry_asset_import"
 PREVIEW_ROWS = 50
 PREVIEW_COLUMNS = ("asset_tag", "hardware_model", "site", "purchase_date", "state")
 EXTENSIONS = (".csv", ".xlsx")
-FORM_SLACK = 64 * 1024  # the form fields and multipart boundaries around the file
 
 
 class ImportFileForm(forms.Form):
@@ -80,20 +79,6 @@ def _preview_rows(file_path: Path) -> tuple[list[str], list[list[str]], bool]:
     return shown, out, False
 
 
-def _declared_too_large(request) -> bounds.TooLarge | None:
-    """The refusal of a request body declared larger than the import limit allows (a form's
-    fields add a few hundred bytes to the file)."""
-    try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        return None
-    try:
-        bounds.check_size(declared, settings.IMPORT_UPLOAD_MAX_BYTES + FORM_SLACK, "the upload")
-    except bounds.TooLarge as exc:
-        return exc
-    return None
-
-
 class AssetImportMixin:
     """Adds the import page to AssetAdmin; who may import is `has_import_permission`."""
 
@@ -119,11 +104,13 @@ class AssetImportMixin:
     def import_view(self, request):
         if not self.has_import_permission(request):
             raise PermissionDenied
-        if request.method == "POST" and (too_large := _declared_too_large(request)):
-            # Refused before the body is parsed: the upload is never read.
-            form = ImportFileForm()
-            form.status = too_large.status
-            return self._page(request, form, too_large=too_large.reason)
+        if request.method == "POST":
+            try:  # before the body is parsed: an upload too large is never read
+                bounds.check_form_upload(request.META, settings.IMPORT_UPLOAD_MAX_BYTES)
+            except bounds.TooLarge as exc:
+                form = ImportFileForm()
+                form.status = exc.status
+                return self._page(request, form, too_large=exc.reason)
         if request.method == "POST" and "_confirm" in request.POST:
             return self._confirm(request)
         report = preview = None

@@ -40,6 +40,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
+from circulus import bounds
 from registry.models import Site
 from reporting import bulk_checks, partitions, rollups
 from reporting.models import IngestJob, JobStatus, MeasurementPoint, MeterSetting, Register
@@ -334,6 +335,7 @@ def ingest_rows(
                 values, interval=Register.INTERVAL, allowed_site_ids=allowed_site_ids
             )
             limit = csv.field_size_limit()
+            window = bulk_checks.window(bounds.earliest(), bounds.latest())
 
             def check(item):
                 if not isinstance(item, Block):
@@ -346,6 +348,7 @@ def ingest_rows(
                     positions=positions,
                     meters=arrays,
                     field_limit=limit,
+                    window=window,
                 )
 
             # Closed on any way out: the read-ahead thread ends with the loop.
@@ -504,6 +507,9 @@ def _check_row(line, code, ts_text, value_text, meters, allowed_site_ids):
         elif abs(ts.utcoffset()) > MAX_OFFSET:
             reason = f"{ts_text!r} has a UTC offset beyond ±14:00"
             problems.append({"line": line, "field": "timestamp", "reason": reason})
+            ts = None
+        elif outside := bounds.instant_refusal(ts):  # before anything converts it
+            problems.append({"line": line, "field": "timestamp", "reason": f"{ts_text} {outside}"})
             ts = None
         elif meter is not None and (
             (meter["valid_from"] and ts < meter["valid_from"])
