@@ -1,12 +1,18 @@
-"""Registry background tasks (beat)."""
+"""The registry's background jobs."""
 
 import logging
 
 from celery import shared_task
 
-from registry import admin_import
+from registry import admin_import, expiry
 
 log = logging.getLogger(__name__)
+
+
+@shared_task(name="registry.send_expiry_digests")
+def send_expiry_digests() -> dict[str, int]:
+    """Daily: each operator's digest of warranty, support and end-of-life dates coming up."""
+    return expiry.send_digests()
 
 
 @shared_task(name="registry.remove_stale_import_files")

@@ -168,15 +168,12 @@ def test_a_very_long_file_name_is_kept_shortened(client, admin, meter):
     assert len(job.source) <= IngestJob._meta.get_field("source").max_length
 
 
-def test_a_finished_queued_upload_leaves_no_file(api, admin, meter, media, settings):
-    from reporting.api import views
+def test_a_finished_queued_upload_leaves_no_file(api, admin, meter, media, monkeypatch):
+    from reporting.ingest import submission
 
     api.force_authenticate(admin)
-    views.ASYNC_INGEST_BYTES, saved = 10, views.ASYNC_INGEST_BYTES
-    try:
-        response = api.generic("POST", READINGS, (HEADER + GOOD).encode(), content_type="text/csv")
-    finally:
-        views.ASYNC_INGEST_BYTES = saved
+    monkeypatch.setattr(submission, "ASYNC_INGEST_BYTES", 10)
+    response = api.generic("POST", READINGS, (HEADER + GOOD).encode(), content_type="text/csv")
     assert response.status_code == 202
     job = IngestJob.objects.get()
     assert job.status == "succeeded" and not job.file
