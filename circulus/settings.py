@@ -7,6 +7,7 @@ unset; `CIRCULUS_ENV_FILE` names another file, or none when empty.
 
 import os
 import sys
+from datetime import date
 from pathlib import Path
 
 import dj_database_url
@@ -196,6 +197,22 @@ WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectsta
 if DEBUG or os.environ.get("PYTEST_VERSION"):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
 
+# --- Input bounds (circulus/bounds.py; each documented in docs/operations.md) ---
+# The time window of every recorded instant: none before the floor, none later than now plus
+# the clock skew. Uploads beyond their size limit are answered 413 before they are read.
+INPUT_TIME_FLOOR = date.fromisoformat(os.environ.get("INPUT_TIME_FLOOR", "1990-01-01"))
+INPUT_CLOCK_SKEW_SECONDS = int(os.environ.get("INPUT_CLOCK_SKEW_SECONDS", "900"))
+READINGS_UPLOAD_MAX_BYTES = int(os.environ.get("READINGS_UPLOAD_MAX_MB", "512")) * 1024 * 1024
+IMPORT_UPLOAD_MAX_BYTES = int(os.environ.get("IMPORT_UPLOAD_MAX_MB", "50")) * 1024 * 1024
+# An asset import larger than this runs as a background job with progress, not in the request.
+IMPORT_SYNC_MAX_BYTES = int(os.environ.get("IMPORT_SYNC_MAX_KB", "2048")) * 1024
+IMPORT_MAX_COLUMNS = int(os.environ.get("IMPORT_MAX_COLUMNS", "200"))
+IMPORT_MAX_CELLS = int(os.environ.get("IMPORT_MAX_CELLS", "5000000"))
+XLSX_MAX_UNPACKED_BYTES = int(os.environ.get("XLSX_MAX_UNPACKED_MB", "256")) * 1024 * 1024
+# Files waiting under MEDIA_ROOT/imports longer than this are left by a crash: the beat deletes
+# them hourly.
+IMPORT_FILE_MAX_AGE_SECONDS = int(os.environ.get("IMPORT_FILE_MAX_AGE_SECONDS", "86400"))
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 
@@ -338,7 +355,6 @@ CELERY_BEAT_SCHEDULE["jobs-reap-stale"] = {
 # by the reaper within minutes and retried; its late redelivery then finds nothing to claim).
 JOB_MAX_SECONDS = int(os.environ.get("JOB_MAX_SECONDS", str(4 * 3600)))
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_MAX_SECONDS + 600}
-# Nightly: recompute every draft reporting period from the readings that arrived that day.
 # Daily: each operator's digest of warranties, support and planned ends of life coming up, each
 # date told once at each of these many days before it.
 EXPIRY_ALERT_DAYS = [int(d) for d in env_list("EXPIRY_ALERT_DAYS", "90,60,30")]
@@ -353,6 +369,17 @@ CELERY_BEAT_SCHEDULE["registry-deliver-webhooks"] = {
     "task": "registry.deliver_webhooks",
     "schedule": float(os.environ.get("WEBHOOK_SWEEP_SECONDS", "30")),
 }
+# Hourly: uploads waiting under MEDIA_ROOT/imports past IMPORT_FILE_MAX_AGE_SECONDS are removed.
+CELERY_BEAT_SCHEDULE["registry-remove-stale-import-files"] = {
+    "task": "registry.remove_stale_import_files",
+    "schedule": crontab(minute=20),
+}
+# Hourly: the stored readings files of finished ingest jobs (failed ones keep theirs to retry).
+CELERY_BEAT_SCHEDULE["reporting-remove-finished-uploads"] = {
+    "task": "reporting.remove_finished_uploads",
+    "schedule": crontab(minute=25),
+}
+# Nightly: recompute every draft reporting period from the readings that arrived that day.
 CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",
     "schedule": crontab(hour=2, minute=30),
