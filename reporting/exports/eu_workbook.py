@@ -870,6 +870,8 @@ def sheet_h(data: dict) -> list[Table]:
         *[Column(f"EDC-weighted average {k}", NUMBER, AUDIT) for k in kpis],
         Column("Withheld (< 3 DCs)"),
     ]
+    if data.get("aggregates_withheld"):
+        return [Table(columns, [], title=data["aggregates_withheld"])]
     rows = []
     for a in data["aggregates"]:
         averages = a["averages"]
