@@ -39,6 +39,8 @@ if _env_file:
 
 VAR_DIR = Path(os.environ.get("CIRCULUS_VAR_DIR", BASE_DIR / "var"))
 OUT_DIR = Path(os.environ.get("CIRCULUS_OUT_DIR", BASE_DIR / "out"))
+# The user docs served at /docs/<name>/ (not part of the Python package; the image copies them).
+DOCS_DIR = Path(os.environ.get("CIRCULUS_DOCS_DIR", BASE_DIR / "docs"))
 
 
 def env_bool(name: str, default: bool = False) -> bool:

@@ -438,3 +438,32 @@ def test_annex_iv_aggregates_reach_only_the_roles_that_may_read_them_through_eve
     json_h, job_rows, admin_rows = seen[auditor_user.username]
     assert json_h["rows"] and job_rows and admin_rows
     assert len(json_h["rows"]) == len(job_rows) == len(admin_rows)
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "zip"])
+@pytest.mark.parametrize("with_period", [True, False])
+def test_a_site_without_readings_exports_with_its_empty_months_explained(
+    api, auditor_user, settings, tmp_path, django_capture_on_commit_callbacks, fmt, with_period
+):
+    settings.MEDIA_ROOT = tmp_path
+    quiet = f.site("MAD1", time_zone="UTC")
+    _profile(quiet)
+    if with_period:
+        _period(quiet, {"PDIT": Decimal("700")})
+    api.force_authenticate(auditor_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = api.post(
+            "/api/exports/",
+            {"kind": "eu-annual", "year": YEAR, "sites": ["MAD1"], "format": fmt},
+            format="json",
+        ).json()
+    job = api.get(f"/api/exports/{job['id']}/").json()
+    assert job["state"] == "done", job["error"]
+    content = b"".join(api.get(job["download_url"]).streaming_content)
+    if fmt == "zip":
+        monthly = zipfile.ZipFile(io.BytesIO(content)).read("Monthly.csv").decode("utf-8-sig")
+    else:
+        rows = openpyxl.load_workbook(io.BytesIO(content))["Monthly"].iter_rows(values_only=True)
+        monthly = "\n".join(str(v) for row in rows for v in row if v is not None)
+    explained = "No readings in" if with_period else "No reporting period for"
+    assert explained in monthly and "MAD1" in monthly
