@@ -126,14 +126,19 @@ ADMIN = {
     "app_list:exports": f"{L} 200 200 404 200 404 404 200",
     "app_list:accounts": f"{L} 404 404 404 200 404 404 200",
     "app_list:auth": f"{L} 404 404 404 404 404 404 200",
-    "app_list:authtoken": f"{L} 404 404 404 404 404 404 200",
     "registry_reuse_candidates": f"{L} 200 200 200 200 403 200 200",
     # auth and tokens: superusers only
     **{
         f"{model}_{view}": SUPERUSER_ONLY
-        for model in ("auth_group", "auth_user", "authtoken_tokenproxy")
+        for model in ("auth_group", "auth_user")
         for view in ("changelist", "add", "change", "delete", "history")
     },
+    # API tokens: listed and revoked by superusers; issued only by the command (shown once)
+    **{
+        f"accounts_apitoken_{view}": SUPERUSER_ONLY
+        for view in ("changelist", "change", "delete", "history")
+    },
+    "accounts_apitoken_add": NOBODY,
     "auth_user_password_change": SUPERUSER_ONLY,
     # the catalogue
     **{

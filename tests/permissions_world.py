@@ -4,8 +4,7 @@ operator of site B (FRA1) shows what "another site" gets."""
 
 import datetime as dt
 
-from rest_framework.authtoken.models import Token
-
+from accounts import tokens
 from accounts.models import TokenEvent
 from hardware.models import DecodeMeasurement, Source
 from registry.models import (
@@ -122,7 +121,7 @@ def build() -> dict:
         measured_on=dt.date(2025, 1, 1),
         recorded_by=users["operator_a"],
     )
-    token = Token.objects.create(user=users["operator_a"])
+    token, _key = tokens.issue(users["operator_a"])
     w["token"] = token
     w["token_event"] = TokenEvent.objects.latest("id")
     return w

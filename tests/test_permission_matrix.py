@@ -232,7 +232,7 @@ def _admin_url(w, name):
     objects = {
         "auth_group": lambda: w["users"]["auditor"].groups.first().pk,
         "auth_user": lambda: w["users"]["norole"].pk,
-        "authtoken_tokenproxy": lambda: w["users"]["operator_a"].pk,
+        "accounts_apitoken": lambda: w["token"].pk,
         "hardware_manufacturer": lambda: w["manufacturer"].pk,
         "hardware_source": lambda: w["source"].pk,
         "hardware_hardwaremodel": lambda: w["hardware_model"].pk,
