@@ -965,19 +965,16 @@ def _enefg(period, values, indicators, profile) -> list[dict]:
     start = (
         date(profile.operation_start_year, profile.operation_start_month, 1) if profile else None
     )
-    electricity = enefg.total_electricity(values["EGRID"], values["EOWN"], values["EFEED"])
-    if electricity is not None and values["ERES-TOT"] is not None:
-        share, basis = ind.ref(values["ERES-TOT"], electricity), "ERES-TOT / electricity"
-    else:
-        share, basis = _num(indicators["REF"]), "REF = ERES-TOT / EDC"
     checks = enefg.check(
         on=period.end_date,
+        first=period.start_date,
         operation_start=start,
         pue=_num(indicators["PUE"]),
         erf=_num(indicators["ERF"]),
-        renewable_share=share,
+        renewable_share=enefg.renewable_electricity_share(
+            values["ERES-TOT"], values["EGRID"], values["EOWN"], values["EFEED"]
+        ),
         non_redundant_kw=values["PNR"],
-        share_basis=basis,
     )
     return [
         {

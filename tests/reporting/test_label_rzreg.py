@@ -180,15 +180,17 @@ def test_json_export_carries_the_same_label_sheet(api, ber1, par1):
 
 def test_german_period_gets_enefg_findings_that_never_block(ber1):
     found = {f["rule_id"]: f for f in ber1.findings}
-    assert found["rzreg-registration"]["legal_ref"] == "EnEfG §13, Anlage 3 (RZReg)"
+    assert found["rzreg-registration"]["legal_ref"] == "EnEfG §13(1), §20(2), Anlage 3 (RZReg)"
     assert found["enefg-pue-upcoming"]["applies_from"] == "2027-07-01"  # started 2021: existing
     assert found["enefg-renewable-share"]["severity"] == "info"
     period = ber1.period
     FieldValue.objects.filter(period=period, symbol="PNR").delete()
     transition(period, "validated")  # a compliance warning does not block validation
     result = PeriodResult.objects.get(period=period)
-    warning = next(f for f in result.findings if f["rule_id"] == "rzreg-registration")
+    # §3 Nr. 24: without the non-redundant load the act's scope is unknown, and says so
+    warning = next(f for f in result.findings if f["rule_id"] == "enefg-scope")
     assert warning["severity"] == "warning" and "300 kW" in warning["message"]
+    assert not [f for f in result.findings if f["rule_id"].startswith("rzreg-")]
 
 
 def test_a_french_period_gets_no_enefg_findings(par1):
@@ -210,7 +212,7 @@ def test_compliance_findings_reach_the_workbook_with_reference_and_date(ber1, tm
     start = next(i for i, r in enumerate(rows) if r[0] and "compliance" in str(r[0]))
     found = _rows_from(rows, start + 1)
     pue = next(r for r in found if r["Rule"] == "enefg-pue-upcoming")
-    assert pue["Legal reference"] == "EnEfG §11 (PUE)"
+    assert pue["Legal reference"] == "EnEfG §11(1) (PUE)"
     assert pue["Applies from"].date().isoformat() == "2027-07-01"
 
 
@@ -329,7 +331,7 @@ def test_period_page_shows_the_label_preview_and_compliance_columns(client, ber1
     assert page.status_code == 200
     assert "<svg" in html and "label-2026-preview" in html
     assert PREVIEW in html
-    assert "legal reference" in html and "EnEfG §13, Anlage 3 (RZReg)" in html
+    assert "legal reference" in html and "EnEfG §13(1), §20(2), Anlage 3 (RZReg)" in html
 
 
 def test_german_demo_site_loads_idempotently(ber1):
