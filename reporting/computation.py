@@ -36,8 +36,10 @@ from reporting import enefg, rollups
 from reporting import indicators as ind
 from reporting.models import (
     AggregateResult,
+    EnefgExemption,
     FieldValue,
     InstrumentKind,
+    ManagementSystem,
     MeasurementPoint,
     MeterSetting,
     PeriodResult,
@@ -71,6 +73,7 @@ METERED: dict[str, tuple[str, ...]] = {
     "EGRID": (Quantity.GRID_PURCHASE,),
     "EFEED": (Quantity.GRID_FEED_IN,),
     "EOWN": (Quantity.OWN_GENERATION,),
+    "EUPGRADE": (Quantity.HEAT_UPGRADE,),  # §11(2) S. 3: left out of the §11 PUE only
     "WH-AIR": (Quantity.HEAT_RELEASE_AIR,),
     "WH-WATER": (Quantity.HEAT_RELEASE_WATER,),
     "WH-GROUND": (Quantity.HEAT_RELEASE_GROUND,),
@@ -776,6 +779,14 @@ def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> 
     for segment in PowerDemandSegment.objects.filter(period__in=period_ids):
         segments_of[segment.period_id].append(segment)
     profiles = {p.site_id: p for p in SiteProfile.objects.filter(site_id__in=site_ids)}
+    # EnEfG (German sites): exemptions per period, management systems per site
+    exemptions_of: dict[int, list] = defaultdict(list)
+    systems_of: dict[int, list] = defaultdict(list)
+    if any(p.site.country == "DE" for p in periods):
+        for exemption in EnefgExemption.objects.filter(period__in=period_ids):
+            exemptions_of[exemption.period_id].append(exemption.as_rule())
+        for system in ManagementSystem.objects.filter(site_id__in=site_ids):
+            systems_of[system.site_id].append(system.as_rule())
     meters_of: dict[int, list[MeasurementPoint]] = defaultdict(list)
     for meter in MeasurementPoint.objects.filter(site_id__in=site_ids).order_by("code"):
         meters_of[meter.site_id].append(meter)
@@ -804,15 +815,17 @@ def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> 
             previous_of.get((period.site_id, period.year - 1)),
             profiles.get(period.site_id),
             intensities,
+            (exemptions_of[period.pk], systems_of[period.site_id]),
         )
         for period, figures in zip(periods, all_figures, strict=True)
     ]
 
 
 def _compute_one(
-    period, months, figures, entered, instruments, segments, previous, profile, intensities
+    period, months, figures, entered, instruments, segments, previous, profile, intensities, de
 ) -> dict:
-    """One period's content from its loaded inputs (no queries); `months`: its month labels."""
+    """One period's content from its loaded inputs (no queries); `months`: its month labels;
+    `de`: the period's EnEfG exemptions and its site's management systems."""
     site = period.site
     by_quantity: dict[str, list[MeterFigures]] = defaultdict(list)
     for fig in figures:
@@ -911,7 +924,10 @@ def _compute_one(
     indicators = _indicators(values, site.country, period.schema, intensities)
     findings += _validate(period, values, entered, figures, previous)
     if site.country == "DE":
-        findings += _enefg(period, values, indicators, profile)
+        # EnEfG §11(2) S. 3, beside the EU PUE (which keeps the upgrading electricity)
+        pue_11 = enefg.pue_11(values["EDC"], values["EIT"], values["EUPGRADE"])
+        indicators["PUE-11"] = _dec(_q(pue_11))
+        findings += _enefg(period, values, indicators, profile, *de)
     coverage = {
         fig.meter.code: {
             "quantity": fig.meter.quantity,
@@ -960,8 +976,9 @@ def reported_fields(period: ReportingPeriod) -> dict[str, tuple[str, str]]:
     return fields
 
 
-def _enefg(period, values, indicators, profile) -> list[dict]:
-    """EnEfG §11/§13 compliance findings (never errors: they do not block validation)."""
+def _enefg(period, values, indicators, profile, exemptions, systems) -> list[dict]:
+    """EnEfG §3 Nr. 24, §§11-13 compliance findings (never errors: they do not block
+    validation)."""
     start = (
         date(profile.operation_start_year, profile.operation_start_month, 1) if profile else None
     )
@@ -970,11 +987,15 @@ def _enefg(period, values, indicators, profile) -> list[dict]:
         first=period.start_date,
         operation_start=start,
         pue=_num(indicators["PUE"]),
+        pue_without_upgrade=_num(indicators["PUE-11"]),
         erf=_num(indicators["ERF"]),
         renewable_share=enefg.renewable_electricity_share(
             values["ERES-TOT"], values["EGRID"], values["EOWN"], values["EFEED"]
         ),
         non_redundant_kw=values["PNR"],
+        public_owner=profile.public_owner if profile else None,
+        exemptions=exemptions,
+        systems=systems,
     )
     return [
         {

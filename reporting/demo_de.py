@@ -17,6 +17,7 @@ from reporting import ingest
 from reporting.computation import aggregate_year, compute_and_store
 from reporting.models import (
     FieldValue,
+    ManagementSystem,
     PeriodResult,
     PeriodStatus,
     PowerDemandSegment,
@@ -56,6 +57,8 @@ ENTERED = {
     "TWH-DELIV": ("58", "measured", "district heating flow sensor after the heat pump", ""),
     "CER-HEAT": ("9800000", "estimated", "", "heat removed, from IT energy"),
     "CER-COOL": ("1900000", "measured", "cooling sub-meters", ""),
+    # EnEfG §11(2) S. 3: the heat pump raising waste heat for the district network
+    "EUPGRADE": ("410000", "measured", "heat-pump sub-meter (district heating feed)", ""),
 }
 
 
@@ -84,8 +87,22 @@ def load_demo_site_de(stdout) -> Site:
             "red_el_rack": "2N",
             "red_cool_room": "N+1",
             "red_cool_rack": "N",
+            "public_owner": False,
         },
     )
+    # EnEfG §12: an ISO 50001 system, certified before the 1 January 2026 duty
+    if not site.management_systems.exists():
+        system = ManagementSystem(
+            site=site,
+            kind="iso-50001",
+            state="certified",
+            since=date(2024, 3, 1),
+            valid_until=date(2027, 2, 28),
+            document="ISO 50001 certificate DE-50001-2024-0112",
+            body="Demo Zertifizierung GmbH",
+        )
+        system.full_clean()
+        system.save()
     folder = settings.VAR_DIR / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     meters_csv = folder / "BER1-meters.csv"

@@ -68,6 +68,7 @@ SYMBOLS_DE: dict[str, tuple[str, str]] = {
     "EGRID": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity purchased from the grid
     "EFEED": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity fed back into the grid
     "EOWN": ("EnEfG Anl. 3 2(a)", "kWh"),  # own electricity generation
+    "EUPGRADE": ("EnEfG §11(2) S. 3", "kWh"),  # electricity only for upgrading waste heat
     "WH-AIR": ("EnEfG Anl. 3 2(c)", "kWh"),
     "WH-WATER": ("EnEfG Anl. 3 2(c)", "kWh"),
     "WH-GROUND": ("EnEfG Anl. 3 2(c)", "kWh"),

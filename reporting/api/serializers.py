@@ -6,8 +6,10 @@ from circulus.api import ValidatedModelSerializer
 from registry.models import Site
 from reporting.models import (
     AggregateResult,
+    EnefgExemption,
     FieldValue,
     IngestJob,
+    ManagementSystem,
     MeasurementPoint,
     Reading,
     ReportingPeriod,
@@ -125,6 +127,53 @@ class FieldValueSerializer(ValidatedModelSerializer):
             for name in set(self.Meta.fields) - {"symbol", "confidential"}:
                 attrs.setdefault(name, FieldValue._meta.get_field(name).get_default())
         return super().validate(attrs)
+
+
+class EnefgExemptionSerializer(ValidatedModelSerializer):
+    """EnEfG §11(3), §12(4), §12(6): the ground the operator proves, its dates and the proof."""
+
+    period = serializers.PrimaryKeyRelatedField(
+        queryset=ReportingPeriod.objects.select_related("site"),
+        help_text="The reporting period (id) the exemption is proven for",
+    )
+    site = serializers.CharField(source="period.site.code", read_only=True)
+    ground_label = serializers.CharField(source="get_ground_display", read_only=True)
+
+    class Meta:
+        model = EnefgExemption
+        fields = (
+            "id",
+            "site",
+            "period",
+            "ground",
+            "ground_label",
+            "valid_from",
+            "valid_until",
+            "document",
+            "note",
+        )
+
+
+class ManagementSystemSerializer(ValidatedModelSerializer):
+    """EnEfG §12: a site's energy (ISO 50001) or environmental (EMAS) management system."""
+
+    site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all())
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+
+    class Meta:
+        model = ManagementSystem
+        fields = (
+            "id",
+            "site",
+            "kind",
+            "state",
+            "state_label",
+            "since",
+            "valid_until",
+            "document",
+            "body",
+            "note",
+        )
 
 
 class TransitionSerializer(serializers.Serializer):

@@ -3,9 +3,12 @@ and the findings of a reporting period (``findings``), both pure (no Django)."""
 
 from reporting.enefg.findings import check
 from reporting.enefg.statute import (
+    CERTIFIED,
+    DECOMMISSION_BEFORE,
     EMS_DUE,
     EXISTING_PUE,
     GROUNDS,
+    IN_PLACE,
     NEW_DC_FROM,
     NEW_ERF,
     NEW_PUE,
@@ -17,6 +20,7 @@ from reporting.enefg.statute import (
     RES_BASIS,
     SCOPE_KW,
     STATE_LABELS,
+    VALIDATED,
     VALIDATION_FROM,
     Check,
     Exemption,
@@ -32,9 +36,12 @@ from reporting.enefg.statute import (
 )
 
 __all__ = [
+    "CERTIFIED",
+    "DECOMMISSION_BEFORE",
     "EMS_DUE",
     "EXISTING_PUE",
     "GROUNDS",
+    "IN_PLACE",
     "NEW_DC_FROM",
     "NEW_ERF",
     "NEW_PUE",
@@ -46,6 +53,7 @@ __all__ = [
     "RES_BASIS",
     "SCOPE_KW",
     "STATE_LABELS",
+    "VALIDATED",
     "VALIDATION_FROM",
     "Check",
     "Exemption",
