@@ -19,6 +19,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from registry.models import Site
+from reporting import indicators as ind
 from reporting import ingest, jobs, selectors
 from reporting import label as label_2026
 from reporting import permissions as policy
@@ -400,12 +401,13 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
 
     readonly_fields = (
         "status", "indicators", "monthly_chart", "inputs", "findings", "coverage", "computed",
-        "label_preview", "management_systems",
+        "label_preview", "management_systems", "field_dictionary",
     )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("site", "year", "partial_year", "start_date", "end_date", "status")}),
         ("Entered information", {"fields": (
-            "schema", "heat_reuse_readiness", "pdit_basis", "wue_category", "eit_method_note",
+            "field_dictionary", "heat_reuse_readiness", "pdit_basis", "wue_category",
+            "eit_method_note",
             "grid_functions", "refrigerants",
             "cdd_source", "cserv_scr_coverage_pct", "cstor_scr_coverage_pct", "fill_gaps",
             "notes")}),
@@ -509,6 +511,13 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             for f in result.findings
         ]
         return _table(("severity", "rule", "message", "legal reference", "applies from"), rows)
+
+    @admin.display(description="field dictionary")
+    def field_dictionary(self, obj):
+        if not obj or not obj.year:
+            return "chosen by the year when the period is saved"
+        schema, why = ind.governing_dictionary(obj.year)
+        return format_html('<strong>{}</strong><p class="help">{}</p>', schema, why)
 
     @admin.display(description="EnEfG §12 management system")
     def management_systems(self, obj):

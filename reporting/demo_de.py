@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from registry.models import Site
+from reporting import indicators as ind
 from reporting import ingest
 from reporting.computation import aggregate_year, compute_and_store
 from reporting.models import (
@@ -162,7 +163,6 @@ def _period(site: Site) -> None:
     period = open_period(
         site,
         YEAR,
-        schema="2024/1364+2026",
         pdit_basis="installed",
         wue_category=2,
         heat_reuse_readiness="reusing",
@@ -205,8 +205,9 @@ def run_demo_kpis_de(stdout) -> PeriodResult:
     aggregate_year(YEAR)
     i = result.indicators
     stdout.write(
-        f"   {result.period} [{period.schema}]: PUE {i['PUE'][:5]}  WUE {i['WUE'][:5]} "
-        f"(WIN-FRE/EIT)  ERF {i['ERF'][:5]}  CER {i['CER'][:5]}  size class {i['size_class']}"
+        f"   {result.period} [{period.schema}]: PUE {i['PUE'][:5]} (EnEfG §11: "
+        f"{i['PUE-11'][:5]})  WUE {i['WUE'][:5]} ({ind.wue_water_symbol(period.schema)}/EIT)  "
+        f"ERF {i['ERF'][:5]}  CER {i['CER'][:5]}  size class {i['size_class']}"
     )
     values = {s: _dec(v["value"]) for s, v in result.inputs.items()}
     preview = label.for_period(

@@ -151,7 +151,9 @@ class ReportingPeriod(models.Model):
         max_length=16,
         choices=Schema.choices,
         default=Schema.EU_2024,
-        help_text="2024/1364+2026: WUE = WIN-FRE / EIT, no data-traffic indicators",
+        editable=False,
+        help_text="Chosen by the year: the dictionary applying when the year's report is due. "
+        "2024/1364+2026: WUE = WIN-FRE / EIT, no data-traffic indicators",
     )
     heat_reuse_readiness = models.CharField(
         max_length=10, choices=HeatReuseReadiness.choices, blank=True, help_text="2026 label"
@@ -194,12 +196,17 @@ class ReportingPeriod(models.Model):
 
     @classmethod
     def calendar_year(cls, site: Site, year: int, **fields) -> "ReportingPeriod":
+        fields.setdefault("schema", ind.governing_dictionary(year)[0])
         return cls(
             site=site, year=year, start_date=date(year, 1, 1), end_date=date(year, 12, 31), **fields
         )
 
     def clean(self):
         errors = {}
+        if self.year:
+            # The year chooses the dictionary (an act adopted after a report was due does not
+            # govern it); a year change moves the period to its year's dictionary.
+            self.schema = ind.governing_dictionary(self.year)[0]
         if self.year and self.start_date and self.end_date:
             if not (self.start_date.year == self.end_date.year == self.year):
                 errors["end_date"] = f"The period must lie within {self.year}."
@@ -216,9 +223,9 @@ class ReportingPeriod(models.Model):
             known = set(ind.field_dictionary(self.schema)) | set(ind.SYMBOLS_DE)
             stranded = sorted(set(self.values.values_list("symbol", flat=True)) - known)
             if stranded:
-                errors["schema"] = (
-                    f"{', '.join(stranded)} entered: not in the {self.schema} field dictionary; "
-                    "remove them first."
+                errors["year"] = (
+                    f"{', '.join(stranded)} entered: not in the {self.schema} field dictionary "
+                    f"of {self.year}; remove them first."
                 )
         if errors:
             raise ValidationError(errors)

@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from circulus.api import ValidatedModelSerializer
 from registry.models import Site
+from reporting import indicators as ind
 from reporting.models import (
     AggregateResult,
     EnefgExemption,
@@ -50,6 +51,11 @@ class PeriodSerializer(ValidatedModelSerializer):
     status = serializers.CharField(
         read_only=True, help_text="draft, validated or submitted (POST …/transition/ to move)"
     )
+    schema = serializers.CharField(
+        read_only=True,
+        help_text="Field dictionary, chosen by the year: the one applying when the year's report "
+        "is due (2024/1364 up to 2025, 2024/1364+2026 from 2026)",
+    )
 
     class Meta:
         model = ReportingPeriod
@@ -78,7 +84,10 @@ class PeriodSerializer(ValidatedModelSerializer):
     def validate(self, attrs):
         if self.instance is None:
             attrs["site"] = self.context["site"]
-        return super().validate(attrs)
+        attrs = super().validate(attrs)
+        if attrs.get("year"):  # the year chooses the dictionary, as the model's clean() does
+            attrs["schema"] = ind.governing_dictionary(attrs["year"])[0]
+        return attrs
 
 
 class ResultSerializer(serializers.Serializer):
@@ -88,6 +97,10 @@ class ResultSerializer(serializers.Serializer):
     coverage = serializers.JSONField()
     errors = serializers.JSONField()
     warnings = serializers.JSONField()
+    findings = serializers.JSONField(
+        help_text="Every finding, info included: [{rule_id, severity, fields, message}], and for "
+        "a site in Germany the EnEfG compliance checks with legal_ref and applies_from"
+    )
     code_version = serializers.CharField()
     fingerprint = serializers.CharField()
     computed_at = serializers.DateTimeField()

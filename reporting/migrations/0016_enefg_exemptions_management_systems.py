@@ -42,6 +42,22 @@ def revoke(apps, schema_editor):
             group.permissions.remove(*_perms(apps, codenames))
 
 
+
+# The year now chooses the field dictionary (ReportingPeriod.clean): drafts move to their
+# year's, unless an entered value has no field there (the next edit then says which).
+NOT_IN = {"2024/1364": {"WIN-FRE"}, "2024/1364+2026": {"BIN", "BOUT", "TIN-TRAFFIC", "TOUT"}}
+
+
+def dictionary_by_year(apps, schema_editor):
+    Period = apps.get_model("reporting", "ReportingPeriod")
+    FieldValue = apps.get_model("reporting", "FieldValue")
+    for period in Period.objects.filter(status="draft"):
+        schema = "2024/1364" if period.year <= 2025 else "2024/1364+2026"
+        symbols = set(FieldValue.objects.filter(period=period).values_list("symbol", flat=True))
+        if period.schema != schema and not symbols & NOT_IN[schema]:
+            Period.objects.filter(pk=period.pk).update(schema=schema)
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("registry", "0007_registry_change_counter"),
@@ -545,4 +561,15 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.RunPython(grant, revoke),
+        migrations.AlterField(
+            model_name='historicalreportingperiod',
+            name='schema',
+            field=models.CharField(choices=[('2024/1364', '2024/1364'), ('2024/1364+2026', '2024/1364 as amended by the 2026 rating act (WUE on WIN-FRE)')], default='2024/1364', editable=False, help_text="Chosen by the year: the dictionary applying when the year's report is due. 2024/1364+2026: WUE = WIN-FRE / EIT, no data-traffic indicators", max_length=16, verbose_name='field dictionary'),
+        ),
+        migrations.AlterField(
+            model_name='reportingperiod',
+            name='schema',
+            field=models.CharField(choices=[('2024/1364', '2024/1364'), ('2024/1364+2026', '2024/1364 as amended by the 2026 rating act (WUE on WIN-FRE)')], default='2024/1364', editable=False, help_text="Chosen by the year: the dictionary applying when the year's report is due. 2024/1364+2026: WUE = WIN-FRE / EIT, no data-traffic indicators", max_length=16, verbose_name='field dictionary'),
+        ),
+        migrations.RunPython(dictionary_by_year, migrations.RunPython.noop),
     ]

@@ -88,6 +88,8 @@ def test_label_contents():
     assert k.valid == "issued by 15 Aug 2027, valid to 15 Aug 2028"
     assert "no official label for 2025" in _label(year=2025).valid
     assert any("implied" in n for n in k.notes)  # WUE class C is inferred, and says so
+    assert k.status.startswith("preview (draft act, class bounds unverified)")
+    assert label.BOUND_SOURCES in k.notes  # the bounds name their sources
 
 
 def test_a_2024_schema_period_gets_no_wue_class():
@@ -98,6 +100,7 @@ def test_a_2024_schema_period_gets_no_wue_class():
 def test_svg_says_preview_and_escapes_text():
     svg = label.svg(_label(grid_functions="<script>x</script>"))
     assert "preview — the official label is issued by the European database" in svg
+    assert "draft act, class bounds unverified" in svg
     assert "<script>" not in svg and svg.startswith("<svg")
 
 
