@@ -143,6 +143,13 @@ def test_workbook_names_the_schema_and_the_label_sheet_reads_back(ber1, par1, tm
     readme = dict(book["00_README"].iter_rows(values_only=True))
     assert "BER1: 2024/1364" in readme["Field dictionary (schema)"]
     assert "PAR9: 2024/1364" in readme["Field dictionary (schema)"]
+    # the year chose it: the rating act came after the 2025 report was due
+    assert (
+        "2024/1364+2026 applies from 21 Sep 2026, after that report was due"
+        in readme["Field dictionary rule"]
+    )
+    assert "draft act, class bounds unverified" in readme["K_Label_2026"]
+    assert "Ares(2026)3247482" in readme["K_Label_2026"]  # the bounds' sources
     headers = next(book["E_Indicators"].iter_rows(values_only=True))
     assert any(h and "WUE = WIN/EIT" in h for h in headers)
     b_rows = _rows(book["B_Energy_Sustainability"], 0)
@@ -250,7 +257,7 @@ def test_demo_rzreg_export_reads_back_as_the_database(ber1):
     assert book.sheetnames == ["00_README", "J_DE_EnEfG_Anlage3", "Compliance"]
     rows = _rows(book["J_DE_EnEfG_Anlage3"], 0)
     by_english = {r["Data point"]: r for r in rows}
-    assert len(rows) == len(eu_workbook.ANLAGE_3)
+    assert len(rows) == len(eu_workbook.DATA_POINTS)
     inputs = ber1.inputs
     for english, symbol in eu_workbook.ANLAGE_3_INPUT.items():
         row = by_english[english]
@@ -272,6 +279,26 @@ def test_demo_rzreg_export_reads_back_as_the_database(ber1):
     ).quantize(Decimal("0.0001"))
     compliance = _rows(book["Compliance"], 1)
     assert {r["Rule"] for r in compliance} >= {"rzreg-registration", "enefg-renewable-share"}
+    # EnEfG §11(2) S. 3: the upgrading electricity and the §11 PUE, apart from the 2(f) PUE
+    upgrade = by_english["Electricity only for upgrading waste heat"]
+    assert upgrade["Anlage 3"] == "§11(2) S. 3, no Anlage 3 item"
+    assert _num(upgrade["Wert / Value"]) == Decimal(inputs["EUPGRADE"]["value"])
+    edc, eit = Decimal(inputs["EDC"]["value"]), Decimal(inputs["EIT"]["value"])
+    pue_11 = by_english["§11 PUE, waste-heat upgrading left out (not the 2(f) PUE)"]
+    assert _num(pue_11["Wert / Value"]).quantize(Decimal("1e-8")) == (
+        (edc - Decimal(inputs["EUPGRADE"]["value"])) / eit
+    ).quantize(Decimal("1e-8"))
+    assert _num(pue_11["Wert / Value"]) < _num(
+        by_english["Power usage effectiveness (PUE, EN 50600-4-2)"]["Wert / Value"]
+    )
+    # EnEfG §12: the demo's ISO 50001 certificate, certified on 31 Dec 2025
+    state = by_english["Management system, state on the period's last day"]
+    assert state["Text"] == "certified" and state["Anlage 3"] == "§12, no Anlage 3 item"
+    systems = by_english["Management systems (kind, state, dates, document)"]["Text"]
+    assert "DE-50001-2024-0112" in systems
+    readme = dict(book["00_README"].iter_rows(values_only=True))
+    assert "The 2025 report is due 15 May 2026" in readme["Field dictionary rule"]
+    assert "§20(2) says 15 May 2024" in readme["Compliance"]
 
 
 def test_rzreg_for_a_site_in_another_country_is_a_command_error_and_writes_nothing(par1, tmp_path):
