@@ -15,7 +15,15 @@ from registry.models import (
     WebhookSubscription,
 )
 from reporting.exports.models import ExportJob, ExportState
-from reporting.models import IngestJob, MeasurementPoint, Reading, ReadingRevision, TaskRun
+from reporting.models import (
+    EnefgExemption,
+    IngestJob,
+    ManagementSystem,
+    MeasurementPoint,
+    Reading,
+    ReadingRevision,
+    TaskRun,
+)
 from tests import factories
 from tests.reporting.conftest import make_site, period
 
@@ -77,6 +85,13 @@ def build() -> dict:
         meter=w["meter_a"], timestamp=t0, old_value=1, new_value=2
     )
     w["period_a"], w["period_b"] = period(a), period(b)
+    for key, site, p in (("a", a, w["period_a"]), ("b", b, w["period_b"])):
+        w[f"exemption_{key}"] = EnefgExemption.objects.create(
+            period=p, ground="11-3-2", document="Vereinbarung 2025"
+        )
+        w[f"system_{key}"] = ManagementSystem.objects.create(
+            site=site, kind="iso-50001", state="in-place", since=dt.date(2025, 1, 1), document="EMS"
+        )
     w["ingest_a"] = IngestJob.objects.create(source="PAR1.csv", requested_by=users["operator_a"])
     w["task_a"] = TaskRun.objects.create(
         name="reporting.compute_period", period=w["period_a"], requested_by=users["operator_a"]
