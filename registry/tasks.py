@@ -24,6 +24,8 @@ def deliver_webhooks() -> dict[str, int]:
     if sum(counts.values()) >= 200:  # more may be waiting: go on in a fresh task
         deliver_webhooks.delay()
     return counts
+
+
 @shared_task(name="registry.remove_stale_import_files")
 def remove_stale_import_files() -> dict:
     """Hourly: delete asset-import files that no confirmation will use any more."""
