@@ -1,7 +1,7 @@
 """Germany's Energy Efficiency Act (EnEfG) duties for data centres, as pure date and Decimal rules.
 
-No Django here. Facts from the project spec "EU data-centre reporting scheme" §1.2 and the DE row
-of §11 (secondary sources: gesetze.legal EnEfG §11, BMWK RZReg, BAFA data-point guide):
+No Django here. Facts from the Act's §11 and §13 and its Anlage 3, as published at gesetze.legal
+and by BMWK (the register) and BAFA (its data-point guide); docs/sources.md gives the addresses:
 
 - §11 PUE (annual average): a data centre operating before 1 July 2026 must reach PUE ≤ 1.5
   from 1 July 2027 and ≤ 1.3 from 1 July 2030; one starting on or after 1 July 2026 must reach

@@ -1,4 +1,4 @@
-"""A preview of the 2026 rating label (C(2026) 3472, spec §5) from a period's figures; no Django.
+"""A preview of the 2026 rating label (C(2026) 3472) from a period's figures; no Django.
 
 The European database issues the official label (from 15 August 2027, valid 15 August to
 15 August); this module only shows what it would say. Classes are taken on the values rounded

@@ -11,7 +11,8 @@ import pytest
 from reporting import enefg, label
 from reporting import indicators as ind
 
-# The act's tables as printed in the spec (§5): (lower class, inclusive upper bound, next class).
+# The act's tables as printed in the secondary sources on it:
+# (lower class, inclusive upper bound, next class).
 PUE_BOUNDARIES = [
     ("A", "1.15", "B"),
     ("B", "1.25", "C"),
