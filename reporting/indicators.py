@@ -24,6 +24,7 @@ from typing import Literal, TypeGuard
 # The fields, units and conversions live in `reporting.symbols`; read here as ind.X too.
 from reporting.symbols import (  # noqa: F401
     ALL_SYMBOLS,
+    DICTIONARY_FROM,
     SCHEMA_2024,
     SCHEMA_2026,
     SCHEMAS,
@@ -34,6 +35,8 @@ from reporting.symbols import (  # noqa: F401
     UNITS,
     convert,
     field_dictionary,
+    governing_dictionary,
+    report_due,
     wue_water_symbol,
 )
 

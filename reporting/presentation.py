@@ -11,6 +11,8 @@ GRID_FILE = grid_intensity.SHOWN_PATH
 # key in PeriodResult.indicators -> (human name, unit, decimals shown)
 INDICATORS = {
     "PUE": ("Power usage effectiveness (PUE = EDC/EIT)", "", 2),
+    # Germany only: the PUE of EnEfG §11(2) S. 3, never the EU one
+    "PUE-11": ("EnEfG §11 PUE = (EDC − EUPGRADE)/EIT, waste-heat upgrading left out", "", 2),
     "WUE": ("Water usage effectiveness (WUE, per the period's field dictionary)", "m3/MWh", 2),
     "ERF": ("Energy reuse factor (ERF = EREUSE/EDC)", "", 2),
     "REF": ("Renewable energy factor (REF = ERES-TOT/EDC)", "", 2),

@@ -9,6 +9,7 @@ register data points). docs/sources.md maps each citation to its text.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 Number = Decimal | int
@@ -59,6 +60,7 @@ SYMBOLS_DE: dict[str, tuple[str, str]] = {
     "EGRID": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity purchased from the grid
     "EFEED": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity fed back into the grid
     "EOWN": ("EnEfG Anl. 3 2(a)", "kWh"),  # own electricity generation
+    "EUPGRADE": ("EnEfG §11(2) S. 3", "kWh"),  # electricity only for upgrading waste heat
     "WH-AIR": ("EnEfG Anl. 3 2(c)", "kWh"),
     "WH-WATER": ("EnEfG Anl. 3 2(c)", "kWh"),
     "WH-GROUND": ("EnEfG Anl. 3 2(c)", "kWh"),
@@ -80,6 +82,40 @@ def field_dictionary(schema: str) -> dict[str, tuple[str, str]]:
         kept = {s: v for s, v in SYMBOLS.items() if s not in TRAFFIC}
         return {**kept, **SYMBOLS_2026}
     raise ValueError(f"unknown schema {schema!r}; one of {SCHEMAS}")
+
+
+# Which dictionary governs a reporting year: the newest one applying on the day the year's
+# report falls due (Art. 3(1)); a report cannot be governed by an act adopted after it was due.
+# (dictionary, applies from, source)
+DICTIONARY_FROM: tuple[tuple[str, date, str], ...] = (
+    (SCHEMA_2024, date(2024, 6, 6), "Delegated Regulation (EU) 2024/1364, in force 6 June 2024"),
+    (
+        SCHEMA_2026,
+        date(2026, 9, 21),
+        "the rating-scheme act: its draft Ares(2026)3247482 of 27 March 2026 is confirmed; its "
+        "adoption as C(2026) 3472 on 21 September 2026 is reported by one secondary source only "
+        "and its date of application is not confirmed, so that date is taken as the earliest",
+    ),
+)
+
+
+def report_due(year: int) -> date:
+    """The day a year's report is due: 15 September 2024 for 2023, then 15 May of the next year
+    (2024/1364 Art. 3(1))."""
+    return date(2024, 9, 15) if year <= 2023 else date(year + 1, 5, 15)
+
+
+def governing_dictionary(year: int) -> tuple[str, str]:
+    """(dictionary, why, as a sentence) for a reporting year: the newest dictionary applying
+    on the day its report is due."""
+    due = report_due(year)
+    applying = [d for d in DICTIONARY_FROM if d[1] <= due] or [DICTIONARY_FROM[0]]
+    schema, since, source = applying[-1]
+    why = f"The {year} report is due {due:%d %b %Y}: {schema} applies from {since:%d %b %Y} "
+    why += f"({source})."
+    for later, start, _ in (d for d in DICTIONARY_FROM if d[1] > due):
+        why += f" {later} applies from {start:%d %b %Y}, after that report was due."
+    return schema, why
 
 
 def wue_water_symbol(schema: str) -> str:

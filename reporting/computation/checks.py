@@ -55,24 +55,26 @@ def validate(period, values, entered, figures, previous) -> list[dict]:
     return found
 
 
-def enefg_findings(period, values, indicators, profile) -> list[dict]:
-    """EnEfG §11/§13 compliance findings (never errors: they do not block validation)."""
+def enefg_findings(period, values, indicators, profile, exemptions, systems) -> list[dict]:
+    """EnEfG §3 Nr. 24, §§11-13 compliance findings (never errors: they do not block
+    validation)."""
     start = (
         date(profile.operation_start_year, profile.operation_start_month, 1) if profile else None
     )
-    electricity = enefg.total_electricity(values["EGRID"], values["EOWN"], values["EFEED"])
-    if electricity is not None and values["ERES-TOT"] is not None:
-        share, basis = ind.ref(values["ERES-TOT"], electricity), "ERES-TOT / electricity"
-    else:
-        share, basis = as_number(indicators["REF"]), "REF = ERES-TOT / EDC"
     checks = enefg.check(
         on=period.end_date,
+        first=period.start_date,
         operation_start=start,
         pue=as_number(indicators["PUE"]),
+        pue_without_upgrade=as_number(indicators["PUE-11"]),
         erf=as_number(indicators["ERF"]),
-        renewable_share=share,
+        renewable_share=enefg.renewable_electricity_share(
+            values["ERES-TOT"], values["EGRID"], values["EOWN"], values["EFEED"]
+        ),
         non_redundant_kw=values["PNR"],
-        share_basis=basis,
+        public_owner=profile.public_owner if profile else None,
+        exemptions=exemptions,
+        systems=systems,
     )
     return [
         {

@@ -9,14 +9,17 @@ from decimal import Decimal
 from django.db.models import prefetch_related_objects
 
 from hardware import grid_intensity
+from reporting import enefg
 from reporting import indicators as ind
 from reporting.computation import checks
 from reporting.computation.figures import MeterFigures, meter_figures_many, month_labels, time_frame
 from reporting.computation.sql import iso
 from reporting.computation.values import as_number, as_text, to_places
 from reporting.models import (
+    EnefgExemption,
     FieldValue,
     InstrumentKind,
+    ManagementSystem,
     MeasurementPoint,
     PeriodResult,
     PowerDemandSegment,
@@ -42,6 +45,7 @@ METERED: dict[str, tuple[str, ...]] = {
     "EGRID": (Quantity.GRID_PURCHASE,),
     "EFEED": (Quantity.GRID_FEED_IN,),
     "EOWN": (Quantity.OWN_GENERATION,),
+    "EUPGRADE": (Quantity.HEAT_UPGRADE,),  # §11(2) S. 3: left out of the §11 PUE only
     "WH-AIR": (Quantity.HEAT_RELEASE_AIR,),
     "WH-WATER": (Quantity.HEAT_RELEASE_WATER,),
     "WH-GROUND": (Quantity.HEAT_RELEASE_GROUND,),
@@ -74,6 +78,14 @@ def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> 
     for segment in PowerDemandSegment.objects.filter(period__in=period_ids):
         segments_of[segment.period_id].append(segment)
     profiles = {p.site_id: p for p in SiteProfile.objects.filter(site_id__in=site_ids)}
+    # EnEfG (German sites): exemptions per period, management systems per site
+    exemptions_of: dict[int, list] = defaultdict(list)
+    systems_of: dict[int, list] = defaultdict(list)
+    if any(p.site.country == "DE" for p in periods):
+        for exemption in EnefgExemption.objects.filter(period__in=period_ids):
+            exemptions_of[exemption.period_id].append(exemption.as_rule())
+        for system in ManagementSystem.objects.filter(site_id__in=site_ids):
+            systems_of[system.site_id].append(system.as_rule())
     meters_of: dict[int, list[MeasurementPoint]] = defaultdict(list)
     for meter in MeasurementPoint.objects.filter(site_id__in=site_ids).order_by("code"):
         meters_of[meter.site_id].append(meter)
@@ -102,15 +114,17 @@ def compute_many(periods: list[ReportingPeriod], *, source: str = "rollups") -> 
             previous_of.get((period.site_id, period.year - 1)),
             profiles.get(period.site_id),
             intensities,
+            (exemptions_of[period.pk], systems_of[period.site_id]),
         )
         for period, figures in zip(periods, all_figures, strict=True)
     ]
 
 
 def _compute_one(
-    period, months, figures, entered, instruments, segments, previous, profile, intensities
+    period, months, figures, entered, instruments, segments, previous, profile, intensities, de
 ) -> dict:
-    """One period's content from its loaded inputs (no queries); `months`: its month labels."""
+    """One period's content from its loaded inputs (no queries); `months`: its month labels;
+    `de`: the period's EnEfG exemptions and its site's management systems."""
     site = period.site
     by_quantity: dict[str, list[MeterFigures]] = defaultdict(list)
     for fig in figures:
@@ -209,7 +223,10 @@ def _compute_one(
     indicators = _indicators(values, site.country, period.schema, intensities)
     findings += checks.validate(period, values, entered, figures, previous)
     if site.country == "DE":
-        findings += checks.enefg_findings(period, values, indicators, profile)
+        # EnEfG §11(2) S. 3, beside the EU PUE (which keeps the upgrading electricity)
+        pue_11 = enefg.pue_11(values["EDC"], values["EIT"], values["EUPGRADE"])
+        indicators["PUE-11"] = as_text(to_places(pue_11))
+        findings += checks.enefg_findings(period, values, indicators, profile, *de)
     coverage = {
         fig.meter.code: {
             "quantity": fig.meter.quantity,

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('reporting', '0015_aggregate_total_blank_help'),
+        ('reporting', '0016_enefg_exemptions_management_systems'),
     ]
 
     operations = [
