@@ -396,7 +396,7 @@ class PeriodViewSet(
     @extend_schema(request=s.TransitionSerializer, responses={200: s.PeriodSerializer})
     @action(detail=True, methods=["post"])
     def transition(self, request, pk=None):
-        """draft → validated (blocked by hard §10.1 errors) → submitted; validated → draft."""
+        """draft → validated (blocked by hard validation errors) → submitted; validated → draft."""
         period = self.get_object()
         body = s.TransitionSerializer(data=request.data)
         body.is_valid(raise_exception=True)
