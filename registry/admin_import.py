@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from circulus import bounds
+from registry import import_jobs
 from registry.importing import ASSET_COLUMNS, import_assets, read_rows
 
 SESSION_KEY = "registry_asset_import"
@@ -117,6 +118,8 @@ class AssetImportMixin:
         form = ImportFileForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["import_file"]
+            if upload.size > settings.IMPORT_SYNC_MAX_BYTES:
+                return self._queue(request, upload)
             token = secrets.token_urlsafe(16)
             folder = _pending_dir()
             folder.mkdir(parents=True, exist_ok=True)
@@ -135,6 +138,17 @@ class AssetImportMixin:
                 if not pending:
                     stored.unlink(missing_ok=True)
         return self._page(request, form, report=report, preview=preview)
+
+    def _queue(self, request, upload):
+        """A large file: checked and written by a worker in one go (all rows or none), so no
+        request runs past the web worker's timeout; its job page shows progress and errors."""
+        job = import_jobs.queue(upload, user=request.user)
+        messages.info(
+            request,
+            f"{job.source} is large: it is being checked and imported by a worker, all rows or "
+            "none. This page shows its progress and outcome.",
+        )
+        return HttpResponseRedirect(reverse("admin:registry_assetimportjob_change", args=[job.pk]))
 
     def _page(self, request, form, *, report=None, preview=None, too_large=""):
         context = {

@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from registry import admin_import, expiry
+from registry import admin_import, expiry, import_jobs
 
 log = logging.getLogger(__name__)
 
@@ -22,3 +22,12 @@ def remove_stale_import_files() -> dict:
     if removed:
         log.info("removed %d stale asset-import file(s)", removed)
     return {"removed": removed}
+
+
+@shared_task(name="registry.import_assets_job")
+def import_assets_job(job_id: str) -> dict:
+    """Check and write a stored asset import (all rows or none), publishing its progress."""
+    job = import_jobs.run(job_id)
+    if job is None:
+        return {"job": job_id, "skipped": "not queued (finished or running elsewhere)"}
+    return {"job": job_id, "status": job.status, "created": job.created}

@@ -174,3 +174,51 @@ def test_the_beat_removes_files_a_crash_left_and_keeps_fresh_ones(media, setting
     assert "registry.remove_stale_import_files" in {
         entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
     }
+
+
+def test_a_large_file_is_imported_by_a_worker_with_its_progress_shown(
+    client, operator, media, settings
+):
+    from registry.models import AssetImportJob
+
+    settings.IMPORT_SYNC_MAX_BYTES = 200
+    client.force_login(operator)
+    rows = "".join(ROW.replace("IMP-1,S1", f"IMP-{i},S{i}") for i in range(5))
+    upload = SimpleUploadedFile("big.csv", (HEADER + rows).encode())
+    response = client.post(IMPORT, {"import_file": upload})
+    job = AssetImportJob.objects.get()
+    assert response.status_code == 302 and str(job.pk) in response["Location"]
+    # Eager in tests: the worker has run it already.
+    assert (job.status, job.rows_checked, job.created) == ("succeeded", 5, 5)
+    assert Asset.objects.count() == 5 and _imports(media) == []
+    page = client.get(response["Location"]).content.decode()
+    assert "imported" in page and "5 row(s) valid; created 5" in page
+
+
+def test_a_large_file_with_errors_is_rejected_whole_by_the_worker(
+    client, operator, media, settings
+):
+    from registry.models import AssetImportJob
+
+    settings.IMPORT_SYNC_MAX_BYTES = 200
+    client.force_login(operator)
+    rows = ROW * 3  # the same tag three times
+    response = client.post(
+        IMPORT, {"import_file": SimpleUploadedFile("big.csv", (HEADER + rows).encode())}
+    )
+    job = AssetImportJob.objects.get()
+    assert job.status == "rejected" and {e["row"] for e in job.errors} == {3, 4}
+    assert not Asset.objects.exists() and _imports(media) == []
+    page = client.get(response["Location"]).content.decode()
+    assert "also on row 2" in page
+
+
+def test_the_import_tells_its_progress(tmp_path, operator, monkeypatch):
+    from registry import importing
+
+    monkeypatch.setattr(importing, "PROGRESS_ROWS", 2)
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + "".join(ROW.replace("IMP-1,S1", f"I-{i},S{i}") for i in range(5)))
+    told = []
+    assert importing.import_assets(path, dry_run=True, progress=told.append).ok
+    assert told == [2, 4]

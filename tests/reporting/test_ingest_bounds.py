@@ -187,3 +187,46 @@ def test_partitions_are_made_only_inside_the_window(db):
     old = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     assert partitions.ensure_months([far, old]) == []
     assert not {partitions.partition_name(far), partitions.partition_name(old)} & _months()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_utf16_with_its_mark_is_read_through_every_door(
+    api, client, admin, meter, tmp_path, monkeypatch, encoding
+):
+    from reporting.ingest import submission
+
+    def body(minute: int) -> bytes:
+        text = HEADER + f"PAR1-UPS,2025-01-01T00:{minute:02d}:00Z,1\r\n"
+        return (
+            ("\ufeff" + text).encode(encoding) if encoding == "utf-16-be" else text.encode(encoding)
+        )
+
+    api.force_authenticate(admin)
+    assert api.generic("POST", READINGS, body(1), content_type="text/csv").status_code == 201
+    client.force_login(admin)
+    assert client.post(UPLOAD, {"file": SimpleUploadedFile("r.csv", body(2))}).status_code == 200
+    path = tmp_path / "r.csv"
+    path.write_bytes(body(3))
+    call_command("ingest_readings", str(path))
+    monkeypatch.setattr(submission, "ASYNC_INGEST_BYTES", 10)  # through a queued job
+    assert api.generic("POST", READINGS, body(4), content_type="text/csv").status_code == 202
+    assert Reading.objects.count() == 4
+
+
+def test_a_latin1_file_is_refused_naming_the_byte_and_the_encodings(api, admin, meter):
+    api.force_authenticate(admin)
+    body = (HEADER + "PAR1-UPS,2025-01-01T00:15:00Z,1 é\n").encode("latin-1")
+    response = api.generic("POST", READINGS, body, content_type="text/csv")
+    assert response.status_code == 400
+    error = _the_error(response.json())
+    assert error["line"] == 2 and "0xE9 is not UTF-8" in error["reason"]
+    assert "UTF-16 with a byte-order mark" in error["reason"]
+
+
+def test_a_header_beyond_the_column_limit_is_refused_at_once(api, admin, meter):
+    api.force_authenticate(admin)
+    body = b"meter,timestamp,value" + b",x" * 300_000 + b"\n"
+    response = api.generic("POST", READINGS, body, content_type="text/csv")
+    assert response.status_code == 400
+    error = _the_error(response.json())
+    assert (error["line"], error["field"]) == (1, "header") and "at most 200" in error["reason"]
