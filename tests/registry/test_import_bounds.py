@@ -222,3 +222,13 @@ def test_the_import_tells_its_progress(tmp_path, operator, monkeypatch):
     told = []
     assert importing.import_assets(path, dry_run=True, progress=told.append).ok
     assert told == [2, 4]
+
+
+def test_a_body_declared_beyond_the_limit_is_refused_unread(client, operator, media, settings):
+    settings.IMPORT_UPLOAD_MAX_BYTES = 1024
+    client.force_login(operator)
+    body = (HEADER + ROW * 2000).encode()  # beyond the limit and the form's slack
+    response = client.post(IMPORT, {"import_file": SimpleUploadedFile("assets.csv", body)})
+    assert response.status_code == 413
+    assert "larger than the 1,024 bytes limit" in response.content.decode()
+    assert _imports(media) == []

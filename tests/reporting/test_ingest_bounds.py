@@ -230,3 +230,10 @@ def test_a_header_beyond_the_column_limit_is_refused_at_once(api, admin, meter):
     assert response.status_code == 400
     error = _the_error(response.json())
     assert (error["line"], error["field"]) == (1, "header") and "at most 200" in error["reason"]
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:00-14:00"])
+def test_a_readings_filter_at_the_calendar_ends_is_not_a_500(api, admin, meter, stamp):
+    api.force_authenticate(admin)
+    response = api.get(READINGS, {"from": stamp})
+    assert response.status_code in (200, 400)
