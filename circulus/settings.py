@@ -40,6 +40,8 @@ if _env_file:
 
 VAR_DIR = Path(os.environ.get("CIRCULUS_VAR_DIR", BASE_DIR / "var"))
 OUT_DIR = Path(os.environ.get("CIRCULUS_OUT_DIR", BASE_DIR / "out"))
+# The user docs served at /docs/<name>/ (not part of the Python package; the image copies them).
+DOCS_DIR = Path(os.environ.get("CIRCULUS_DOCS_DIR", BASE_DIR / "docs"))
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -75,7 +77,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally, no CDN
@@ -235,6 +236,12 @@ AUTH_FAILURE_LIMITS = {
     },
     "token": {"ip": (int(os.environ.get("TOKEN_FAILURES_PER_IP", "20")), 900)},
 }
+# API tokens expire this many days after they are issued (0: never); `create_api_token --days`.
+API_TOKEN_DAYS = int(os.environ.get("API_TOKEN_DAYS", "365"))
+# The client address is REMOTE_ADDR, which a client cannot choose. Behind N reverse proxies that
+# each append to X-Forwarded-For, set TRUSTED_PROXY_COUNT=N: the address is then the N-th entry
+# from the right, the one the outermost trusted proxy saw. Left at 0, X-Forwarded-For is ignored.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 # The counts must be shared by every web process: a Redis cache when CACHE_URL is set.
 if os.environ.get("CACHE_URL"):
     CACHES = {
@@ -291,6 +298,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "circulus.api.exception_handler",
+    # DRF's throttles name the client as accounts.throttling.client_ip does.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Circulus API",
@@ -361,6 +370,13 @@ EXPIRY_ALERT_DAYS = [int(d) for d in env_list("EXPIRY_ALERT_DAYS", "90,60,30")]
 CELERY_BEAT_SCHEDULE["registry-send-expiry-digests"] = {
     "task": "registry.send_expiry_digests",
     "schedule": crontab(hour=7, minute=0),
+}
+# Webhooks: due deliveries are swept this often (each event also sends at once); a delivery is
+# given up after this many attempts, the waits doubling from 30 s to at most an hour (~9 hours).
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "15"))
+CELERY_BEAT_SCHEDULE["registry-deliver-webhooks"] = {
+    "task": "registry.deliver_webhooks",
+    "schedule": float(os.environ.get("WEBHOOK_SWEEP_SECONDS", "30")),
 }
 # Hourly: uploads waiting under MEDIA_ROOT/imports past IMPORT_FILE_MAX_AGE_SECONDS are removed.
 CELERY_BEAT_SCHEDULE["registry-remove-stale-import-files"] = {

@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from circulus import bounds
 from hardware.models import HardwareModel
-from registry import permissions
+from registry import permissions, webhooks
 from registry.lifecycle import EventKind, State
 from registry.models import ZERO_MASS, Asset, LifecycleEvent, Site
 
@@ -452,6 +452,10 @@ def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportRep
     try:
         with transaction.atomic():
             _write_assets(parsed, actor)
+            if webhooks.subscribed():
+                tags = [fields["asset_tag"] for _, fields, _, _ in parsed]
+                for chunk in _chunks(tags):
+                    webhooks.queue(LifecycleEvent.objects.filter(asset__asset_tag__in=chunk))
     except IntegrityError as exc:  # a concurrent writer took a tag or serial after validation
         errors.append(RowError(0, "", f"refused by the database, nothing written: {exc}"))
         return report

@@ -15,6 +15,17 @@ def send_expiry_digests() -> dict[str, int]:
     return expiry.send_digests()
 
 
+@shared_task(name="registry.deliver_webhooks")
+def deliver_webhooks() -> dict[str, int]:
+    """Send the webhook deliveries that are due (after each event, and every sweep)."""
+    from registry import webhooks
+
+    counts = webhooks.deliver_due()
+    if sum(counts.values()) >= 200:  # more may be waiting: go on in a fresh task
+        deliver_webhooks.delay()
+    return counts
+
+
 @shared_task(name="registry.remove_stale_import_files")
 def remove_stale_import_files() -> dict:
     """Hourly: delete asset-import files that no confirmation will use any more."""

@@ -21,14 +21,17 @@ from simple_history.admin import SimpleHistoryAdmin
 
 from circulus import bounds
 from registry.models import Site
+from reporting import indicators as ind
 from reporting import ingest, jobs, selectors
 from reporting import label as label_2026
 from reporting import permissions as policy
 from reporting.charts import monthly_svg
 from reporting.models import (
+    EnefgExemption,
     FieldValue,
     IngestJob,
     JobStatus,
+    ManagementSystem,
     MeasurementPoint,
     MeterSetting,
     PeriodStatus,
@@ -124,7 +127,18 @@ class SiteProfileAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             "also_colocation", "operation_start_year", "operation_start_month", "postcode")}),
         ("Annex I 2 redundancy", {"fields": (
             "red_el_hv", "red_el_lv", "red_el_rack", "red_cool_room", "red_cool_rack")}),
+        ("Germany, EnEfG", {"fields": ("public_owner",)}),
     )  # fmt: skip
+
+
+@admin.register(ManagementSystem)
+class ManagementSystemAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
+    """EnEfG §12: a site's energy or environmental management system, dated."""
+
+    list_display = ("site", "kind", "state", "since", "valid_until", "document")
+    list_filter = ("kind", "state", "site")
+    search_fields = ("site__code", "document", "body")
+    fields = ("site", "kind", "state", "since", "valid_until", "document", "body", "note")
 
 
 class UploadForm(forms.Form):
@@ -363,6 +377,14 @@ class InstrumentInline(PeriodPartInline):
     extra = 0
 
 
+class ExemptionInline(PeriodPartInline):
+    """EnEfG §11(3), §12(4) and (6): the ground, its dates and the proof."""
+
+    model = EnefgExemption
+    extra = 0
+    fields = ("ground", "valid_from", "valid_until", "document", "note")
+
+
 def _decimal(value) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
 
@@ -380,7 +402,7 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     list_display = ("__str__", "status", "start_date", "end_date", "partial_year", "pue")
     list_filter = ("status", "year", "site")
     list_select_related = ("site", "result")
-    inlines = (FieldValueInline, SegmentInline, InstrumentInline)
+    inlines = (FieldValueInline, SegmentInline, InstrumentInline, ExemptionInline)
     actions = ("compute", "validate", "submit", "reopen")
 
     class Media:
@@ -388,18 +410,19 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
 
     readonly_fields = (
         "status", "indicators", "monthly_chart", "inputs", "findings", "coverage", "computed",
-        "label_preview",
+        "label_preview", "management_systems", "field_dictionary",
     )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("site", "year", "partial_year", "start_date", "end_date", "status")}),
         ("Entered information", {"fields": (
-            "schema", "heat_reuse_readiness", "pdit_basis", "wue_category", "eit_method_note",
+            "field_dictionary", "heat_reuse_readiness", "pdit_basis", "wue_category",
+            "eit_method_note",
             "grid_functions", "refrigerants",
             "cdd_source", "cserv_scr_coverage_pct", "cstor_scr_coverage_pct", "fill_gaps",
             "notes")}),
         ("Result", {"fields": (
-            "computed", "indicators", "label_preview", "monthly_chart", "findings", "inputs",
-            "coverage")}),
+            "computed", "indicators", "label_preview", "monthly_chart", "findings",
+            "management_systems", "inputs", "coverage")}),
     )  # fmt: skip
 
     def _result(self, obj):
@@ -497,6 +520,37 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             for f in result.findings
         ]
         return _table(("severity", "rule", "message", "legal reference", "applies from"), rows)
+
+    @admin.display(description="field dictionary")
+    def field_dictionary(self, obj):
+        if not obj or not obj.year:
+            return "chosen by the year when the period is saved"
+        schema, why = ind.governing_dictionary(obj.year)
+        return format_html('<strong>{}</strong><p class="help">{}</p>', schema, why)
+
+    @admin.display(description="EnEfG §12 management system")
+    def management_systems(self, obj):
+        if not obj or not obj.pk or obj.site.country != "DE":
+            return "—"
+        state, systems = selectors.management_state(obj.site, obj.end_date)
+        rows = [
+            (
+                s.get_kind_display(),
+                s.get_state_display(),
+                s.since,
+                s.valid_until or "open-ended",
+                s.document,
+                s.body,
+            )
+            for s in systems
+        ]
+        table = _table(("system", "state", "since", "until", "document", "by"), rows)
+        return format_html(
+            "<p>State on {}: <strong>{}</strong> (management systems are entered per site).</p>{}",
+            obj.end_date,
+            state,
+            table if rows else "",
+        )
 
     @admin.display(description="meter coverage")
     def coverage(self, obj):

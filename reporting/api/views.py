@@ -29,9 +29,11 @@ from reporting import permissions as policy
 from reporting.api import serializers as s
 from reporting.models import (
     AggregateResult,
+    EnefgExemption,
     FieldValue,
     IngestJob,
     JobStatus,
+    ManagementSystem,
     MeasurementPoint,
     PeriodStatus,
     Reading,
@@ -81,6 +83,62 @@ class MeasurementPointViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         queryset = policy.scope(MeasurementPoint.objects.select_related("site"), self.request.user)
+        site = self.request.query_params.get("site")
+        return queryset.filter(site__code=site) if site else queryset
+
+    def perform_create(self, serializer):
+        if not policy.can_write_at(self.request.user, serializer.validated_data["site"]):
+            raise PermissionDenied("you do not operate this site")
+        serializer.save()
+
+    def perform_update(self, serializer):
+        site = serializer.validated_data.get("site", serializer.instance.site)
+        if not policy.can_write_at(self.request.user, site):
+            raise PermissionDenied("you do not operate this site")
+        serializer.save()
+
+
+class EnefgExemptionViewSet(viewsets.ModelViewSet):
+    """EnEfG exemptions of a period (§11(3) for the ERF duty, §12(4) and (6) for §12): written
+    by the site's operators while the period is a draft; the period's next computation turns
+    them into findings."""
+
+    serializer_class = s.EnefgExemptionSerializer
+    permission_classes = [ReportingAccess]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]  # end it by a date
+    filterset_fields = ("period", "ground")
+
+    def get_queryset(self):
+        queryset = EnefgExemption.objects.select_related("period__site")
+        return policy.scope(queryset, self.request.user, "period__site")
+
+    def _writable(self, period):
+        if not policy.can_write_at(self.request.user, period.site):
+            raise PermissionDenied("you do not operate this site")
+        if period.status != PeriodStatus.DRAFT:
+            raise PermissionDenied("only draft periods are edited; reopen it first")
+
+    def perform_create(self, serializer):
+        self._writable(serializer.validated_data["period"])
+        serializer.save()
+
+    def perform_update(self, serializer):
+        self._writable(serializer.instance.period)
+        self._writable(serializer.validated_data.get("period", serializer.instance.period))
+        serializer.save()
+
+
+class ManagementSystemViewSet(viewsets.ModelViewSet):
+    """EnEfG §12: a site's energy or environmental management systems, dated (in place,
+    validated or certified); operators of the site write them."""
+
+    serializer_class = s.ManagementSystemSerializer
+    permission_classes = [ReportingAccess]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]  # end it by a date
+    filterset_fields = ("kind", "state")
+
+    def get_queryset(self):
+        queryset = policy.scope(ManagementSystem.objects.select_related("site"), self.request.user)
         site = self.request.query_params.get("site")
         return queryset.filter(site__code=site) if site else queryset
 
