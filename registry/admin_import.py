@@ -111,7 +111,7 @@ class AssetImportMixin:
             except bounds.TooLarge as exc:
                 form = ImportFileForm()
                 form.status = exc.status
-                return self._page(request, form, too_large=exc.reason)
+                return self._page(request, form, refusal=exc.reason)
         if request.method == "POST" and "_confirm" in request.POST:
             return self._confirm(request)
         report = preview = None
@@ -142,7 +142,12 @@ class AssetImportMixin:
     def _queue(self, request, upload):
         """A large file: checked and written by a worker in one go (all rows or none), so no
         request runs past the web worker's timeout; its job page shows progress and errors."""
-        job = import_jobs.queue(upload, user=request.user)
+        try:
+            job = import_jobs.queue(upload, user=request.user)
+        except import_jobs.NotQueued as exc:
+            form = ImportFileForm()
+            form.status = 503
+            return self._page(request, form, refusal=str(exc))
         messages.info(
             request,
             f"{job.source} is large: it is being checked and imported by a worker, all rows or "
@@ -150,7 +155,7 @@ class AssetImportMixin:
         )
         return HttpResponseRedirect(reverse("admin:registry_assetimportjob_change", args=[job.pk]))
 
-    def _page(self, request, form, *, report=None, preview=None, too_large=""):
+    def _page(self, request, form, *, report=None, preview=None, refusal=""):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -160,7 +165,7 @@ class AssetImportMixin:
             "preview": preview,
             "token": request.session.get(SESSION_KEY, {}).get("token") if preview else None,
             "columns": ASSET_COLUMNS,
-            "too_large": too_large,
+            "refusal": refusal,
         }
         status = form.status if form.status != 200 else (report.refused if report else 0)
         return TemplateResponse(request, self.import_template, context, status=status or 200)

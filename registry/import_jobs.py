@@ -7,9 +7,11 @@ when the job ends, whatever its outcome.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from pathlib import Path
 
+from django.conf import settings
 from django.utils import timezone
 
 from circulus import bounds
@@ -19,6 +21,15 @@ from registry.models import AssetImportJob, ImportStatus
 log = logging.getLogger(__name__)
 MAX_ERRORS = 1000  # errors kept on the job; the summary gives the total
 FAILED = "the import stopped unexpectedly and nothing was written; upload the file again"
+NOT_QUEUED = (
+    "no worker could be reached to run the import (the task broker is down); nothing was "
+    "written: upload the file again later"
+)
+LOST = "no worker finished the import in time and nothing was written; upload the file again"
+
+
+class NotQueued(Exception):
+    """The job could not be handed to a worker: it is marked failed, its file deleted."""
 
 
 def queue(upload, *, user) -> AssetImportJob:
@@ -32,12 +43,30 @@ def queue(upload, *, user) -> AssetImportJob:
     job.file.save(f"{job.pk}{Path(upload.name).suffix.lower()}", upload, save=True)
     try:
         import_assets_job.apply_async(args=[str(job.pk)], task_id=str(job.pk))
-    except Exception:
-        log.exception("asset import job %s could not be queued", job.pk)
-        _end(job, status=ImportStatus.FAILED, message=FAILED)
+    except NotQueued:
         raise
+    except Exception as exc:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise  # the import itself failed, in this process: already recorded by `run`
+        log.exception("asset import job %s could not be queued", job.pk)
+        _end(job, status=ImportStatus.FAILED, message=NOT_QUEUED)
+        raise NotQueued(NOT_QUEUED) from exc
     job.refresh_from_db()
     return job
+
+
+def fail_lost(now=None) -> int:
+    """Fail the jobs that no worker finished within JOB_MAX_SECONDS (a worker killed mid-job,
+    a message lost), deleting their files; their count."""
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=settings.JOB_MAX_SECONDS)
+    lost = AssetImportJob.objects.filter(
+        status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING), created_at__lt=cutoff
+    )
+    count = 0
+    for job in lost:
+        _end(job, status=ImportStatus.FAILED, message=LOST)
+        count += 1
+    return count
 
 
 def run(job_id) -> AssetImportJob | None:
