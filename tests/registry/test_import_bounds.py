@@ -272,3 +272,15 @@ def test_a_job_no_worker_finished_is_failed_by_the_beat(media, settings, operato
     fresh.refresh_from_db()
     assert job.status == "failed" and "no worker finished" in job.message
     assert fresh.status == "running"
+
+
+@pytest.mark.parametrize("name", ["latin-1.csv", "nul.csv", "utf-16-no-mark.csv"])
+def test_import_reuse_measurements_refuses_a_file_it_cannot_read_in_one_line(
+    tmp_path, operator, name
+):
+    body, reason = REFUSED[name]
+    path = tmp_path / name
+    path.write_bytes(body)
+    with pytest.raises(CommandError, match=reason) as refused:
+        call_command("import_reuse_measurements", str(path), "--user", operator.username)
+    assert "\n" not in str(refused.value)
