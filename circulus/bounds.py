@@ -81,6 +81,18 @@ def instant_refusal(moment: dt.datetime, now: dt.datetime | None = None) -> str 
     return None
 
 
+def bound_refusal(moment: dt.datetime) -> str | None:
+    """Why an aware instant that may lie ahead (the end of a validity, a planned change) cannot
+    be stored, or None: before the floor, or past the end of the calendar once in UTC."""
+    if moment < earliest():
+        return f"lies before {time_floor().isoformat()}, the earliest date accepted"
+    try:
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        return "lies past the end of the calendar (9999-12-31 UTC)"
+    return None
+
+
 def date_refusal(day: dt.date, today: dt.date | None = None) -> str | None:
     """Why a calendar date lies outside the window (a date up to today is inside), or None."""
     if day < time_floor():

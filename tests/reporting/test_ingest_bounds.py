@@ -237,3 +237,27 @@ def test_a_readings_filter_at_the_calendar_ends_is_not_a_500(api, admin, meter, 
     api.force_authenticate(admin)
     response = api.get(READINGS, {"from": stamp})
     assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize(
+    ("column", "stamp", "reason"),
+    [
+        ("valid_to", "9999-12-31T23:30:00-14:00", "end of the calendar"),
+        ("valid_from", "0001-01-01T00:00:00+14:00", "before 1990-01-01"),
+        ("settings_from", "9999-12-31T23:30:00-14:00", "end of the calendar"),
+    ],
+)
+def test_meter_instants_at_the_calendar_ends_are_refused_by_field(
+    client, admin, meter, tmp_path, column, stamp, reason
+):
+    header = "site,meter,quantity,unit,register,multiplier," + column
+    row = f"PAR1,PAR1-UPS,eit-ups-output,kWh,interval,1,{stamp}"
+    path = tmp_path / "meters.csv"
+    path.write_text(f"{header}\n{row}\n")
+    with pytest.raises(CommandError, match="rejected"):
+        call_command("import_meters", str(path))
+    client.force_login(admin)
+    upload = SimpleUploadedFile("meters.csv", path.read_bytes())
+    response = client.post("/admin/reporting/measurementpoint/import/", {"file": upload})
+    page = response.content.decode()
+    assert response.status_code == 200 and column in page and reason in page
