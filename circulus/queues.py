@@ -14,6 +14,7 @@ KINDS = (DEFAULT, INGEST, COMPUTE, EXPORT)
 # task name (or glob) → kind of queue; anything not listed (ping, reapers) uses the default queue.
 ROUTED = {
     "reporting.ingest_job": INGEST,
+    "registry.import_assets_job": INGEST,
     "reporting.compute_period": COMPUTE,
     "reporting.compute_periods": COMPUTE,
     "reporting.compute_year": COMPUTE,
