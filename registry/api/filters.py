@@ -1,11 +1,12 @@
 import django_filters
 
+from circulus.filters import FilterSet
 from hardware.models import HardwareKind
 from registry.lifecycle import EventKind, State
 from registry.models import Asset, LifecycleEvent, Site
 
 
-class AssetFilter(django_filters.FilterSet):
+class AssetFilter(FilterSet):
     site = django_filters.CharFilter(method="filter_site", help_text="site code")
     # distinct=False: the default SELECT DISTINCT costs a sort of every matching row.
     state = django_filters.MultipleChoiceFilter(choices=State.choices, distinct=False)
@@ -38,7 +39,7 @@ class AssetFilter(django_filters.FilterSet):
         return queryset.filter(site_id=site_id) if site_id else queryset.none()
 
 
-class EventFilter(django_filters.FilterSet):
+class EventFilter(FilterSet):
     asset = django_filters.CharFilter(field_name="asset__asset_tag", help_text="asset tag")
     site = django_filters.CharFilter(field_name="site__code")
     kind = django_filters.MultipleChoiceFilter(choices=EventKind.choices, distinct=False)
