@@ -20,6 +20,8 @@ from django.views import defaults
 from rest_framework import exceptions, parsers, permissions, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from circulus import bounds
+
 log = logging.getLogger(__name__)
 
 MAX_JSON_DEPTH = 32  # far deeper than any request body of this API
@@ -57,6 +59,12 @@ class QueueUnavailable(ServiceUnavailable):
 DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "the request body is too large"
+    default_code = "too_large"
+
+
 def exception_handler(exc, context):
     """Model `clean()` errors, constraint and range violations and protected deletes reach API
     clients as 4xx with the field (or referrers) named, never as a 500 with database text."""
@@ -83,6 +91,10 @@ def exception_handler(exc, context):
         response = drf_exception_handler(exc, context)
         response.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
         return response
+    elif isinstance(exc, bounds.TooLarge):
+        exc = PayloadTooLarge(exc.reason)
+    elif isinstance(exc, bounds.Refused):
+        exc = exceptions.ParseError(exc.reason)
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError("the request could not be read")
     elif isinstance(exc, DATABASE_DOWN):
