@@ -20,9 +20,9 @@ UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 @pytest.fixture
 def broker_down(settings):
+    # Saved before the settings change: the app reads its configuration from them lazily.
+    saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    keys = ("broker_url", "result_backend", "task_always_eager")
-    saved = {k: app.conf[k] for k in keys}
     _reconfigure(broker_url=UNREACHABLE, result_backend=None, task_always_eager=False)
     yield
     _reconfigure(**saved)
@@ -67,7 +67,7 @@ def test_a_queued_ingest_is_refused_with_503_and_failed_when_the_broker_is_down(
     api, broker_down, monkeypatch, settings, tmp_path
 ):
     settings.MEDIA_ROOT = tmp_path
-    monkeypatch.setattr("reporting.api.views.ASYNC_INGEST_BYTES", 10)
+    monkeypatch.setattr("reporting.ingest.submission.ASYNC_INGEST_BYTES", 10)
     make_meter(make_site("BRK1"), "BRK1-UPS", "eit-ups-output")
     body = b"meter,timestamp,value\nBRK1-UPS,2025-01-01T00:15:00Z,1\n"
     api.force_authenticate(f.user("root", is_superuser=True))
@@ -131,8 +131,8 @@ def test_a_worker_that_cannot_reach_its_database_refuses_to_start(tmp_path):
 
 @pytest.fixture
 def result_backend(settings):
-    settings.CELERY_TASK_ALWAYS_EAGER = False
     saved = {k: app.conf[k] for k in ("result_backend", "task_always_eager")}
+    settings.CELERY_TASK_ALWAYS_EAGER = False
     _reconfigure(result_backend="cache+memory://", task_always_eager=False)
     yield app.backend
     _reconfigure(**saved)
