@@ -1,11 +1,11 @@
 """The OpenAPI schema tells every error an operation can answer, not only its success.
 
 Every operation of the API may answer 400 (a query parameter or body it refuses), 401 (no or a
-bad token), 403 (a role that may not), 429 (too many bad tokens) and 503 (the database or the
-task queue unreachable); operations on one object and paged lists 404; writes 409 (conflicts
-with stored data), 413 (a body over the limit) and 415 (a body of another media type). Codes a
-view declares itself (with `extend_schema`) keep their body, which then may also be the
-generic error of the same code (a 403 refusing the role, not the row).
+bad token), 403 (a role that may not), 404 (no such object or page, or a `format` it cannot
+render), 429 (too many bad tokens) and 503 (the database or the task queue unreachable); writes
+also 409 (conflicts with stored data), 413 (a body over the limit) and 415 (a body of another
+media type). Codes a view declares itself (with `extend_schema`) keep their body, which then
+may also be the generic error of the same code (a 403 refusing the role, not the row).
 """
 
 from drf_spectacular.contrib.django_filters import DjangoFilterExtension
@@ -31,7 +31,11 @@ ERRORS = {
     "400": ("Refused: a parameter or field is not valid (named in the body).", "Problems"),
     "401": ("No token, or a token that is unknown, expired or of a deactivated user.", "Detail"),
     "403": ("Your role may not do this.", "Detail"),
-    "404": ("No such object (or one hidden from your role), or no such page.", "Detail"),
+    "404": (
+        "No such object (or one hidden from your role), no such page, or a `format` this "
+        "operation cannot render.",
+        "Detail",
+    ),
     "409": ("Conflicts with the stored data (named in the body).", "Problems"),
     "413": ("The request body is larger than the limit.", "Problems"),
     "415": ("The body is of a media type this operation does not take.", "Detail"),
@@ -65,9 +69,9 @@ class AutoSchema(SpectacularAutoSchema):
         return responses
 
     def _error_codes(self) -> list[str]:
-        codes = ["400", "401", "403", "429", "503"]
-        if "{" in self.path or self._is_list_view():
-            codes.append("404")
+        # 404 everywhere: one object, a page that is not there, or a `format` the operation
+        # cannot render (DRF's format override answers 404 to any operation).
+        codes = ["400", "401", "403", "404", "429", "503"]
         if self.method in WRITES:
             codes.append("409")
             if self.method != "DELETE":
