@@ -167,3 +167,13 @@ def test_an_exemption_without_proof_or_with_a_late_decommissioning_is_refused(ro
     assert response.status_code == 400 and "1 July 2027" in str(response.json())
     late["valid_until"] = "2027-06-30"
     assert root.post("/api/enefg-exemptions/", late, format="json").status_code == 201
+
+
+def test_upgrading_electricity_above_edc_is_warned_and_leaves_the_section_11_pue_blank(root):
+    """§11(2) S. 3 leaves a part of EDC out; a part larger than the whole is an input error."""
+    p = period(_de_site("BRLA"), 2025)
+    _enter(p, PNR="800", EDC="1000", EIT="800", EUPGRADE="1200")
+    found, body = _findings(root, p)
+    assert found["eupgrade-above-edc"]["severity"] == "warning"
+    assert body["result"]["indicators"]["PUE-11"] is None
+    assert Decimal(body["result"]["indicators"]["PUE"]) == Decimal("1.25")  # the EU PUE stands
