@@ -6,6 +6,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -18,6 +19,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
+from circulus import bounds
 from registry.models import Site
 from reporting import indicators as ind
 from reporting import ingest, jobs, selectors
@@ -144,6 +146,16 @@ class UploadForm(forms.Form):
     replace = forms.BooleanField(
         required=False, help_text="Overwrite conflicting readings (old values kept as revisions)"
     )
+    status = 200  # 413 once the file is refused for its size
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        try:
+            bounds.check_size(upload.size, settings.READINGS_UPLOAD_MAX_BYTES, "the file")
+        except bounds.TooLarge as exc:
+            self.status = exc.status
+            raise forms.ValidationError(exc.reason) from None
+        return upload
 
 
 class MeterSettingInline(admin.TabularInline):
@@ -240,6 +252,14 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     def upload_readings(self, request):
         if not self._writable(request, None):
             raise PermissionDenied
+        if request.method == "POST":
+            try:  # before the body is parsed: an upload too large is never read
+                bounds.check_form_upload(request.META, settings.READINGS_UPLOAD_MAX_BYTES)
+            except bounds.TooLarge as exc:
+                messages.error(request, exc.reason)
+                form = UploadForm()
+                form.status = exc.status
+                return self._upload_page(request, form, None, "Upload readings (readings.csv)")
         form = UploadForm(request.POST or None, request.FILES or None)
         report = None
         if request.method == "POST" and form.is_valid():
@@ -263,6 +283,8 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
                     "errors": result.errors.shown,
                     "conflicts": result.conflicts.shown,
                 }
+                if not result.accepted:
+                    form.status = 400
         return self._upload_page(request, form, report, "Upload readings (readings.csv)")
 
     def import_meters(self, request):
@@ -286,7 +308,9 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             "help": "CSV with a header line; timestamps ISO 8601 with a UTC offset. "
             "A file with any bad line is rejected whole.",
         }
-        return TemplateResponse(request, "admin/reporting/upload.html", context)
+        return TemplateResponse(
+            request, "admin/reporting/upload.html", context, status=getattr(form, "status", 200)
+        )
 
 
 READINGS_PER_PAGE = 100

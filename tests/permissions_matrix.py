@@ -137,14 +137,19 @@ ADMIN = {
     "app_list:exports": f"{L} 200 200 404 200 404 404 200",
     "app_list:accounts": f"{L} 404 404 404 200 404 404 200",
     "app_list:auth": f"{L} 404 404 404 404 404 404 200",
-    "app_list:authtoken": f"{L} 404 404 404 404 404 404 200",
     "registry_reuse_candidates": f"{L} 200 200 200 200 403 200 200",
     # auth and tokens: superusers only
     **{
         f"{model}_{view}": SUPERUSER_ONLY
-        for model in ("auth_group", "auth_user", "authtoken_tokenproxy")
+        for model in ("auth_group", "auth_user")
         for view in ("changelist", "add", "change", "delete", "history")
     },
+    # API tokens: listed and revoked by superusers; issued only by the command (shown once)
+    **{
+        f"accounts_apitoken_{view}": SUPERUSER_ONLY
+        for view in ("changelist", "change", "delete", "history")
+    },
+    "accounts_apitoken_add": NOBODY,
     "auth_user_password_change": SUPERUSER_ONLY,
     # the catalogue
     **{
@@ -276,6 +281,21 @@ ADMIN = {
             ("history", f"{L} 200 200 200 200 403 403 200"),
         )
     },
+    # Webhooks send ledger data to an address: superusers alone set them up and read the log.
+    **{
+        f"registry_webhooksubscription_{view}": SUPERUSER_ONLY
+        for view in ("changelist", "add", "change", "delete", "history")
+    },
+    **{
+        f"registry_webhookdelivery_{view}": rule
+        for view, rule in (
+            ("changelist", SUPERUSER_ONLY),
+            ("add", NOBODY),
+            ("change", f"{L} 403 403 403 403 403 403 ro"),
+            ("delete", NOBODY),
+            ("history", SUPERUSER_ONLY),
+        )
+    },
     "accounts_tokenevent_changelist": f"{L} 403 403 403 200 403 403 200",
     "accounts_tokenevent_add": NOBODY,
     "accounts_tokenevent_change": f"{L} 403 403 403 ro 403 403 ro",
@@ -298,6 +318,8 @@ ACTIONS = {
         "superuser": {"decommission", "move", "reserve_for_reuse", "export_selected_xlsx",
                       "export_selected_csv", "print_labels"},
     },
+    "registry_webhooksubscription": {"superuser": {"rotate_secret", "delete_selected"}},
+    "registry_webhookdelivery": {"superuser": {"send_again"}},
     "reporting_reportingperiod": {
         "operator_a": {"compute", "validate", "submit", "reopen"},
         "operator_b": {"compute", "validate", "submit", "reopen"},

@@ -4,11 +4,16 @@ operator of site B (FRA1) shows what "another site" gets."""
 
 import datetime as dt
 
-from rest_framework.authtoken.models import Token
-
+from accounts import tokens
 from accounts.models import TokenEvent
 from hardware.models import DecodeMeasurement, Source
-from registry.models import ExpiryNotice, LifecycleEvent, ReuseMeasurement
+from registry.models import (
+    ExpiryNotice,
+    LifecycleEvent,
+    ReuseMeasurement,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from reporting.exports.models import ExportJob, ExportState
 from reporting.models import (
     EnefgExemption,
@@ -106,6 +111,15 @@ def build() -> dict:
         recipient=users["operator_a"],
         sent_at=dt.datetime(2026, 2, 1, 7, tzinfo=dt.UTC),
     )
+    w["webhook"] = WebhookSubscription.objects.create(
+        name="floor", url="https://hooks.example.org/circulus", secret="s" * 64, active=False
+    )
+    w["webhook_delivery"] = WebhookDelivery.objects.create(
+        subscription=w["webhook"],
+        event=w["event_a"],
+        asset=w["asset_a"],
+        next_attempt_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+    )
     w["reuse_measurement"] = ReuseMeasurement.objects.create(
         asset=w["asset_a"],
         site=a,
@@ -122,7 +136,7 @@ def build() -> dict:
         measured_on=dt.date(2025, 1, 1),
         recorded_by=users["operator_a"],
     )
-    token = Token.objects.create(user=users["operator_a"])
+    token, _key = tokens.issue(users["operator_a"])
     w["token"] = token
     w["token_event"] = TokenEvent.objects.latest("id")
     return w

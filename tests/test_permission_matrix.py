@@ -248,7 +248,7 @@ def _admin_url(w, name):
     objects = {
         "auth_group": lambda: w["users"]["auditor"].groups.first().pk,
         "auth_user": lambda: w["users"]["norole"].pk,
-        "authtoken_tokenproxy": lambda: w["users"]["operator_a"].pk,
+        "accounts_apitoken": lambda: w["token"].pk,
         "hardware_manufacturer": lambda: w["manufacturer"].pk,
         "hardware_source": lambda: w["source"].pk,
         "hardware_hardwaremodel": lambda: w["hardware_model"].pk,
@@ -267,6 +267,8 @@ def _admin_url(w, name):
         "hardware_decodemeasurement": lambda: w["decode"].pk,
         "registry_reusemeasurement": lambda: w["reuse_measurement"].pk,
         "registry_expirynotice": lambda: w["expiry_notice"].pk,
+        "registry_webhooksubscription": lambda: w["webhook"].pk,
+        "registry_webhookdelivery": lambda: w["webhook_delivery"].pk,
     }
     if name == "view_on_site":
         return reverse("admin:view_on_site", args=[1, w["asset_a"].pk])

@@ -21,6 +21,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circulus import bounds
 from circulus.api import require_object
 from registry.models import Site
 from reporting import ingest, jobs
@@ -243,6 +244,11 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 description="the rejected file's report (bad lines named), or why the body "
                 "could not be read",
             ),
+            413: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`detail`: the body is larger than the upload limit "
+                "(READINGS_UPLOAD_MAX_MB), which it names; nothing was read",
+            ),
             409: OpenApiResponse(
                 OpenApiTypes.OBJECT,
                 description="`detail`, `job`: another file wrote the same readings or month at "
@@ -254,6 +260,9 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def create(self, request):
         replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
+        # Refused on its declared length, before a byte of it is read (413 naming the limit).
+        size = bounds.declared_length(request.META)
+        bounds.check_size(size, settings.READINGS_UPLOAD_MAX_BYTES, "the request body")
         # The body is read before the job exists: a request refused while parsing leaves no job.
         body = request.data
         csv_body = request.content_type.startswith("text/csv")
@@ -266,7 +275,7 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             user=request.user,
             source="api",
             replace=replace,
-            size=int(request.META.get("CONTENT_LENGTH") or 0) if csv_body else 0,
+            size=(size or 0) if csv_body else 0,
         )
         job = submission.job
         if submission.collided:  # nothing stored; the client sends the body again

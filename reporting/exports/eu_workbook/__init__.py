@@ -36,8 +36,8 @@ from reporting.exports.eu_workbook.terms import (
     VARIANTS,
     MissingInputs,
     NotValidated,
-    header,
 )
+from reporting.symbols import header
 
 __all__ = [
     "ANLAGE_3",

@@ -5,8 +5,9 @@ from decimal import Decimal
 from reporting import indicators as ind
 from reporting import label
 from reporting.exports.cells import DATE, INTEGER, NUMBER, TEXT, Column, Table
-from reporting.exports.eu_workbook.terms import AUDIT, INDICATOR_INPUTS, ROUNDED, header
+from reporting.exports.eu_workbook.terms import AUDIT, INDICATOR_INPUTS, ROUNDED
 from reporting.exports.eu_workbook.terms import input_value as _v
+from reporting.symbols import header
 
 
 def _yn(value) -> str | None:
