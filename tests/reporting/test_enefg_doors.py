@@ -90,6 +90,22 @@ def test_an_erf_exemption_entered_over_the_api_names_its_ground(root):
     exempt = found["enefg-erf-exempt"]
     assert exempt["severity"] == "info" and "§11(3) S. 1 Nr. 3" in exempt["message"]
     assert "Angebot an Stadtwerke" in exempt["message"]
+    listed = root.get("/api/enefg-exemptions/", {"period": p.pk}).json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [r["ground_label"] for r in rows] == [
+        "§11(3) Nr. 3: heat offered at cost, not taken in six months"
+    ]
+
+
+def test_the_period_page_lists_the_exemption_with_its_ground_label(root, client):
+    """§11(3) S. 1 Nr. 2: the operator's proof, entered on the period page."""
+    p = period(_de_site("BRLB", started=(2026, 7)), 2028)
+    body = {"period": p.pk, "ground": "11-3-2", "document": "Wärmeliefervertrag 2027"}
+    assert root.post("/api/enefg-exemptions/", body, format="json").status_code == 201
+    client.force_login(f.user("root3", is_staff=True, is_superuser=True))
+    html = client.get(f"/admin/reporting/reportingperiod/{p.pk}/change/").content.decode()
+    assert "EnEfG exemption" in html and "Wärmeliefervertrag 2027" in html
+    assert "waste-heat agreement with municipality or network" in html
 
 
 def test_exactly_10_percent_erf_meets_the_duty_of_a_start_on_1_july_2026(root):
