@@ -193,3 +193,72 @@ def test_upgrading_electricity_above_edc_is_warned_and_leaves_the_section_11_pue
     assert found["eupgrade-above-edc"]["severity"] == "warning"
     assert body["result"]["indicators"]["PUE-11"] is None
     assert Decimal(body["result"]["indicators"]["PUE"]) == Decimal("1.25")  # the EU PUE stands
+
+
+def test_bad_exemption_and_system_input_is_a_400_naming_the_field(root):
+    """No input answers 500: unknown period or site, bad dates, an end before the start."""
+    p = period(_de_site("BRLC"), 2026)
+    cases = [
+        (
+            "/api/enefg-exemptions/",
+            {"period": 999999, "ground": "11-3-1", "document": "x"},
+            "period",
+        ),
+        ("/api/enefg-exemptions/", {"period": p.pk, "ground": "11-3-9", "document": "x"}, "ground"),
+        (
+            "/api/enefg-exemptions/",
+            {
+                "period": p.pk,
+                "ground": "11-3-1",
+                "document": "x",
+                "valid_from": "2027-01-01",
+                "valid_until": "2026-01-01",
+            },
+            "valid_until",
+        ),
+        (
+            "/api/management-systems/",
+            {
+                "site": "NOPE",
+                "kind": "emas",
+                "state": "in-place",
+                "since": "2025-01-01",
+                "document": "x",
+            },
+            "site",
+        ),
+        (
+            "/api/management-systems/",
+            {
+                "site": "BRLC",
+                "kind": "emas",
+                "state": "in-place",
+                "since": "2025-13-01",
+                "document": "x",
+            },
+            "since",
+        ),
+        (
+            "/api/management-systems/",
+            {
+                "site": "BRLC",
+                "kind": "iso-50001",
+                "state": "certified",
+                "since": "2025-01-01",
+                "document": "x",
+            },
+            "body",
+        ),
+    ]
+    for url, body, field in cases:
+        response = root.post(url, body, format="json")
+        assert response.status_code == 400 and field in response.json(), (body, response.json())
+
+
+def test_a_submitted_period_takes_no_exemption(root):
+    """A submitted period is frozen: its exemptions are written only while it is a draft."""
+    p = period(_de_site("BRLD"), 2025)
+    p.status = "submitted"
+    p.save()
+    body = {"period": p.pk, "ground": "11-3-1", "document": "Gutachten"}
+    assert root.post("/api/enefg-exemptions/", body, format="json").status_code == 403
