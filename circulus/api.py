@@ -1,4 +1,4 @@
-"""Shared API plumbing: permissions, parsers, the exception handler and JSON error pages.
+"""Shared API plumbing: parsers, the exception handler and JSON error pages.
 
 No input makes the API answer 500: bad bodies are refused by the parser, database refusals
 (constraint, range, protected reference) become 4xx naming the field, and whatever still
@@ -16,7 +16,7 @@ from django.db import DataError, IntegrityError, models
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.http import JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, parsers, permissions, serializers, status
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from circulus import bounds
@@ -260,15 +260,6 @@ def reject_nul_in_url(get_response):
         return get_response(request)
 
     return middleware
-
-
-class IsStaffOrReadOnly(permissions.BasePermission):
-    """Authenticated users read; only staff write (the reference catalogue is curated)."""
-
-    def has_permission(self, request, view):
-        if not (request.user and request.user.is_authenticated):
-            return False
-        return request.method in permissions.SAFE_METHODS or request.user.is_staff
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):

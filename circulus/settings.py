@@ -388,6 +388,11 @@ CELERY_BEAT_SCHEDULE["reporting-remove-finished-uploads"] = {
     "task": "reporting.remove_finished_uploads",
     "schedule": crontab(minute=25),
 }
+# Daily: saved reports whose weekly or monthly day is today are run and e-mailed.
+CELERY_BEAT_SCHEDULE["exports-send-scheduled-reports"] = {
+    "task": "exports.send_scheduled_reports",
+    "schedule": crontab(hour=6, minute=0),
+}
 # Nightly: recompute every draft reporting period from the readings that arrived that day.
 CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",

@@ -263,10 +263,6 @@ def releases(state_before: str | None, state_after: str) -> bool:
     return state_after in RELEASED and state_before not in RELEASED
 
 
-def move_for(kind: str) -> Move:
-    return MOVES[kind]
-
-
 def allowed_kinds(state: str | None) -> list[str]:
     """Event kinds that may be recorded for an asset in `state` (None: a new asset)."""
     if state is None:
