@@ -225,6 +225,18 @@ def _compute_one(
     if site.country == "DE":
         # EnEfG §11(2) S. 3, beside the EU PUE (which keeps the upgrading electricity)
         pue_11 = enefg.pue_11(values["EDC"], values["EIT"], values["EUPGRADE"])
+        upgrade, edc = values["EUPGRADE"], values["EDC"]
+        if upgrade is not None and edc is not None and upgrade > edc:
+            pue_11 = None  # part of EDC cannot exceed it: the §11 PUE is unknown, not negative
+            findings.append(
+                checks.finding(
+                    "eupgrade-above-edc",
+                    "warning",
+                    ("EUPGRADE", "EDC"),
+                    "Electricity for upgrading waste heat exceeds EDC, of which it is a part: "
+                    "the §11 PUE is left blank.",
+                )
+            )
         indicators["PUE-11"] = as_text(to_places(pue_11))
         findings += checks.enefg_findings(period, values, indicators, profile, *de)
     coverage = {
