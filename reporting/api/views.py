@@ -523,6 +523,8 @@ class AggregateView(generics.ListAPIView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):  # the schema generator asks with no query
+            return AggregateResult.objects.none()
         query = AggregateQuery(data=self.request.query_params)
         query.is_valid(raise_exception=True)  # 400 naming the parameter: year=0.5, year missing
         queryset = AggregateResult.objects.filter(year=query.validated_data["year"])
