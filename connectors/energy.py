@@ -58,9 +58,13 @@ def _record(feed: MeterFeed, moment: dt.datetime, value: Decimal) -> dict:
     }
 
 
-def readings(source, client, feeds, log, now: dt.datetime | None = None) -> list[dict]:
+def _now() -> dt.datetime:
+    return timezone.now()
+
+
+def readings(source, client, feeds, log) -> list[dict]:
     """The new readings of every feed of `source`, as ingest records."""
-    now = now or timezone.now()
+    now = _now()
     records = []
     for feed in feeds:
         minutes = feed.meter.interval_minutes

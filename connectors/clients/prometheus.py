@@ -65,7 +65,10 @@ def _point(pair) -> tuple[dt.datetime, Decimal]:
     try:
         stamp, text = pair
         value = Decimal(text)  # Prometheus sends values as strings: read them exactly
-        moment = dt.datetime.fromtimestamp(Decimal(str(stamp)), tz=dt.UTC)
+        seconds = Decimal(str(stamp))  # Prometheus times have millisecond precision
+        moment = dt.datetime.fromtimestamp(int(seconds), tz=dt.UTC) + dt.timedelta(
+            microseconds=int(seconds % 1 * 1_000_000)
+        )
     except (TypeError, ValueError, InvalidOperation):
         raise SourceError(f"Prometheus answered an unreadable sample {str(pair)[:60]}") from None
     if not value.is_finite():

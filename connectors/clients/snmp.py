@@ -33,6 +33,7 @@ async def _get(host: str, port: int, oid: str, community: str, timeout: float) -
             target,
             ContextData(),
             ObjectType(ObjectIdentity(oid)),
+            lookupMib=False,  # numbers in, numbers out: no MIB is loaded or compiled
         )
     except Exception as exc:  # noqa: BLE001 - resolver and socket errors of any kind
         raise SourceError(f"{host}:{port}: {type(exc).__name__}") from None
