@@ -110,6 +110,12 @@ class SourceAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, f"{source}: pull queued")
 
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not policy.may_pull_somewhere(request.user):
+            actions.pop("pull_now", None)
+        return actions
+
     def has_module_permission(self, request):
         return policy.can_read(request.user)
 
@@ -222,6 +228,12 @@ class PullAdmin(admin.ModelAdmin):
                 self.message_user(request, f"{pull}: {' '.join(exc.messages)}", messages.ERROR)
                 continue
             self.message_user(request, f"{pull}: {result['events']} ledger event(s) recorded")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not policy.may_pull_somewhere(request.user):
+            actions.pop("apply_dry_run", None)
+        return actions
 
     def has_module_permission(self, request):
         return policy.can_read(request.user)

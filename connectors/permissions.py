@@ -22,6 +22,11 @@ def can_pull(user, site) -> bool:
     return registry_policy.can_write_at(user, site)
 
 
+def may_pull_somewhere(user) -> bool:
+    """Whether to offer pulling and applying at all (each source is still checked)."""
+    return registry_policy.may_record_somewhere(user)
+
+
 def can_apply(user, site) -> bool:
     return registry_policy.can_write_at(user, site)
 

@@ -73,6 +73,8 @@ def _request(w, method, path):
     a_asset, hw, mfr = w["asset_a"], w["hardware_model"], w["manufacturer"]
     ids = {
         "/api/assets/": a_asset.pk,
+        "/api/connector-sources/": w["connector_source"].pk,
+        "/api/connector-pulls/": w["pull"].pk,
         "/api/exports/": w["export_a"].pk,
         "/api/hardware-models/": hw.pk,
         "/api/ingest-jobs/": w["ingest_a"].pk,
@@ -250,6 +252,9 @@ def _admin_url(w, name):
         "hardware_decodemeasurement": lambda: w["decode"].pk,
         "registry_reusemeasurement": lambda: w["reuse_measurement"].pk,
         "registry_expirynotice": lambda: w["expiry_notice"].pk,
+        "connectors_source": lambda: w["connector_source"].pk,
+        "connectors_pull": lambda: w["pull"].pk,
+        "connectors_modelmapping": lambda: w["model_mapping"].pk,
     }
     if name == "view_on_site":
         return reverse("admin:view_on_site", args=[1, w["asset_a"].pk])

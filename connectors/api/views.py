@@ -52,6 +52,8 @@ class SourceViewSet(viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["post"], url_path="measured-runs")
     def measured_runs(self, request, pk=None):
         source = self.get_object()
+        if not policy.can_pull(request.user, source.site):
+            raise PermissionDenied(f"You do not operate {source.site.code}.")
         body = MeasuredRunRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         fields = dict(body.validated_data)
