@@ -92,7 +92,7 @@ def reuse_method_view(request):
     if not permissions.can_read(request.user):
         context = {**admin.site.each_context(request), "title": "Reuse candidates"}
         return TemplateResponse(request, TEMPLATE, {**context, "forbidden": True}, status=403)
-    text = (Path(settings.BASE_DIR) / "docs" / "reuse.md").read_text(encoding="utf-8")
+    text = (Path(settings.DOCS_DIR) / "reuse.md").read_text(encoding="utf-8")
     context = {**admin.site.each_context(request), "title": "How reuse figures are made"}
     return TemplateResponse(request, "admin/registry/reuse_method.html", {**context, "text": text})
 

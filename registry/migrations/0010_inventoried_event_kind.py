@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('registry', '0008_asset_support_end_expiry_notice'),
+        ('registry', '0009_webhooks'),
     ]
 
     operations = [
