@@ -11,3 +11,10 @@ class ConnectorsConfig(AppConfig):
         from reporting import jobs
 
         jobs.register(PULL)
+
+        # `make demo` shows a Redfish and a Prometheus source (reporting runs the demo).
+        from connectors.demo import STEP
+        from reporting.demo import DEMO_STEPS
+
+        if STEP not in DEMO_STEPS:
+            DEMO_STEPS.append(STEP)

@@ -48,15 +48,17 @@ def client_for(source: Source):
     return None  # SNMP: one request per counter (connectors.clients.snmp)
 
 
-def start(source: Source, user=None) -> Pull:
-    """Queue a pull of `source` (enqueued once the transaction commits)."""
+def start(source: Source, user=None, *, enqueue: bool = True) -> Pull:
+    """Queue a pull of `source` (enqueued once the transaction commits; `enqueue=False`: the
+    caller runs it itself, with `run`)."""
     busy = source.pulls.filter(state__in=(PullState.QUEUED, PullState.RUNNING)).first()
     if busy is not None:
         raise ValidationError({"source": f"{source.name} is being pulled already ({busy.state})"})
     pull = Pull.objects.create(source=source, requested_by=user, heartbeat_at=timezone.now())
-    from connectors.tasks import enqueue
+    if enqueue:
+        from connectors.tasks import enqueue as send
 
-    transaction.on_commit(lambda: enqueue(pull))
+        transaction.on_commit(lambda: send(pull))
     return pull
 
 

@@ -13,8 +13,9 @@ from connectors.models import Pull, Source
 
 class Command(BaseCommand):
     help = (
-        "Pull a connector source now (its energy feeds and, for a Redfish source that reads "
-        "inventory, a dry-run diff); with --apply, apply that dry run as ledger events."
+        "Pull a connector source now, in this process (its energy feeds and, for a Redfish "
+        "source that reads inventory, a dry-run diff); with --apply, apply that dry run as "
+        "ledger events."
     )
 
     def add_arguments(self, parser):
@@ -33,13 +34,11 @@ class Command(BaseCommand):
             raise CommandError(f"{user} does not operate {source.site.code}.")
         try:
             with transaction.atomic():
-                pull = pulls.start(source, user)
+                pull = pulls.start(source, user, enqueue=False)
         except ValidationError as exc:
             raise CommandError(" ".join(exc.messages)) from exc
+        pulls.run(pull.pk)  # here and now: a command waits for its answer
         pull = Pull.objects.get(pk=pull.pk)
-        if pull.state in ("queued", "running"):
-            self.stdout.write(f"Pull {pull.pk} queued for a worker (connectors queue).")
-            return
         if pull.state == "failed":
             raise CommandError(f"Pull {pull.pk} failed: {pull.error}")
         self.stdout.write(pull.outcome)
