@@ -2,10 +2,10 @@
 dry runs, applying a dry run, and measured runs read from Prometheus."""
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import permissions, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from connectors import inventory, pulls, telemetry
@@ -15,9 +15,17 @@ from connectors.api.serializers import (
     PullSerializer,
     SourceSerializer,
 )
+from connectors.clients import SourceError
 from connectors.models import Pull, Source
 from registry.api.reuse import ReuseMeasurementSerializer
 from registry.models import Asset
+
+
+class SourceUnavailable(APIException):
+    """The source did not answer or answered something unreadable: not the caller's input."""
+
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_code = "source_unavailable"
 
 
 class CanRead(permissions.BasePermission):
@@ -45,7 +53,11 @@ class SourceViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(
         request=MeasuredRunRequestSerializer,
-        responses={201: ReuseMeasurementSerializer},
+        responses={
+            201: ReuseMeasurementSerializer,
+            400: OpenApiResponse(description="a field or the window does not count (named)"),
+            502: OpenApiResponse(description="the Prometheus source did not answer, or garbled"),
+        },
         description="Record a measured reuse run from this Prometheus source's DCGM and engine "
         "series over a window (docs/reuse.md says what a window must contain).",
     )
@@ -64,7 +76,10 @@ class SourceViewSet(viewsets.ReadOnlyModelViewSet):
         )
         if asset is None:
             raise ValidationError({"asset": ["no asset with this tag"]})
-        run = telemetry.measure(source, asset=asset, actor=request.user, **fields)
+        try:
+            run = telemetry.measure(source, asset=asset, actor=request.user, **fields)
+        except SourceError as exc:
+            raise SourceUnavailable(str(exc)) from exc
         return Response(ReuseMeasurementSerializer(run).data, status=status.HTTP_201_CREATED)
 
 

@@ -144,3 +144,26 @@ def test_a_window_the_series_do_not_cover_is_refused(setup, window, tmp_path):
 
 def test_counters_are_read_through_a_reset():
     assert telemetry.increase([Decimal(v) for v in (10, 15, 30, 4, 9)]) == Decimal(29)
+
+
+def test_a_source_that_does_not_answer_is_a_bad_gateway_not_a_bad_request(api, setup, window):
+    operator, site, gpu = setup
+    start, end = window
+    with servers.dead_endpoint() as url:
+        source = make_source(site, url, kind="prometheus", timeout_s=1)
+        api.force_authenticate(operator)
+        response = api.post(
+            f"/api/connector-sources/{source.pk}/measured-runs/",
+            {
+                "asset": "H100-1",
+                "start": start.isoformat(),
+                "end": end.isoformat(),
+                "gpus": 'Hostname="gpu-node-1"',
+                "served": VLLM,
+                "precision": "bf16",
+            },
+            format="json",
+        )
+    assert response.status_code == 502
+    assert "did not answer within 1 s" in response.json()["detail"]
+    assert not ReuseMeasurement.objects.exists()

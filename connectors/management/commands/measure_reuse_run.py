@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from circulus.commands import active_user
 from connectors import telemetry
+from connectors.clients import SourceError
 from connectors.models import Source
 from registry.models import Asset
 
@@ -61,6 +62,8 @@ class Command(BaseCommand):
                 context_tokens=opts["context_tokens"],
                 actor=user,
             )
+        except SourceError as exc:
+            raise CommandError(f"Nothing recorded: {exc}") from exc
         except ValidationError as exc:
             problems = [f"{k}: {'; '.join(v)}" for k, v in exc.message_dict.items()]
             raise CommandError("Nothing recorded: " + " ".join(problems)) from exc
