@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "reporting",
     "reporting.exports",
     "accounts",
+    "connectors",
     "csp",
 ]
 
@@ -433,6 +434,19 @@ CELERY_BEAT_SCHEDULE["reporting-ensure-reading-partitions"] = {
 READINGS_ARCHIVE_DIR = Path(
     os.environ.get("CIRCULUS_READINGS_ARCHIVE_DIR", VAR_DIR / "readings-archive")
 )
+
+# Connectors (docs/connectors.md): credentials are encrypted with the first of these Fernet keys
+# (comma-separated; the others still decrypt, for rotation). Unset: derived from SECRET_KEY.
+CONNECTOR_KEYS = env_list("CIRCULUS_CONNECTOR_KEYS")
+# The account every synced ledger row is recorded by (created on first use, no password).
+CONNECTOR_ACTOR_USERNAME = os.environ.get("CONNECTOR_ACTOR_USERNAME", "inventory-sync")
+CONNECTOR_MAX_ATTEMPTS = int(os.environ.get("CONNECTOR_MAX_ATTEMPTS", "4"))
+CONNECTOR_RETRY_MINUTES = int(os.environ.get("CONNECTOR_RETRY_MINUTES", "1"))
+CONNECTOR_BACKFILL_HOURS = int(os.environ.get("CONNECTOR_BACKFILL_HOURS", "24"))
+CELERY_BEAT_SCHEDULE["connectors-pull-due"] = {
+    "task": "connectors.pull_due",
+    "schedule": float(os.environ.get("CONNECTOR_TICK_SECONDS", "60")),
+}
 
 LOGGING = {
     "version": 1,

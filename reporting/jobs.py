@@ -97,7 +97,14 @@ EXPORT = Kind(
     enqueue="reporting.exports.jobs.enqueue",
     reset={"progress": 0, "file": ""},
 )
-KINDS = (INGEST, COMPUTE, EXPORT)
+KINDS = [INGEST, COMPUTE, EXPORT]
+
+
+def register(kind: Kind) -> None:
+    """Another app's job model joins the lifecycle (claims, the reaper, retries): called from
+    its AppConfig.ready, since reporting imports no app above it."""
+    if all(k.model_label != kind.model_label for k in KINDS):
+        KINDS.append(kind)
 
 
 def kind_of(job) -> Kind:
