@@ -176,6 +176,22 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "circulus" / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Mail (the expiry digests): through EMAIL_HOST when it is set, else written to the console.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 30
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Circulus <circulus@localhost>")
+# The address people reach Circulus at (https://circulus.example.org): asset labels' QR codes
+# point there. Unset, a label points at the address its request came in on.
+CIRCULUS_PUBLIC_URL = os.environ.get("CIRCULUS_PUBLIC_URL", "")
 WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectstatic
 if DEBUG or os.environ.get("PYTEST_VERSION"):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
@@ -323,6 +339,13 @@ CELERY_BEAT_SCHEDULE["jobs-reap-stale"] = {
 JOB_MAX_SECONDS = int(os.environ.get("JOB_MAX_SECONDS", str(4 * 3600)))
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_MAX_SECONDS + 600}
 # Nightly: recompute every draft reporting period from the readings that arrived that day.
+# Daily: each operator's digest of warranties, support and planned ends of life coming up, each
+# date told once at each of these many days before it.
+EXPIRY_ALERT_DAYS = [int(d) for d in env_list("EXPIRY_ALERT_DAYS", "90,60,30")]
+CELERY_BEAT_SCHEDULE["registry-send-expiry-digests"] = {
+    "task": "registry.send_expiry_digests",
+    "schedule": crontab(hour=7, minute=0),
+}
 CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",
     "schedule": crontab(hour=2, minute=30),

@@ -24,7 +24,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from registry import permissions, services
+from registry import expiry, labels, permissions, services
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
     INSTALLABLE_INTO,
@@ -32,12 +32,13 @@ from registry.forms import (
     ChooseKindForm,
     EventDetailsForm,
     InstallPartsForm,
+    LabelSheetForm,
     RemovePartsForm,
     add_lifecycle_errors,
     possible_parents,
 )
 from registry.lifecycle import HOLDS_PARTS, EventKind, State, allowed_kinds
-from registry.models import Asset, LifecycleEvent, Site
+from registry.models import Asset, ExpiryNotice, LifecycleEvent, Site
 from registry.resources import AssetResource
 from registry.words import describe, plain_words
 
@@ -233,6 +234,19 @@ class LifecycleEventAdmin(_ReadOnlyLedger, admin.ModelAdmin):
 # --- assets --------------------------------------------------------------------------------------
 
 
+class ExpiringFilter(admin.SimpleListFilter):
+    title = "warranty, support or end of life"
+    parameter_name = "expiring"
+
+    def lookups(self, request, model_admin):
+        return [(str(days), f"Within {days} days") for days in (30, 60, 90, 365)]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return expiry.expiring(queryset, int(self.value()), timezone.localdate())
+        return queryset
+
+
 class EolBeforeFilter(admin.SimpleListFilter):
     title = "planned end of life"
     parameter_name = "eol"
@@ -339,6 +353,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         "hardware_model__kind",
         ("hardware_model", admin.RelatedOnlyFieldListFilter),
         EolBeforeFilter,
+        ExpiringFilter,
         "workload",
     )
     search_fields = ("asset_tag", "serial_number")
@@ -346,7 +361,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
     date_hierarchy = "planned_eol"
     list_per_page = 100
     inlines = [LifecycleEventInline]
-    actions = ["decommission", "move", "reserve_for_reuse"]
+    actions = ["decommission", "move", "reserve_for_reuse", "print_labels"]
     fieldsets = (
         (None, {"fields": ("asset_tag", "serial_number", "hardware_model", "state_badge")}),
         ("Where", {"fields": ("site", "room", "rack", "position_u", "parent", "workload")}),
@@ -357,6 +372,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 "fields": (
                     "owner",
                     "warranty_end",
+                    "support_end",
                     "planned_eol",
                     "measured_mass_kg",
                     "data_bearing",
@@ -370,7 +386,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             None,
             {"fields": ("asset_tag", "serial_number", "hardware_model", "site", "room", "rack")},
         ),
-        ("", {"fields": ("position_u", "owner", "warranty_end", "planned_eol")}),
+        ("", {"fields": ("position_u", "owner", "warranty_end", "support_end", "planned_eol")}),
         (
             "Purchase (recorded as the asset's first ledger event)",
             {
@@ -513,6 +529,11 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 "<path:object_id>/remove-parts/",
                 self.admin_site.admin_view(self.remove_parts_view),
                 name="registry_asset_remove_parts",
+            ),
+            path(
+                "<path:object_id>/label/",
+                self.admin_site.admin_view(self.label_view),
+                name="registry_asset_label",
             ),
         ]
         return extra + super().get_urls()
@@ -667,6 +688,47 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         }
         return TemplateResponse(request, "admin/registry/asset/record_event.html", context)
 
+    # --- labels
+
+    def label_view(self, request, object_id):
+        """One label on a label-sized page, for a label printer."""
+        asset = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_or_change_permission(request, asset):
+            raise PermissionDenied
+        form = LabelSheetForm(request.GET or None)
+        layout = form.cleaned_data["layout"] if form.is_valid() else labels.DEFAULT_LAYOUT
+        (text,) = labels.labels_for(Asset.objects.filter(pk=asset.pk), request)
+        return labels.pdf_response(labels.single_pdf(text, layout), f"label-{asset.pk}.pdf")
+
+    @admin.action(description="Print labels for selected assets…")
+    def print_labels(self, request, queryset):
+        count = queryset.count()
+        if count > labels.MAX_LABELS:
+            messages.error(
+                request,
+                f"{count} assets are selected; labels are printed for at most "
+                f"{labels.MAX_LABELS} at a time. Narrow the list with its filters.",
+            )
+            return None
+        form = LabelSheetForm(request.POST if "_apply" in request.POST else None)
+        if form.is_valid():
+            pdf = labels.sheet_pdf(
+                labels.labels_for(queryset.order_by("asset_tag"), request),
+                form.cleaned_data["layout"],
+                skip=form.cleaned_data["skip"],
+            )
+            return labels.pdf_response(pdf, "asset-labels.pdf")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Print asset labels",
+            "form": form,
+            "count": count,
+            "selected": list(queryset.values_list("pk", flat=True)),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/registry/asset/print_labels.html", context)
+
     # --- bulk actions
 
     def _bulk(self, request, queryset, *, kind, form_class, title, details_of):
@@ -779,3 +841,29 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             if exact.exists():
                 return exact, False
         return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(ExpiryNotice)
+class ExpiryNoticeAdmin(admin.ModelAdmin):
+    """What the daily digests told, and to whom: read-only, written by the digest task."""
+
+    list_display = ("asset", "kind", "due", "threshold_days", "recipient", "sent_at")
+    list_filter = ("kind", "threshold_days", ("asset__site", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("asset__asset_tag",)
+    list_select_related = ("asset", "recipient")
+    date_hierarchy = "due"
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.can_read_in_admin(request.user)
+
+    def has_module_permission(self, request):
+        return permissions.can_read_in_admin(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

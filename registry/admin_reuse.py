@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from hardware import inference
-from registry import measurements, permissions, reuse
+from registry import measurements, permissions, reservations, reuse
 from registry.api.reuse import ReuseQuerySerializer
 from registry.models import ReuseMeasurement
 
@@ -91,7 +91,7 @@ def _reserve(request):
         return None
     outcomes = [
         o.as_dict()
-        for o in reuse.reserve_for_request(
+        for o in reservations.reserve_for_request(
             request_name=name, purpose=purpose, actor=request.user, asset_tags=tags
         )
     ]

@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from hardware.models import HardwareKind, WeeeCategory
-from registry import permissions, services
+from registry import labels, permissions, services
 from registry.lifecycle import (
     HOLDS_PARTS,
     METALS,
@@ -105,6 +105,7 @@ class AssetCreateForm(forms.ModelForm):
             "position_u",
             "owner",
             "warranty_end",
+            "support_end",
             "planned_eol",
             "measured_mass_kg",
             "data_bearing",
@@ -415,3 +416,20 @@ class RemovePartsForm(forms.Form):
 
 def may_install(user, asset: Asset) -> bool:
     return permissions.can_record(user, EventKind.COMPONENT_INSTALLED, asset.site)
+
+
+class LabelSheetForm(forms.Form):
+    """Which label stock to print on, and how many labels of the first sheet are used up."""
+
+    layout = forms.ChoiceField(
+        label="Label sheet",
+        choices=[(code, stock.label) for code, stock in labels.LAYOUTS.items()],
+        initial=labels.DEFAULT_LAYOUT,
+    )
+    skip = forms.IntegerField(
+        label="Labels already used on the first sheet",
+        min_value=0,
+        max_value=max(stock.per_sheet for stock in labels.LAYOUTS.values()) - 1,
+        initial=0,
+        help_text="Printing starts after these, left to right, top to bottom.",
+    )

@@ -44,6 +44,7 @@ ASSET_COLUMNS = (
     "currency",
     "supplier",
     "warranty_end",
+    "support_end",
     "planned_eol",
     "measured_mass_kg",
     "state",
@@ -308,6 +309,7 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
             "position_u": row.whole("position_u"),
             "owner": row.text("owner"),
             "warranty_end": row.date("warranty_end"),
+            "support_end": row.date("support_end"),
             "planned_eol": row.date("planned_eol"),
             "measured_mass_kg": row.decimal("measured_mass_kg", digits=9, places=3),
             # As `services.create_asset` sets it: from the model, or the operator says so.

@@ -100,6 +100,12 @@ class Asset(models.Model):
     currency = models.CharField(max_length=3, blank=True, validators=[CURRENCY])
     supplier = models.CharField(max_length=200, blank=True)
     warranty_end = models.DateField(null=True, blank=True)
+    support_end = models.DateField(
+        null=True,
+        blank=True,
+        verbose_name="support end",
+        help_text="The maker's or a contractor's support (firmware, spares, service) ends.",
+    )
     planned_eol = models.DateField(null=True, blank=True, verbose_name="planned end of life")
     measured_mass_kg = models.DecimalField(
         max_digits=9,
@@ -344,3 +350,38 @@ class ReuseMeasurement(models.Model):
         # then skips the constraint on a field that already has an error.
         if isinstance(self.power_w, (int, Decimal)) and self.power_w <= 0:
             raise ValidationError({"power_w": "must be above 0"})
+
+
+class ExpiryNotice(models.Model):
+    """One expiry (warranty, support or planned end of life) of one asset told to one operator
+    at one threshold: the digest task sends each at most once."""
+
+    class Kind(models.TextChoices):
+        WARRANTY = "warranty", "Warranty ends"
+        SUPPORT = "support", "Support ends"
+        END_OF_LIFE = "end-of-life", "Planned end of life"
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="expiry_notices")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    due = models.DateField(help_text="The date that was announced.")
+    threshold_days = models.PositiveSmallIntegerField(
+        help_text="Told when at most this many days were left."
+    )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expiry_notices"
+    )
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["due", "asset_id"]
+        verbose_name = "expiry notice"
+        constraints = [
+            # A new date (an extended warranty) is a new expiry: it is told again.
+            models.UniqueConstraint(
+                fields=["asset", "kind", "due", "threshold_days", "recipient"],
+                name="expiry_notice_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.due:%Y-%m-%d}: {self.asset}"

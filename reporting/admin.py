@@ -23,7 +23,7 @@ from reporting import ingest, jobs, selectors
 from reporting import label as label_2026
 from reporting import permissions as policy
 from reporting.charts import monthly_svg
-from reporting.exports.eu_workbook import NAMES as ANNEX_II_NAMES  # the regulation's names
+from reporting.exports.eu_workbook.terms import NAMES as ANNEX_II_NAMES  # the regulation's names
 from reporting.models import (
     FieldValue,
     IngestJob,
@@ -42,9 +42,7 @@ from reporting.models import (
 from reporting.permissions import may_retry_job
 from reporting.presentation import cue_factor_basis, indicator_rows, shown_figure
 from reporting.services import transition
-from reporting.tasks import queue_compute, queue_ingest
-
-SYNC_UPLOAD_BYTES = 5_000_000  # larger uploads are ingested by a task
+from reporting.tasks import queue_compute
 
 
 def _site_of(obj, site_path: str):
@@ -233,38 +231,25 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
         report = None
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            replace = form.cleaned_data["replace"]
-            job = IngestJob.objects.create(
-                source=upload.name, replace=replace, requested_by=request.user
+            submission = ingest.submit_readings(
+                upload,
+                user=request.user,
+                source=upload.name,
+                replace=form.cleaned_data["replace"],
+                size=upload.size,
             )
-            if upload.size > SYNC_UPLOAD_BYTES:
-                job.file.save(f"{job.pk}.csv", upload, save=True)
-                queue_ingest(job)
+            if submission.queued:
+                job = submission.job
                 messages.info(request, f"Queued as ingest job {job.pk}; see Ingest jobs.")
+            elif submission.collided:  # nothing stored: upload it again
+                messages.error(request, str(submission.collided))
             else:
-                lines = codecs.iterdecode(upload, "utf-8-sig")
-                try:
-                    result = ingest.ingest_csv(
-                        lines,
-                        replace=replace,
-                        allowed_site_ids=self._allowed(request),
-                        job=job,
-                        user=request.user,
-                    )
-                except ingest.Collided as exc:  # nothing stored: upload it again
-                    ingest.fail_job(job, exc)
-                    messages.error(request, str(exc))
-                    result = None
-                except Exception as exc:
-                    ingest.fail_job(job, exc)  # never left pending
-                    raise
-                if result is not None:
-                    ingest.record_report(job, result)
-                    report = {
-                        "summary": result.summary(),
-                        "errors": result.errors.shown,
-                        "conflicts": result.conflicts.shown,
-                    }
+                result = submission.report
+                report = {
+                    "summary": result.summary(),
+                    "errors": result.errors.shown,
+                    "conflicts": result.conflicts.shown,
+                }
         return self._upload_page(request, form, report, "Upload readings (readings.csv)")
 
     def import_meters(self, request):

@@ -34,6 +34,8 @@ API = {
     ("GET", "/api/assets/{id}/events/"): READ_REGISTRY,
     ("POST", "/api/assets/{id}/events/"): WRITE_ASSET_A.format(ok=201),
     ("GET", "/api/assets/{id}/history/"): READ_REGISTRY,
+    ("GET", "/api/assets/{id}/label/"): READ_REGISTRY,
+    ("GET", "/api/assets/labels/"): READ_REGISTRY,
     ("GET", "/api/circularity/"): READ_REGISTRY,
     ("GET", "/api/exports/"): "401 200 200 200 200 200 200 200",  # each sees their own jobs
     ("POST", "/api/exports/"): "401 202 403 403 202 403 403 202",  # e-waste report of PAR1
@@ -167,6 +169,7 @@ ADMIN = {
     "registry_asset_simple_history": f"{L} ro ro ro ro 403 403 ro",
     "registry_asset_record_event": f"{L} 200 403 200 403 403 403 200",
     "registry_asset_import": f"{L} 200 200 403 403 403 403 200",
+    "registry_asset_label": f"{L} 200 200 200 200 403 403 200",
     "registry_asset_export": f"{L} 200 200 200 200 403 403 200",
     # EU reporting (scoped by reporting/permissions.py)
     "reporting_siteprofile_changelist": REPORTING_LIST,
@@ -245,6 +248,17 @@ ADMIN = {
             ("history", f"{L} 200 200 200 200 403 403 200"),
         )
     },
+    # What the expiry digests told: written by the daily task only.
+    **{
+        f"registry_expirynotice_{view}": rule
+        for view, rule in (
+            ("changelist", f"{L} 200 200 200 200 403 403 200"),
+            ("add", NOBODY),
+            ("change", f"{L} ro ro ro ro 403 403 ro"),
+            ("delete", NOBODY),
+            ("history", f"{L} 200 200 200 200 403 403 200"),
+        )
+    },
     "accounts_tokenevent_changelist": f"{L} 403 403 403 200 403 403 200",
     "accounts_tokenevent_add": NOBODY,
     "accounts_tokenevent_change": f"{L} 403 403 403 ro 403 403 ro",
@@ -255,15 +269,17 @@ ADMIN = {
 # Bulk actions offered on each changelist, by role (the offer is the promise: each action still
 # checks every row). `-` = the changelist itself is refused.
 ACTIONS = {
+    # Labels print for anyone who reads the registry (the API agrees).
     "registry_asset": {
         "operator_a": {"decommission", "move", "reserve_for_reuse", "export_selected_xlsx",
-                       "export_selected_csv"},
+                       "export_selected_csv", "print_labels"},
         "operator_b": {"decommission", "move", "reserve_for_reuse", "export_selected_xlsx",
-                       "export_selected_csv"},
-        "procurement": {"reserve_for_reuse", "export_selected_xlsx", "export_selected_csv"},
-        "auditor": {"export_selected_xlsx", "export_selected_csv"},
+                       "export_selected_csv", "print_labels"},
+        "procurement": {"reserve_for_reuse", "export_selected_xlsx", "export_selected_csv",
+                        "print_labels"},
+        "auditor": {"export_selected_xlsx", "export_selected_csv", "print_labels"},
         "superuser": {"decommission", "move", "reserve_for_reuse", "export_selected_xlsx",
-                      "export_selected_csv"},
+                      "export_selected_csv", "print_labels"},
     },
     "reporting_reportingperiod": {
         "operator_a": {"compute", "validate", "submit", "reopen"},

@@ -8,7 +8,7 @@ from rest_framework.authtoken.models import Token
 
 from accounts.models import TokenEvent
 from hardware.models import DecodeMeasurement, Source
-from registry.models import LifecycleEvent, ReuseMeasurement
+from registry.models import ExpiryNotice, LifecycleEvent, ReuseMeasurement
 from reporting.exports.models import ExportJob, ExportState
 from reporting.models import IngestJob, MeasurementPoint, Reading, ReadingRevision, TaskRun
 from tests import factories
@@ -83,6 +83,14 @@ def build() -> dict:
         state=ExportState.FAILED,
     )
     w["decode"] = DecodeMeasurement.objects.first()
+    w["expiry_notice"] = ExpiryNotice.objects.create(
+        asset=w["asset_a"],
+        kind=ExpiryNotice.Kind.WARRANTY,
+        due=dt.date(2026, 3, 1),
+        threshold_days=30,
+        recipient=users["operator_a"],
+        sent_at=dt.datetime(2026, 2, 1, 7, tzinfo=dt.UTC),
+    )
     w["reuse_measurement"] = ReuseMeasurement.objects.create(
         asset=w["asset_a"],
         site=a,

@@ -249,6 +249,7 @@ def _admin_url(w, name):
         "reporting_taskrun": lambda: w["task_a"].pk,
         "hardware_decodemeasurement": lambda: w["decode"].pk,
         "registry_reusemeasurement": lambda: w["reuse_measurement"].pk,
+        "registry_expirynotice": lambda: w["expiry_notice"].pk,
     }
     if name == "view_on_site":
         return reverse("admin:view_on_site", args=[1, w["asset_a"].pk])
@@ -259,7 +260,7 @@ def _admin_url(w, name):
     for prefix, pk in objects.items():
         if name.startswith(prefix + "_"):
             view = name[len(prefix) + 1 :]
-            if view in ("change", "delete", "history", "record_event", "readings"):
+            if view in ("change", "delete", "history", "record_event", "readings", "label"):
                 return reverse(f"admin:{name}", args=[pk()])
             if view == "simple_history":
                 model = admin.site._registry

@@ -4,14 +4,11 @@ Who may do what (reporting/permissions.py): operators read and write only the si
 operate; auditors read everything and write nothing; other roles see none of it.
 """
 
-import codecs
 import datetime as dt
-import tempfile
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -42,9 +39,7 @@ from reporting.models import (
 )
 from reporting.permissions import may_retry_job
 from reporting.services import transition
-from reporting.tasks import queue_compute, queue_ingest
-
-ASYNC_INGEST_BYTES = 5_000_000  # larger CSV bodies are ingested by a task
+from reporting.tasks import queue_compute
 
 
 class ReportingAccess(permissions.BasePermission):
@@ -201,7 +196,6 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def create(self, request):
         replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
-        user = request.user
         # The body is read before the job exists: a request refused while parsing leaves no job.
         body = request.data
         csv_body = request.content_type.startswith("text/csv")
@@ -209,37 +203,24 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise ParseError("empty CSV body: send the file with a Content-Length")
         if not csv_body and not isinstance(body, list):
             raise ParseError("send a JSON array of {meter, timestamp, value} or a text/csv body")
-        job = IngestJob.objects.create(source="api", replace=replace, requested_by=user)
-        try:
-            return self._ingest(request, job, body, csv_body, replace)
-        except ingest.Collided as exc:  # nothing stored; the client sends the body again
-            ingest.fail_job(job, exc)
+        submission = ingest.submit_readings(
+            body,
+            user=request.user,
+            source="api",
+            replace=replace,
+            size=int(request.META.get("CONTENT_LENGTH") or 0) if csv_body else 0,
+        )
+        job = submission.job
+        if submission.collided:  # nothing stored; the client sends the body again
             return Response(
-                {"detail": str(exc), "job": str(job.pk)}, status=status.HTTP_409_CONFLICT
+                {"detail": str(submission.collided), "job": str(job.pk)},
+                status=status.HTTP_409_CONFLICT,
             )
-        except Exception as exc:
-            ingest.fail_job(job, exc)  # a request that fails never leaves its job pending
-            raise
-
-    def _ingest(self, request, job, body, csv_body: bool, replace: bool) -> Response:
-        user = request.user
-        if csv_body:
-            size = int(request.META.get("CONTENT_LENGTH") or 0)
-            if size > ASYNC_INGEST_BYTES:
-                _store_upload(job, body)
-                queue_ingest(job)
-                job.refresh_from_db()
-                return Response(s.IngestJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-            lines = codecs.iterdecode(iter(body.readline, b""), "utf-8-sig")
-            report = ingest.ingest_csv(
-                lines, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
-            )
-        else:
-            report = ingest.ingest_records(
-                body, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
-            )
-        ingest.record_report(job, report)
-        code = status.HTTP_201_CREATED if report.accepted else status.HTTP_400_BAD_REQUEST
+        if submission.queued:
+            return Response(s.IngestJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        code = (
+            status.HTTP_201_CREATED if submission.report.accepted else status.HTTP_400_BAD_REQUEST
+        )
         return Response(s.IngestJobSerializer(job).data, status=code)
 
 
@@ -255,19 +236,6 @@ def _timestamp(params, name: str) -> dt.datetime:
     if abs(value.utcoffset()) > dt.timedelta(hours=14):
         raise ValidationError({name: [f"{text!r} has a UTC offset beyond ±14:00"]})
     return value
-
-
-def _allowed(user):
-    return policy.writable_site_ids(user)
-
-
-def _store_upload(job: IngestJob, stream) -> None:
-    with tempfile.TemporaryFile() as tmp:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            tmp.write(chunk)
-        job.bytes_total = tmp.tell()
-        tmp.seek(0)
-        job.file.save(f"{job.pk}.csv", File(tmp), save=True)
 
 
 class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
