@@ -133,7 +133,7 @@ def test_ledger_rows_name_the_asset_by_its_tag_not_its_database_id(admin_client,
             response = admin_client.get(change_url(asset))
         counts.append(len(queries))
         labels = [str(form.original) for form in response.context["inline_admin_formsets"][0]]
-        assert labels and all(label.startswith(f"{asset.asset_tag} ") for label in labels)
+        assert labels and all(label.startswith(f"{asset.asset_tag}: ") for label in labels)
     assert counts[0] == counts[1], "a query per ledger row"
 
 
