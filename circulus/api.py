@@ -19,6 +19,8 @@ from django.views import defaults
 from rest_framework import exceptions, parsers, permissions, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from circulus import bounds
+
 log = logging.getLogger(__name__)
 
 MAX_JSON_DEPTH = 32  # far deeper than any request body of this API
@@ -28,6 +30,12 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "conflicts with the stored data"
     default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "the request body is too large"
+    default_code = "too_large"
 
 
 def exception_handler(exc, context):
@@ -56,6 +64,10 @@ def exception_handler(exc, context):
         response = drf_exception_handler(exc, context)
         response.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
         return response
+    elif isinstance(exc, bounds.TooLarge):
+        exc = PayloadTooLarge(exc.reason)
+    elif isinstance(exc, bounds.Refused):
+        exc = exceptions.ParseError(exc.reason)
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError("the request could not be read")
     return drf_exception_handler(exc, context)

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -24,7 +25,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
-from registry import expiry, labels, permissions, services
+from registry import expiry, labels, permissions, services, webhooks
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
     INSTALLABLE_INTO,
@@ -38,7 +39,14 @@ from registry.forms import (
     possible_parents,
 )
 from registry.lifecycle import HOLDS_PARTS, EventKind, State, allowed_kinds
-from registry.models import Asset, ExpiryNotice, LifecycleEvent, Site
+from registry.models import (
+    Asset,
+    ExpiryNotice,
+    LifecycleEvent,
+    Site,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from registry.resources import AssetResource
 from registry.words import describe, plain_words
 
@@ -867,3 +875,114 @@ class ExpiryNoticeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        label="Address",
+        help_text="Receives a signed POST per matching ledger event.",
+    )
+    kinds = forms.MultipleChoiceField(
+        choices=EventKind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Event kinds",
+        help_text="None ticked: every kind.",
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ("name", "url", "active", "kinds", "sites", "from_state", "to_state")
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    """Superusers only (no role is given these permissions): an address receives ledger data."""
+
+    form = WebhookSubscriptionForm
+    list_display = ("name", "url", "active", "which_events", "created_at")
+    list_filter = ("active",)
+    filter_horizontal = ("sites",)
+    actions = ["rotate_secret"]
+
+    @admin.display(description="events")
+    def which_events(self, obj):
+        kinds = ", ".join(EventKind(k).label.lower() for k in obj.kinds) or "every kind"
+        change = ""
+        if obj.from_state or obj.to_state:
+            before = State(obj.from_state).label if obj.from_state else "any state"
+            after = State(obj.to_state).label if obj.to_state else "any state"
+            change = f"; from {before.lower()} to {after.lower()}"
+        return kinds + change
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.secret = webhooks.new_secret()
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            _show_secret_once(request, obj)
+
+    @admin.action(description="Give the selected subscriptions a new signing secret…")
+    def rotate_secret(self, request, queryset):
+        for subscription in queryset:
+            subscription.secret = webhooks.new_secret()
+            subscription.save(update_fields=["secret"])
+            _show_secret_once(request, subscription)
+
+
+def _show_secret_once(request, subscription) -> None:
+    messages.warning(
+        request,
+        format_html(
+            "The signing secret of “{}” is <code>{}</code>. Copy it to the receiver now: it is "
+            "not shown again (a new one can be made with the “new signing secret” action).",
+            subscription.name,
+            subscription.secret,
+        ),
+    )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: what was sent where, how often, and what the receiver answered."""
+
+    list_display = (
+        "created_at",
+        "subscription",
+        "asset",
+        "event_kind",
+        "outcome",
+        "attempts",
+        "last_status",
+        "last_error",
+        "delivered_at",
+    )
+    list_filter = ("outcome", "subscription")
+    search_fields = ("asset__asset_tag", "=id")
+    list_select_related = ("subscription", "asset", "event")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ["send_again"]
+
+    @admin.display(description="event")
+    def event_kind(self, obj):
+        return EventKind(obj.event.kind).label
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send the selected deliveries again now", permissions=["view"])
+    def send_again(self, request, queryset):
+        count = webhooks.retry(queryset)
+        transaction.on_commit(webhooks.send_soon)
+        messages.success(
+            request, f"{count} deliver{'y' if count == 1 else 'ies'} will be sent again."
+        )

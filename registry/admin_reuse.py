@@ -183,7 +183,7 @@ def reuse_method_view(request):
     if not permissions.can_read(request.user):
         context = {**admin.site.each_context(request), "title": "Reuse candidates"}
         return TemplateResponse(request, TEMPLATE, {**context, "forbidden": True}, status=403)
-    text = (Path(settings.BASE_DIR) / "docs" / "reuse.md").read_text(encoding="utf-8")
+    text = (Path(settings.DOCS_DIR) / "reuse.md").read_text(encoding="utf-8")
     context = {**admin.site.each_context(request), "title": "How reuse figures are made"}
     # The docs are ours (no user input); markdown-it escapes raw HTML by default.
     body = mark_safe(MarkdownIt("commonmark").enable("table").render(for_people(text)))  # noqa: S308

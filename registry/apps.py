@@ -6,4 +6,18 @@ class RegistryConfig(AppConfig):
     verbose_name = "Asset registry"
 
     def ready(self):
+        from django.db.models.signals import post_save
+
         from registry import admin_reuse  # noqa: F401  (reuse-candidates admin page)
+        from registry.models import LifecycleEvent
+
+        post_save.connect(_queue_webhooks, sender=LifecycleEvent, dispatch_uid="registry-webhooks")
+
+
+def _queue_webhooks(sender, instance, created, raw=False, **kwargs):
+    """Every ledger row written one at a time (every door but the bulk import, which queues its
+    own) gets its webhook deliveries in the same transaction."""
+    if created and not raw:
+        from registry import webhooks
+
+        webhooks.queue([instance])

@@ -43,6 +43,17 @@ API = {
     ("GET", "/api/exports/{id}/download/"): "401 409 404 404 409 404 404 409",  # failed job
     ("POST", "/api/exports/{id}/retry/"): "401 202 404 404 403 404 404 202",
     ("GET", "/api/exports/eu-annual/"): "401 200 403 403 200 403 403 200",
+    # EnEfG exemptions (of a period) and management systems (of a site): as the period's values
+    ("GET", "/api/enefg-exemptions/"): LIST_REPORTING,
+    ("POST", "/api/enefg-exemptions/"): "401 201 403 403 403 403 403 201",
+    ("GET", "/api/enefg-exemptions/{id}/"): READ_REPORTING_A,
+    ("PUT", "/api/enefg-exemptions/{id}/"): WRITE_REPORTING_A.format(ok=200),
+    ("PATCH", "/api/enefg-exemptions/{id}/"): WRITE_REPORTING_A.format(ok=200),
+    ("GET", "/api/management-systems/"): LIST_REPORTING,
+    ("POST", "/api/management-systems/"): "401 201 403 403 403 403 403 201",
+    ("GET", "/api/management-systems/{id}/"): READ_REPORTING_A,
+    ("PUT", "/api/management-systems/{id}/"): WRITE_REPORTING_A.format(ok=200),
+    ("PATCH", "/api/management-systems/{id}/"): WRITE_REPORTING_A.format(ok=200),
     ("GET", "/api/hardware-models/"): READ_CATALOGUE,
     ("POST", "/api/hardware-models/"): EDIT_CATALOGUE.format(ok=201),
     ("GET", "/api/hardware-models/{id}/"): READ_CATALOGUE,
@@ -126,14 +137,19 @@ ADMIN = {
     "app_list:exports": f"{L} 200 200 404 200 404 404 200",
     "app_list:accounts": f"{L} 404 404 404 200 404 404 200",
     "app_list:auth": f"{L} 404 404 404 404 404 404 200",
-    "app_list:authtoken": f"{L} 404 404 404 404 404 404 200",
     "registry_reuse_candidates": f"{L} 200 200 200 200 403 200 200",
     # auth and tokens: superusers only
     **{
         f"{model}_{view}": SUPERUSER_ONLY
-        for model in ("auth_group", "auth_user", "authtoken_tokenproxy")
+        for model in ("auth_group", "auth_user")
         for view in ("changelist", "add", "change", "delete", "history")
     },
+    # API tokens: listed and revoked by superusers; issued only by the command (shown once)
+    **{
+        f"accounts_apitoken_{view}": SUPERUSER_ONLY
+        for view in ("changelist", "change", "delete", "history")
+    },
+    "accounts_apitoken_add": NOBODY,
     "auth_user_password_change": SUPERUSER_ONLY,
     # the catalogue
     **{
@@ -190,6 +206,12 @@ ADMIN = {
     "reporting_period_compute": f"{L} 200 403 403 403 403 403 200",
     "reporting_upload_readings": REPORTING_ADD,
     "reporting_import_meters": REPORTING_ADD,
+    "reporting_managementsystem_changelist": REPORTING_LIST,
+    "reporting_managementsystem_add": REPORTING_ADD,
+    "reporting_managementsystem_change": REPORTING_CHANGE_A,
+    "reporting_managementsystem_delete": REPORTING_DELETE_A,
+    "reporting_managementsystem_history": REPORTING_HISTORY_A,
+    "reporting_managementsystem_simple_history": f"{L} ro 403 403 ro 403 403 ro",
     "reporting_reportingperiod_changelist": REPORTING_LIST,
     "reporting_reportingperiod_add": REPORTING_ADD,
     "reporting_reportingperiod_change": REPORTING_CHANGE_A,
@@ -259,6 +281,21 @@ ADMIN = {
             ("history", f"{L} 200 200 200 200 403 403 200"),
         )
     },
+    # Webhooks send ledger data to an address: superusers alone set them up and read the log.
+    **{
+        f"registry_webhooksubscription_{view}": SUPERUSER_ONLY
+        for view in ("changelist", "add", "change", "delete", "history")
+    },
+    **{
+        f"registry_webhookdelivery_{view}": rule
+        for view, rule in (
+            ("changelist", SUPERUSER_ONLY),
+            ("add", NOBODY),
+            ("change", f"{L} 403 403 403 403 403 403 ro"),
+            ("delete", NOBODY),
+            ("history", SUPERUSER_ONLY),
+        )
+    },
     "accounts_tokenevent_changelist": f"{L} 403 403 403 200 403 403 200",
     "accounts_tokenevent_add": NOBODY,
     "accounts_tokenevent_change": f"{L} 403 403 403 ro 403 403 ro",
@@ -281,6 +318,8 @@ ACTIONS = {
         "superuser": {"decommission", "move", "reserve_for_reuse", "export_selected_xlsx",
                       "export_selected_csv", "print_labels"},
     },
+    "registry_webhooksubscription": {"superuser": {"rotate_secret", "delete_selected"}},
+    "registry_webhookdelivery": {"superuser": {"send_again"}},
     "reporting_reportingperiod": {
         "operator_a": {"compute", "validate", "submit", "reopen"},
         "operator_b": {"compute", "validate", "submit", "reopen"},

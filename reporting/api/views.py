@@ -21,6 +21,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circulus import bounds
 from circulus.api import require_object
 from registry.models import Site
 from reporting import ingest, jobs
@@ -28,9 +29,11 @@ from reporting import permissions as policy
 from reporting.api import serializers as s
 from reporting.models import (
     AggregateResult,
+    EnefgExemption,
     FieldValue,
     IngestJob,
     JobStatus,
+    ManagementSystem,
     MeasurementPoint,
     PeriodStatus,
     Reading,
@@ -80,6 +83,62 @@ class MeasurementPointViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         queryset = policy.scope(MeasurementPoint.objects.select_related("site"), self.request.user)
+        site = self.request.query_params.get("site")
+        return queryset.filter(site__code=site) if site else queryset
+
+    def perform_create(self, serializer):
+        if not policy.can_write_at(self.request.user, serializer.validated_data["site"]):
+            raise PermissionDenied("you do not operate this site")
+        serializer.save()
+
+    def perform_update(self, serializer):
+        site = serializer.validated_data.get("site", serializer.instance.site)
+        if not policy.can_write_at(self.request.user, site):
+            raise PermissionDenied("you do not operate this site")
+        serializer.save()
+
+
+class EnefgExemptionViewSet(viewsets.ModelViewSet):
+    """EnEfG exemptions of a period (§11(3) for the ERF duty, §12(4) and (6) for §12): written
+    by the site's operators while the period is a draft; the period's next computation turns
+    them into findings."""
+
+    serializer_class = s.EnefgExemptionSerializer
+    permission_classes = [ReportingAccess]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]  # end it by a date
+    filterset_fields = ("period", "ground")
+
+    def get_queryset(self):
+        queryset = EnefgExemption.objects.select_related("period__site")
+        return policy.scope(queryset, self.request.user, "period__site")
+
+    def _writable(self, period):
+        if not policy.can_write_at(self.request.user, period.site):
+            raise PermissionDenied("you do not operate this site")
+        if period.status != PeriodStatus.DRAFT:
+            raise PermissionDenied("only draft periods are edited; reopen it first")
+
+    def perform_create(self, serializer):
+        self._writable(serializer.validated_data["period"])
+        serializer.save()
+
+    def perform_update(self, serializer):
+        self._writable(serializer.instance.period)
+        self._writable(serializer.validated_data.get("period", serializer.instance.period))
+        serializer.save()
+
+
+class ManagementSystemViewSet(viewsets.ModelViewSet):
+    """EnEfG §12: a site's energy or environmental management systems, dated (in place,
+    validated or certified); operators of the site write them."""
+
+    serializer_class = s.ManagementSystemSerializer
+    permission_classes = [ReportingAccess]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]  # end it by a date
+    filterset_fields = ("kind", "state")
+
+    def get_queryset(self):
+        queryset = policy.scope(ManagementSystem.objects.select_related("site"), self.request.user)
         site = self.request.query_params.get("site")
         return queryset.filter(site__code=site) if site else queryset
 
@@ -185,6 +244,11 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 description="the rejected file's report (bad lines named), or why the body "
                 "could not be read",
             ),
+            413: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`detail`: the body is larger than the upload limit "
+                "(READINGS_UPLOAD_MAX_MB), which it names; nothing was read",
+            ),
             409: OpenApiResponse(
                 OpenApiTypes.OBJECT,
                 description="`detail`, `job`: another file wrote the same readings or month at "
@@ -196,6 +260,9 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def create(self, request):
         replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
+        # Refused on its declared length, before a byte of it is read (413 naming the limit).
+        size = bounds.declared_length(request.META)
+        bounds.check_size(size, settings.READINGS_UPLOAD_MAX_BYTES, "the request body")
         # The body is read before the job exists: a request refused while parsing leaves no job.
         body = request.data
         csv_body = request.content_type.startswith("text/csv")
@@ -208,7 +275,7 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             user=request.user,
             source="api",
             replace=replace,
-            size=int(request.META.get("CONTENT_LENGTH") or 0) if csv_body else 0,
+            size=(size or 0) if csv_body else 0,
         )
         job = submission.job
         if submission.collided:  # nothing stored; the client sends the body again

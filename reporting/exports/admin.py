@@ -136,6 +136,7 @@ class ExportJobAdmin(admin.ModelAdmin):
                     variant=d["variant"],
                     allow_unvalidated=d["allow_unvalidated"],
                 )
+                data = jobs.for_reader(data, request.user)
             except (
                 PermissionDenied,
                 eu_workbook.NotValidated,

@@ -277,4 +277,4 @@ class EuAnnualJsonView(APIView):
             raise ValidationError(
                 {"variant": str(exc), "missing": {exc.variant: exc.missing}}
             ) from exc
-        return Response(eu_workbook.as_json(data))
+        return Response(eu_workbook.as_json(jobs.for_reader(data, request.user)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 
+from circulus import bounds
 from reporting.models import Register
 
 QUANTUM = Decimal("0.000001")  # reporting_reading.value has 6 decimal places
@@ -36,6 +37,9 @@ def check_row(line, code, ts_text, value_text, meters, allowed_site_ids):
         elif abs(ts.utcoffset()) > MAX_OFFSET:
             reason = f"{ts_text!r} has a UTC offset beyond ±14:00"
             problems.append({"line": line, "field": "timestamp", "reason": reason})
+            ts = None
+        elif outside := bounds.instant_refusal(ts):  # before anything converts it
+            problems.append({"line": line, "field": "timestamp", "reason": f"{ts_text} {outside}"})
             ts = None
         elif meter is not None and (
             (meter["valid_from"] and ts < meter["valid_from"])

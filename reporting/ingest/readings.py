@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 import psycopg
 from django.db import OperationalError, connection, transaction
 
+from circulus import bounds
 from reporting import bulk_checks, rollups
 from reporting.ingest import writing
 from reporting.ingest.checks import check_row
@@ -130,6 +131,7 @@ def ingest_rows(
                 values, interval=Register.INTERVAL, allowed_site_ids=allowed_site_ids
             )
             limit = csv.field_size_limit()
+            window = bulk_checks.window(bounds.earliest(), bounds.latest())
 
             def check(item):
                 if not isinstance(item, Block):
@@ -142,6 +144,7 @@ def ingest_rows(
                     positions=positions,
                     meters=arrays,
                     field_limit=limit,
+                    window=window,
                 )
 
             # Closed on any way out: the read-ahead thread ends with the loop.

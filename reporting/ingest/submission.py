@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from django.core.files import File
 from django.utils import timezone
 
+from circulus import bounds
 from reporting import permissions as policy
 from reporting.ingest.readings import Collided, Progress, ingest_csv, ingest_file, ingest_records
 from reporting.ingest.reports import IngestReport
@@ -40,6 +41,8 @@ def submit_readings(body, *, user, source: str, replace: bool = False, size: int
     a collision with another writer fails it and is returned (nothing was stored, the upload can
     be sent again); any other error fails it and is raised.
     """
+    # A file name of any length is kept, shortened to the column.
+    source = bounds.short_name(source, IngestJob._meta.get_field("source").max_length)
     job = IngestJob.objects.create(source=source, replace=replace, requested_by=user)
     options = {
         "replace": replace,

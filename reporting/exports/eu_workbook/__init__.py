@@ -26,6 +26,7 @@ from reporting.exports.eu_workbook.render import (
 from reporting.exports.eu_workbook.rzreg import (
     ANLAGE_3,
     ANLAGE_3_INPUT,
+    DATA_POINTS,
     RZREG_SHEETS,
     missing_for_rzreg,
 )
@@ -35,12 +36,13 @@ from reporting.exports.eu_workbook.terms import (
     VARIANTS,
     MissingInputs,
     NotValidated,
-    header,
 )
+from reporting.symbols import header
 
 __all__ = [
     "ANLAGE_3",
     "ANLAGE_3_INPUT",
+    "DATA_POINTS",
     "RZREG",
     "RZREG_SHEETS",
     "SCHEMA_VERSION",

@@ -5,8 +5,9 @@ from decimal import Decimal
 from reporting import indicators as ind
 from reporting import label
 from reporting.exports.cells import DATE, INTEGER, NUMBER, TEXT, Column, Table
-from reporting.exports.eu_workbook.terms import AUDIT, INDICATOR_INPUTS, ROUNDED, header
+from reporting.exports.eu_workbook.terms import AUDIT, INDICATOR_INPUTS, ROUNDED
 from reporting.exports.eu_workbook.terms import input_value as _v
+from reporting.symbols import header
 
 
 def _yn(value) -> str | None:
@@ -26,6 +27,7 @@ def readme(data: dict) -> list[Table]:
         ["Generated at (UTC)", data["generated_at"]],
         ["Sites", ", ".join(s["code"] for s in data["sites"]) or "(none)"],
         ["Field dictionary (schema)", schemas_text(data)],
+        ["Field dictionary rule", dictionary_rule(data)],
         [
             "Schemas",
             "2024/1364: WUE = WIN / EIT. 2024/1364+2026 (rating act C(2026) 3472): WUE = WIN-FRE "
@@ -35,7 +37,8 @@ def readme(data: dict) -> list[Table]:
         [
             "K_Label_2026",
             f"Label {label.PREVIEW}. Classes on the values rounded to 2 decimals; C is implied "
-            "by the B and D bounds; E/F: the act's split of that band is not published.",
+            "by the B and D bounds; E/F: the act's split of that band is not published. "
+            f"{label.BOUND_SOURCES}",
         ],
         [
             "Regulation",
@@ -89,6 +92,19 @@ def readme(data: dict) -> list[Table]:
     return [
         Table([Column("Item", width=28, wrap=True), Column("Value", width=100, wrap=True)], rows)
     ]
+
+
+def dictionary_rule(data: dict) -> str:
+    """How the year chose the field dictionary, and any site whose period kept another one."""
+    schema, why = ind.governing_dictionary(data["year"])
+    text = f"The reporting year chooses the dictionary: {why}"
+    kept = [s["code"] for s in data["sites"] if s["period"]["schema"] != schema]
+    if kept:
+        text += (
+            f" Kept on another dictionary (entered values without a field in {schema}, or "
+            f"submitted before the rule): {', '.join(kept)}."
+        )
+    return text
 
 
 def _schemas(data: dict) -> list[str]:

@@ -7,7 +7,7 @@ from decimal import Decimal
 from django.utils import timezone
 
 from reporting import indicators as ind
-from reporting import label
+from reporting import label, selectors
 from reporting.exports import ewaste
 from reporting.exports.eu_workbook.rzreg import check_rzreg
 from reporting.exports.eu_workbook.terms import (
@@ -132,7 +132,12 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
     indicators = {}
     stored = result.indicators if result is not None else {}
     water = ind.wue_water_symbol(period.schema)
-    needs_of = {**INDICATOR_INPUTS, "WUE": (water, "EIT"), "CER": ("CER-HEAT", "CER-COOL")}
+    needs_of = {
+        **INDICATOR_INPUTS,
+        "WUE": (water, "EIT"),
+        "CER": ("CER-HEAT", "CER-COOL"),
+        "PUE-11": ("EDC", "EIT", "EUPGRADE"),  # EnEfG §11(2) S. 3, sites in Germany
+    }
     for name, needs in needs_of.items():
         hidden = bool(withheld & set(needs))
         indicators[name] = None if hidden else _dec(stored.get(name))
@@ -202,6 +207,7 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
         "label": preview,
         "fields": list(_fields(period.schema, site.country)),
         "findings": result.findings if result is not None else [],
+        "enefg": _enefg_records(site, period) if site.country == "DE" else None,
         "meters": [
             {
                 "code": m.code,
@@ -225,6 +231,24 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
             }
             for m in meters
         ],
+    }
+
+
+def _enefg_records(site, period) -> dict:
+    """EnEfG §12 and the recorded exemptions, as sentences (Anlage 3 asks for neither)."""
+    state, systems = selectors.management_state(site, period.end_date)
+    return {
+        "state": state,
+        "systems": "; ".join(
+            f"{m.get_kind_display()}, {m.get_state_display().lower()} from {m.since:%d %b %Y}"
+            + (f" until {m.valid_until:%d %b %Y}" if m.valid_until else "")
+            + f", {m.document}"
+            + (f", {m.body}" if m.body else "")
+            for m in systems
+        )
+        or None,
+        "exemptions": "; ".join(e.as_rule().describe() for e in period.enefg_exemptions.all())
+        or None,
     }
 
 

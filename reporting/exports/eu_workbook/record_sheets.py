@@ -135,6 +135,8 @@ def sheet_h(data: dict) -> list[Table]:
         *[Column(f"EDC-weighted average {k}", NUMBER, AUDIT) for k in kpis],
         Column("Withheld (< 3 DCs)"),
     ]
+    if data.get("aggregates_withheld"):
+        return [Table(columns, [], title=data["aggregates_withheld"])]
     rows = []
     for a in data["aggregates"]:
         averages = a["averages"]
@@ -191,7 +193,38 @@ def sheet_monthly(data: dict) -> list[Table]:
         for s in data["sites"]
         for m in s["monthly"]
     ]
-    return [Table(MONTHLY_COLUMNS, rows)]
+    tables = [Table(MONTHLY_COLUMNS, rows)]
+    notes = _no_monthly_notes(data)
+    if notes:
+        tables.append(Table([Column("Note", width=100)], [[n] for n in notes]))
+    return tables
+
+
+def has_readings(site: dict) -> bool:
+    return any(m[k] is not None for m in site["monthly"] for k in ("EDC", "EIT", "WIN"))
+
+
+def _listed(codes: list[str]) -> str:
+    more = f" and {len(codes) - 10} more" if len(codes) > 10 else ""
+    return ", ".join(codes[:10]) + more
+
+
+def _no_monthly_notes(data: dict) -> list[str]:
+    """Why a site has no monthly figures, so an empty sheet is never left unexplained."""
+    notes = []
+    unmetered = [s["code"] for s in data["sites"] if not has_readings(s)]
+    if unmetered:
+        notes.append(
+            f"No readings in {data['year']} for {_listed(unmetered)}: their months are blank "
+            "and have no chart. Their annual figures are the values entered on the reporting "
+            "period (sheet B)."
+        )
+    if data["without_period"]:
+        notes.append(
+            f"No reporting period for {data['year']} at {_listed(data['without_period'])}: "
+            "nothing is reported for them until a period is opened."
+        )
+    return notes
 
 
 def sheet_i(data: dict) -> list[Table]:

@@ -17,6 +17,7 @@ from reporting.exports.eu_workbook.annex_sheets import (
     sheet_e,
 )
 from reporting.exports.eu_workbook.record_sheets import (
+    has_readings,
     sheet_f,
     sheet_g,
     sheet_h,
@@ -64,7 +65,7 @@ def write_xlsx(data: dict, target, progress=_noop) -> None:
         row = 0
         for table in tables:
             row = cells.write_table(ws, formats, table, row) + 1
-        if name == "Monthly":
+        if name == "Monthly" and any(has_readings(s) for s in data["sites"]):
             _charts(book, ws, data, below_row=row, tables=tables)
         progress(30 + 60 * (i + 1) / len(built))
     cells.print_setup(book, dict(built), scope=_print_scope(data))

@@ -7,15 +7,10 @@ from decimal import Decimal
 from reporting import enefg
 from reporting import indicators as ind
 from reporting.exports.cells import NUMBER, Column, Table
-from reporting.exports.eu_workbook.annex_sheets import schemas_text
+from reporting.exports.eu_workbook.annex_sheets import dictionary_rule, schemas_text
 from reporting.exports.eu_workbook.record_sheets import findings_table
 from reporting.exports.eu_workbook.terms import RZREG, MissingInputs
 from reporting.exports.eu_workbook.terms import input_value as _v
-
-
-def _share(numerator, denominator):
-    ratio = ind.ref(numerator, denominator)
-    return None if ratio is None else ratio * 100
 
 
 def _electricity(s):
@@ -23,7 +18,15 @@ def _electricity(s):
 
 
 def _renewable_share(s):
-    return _share(_v(s, "ERES-TOT"), _electricity(s))
+    """Anlage 3 2(b), EnEfG §11(5): on electricity only; blank while an input is unknown."""
+    share = enefg.renewable_electricity_share(
+        _v(s, "ERES-TOT"), _v(s, "EGRID"), _v(s, "EOWN"), _v(s, "EFEED")
+    )
+    return None if share is None else share * 100
+
+
+def _enefg(s, key):
+    return (s.get("enefg") or {}).get(key)
 
 
 def _erf_pct(s):
@@ -84,6 +87,24 @@ ANLAGE_3: list[tuple[str, str, str, str, Callable[[dict], object]]] = [
      lambda s: s["indicators"]["WUE"]),
 ]  # fmt: skip
 
+# Beside Anlage 3, marked as not being its items: what the act asks elsewhere and the register
+# form does not (§11(2) S. 3's PUE and its input; §12; the recorded exemptions).
+BESIDE_ANLAGE_3: list[tuple[str, str, str, str, Callable[[dict], object]]] = [
+    ("§11(2) S. 3, no Anlage 3 item", "Strom von Anlagen nur zur Aufwertung der Abwärme",
+     "Electricity only for upgrading waste heat", "kWh", lambda s: _v(s, "EUPGRADE")),
+    ("§11(2) S. 3, no Anlage 3 item",
+     "Energieverbrauchseffektivität nach §11 (ohne Aufwertung der Abwärme; nicht 2(f))",
+     "§11 PUE, waste-heat upgrading left out (not the 2(f) PUE)", "",
+     lambda s: s["indicators"].get("PUE-11")),
+    ("§12, no Anlage 3 item", "Energie- oder Umweltmanagementsystem am Periodenende",
+     "Management system, state on the period's last day", "", lambda s: _enefg(s, "state")),
+    ("§12, no Anlage 3 item", "Managementsysteme (Art, Stand, Daten, Nachweis)",
+     "Management systems (kind, state, dates, document)", "", lambda s: _enefg(s, "systems")),
+    ("§11(3), §12(4), (6), no Anlage 3 item", "Erfasste Ausnahmen (Grund, Daten, Nachweis)",
+     "Recorded exemptions (ground, dates, proof)", "", lambda s: _enefg(s, "exemptions")),
+]  # fmt: skip
+DATA_POINTS = ANLAGE_3 + BESIDE_ANLAGE_3
+
 # The entered or metered input behind an Anlage 3 row (its quality flag is shown beside it).
 ANLAGE_3_INPUT = {
     "Total building floor area": "SDC",
@@ -101,6 +122,7 @@ ANLAGE_3_INPUT = {
     "Waste heat delivered to off-takers": "EREUSE",
     "Mean temperature of heat delivered": "TWH-DELIV",
     "Data stored (storage capacity)": "CSTOR",
+    "Electricity only for upgrading waste heat": "EUPGRADE",
 }
 
 # What the register needs, by symbol (a site's profile postcode is checked separately).
@@ -156,6 +178,7 @@ def rzreg_readme(data: dict) -> list[Table]:
         ["Generated at (UTC)", data["generated_at"]],
         ["Sites", ", ".join(s["code"] for s in data["sites"]) or "(none)"],
         ["Field dictionary (schema)", schemas_text(data)],
+        ["Field dictionary rule", dictionary_rule(data)],
         [
             "Units",
             "kWh per year, kW, m², °C (annual mean), shares in %; PUE and CER dimensionless; "
@@ -172,8 +195,24 @@ def rzreg_readme(data: dict) -> list[Table]:
             "(raw storage capacity), whose definition differs.",
         ],
         [
+            "Beside Anlage 3",
+            "Anlage 3 (BGBl. 2023 I Nr. 309) asks nothing about §11(2) S. 3 or §12. Below its "
+            "items, marked 'no Anlage 3 item': the electricity only for upgrading waste heat "
+            "(EUPGRADE), the §11 PUE without it — the 2(f) PUE keeps it, as EN 50600-4-2 and "
+            "the EU PUE do — the §12 management-system state on the period's last day with "
+            "the systems, and the exemptions recorded (§11(3), §12(4), §12(6)).",
+        ],
+        [
+            "Renewable share",
+            "2(b) and EnEfG §11(5): ERES-TOT over the electricity used (grid purchase + own "
+            "generation − feed-in); blank while any of them is unknown, never REF.",
+        ],
+        [
             "Compliance",
-            "EnEfG §11 and §13 checks (sheet Compliance) inform; they never block this export.",
+            "EnEfG checks (sheet Compliance: scope §3 Nr. 24, §11, §12, §13 with §20(2)) "
+            "inform; they never block this export. Register dates: the first reports were due "
+            "15 Aug 2024 (from 500 kW) and 1 Jul 2025 (300-500 kW) as the register took them; "
+            "EnEfG §20(2) says 15 May 2024 and 1 Jul 2025.",
         ],
     ]
     for u in data["unvalidated"]:
@@ -196,7 +235,7 @@ def rzreg_sheet(data: dict) -> list[Table]:
     ]
     rows = []
     for s in data["sites"]:
-        for item, german, english, unit, read in ANLAGE_3:
+        for item, german, english, unit, read in DATA_POINTS:
             value = read(s)
             number = value if isinstance(value, Decimal) else None
             text = None if number is not None or value is None else str(value)
@@ -217,7 +256,8 @@ def rzreg_sheet(data: dict) -> list[Table]:
 
 
 def rzreg_compliance(data: dict) -> list[Table]:
-    return [findings_table(data, "EnEfG §11 and §13 compliance checks", only_compliance=True)]
+    title = "EnEfG compliance checks (§3 Nr. 24, §§11-13, §20(2))"
+    return [findings_table(data, title, only_compliance=True)]
 
 
 RZREG_SHEETS: list[tuple[str, Callable[[dict], list[Table]]]] = [
