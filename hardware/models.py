@@ -189,7 +189,11 @@ class HardwareModel(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.manufacturer} {self.name}"
+        # Catalogue names often carry the maker already ("NVIDIA L40S"): say it once.
+        maker = str(self.manufacturer)
+        if self.name.lower().startswith(maker.lower()):
+            return self.name
+        return f"{maker} {self.name}"
 
     def clean(self) -> None:
         errors = self.entry_errors()
