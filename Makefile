@@ -18,9 +18,9 @@ help:
 	@echo "make demo    - install, migrate the embedded SQLite DB, load data, run the main job"
 	@echo "make test    - run the whole test suite (DATABASE_URL selects the database)"
 	@echo "make test-docs - run every sh block of README.md and docs/ against a fresh demo"
-	@echo "make lint    - ruff, format check, makemigrations --check, check --deploy"
+	@echo "make lint    - ruff, format check, import contracts, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
-	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,celery)"
+	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,connectors,celery)"
 	@echo "make bench   - benchmarks (BENCH_QUICK=1 for the small CI mode)"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -59,6 +59,7 @@ test-docs: install $(ENV_FILE)
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(CLI) makemigrations --check --dry-run
 	DEBUG=0 SECRET_KEY=lint-only-$$(date +%s)-a-long-random-looking-secret-key-value-for-checks \
 		ALLOWED_HOSTS=circulus.example.org $(CLI) check --deploy --fail-level WARNING

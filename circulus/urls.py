@@ -6,8 +6,10 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from circulus import views
+from connectors.api.urls import router as connectors_router
 from hardware.api.urls import router as hardware_router
 from registry.api.urls import router as registry_router
+from registry.views import asset_by_tag
 from reporting.api.urls import router as reporting_router
 from reporting.exports.urls import router as exports_router
 
@@ -15,7 +17,13 @@ from reporting.exports.urls import router as exports_router
 # the first one mounted at api/ answered for all.
 API_ROOT = {
     prefix: f"{basename}-list"
-    for router in (hardware_router, registry_router, reporting_router, exports_router)
+    for router in (
+        hardware_router,
+        registry_router,
+        reporting_router,
+        exports_router,
+        connectors_router,
+    )
     for prefix, _viewset, basename in router.registry
 } | {
     name: name
@@ -36,6 +44,8 @@ urlpatterns = [
     # A login for every role: the admin's own login admits staff accounts only.
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
+    # What an asset label's QR code holds: short, and stable while the tag is.
+    path("a/<path:tag>/", asset_by_tag, name="asset-by-tag"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", views.SwaggerOrLogin.as_view(url_name="schema"), name="api-docs"),
@@ -45,6 +55,7 @@ urlpatterns = [
     path("api/", include("registry.api.urls")),
     path("api/", include("reporting.api.urls")),
     path("api/", include("reporting.exports.urls")),
+    path("api/", include("connectors.api.urls")),
 ]
 
 # API paths answer errors raised outside DRF (body too large, NUL in the URL) as JSON.

@@ -20,7 +20,7 @@ ROLE_DOCS = {
     "procurement": ("reuse", "hardware-catalogue", "registry"),
     "auditor": ("eu-reporting", "exports", "registry"),
     "catalogue-editor": ("hardware-catalogue", "registry"),
-    "superuser": ("operations", "registry-admin", "eu-reporting", "exports"),
+    "superuser": ("operations", "connectors", "registry-admin", "eu-reporting", "exports"),
 }
 EVERYONE_DOCS = ("quickstart", "concepts")
 DOC_TITLES = {
@@ -33,6 +33,7 @@ DOC_TITLES = {
     "reuse": "Reuse candidates for procurement",
     "hardware-catalogue": "The hardware catalogue",
     "operations": "Operations: running, deploying, scaling",
+    "connectors": "Connectors: Redfish, Prometheus and SNMP sources",
 }
 DOC_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 
@@ -80,7 +81,7 @@ def home(request):
 def _doc_path(name: str):
     if not DOC_NAME.match(name):
         return None
-    path = settings.BASE_DIR / "docs" / f"{name}.md"
+    path = settings.DOCS_DIR / f"{name}.md"
     return path if path.is_file() else None
 
 

@@ -5,32 +5,51 @@ the service and shows its refusals against the fields they name.
 """
 
 import datetime as dt
+import re
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import DeletedObject
+from simple_history.template_utils import HistoricalRecordContextHelper
 
-from registry import permissions, services
+from registry import expiry, labels, permissions, services, webhooks
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
+    INSTALLABLE_INTO,
     AssetCreateForm,
     ChooseKindForm,
     EventDetailsForm,
+    InstallPartsForm,
+    LabelSheetForm,
+    RemovePartsForm,
     add_lifecycle_errors,
+    possible_parents,
 )
-from registry.lifecycle import EventKind, State, allowed_kinds
-from registry.models import Asset, LifecycleEvent, Site
+from registry.lifecycle import HOLDS_PARTS, EventKind, State, allowed_kinds
+from registry.models import (
+    Asset,
+    AssetImportJob,
+    ExpiryNotice,
+    LifecycleEvent,
+    Site,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from registry.resources import AssetResource
+from registry.words import describe, plain_words
 
 STATE_COLOURS = {
     State.ORDERED: "#6c757d",
@@ -58,6 +77,78 @@ def state_badge(state: str):
         STATE_COLOURS.get(state, "#6c757d"),
         State(state).label,
     )
+
+
+def installed_parts(asset) -> list[dict]:
+    """The units installed in `asset`, each with the slot its installation named."""
+    parts = list(asset.components.select_related("hardware_model").order_by("asset_tag"))
+    slots = {}
+    for asset_id, details in (
+        LifecycleEvent.objects.filter(asset__in=parts, kind=EventKind.COMPONENT_INSTALLED)
+        .order_by("asset_id", "occurred_at", "id")
+        .values_list("asset_id", "details")
+    ):
+        slots[asset_id] = details.get("slot", "")  # the latest installation wins
+    return [{"asset": p, "state": state_badge(p.state), "slot": slots.get(p.pk, "")} for p in parts]
+
+
+_LEDGER_REASON = re.compile(r"^ledger event (\d+): ([a-z-]+)(?: \((.*) → (.*)\))?(.*)$")
+
+
+def history_reason(reason: str) -> str:
+    """ "ledger event 80: component-removed (in-stock → in-stock)" → "Ledger event 80: component
+    removed (state stays in stock)"."""
+    match = _LEDGER_REASON.match(reason)
+    if not match:
+        return plain_words(reason).capitalize() if reason else "—"
+    number, kind, before, after, rest = match.groups()
+    kind_label = EventKind(kind).label if kind in EventKind.values else kind
+    text = f"Ledger event {number}: {kind_label.lower()}"
+    if after:
+        after_label = State(after).label.lower() if after in State.values else after
+        before_label = State(before).label.lower() if before in State.values else ""
+        text += (
+            f" (stays {after_label})"
+            if before == after
+            else f" ({before_label or 'new'} → {after_label})"
+        )
+    return text + plain_words(rest)
+
+
+class AssetHistoryWords(HistoricalRecordContextHelper):
+    """A change in an asset's history as words: "removed from NU-SRV-01", labels not codes,
+    blank as "—"."""
+
+    def context_for_delta_changes(self, delta):
+        rows = super().context_for_delta_changes(delta)
+        for row, change in zip(rows, delta.changes, strict=True):
+            if change.field == "parent":
+                row["sentence"] = _parent_sentence(change.old, change.new)
+        return rows
+
+    def prepare_delta_change_value(self, change, value):
+        field = self.model._meta.get_field(change.field)
+        if isinstance(value, DeletedObject) and value.pk is None or value in (None, ""):
+            return "—"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if field.choices:
+            return dict(field.flatchoices).get(value, value)
+        return super().prepare_delta_change_value(change, value)
+
+
+def _parent_sentence(old, new) -> str:
+    def tag(value):
+        if value is None or isinstance(value, DeletedObject) and value.pk is None:
+            return None
+        return str(value) if not isinstance(value, DeletedObject) else f"asset #{value.pk}"
+
+    before, after = tag(old), tag(new)
+    if before and after:
+        return f"moved from {before} into {after}"
+    if after:
+        return f"installed in {after}"
+    return f"removed from {before}"
 
 
 # --- sites ---------------------------------------------------------------------------------------
@@ -104,11 +195,7 @@ class _ReadOnlyLedger:
 
 
 def _details(event):
-    if not event.details:
-        return "—"
-    return format_html(
-        "<small>{}</small>", "; ".join(f"{k}: {v}" for k, v in event.details.items())
-    )
+    return describe(event.kind, event.details) or "—"
 
 
 class LifecycleEventInline(_ReadOnlyLedger, admin.TabularInline):
@@ -154,6 +241,19 @@ class LifecycleEventAdmin(_ReadOnlyLedger, admin.ModelAdmin):
 
 
 # --- assets --------------------------------------------------------------------------------------
+
+
+class ExpiringFilter(admin.SimpleListFilter):
+    title = "warranty, support or end of life"
+    parameter_name = "expiring"
+
+    def lookups(self, request, model_admin):
+        return [(str(days), f"Within {days} days") for days in (30, 60, 90, 365)]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return expiry.expiring(queryset, int(self.value()), timezone.localdate())
+        return queryset
 
 
 class EolBeforeFilter(admin.SimpleListFilter):
@@ -262,6 +362,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         "hardware_model__kind",
         ("hardware_model", admin.RelatedOnlyFieldListFilter),
         EolBeforeFilter,
+        ExpiringFilter,
         "workload",
     )
     search_fields = ("asset_tag", "serial_number")
@@ -269,7 +370,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
     date_hierarchy = "planned_eol"
     list_per_page = 100
     inlines = [LifecycleEventInline]
-    actions = ["decommission", "move", "reserve_for_reuse"]
+    actions = ["decommission", "move", "reserve_for_reuse", "print_labels"]
     fieldsets = (
         (None, {"fields": ("asset_tag", "serial_number", "hardware_model", "state_badge")}),
         ("Where", {"fields": ("site", "room", "rack", "position_u", "parent", "workload")}),
@@ -280,6 +381,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 "fields": (
                     "owner",
                     "warranty_end",
+                    "support_end",
                     "planned_eol",
                     "measured_mass_kg",
                     "data_bearing",
@@ -293,7 +395,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             None,
             {"fields": ("asset_tag", "serial_number", "hardware_model", "site", "room", "rack")},
         ),
-        ("", {"fields": ("position_u", "owner", "warranty_end", "planned_eol")}),
+        ("", {"fields": ("position_u", "owner", "warranty_end", "support_end", "planned_eol")}),
         (
             "Purchase (recorded as the asset's first ledger event)",
             {
@@ -365,6 +467,16 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
     def revert_disabled(self, request, obj=None):
         return True  # a revert would rewrite state and location behind the ledger's back
 
+    object_history_list_template = "admin/registry/asset/object_history_list.html"
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return AssetHistoryWords(self.model, historical_record)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        super().set_history_delta_changes(request, historical_records, foreign_keys_are_objs)
+        for record in historical_records:
+            record.reason_text = history_reason(record.history_change_reason or "")
+
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method == "POST":
             raise PermissionDenied
@@ -416,7 +528,22 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 "<path:object_id>/record-event/",
                 self.admin_site.admin_view(self.record_event_view),
                 name="registry_asset_record_event",
-            )
+            ),
+            path(
+                "<path:object_id>/install-parts/",
+                self.admin_site.admin_view(self.install_parts_view),
+                name="registry_asset_install_parts",
+            ),
+            path(
+                "<path:object_id>/remove-parts/",
+                self.admin_site.admin_view(self.remove_parts_view),
+                name="registry_asset_remove_parts",
+            ),
+            path(
+                "<path:object_id>/label/",
+                self.admin_site.admin_view(self.label_view),
+                name="registry_asset_label",
+            ),
         ]
         return extra + super().get_urls()
 
@@ -424,15 +551,106 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         return [
             k
             for k in allowed_kinds(asset.state)
-            if permissions.can_record(request.user, k, asset.site)
+            if permissions.can_record(request.user, k, asset.site) and self._makes_sense(asset, k)
         ]
+
+    @staticmethod
+    def _makes_sense(asset, kind) -> bool:
+        """Installing is offered to a loose unit with somewhere to go; removing to one inside."""
+        if kind == EventKind.COMPONENT_INSTALLED:
+            return asset.parent_id is None and possible_parents(asset).exists()
+        if kind == EventKind.COMPONENT_REMOVED:
+            return asset.parent_id is not None
+        return True
+
+    def may_install_parts(self, request, asset) -> bool:
+        return (
+            asset.state in INSTALLABLE_INTO
+            and permissions.can_record(request.user, EventKind.COMPONENT_INSTALLED, asset.site)
+            and (asset.hardware_model.kind in HOLDS_PARTS or asset.components.exists())
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         asset = self.get_object(request, object_id)
         if asset is not None:
             extra_context["can_record_event"] = bool(self.recordable_kinds(request, asset))
+            extra_context["parts"] = installed_parts(asset)
+            extra_context["holds_parts"] = asset.hardware_model.kind in HOLDS_PARTS
+            extra_context["can_install"] = self.may_install_parts(request, asset)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _parts_context(self, request, asset, form, title):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": asset,
+            "asset": asset,
+            "state": state_badge(asset.state),
+            "parts": installed_parts(asset),
+            "title": title,
+            "form": form,
+            "media": self.media + form.media,
+            "has_view_permission": self.has_view_permission(request, asset),
+        }
+
+    def install_parts_view(self, request, object_id):
+        asset = get_object_or_404(
+            Asset.objects.select_related("site", "hardware_model"), pk=object_id
+        )
+        if not self.may_install_parts(request, asset):
+            raise PermissionDenied
+        form = InstallPartsForm(
+            request.POST if request.method == "POST" else None, parent=asset, user=request.user
+        )
+        if request.method == "POST" and form.is_valid():
+            events = form.install()
+            if events is not None:
+                messages.success(request, f"Installed {len(events)} part(s) in {asset}.")
+                return HttpResponseRedirect(
+                    reverse("admin:registry_asset_change", args=[asset.pk]) + "#parts"
+                )
+        context = self._parts_context(request, asset, form, f"Install parts in {asset}")
+        return TemplateResponse(request, "admin/registry/asset/install_parts.html", context)
+
+    def remove_parts_view(self, request, object_id):
+        asset = get_object_or_404(
+            Asset.objects.select_related("site", "hardware_model"), pk=object_id
+        )
+        if not permissions.can_record(request.user, EventKind.COMPONENT_REMOVED, asset.site):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = RemovePartsForm(request.POST, parent=asset, user=request.user)
+            if form.is_valid() and form.remove() is not None:
+                n = len(form.cleaned_data["parts"])
+                messages.success(request, f"Removed {n} part(s) from {asset}.")
+                return HttpResponseRedirect(
+                    reverse("admin:registry_asset_change", args=[asset.pk]) + "#parts"
+                )
+        else:
+            chosen = asset.components.filter(asset_tag__in=request.GET.getlist("tag"))
+            form = RemovePartsForm(initial={"parts": list(chosen)}, parent=asset, user=request.user)
+        context = self._parts_context(request, asset, form, f"Remove parts from {asset}")
+        return TemplateResponse(request, "admin/registry/asset/remove_parts.html", context)
+
+    # "Save and add another" starts the next unit of the same delivery: same model, place,
+    # supplier and purchase; the tag and serial number are the unit's own.
+    KEPT_FOR_NEXT = ("hardware_model", "site", "room", "rack", "owner", "warranty_end",
+                     "planned_eol", "supplier", "price", "currency", "purchase_date",
+                     "order_ref", "initial_state")  # fmt: skip
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        if "_addanother" in request.POST and not request.POST.get("_popup"):
+            kept = {
+                name: request.POST[name]
+                for name in self.KEPT_FOR_NEXT
+                if request.POST.get(name) not in (None, "")
+            }
+            if "purchase_date" in kept and obj.purchase_date:
+                kept["purchase_date"] = obj.purchase_date.isoformat()
+            return HttpResponseRedirect(f"{request.path}?{urlencode(kept)}")
+        return response
 
     def record_event_view(self, request, object_id):
         asset = get_object_or_404(
@@ -445,7 +663,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         chooser = details = None
         if kind not in kinds:
             if kind:
-                messages.error(request, f"'{kind}' cannot be recorded for {asset} now.")
+                messages.error(request, f"{asset} cannot take {plain_words(repr(str(kind)))} now.")
             chooser = ChooseKindForm(kinds=kinds)
         elif request.method == "POST" and "_record" in request.POST:
             details = EventDetailsForm(request.POST, kind=kind, asset=asset)
@@ -478,6 +696,47 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             "has_view_permission": self.has_view_permission(request, asset),
         }
         return TemplateResponse(request, "admin/registry/asset/record_event.html", context)
+
+    # --- labels
+
+    def label_view(self, request, object_id):
+        """One label on a label-sized page, for a label printer."""
+        asset = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_or_change_permission(request, asset):
+            raise PermissionDenied
+        form = LabelSheetForm(request.GET or None)
+        layout = form.cleaned_data["layout"] if form.is_valid() else labels.DEFAULT_LAYOUT
+        (text,) = labels.labels_for(Asset.objects.filter(pk=asset.pk), request)
+        return labels.pdf_response(labels.single_pdf(text, layout), f"label-{asset.pk}.pdf")
+
+    @admin.action(description="Print labels for selected assets…")
+    def print_labels(self, request, queryset):
+        count = queryset.count()
+        if count > labels.MAX_LABELS:
+            messages.error(
+                request,
+                f"{count} assets are selected; labels are printed for at most "
+                f"{labels.MAX_LABELS} at a time. Narrow the list with its filters.",
+            )
+            return None
+        form = LabelSheetForm(request.POST if "_apply" in request.POST else None)
+        if form.is_valid():
+            pdf = labels.sheet_pdf(
+                labels.labels_for(queryset.order_by("asset_tag"), request),
+                form.cleaned_data["layout"],
+                skip=form.cleaned_data["skip"],
+            )
+            return labels.pdf_response(pdf, "asset-labels.pdf")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Print asset labels",
+            "form": form,
+            "count": count,
+            "selected": list(queryset.values_list("pk", flat=True)),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/registry/asset/print_labels.html", context)
 
     # --- bulk actions
 
@@ -519,8 +778,8 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 )
             except services.LifecycleError as exc:
                 refused += 1
-                reasons = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-                messages.warning(request, f"{asset}: refused — {reasons}")
+                reasons = " ".join(plain_words(m) for ms in exc.message_dict.values() for m in ms)
+                messages.warning(request, f"{asset}: refused. {reasons}")
             else:
                 done += 1
         label = EventKind(kind).label.lower()
@@ -591,3 +850,188 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             if exact.exists():
                 return exact, False
         return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(ExpiryNotice)
+class ExpiryNoticeAdmin(admin.ModelAdmin):
+    """What the daily digests told, and to whom: read-only, written by the digest task."""
+
+    list_display = ("asset", "kind", "due", "threshold_days", "recipient", "sent_at")
+    list_filter = ("kind", "threshold_days", ("asset__site", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("asset__asset_tag",)
+    list_select_related = ("asset", "recipient")
+    date_hierarchy = "due"
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.can_read_in_admin(request.user)
+
+    def has_module_permission(self, request):
+        return permissions.can_read_in_admin(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(AssetImportJob)
+class AssetImportJobAdmin(admin.ModelAdmin):
+    """Large asset imports run by a worker: progress, then the outcome and every error. Each
+    user sees their own jobs; superusers see all. Read-only: the worker writes them."""
+
+    list_display = ("created_at", "source", "status", "rows_checked", "created", "requested_by")
+    list_filter = ("status",)
+    fields = (
+        "source",
+        "status",
+        "rows_checked",
+        "created",
+        "message",
+        "error_table",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("requested_by")
+        return queryset if request.user.is_superuser else queryset.filter(requested_by=request.user)
+
+    @admin.display(description="errors (row 1 is the header)")
+    def error_table(self, job):
+        if not job.errors:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (e["row"] or "file", e["column"] or "—", e["value"] or "(blank)", e["message"])
+                for e in job.errors
+            ),
+        )
+        return format_html(
+            "<table><tr><th>row</th><th>column</th><th>value</th><th>reason</th></tr>{}</table>",
+            rows,
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+
+class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        label="Address",
+        help_text="Receives a signed POST per matching ledger event.",
+    )
+    kinds = forms.MultipleChoiceField(
+        choices=EventKind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Event kinds",
+        help_text="None ticked: every kind.",
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ("name", "url", "active", "kinds", "sites", "from_state", "to_state")
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    """Superusers only (no role is given these permissions): an address receives ledger data."""
+
+    form = WebhookSubscriptionForm
+    list_display = ("name", "url", "active", "which_events", "created_at")
+    list_filter = ("active",)
+    filter_horizontal = ("sites",)
+    actions = ["rotate_secret"]
+
+    @admin.display(description="events")
+    def which_events(self, obj):
+        kinds = ", ".join(EventKind(k).label.lower() for k in obj.kinds) or "every kind"
+        change = ""
+        if obj.from_state or obj.to_state:
+            before = State(obj.from_state).label if obj.from_state else "any state"
+            after = State(obj.to_state).label if obj.to_state else "any state"
+            change = f"; from {before.lower()} to {after.lower()}"
+        return kinds + change
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.secret = webhooks.new_secret()
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            _show_secret_once(request, obj)
+
+    @admin.action(description="Give the selected subscriptions a new signing secret…")
+    def rotate_secret(self, request, queryset):
+        for subscription in queryset:
+            subscription.secret = webhooks.new_secret()
+            subscription.save(update_fields=["secret"])
+            _show_secret_once(request, subscription)
+
+
+def _show_secret_once(request, subscription) -> None:
+    messages.warning(
+        request,
+        format_html(
+            "The signing secret of “{}” is <code>{}</code>. Copy it to the receiver now: it is "
+            "not shown again (a new one can be made with the “new signing secret” action).",
+            subscription.name,
+            subscription.secret,
+        ),
+    )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: what was sent where, how often, and what the receiver answered."""
+
+    list_display = (
+        "created_at",
+        "subscription",
+        "asset",
+        "event_kind",
+        "outcome",
+        "attempts",
+        "last_status",
+        "last_error",
+        "delivered_at",
+    )
+    list_filter = ("outcome", "subscription")
+    search_fields = ("asset__asset_tag", "=id")
+    list_select_related = ("subscription", "asset", "event")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ["send_again"]
+
+    @admin.display(description="event")
+    def event_kind(self, obj):
+        return EventKind(obj.event.kind).label
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send the selected deliveries again now", permissions=["view"])
+    def send_again(self, request, queryset):
+        count = webhooks.retry(queryset)
+        transaction.on_commit(webhooks.send_soon)
+        messages.success(
+            request, f"{count} deliver{'y' if count == 1 else 'ies'} will be sent again."
+        )

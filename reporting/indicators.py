@@ -1,14 +1,15 @@
 """EU data-centre indicators (Delegated Regulation (EU) 2024/1364), as pure Decimal arithmetic.
 
 No Django here: every function takes plain numbers so it can be checked against the regulation
-line by line (project spec "EU data-centre reporting scheme", §§2-4, §7 and §10.1).
+line by line (Delegated Regulation (EU) 2024/1364, Annexes II-IV; the validation rules are
+docs/eu-reporting.md §6).
 
 Conventions
 - Inputs are ``Decimal | None`` in canonical units: kW, m², kWh, m³, °C, degree-days.
 - ``None`` means "not reported" (Art. 3(2) omission, confidential, missing). An indicator with any
   missing input is ``None``, never 0; a reported 0 is a real 0 (e.g. ERF = 0 with no heat reuse).
-- A ratio whose denominator is 0 (or negative) is undefined and returns ``None`` (§3: "undefined if
-  EIT missing/0"; §11b.3 computes only ``if eit > 0``); bad data is reported by ``validate``.
+- A ratio whose denominator is 0 (or negative) is undefined and returns ``None`` (Annex III
+  divides by it); bad data is reported by ``validate``.
 - Nothing is rounded until ``round_reported``.
 """
 
@@ -20,109 +21,30 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, TypeGuard
 
+# The fields, units and conversions live in `reporting.symbols`; read here as ind.X too.
+from reporting.symbols import (  # noqa: F401
+    ALL_SYMBOLS,
+    DICTIONARY_FROM,
+    SCHEMA_2024,
+    SCHEMA_2026,
+    SCHEMAS,
+    SYMBOLS,
+    SYMBOLS_2026,
+    SYMBOLS_DE,
+    TRAFFIC,
+    UNITS,
+    convert,
+    field_dictionary,
+    governing_dictionary,
+    report_due,
+    wue_water_symbol,
+)
+
 Number = Decimal | int
-
-# Annex II symbols → (reference, canonical unit). TIN is printed twice in the regulation
-# (II.1(l) setpoint and II.3(c) traffic); here TIN is the setpoint and traffic is TIN-TRAFFIC.
-SYMBOLS: dict[str, tuple[str, str]] = {
-    "PDIT": ("II.1(a)", "kW"),
-    "SDC": ("II.1(b)", "m2"),
-    "SCR": ("II.1(c)", "m2"),
-    "EDC": ("II.1(d)", "kWh"),
-    "EDC-BG": ("II.1(d)", "kWh"),
-    "EIT": ("II.1(e)", "kWh"),
-    "CBTG": ("II.1(g)", "kW"),
-    "WIN": ("II.1(h)", "m3"),
-    "WIN-POT": ("II.1(i)", "m3"),
-    "EREUSE": ("II.1(j)", "kWh"),
-    "TWH": ("II.1(k)", "°C"),
-    "TIN": ("II.1(l)", "°C"),
-    "CDD": ("II.1(n)", "degree-days"),
-    "ERES-TOT": ("II.1(o)", "kWh"),
-    "ERES-GOO": ("II.1(p)", "kWh"),
-    "ERES-PPA": ("II.1(q)", "kWh"),
-    "ERES-OS": ("II.1(r)", "kWh"),
-    "CSERV": ("II.2(a)", "SERT score"),
-    "CSTOR": ("II.2(b)", "PB"),
-    "BIN": ("II.3(a)", "GB/s"),
-    "BOUT": ("II.3(b)", "GB/s"),
-    "TIN-TRAFFIC": ("II.3(c)", "EB"),
-    "TOUT": ("II.3(d)", "EB"),
-}
-
-
-# --- field dictionaries ------------------------------------------------------------------------
-
-# A period states which dictionary its fields follow. The 2026 rating-scheme act C(2026) 3472
-# amends 2024/1364: WUE is computed on freshwater input (WIN-FRE), kept apart from WIN-POT, and
-# the data-traffic indicators are dropped (§5).
-SCHEMA_2024 = "2024/1364"
-SCHEMA_2026 = "2024/1364+2026"
-SCHEMAS = (SCHEMA_2024, SCHEMA_2026)
-TRAFFIC = ("BIN", "BOUT", "TIN-TRAFFIC", "TOUT")
-SYMBOLS_2026: dict[str, tuple[str, str]] = {"WIN-FRE": ("C(2026) 3472 II.1(h)", "m3")}
-
-# Germany, EnEfG Anlage 3 (RZReg data points) that have no EU field (§11 DE mapping).
-SYMBOLS_DE: dict[str, tuple[str, str]] = {
-    "PNR": ("EnEfG Anl. 3 1(f)", "kW"),  # non-redundant rated connected load
-    "EGRID": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity purchased from the grid
-    "EFEED": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity fed back into the grid
-    "EOWN": ("EnEfG Anl. 3 2(a)", "kWh"),  # own electricity generation
-    "WH-AIR": ("EnEfG Anl. 3 2(c)", "kWh"),
-    "WH-WATER": ("EnEfG Anl. 3 2(c)", "kWh"),
-    "WH-GROUND": ("EnEfG Anl. 3 2(c)", "kWh"),
-    "TWH-AIR": ("EnEfG Anl. 3 2(c)", "°C"),
-    "TWH-WATER": ("EnEfG Anl. 3 2(c)", "°C"),
-    "TWH-GROUND": ("EnEfG Anl. 3 2(c)", "°C"),
-    "TWH-DELIV": ("EnEfG Anl. 3 2(d)", "°C"),  # mean temperature of heat delivered
-    "CER-HEAT": ("EnEfG Anl. 3 2(h)", "kWh"),  # heat removed by the cooling system
-    "CER-COOL": ("EnEfG Anl. 3 2(h)", "kWh"),  # energy used by the cooling system
-}
-ALL_SYMBOLS: dict[str, tuple[str, str]] = {**SYMBOLS, **SYMBOLS_2026, **SYMBOLS_DE}
-
-
-def field_dictionary(schema: str) -> dict[str, tuple[str, str]]:
-    """The Annex II fields a period of ``schema`` reports (symbol → reference, unit)."""
-    if schema == SCHEMA_2024:
-        return dict(SYMBOLS)
-    if schema == SCHEMA_2026:
-        kept = {s: v for s, v in SYMBOLS.items() if s not in TRAFFIC}
-        return {**kept, **SYMBOLS_2026}
-    raise ValueError(f"unknown schema {schema!r}; one of {SCHEMAS}")
-
-
-def wue_water_symbol(schema: str) -> str:
-    """The water input WUE divides by EIT: WIN under 2024/1364, WIN-FRE under the 2026 act."""
-    return "WIN-FRE" if schema == SCHEMA_2026 else "WIN"
-
-
-# --- units -------------------------------------------------------------------------------------
-
-# unit → (canonical unit, factor). GJ uses 1 kWh = 3.6 MJ exactly.
-UNITS: dict[str, tuple[str, Decimal]] = {
-    "Wh": ("kWh", Decimal("0.001")),
-    "kWh": ("kWh", Decimal(1)),
-    "MWh": ("kWh", Decimal(1000)),
-    "GWh": ("kWh", Decimal(1_000_000)),
-    "GJ": ("kWh", Decimal(1000) / Decimal("3.6")),
-    "L": ("m3", Decimal("0.001")),
-    "m3": ("m3", Decimal(1)),
-    "W": ("kW", Decimal("0.001")),
-    "kW": ("kW", Decimal(1)),
-    "MW": ("kW", Decimal(1000)),
-}
-
-
-def convert(value: Number, unit: str, to: str) -> Decimal:
-    """Convert ``value`` in ``unit`` to ``to`` (energy → kWh, water → m³, power → kW)."""
-    (base_from, f_from), (base_to, f_to) = UNITS[unit], UNITS[to]
-    if base_from != base_to:
-        raise ValueError(f"cannot convert {unit} to {to}")
-    return Decimal(value) * f_from / f_to
 
 
 def round_reported(value: Decimal | None, places: int = 2) -> Decimal | None:
-    """Round a reported value; the law has no rule, project uses ROUND_HALF_UP (§3)."""
+    """Round a reported value; the law has no rule, Circulus uses ROUND_HALF_UP."""
     if value is None:
         return None
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
@@ -257,7 +179,8 @@ def ereuse(boundary_heat_kwh: Number | None, own_cooling_kwh: Number = 0) -> Dec
 
 MIN_SITES = 3  # Annex IV: per-type / per-size averages only with data from ≥ 3 data centres
 
-# Annex IV size classes by installed IT power; half-open boundaries are a project choice (§4 ⚠).
+# Annex IV size classes by installed IT power; half-open boundaries are our
+# choice (Annex IV does not say on which side a boundary falls).
 SIZE_CLASSES: tuple[tuple[str, Decimal], ...] = (
     ("VL", Decimal(10_000)),
     ("L", Decimal(2_000)),
@@ -274,7 +197,8 @@ def size_class(pdit_kw: Number | None) -> str | None:
     return next((code for code, lower in SIZE_CLASSES if pdit_kw >= lower), None)
 
 
-# 2026 rating act C(2026) 3472 label classes as printed in §5: (class, inclusive upper bound),
+# 2026 rating act C(2026) 3472 label classes as printed in the
+# secondary sources on the act (docs/sources.md): (class, inclusive upper bound),
 # anything above the last bound is G. A, B, D and G are read in the act's quotes; C is implied by
 # the B and D bounds; the E/F split inside the last band is unpublished, so that band is "E/F".
 PUE_LABEL: tuple[tuple[str, Decimal], ...] = (
@@ -291,7 +215,7 @@ WUE_LABEL: tuple[tuple[str, Decimal], ...] = (  # m³/MWh = L/kWh
     ("D", Decimal("0.6")),
     ("E/F", Decimal("1.0")),
 )
-INFERRED_CLASSES = frozenset({"C", "E/F"})  # not printed in the sources read (§5, §12.3)
+INFERRED_CLASSES = frozenset({"C", "E/F"})  # not printed in the sources read
 
 
 def label_class(value: Decimal | None, table: tuple[tuple[str, Decimal], ...]) -> str | None:
@@ -424,7 +348,7 @@ def annex_iv(sites: Iterable[Site]) -> dict[str, Aggregate]:
     return result
 
 
-# --- validation (§10.1: hard = block submission, soft = warn) ---------------------------------
+# --- validation (docs/eu-reporting.md §6: hard = block submission, soft = warn) ---------------
 
 
 @dataclass(frozen=True)
@@ -439,7 +363,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Context:
-    """Non-numeric facts the §10.1 rules need alongside the Annex II values."""
+    """Non-numeric facts the validation rules need alongside the Annex II values."""
 
     pdit_basis: str | None = None  # "installed" | "rated" (Annex II 1(a))
     wue_category: int | None = None  # 1 | 2 (Annex II 1(h))
@@ -459,7 +383,7 @@ def _is_single_number(value: object) -> TypeGuard[Number]:
 
 
 def validate(values: Mapping[str, object], context: Context | None = None) -> list[Finding]:
-    """Check Annex II ``values`` (keyed by symbol, canonical units) against the §10.1 rules."""
+    """Check Annex II ``values`` (keyed by symbol, canonical units) against the validation rules."""
     ctx = context or Context()
     found: list[Finding] = []
 

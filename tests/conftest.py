@@ -3,6 +3,8 @@ fixtures, so the pure tests also run without it (`pytest -p no:django`)."""
 
 import importlib
 import os
+import socket
+from email import message_from_bytes
 from pathlib import Path
 
 import pytest
@@ -208,3 +210,29 @@ def _flush_keeps_the_seed_and_the_ledger_guard(request):
     flush.Command.handle = handle
     yield
     flush.Command.handle = original
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 that keeps what it receives."""
+    controller_module = pytest.importorskip("aiosmtpd.controller")
+
+    class Keep:
+        def __init__(self):
+            self.received = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.received.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+            return "250 Message accepted for delivery"
+
+    handler = Keep()
+    controller = controller_module.Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()

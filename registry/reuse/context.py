@@ -6,14 +6,12 @@ provider of each site's latest computed PUE.
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
-from functools import lru_cache
 from typing import TYPE_CHECKING
 
-from hardware import inference
+from hardware import grid_intensity
+from hardware.grid_intensity import GridIntensity
 from registry.models import Site
 from registry.reuse.cache import versioned
 
@@ -75,45 +73,23 @@ def site_pue(site: Site | None) -> tuple[float, str]:
     return float(DEFAULT_PUE), DEFAULT_PUE_SOURCE
 
 
-# --- grid intensity (shipped in hardware/catalogue/grid_intensity.csv) ------------------------
-
-FALLBACK_COUNTRY = "EU27"
+# --- grid intensity (the hardware catalogue's figures) ----------------------------------------
 
 
-@dataclass(frozen=True)
-class GridRow:
-    country: str
-    kg_per_kwh: float
-    year: int
-    source: str
-    tag: str
+def grid_table() -> dict[str, GridIntensity]:
+    return grid_intensity.table()
 
 
-@lru_cache(maxsize=1)
-def grid_table() -> dict[str, GridRow]:
-    with open(inference.CATALOGUE_DIR / "grid_intensity.csv", newline="", encoding="utf-8") as fh:
-        return {
-            r["country"]: GridRow(
-                r["country"],
-                float(r["g_co2e_per_kwh"]) / 1000,
-                int(r["year"]),
-                f"{r['source']} {r['url']}",
-                r["tag"],
-            )
-            for r in csv.DictReader(fh)
-        }
-
-
-def grid_for(country: str) -> tuple[GridRow, str]:
+def grid_for(country: str) -> tuple[GridIntensity, str]:
     """The row for a country; unknown countries fall back to the EU-27 mean, and say so."""
     table = grid_table()
     if country in table:
         row = table[country]
-        return row, f"{row.country} {row.year}: {row.source}"
-    row = table[FALLBACK_COUNTRY]
+        return row, f"{row.country} {row.year}: {row.source} {row.url}"
+    row = table[grid_intensity.FALLBACK_COUNTRY]
     return row, (
         f"no figure shipped for {country or '?'}: EU-27 {row.year} generation-weighted mean "
-        f"({row.source})"
+        f"({row.source} {row.url})"
     )
 
 

@@ -1,6 +1,6 @@
 """The one place where values become spreadsheet cells, for XLSX and CSV alike.
 
-Rules (issue 5, "Safety and correctness"):
+Rules (docs/exports.md, "Safety rules"):
 - Formula injection is impossible. In XLSX every text value goes through `write_string`, which
   stores an inline string: Excel shows it as text and never evaluates it, whatever it starts
   with, so the text is kept exactly as recorded. The workbook is also opened with
@@ -25,8 +25,7 @@ from typing import Any
 
 import xlsxwriter
 
-# OWASP CSV Injection: the characters a spreadsheet reads as the start of a formula.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+from circulus.spreadsheet import FORMULA_TRIGGERS, neutralise  # noqa: F401 - one rule, shared
 
 WORKBOOK_OPTIONS = {
     "strings_to_formulas": False,
@@ -43,13 +42,6 @@ TEXT, NUMBER, INTEGER, DATE, DATETIME, BOOL = (
     "datetime",
     "bool",
 )
-
-
-def neutralise(text: str) -> str:
-    """A text value safe to put in a CSV cell: formula triggers get a leading quote."""
-    if text and text[0] in FORMULA_TRIGGERS:
-        return "'" + text
-    return text
 
 
 def csv_value(value: Any) -> str:

@@ -86,7 +86,7 @@ class Command(BaseCommand):
         inference.CALIBRATION_FILE.write_text(
             calibration.to_json(result, fitted_on), encoding="utf-8"
         )
-        docs = Path(settings.BASE_DIR) / "docs"
+        docs = Path(settings.DOCS_DIR)
         (docs / "reuse-calibration.svg").write_text(
             calibration.plot_svg(
                 result["_cv_rows"], "Decode tokens/s: estimate (GPU left out) vs measured"

@@ -8,14 +8,14 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db.models import Count
-from rest_framework.authtoken.models import Token
 
+from accounts import tokens
 from accounts.audit import acting
 from circulus.celery import ping
 from hardware.models import HardwareKind, HardwareModel
 from registry.demo import ensure_demo_sites, load_demo_fleet
 from registry.models import Site
-from reporting.demo import load_demo_site, run_demo_kpis
+from reporting.demo import DEMO_STEPS, load_demo_site, run_demo_kpis
 from reporting.demo_de import load_demo_site_de, run_demo_kpis_de
 from reporting.exports.demo import write_demo_exports, write_demo_rzreg
 
@@ -86,12 +86,18 @@ class Command(BaseCommand):
             stdout=out,
         )
 
-        out.write(self.style.MIGRATE_HEADING("8. Celery task path"))
+        step = 8
+        for heading, load in DEMO_STEPS:
+            out.write(self.style.MIGRATE_HEADING(f"{step}. {heading}"))
+            load(out)
+            step += 1
+
+        out.write(self.style.MIGRATE_HEADING(f"{step}. Celery task path"))
         mode = "eager (in-process)" if settings.CELERY_TASK_ALWAYS_EAGER else "worker"
         result = ping.delay("demo").get(timeout=30)
         out.write(f"   circulus.ping via .delay() [{mode}] -> {result['payload']}")
 
-        out.write(self.style.MIGRATE_HEADING("9. Outputs"))
+        out.write(self.style.MIGRATE_HEADING(f"{step + 1}. Outputs"))
         settings.OUT_DIR.mkdir(parents=True, exist_ok=True)
         path = settings.OUT_DIR / "accelerators.csv"
         self._accelerators(path)
@@ -124,10 +130,21 @@ class Command(BaseCommand):
             if site_code:
                 operated = Site.objects.get(code=site_code)
                 operated.operators.add(user)
-            with acting(via="make demo"):
-                token, _ = Token.objects.get_or_create(user=user)
-            self.stdout.write(f"   {username:12} password {DEMO_PASSWORD}  API token {token.key}")
+            self.stdout.write(f"   {username:12} password {DEMO_PASSWORD}  {self._token(user)}")
             self.stdout.write(f"   {'':12} {can}")
+
+    def _token(self, user) -> str:
+        """A new demo user's API token, printed once; an earlier run's token keeps working and,
+        stored only as a hash, cannot be printed again."""
+        earlier = user.api_tokens.order_by("-created").first()
+        if earlier is not None and not earlier.has_expired():
+            return (
+                f"API token {earlier.prefix}… (issued earlier; "
+                f"`circulus create_api_token {user.username} --rotate` replaces it)"
+            )
+        with acting(via="make demo"):
+            _token, key = tokens.issue(user)
+        return f"API token {key}"
 
     def _accelerators(self, path):
         rows = (
