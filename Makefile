@@ -20,7 +20,7 @@ help:
 	@echo "make test-docs - run every sh block of README.md and docs/ against a fresh demo"
 	@echo "make lint    - ruff, format check, import contracts, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
-	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,celery)"
+	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,connectors,celery)"
 	@echo "make bench   - benchmarks (BENCH_QUICK=1 for the small CI mode)"
 
 $(STAMP): pyproject.toml requirements.lock

@@ -32,7 +32,7 @@ from reporting.models import (
 
 ENGINE_VERSION = "reporting-engine/1"
 
-# Annex II symbol → the meter quantities that add up to it (§6.4).
+# Annex II symbol → the meter quantities that add up to it (the measurement-point register).
 METERED: dict[str, tuple[str, ...]] = {
     # II.1(d): every supply before the transfer switchgear, back-up generation and fuels
     "EDC": (Quantity.EDC_SUPPLY, Quantity.EDC_BACKUP_GENERATOR, Quantity.EDC_FUEL),
