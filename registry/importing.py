@@ -281,11 +281,6 @@ class _Row:
 # --- assets --------------------------------------------------------------------------------------
 
 
-def purchase_moment(purchase_date: dt.date, time_zone: str) -> dt.datetime:
-    """The ledger time of an imported purchase: the start of its date at the site."""
-    return dt.datetime.combine(purchase_date, dt.time(0), tzinfo=zoneinfo.ZoneInfo(time_zone))
-
-
 def _chunks(items: list, size: int = BATCH) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]

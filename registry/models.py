@@ -250,7 +250,10 @@ class LifecycleEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.asset.asset_tag} {self.kind} {self.occurred_at:%Y-%m-%d}"
+        when = self.occurred_at
+        return (
+            f"{self.asset.asset_tag}: {self.get_kind_display().lower()} on {when.day} {when:%b %Y}"
+        )
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):
