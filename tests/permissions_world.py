@@ -10,6 +10,7 @@ from connectors.models import ModelMapping, Pull
 from connectors.models import Source as ConnectorSource
 from hardware.models import DecodeMeasurement, Source
 from registry.models import (
+    AssetImportJob,
     ExpiryNotice,
     LifecycleEvent,
     ReuseMeasurement,
@@ -106,6 +107,9 @@ def build() -> dict:
     )
     w["saved_report_a"] = SavedReport.objects.create(
         name="PAR1 assets", owner=users["operator_a"], kind="assets", params={"site": "PAR1"}
+    )
+    w["import_job_a"] = AssetImportJob.objects.create(
+        source="assets.csv", requested_by=users["operator_a"]
     )
     w["decode"] = DecodeMeasurement.objects.first()
     w["expiry_notice"] = ExpiryNotice.objects.create(
