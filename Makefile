@@ -20,7 +20,7 @@ help:
 	@echo "make test-docs - run every sh block of README.md and docs/ against a fresh demo"
 	@echo "make lint    - ruff, format check, import contracts, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
-	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,celery)"
+	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,connectors,celery)"
 	@echo "make bench   - benchmarks (BENCH_QUICK=1 for the small CI mode)"
 
 $(STAMP): pyproject.toml requirements.lock
@@ -46,8 +46,12 @@ $(ENV_FILE): | $(STAMP)
 demo: install $(ENV_FILE)
 	$(CLI) demo
 
+# Two processes, each on its own test database; tests that share a Celery worker, the browser
+# or the database server's roles keep to one process (tests/conftest.py). TEST_WORKERS=0 runs
+# everything in this process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 test-docs: install $(ENV_FILE)
 	$(PY) -m pytest -m docs tests/docs $(PYTEST_ARGS)

@@ -282,7 +282,7 @@ class Basis(models.TextChoices):
 
 
 class Confidence(models.TextChoices):
-    # Tags of the reference note (circular.md): C/D/L/U.
+    # How far a figure was checked: confirmed, derived, low-authority, unconfirmed (C/D/L/U).
     CONFIRMED = "confirmed", "Confirmed in the source"
     DERIVED = "derived", "Derived from confirmed inputs"
     LOW = "low", "Low-authority source"

@@ -18,7 +18,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
@@ -41,6 +41,7 @@ from registry.forms import (
 from registry.lifecycle import HOLDS_PARTS, EventKind, State, allowed_kinds
 from registry.models import (
     Asset,
+    AssetImportJob,
     ExpiryNotice,
     LifecycleEvent,
     Site,
@@ -875,6 +876,54 @@ class ExpiryNoticeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AssetImportJob)
+class AssetImportJobAdmin(admin.ModelAdmin):
+    """Large asset imports run by a worker: progress, then the outcome and every error. Each
+    user sees their own jobs; superusers see all. Read-only: the worker writes them."""
+
+    list_display = ("created_at", "source", "status", "rows_checked", "created", "requested_by")
+    list_filter = ("status",)
+    fields = (
+        "source",
+        "status",
+        "rows_checked",
+        "created",
+        "message",
+        "error_table",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("requested_by")
+        return queryset if request.user.is_superuser else queryset.filter(requested_by=request.user)
+
+    @admin.display(description="errors (row 1 is the header)")
+    def error_table(self, job):
+        if not job.errors:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (e["row"] or "file", e["column"] or "—", e["value"] or "(blank)", e["message"])
+                for e in job.errors
+            ),
+        )
+        return format_html(
+            "<table><tr><th>row</th><th>column</th><th>value</th><th>reason</th></tr>{}</table>",
+            rows,
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
 
 
 class WebhookSubscriptionForm(forms.ModelForm):

@@ -27,6 +27,7 @@ class State(models.TextChoices):
 
 class EventKind(models.TextChoices):
     PURCHASED = "purchased", "Purchased"
+    INVENTORIED = "inventoried", "Found by an inventory sync"
     RECEIVED = "received", "Received"
     COMMISSIONED = "commissioned", "Commissioned"
     REDEPLOYED = "redeployed", "Redeployed"
@@ -127,6 +128,11 @@ MOVES: dict[str, Move] = {
         (State.ORDERED, State.IN_STOCK),
         required=("supplier", "price", "currency", "purchase_date"),
         optional=("order_ref",),
+    ),
+    # A unit a machine reports (a BMC's inventory) that the ledger did not know: registered
+    # without a purchase record, which an operator may add later as a correction's details.
+    EventKind.INVENTORIED: Move(
+        frozenset(), (State.IN_STOCK,), required=("source",), optional=("note", "confirmed_by")
     ),
     EventKind.RECEIVED: Move(frozenset({State.ORDERED}), (State.IN_STOCK,), optional=("note",)),
     EventKind.COMMISSIONED: Move(
@@ -271,10 +277,6 @@ MAX_DETAIL_BYTES = 10_000
 def releases(state_before: str | None, state_after: str) -> bool:
     """Whether a move hands the asset to someone else (the sanitisation gate applies)."""
     return state_after in RELEASED and state_before not in RELEASED
-
-
-def move_for(kind: str) -> Move:
-    return MOVES[kind]
 
 
 def allowed_kinds(state: str | None) -> list[str]:

@@ -302,17 +302,21 @@ def create_asset(
     actor=None,
     to_state: str = State.IN_STOCK,
     details: dict | None = None,
+    first_kind: str = EventKind.PURCHASED,
     **fields,
 ) -> Asset:
-    """Register a new asset with its first ledger row, `purchased`."""
+    """Register a new asset with its first ledger row: `purchased`, or `inventoried` for a unit
+    an inventory sync found."""
     asset = Asset(state=State.ORDERED, **fields)
     asset.full_clean(exclude=["state"])
     asset._change_reason = "registered"
     asset._history_user = actor
     asset.save()
+    if first_kind not in (EventKind.PURCHASED, EventKind.INVENTORIED):
+        _refuse("kind", f"a new asset starts with 'purchased' or 'inventoried', not '{first_kind}'")
     record_event(
         asset,
-        EventKind.PURCHASED,
+        first_kind,
         occurred_at=occurred_at,
         actor=actor,
         to_state=to_state,
@@ -346,7 +350,7 @@ def record_event(
     move = MOVES[kind]
     last = _last_event(asset)
     if last is None and move.sources:
-        _refuse("kind", f"a new asset starts with 'purchased', not '{kind}'")
+        _refuse("kind", f"a new asset starts with 'purchased' or 'inventoried', not '{kind}'")
     if last is not None and not move.sources:
         _refuse("kind", f"'{asset.asset_tag}' is already registered")
     if move.sources and asset.state not in move.sources:
