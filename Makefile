@@ -46,8 +46,12 @@ $(ENV_FILE): | $(STAMP)
 demo: install $(ENV_FILE)
 	$(CLI) demo
 
+# Two processes, each on its own test database; tests that share a Celery worker, the browser
+# or the database server's roles keep to one process (tests/conftest.py). TEST_WORKERS=0 runs
+# everything in this process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 test-docs: install $(ENV_FILE)
 	$(PY) -m pytest -m docs tests/docs $(PYTEST_ARGS)

@@ -17,12 +17,14 @@ KINDS = (DEFAULT, INGEST, COMPUTE, EXPORT, CONNECTORS)
 # task name (or glob) → kind of queue; anything not listed (ping, reapers) uses the default queue.
 ROUTED = {
     "reporting.ingest_job": INGEST,
+    "registry.import_assets_job": INGEST,
     "reporting.compute_period": COMPUTE,
     "reporting.compute_periods": COMPUTE,
     "reporting.compute_year": COMPUTE,
     "reporting.aggregate_year": COMPUTE,
     "reporting.refresh_open_periods": COMPUTE,
     "exports.run_export": EXPORT,
+    "exports.send_scheduled_reports": EXPORT,
     "connectors.pull": CONNECTORS,
 }
 

@@ -258,6 +258,16 @@ FOLLOWS_PARENT = (
     EventKind.DECOMMISSIONED,
 )
 FOLLOWS_PARENT_STRICTLY = (EventKind.SENT_TO_RECYCLER, EventKind.RECYCLED, EventKind.LOST)
+# Which kinds of hardware (catalogue kinds) usually go into which: what the admin offers as a
+# parent for `component-installed` and where it shows "Install parts". The writer does not refuse
+# other pairs (an odd assembly is still recorded as it is).
+_PARTS = frozenset({"accelerator", "cpu", "memory", "ssd", "hdd", "psu", "other"})
+HOLDS_PARTS = {
+    "chassis": _PARTS | {"server", "switch"},
+    "server": _PARTS,
+    "switch": frozenset({"psu", "other"}),
+    "other": _PARTS,
+}
 DECIMAL_DETAILS = {"price", "weighed_mass_kg"}
 DATE_DETAILS = {"purchase_date"}
 # A ledger row is kept forever: one detail (a note, a nested mapping) stays under 10 kB.
@@ -267,10 +277,6 @@ MAX_DETAIL_BYTES = 10_000
 def releases(state_before: str | None, state_after: str) -> bool:
     """Whether a move hands the asset to someone else (the sanitisation gate applies)."""
     return state_after in RELEASED and state_before not in RELEASED
-
-
-def move_for(kind: str) -> Move:
-    return MOVES[kind]
 
 
 def allowed_kinds(state: str | None) -> list[str]:

@@ -42,6 +42,14 @@ API = {
     ("GET", "/api/exports/{id}/"): "401 200 404 404 200 404 404 200",  # operator_a's job
     ("GET", "/api/exports/{id}/download/"): "401 409 404 404 409 404 404 409",  # failed job
     ("POST", "/api/exports/{id}/retry/"): "401 202 404 404 403 404 404 202",
+    # Saved reports: each user's own (superusers all); made with the owner's export rights.
+    ("GET", "/api/saved-reports/"): "401 200 200 200 200 200 200 200",
+    ("POST", "/api/saved-reports/"): "401 201 403 201 201 403 403 201",
+    ("GET", "/api/saved-reports/{id}/"): "401 200 404 404 404 404 404 200",  # operator_a's
+    ("PUT", "/api/saved-reports/{id}/"): "401 200 404 404 404 404 404 200",
+    ("PATCH", "/api/saved-reports/{id}/"): "401 200 404 404 404 404 404 200",
+    ("DELETE", "/api/saved-reports/{id}/"): "401 204 404 404 404 404 404 204",
+    ("POST", "/api/saved-reports/{id}/run/"): "401 202 404 404 404 404 404 202",
     ("GET", "/api/exports/eu-annual/"): "401 200 403 403 200 403 403 200",
     # EnEfG exemptions (of a period) and management systems (of a site): as the period's values
     ("GET", "/api/enefg-exemptions/"): LIST_REPORTING,
@@ -321,6 +329,16 @@ ADMIN = {
             ("change", f"{L} 403 403 403 403 403 403 ro"),
             ("delete", NOBODY),
             ("history", SUPERUSER_ONLY),
+        )
+    },
+    **{
+        f"exports_savedreport_{view}": rule
+        for view, rule in (
+            ("changelist", f"{L} 200 200 200 200 403 403 200"),
+            ("add", f"{L} 200 200 200 200 403 403 200"),
+            ("change", f"{L} 200 home home home 403 403 200"),
+            ("delete", f"{L} 200 home home home 403 403 200"),
+            ("history", f"{L} 200 home home home home home 200"),  # not theirs: not found
         )
     },
     "accounts_tokenevent_changelist": f"{L} 403 403 403 200 403 403 200",

@@ -16,7 +16,7 @@ from registry.models import (
     WebhookDelivery,
     WebhookSubscription,
 )
-from reporting.exports.models import ExportJob, ExportState
+from reporting.exports.models import ExportJob, ExportState, SavedReport
 from reporting.models import (
     EnefgExemption,
     IngestJob,
@@ -103,6 +103,9 @@ def build() -> dict:
         params={"year": 2025, "sites": ["PAR1"]},
         requested_by=users["operator_a"],
         state=ExportState.FAILED,
+    )
+    w["saved_report_a"] = SavedReport.objects.create(
+        name="PAR1 assets", owner=users["operator_a"], kind="assets", params={"site": "PAR1"}
     )
     w["decode"] = DecodeMeasurement.objects.first()
     w["expiry_notice"] = ExpiryNotice.objects.create(

@@ -78,6 +78,7 @@ def _request(w, method, path):
         "/api/enefg-exemptions/": w["exemption_a"].pk,
         "/api/management-systems/": w["system_a"].pk,
         "/api/exports/": w["export_a"].pk,
+        "/api/saved-reports/": w["saved_report_a"].pk,
         "/api/hardware-models/": hw.pk,
         "/api/ingest-jobs/": w["ingest_a"].pk,
         "/api/lifecycle-events/": w["event_a"].pk,
@@ -139,6 +140,17 @@ def _request(w, method, path):
             "workload": "training",
         },
         ("POST", "/api/exports/"): {"kind": "ewaste", "year": 2025, "sites": ["PAR1"]},
+        ("POST", "/api/saved-reports/"): {
+            "name": "New",
+            "kind": "assets",
+            "params": {"site": "PAR1"},
+        },
+        ("PUT", "/api/saved-reports/{id}/"): {
+            "name": "PAR1 assets",
+            "kind": "assets",
+            "params": {"site": "PAR1"},
+        },
+        ("PATCH", "/api/saved-reports/{id}/"): {"recipients": "lead@example.org"},
         ("POST", "/api/hardware-models/"): {
             "manufacturer": mfr.slug,
             "name": "New",
@@ -268,6 +280,7 @@ def _admin_url(w, name):
         "reporting_taskrun": lambda: w["task_a"].pk,
         "hardware_decodemeasurement": lambda: w["decode"].pk,
         "registry_reusemeasurement": lambda: w["reuse_measurement"].pk,
+        "exports_savedreport": lambda: w["saved_report_a"].pk,
         "registry_expirynotice": lambda: w["expiry_notice"].pk,
         "connectors_source": lambda: w["connector_source"].pk,
         "connectors_pull": lambda: w["pull"].pk,

@@ -1,4 +1,5 @@
-"""Admin: export jobs (read-only) and a page that writes the EU annual workbook."""
+"""Admin: export jobs (read-only) and the pages that write the EU annual workbook and the
+e-waste report."""
 
 import tempfile
 
@@ -9,11 +10,12 @@ from django.http import FileResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from registry import permissions as registry_policy
 from registry.models import Site
 from reporting import permissions as policy
 from reporting.admin import retry_failed_jobs
-from reporting.exports import eu_workbook, jobs
-from reporting.exports.models import ExportJob, ExportKind
+from reporting.exports import eu_workbook, ewaste, jobs
+from reporting.exports.models import ExportJob, ExportKind, SavedReport
 
 
 class EuWorkbookForm(forms.Form):
@@ -33,6 +35,21 @@ class EuWorkbookForm(forms.Form):
         required=False,
         help_text="Also export sites whose period is not validated; the README sheet says so.",
     )
+
+
+class EwasteForm(forms.Form):
+    year = forms.IntegerField(min_value=2000, max_value=2100)
+    sites = forms.ModelMultipleChoiceField(
+        Site.objects.all(), required=False, help_text="None selected: every site you may export."
+    )
+
+
+def _initial(request) -> dict:
+    """A link may fill in the form (the period page sends its year and site)."""
+    initial = {"year": request.GET.get("year")} if request.GET.get("year") else {}
+    if request.GET.getlist("sites"):
+        initial["sites"] = request.GET.getlist("sites")
+    return initial
 
 
 @admin.register(ExportJob)
@@ -67,14 +84,47 @@ class ExportJobAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def get_urls(self):
-        page = self.admin_site.admin_view(self.eu_workbook_view)
-        return [path("eu-workbook/", page, name="exports_eu_workbook"), *super().get_urls()]
+        page = self.admin_site.admin_view
+        return [
+            path("eu-workbook/", page(self.eu_workbook_view), name="exports_eu_workbook"),
+            path("ewaste/", page(self.ewaste_view), name="exports_ewaste"),
+            *super().get_urls(),
+        ]
+
+    def ewaste_view(self, request):
+        """Write the e-waste and circularity report for a year and send it."""
+        if not policy.can_read(request.user):
+            raise PermissionDenied
+        form = EwasteForm(request.POST or None, initial=_initial(request))
+        form.fields["sites"].queryset = policy.scope(Site.objects.all(), request.user, "pk")
+        if request.method == "POST" and form.is_valid():
+            d = form.cleaned_data
+            try:
+                params = jobs.authorise(
+                    request.user, ExportKind.EWASTE, {"sites": [s.code for s in d["sites"]]}
+                )
+            except PermissionDenied as exc:
+                messages.error(request, str(exc))
+            else:
+                handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response
+                ewaste.write_workbook(params.get("sites") or None, d["year"], handle)
+                handle.seek(0)
+                name = f"ewaste-{d['year']}.xlsx"
+                return FileResponse(handle, as_attachment=True, filename=name)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "E-waste and circularity report",
+            "form": form,
+            "opts": self.model._meta,
+            "jobs_url": reverse("admin:exports_exportjob_changelist"),
+        }
+        return TemplateResponse(request, "admin/exports/ewaste.html", context)
 
     def eu_workbook_view(self, request):
         """Write the EU annual workbook synchronously and send it."""
         if not policy.can_read(request.user):
             raise PermissionDenied
-        form = EuWorkbookForm(request.POST or None)
+        form = EuWorkbookForm(request.POST or None, initial=_initial(request))
         form.fields["sites"].queryset = policy.scope(Site.objects.all(), request.user, "pk")
         if request.method == "POST" and form.is_valid():
             d = form.cleaned_data
@@ -132,3 +182,96 @@ def export_selected_csv(modeladmin, request, queryset):
     return export_assets_response(
         exportable_assets(request.user, queryset), fmt="csv", filename="assets-selected"
     )
+
+
+class SavedReportForm(forms.ModelForm):
+    params = forms.JSONField(
+        required=False,
+        initial=dict,
+        help_text='The export\'s parameters, e.g. {"site": "PAR1", "format": "csv"} for an '
+        'asset register, {"year": 2025, "sites": ["PAR1"]} for an e-waste report.',
+    )
+
+    class Meta:
+        model = SavedReport
+        fields = (
+            "name", "kind", "params", "schedule", "weekday", "day_of_month", "recipients"
+        )  # fmt: skip
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind:
+            from rest_framework.exceptions import ValidationError as ApiValidationError
+
+            from reporting.exports.api import validate_params
+
+            try:
+                data["params"] = validate_params(kind, data.get("params") or {})
+                jobs.authorise(self.user, kind, data["params"])
+            except ApiValidationError as exc:
+                raise forms.ValidationError(_sentences(exc.detail)) from exc
+            except PermissionDenied as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return data
+
+
+def _sentences(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [f"{k}: {' '.join(map(str, v if isinstance(v, list) else [v]))}" for k, v in
+                detail.items()]  # fmt: skip
+    return [str(d) for d in detail]
+
+
+@admin.register(SavedReport)
+class SavedReportAdmin(admin.ModelAdmin):
+    """Each user's saved reports (superusers see everyone's); created with its owner's rights."""
+
+    form = SavedReportForm
+    list_display = ("name", "kind", "schedule", "owner", "last_sent_at", "last_error")
+    list_filter = ("kind", "schedule")
+    readonly_fields = ("owner", "last_sent_at", "last_job", "last_error")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class WithUser(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, user=request.user, **kw)
+
+        return WithUser
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("owner")
+        return qs if request.user.is_superuser else qs.filter(owner=request.user)
+
+    def _may(self, request) -> bool:
+        user = request.user
+        exporting = {registry_policy.OPERATOR, registry_policy.PROCUREMENT, registry_policy.AUDITOR}
+        return user.is_active and (
+            user.is_superuser or bool(registry_policy.roles(user) & exporting)
+        )
+
+    def has_module_permission(self, request):
+        return self._may(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._may(request)
+
+    def has_add_permission(self, request):
+        return self._may(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may(request)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.owner = request.user
+        super().save_model(request, obj, form, change)

@@ -2,8 +2,6 @@
 real SMTP server on 127.0.0.1 that receives the digest the daily task sends."""
 
 import datetime as dt
-import socket
-from email import message_from_bytes
 
 import pytest
 from django.core import mail
@@ -130,32 +128,6 @@ def test_admin_lists_expiring_units_and_the_notices_sent(client, operator, par, 
     expiry.send_digests()
     notices = client.get(reverse("admin:registry_expirynotice_changelist")).content.decode()
     assert "SOON" in notices and "Planned end of life" in notices
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-@pytest.fixture
-def smtp_server():
-    """A real SMTP server on 127.0.0.1 that keeps what it receives."""
-    controller_module = pytest.importorskip("aiosmtpd.controller")
-
-    class Keep:
-        def __init__(self):
-            self.received = []
-
-        async def handle_DATA(self, server, session, envelope):
-            self.received.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
-            return "250 Message accepted for delivery"
-
-    handler = Keep()
-    controller = controller_module.Controller(handler, hostname="127.0.0.1", port=_free_port())
-    controller.start()
-    yield controller, handler
-    controller.stop()
 
 
 def test_daily_task_sends_the_digest_through_smtp(operator, par, model, smtp_server, settings):

@@ -34,9 +34,10 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         extra = []
         if opts["site_measurements"]:
-            from registry.measurements import as_calibration_rows
-
-            extra = as_calibration_rows(opts["site_measurements"])
+            if not calibration.SITE_MEASUREMENT_READERS:
+                raise CommandError("No application keeps site measurements here.")
+            (read_site,) = calibration.SITE_MEASUREMENT_READERS
+            extra = read_site(opts["site_measurements"])
         try:
             table = calibration.load_table(extra_rows=extra)
             validation = calibration.load_validation()
