@@ -13,7 +13,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('hardware', '0006_decode_measurement_role'),
-        ('registry', '0010_inventoried_event_kind'),
+        ('registry', '0011_inventoried_event_kind'),
         ('reporting', '0015_aggregate_total_blank_help'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
