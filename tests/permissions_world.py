@@ -152,7 +152,10 @@ def build() -> dict:
     )
     w["pull"] = Pull.objects.create(source=w["connector_source"], state="succeeded")
     w["model_mapping"] = ModelMapping.objects.create(
-        part_kind="accelerator", reported_model="Matrix GPU", hardware_model=w["hardware_model"]
+        part_kind="accelerator",
+        reported_model="Matrix GPU",
+        # Not the model the matrix deletes: a mapped model is protected (409), as it should be.
+        hardware_model=factories.hardware_model("matrix-mapped-gpu"),
     )
     token, _key = tokens.issue(users["operator_a"])
     w["token"] = token
