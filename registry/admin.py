@@ -932,6 +932,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
     url = forms.URLField(
         max_length=500,
         assume_scheme="https",
+        widget=forms.URLInput(attrs={"size": 70}),
         label="Address",
         help_text="Receives a signed POST per matching ledger event.",
     )
