@@ -24,7 +24,7 @@ from django.utils import timezone
 
 from hardware.models import HardwareModel
 from registry import permissions
-from registry.lifecycle import EventKind, State
+from registry.lifecycle import EventKind, State, date_out_of_bounds
 from registry.models import ZERO_MASS, Asset, LifecycleEvent, Site
 
 BATCH = 5000
@@ -165,6 +165,16 @@ class _Row:
         return value
 
     def date(self, column: str, *, required: bool = False) -> dt.date | None:
+        day = self._date(column, required=required)
+        # The registry's time bounds (registry.lifecycle): a purchase has happened, a warranty's
+        # end or a planned end of life may lie ahead.
+        problem = day and date_out_of_bounds(day, planned=column != "purchase_date")
+        if problem:
+            self.error(column, problem)
+            return None
+        return day
+
+    def _date(self, column: str, *, required: bool = False) -> dt.date | None:
         value = self.raw(column)
         if isinstance(value, dt.datetime):
             return value.date()

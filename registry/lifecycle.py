@@ -4,9 +4,11 @@ Each event kind names the states it may start from, where it leads, and the deta
 `registry.services.record_event` is the only writer; it reads this table and nothing else.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import models
+from django.utils import timezone
 
 
 class State(models.TextChoices):
@@ -256,6 +258,31 @@ DECIMAL_DETAILS = {"price", "weighed_mass_kg"}
 DATE_DETAILS = {"purchase_date"}
 # A ledger row is kept forever: one detail (a note, a nested mapping) stays under 10 kB.
 MAX_DETAIL_BYTES = 10_000
+
+
+# Time has bounds: no date the registry keeps (an event, a purchase, any date a user types) lies
+# before this floor; past dates lie no later than now, planned ones (warranty end, end of life)
+# no later than the ceiling. Far below what PostgreSQL keeps (4713 BC), which Python cannot read.
+EARLIEST = dt.date(1990, 1, 1)
+LATEST_PLANNED = dt.date(2100, 12, 31)
+
+
+def date_out_of_bounds(value, *, planned: bool = False) -> str | None:
+    """Why a date or an aware moment lies outside the registry's bounds, or None if it does not."""
+    if isinstance(value, dt.datetime):
+        if value.astimezone(dt.UTC).date() < EARLIEST:
+            return f"lies before {EARLIEST.isoformat()}, the earliest date the registry keeps"
+        now = timezone.now()
+        if value > now:
+            return f"lies in the future (it is now {now.isoformat(timespec='seconds')})"
+        return None
+    if value < EARLIEST:
+        return f"lies before {EARLIEST.isoformat()}, the earliest date the registry keeps"
+    if planned and value > LATEST_PLANNED:
+        return f"lies after {LATEST_PLANNED.isoformat()}, the latest planned date kept"
+    if not planned and value > timezone.localdate():
+        return "lies in the future"
+    return None
 
 
 def releases(state_before: str | None, state_after: str) -> bool:
