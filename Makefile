@@ -19,7 +19,7 @@ help:
 	@echo "make test    - run the whole test suite (DATABASE_URL selects the database)"
 	@echo "make test-docs - run every sh block of README.md and docs/ against a fresh demo"
 	@echo "make fuzz    - a deeper random search for event sequences that break the ledger"
-	@echo "make lint    - ruff, format check, makemigrations --check, check --deploy"
+	@echo "make lint    - ruff, format check, import contracts, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
 	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,celery)"
 	@echo "make bench   - benchmarks (BENCH_QUICK=1 for the small CI mode)"
@@ -47,8 +47,12 @@ $(ENV_FILE): | $(STAMP)
 demo: install $(ENV_FILE)
 	$(CLI) demo
 
+# Two processes, each on its own test database; tests that share a Celery worker, the browser
+# or the database server's roles keep to one process (tests/conftest.py). TEST_WORKERS=0 runs
+# everything in this process.
+TEST_WORKERS ?= 2
 test: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
 # CI runs the ledger machine with 60 sequences of 40 steps; this runs 1,000 of 80, fresh random
 # ones each time (FUZZ_EXAMPLES, FUZZ_STEPS to change; DATABASE_URL selects the database).
@@ -64,6 +68,7 @@ test-docs: install $(ENV_FILE)
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	$(CLI) makemigrations --check --dry-run
 	DEBUG=0 SECRET_KEY=lint-only-$$(date +%s)-a-long-random-looking-secret-key-value-for-checks \
 		ALLOWED_HOSTS=circulus.example.org $(CLI) check --deploy --fail-level WARNING

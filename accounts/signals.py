@@ -1,11 +1,10 @@
 from django.contrib.auth.signals import user_logged_in, user_login_failed
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
-from rest_framework.authtoken.models import Token
 
 from accounts import audit, throttling
 from accounts.middleware import SCOPE as LOGIN
-from accounts.models import TokenAction, TokenEvent
+from accounts.models import ApiToken, TokenAction, TokenEvent
 
 
 @receiver(user_login_failed)
@@ -21,7 +20,7 @@ def forget_failed_logins(sender, user, request=None, **kwargs):
     throttling.clear_account(LOGIN, user.get_username())
 
 
-def _record(action: str, token: Token) -> None:
+def _record(action: str, token: ApiToken) -> None:
     actor, via = audit.current()
     TokenEvent.objects.create(
         action=action,
@@ -30,15 +29,16 @@ def _record(action: str, token: Token) -> None:
         actor_id=actor.pk if actor is not None else None,
         actor_name=actor.get_username() if actor is not None else "",
         via=via,
+        token_prefix=token.prefix,
     )
 
 
-@receiver(post_save, sender=Token)
+@receiver(post_save, sender=ApiToken)
 def token_created(sender, instance, created, **kwargs):
     if created:
         _record(TokenAction.CREATED, instance)
 
 
-@receiver(post_delete, sender=Token)
+@receiver(post_delete, sender=ApiToken)
 def token_revoked(sender, instance, **kwargs):
     _record(TokenAction.REVOKED, instance)

@@ -11,7 +11,6 @@ import time
 
 from django.conf import settings
 from django.core.cache import cache
-from rest_framework.throttling import BaseThrottle
 
 
 def now() -> float:
@@ -19,8 +18,18 @@ def now() -> float:
 
 
 def client_ip(request) -> str:
-    """REMOTE_ADDR, or the client named by trusted proxies (REST_FRAMEWORK["NUM_PROXIES"])."""
-    return BaseThrottle().get_ident(request)
+    """REMOTE_ADDR; behind TRUSTED_PROXY_COUNT proxies, the address the outermost one saw.
+
+    A client can write any X-Forwarded-For it likes, so the header is read only when proxies we
+    run append to it, and then only the entry our outermost proxy wrote.
+    """
+    remote = request.META.get("REMOTE_ADDR", "")
+    proxies = settings.TRUSTED_PROXY_COUNT
+    if not proxies:
+        return remote
+    hops = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    hops = [hop for hop in hops if hop]
+    return hops[-proxies] if len(hops) >= proxies else remote
 
 
 def _limits(scope: str) -> dict[str, tuple[int, int]]:

@@ -239,11 +239,12 @@ def clear() -> None:
 def _token() -> str:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Group
-    from rest_framework.authtoken.models import Token
+
+    from accounts import tokens
 
     user, _ = get_user_model().objects.get_or_create(username="bench-buyer")
     user.groups.add(Group.objects.get(name="procurement"))
-    return Token.objects.get_or_create(user=user)[0].key
+    return tokens.issue(user, days=1)[1]
 
 
 def _free_port() -> int:

@@ -1,4 +1,4 @@
-"""Shared API plumbing: permissions, parsers, the exception handler and JSON error pages.
+"""Shared API plumbing: parsers, the exception handler and JSON error pages.
 
 No input makes the API answer 500: bad bodies are refused by the parser, database refusals
 (constraint, range, protected reference) become 4xx naming the field, and whatever still
@@ -16,8 +16,10 @@ from django.db import DataError, IntegrityError, OperationalError, models
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.http import JsonResponse
 from django.views import defaults
-from rest_framework import exceptions, parsers, permissions, serializers, status
+from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
+
+from circulus import bounds
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +30,12 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "conflicts with the stored data"
     default_code = "conflict"
+
+
+class PayloadTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "the request body is too large"
+    default_code = "too_large"
 
 
 def exception_handler(exc, context):
@@ -63,6 +71,10 @@ def exception_handler(exc, context):
         response = drf_exception_handler(exc, context)
         response.status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
         return response
+    elif isinstance(exc, bounds.TooLarge):
+        exc = PayloadTooLarge(exc.reason)
+    elif isinstance(exc, bounds.Refused):
+        exc = exceptions.ParseError(exc.reason)
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError("the request could not be read")
     return drf_exception_handler(exc, context)
@@ -256,15 +268,6 @@ def reject_nul_in_url(get_response):
         return get_response(request)
 
     return middleware
-
-
-class IsStaffOrReadOnly(permissions.BasePermission):
-    """Authenticated users read; only staff write (the reference catalogue is curated)."""
-
-    def has_permission(self, request, view):
-        if not (request.user and request.user.is_authenticated):
-            return False
-        return request.method in permissions.SAFE_METHODS or request.user.is_staff
 
 
 class ValidatedModelSerializer(serializers.ModelSerializer):

@@ -20,6 +20,7 @@ ROUTED = {
     "reporting.aggregate_year": COMPUTE,
     "reporting.refresh_open_periods": COMPUTE,
     "exports.run_export": EXPORT,
+    "exports.send_scheduled_reports": EXPORT,
 }
 
 

@@ -7,6 +7,7 @@ unset; `CIRCULUS_ENV_FILE` names another file, or none when empty.
 
 import os
 import sys
+from datetime import date
 from pathlib import Path
 
 import dj_database_url
@@ -39,6 +40,8 @@ if _env_file:
 
 VAR_DIR = Path(os.environ.get("CIRCULUS_VAR_DIR", BASE_DIR / "var"))
 OUT_DIR = Path(os.environ.get("CIRCULUS_OUT_DIR", BASE_DIR / "out"))
+# The user docs served at /docs/<name>/ (not part of the Python package; the image copies them).
+DOCS_DIR = Path(os.environ.get("CIRCULUS_DOCS_DIR", BASE_DIR / "docs"))
 
 
 def env_bool(name: str, default: bool = False) -> bool:
@@ -74,7 +77,6 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally, no CDN
@@ -176,9 +178,41 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "circulus" / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", VAR_DIR / "static"))
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", VAR_DIR / "media"))
+# Mail (the expiry digests): through EMAIL_HOST when it is set, else written to the console.
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 30
+EMAIL_BACKEND = (
+    "django.core.mail.backends.smtp.EmailBackend"
+    if EMAIL_HOST
+    else "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Circulus <circulus@localhost>")
+# The address people reach Circulus at (https://circulus.example.org): asset labels' QR codes
+# point there. Unset, a label points at the address its request came in on.
+CIRCULUS_PUBLIC_URL = os.environ.get("CIRCULUS_PUBLIC_URL", "")
 WHITENOISE_USE_FINDERS = DEBUG  # dev: serve app static files without collectstatic
 if DEBUG or os.environ.get("PYTEST_VERSION"):
     STATIC_ROOT.mkdir(parents=True, exist_ok=True)
+
+# --- Input bounds (circulus/bounds.py; each documented in docs/operations.md) ---
+# The time window of every recorded instant: none before the floor, none later than now plus
+# the clock skew. Uploads beyond their size limit are answered 413 before they are read.
+INPUT_TIME_FLOOR = date.fromisoformat(os.environ.get("INPUT_TIME_FLOOR", "1990-01-01"))
+INPUT_CLOCK_SKEW_SECONDS = int(os.environ.get("INPUT_CLOCK_SKEW_SECONDS", "900"))
+READINGS_UPLOAD_MAX_BYTES = int(os.environ.get("READINGS_UPLOAD_MAX_MB", "512")) * 1024 * 1024
+IMPORT_UPLOAD_MAX_BYTES = int(os.environ.get("IMPORT_UPLOAD_MAX_MB", "50")) * 1024 * 1024
+# An asset import larger than this runs as a background job with progress, not in the request.
+IMPORT_SYNC_MAX_BYTES = int(os.environ.get("IMPORT_SYNC_MAX_KB", "2048")) * 1024
+IMPORT_MAX_COLUMNS = int(os.environ.get("IMPORT_MAX_COLUMNS", "200"))
+IMPORT_MAX_CELLS = int(os.environ.get("IMPORT_MAX_CELLS", "5000000"))
+XLSX_MAX_UNPACKED_BYTES = int(os.environ.get("XLSX_MAX_UNPACKED_MB", "256")) * 1024 * 1024
+# Files waiting under MEDIA_ROOT/imports longer than this are left by a crash: the beat deletes
+# them hourly.
+IMPORT_FILE_MAX_AGE_SECONDS = int(os.environ.get("IMPORT_FILE_MAX_AGE_SECONDS", "86400"))
 
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
@@ -202,6 +236,12 @@ AUTH_FAILURE_LIMITS = {
     },
     "token": {"ip": (int(os.environ.get("TOKEN_FAILURES_PER_IP", "20")), 900)},
 }
+# API tokens expire this many days after they are issued (0: never); `create_api_token --days`.
+API_TOKEN_DAYS = int(os.environ.get("API_TOKEN_DAYS", "365"))
+# The client address is REMOTE_ADDR, which a client cannot choose. Behind N reverse proxies that
+# each append to X-Forwarded-For, set TRUSTED_PROXY_COUNT=N: the address is then the N-th entry
+# from the right, the one the outermost trusted proxy saw. Left at 0, X-Forwarded-For is ignored.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 # The counts must be shared by every web process: a Redis cache when CACHE_URL is set.
 if os.environ.get("CACHE_URL"):
     CACHES = {
@@ -258,6 +298,8 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "circulus.api.exception_handler",
+    # DRF's throttles name the client as accounts.throttling.client_ip does.
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Circulus API",
@@ -322,6 +364,35 @@ CELERY_BEAT_SCHEDULE["jobs-reap-stale"] = {
 # by the reaper within minutes and retried; its late redelivery then finds nothing to claim).
 JOB_MAX_SECONDS = int(os.environ.get("JOB_MAX_SECONDS", str(4 * 3600)))
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_MAX_SECONDS + 600}
+# Daily: each operator's digest of warranties, support and planned ends of life coming up, each
+# date told once at each of these many days before it.
+EXPIRY_ALERT_DAYS = [int(d) for d in env_list("EXPIRY_ALERT_DAYS", "90,60,30")]
+CELERY_BEAT_SCHEDULE["registry-send-expiry-digests"] = {
+    "task": "registry.send_expiry_digests",
+    "schedule": crontab(hour=7, minute=0),
+}
+# Webhooks: due deliveries are swept this often (each event also sends at once); a delivery is
+# given up after this many attempts, the waits doubling from 30 s to at most an hour (~9 hours).
+WEBHOOK_MAX_ATTEMPTS = int(os.environ.get("WEBHOOK_MAX_ATTEMPTS", "15"))
+CELERY_BEAT_SCHEDULE["registry-deliver-webhooks"] = {
+    "task": "registry.deliver_webhooks",
+    "schedule": float(os.environ.get("WEBHOOK_SWEEP_SECONDS", "30")),
+}
+# Hourly: uploads waiting under MEDIA_ROOT/imports past IMPORT_FILE_MAX_AGE_SECONDS are removed.
+CELERY_BEAT_SCHEDULE["registry-remove-stale-import-files"] = {
+    "task": "registry.remove_stale_import_files",
+    "schedule": crontab(minute=20),
+}
+# Hourly: the stored readings files of finished ingest jobs (failed ones keep theirs to retry).
+CELERY_BEAT_SCHEDULE["reporting-remove-finished-uploads"] = {
+    "task": "reporting.remove_finished_uploads",
+    "schedule": crontab(minute=25),
+}
+# Daily: saved reports whose weekly or monthly day is today are run and e-mailed.
+CELERY_BEAT_SCHEDULE["exports-send-scheduled-reports"] = {
+    "task": "exports.send_scheduled_reports",
+    "schedule": crontab(hour=6, minute=0),
+}
 # Nightly: recompute every draft reporting period from the readings that arrived that day.
 CELERY_BEAT_SCHEDULE["reporting-refresh-open-periods"] = {
     "task": "reporting.refresh_open_periods",

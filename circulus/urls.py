@@ -8,6 +8,7 @@ from drf_spectacular.views import SpectacularAPIView
 from circulus import views
 from hardware.api.urls import router as hardware_router
 from registry.api.urls import router as registry_router
+from registry.views import asset_by_tag
 from reporting.api.urls import router as reporting_router
 from reporting.exports.urls import router as exports_router
 
@@ -36,6 +37,8 @@ urlpatterns = [
     # A login for every role: the admin's own login admits staff accounts only.
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(next_page="home"), name="logout"),
+    # What an asset label's QR code holds: short, and stable while the tag is.
+    path("a/<path:tag>/", asset_by_tag, name="asset-by-tag"),
     path("admin/", admin.site.urls),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", views.SwaggerOrLogin.as_view(url_name="schema"), name="api-docs"),

@@ -80,7 +80,7 @@ def home(request):
 def _doc_path(name: str):
     if not DOC_NAME.match(name):
         return None
-    path = settings.BASE_DIR / "docs" / f"{name}.md"
+    path = settings.DOCS_DIR / f"{name}.md"
     return path if path.is_file() else None
 
 

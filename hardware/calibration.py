@@ -25,6 +25,11 @@ import pandas as pd
 
 from hardware import inference
 
+#: Where `calibrate_reuse --site-measurements` finds a site's recorded runs: a function from
+#: site codes to rows shaped like decode_measurements.csv. The registry keeps those runs and
+#: hardware cannot import it, so the registry adds its reader here from its AppConfig.ready().
+SITE_MEASUREMENT_READERS: list = []
+
 MEASUREMENT_COLUMNS = (
     "id",
     "llm",

@@ -19,7 +19,6 @@ import csv
 import json
 import math
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -109,29 +108,6 @@ def load_llm_models(*paths: Path | str) -> dict[str, LLMSpec]:
                     else None,
                 )
     return out
-
-
-def load_grid_intensity(path: Path | str | None = None) -> dict[str, float]:
-    """Ember 2023 life-cycle intensities as kgCO2e/kWh keyed by country (EU27 for the EU)."""
-    path = Path(path) if path else CATALOGUE_DIR / "grid_intensity.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        # g → kg in Decimal: 380.9 / 1000 in floats is 0.38089999999999996, which the CUE's
-        # grid factor would then store and show.
-        return {
-            row["country"]: float(Decimal(row["g_co2e_per_kwh"]) / 1000)
-            for row in csv.DictReader(fh)
-        }
-
-
-def grid_intensity_citation(country: str, path: Path | str | None = None) -> tuple[str, str] | None:
-    """Where `load_grid_intensity`'s figure for `country` comes from, as the same file states it:
-    (year, 'source, url'); None when the file has no row for the country."""
-    path = Path(path) if path else CATALOGUE_DIR / "grid_intensity.csv"
-    with open(path, newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            if row["country"] == country:
-                return row["year"], f"{row['source']}, {row['url']}"
-    return None
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ import datetime as dt
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
+from django.db import transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -20,16 +21,24 @@ from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
 
-from registry import permissions, services
+from registry import expiry, labels, permissions, services, webhooks
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
     AssetCreateForm,
     ChooseKindForm,
     EventDetailsForm,
+    LabelSheetForm,
     add_lifecycle_errors,
 )
 from registry.lifecycle import EventKind, State, allowed_kinds
-from registry.models import Asset, LifecycleEvent, Site
+from registry.models import (
+    Asset,
+    ExpiryNotice,
+    LifecycleEvent,
+    Site,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from registry.resources import AssetResource
 
 STATE_COLOURS = {
@@ -156,6 +165,19 @@ class LifecycleEventAdmin(_ReadOnlyLedger, admin.ModelAdmin):
 # --- assets --------------------------------------------------------------------------------------
 
 
+class ExpiringFilter(admin.SimpleListFilter):
+    title = "warranty, support or end of life"
+    parameter_name = "expiring"
+
+    def lookups(self, request, model_admin):
+        return [(str(days), f"Within {days} days") for days in (30, 60, 90, 365)]
+
+    def queryset(self, request, queryset):
+        if self.value() and self.value().isdigit():
+            return expiry.expiring(queryset, int(self.value()), timezone.localdate())
+        return queryset
+
+
 class EolBeforeFilter(admin.SimpleListFilter):
     title = "planned end of life"
     parameter_name = "eol"
@@ -262,6 +284,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         "hardware_model__kind",
         ("hardware_model", admin.RelatedOnlyFieldListFilter),
         EolBeforeFilter,
+        ExpiringFilter,
         "workload",
     )
     search_fields = ("asset_tag", "serial_number")
@@ -269,7 +292,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
     date_hierarchy = "planned_eol"
     list_per_page = 100
     inlines = [LifecycleEventInline]
-    actions = ["decommission", "move", "reserve_for_reuse"]
+    actions = ["decommission", "move", "reserve_for_reuse", "print_labels"]
     fieldsets = (
         (None, {"fields": ("asset_tag", "serial_number", "hardware_model", "state_badge")}),
         ("Where", {"fields": ("site", "room", "rack", "position_u", "parent", "workload")}),
@@ -280,6 +303,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 "fields": (
                     "owner",
                     "warranty_end",
+                    "support_end",
                     "planned_eol",
                     "measured_mass_kg",
                     "data_bearing",
@@ -293,7 +317,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             None,
             {"fields": ("asset_tag", "serial_number", "hardware_model", "site", "room", "rack")},
         ),
-        ("", {"fields": ("position_u", "owner", "warranty_end", "planned_eol")}),
+        ("", {"fields": ("position_u", "owner", "warranty_end", "support_end", "planned_eol")}),
         (
             "Purchase (recorded as the asset's first ledger event)",
             {
@@ -416,7 +440,12 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 "<path:object_id>/record-event/",
                 self.admin_site.admin_view(self.record_event_view),
                 name="registry_asset_record_event",
-            )
+            ),
+            path(
+                "<path:object_id>/label/",
+                self.admin_site.admin_view(self.label_view),
+                name="registry_asset_label",
+            ),
         ]
         return extra + super().get_urls()
 
@@ -478,6 +507,47 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             "has_view_permission": self.has_view_permission(request, asset),
         }
         return TemplateResponse(request, "admin/registry/asset/record_event.html", context)
+
+    # --- labels
+
+    def label_view(self, request, object_id):
+        """One label on a label-sized page, for a label printer."""
+        asset = get_object_or_404(self.get_queryset(request), pk=object_id)
+        if not self.has_view_or_change_permission(request, asset):
+            raise PermissionDenied
+        form = LabelSheetForm(request.GET or None)
+        layout = form.cleaned_data["layout"] if form.is_valid() else labels.DEFAULT_LAYOUT
+        (text,) = labels.labels_for(Asset.objects.filter(pk=asset.pk), request)
+        return labels.pdf_response(labels.single_pdf(text, layout), f"label-{asset.pk}.pdf")
+
+    @admin.action(description="Print labels for selected assets…")
+    def print_labels(self, request, queryset):
+        count = queryset.count()
+        if count > labels.MAX_LABELS:
+            messages.error(
+                request,
+                f"{count} assets are selected; labels are printed for at most "
+                f"{labels.MAX_LABELS} at a time. Narrow the list with its filters.",
+            )
+            return None
+        form = LabelSheetForm(request.POST if "_apply" in request.POST else None)
+        if form.is_valid():
+            pdf = labels.sheet_pdf(
+                labels.labels_for(queryset.order_by("asset_tag"), request),
+                form.cleaned_data["layout"],
+                skip=form.cleaned_data["skip"],
+            )
+            return labels.pdf_response(pdf, "asset-labels.pdf")
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "title": "Print asset labels",
+            "form": form,
+            "count": count,
+            "selected": list(queryset.values_list("pk", flat=True)),
+            "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+        }
+        return TemplateResponse(request, "admin/registry/asset/print_labels.html", context)
 
     # --- bulk actions
 
@@ -591,3 +661,140 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
             if exact.exists():
                 return exact, False
         return super().get_search_results(request, queryset, search_term)
+
+
+@admin.register(ExpiryNotice)
+class ExpiryNoticeAdmin(admin.ModelAdmin):
+    """What the daily digests told, and to whom: read-only, written by the digest task."""
+
+    list_display = ("asset", "kind", "due", "threshold_days", "recipient", "sent_at")
+    list_filter = ("kind", "threshold_days", ("asset__site", admin.RelatedOnlyFieldListFilter))
+    search_fields = ("asset__asset_tag",)
+    list_select_related = ("asset", "recipient")
+    date_hierarchy = "due"
+
+    def has_view_permission(self, request, obj=None):
+        return permissions.can_read_in_admin(request.user)
+
+    def has_module_permission(self, request):
+        return permissions.can_read_in_admin(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class WebhookSubscriptionForm(forms.ModelForm):
+    url = forms.URLField(
+        max_length=500,
+        assume_scheme="https",
+        label="Address",
+        help_text="Receives a signed POST per matching ledger event.",
+    )
+    kinds = forms.MultipleChoiceField(
+        choices=EventKind.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Event kinds",
+        help_text="None ticked: every kind.",
+    )
+
+    class Meta:
+        model = WebhookSubscription
+        fields = ("name", "url", "active", "kinds", "sites", "from_state", "to_state")
+
+
+@admin.register(WebhookSubscription)
+class WebhookSubscriptionAdmin(admin.ModelAdmin):
+    """Superusers only (no role is given these permissions): an address receives ledger data."""
+
+    form = WebhookSubscriptionForm
+    list_display = ("name", "url", "active", "which_events", "created_at")
+    list_filter = ("active",)
+    filter_horizontal = ("sites",)
+    actions = ["rotate_secret"]
+
+    @admin.display(description="events")
+    def which_events(self, obj):
+        kinds = ", ".join(EventKind(k).label.lower() for k in obj.kinds) or "every kind"
+        change = ""
+        if obj.from_state or obj.to_state:
+            before = State(obj.from_state).label if obj.from_state else "any state"
+            after = State(obj.to_state).label if obj.to_state else "any state"
+            change = f"; from {before.lower()} to {after.lower()}"
+        return kinds + change
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.secret = webhooks.new_secret()
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        if not change:
+            _show_secret_once(request, obj)
+
+    @admin.action(description="Give the selected subscriptions a new signing secret…")
+    def rotate_secret(self, request, queryset):
+        for subscription in queryset:
+            subscription.secret = webhooks.new_secret()
+            subscription.save(update_fields=["secret"])
+            _show_secret_once(request, subscription)
+
+
+def _show_secret_once(request, subscription) -> None:
+    messages.warning(
+        request,
+        format_html(
+            "The signing secret of “{}” is <code>{}</code>. Copy it to the receiver now: it is "
+            "not shown again (a new one can be made with the “new signing secret” action).",
+            subscription.name,
+            subscription.secret,
+        ),
+    )
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    """The delivery log: what was sent where, how often, and what the receiver answered."""
+
+    list_display = (
+        "created_at",
+        "subscription",
+        "asset",
+        "event_kind",
+        "outcome",
+        "attempts",
+        "last_status",
+        "last_error",
+        "delivered_at",
+    )
+    list_filter = ("outcome", "subscription")
+    search_fields = ("asset__asset_tag", "=id")
+    list_select_related = ("subscription", "asset", "event")
+    readonly_fields = [f.name for f in WebhookDelivery._meta.fields]
+    actions = ["send_again"]
+
+    @admin.display(description="event")
+    def event_kind(self, obj):
+        return EventKind(obj.event.kind).label
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.action(description="Send the selected deliveries again now", permissions=["view"])
+    def send_again(self, request, queryset):
+        count = webhooks.retry(queryset)
+        transaction.on_commit(webhooks.send_soon)
+        messages.success(
+            request, f"{count} deliver{'y' if count == 1 else 'ies'} will be sent again."
+        )

@@ -6,7 +6,9 @@ real on the same file, all or nothing. The uploaded file waits between the two s
 MEDIA_ROOT, named by a random token kept in the uploader's session, and is deleted after use.
 """
 
+import contextlib
 import secrets
+import time
 from pathlib import Path
 
 from django import forms
@@ -17,6 +19,7 @@ from django.http import HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from circulus import bounds
 from registry.importing import ASSET_COLUMNS, import_assets, read_rows
 
 SESSION_KEY = "registry_asset_import"
@@ -30,15 +33,36 @@ class ImportFileForm(forms.Form):
         label="file", help_text="CSV or XLSX with a header row (row 1); columns as in the docs"
     )
 
+    status = 200  # 413 once the file is refused for its size
+
     def clean_import_file(self):
         upload = self.cleaned_data["import_file"]
         if not upload.name.lower().endswith(EXTENSIONS):
             raise forms.ValidationError("a .csv or .xlsx file, please")
+        try:
+            bounds.check_size(upload.size, settings.IMPORT_UPLOAD_MAX_BYTES, "the file")
+        except bounds.TooLarge as exc:
+            self.status = exc.status
+            raise forms.ValidationError(exc.reason) from None
         return upload
 
 
 def _pending_dir() -> Path:
     return Path(settings.MEDIA_ROOT) / "imports"
+
+
+def remove_stale_files(now: float | None = None) -> int:
+    """Delete the waiting files older than `IMPORT_FILE_MAX_AGE_SECONDS` (left by a crash or an
+    upload never confirmed); their count."""
+    cutoff = (now or time.time()) - settings.IMPORT_FILE_MAX_AGE_SECONDS
+    removed = 0
+    folder = _pending_dir()
+    for stored in folder.iterdir() if folder.is_dir() else ():
+        with contextlib.suppress(FileNotFoundError):  # a concurrent sweep took it
+            if stored.is_file() and stored.stat().st_mtime < cutoff:
+                stored.unlink()
+                removed += 1
+    return removed
 
 
 def _preview_rows(file_path: Path) -> tuple[list[str], list[list[str]], bool]:
@@ -80,6 +104,13 @@ class AssetImportMixin:
     def import_view(self, request):
         if not self.has_import_permission(request):
             raise PermissionDenied
+        if request.method == "POST":
+            try:  # before the body is parsed: an upload too large is never read
+                bounds.check_form_upload(request.META, settings.IMPORT_UPLOAD_MAX_BYTES)
+            except bounds.TooLarge as exc:
+                form = ImportFileForm()
+                form.status = exc.status
+                return self._page(request, form, too_large=exc.reason)
         if request.method == "POST" and "_confirm" in request.POST:
             return self._confirm(request)
         report = preview = None
@@ -90,15 +121,22 @@ class AssetImportMixin:
             folder = _pending_dir()
             folder.mkdir(parents=True, exist_ok=True)
             stored = folder / f"{token}{Path(upload.name).suffix.lower()}"
-            with stored.open("wb") as handle:
-                for chunk in upload.chunks():
-                    handle.write(chunk)
-            report = import_assets(stored, actor=request.user, dry_run=True)
-            if report.ok:
-                request.session[SESSION_KEY] = {"token": token, "name": upload.name}
-                preview = _preview_rows(stored)
-            else:
-                stored.unlink(missing_ok=True)
+            pending = False
+            try:
+                with stored.open("wb") as handle:
+                    for chunk in upload.chunks():
+                        handle.write(chunk)
+                report = import_assets(stored, actor=request.user, dry_run=True)
+                if report.ok:
+                    preview = _preview_rows(stored)
+                    request.session[SESSION_KEY] = {"token": token, "name": upload.name}
+                    pending = True
+            finally:  # only a file waiting for its confirmation stays (the beat removes it late)
+                if not pending:
+                    stored.unlink(missing_ok=True)
+        return self._page(request, form, report=report, preview=preview)
+
+    def _page(self, request, form, *, report=None, preview=None, too_large=""):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -108,8 +146,10 @@ class AssetImportMixin:
             "preview": preview,
             "token": request.session.get(SESSION_KEY, {}).get("token") if preview else None,
             "columns": ASSET_COLUMNS,
+            "too_large": too_large,
         }
-        return TemplateResponse(request, self.import_template, context)
+        status = form.status if form.status != 200 else (report.refused if report else 0)
+        return TemplateResponse(request, self.import_template, context, status=status or 200)
 
     def _confirm(self, request):
         pending = request.session.pop(SESSION_KEY, None) or {}
@@ -127,14 +167,4 @@ class AssetImportMixin:
             messages.success(request, f"{pending['name']}: {report.summary()}.")
             return HttpResponseRedirect(reverse("admin:registry_asset_changelist"))
         # Something changed since the preview (say, another import took a tag).
-        context = {
-            **self.admin_site.each_context(request),
-            "opts": self.model._meta,
-            "title": "Import assets",
-            "form": ImportFileForm(),
-            "report": report,
-            "preview": None,
-            "token": None,
-            "columns": ASSET_COLUMNS,
-        }
-        return TemplateResponse(request, self.import_template, context)
+        return self._page(request, ImportFileForm(), report=report)

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from hardware import inference
-from registry import measurements, permissions, reuse
+from registry import measurements, permissions, reservations, reuse
 from registry.api.reuse import ReuseQuerySerializer
 from registry.models import ReuseMeasurement
 
@@ -78,7 +78,7 @@ def reuse_method_view(request):
     if not permissions.can_read(request.user):
         context = {**admin.site.each_context(request), "title": "Reuse candidates"}
         return TemplateResponse(request, TEMPLATE, {**context, "forbidden": True}, status=403)
-    text = (Path(settings.BASE_DIR) / "docs" / "reuse.md").read_text(encoding="utf-8")
+    text = (Path(settings.DOCS_DIR) / "reuse.md").read_text(encoding="utf-8")
     context = {**admin.site.each_context(request), "title": "How reuse figures are made"}
     return TemplateResponse(request, "admin/registry/reuse_method.html", {**context, "text": text})
 
@@ -91,7 +91,7 @@ def _reserve(request):
         return None
     outcomes = [
         o.as_dict()
-        for o in reuse.reserve_for_request(
+        for o in reservations.reserve_for_request(
             request_name=name, purpose=purpose, actor=request.user, asset_tags=tags
         )
     ]

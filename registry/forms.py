@@ -5,7 +5,7 @@ from django.contrib.admin.widgets import AdminDateWidget, AdminSplitDateTime
 from django.db import transaction
 from django.utils import timezone
 
-from registry import services
+from registry import labels, services
 from registry.lifecycle import METALS, MOVES, PREVIOUS, SAME, EventKind, State
 from registry.models import Asset, LifecycleEvent, Site
 
@@ -85,6 +85,7 @@ class AssetCreateForm(forms.ModelForm):
             "position_u",
             "owner",
             "warranty_end",
+            "support_end",
             "planned_eol",
             "measured_mass_kg",
             "data_bearing",
@@ -240,3 +241,20 @@ class EventDetailsForm(forms.Form):
             details[name] = value
         to_state = data.get("to_state") if "to_state" not in self.detail_names else None
         return {"occurred_at": data["occurred_at"], "to_state": to_state, "details": details}
+
+
+class LabelSheetForm(forms.Form):
+    """Which label stock to print on, and how many labels of the first sheet are used up."""
+
+    layout = forms.ChoiceField(
+        label="Label sheet",
+        choices=[(code, stock.label) for code, stock in labels.LAYOUTS.items()],
+        initial=labels.DEFAULT_LAYOUT,
+    )
+    skip = forms.IntegerField(
+        label="Labels already used on the first sheet",
+        min_value=0,
+        max_value=max(stock.per_sheet for stock in labels.LAYOUTS.values()) - 1,
+        initial=0,
+        help_text="Printing starts after these, left to right, top to bottom.",
+    )

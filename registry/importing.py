@@ -9,6 +9,7 @@ PostgreSQL, executemany elsewhere). It writes exactly what `services.create_asse
 fields, state and ledger row.
 """
 
+import contextlib
 import csv
 import datetime as dt
 import io
@@ -22,8 +23,9 @@ from pathlib import Path
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from circulus import bounds
 from hardware.models import HardwareModel
-from registry import permissions
+from registry import permissions, webhooks
 from registry.lifecycle import EventKind, State, date_out_of_bounds
 from registry.models import ZERO_MASS, Asset, LifecycleEvent, Site
 
@@ -44,6 +46,7 @@ ASSET_COLUMNS = (
     "currency",
     "supplier",
     "warranty_end",
+    "support_end",
     "planned_eol",
     "measured_mass_kg",
     "state",
@@ -79,7 +82,11 @@ class RowError:
 
     def __str__(self) -> str:
         where = f"row {self.row}" if self.row else "file"
-        return f"{where}, column {self.column}: {self.message}" if self.column else where
+        return (
+            f"{where}, column {self.column}: {self.message}"
+            if self.column
+            else (f"{where}: {self.message}")
+        )
 
 
 @dataclass
@@ -89,12 +96,15 @@ class ImportReport:
     updated: int = 0
     dry_run: bool = False
     errors: list[RowError] = field(default_factory=list)
+    refused: int = 0  # the HTTP status of a file refused whole (400, or 413 too large)
 
     @property
     def ok(self) -> bool:
         return not self.errors
 
     def summary(self) -> str:
+        if self.refused:
+            return f"{self.errors[0]}; nothing was written"
         if self.errors:
             return f"{len(self.errors)} error(s) in {self.rows} row(s); nothing was written"
         verb = "would create" if self.dry_run else "created"
@@ -106,23 +116,64 @@ class ImportReport:
 
 
 def read_rows(path_or_file, *, name: str | None = None) -> tuple[list[str], Iterator[list]]:
-    """Column names and an iterator over the data rows of a CSV or XLSX file (by extension)."""
-    name = name or getattr(path_or_file, "name", None) or str(path_or_file)
-    if str(name).lower().endswith((".xlsx", ".xlsm")):
-        import openpyxl
+    """Column names and an iterator over the data rows of a CSV or XLSX file (by extension).
 
-        book = openpyxl.load_workbook(path_or_file, read_only=True, data_only=True)
-        rows = book.active.iter_rows(values_only=True)
-    else:
-        if isinstance(path_or_file, str | Path):
-            handle = open(path_or_file, newline="", encoding="utf-8-sig")  # noqa: SIM115
+    The file is checked against `circulus.bounds` before any row is parsed and while the rows
+    are read: `bounds.Refused` names what is wrong (encoding, NUL, not a workbook, too many
+    columns or cells).
+    """
+    name = name or getattr(path_or_file, "name", None) or str(path_or_file)
+    with _binary(path_or_file) as handle:
+        if str(name).lower().endswith((".xlsx", ".xlsm")):
+            rows = _xlsx_rows(handle.read())
         else:
-            raw = path_or_file.read()
-            text = raw.decode("utf-8-sig") if isinstance(raw, bytes) else raw
-            handle = io.StringIO(text, newline="")
-        rows = csv.reader(handle)
+            rows = _csv_rows(bounds.decode(handle.read()))
+    rows = _counted(rows)
     header = next(rows, None) or []
+    bounds.check_columns(len(header))
     return [str(h or "").strip().lower() for h in header], rows
+
+
+@contextlib.contextmanager
+def _binary(path_or_file):
+    if isinstance(path_or_file, str | Path):
+        with open(path_or_file, "rb") as handle:
+            yield handle
+    else:
+        yield path_or_file
+
+
+def _xlsx_rows(raw: bytes) -> Iterator[tuple]:
+    import openpyxl
+
+    data = io.BytesIO(raw)  # the workbook is read whole, within the upload limit
+    bounds.check_xlsx(data)
+    try:
+        book = openpyxl.load_workbook(data, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a damaged workbook
+        raise bounds.Refused(f"not a readable XLSX workbook ({exc.__class__.__name__})") from None
+    sheet = book.active
+    # Rows as stored, not padded to the width the file claims (a forged dimension would make
+    # every row 16,384 cells wide).
+    sheet.reset_dimensions()
+    return sheet.iter_rows(values_only=True)
+
+
+def _csv_rows(text: str) -> Iterator[list[str]]:
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        yield from reader
+    except csv.Error as exc:
+        raise bounds.Refused(f"not readable as CSV: {exc}", line=reader.line_num) from None
+
+
+def _counted(rows) -> Iterator:
+    """`rows`, refused (bounds.Refused) once they hold more cells than the import limit."""
+    cells = 0
+    for number, row in enumerate(rows, start=1):
+        cells += max(len(row), 1)
+        bounds.check_cells(cells, number)
+        yield row
 
 
 def _text(value) -> str:
@@ -166,9 +217,9 @@ class _Row:
 
     def date(self, column: str, *, required: bool = False) -> dt.date | None:
         day = self._date(column, required=required)
-        # The registry's time bounds (registry.lifecycle): a purchase has happened, a warranty's
-        # end or a planned end of life may lie ahead.
-        problem = day and date_out_of_bounds(day, planned=column != "purchase_date")
+        # A warranty's or support's end, or a planned end of life, may lie ahead, within the
+        # registry's bounds (the purchase date is checked against the input window below).
+        problem = day and column != "purchase_date" and date_out_of_bounds(day, planned=True)
         if problem:
             self.error(column, problem)
             return None
@@ -238,18 +289,27 @@ class _Row:
 # --- assets --------------------------------------------------------------------------------------
 
 
-def purchase_moment(purchase_date: dt.date, time_zone: str) -> dt.datetime:
-    """The ledger time of an imported purchase: the start of its date at the site."""
-    return dt.datetime.combine(purchase_date, dt.time(0), tzinfo=zoneinfo.ZoneInfo(time_zone))
-
-
 def _chunks(items: list, size: int = BATCH) -> Iterable[list]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
 
 
+def refused(exc: bounds.Refused, *, dry_run: bool) -> ImportReport:
+    """The report of a file refused whole (outside the input bounds): nothing was read."""
+    report = ImportReport(dry_run=dry_run, refused=exc.status)
+    report.errors.append(RowError(exc.line, "", exc.reason))
+    return report
+
+
 def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportReport:
     """Import new assets, each with its `purchased` ledger row. All rows or none."""
+    try:
+        return _import_assets(path_or_file, actor=actor, dry_run=dry_run)
+    except bounds.Refused as exc:  # met before anything is written
+        return refused(exc, dry_run=dry_run)
+
+
+def _import_assets(path_or_file, *, actor, dry_run: bool) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
     errors = report.errors
     header, rows = read_rows(path_or_file)
@@ -300,8 +360,8 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
         elif writable is not None and code not in writable:
             row.error("site", f"you may not create assets at site '{code}'")
         purchase_date = row.date("purchase_date", required=True)
-        if purchase_date and purchase_date > today:
-            row.error("purchase_date", "lies in the future")
+        if purchase_date and (outside := bounds.date_refusal(purchase_date, today)):
+            row.error("purchase_date", outside)
         price = row.decimal("purchase_price", digits=12, places=2, required=True)
         currency = row.text("currency", required=True).upper()
         if currency and not (len(currency) == 3 and currency.isalpha() and currency.isascii()):
@@ -318,6 +378,7 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
             "position_u": row.whole("position_u"),
             "owner": row.text("owner"),
             "warranty_end": row.date("warranty_end"),
+            "support_end": row.date("support_end"),
             "planned_eol": row.date("planned_eol"),
             "measured_mass_kg": row.decimal("measured_mass_kg", digits=9, places=3),
             # As `services.create_asset` sets it: from the model, or the operator says so.
@@ -387,6 +448,10 @@ def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportR
     try:
         with transaction.atomic():
             _write_assets(parsed, actor)
+            if webhooks.subscribed():
+                tags = [fields["asset_tag"] for _, fields, _, _ in parsed]
+                for chunk in _chunks(tags):
+                    webhooks.queue(LifecycleEvent.objects.filter(asset__asset_tag__in=chunk))
     except IntegrityError as exc:  # a concurrent writer took a tag or serial after validation
         errors.append(RowError(0, "", f"refused by the database, nothing written: {exc}"))
         return report
@@ -586,6 +651,13 @@ def _copy_assets(parsed: list, now: dt.datetime, actor) -> None:
 
 def import_sites(path_or_file, *, dry_run: bool = False) -> ImportReport:
     """Create or update sites by code (`code,name,country,time_zone`). All rows or none."""
+    try:
+        return _import_sites(path_or_file, dry_run=dry_run)
+    except bounds.Refused as exc:  # met before anything is written
+        return refused(exc, dry_run=dry_run)
+
+
+def _import_sites(path_or_file, *, dry_run: bool) -> ImportReport:
     from django.core.exceptions import ValidationError
 
     report = ImportReport(dry_run=dry_run)

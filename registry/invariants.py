@@ -42,8 +42,8 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from circulus import bounds
 from registry.lifecycle import (
-    EARLIEST,
     IN_CUSTODY,
     LATEST_PLANNED,
     EventKind,
@@ -53,7 +53,6 @@ from registry.lifecycle import (
 )
 from registry.models import Asset, LifecycleEvent, SanitisationPolicy, Site
 
-FLOOR = dt.datetime.combine(EARLIEST, dt.time(0), dt.UTC)
 LINKS = (EventKind.COMPONENT_INSTALLED, EventKind.COMPONENT_REMOVED)
 
 
@@ -183,7 +182,7 @@ class _Fleet:
         events = LifecycleEvent.objects.all()
         if ids is not None:
             events = events.filter(asset_id__in=ids)
-        outside = Q(occurred_at__lt=FLOOR) | Q(occurred_at__gt=F("recorded_at"))
+        outside = Q(occurred_at__lt=bounds.earliest()) | Q(occurred_at__gt=F("recorded_at"))
         safe_at = Case(
             When(outside, then=Value(None)), default=F("occurred_at"), output_field=DateTimeField()
         )
@@ -199,25 +198,23 @@ class _Fleet:
 
     @staticmethod
     def _dates(scope) -> list:
-        today = timezone.localdate()
-        bounds = {
-            "purchase_date": Q(purchase_date__lt=EARLIEST) | Q(purchase_date__gt=today),
-            "warranty_end": Q(warranty_end__lt=EARLIEST) | Q(warranty_end__gt=LATEST_PLANNED),
-            "planned_eol": Q(planned_eol__lt=EARLIEST) | Q(planned_eol__gt=LATEST_PLANNED),
-        }
+        today, floor = timezone.localdate(), bounds.time_floor()
+        dates = {"purchase_date": Q(purchase_date__lt=floor) | Q(purchase_date__gt=today)}
+        for field in ("warranty_end", "support_end", "planned_eol"):
+            dates[field] = Q(**{f"{field}__lt": floor}) | Q(**{f"{field}__gt": LATEST_PLANNED})
         any_out = Q()
-        for q in bounds.values():
+        for q in dates.values():
             any_out |= q
         found = scope.filter(any_out).annotate(
             **{
                 f"out_{field}": ExpressionWrapper(q, output_field=BooleanField())
-                for field, q in bounds.items()
+                for field, q in dates.items()
             }
         )
         return [
             (row["asset_tag"], field)
-            for row in found.values("asset_tag", *(f"out_{f}" for f in bounds))
-            for field in bounds
+            for row in found.values("asset_tag", *(f"out_{f}" for f in dates))
+            for field in dates
             if row[f"out_{field}"]
         ]
 

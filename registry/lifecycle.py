@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from django.db import models
 from django.utils import timezone
 
+from circulus import bounds
+
 
 class State(models.TextChoices):
     ORDERED = "ordered", "Ordered"
@@ -261,37 +263,37 @@ MAX_DETAIL_BYTES = 10_000
 
 
 # Time has bounds: no date the registry keeps (an event, a purchase, any date a user types) lies
-# before this floor; past dates lie no later than now, planned ones (warranty end, end of life)
-# no later than the ceiling. Far below what PostgreSQL keeps (4713 BC), which Python cannot read.
-EARLIEST = dt.date(1990, 1, 1)
+# before the input floor (circulus.bounds: 1990-01-01 unless INPUT_TIME_FLOOR says later);
+# past dates lie no later than now, planned ones (a warranty's or support's end, an end of
+# life) no later than this ceiling. PostgreSQL keeps timestamps back to 4713 BC, which Python
+# cannot read: the database refuses a new row before 1990-01-01 too.
 LATEST_PLANNED = dt.date(2100, 12, 31)
 
 
 def date_out_of_bounds(value, *, planned: bool = False) -> str | None:
-    """Why a date or an aware moment lies outside the registry's bounds, or None if it does not."""
+    """Why a date or an aware moment lies outside the registry's bounds, or None if it does not.
+
+    An event's moment may not lie ahead at all (no clock skew: an event dated ahead would hold
+    back every later one on its asset)."""
     if isinstance(value, dt.datetime):
-        if value.astimezone(dt.UTC).date() < EARLIEST:
-            return f"lies before {EARLIEST.isoformat()}, the earliest date the registry keeps"
+        if value < bounds.earliest():
+            return bounds.instant_refusal(value)
         now = timezone.now()
         if value > now:
             return f"lies in the future (it is now {now.isoformat(timespec='seconds')})"
         return None
-    if value < EARLIEST:
-        return f"lies before {EARLIEST.isoformat()}, the earliest date the registry keeps"
-    if planned and value > LATEST_PLANNED:
+    if not planned:
+        return bounds.date_refusal(value, timezone.localdate())
+    if value < bounds.time_floor():
+        return bounds.date_refusal(value)
+    if value > LATEST_PLANNED:
         return f"lies after {LATEST_PLANNED.isoformat()}, the latest planned date kept"
-    if not planned and value > timezone.localdate():
-        return "lies in the future"
     return None
 
 
 def releases(state_before: str | None, state_after: str) -> bool:
     """Whether a move hands the asset to someone else (the sanitisation gate applies)."""
     return state_after in RELEASED and state_before not in RELEASED
-
-
-def move_for(kind: str) -> Move:
-    return MOVES[kind]
 
 
 def allowed_kinds(state: str | None) -> list[str]:

@@ -1,5 +1,6 @@
 """Sites, physical assets and their append-only lifecycle ledger."""
 
+import uuid
 import zoneinfo
 from decimal import Decimal
 
@@ -118,6 +119,13 @@ class Asset(models.Model):
     currency = models.CharField(max_length=3, blank=True, validators=[CURRENCY])
     supplier = models.CharField(max_length=200, blank=True)
     warranty_end = models.DateField(null=True, blank=True, validators=[validate_planned_date])
+    support_end = models.DateField(
+        null=True,
+        blank=True,
+        verbose_name="support end",
+        help_text="The maker's or a contractor's support (firmware, spares, service) ends.",
+        validators=[validate_planned_date],
+    )
     planned_eol = models.DateField(
         null=True,
         blank=True,
@@ -371,3 +379,125 @@ class ReuseMeasurement(models.Model):
         # then skips the constraint on a field that already has an error.
         if isinstance(self.power_w, (int, Decimal)) and self.power_w <= 0:
             raise ValidationError({"power_w": "must be above 0"})
+
+
+class ExpiryNotice(models.Model):
+    """One expiry (warranty, support or planned end of life) of one asset told to one operator
+    at one threshold: the digest task sends each at most once."""
+
+    class Kind(models.TextChoices):
+        WARRANTY = "warranty", "Warranty ends"
+        SUPPORT = "support", "Support ends"
+        END_OF_LIFE = "end-of-life", "Planned end of life"
+
+    asset = models.ForeignKey(Asset, on_delete=models.CASCADE, related_name="expiry_notices")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    due = models.DateField(help_text="The date that was announced.")
+    threshold_days = models.PositiveSmallIntegerField(
+        help_text="Told when at most this many days were left."
+    )
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="expiry_notices"
+    )
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["due", "asset_id"]
+        verbose_name = "expiry notice"
+        constraints = [
+            # A new date (an extended warranty) is a new expiry: it is told again.
+            models.UniqueConstraint(
+                fields=["asset", "kind", "due", "threshold_days", "recipient"],
+                name="expiry_notice_once",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.due:%Y-%m-%d}: {self.asset}"
+
+
+class WebhookSubscription(models.Model):
+    """An address told of every ledger event that matches: by kind, site and state change."""
+
+    name = models.CharField(max_length=100)
+    url = models.URLField(
+        max_length=500, verbose_name="address", help_text="https://… that receives a POST per event"
+    )
+    secret = models.CharField(
+        max_length=64,
+        editable=False,
+        help_text="Signs each delivery (HMAC-SHA256); shown once, when the subscription is made.",
+    )
+    kinds = models.JSONField(
+        default=list, blank=True, help_text="Event kinds to send; none means every kind."
+    )
+    sites = models.ManyToManyField(
+        Site, blank=True, related_name="+", help_text="Sites to send; none means every site."
+    )
+    from_state = models.CharField(
+        max_length=24,
+        choices=State.choices,
+        blank=True,
+        help_text="Only events leaving this state.",
+    )
+    to_state = models.CharField(
+        max_length=24,
+        choices=State.choices,
+        blank=True,
+        help_text="Only events ending in this state.",
+    )
+    active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = "webhook subscription"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WebhookDelivery(models.Model):
+    """One event sent (or to be sent) to one subscription. Its id is the delivery id a receiver
+    sees on every attempt, so a retry after a lost answer can be recognised and dropped."""
+
+    class Outcome(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent"
+        DELIVERED = "delivered", "Delivered"
+        GAVE_UP = "gave-up", "Given up after every retry"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    subscription = models.ForeignKey(
+        WebhookSubscription, on_delete=models.CASCADE, related_name="deliveries"
+    )
+    event = models.ForeignKey(LifecycleEvent, on_delete=models.PROTECT, related_name="+")
+    asset = models.ForeignKey(Asset, on_delete=models.PROTECT, related_name="+")
+    outcome = models.CharField(max_length=10, choices=Outcome.choices, default=Outcome.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField()
+    last_status = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name="last HTTP status"
+    )
+    last_error = models.CharField(max_length=500, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "webhook delivery"
+        verbose_name_plural = "webhook deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["subscription", "event"], name="webhook_once_per_event")
+        ]
+        indexes = [
+            models.Index(fields=["outcome", "next_attempt_at"], name="webhook_due"),
+            models.Index(
+                fields=["subscription", "asset", "outcome", "event"], name="webhook_order"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.subscription} ← event {self.event_id}"

@@ -7,6 +7,7 @@ Imports do not come through here: the admin's Import page and `import_assets` bo
 
 from import_export import fields, resources, widgets
 
+from circulus.spreadsheet import neutralise
 from hardware.models import HardwareModel
 from registry.importing import ASSET_COLUMNS
 from registry.models import Asset, Site
@@ -27,6 +28,12 @@ class AssetResource(resources.ModelResource):
         model = Asset
         fields = ASSET_COLUMNS  # one column list for the admin and the command
         export_order = fields
+
+    def export_field(self, field, instance, **kwargs):
+        # The export jobs' rule: a text starting like a formula gets a leading quote, in CSV and
+        # in XLSX alike (openpyxl would store "=…" as a formula).
+        value = super().export_field(field, instance, **kwargs)
+        return neutralise(value) if isinstance(value, str) else value
 
     def get_queryset(self):
         return super().get_queryset().select_related("hardware_model", "site")

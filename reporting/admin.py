@@ -6,6 +6,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
@@ -18,15 +19,19 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
+from circulus import bounds
 from registry.models import Site
+from reporting import indicators as ind
 from reporting import ingest, jobs, selectors
 from reporting import label as label_2026
 from reporting import permissions as policy
 from reporting.charts import monthly_svg
 from reporting.models import (
+    EnefgExemption,
     FieldValue,
     IngestJob,
     JobStatus,
+    ManagementSystem,
     MeasurementPoint,
     MeterSetting,
     PeriodStatus,
@@ -41,9 +46,7 @@ from reporting.models import (
 from reporting.permissions import may_retry_job
 from reporting.presentation import cue_factor_basis, indicator_rows
 from reporting.services import transition
-from reporting.tasks import queue_compute, queue_ingest
-
-SYNC_UPLOAD_BYTES = 5_000_000  # larger uploads are ingested by a task
+from reporting.tasks import queue_compute
 
 
 def _site_of(obj, site_path: str):
@@ -124,7 +127,18 @@ class SiteProfileAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             "also_colocation", "operation_start_year", "operation_start_month", "postcode")}),
         ("Annex I 2 redundancy", {"fields": (
             "red_el_hv", "red_el_lv", "red_el_rack", "red_cool_room", "red_cool_rack")}),
+        ("Germany, EnEfG", {"fields": ("public_owner",)}),
     )  # fmt: skip
+
+
+@admin.register(ManagementSystem)
+class ManagementSystemAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
+    """EnEfG §12: a site's energy or environmental management system, dated."""
+
+    list_display = ("site", "kind", "state", "since", "valid_until", "document")
+    list_filter = ("kind", "state", "site")
+    search_fields = ("site__code", "document", "body")
+    fields = ("site", "kind", "state", "since", "valid_until", "document", "body", "note")
 
 
 class UploadForm(forms.Form):
@@ -132,6 +146,16 @@ class UploadForm(forms.Form):
     replace = forms.BooleanField(
         required=False, help_text="Overwrite conflicting readings (old values kept as revisions)"
     )
+    status = 200  # 413 once the file is refused for its size
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        try:
+            bounds.check_size(upload.size, settings.READINGS_UPLOAD_MAX_BYTES, "the file")
+        except bounds.TooLarge as exc:
+            self.status = exc.status
+            raise forms.ValidationError(exc.reason) from None
+        return upload
 
 
 class MeterSettingInline(admin.TabularInline):
@@ -228,42 +252,39 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     def upload_readings(self, request):
         if not self._writable(request, None):
             raise PermissionDenied
+        if request.method == "POST":
+            try:  # before the body is parsed: an upload too large is never read
+                bounds.check_form_upload(request.META, settings.READINGS_UPLOAD_MAX_BYTES)
+            except bounds.TooLarge as exc:
+                messages.error(request, exc.reason)
+                form = UploadForm()
+                form.status = exc.status
+                return self._upload_page(request, form, None, "Upload readings (readings.csv)")
         form = UploadForm(request.POST or None, request.FILES or None)
         report = None
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["file"]
-            replace = form.cleaned_data["replace"]
-            job = IngestJob.objects.create(
-                source=upload.name, replace=replace, requested_by=request.user
+            submission = ingest.submit_readings(
+                upload,
+                user=request.user,
+                source=upload.name,
+                replace=form.cleaned_data["replace"],
+                size=upload.size,
             )
-            if upload.size > SYNC_UPLOAD_BYTES:
-                job.file.save(f"{job.pk}.csv", upload, save=True)
-                queue_ingest(job)
+            if submission.queued:
+                job = submission.job
                 messages.info(request, f"Queued as ingest job {job.pk}; see Ingest jobs.")
+            elif submission.collided:  # nothing stored: upload it again
+                messages.error(request, str(submission.collided))
             else:
-                lines = codecs.iterdecode(upload, "utf-8-sig")
-                try:
-                    result = ingest.ingest_csv(
-                        lines,
-                        replace=replace,
-                        allowed_site_ids=self._allowed(request),
-                        job=job,
-                        user=request.user,
-                    )
-                except ingest.Collided as exc:  # nothing stored: upload it again
-                    ingest.fail_job(job, exc)
-                    messages.error(request, str(exc))
-                    result = None
-                except Exception as exc:
-                    ingest.fail_job(job, exc)  # never left pending
-                    raise
-                if result is not None:
-                    ingest.record_report(job, result)
-                    report = {
-                        "summary": result.summary(),
-                        "errors": result.errors.shown,
-                        "conflicts": result.conflicts.shown,
-                    }
+                result = submission.report
+                report = {
+                    "summary": result.summary(),
+                    "errors": result.errors.shown,
+                    "conflicts": result.conflicts.shown,
+                }
+                if not result.accepted:
+                    form.status = 400
         return self._upload_page(request, form, report, "Upload readings (readings.csv)")
 
     def import_meters(self, request):
@@ -287,7 +308,9 @@ class MeasurementPointAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             "help": "CSV with a header line; timestamps ISO 8601 with a UTC offset. "
             "A file with any bad line is rejected whole.",
         }
-        return TemplateResponse(request, "admin/reporting/upload.html", context)
+        return TemplateResponse(
+            request, "admin/reporting/upload.html", context, status=getattr(form, "status", 200)
+        )
 
 
 READINGS_PER_PAGE = 100
@@ -354,6 +377,14 @@ class InstrumentInline(PeriodPartInline):
     extra = 0
 
 
+class ExemptionInline(PeriodPartInline):
+    """EnEfG §11(3), §12(4) and (6): the ground, its dates and the proof."""
+
+    model = EnefgExemption
+    extra = 0
+    fields = ("ground", "valid_from", "valid_until", "document", "note")
+
+
 def _decimal(value) -> Decimal | None:
     return None if value in (None, "") else Decimal(str(value))
 
@@ -371,7 +402,7 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     list_display = ("__str__", "status", "start_date", "end_date", "partial_year", "pue")
     list_filter = ("status", "year", "site")
     list_select_related = ("site", "result")
-    inlines = (FieldValueInline, SegmentInline, InstrumentInline)
+    inlines = (FieldValueInline, SegmentInline, InstrumentInline, ExemptionInline)
     actions = ("compute", "validate", "submit", "reopen")
 
     class Media:
@@ -379,18 +410,19 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
 
     readonly_fields = (
         "status", "indicators", "monthly_chart", "inputs", "findings", "coverage", "computed",
-        "label_preview",
+        "label_preview", "management_systems", "field_dictionary",
     )  # fmt: skip
     fieldsets = (
         (None, {"fields": ("site", "year", "partial_year", "start_date", "end_date", "status")}),
         ("Entered information", {"fields": (
-            "schema", "heat_reuse_readiness", "pdit_basis", "wue_category", "eit_method_note",
+            "field_dictionary", "heat_reuse_readiness", "pdit_basis", "wue_category",
+            "eit_method_note",
             "grid_functions", "refrigerants",
             "cdd_source", "cserv_scr_coverage_pct", "cstor_scr_coverage_pct", "fill_gaps",
             "notes")}),
         ("Result", {"fields": (
-            "computed", "indicators", "label_preview", "monthly_chart", "findings", "inputs",
-            "coverage")}),
+            "computed", "indicators", "label_preview", "monthly_chart", "findings",
+            "management_systems", "inputs", "coverage")}),
     )  # fmt: skip
 
     def _result(self, obj):
@@ -488,6 +520,37 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             for f in result.findings
         ]
         return _table(("severity", "rule", "message", "legal reference", "applies from"), rows)
+
+    @admin.display(description="field dictionary")
+    def field_dictionary(self, obj):
+        if not obj or not obj.year:
+            return "chosen by the year when the period is saved"
+        schema, why = ind.governing_dictionary(obj.year)
+        return format_html('<strong>{}</strong><p class="help">{}</p>', schema, why)
+
+    @admin.display(description="EnEfG §12 management system")
+    def management_systems(self, obj):
+        if not obj or not obj.pk or obj.site.country != "DE":
+            return "—"
+        state, systems = selectors.management_state(obj.site, obj.end_date)
+        rows = [
+            (
+                s.get_kind_display(),
+                s.get_state_display(),
+                s.since,
+                s.valid_until or "open-ended",
+                s.document,
+                s.body,
+            )
+            for s in systems
+        ]
+        table = _table(("system", "state", "since", "until", "document", "by"), rows)
+        return format_html(
+            "<p>State on {}: <strong>{}</strong> (management systems are entered per site).</p>{}",
+            obj.end_date,
+            state,
+            table if rows else "",
+        )
 
     @admin.display(description="meter coverage")
     def coverage(self, obj):

@@ -77,6 +77,11 @@ class Meters:
         )
 
 
+def window(first: datetime, last: datetime) -> tuple[int, int]:
+    """The accepted instants [first, last] as microseconds since 1970 UTC."""
+    return (first - EPOCH) // MICROSECOND, (last - EPOCH) // MICROSECOND
+
+
 @dataclass
 class Checked:
     """A block whose every row passed: the staged columns."""
@@ -100,6 +105,7 @@ def check(
     positions: tuple[int, int, int],
     meters: Meters,
     field_limit: int,
+    window: tuple[int, int] = (INT64_MIN, INT64_MAX),
 ) -> Checked | None:
     """The staged columns of a plain block of `lines` CSV lines (UTF-8), or None (check row by
     row). `field_limit`: the csv module's field size limit, beyond which it refuses a line."""
@@ -145,7 +151,7 @@ def check(
     ts_us = parsed[stamp.indices.to_numpy()]
     if (ts_us < meters.valid_from[meter]).any() or (ts_us > meters.valid_to[meter]).any():
         return None
-    if (ts_us > LAST_US).any():
+    if (ts_us > LAST_US).any() or (ts_us < window[0]).any() or (ts_us > window[1]).any():
         return None
 
     if not pc.all(pc.match_substring_regex(value, VALUE_PATTERN)).as_py():

@@ -13,10 +13,12 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from registry.models import Site
+from reporting import indicators as ind
 from reporting import ingest
 from reporting.computation import aggregate_year, compute_and_store
 from reporting.models import (
     FieldValue,
+    ManagementSystem,
     PeriodResult,
     PeriodStatus,
     PowerDemandSegment,
@@ -56,6 +58,8 @@ ENTERED = {
     "TWH-DELIV": ("58", "measured", "district heating flow sensor after the heat pump", ""),
     "CER-HEAT": ("9800000", "estimated", "", "heat removed, from IT energy"),
     "CER-COOL": ("1900000", "measured", "cooling sub-meters", ""),
+    # EnEfG §11(2) S. 3: the heat pump raising waste heat for the district network
+    "EUPGRADE": ("410000", "measured", "heat-pump sub-meter (district heating feed)", ""),
 }
 
 
@@ -84,8 +88,22 @@ def load_demo_site_de(stdout) -> Site:
             "red_el_rack": "2N",
             "red_cool_room": "N+1",
             "red_cool_rack": "N",
+            "public_owner": False,
         },
     )
+    # EnEfG §12: an ISO 50001 system, certified before the 1 January 2026 duty
+    if not site.management_systems.exists():
+        system = ManagementSystem(
+            site=site,
+            kind="iso-50001",
+            state="certified",
+            since=date(2024, 3, 1),
+            valid_until=date(2027, 2, 28),
+            document="ISO 50001 certificate DE-50001-2024-0112",
+            body="Demo Zertifizierung GmbH",
+        )
+        system.full_clean()
+        system.save()
     folder = settings.VAR_DIR / "demo"
     folder.mkdir(parents=True, exist_ok=True)
     meters_csv = folder / "BER1-meters.csv"
@@ -145,7 +163,6 @@ def _period(site: Site) -> None:
     period = open_period(
         site,
         YEAR,
-        schema="2024/1364+2026",
         pdit_basis="installed",
         wue_category=2,
         heat_reuse_readiness="reusing",
@@ -188,8 +205,9 @@ def run_demo_kpis_de(stdout) -> PeriodResult:
     aggregate_year(YEAR)
     i = result.indicators
     stdout.write(
-        f"   {result.period} [{period.schema}]: PUE {i['PUE'][:5]}  WUE {i['WUE'][:5]} "
-        f"(WIN-FRE/EIT)  ERF {i['ERF'][:5]}  CER {i['CER'][:5]}  size class {i['size_class']}"
+        f"   {result.period} [{period.schema}]: PUE {i['PUE'][:5]} (EnEfG §11: "
+        f"{i['PUE-11'][:5]})  WUE {i['WUE'][:5]} ({ind.wue_water_symbol(period.schema)}/EIT)  "
+        f"ERF {i['ERF'][:5]}  CER {i['CER'][:5]}  size class {i['size_class']}"
     )
     values = {s: _dec(v["value"]) for s, v in result.inputs.items()}
     preview = label.for_period(

@@ -20,105 +20,26 @@ from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Literal, TypeGuard
 
+# The fields, units and conversions live in `reporting.symbols`; read here as ind.X too.
+from reporting.symbols import (  # noqa: F401
+    ALL_SYMBOLS,
+    DICTIONARY_FROM,
+    SCHEMA_2024,
+    SCHEMA_2026,
+    SCHEMAS,
+    SYMBOLS,
+    SYMBOLS_2026,
+    SYMBOLS_DE,
+    TRAFFIC,
+    UNITS,
+    convert,
+    field_dictionary,
+    governing_dictionary,
+    report_due,
+    wue_water_symbol,
+)
+
 Number = Decimal | int
-
-# Annex II symbols → (reference, canonical unit). TIN is printed twice in the regulation
-# (II.1(l) setpoint and II.3(c) traffic); here TIN is the setpoint and traffic is TIN-TRAFFIC.
-SYMBOLS: dict[str, tuple[str, str]] = {
-    "PDIT": ("II.1(a)", "kW"),
-    "SDC": ("II.1(b)", "m2"),
-    "SCR": ("II.1(c)", "m2"),
-    "EDC": ("II.1(d)", "kWh"),
-    "EDC-BG": ("II.1(d)", "kWh"),
-    "EIT": ("II.1(e)", "kWh"),
-    "CBTG": ("II.1(g)", "kW"),
-    "WIN": ("II.1(h)", "m3"),
-    "WIN-POT": ("II.1(i)", "m3"),
-    "EREUSE": ("II.1(j)", "kWh"),
-    "TWH": ("II.1(k)", "°C"),
-    "TIN": ("II.1(l)", "°C"),
-    "CDD": ("II.1(n)", "degree-days"),
-    "ERES-TOT": ("II.1(o)", "kWh"),
-    "ERES-GOO": ("II.1(p)", "kWh"),
-    "ERES-PPA": ("II.1(q)", "kWh"),
-    "ERES-OS": ("II.1(r)", "kWh"),
-    "CSERV": ("II.2(a)", "SERT score"),
-    "CSTOR": ("II.2(b)", "PB"),
-    "BIN": ("II.3(a)", "GB/s"),
-    "BOUT": ("II.3(b)", "GB/s"),
-    "TIN-TRAFFIC": ("II.3(c)", "EB"),
-    "TOUT": ("II.3(d)", "EB"),
-}
-
-
-# --- field dictionaries ------------------------------------------------------------------------
-
-# A period states which dictionary its fields follow. The 2026 rating-scheme act C(2026) 3472
-# amends 2024/1364: WUE is computed on freshwater input (WIN-FRE), kept apart from WIN-POT, and
-# the data-traffic indicators are dropped (§5).
-SCHEMA_2024 = "2024/1364"
-SCHEMA_2026 = "2024/1364+2026"
-SCHEMAS = (SCHEMA_2024, SCHEMA_2026)
-TRAFFIC = ("BIN", "BOUT", "TIN-TRAFFIC", "TOUT")
-SYMBOLS_2026: dict[str, tuple[str, str]] = {"WIN-FRE": ("C(2026) 3472 II.1(h)", "m3")}
-
-# Germany, EnEfG Anlage 3 (RZReg data points) that have no EU field (§11 DE mapping).
-SYMBOLS_DE: dict[str, tuple[str, str]] = {
-    "PNR": ("EnEfG Anl. 3 1(f)", "kW"),  # non-redundant rated connected load
-    "EGRID": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity purchased from the grid
-    "EFEED": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity fed back into the grid
-    "EOWN": ("EnEfG Anl. 3 2(a)", "kWh"),  # own electricity generation
-    "WH-AIR": ("EnEfG Anl. 3 2(c)", "kWh"),
-    "WH-WATER": ("EnEfG Anl. 3 2(c)", "kWh"),
-    "WH-GROUND": ("EnEfG Anl. 3 2(c)", "kWh"),
-    "TWH-AIR": ("EnEfG Anl. 3 2(c)", "°C"),
-    "TWH-WATER": ("EnEfG Anl. 3 2(c)", "°C"),
-    "TWH-GROUND": ("EnEfG Anl. 3 2(c)", "°C"),
-    "TWH-DELIV": ("EnEfG Anl. 3 2(d)", "°C"),  # mean temperature of heat delivered
-    "CER-HEAT": ("EnEfG Anl. 3 2(h)", "kWh"),  # heat removed by the cooling system
-    "CER-COOL": ("EnEfG Anl. 3 2(h)", "kWh"),  # energy used by the cooling system
-}
-ALL_SYMBOLS: dict[str, tuple[str, str]] = {**SYMBOLS, **SYMBOLS_2026, **SYMBOLS_DE}
-
-
-def field_dictionary(schema: str) -> dict[str, tuple[str, str]]:
-    """The Annex II fields a period of ``schema`` reports (symbol → reference, unit)."""
-    if schema == SCHEMA_2024:
-        return dict(SYMBOLS)
-    if schema == SCHEMA_2026:
-        kept = {s: v for s, v in SYMBOLS.items() if s not in TRAFFIC}
-        return {**kept, **SYMBOLS_2026}
-    raise ValueError(f"unknown schema {schema!r}; one of {SCHEMAS}")
-
-
-def wue_water_symbol(schema: str) -> str:
-    """The water input WUE divides by EIT: WIN under 2024/1364, WIN-FRE under the 2026 act."""
-    return "WIN-FRE" if schema == SCHEMA_2026 else "WIN"
-
-
-# --- units -------------------------------------------------------------------------------------
-
-# unit → (canonical unit, factor). GJ uses 1 kWh = 3.6 MJ exactly.
-UNITS: dict[str, tuple[str, Decimal]] = {
-    "Wh": ("kWh", Decimal("0.001")),
-    "kWh": ("kWh", Decimal(1)),
-    "MWh": ("kWh", Decimal(1000)),
-    "GWh": ("kWh", Decimal(1_000_000)),
-    "GJ": ("kWh", Decimal(1000) / Decimal("3.6")),
-    "L": ("m3", Decimal("0.001")),
-    "m3": ("m3", Decimal(1)),
-    "W": ("kW", Decimal("0.001")),
-    "kW": ("kW", Decimal(1)),
-    "MW": ("kW", Decimal(1000)),
-}
-
-
-def convert(value: Number, unit: str, to: str) -> Decimal:
-    """Convert ``value`` in ``unit`` to ``to`` (energy → kWh, water → m³, power → kW)."""
-    (base_from, f_from), (base_to, f_to) = UNITS[unit], UNITS[to]
-    if base_from != base_to:
-        raise ValueError(f"cannot convert {unit} to {to}")
-    return Decimal(value) * f_from / f_to
 
 
 def round_reported(value: Decimal | None, places: int = 2) -> Decimal | None:

@@ -1,4 +1,4 @@
-"""A preview of the 2026 rating label (C(2026) 3472, spec §5) from a period's figures; no Django.
+"""A preview of the 2026 rating label (draft act, spec §5) from a period's figures; no Django.
 
 The European database issues the official label (from 15 August 2027, valid 15 August to
 15 August); this module only shows what it would say. Classes are taken on the values rounded
@@ -13,7 +13,16 @@ from html import escape
 
 from reporting import indicators as ind
 
-PREVIEW = "preview — the official label is issued by the European database"
+DRAFT = "draft act, class bounds unverified"
+PREVIEW = f"preview ({DRAFT}) — the official label is issued by the European database"
+# Where the class bounds come from: the draft is the confirmed text, the adoption is reported by
+# one secondary source only (the reference specification, §5 and key fact 9).
+BOUND_SOURCES = (
+    "Class bounds: A, B, D and G as quoted from the act C(2026) 3472 by one secondary source "
+    "(fact-check reports checked 23 Sep 2026; the adoption was not found again on 6 Dec 2026); "
+    "C implied by the B and D bounds; the E/F split is unpublished. The confirmed text is the "
+    "draft Ares(2026)3247482 of 27 Mar 2026."
+)
 FIRST_LABEL_YEAR = 2027  # "By 15 August 2027 and every year thereafter", for the year before
 TRADE_OFF = (
     "PUE and WUE trade off: evaporative cooling lowers PUE and raises WUE; compare both "
@@ -83,6 +92,7 @@ def build(
     if operation_start_year:
         notes.append(f"In operation since {operation_start_year}.")
     notes.append(TRADE_OFF)
+    notes.append(BOUND_SOURCES)
     return Label(
         year=year,
         pue=pue2,
@@ -135,17 +145,19 @@ def svg(label: Label) -> str:
 
     The notes are not drawn: the page prints them in full beside the image, and a shortened
     second copy in the SVG read as a repeat."""
+    banner = PREVIEW.replace(f" ({DRAFT})", "")
     parts = [
-        '<svg xmlns="http://www.w3.org/2000/svg" width="420" height="360" '
-        'viewBox="0 0 420 360" role="img" aria-label="2026 rating label preview" '
+        '<svg xmlns="http://www.w3.org/2000/svg" width="420" height="372" '
+        'viewBox="0 0 420 372" role="img" aria-label="2026 rating label preview, draft act" '
         'font-family="sans-serif">',
-        '<rect x="1" y="1" width="418" height="358" fill="#fff" stroke="#333"/>',
-        '<rect x="1" y="1" width="418" height="26" fill="#b00020"/>',
-        f'<text x="10" y="19" font-size="12" fill="#fff">{escape(PREVIEW)}</text>',
-        f'<text x="10" y="48" font-size="15" font-weight="bold">EU data centre rating '
+        '<rect x="1" y="1" width="418" height="370" fill="#fff" stroke="#333"/>',
+        '<rect x="1" y="1" width="418" height="38" fill="#b00020"/>',
+        f'<text x="10" y="17" font-size="12" fill="#fff">{escape(banner)}</text>',
+        f'<text x="10" y="33" font-size="12" fill="#fff" font-weight="bold">{escape(DRAFT)}</text>',
+        f'<text x="10" y="60" font-size="15" font-weight="bold">EU data centre rating '
         f"{label.year}</text>",
-        *_scale(10, 70, "PUE", label.pue, label.pue_class),
-        *_scale(220, 70, "WUE [L/kWh]", label.wue, label.wue_class),
+        *_scale(10, 82, "PUE", label.pue, label.pue_class),
+        *_scale(220, 82, "WUE [L/kWh]", label.wue, label.wue_class),
     ]
     lines = [
         f"Region (NUTS 3): {label.region_nuts3 or '—'}",
@@ -156,7 +168,7 @@ def svg(label: Label) -> str:
         label.valid,
     ]
     for i, line in enumerate(lines):
-        parts.append(f'<text x="10" y="{250 + i * 18}" font-size="11">{escape(line[:70])}</text>')
+        parts.append(f'<text x="10" y="{262 + i * 18}" font-size="11">{escape(line[:70])}</text>')
     parts.append("</svg>")
     return "".join(parts)
 

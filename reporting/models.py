@@ -16,6 +16,7 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from registry.models import Site
+from reporting import enefg
 from reporting import indicators as ind
 
 # Annex I 2: redundancy against the baseline 'N', e.g. N, N+1, N+2, 2N, 2N+1.
@@ -72,6 +73,13 @@ class SiteProfile(models.Model):
         blank=True,
         validators=[POSTCODE],
         help_text="Postal code of the site (Germany: EnEfG Anlage 3 1(d), RZReg)",
+    )
+    public_owner = models.BooleanField(
+        "owned by or operated for a public body",
+        null=True,
+        blank=True,
+        help_text="Germany, EnEfG §12(3): a management system is validated or certified from "
+        "300 kW (else from 1 MW). Blank: unknown.",
     )
 
     history = HistoricalRecords()
@@ -143,7 +151,9 @@ class ReportingPeriod(models.Model):
         max_length=16,
         choices=Schema.choices,
         default=Schema.EU_2024,
-        help_text="2024/1364+2026: WUE = WIN-FRE / EIT, no data-traffic indicators",
+        editable=False,
+        help_text="Chosen by the year: the dictionary applying when the year's report is due. "
+        "2024/1364+2026: WUE = WIN-FRE / EIT, no data-traffic indicators",
     )
     heat_reuse_readiness = models.CharField(
         max_length=10, choices=HeatReuseReadiness.choices, blank=True, help_text="2026 label"
@@ -186,12 +196,17 @@ class ReportingPeriod(models.Model):
 
     @classmethod
     def calendar_year(cls, site: Site, year: int, **fields) -> "ReportingPeriod":
+        fields.setdefault("schema", ind.governing_dictionary(year)[0])
         return cls(
             site=site, year=year, start_date=date(year, 1, 1), end_date=date(year, 12, 31), **fields
         )
 
     def clean(self):
         errors = {}
+        if self.year:
+            # The year chooses the dictionary (an act adopted after a report was due does not
+            # govern it); a year change moves the period to its year's dictionary.
+            self.schema = ind.governing_dictionary(self.year)[0]
         if self.year and self.start_date and self.end_date:
             if not (self.start_date.year == self.end_date.year == self.year):
                 errors["end_date"] = f"The period must lie within {self.year}."
@@ -208,9 +223,9 @@ class ReportingPeriod(models.Model):
             known = set(ind.field_dictionary(self.schema)) | set(ind.SYMBOLS_DE)
             stranded = sorted(set(self.values.values_list("symbol", flat=True)) - known)
             if stranded:
-                errors["schema"] = (
-                    f"{', '.join(stranded)} entered: not in the {self.schema} field dictionary; "
-                    "remove them first."
+                errors["year"] = (
+                    f"{', '.join(stranded)} entered: not in the {self.schema} field dictionary "
+                    f"of {self.year}; remove them first."
                 )
         if errors:
             raise ValidationError(errors)
@@ -360,6 +375,131 @@ class RenewableInstrument(models.Model):
             raise ValidationError({"gos_not_owned_kwh": "Exceeds the instrument's volume."})
 
 
+# --- Germany: EnEfG exemptions and management systems ------------------------------------------
+
+
+class ExemptionGround(models.TextChoices):
+    # EnEfG §11(3) S. 1 Nr. 1-3 lift the ERF duty; §12(4) the duty of §12(1); §12(6) §12(1)-(3).
+    ERF_LATER_EVENTS = "11-3-1", "§11(3) Nr. 1: reused share fell later, without fault"
+    ERF_AGREEMENT = "11-3-2", "§11(3) Nr. 2: waste-heat agreement with municipality or network"
+    ERF_OFFER_DECLINED = "11-3-3", "§11(3) Nr. 3: heat offered at cost, not taken in six months"
+    EMS_HEAT_NETWORK = "12-4", "§12(4): ≥ 50 % reused via a heat network, ≤ 7.5 GWh a year"
+    DECOMMISSIONING = "12-6", "§12(6): planned out of operation before 1 July 2027"
+
+
+class EnefgExemption(models.Model):
+    """An EnEfG exemption the operator proves for a reporting period: its ground, the dates it
+    holds and the document that proves it (EnEfG §11(3): "wenn der Betreiber ... nachweist")."""
+
+    period = models.ForeignKey(
+        "ReportingPeriod", on_delete=models.CASCADE, related_name="enefg_exemptions"
+    )
+    ground = models.CharField(max_length=8, choices=ExemptionGround.choices)
+    valid_from = models.DateField(null=True, blank=True, help_text="Blank: from the start")
+    valid_until = models.DateField(
+        null=True,
+        blank=True,
+        help_text="Blank: open-ended. §12(6): the planned end of operation.",
+    )
+    document = models.CharField(
+        max_length=300, help_text="The proof: agreement, offer, plan (reference or file name)"
+    )
+    note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["period", "ground", "valid_from"]
+        verbose_name = "EnEfG exemption"
+
+    def __str__(self) -> str:
+        return f"{self.period} {self.get_ground_display()}"
+
+    @property
+    def site(self) -> Site:
+        return self.period.site
+
+    def clean(self):
+        errors = {}
+        if not (self.document or "").strip():
+            errors["document"] = "Name the document that proves the exemption."
+        if self.valid_from and self.valid_until and self.valid_from > self.valid_until:
+            errors["valid_until"] = "Ends before it starts."
+        if self.ground == ExemptionGround.DECOMMISSIONING and not (
+            self.valid_until and self.valid_until < enefg.DECOMMISSION_BEFORE
+        ):
+            errors["valid_until"] = (
+                "§12(6) holds for a planned end of operation before 1 July 2027: enter that "
+                "date here."
+            )
+        if errors:
+            raise ValidationError(errors)
+
+    def as_rule(self) -> enefg.Exemption:
+        return enefg.Exemption(self.ground, self.valid_from, self.valid_until, self.document)
+
+
+class SystemKind(models.TextChoices):
+    # EnEfG §3 Nr. 16 and 17/29
+    ENERGY = "iso-50001", "Energy management system (DIN EN ISO 50001)"
+    EMAS = "emas", "Environmental management system (EMAS)"
+
+
+class SystemState(models.TextChoices):
+    IN_PLACE = enefg.IN_PLACE, "In place"
+    VALIDATED = enefg.VALIDATED, "Validated (EMAS, by an environmental verifier)"
+    CERTIFIED = enefg.CERTIFIED, "Certified (ISO 50001, by a certification body)"
+
+
+class ManagementSystem(models.Model):
+    """A site's energy or environmental management system from a date (EnEfG §12): in place,
+    then validated (EMAS) or certified (ISO 50001). No row in effect on a day: none."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="management_systems")
+    kind = models.CharField(max_length=10, choices=SystemKind.choices)
+    state = models.CharField(max_length=10, choices=SystemState.choices)
+    since = models.DateField(help_text="In place, validated or certified from this day")
+    valid_until = models.DateField(
+        null=True, blank=True, help_text="Certificate or registration end; blank: open-ended"
+    )
+    document = models.CharField(
+        max_length=300, help_text="Certificate, EMAS registration or management manual"
+    )
+    body = models.CharField(
+        "certifier or verifier", max_length=200, blank=True, help_text="Validated or certified by"
+    )
+    note = models.TextField(blank=True)
+
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["site__code", "since"]
+        verbose_name = "energy or environmental management system"
+
+    def __str__(self) -> str:
+        return f"{self.site} {self.get_kind_display()} {self.get_state_display()} {self.since}"
+
+    def clean(self):
+        errors = {}
+        if self.state == SystemState.CERTIFIED and self.kind != SystemKind.ENERGY:
+            errors["state"] = "EMAS is validated, not certified."
+        if self.state == SystemState.VALIDATED and self.kind != SystemKind.EMAS:
+            errors["state"] = "An ISO 50001 system is certified, not validated."
+        if self.state != SystemState.IN_PLACE and not (self.body or "").strip():
+            errors["body"] = "Name who validated or certified it."
+        if not (self.document or "").strip():
+            errors["document"] = "Name the certificate, registration or manual."
+        if self.since and self.valid_until and self.since > self.valid_until:
+            errors["valid_until"] = "Ends before it starts."
+        if errors:
+            raise ValidationError(errors)
+
+    def as_rule(self) -> enefg.ManagementSystem:
+        return enefg.ManagementSystem(
+            self.kind, self.state, self.since, self.valid_until, self.document
+        )
+
+
 # --- meters and readings -----------------------------------------------------------------------
 
 
@@ -379,6 +519,10 @@ class Quantity(models.TextChoices):
     HEAT_RELEASE_AIR = "heat-release-air", "DE WH-AIR: waste heat released to air"
     HEAT_RELEASE_WATER = "heat-release-water", "DE WH-WATER: waste heat released to water"
     HEAT_RELEASE_GROUND = "heat-release-ground", "DE WH-GROUND: waste heat released to ground"
+    HEAT_UPGRADE = (
+        "heat-upgrade",
+        "DE EUPGRADE: electricity only for upgrading waste heat (EnEfG §11(2) S. 3)",
+    )
     HEAT_EXPORT = "heat-export", "EREUSE: heat handed over at the boundary"
     HEAT_INTERNAL_REUSE = "heat-internal-reuse", "EREUSE: exported heat used to cool the DC"
     RENEWABLE_ONSITE = "renewable-onsite", "ERES-OS: on-site renewable generation"

@@ -3,8 +3,8 @@
 `reporting_reading` is RANGE-partitioned on timestamp by UTC month: `reporting_reading_y2025m03`
 holds [2025-03-01T00:00Z, 2025-04-01T00:00Z). The beat creates the months ahead
 (`ensure_ahead`); ingest calls `ensure_months` with the months its rows fall in before loading
-them (only months that hold rows: a typo'd year in one row makes one month, not centuries of
-them), so a file reaching far ahead gets its months too.
+them (only months that hold rows, and only inside the input window of `circulus.bounds`: no
+month before its floor or after the current one), so storage never grows for a typo'd year.
 
 DEFAULT partition policy: there is one (`reporting_reading_default`) as a catch-all, so a write
 outside every monthly partition (a raw INSERT, a far-off timestamp) is never refused. It is
@@ -19,6 +19,8 @@ import re
 from datetime import UTC, datetime
 
 from django.db import connection, transaction
+
+from circulus import bounds
 
 TABLE = "reporting_reading"
 DEFAULT = f"{TABLE}_default"
@@ -81,11 +83,17 @@ def ensure_partitions(start: datetime, end: datetime) -> list[str]:
     nothing itself, can still add months; rows of the month already in the DEFAULT partition
     are moved into it (PostgreSQL refuses to attach a range the default partition holds).
     """
-    return ensure_months(months(start, end))
+    return _ensure(months(start, end))
 
 
 def ensure_months(starts) -> list[str]:
-    """`ensure_partitions` for the UTC months starting at `starts`."""
+    """`ensure_partitions` for the UTC months starting at `starts`, of those a reading may fall
+    in (the input window of `circulus.bounds`): a month outside it is never made, whatever asks."""
+    first, last = month_start(bounds.earliest()), month_start(bounds.latest())
+    return _ensure([start for start in starts if first <= start <= last])
+
+
+def _ensure(starts) -> list[str]:
     if not supported():
         return []
     created = []
@@ -106,7 +114,7 @@ def ensure_ahead(months_ahead: int, now: datetime | None = None) -> list[str]:
     end = start
     for _ in range(months_ahead):
         end = next_month(end)
-    return ensure_partitions(start, end)
+    return _ensure(months(start, end))
 
 
 def default_rows() -> int:

@@ -3,14 +3,16 @@
 import contextlib
 from decimal import Decimal, InvalidOperation
 
-from hardware import inference
+from hardware import grid_intensity
 from reporting import indicators as ind
 
-GRID_FILE = "hardware/catalogue/grid_intensity.csv"
+GRID_FILE = grid_intensity.SHOWN_PATH
 
 # key in PeriodResult.indicators -> (human name, unit, decimals shown)
 INDICATORS = {
     "PUE": ("Power usage effectiveness (PUE = EDC/EIT)", "", 2),
+    # Germany only: the PUE of EnEfG §11(2) S. 3, never the EU one
+    "PUE-11": ("EnEfG §11 PUE = (EDC − EUPGRADE)/EIT, waste-heat upgrading left out", "", 2),
     "WUE": ("Water usage effectiveness (WUE, per the period's field dictionary)", "m3/MWh", 2),
     "ERF": ("Energy reuse factor (ERF = EREUSE/EDC)", "", 2),
     "REF": ("Renewable energy factor (REF = ERES-TOT/EDC)", "", 2),
@@ -40,21 +42,20 @@ def indicator_rows(values: dict) -> list[tuple[str, str, str, str]]:
 
 def cue_factor_basis(values: dict, country: str) -> str:
     """Where the grid factor in CUE comes from. The computation reads the site country's figure
-    from the catalogue (`inference.load_grid_intensity`); no period enters its own factor."""
+    from the catalogue (`hardware.grid_intensity`); no period enters its own factor."""
     stored = values.get("CUE_CEF_KG_PER_KWH")
-    current = inference.load_grid_intensity().get(country)
+    row = grid_intensity.for_country(country)
+    current = None if row is None else row.kg_per_kwh
     if stored in (None, "") and current is None:
         return f"Grid factor for CUE: blank, {GRID_FILE} has no figure for {country}; CUE is blank."
-    cited = inference.grid_intensity_citation(country)
-    if stored in (None, "") or current is None or Decimal(str(current)) != Decimal(str(stored)):
-        shown = "none" if current is None else f"{current} kgCO2e/kWh ({', '.join(cited)})"
+    if stored in (None, "") or current is None or current != Decimal(str(stored)):
+        shown = "none" if row is None else f"{current} kgCO2e/kWh ({row.year}, {row.citation})"
         used = "blank" if stored in (None, "") else f"{stored} kgCO2e/kWh"
         return (
             f"Grid factor for CUE: {used}, read for {country} from an earlier "
             f"{GRID_FILE}; the file now gives {shown}. Compute again to use it."
         )
-    year, source = cited
     return (
-        f"Grid factor for CUE: {country} {year} life-cycle grid intensity from {GRID_FILE} "
-        f"({source}); the catalogue's figure for the site's country, not entered per period."
+        f"Grid factor for CUE: {country} {row.year} life-cycle grid intensity from {GRID_FILE} "
+        f"({row.citation}); the catalogue's figure for the site's country, not entered per period."
     )

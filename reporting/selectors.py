@@ -61,3 +61,14 @@ def meter_readings(meter, start=None, end=None):
     if end is not None:
         readings = readings.filter(timestamp__lt=end)
     return readings.order_by("timestamp").values_list("timestamp", "value")
+
+
+def management_state(site: Site, on):
+    """EnEfG §12: the site's management-system state on ``on`` (its label) and all its
+    systems, for the period page and the exports."""
+    from reporting import enefg
+    from reporting.models import ManagementSystem
+
+    systems = list(ManagementSystem.objects.filter(site=site).order_by("since"))
+    state = enefg.ems_state([s.as_rule() for s in systems], on)
+    return enefg.STATE_LABELS[state], systems

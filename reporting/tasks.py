@@ -191,8 +191,29 @@ def ingest_job(self, job_id: str) -> dict:
             jobs.fail(jobs.INGEST, job_id, attempt, exc)
             raise
     state = JobStatus.SUCCEEDED if report.accepted else JobStatus.REJECTED
-    jobs.finish(jobs.INGEST, job_id, attempt, state, **ingest.report_fields(report))
+    if jobs.finish(jobs.INGEST, job_id, attempt, state, **ingest.report_fields(report)):
+        _remove_upload(job)  # finished: its report is kept, the file is not needed any more
     return {"job": str(job.pk), **report.as_dict()}
+
+
+def _remove_upload(job: IngestJob) -> None:
+    if job.file:
+        job.file.delete(save=False)
+        IngestJob.objects.filter(pk=job.pk).update(file="")
+
+
+@shared_task(name="reporting.remove_finished_uploads")
+def remove_finished_uploads() -> dict:
+    """Hourly: the stored files of finished ingest jobs (a crash between the end of a job and
+    the removal of its file leaves one); a failed job keeps its file for its retry."""
+    done = IngestJob.objects.filter(status__in=(JobStatus.SUCCEEDED, JobStatus.REJECTED)).exclude(
+        file=""
+    )
+    removed = 0
+    for job in done.iterator():
+        _remove_upload(job)
+        removed += 1
+    return {"removed": removed}
 
 
 @shared_task(name="reporting.reap_stale_jobs")

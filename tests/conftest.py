@@ -1,11 +1,14 @@
+"""Fixtures shared by every test. Django (models, the test client) is imported inside the
+fixtures, so the pure tests also run without it (`pytest -p no:django`)."""
+
 import importlib
+import os
+import socket
+from email import message_from_bytes
+from pathlib import Path
 
 import pytest
-from django.contrib.auth.models import Group
 from hypothesis import settings as hypothesis_settings
-from rest_framework.test import APIClient
-
-from tests import factories
 
 pytest_plugins = ["tests.celery_worker"]
 
@@ -49,38 +52,77 @@ def _warn_of_lingering_sessions() -> None:
 @pytest.fixture
 def api():
     """An API client; `api.force_authenticate(user)` signs in."""
+    from rest_framework.test import APIClient
+
     return APIClient()
 
 
 @pytest.fixture
 def staff_user(db):
+    from tests import factories
+
     return factories.user("staff", is_staff=True)
 
 
 @pytest.fixture
 def operator_user(db):
+    from tests import factories
+
     return factories.user("op", group="operator", is_staff=True)
 
 
 @pytest.fixture
 def procurement_user(db):
+    from tests import factories
+
     return factories.user("buyer", group="procurement")
 
 
 @pytest.fixture
 def auditor_user(db):
+    from tests import factories
+
     return factories.user("audit", group="auditor", is_staff=True)
 
 
 @pytest.fixture
 def roles(db):
+    from django.contrib.auth.models import Group
+
     return set(Group.objects.values_list("name", flat=True))
 
 
+# `make test` runs the suite on two processes (pytest-xdist, `--dist loadgroup`), each with its
+# own test database. Tests that share something beyond it run in one process, one at a time:
+# real Celery workers (one Redis database, broadcast pings), the browser (one Chromium at a
+# time on a 2-core machine) and the PostgreSQL roles (global to the server).
+XDIST_GROUPS = {
+    "celery-worker": lambda item: (
+        "celery_worker" in item.keywords
+        or any(name.startswith("celery_worker") for name in item.fixturenames)
+    ),
+    "browser": lambda item: item.path.parent.name == "e2e",
+    "db-roles": lambda item: item.path.name == "test_db_roles.py",
+}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        for group, member in XDIST_GROUPS.items():
+            if member(item):
+                item.add_marker(pytest.mark.xdist_group(group))
+                break
+
+
+def _with_django(request) -> bool:
+    return request.config.pluginmanager.hasplugin("django")
+
+
 @pytest.fixture(autouse=True)
-def _plain_http(settings):
+def _plain_http(request):
     """The test client speaks plain HTTP; production redirects to HTTPS."""
-    settings.SECURE_SSL_REDIRECT = False
+    if _with_django(request):
+        request.getfixturevalue("settings").SECURE_SSL_REDIRECT = False
 
 
 def _reseed(using: str) -> None:
@@ -109,10 +151,39 @@ def _reseed(using: str) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _flush_keeps_the_seed_and_the_ledger_guard():
+def _files_of_this_worker(request):
+    """Under pytest-xdist each process writes files under its own directory of var/: two test
+    databases both hold a job 1, whose files would otherwise share a name."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not (worker and _with_django(request)):
+        yield
+        return
+    from django.conf import settings
+
+    names = ("VAR_DIR", "MEDIA_ROOT", "READINGS_ARCHIVE_DIR")
+    saved = {name: getattr(settings, name) for name in names}
+    settings.VAR_DIR = Path(saved["VAR_DIR"]) / f"xdist-{worker}"
+    for name in names[1:]:
+        path = Path(saved[name])
+        inside = path.is_relative_to(saved["VAR_DIR"])
+        setattr(
+            settings,
+            name,
+            settings.VAR_DIR / path.relative_to(saved["VAR_DIR"]) if inside else path,
+        )
+    yield
+    for name, value in saved.items():
+        setattr(settings, name, value)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _flush_keeps_the_seed_and_the_ledger_guard(request):
     """Transactional tests end with `flush`. On SQLite the flush DELETEs, which the ledger's
     append-only trigger refuses: lift the trigger for the flush only. After any flush, put back
     what the data migrations seeded, so later tests see the same database as the first."""
+    if not _with_django(request):
+        yield
+        return
     from django.core.management.commands import flush
     from django.db import connections
 
@@ -139,3 +210,29 @@ def _flush_keeps_the_seed_and_the_ledger_guard():
     flush.Command.handle = handle
     yield
     flush.Command.handle = original
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def smtp_server():
+    """A real SMTP server on 127.0.0.1 that keeps what it receives."""
+    controller_module = pytest.importorskip("aiosmtpd.controller")
+
+    class Keep:
+        def __init__(self):
+            self.received = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.received.append((envelope.rcpt_tos, message_from_bytes(envelope.content)))
+            return "250 Message accepted for delivery"
+
+    handler = Keep()
+    controller = controller_module.Controller(handler, hostname="127.0.0.1", port=_free_port())
+    controller.start()
+    yield controller, handler
+    controller.stop()

@@ -34,13 +34,34 @@ API = {
     ("GET", "/api/assets/{id}/events/"): READ_REGISTRY,
     ("POST", "/api/assets/{id}/events/"): WRITE_ASSET_A.format(ok=201),
     ("GET", "/api/assets/{id}/history/"): READ_REGISTRY,
+    ("GET", "/api/assets/{id}/label/"): READ_REGISTRY,
+    ("GET", "/api/assets/labels/"): READ_REGISTRY,
     ("GET", "/api/circularity/"): READ_REGISTRY,
     ("GET", "/api/exports/"): "401 200 200 200 200 200 200 200",  # each sees their own jobs
     ("POST", "/api/exports/"): "401 202 403 403 202 403 403 202",  # e-waste report of PAR1
     ("GET", "/api/exports/{id}/"): "401 200 404 404 200 404 404 200",  # operator_a's job
     ("GET", "/api/exports/{id}/download/"): "401 409 404 404 409 404 404 409",  # failed job
     ("POST", "/api/exports/{id}/retry/"): "401 202 404 404 403 404 404 202",
+    # Saved reports: each user's own (superusers all); made with the owner's export rights.
+    ("GET", "/api/saved-reports/"): "401 200 200 200 200 200 200 200",
+    ("POST", "/api/saved-reports/"): "401 201 403 201 201 403 403 201",
+    ("GET", "/api/saved-reports/{id}/"): "401 200 404 404 404 404 404 200",  # operator_a's
+    ("PUT", "/api/saved-reports/{id}/"): "401 200 404 404 404 404 404 200",
+    ("PATCH", "/api/saved-reports/{id}/"): "401 200 404 404 404 404 404 200",
+    ("DELETE", "/api/saved-reports/{id}/"): "401 204 404 404 404 404 404 204",
+    ("POST", "/api/saved-reports/{id}/run/"): "401 202 404 404 404 404 404 202",
     ("GET", "/api/exports/eu-annual/"): "401 200 403 403 200 403 403 200",
+    # EnEfG exemptions (of a period) and management systems (of a site): as the period's values
+    ("GET", "/api/enefg-exemptions/"): LIST_REPORTING,
+    ("POST", "/api/enefg-exemptions/"): "401 201 403 403 403 403 403 201",
+    ("GET", "/api/enefg-exemptions/{id}/"): READ_REPORTING_A,
+    ("PUT", "/api/enefg-exemptions/{id}/"): WRITE_REPORTING_A.format(ok=200),
+    ("PATCH", "/api/enefg-exemptions/{id}/"): WRITE_REPORTING_A.format(ok=200),
+    ("GET", "/api/management-systems/"): LIST_REPORTING,
+    ("POST", "/api/management-systems/"): "401 201 403 403 403 403 403 201",
+    ("GET", "/api/management-systems/{id}/"): READ_REPORTING_A,
+    ("PUT", "/api/management-systems/{id}/"): WRITE_REPORTING_A.format(ok=200),
+    ("PATCH", "/api/management-systems/{id}/"): WRITE_REPORTING_A.format(ok=200),
     ("GET", "/api/hardware-models/"): READ_CATALOGUE,
     ("POST", "/api/hardware-models/"): EDIT_CATALOGUE.format(ok=201),
     ("GET", "/api/hardware-models/{id}/"): READ_CATALOGUE,
@@ -124,14 +145,19 @@ ADMIN = {
     "app_list:exports": f"{L} 200 200 404 200 404 404 200",
     "app_list:accounts": f"{L} 404 404 404 200 404 404 200",
     "app_list:auth": f"{L} 404 404 404 404 404 404 200",
-    "app_list:authtoken": f"{L} 404 404 404 404 404 404 200",
     "registry_reuse_candidates": f"{L} 200 200 200 200 403 200 200",
     # auth and tokens: superusers only
     **{
         f"{model}_{view}": SUPERUSER_ONLY
-        for model in ("auth_group", "auth_user", "authtoken_tokenproxy")
+        for model in ("auth_group", "auth_user")
         for view in ("changelist", "add", "change", "delete", "history")
     },
+    # API tokens: listed and revoked by superusers; issued only by the command (shown once)
+    **{
+        f"accounts_apitoken_{view}": SUPERUSER_ONLY
+        for view in ("changelist", "change", "delete", "history")
+    },
+    "accounts_apitoken_add": NOBODY,
     "auth_user_password_change": SUPERUSER_ONLY,
     # the catalogue
     **{
@@ -167,6 +193,7 @@ ADMIN = {
     "registry_asset_simple_history": f"{L} ro ro ro ro 403 403 ro",
     "registry_asset_record_event": f"{L} 200 403 200 403 403 403 200",
     "registry_asset_import": f"{L} 200 200 403 403 403 403 200",
+    "registry_asset_label": f"{L} 200 200 200 200 403 403 200",
     "registry_asset_export": f"{L} 200 200 200 200 403 403 200",
     # EU reporting (scoped by reporting/permissions.py)
     "reporting_siteprofile_changelist": REPORTING_LIST,
@@ -187,6 +214,12 @@ ADMIN = {
     "reporting_period_compute": f"{L} 200 403 403 403 403 403 200",
     "reporting_upload_readings": REPORTING_ADD,
     "reporting_import_meters": REPORTING_ADD,
+    "reporting_managementsystem_changelist": REPORTING_LIST,
+    "reporting_managementsystem_add": REPORTING_ADD,
+    "reporting_managementsystem_change": REPORTING_CHANGE_A,
+    "reporting_managementsystem_delete": REPORTING_DELETE_A,
+    "reporting_managementsystem_history": REPORTING_HISTORY_A,
+    "reporting_managementsystem_simple_history": f"{L} ro 403 403 ro 403 403 ro",
     "reporting_reportingperiod_changelist": REPORTING_LIST,
     "reporting_reportingperiod_add": REPORTING_ADD,
     "reporting_reportingperiod_change": REPORTING_CHANGE_A,
@@ -245,6 +278,42 @@ ADMIN = {
             ("history", f"{L} 200 200 200 200 403 403 200"),
         )
     },
+    # What the expiry digests told: written by the daily task only.
+    **{
+        f"registry_expirynotice_{view}": rule
+        for view, rule in (
+            ("changelist", f"{L} 200 200 200 200 403 403 200"),
+            ("add", NOBODY),
+            ("change", f"{L} ro ro ro ro 403 403 ro"),
+            ("delete", NOBODY),
+            ("history", f"{L} 200 200 200 200 403 403 200"),
+        )
+    },
+    # Webhooks send ledger data to an address: superusers alone set them up and read the log.
+    **{
+        f"registry_webhooksubscription_{view}": SUPERUSER_ONLY
+        for view in ("changelist", "add", "change", "delete", "history")
+    },
+    **{
+        f"registry_webhookdelivery_{view}": rule
+        for view, rule in (
+            ("changelist", SUPERUSER_ONLY),
+            ("add", NOBODY),
+            ("change", f"{L} 403 403 403 403 403 403 ro"),
+            ("delete", NOBODY),
+            ("history", SUPERUSER_ONLY),
+        )
+    },
+    **{
+        f"exports_savedreport_{view}": rule
+        for view, rule in (
+            ("changelist", f"{L} 200 200 200 200 403 403 200"),
+            ("add", f"{L} 200 200 200 200 403 403 200"),
+            ("change", f"{L} 200 home home home 403 403 200"),
+            ("delete", f"{L} 200 home home home 403 403 200"),
+            ("history", f"{L} 200 home home home home home 200"),  # not theirs: not found
+        )
+    },
     "accounts_tokenevent_changelist": f"{L} 403 403 403 200 403 403 200",
     "accounts_tokenevent_add": NOBODY,
     "accounts_tokenevent_change": f"{L} 403 403 403 ro 403 403 ro",
@@ -255,16 +324,20 @@ ADMIN = {
 # Bulk actions offered on each changelist, by role (the offer is the promise: each action still
 # checks every row). `-` = the changelist itself is refused.
 ACTIONS = {
+    # Labels print for anyone who reads the registry (the API agrees).
     "registry_asset": {
         "operator_a": {"decommission", "move", "reserve_for_reuse", "export_selected_xlsx",
-                       "export_selected_csv"},
+                       "export_selected_csv", "print_labels"},
         "operator_b": {"decommission", "move", "reserve_for_reuse", "export_selected_xlsx",
-                       "export_selected_csv"},
-        "procurement": {"reserve_for_reuse", "export_selected_xlsx", "export_selected_csv"},
-        "auditor": {"export_selected_xlsx", "export_selected_csv"},
+                       "export_selected_csv", "print_labels"},
+        "procurement": {"reserve_for_reuse", "export_selected_xlsx", "export_selected_csv",
+                        "print_labels"},
+        "auditor": {"export_selected_xlsx", "export_selected_csv", "print_labels"},
         "superuser": {"decommission", "move", "reserve_for_reuse", "export_selected_xlsx",
-                      "export_selected_csv"},
+                      "export_selected_csv", "print_labels"},
     },
+    "registry_webhooksubscription": {"superuser": {"rotate_secret", "delete_selected"}},
+    "registry_webhookdelivery": {"superuser": {"send_again"}},
     "reporting_reportingperiod": {
         "operator_a": {"compute", "validate", "submit", "reopen"},
         "operator_b": {"compute", "validate", "submit", "reopen"},

@@ -4,13 +4,26 @@ operator of site B (FRA1) shows what "another site" gets."""
 
 import datetime as dt
 
-from rest_framework.authtoken.models import Token
-
+from accounts import tokens
 from accounts.models import TokenEvent
 from hardware.models import DecodeMeasurement, Source
-from registry.models import LifecycleEvent, ReuseMeasurement
-from reporting.exports.models import ExportJob, ExportState
-from reporting.models import IngestJob, MeasurementPoint, Reading, ReadingRevision, TaskRun
+from registry.models import (
+    ExpiryNotice,
+    LifecycleEvent,
+    ReuseMeasurement,
+    WebhookDelivery,
+    WebhookSubscription,
+)
+from reporting.exports.models import ExportJob, ExportState, SavedReport
+from reporting.models import (
+    EnefgExemption,
+    IngestJob,
+    ManagementSystem,
+    MeasurementPoint,
+    Reading,
+    ReadingRevision,
+    TaskRun,
+)
 from tests import factories
 from tests.reporting.conftest import make_site, period
 
@@ -72,6 +85,13 @@ def build() -> dict:
         meter=w["meter_a"], timestamp=t0, old_value=1, new_value=2
     )
     w["period_a"], w["period_b"] = period(a), period(b)
+    for key, site, p in (("a", a, w["period_a"]), ("b", b, w["period_b"])):
+        w[f"exemption_{key}"] = EnefgExemption.objects.create(
+            period=p, ground="11-3-2", document="Vereinbarung 2025"
+        )
+        w[f"system_{key}"] = ManagementSystem.objects.create(
+            site=site, kind="iso-50001", state="in-place", since=dt.date(2025, 1, 1), document="EMS"
+        )
     w["ingest_a"] = IngestJob.objects.create(source="PAR1.csv", requested_by=users["operator_a"])
     w["task_a"] = TaskRun.objects.create(
         name="reporting.compute_period", period=w["period_a"], requested_by=users["operator_a"]
@@ -82,7 +102,27 @@ def build() -> dict:
         requested_by=users["operator_a"],
         state=ExportState.FAILED,
     )
+    w["saved_report_a"] = SavedReport.objects.create(
+        name="PAR1 assets", owner=users["operator_a"], kind="assets", params={"site": "PAR1"}
+    )
     w["decode"] = DecodeMeasurement.objects.first()
+    w["expiry_notice"] = ExpiryNotice.objects.create(
+        asset=w["asset_a"],
+        kind=ExpiryNotice.Kind.WARRANTY,
+        due=dt.date(2026, 3, 1),
+        threshold_days=30,
+        recipient=users["operator_a"],
+        sent_at=dt.datetime(2026, 2, 1, 7, tzinfo=dt.UTC),
+    )
+    w["webhook"] = WebhookSubscription.objects.create(
+        name="floor", url="https://hooks.example.org/circulus", secret="s" * 64, active=False
+    )
+    w["webhook_delivery"] = WebhookDelivery.objects.create(
+        subscription=w["webhook"],
+        event=w["event_a"],
+        asset=w["asset_a"],
+        next_attempt_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+    )
     w["reuse_measurement"] = ReuseMeasurement.objects.create(
         asset=w["asset_a"],
         site=a,
@@ -99,7 +139,7 @@ def build() -> dict:
         measured_on=dt.date(2025, 1, 1),
         recorded_by=users["operator_a"],
     )
-    token = Token.objects.create(user=users["operator_a"])
+    token, _key = tokens.issue(users["operator_a"])
     w["token"] = token
     w["token_event"] = TokenEvent.objects.latest("id")
     return w

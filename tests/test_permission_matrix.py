@@ -73,7 +73,10 @@ def _request(w, method, path):
     a_asset, hw, mfr = w["asset_a"], w["hardware_model"], w["manufacturer"]
     ids = {
         "/api/assets/": a_asset.pk,
+        "/api/enefg-exemptions/": w["exemption_a"].pk,
+        "/api/management-systems/": w["system_a"].pk,
         "/api/exports/": w["export_a"].pk,
+        "/api/saved-reports/": w["saved_report_a"].pk,
         "/api/hardware-models/": hw.pk,
         "/api/ingest-jobs/": w["ingest_a"].pk,
         "/api/lifecycle-events/": w["event_a"].pk,
@@ -102,7 +105,21 @@ def _request(w, method, path):
         "unit": "kWh",
         "register": "interval",
     }
+    exemption = {"period": w["period_a"].pk, "ground": "11-3-3", "document": "Angebot 2025"}
+    system = {
+        "site": "PAR1",
+        "kind": "emas",
+        "state": "in-place",
+        "since": "2025-01-01",
+        "document": "Umwelthandbuch",
+    }
     bodies = {
+        ("POST", "/api/enefg-exemptions/"): exemption,
+        ("PUT", "/api/enefg-exemptions/{id}/"): exemption,
+        ("PATCH", "/api/enefg-exemptions/{id}/"): {"note": "changed"},
+        ("POST", "/api/management-systems/"): system,
+        ("PUT", "/api/management-systems/{id}/"): system,
+        ("PATCH", "/api/management-systems/{id}/"): {"note": "changed"},
         ("POST", "/api/assets/"): {
             "asset_tag": "PAR1-NEW-1",
             "hardware_model": hw.slug,
@@ -121,6 +138,17 @@ def _request(w, method, path):
             "workload": "training",
         },
         ("POST", "/api/exports/"): {"kind": "ewaste", "year": 2025, "sites": ["PAR1"]},
+        ("POST", "/api/saved-reports/"): {
+            "name": "New",
+            "kind": "assets",
+            "params": {"site": "PAR1"},
+        },
+        ("PUT", "/api/saved-reports/{id}/"): {
+            "name": "PAR1 assets",
+            "kind": "assets",
+            "params": {"site": "PAR1"},
+        },
+        ("PATCH", "/api/saved-reports/{id}/"): {"recipients": "lead@example.org"},
         ("POST", "/api/hardware-models/"): {
             "manufacturer": mfr.slug,
             "name": "New",
@@ -232,7 +260,7 @@ def _admin_url(w, name):
     objects = {
         "auth_group": lambda: w["users"]["auditor"].groups.first().pk,
         "auth_user": lambda: w["users"]["norole"].pk,
-        "authtoken_tokenproxy": lambda: w["users"]["operator_a"].pk,
+        "accounts_apitoken": lambda: w["token"].pk,
         "hardware_manufacturer": lambda: w["manufacturer"].pk,
         "hardware_source": lambda: w["source"].pk,
         "hardware_hardwaremodel": lambda: w["hardware_model"].pk,
@@ -241,6 +269,7 @@ def _admin_url(w, name):
         "registry_asset": lambda: w["asset_a"].pk,
         "reporting_siteprofile": lambda: w["site_a"].reporting_profile.pk,
         "reporting_measurementpoint": lambda: w["meter_a"].pk,
+        "reporting_managementsystem": lambda: w["system_a"].pk,
         "reporting_reportingperiod": lambda: w["period_a"].pk,
         "reporting_ingestjob": lambda: w["ingest_a"].pk,
         "reporting_readingrevision": lambda: w["revision_a"].pk,
@@ -249,6 +278,10 @@ def _admin_url(w, name):
         "reporting_taskrun": lambda: w["task_a"].pk,
         "hardware_decodemeasurement": lambda: w["decode"].pk,
         "registry_reusemeasurement": lambda: w["reuse_measurement"].pk,
+        "exports_savedreport": lambda: w["saved_report_a"].pk,
+        "registry_expirynotice": lambda: w["expiry_notice"].pk,
+        "registry_webhooksubscription": lambda: w["webhook"].pk,
+        "registry_webhookdelivery": lambda: w["webhook_delivery"].pk,
     }
     if name == "view_on_site":
         return reverse("admin:view_on_site", args=[1, w["asset_a"].pk])
@@ -259,7 +292,7 @@ def _admin_url(w, name):
     for prefix, pk in objects.items():
         if name.startswith(prefix + "_"):
             view = name[len(prefix) + 1 :]
-            if view in ("change", "delete", "history", "record_event", "readings"):
+            if view in ("change", "delete", "history", "record_event", "readings", "label"):
                 return reverse(f"admin:{name}", args=[pk()])
             if view == "simple_history":
                 model = admin.site._registry

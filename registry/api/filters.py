@@ -1,8 +1,18 @@
 import django_filters
+from django import forms
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
 from hardware.models import HardwareKind
+from registry import expiry
 from registry.lifecycle import EventKind, State
-from registry.models import Asset, LifecycleEvent, Site
+from registry.models import Asset, ExpiryNotice, LifecycleEvent, Site
+
+
+@extend_schema_field(OpenApiTypes.INT)
+class DaysFilter(django_filters.Filter):
+    field_class = forms.IntegerField
 
 
 class AssetFilter(django_filters.FilterSet):
@@ -26,6 +36,18 @@ class AssetFilter(django_filters.FilterSet):
     parent = django_filters.CharFilter(field_name="parent__asset_tag", help_text="parent tag")
     tag = django_filters.CharFilter(field_name="asset_tag")
     serial = django_filters.CharFilter(field_name="serial_number")
+    expiring_within = DaysFilter(
+        min_value=0,
+        max_value=3650,
+        method="filter_expiring",
+        help_text="Days: a warranty, support or planned end of life (those named in `expiring`, "
+        "all three by default) falls from today to this many days ahead.",
+    )
+    expiring = django_filters.MultipleChoiceFilter(
+        choices=ExpiryNotice.Kind.choices,
+        method="filter_nothing",
+        help_text="Which dates `expiring_within` looks at.",
+    )
 
     class Meta:
         model = Asset
@@ -36,6 +58,13 @@ class AssetFilter(django_filters.FilterSet):
         # (state, site, id) index for ORDER BY id LIMIT n instead of walking the primary key.
         site_id = Site.objects.filter(code=value).values_list("id", flat=True).first()
         return queryset.filter(site_id=site_id) if site_id else queryset.none()
+
+    def filter_expiring(self, queryset, name, value):
+        kinds = self.form.cleaned_data.get("expiring") or None
+        return expiry.expiring(queryset, value, timezone.localdate(), kinds)
+
+    def filter_nothing(self, queryset, name, value):
+        return queryset  # read by filter_expiring
 
 
 class EventFilter(django_filters.FilterSet):

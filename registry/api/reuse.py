@@ -13,7 +13,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from hardware import inference
-from registry import measurements, reuse
+from registry import measurements, reservations, reuse
 from registry.models import Asset, ReuseMeasurement, Site
 from registry.permissions import can_read, may_reserve_somewhere
 
@@ -310,7 +310,7 @@ class ReuseRequestView(APIView):
         body = ReserveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        outcomes = reuse.reserve_for_request(
+        outcomes = reservations.reserve_for_request(
             request_name=data["request_name"],
             purpose=data["purpose"],
             requester=data.get("requester"),
@@ -331,7 +331,7 @@ class ReuseReleaseView(APIView):
         body = ReleaseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        outcomes = reuse.release_reservation(
+        outcomes = reservations.release_reservation(
             actor=request.user,
             asset_ids=data.get("asset_ids", []),
             asset_tags=data.get("asset_tags", []),

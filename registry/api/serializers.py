@@ -45,6 +45,7 @@ class AssetSerializer(serializers.ModelSerializer):
             "currency",
             "supplier",
             "warranty_end",
+            "support_end",
             "planned_eol",
             "measured_mass_kg",
             "mass_kg",
@@ -78,6 +79,7 @@ class AssetUpdateSerializer(ValidatedModelSerializer):
             "serial_number",
             "owner",
             "warranty_end",
+            "support_end",
             "planned_eol",
             "measured_mass_kg",
             "notes",
@@ -101,6 +103,7 @@ class AssetCreateSerializer(serializers.Serializer):
     )
     owner = serializers.CharField(max_length=100, required=False, allow_blank=True)
     warranty_end = serializers.DateField(required=False, allow_null=True)
+    support_end = serializers.DateField(required=False, allow_null=True)
     planned_eol = serializers.DateField(required=False, allow_null=True)
     measured_mass_kg = serializers.DecimalField(
         max_digits=9, decimal_places=3, required=False, allow_null=True, min_value=0

@@ -2,17 +2,18 @@ import datetime as dt
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, permissions, status, viewsets
+from rest_framework import mixins, permissions, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.generics import get_object_or_404
 from rest_framework.pagination import CursorPagination
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from circulus.api import ProtectedDestroyMixin
+from registry import labels, selectors, services
 from registry import permissions as policy
-from registry import selectors, services
 from registry.api.filters import AssetFilter, EventFilter
 from registry.api.idempotency import idempotent
 from registry.api.serializers import (
@@ -26,6 +27,32 @@ from registry.api.serializers import (
     SiteSerializer,
 )
 from registry.models import Asset, LifecycleEvent, Site
+
+
+class PDFRenderer(BaseRenderer):
+    """Lets a client that asks for `application/pdf` reach the label views (which answer with
+    the PDF themselves); their errors still come as JSON."""
+
+    media_type = "application/pdf"
+    format = "pdf"
+    charset = None
+
+    def render(self, data, accepted_media_type=None, renderer_context=None):
+        return JSONRenderer().render(data, "application/json", renderer_context)
+
+
+class LabelQuerySerializer(serializers.Serializer):
+    layout = serializers.ChoiceField(
+        choices=[(code, stock.label) for code, stock in labels.LAYOUTS.items()],
+        default=labels.DEFAULT_LAYOUT,
+        help_text="The label stock.",
+    )
+    skip = serializers.IntegerField(
+        min_value=0,
+        max_value=max(stock.per_sheet for stock in labels.LAYOUTS.values()) - 1,
+        default=0,
+        help_text="Labels already used on the first sheet; printing starts after them.",
+    )
 
 
 class CanReadRegistry(permissions.BasePermission):
@@ -148,6 +175,61 @@ class AssetViewSet(
     def history(self, request, pk=None):
         asset = get_object_or_404(Asset, pk=pk)
         return Response(selectors.change_history(asset))
+
+    @extend_schema(
+        parameters=[LabelQuerySerializer],
+        responses={
+            (200, "application/pdf"): OpenApiTypes.BINARY,
+            400: OpenApiTypes.OBJECT,
+        },
+        description="Printable labels (A4 PDF) for the assets this list's filters select, in "
+        f"tag order, at most {labels.MAX_LABELS}: tag, model, site, serial number and a QR code "
+        "of the asset's address. `layout` names the label stock; `skip` leaves that many "
+        "labels of the first sheet blank.",
+    )
+    @action(
+        detail=False,
+        methods=["get"],
+        pagination_class=None,
+        renderer_classes=[JSONRenderer, PDFRenderer],
+    )
+    def labels(self, request):
+        query = LabelQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        assets = self.filter_queryset(self.get_queryset()).order_by("asset_tag")
+        count = assets.count()
+        if count > labels.MAX_LABELS:
+            raise ValidationError(
+                {
+                    "detail": f"{count} assets match; labels are printed for at most "
+                    f"{labels.MAX_LABELS} at a time. Narrow the query with its filters."
+                }
+            )
+        pdf = labels.sheet_pdf(
+            labels.labels_for(assets, request),
+            query.validated_data["layout"],
+            skip=query.validated_data["skip"],
+        )
+        return labels.pdf_response(pdf, "asset-labels.pdf")
+
+    @extend_schema(
+        parameters=[LabelQuerySerializer],
+        responses={(200, "application/pdf"): OpenApiTypes.BINARY, 404: OpenApiTypes.OBJECT},
+        description="One label on a page the size of one label of `layout` (for a label printer).",
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        pagination_class=None,
+        renderer_classes=[JSONRenderer, PDFRenderer],
+    )
+    def label(self, request, pk=None):
+        query = LabelQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        asset = get_object_or_404(selectors.assets_for_list(), pk=pk)
+        (text,) = labels.labels_for(Asset.objects.filter(pk=asset.pk), request)
+        pdf = labels.single_pdf(text, query.validated_data["layout"])
+        return labels.pdf_response(pdf, f"label-{asset.pk}.pdf")
 
     @idempotent
     def _record(self, request, asset):

@@ -4,13 +4,13 @@ catalogue's hardware models), so a reader can cache what it computed from them, 
 Every statement that writes one of them (INSERT, UPDATE, DELETE, TRUNCATE; ORM, raw SQL, COPY,
 cascades alike) takes a shared transaction-scoped advisory lock and bumps a sequence. A reader
 that gets the lock exclusively knows no such write is in flight, so what it reads is exactly the
-committed tables at that counter value (registry.reuse._versioned). PostgreSQL only: other
+committed tables at that counter value (registry.reuse.cache.versioned). PostgreSQL only: other
 databases never cache.
 """
 
 from django.db import migrations
 
-# registry.reuse.REGISTRY_WRITE_LOCK: keep the two equal.
+# registry.reuse.cache.REGISTRY_WRITE_LOCK: keep the two equal.
 LOCK_KEY = 1919248177
 TABLES = (
     "registry_asset",

@@ -4,10 +4,13 @@ from rest_framework import serializers
 
 from circulus.api import ValidatedModelSerializer
 from registry.models import Site
+from reporting import indicators as ind
 from reporting.models import (
     AggregateResult,
+    EnefgExemption,
     FieldValue,
     IngestJob,
+    ManagementSystem,
     MeasurementPoint,
     Reading,
     ReportingPeriod,
@@ -48,6 +51,11 @@ class PeriodSerializer(ValidatedModelSerializer):
     status = serializers.CharField(
         read_only=True, help_text="draft, validated or submitted (POST …/transition/ to move)"
     )
+    schema = serializers.CharField(
+        read_only=True,
+        help_text="Field dictionary, chosen by the year: the one applying when the year's report "
+        "is due (2024/1364 up to 2025, 2024/1364+2026 from 2026)",
+    )
 
     class Meta:
         model = ReportingPeriod
@@ -76,7 +84,10 @@ class PeriodSerializer(ValidatedModelSerializer):
     def validate(self, attrs):
         if self.instance is None:
             attrs["site"] = self.context["site"]
-        return super().validate(attrs)
+        attrs = super().validate(attrs)
+        if attrs.get("year"):  # the year chooses the dictionary, as the model's clean() does
+            attrs["schema"] = ind.governing_dictionary(attrs["year"])[0]
+        return attrs
 
 
 class ResultSerializer(serializers.Serializer):
@@ -86,6 +97,10 @@ class ResultSerializer(serializers.Serializer):
     coverage = serializers.JSONField()
     errors = serializers.JSONField()
     warnings = serializers.JSONField()
+    findings = serializers.JSONField(
+        help_text="Every finding, info included: [{rule_id, severity, fields, message}], and for "
+        "a site in Germany the EnEfG compliance checks with legal_ref and applies_from"
+    )
     code_version = serializers.CharField()
     fingerprint = serializers.CharField()
     computed_at = serializers.DateTimeField()
@@ -125,6 +140,53 @@ class FieldValueSerializer(ValidatedModelSerializer):
             for name in set(self.Meta.fields) - {"symbol", "confidential"}:
                 attrs.setdefault(name, FieldValue._meta.get_field(name).get_default())
         return super().validate(attrs)
+
+
+class EnefgExemptionSerializer(ValidatedModelSerializer):
+    """EnEfG §11(3), §12(4), §12(6): the ground the operator proves, its dates and the proof."""
+
+    period = serializers.PrimaryKeyRelatedField(
+        queryset=ReportingPeriod.objects.select_related("site"),
+        help_text="The reporting period (id) the exemption is proven for",
+    )
+    site = serializers.CharField(source="period.site.code", read_only=True)
+    ground_label = serializers.CharField(source="get_ground_display", read_only=True)
+
+    class Meta:
+        model = EnefgExemption
+        fields = (
+            "id",
+            "site",
+            "period",
+            "ground",
+            "ground_label",
+            "valid_from",
+            "valid_until",
+            "document",
+            "note",
+        )
+
+
+class ManagementSystemSerializer(ValidatedModelSerializer):
+    """EnEfG §12: a site's energy (ISO 50001) or environmental (EMAS) management system."""
+
+    site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all())
+    state_label = serializers.CharField(source="get_state_display", read_only=True)
+
+    class Meta:
+        model = ManagementSystem
+        fields = (
+            "id",
+            "site",
+            "kind",
+            "state",
+            "state_label",
+            "since",
+            "valid_until",
+            "document",
+            "body",
+            "note",
+        )
 
 
 class TransitionSerializer(serializers.Serializer):

@@ -8,6 +8,8 @@ router.register("measurement-points", views.MeasurementPointViewSet, basename="m
 router.register("readings", views.ReadingViewSet, basename="reading")
 router.register("ingest-jobs", views.IngestJobViewSet, basename="ingest-job")
 router.register("periods", views.PeriodViewSet, basename="period")
+router.register("enefg-exemptions", views.EnefgExemptionViewSet, basename="enefg-exemption")
+router.register("management-systems", views.ManagementSystemViewSet, basename="management-system")
 
 urlpatterns = [
     path("sites/<str:code>/periods/", views.SitePeriodsView.as_view(), name="site-periods"),

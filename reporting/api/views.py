@@ -4,14 +4,11 @@ Who may do what (reporting/permissions.py): operators read and write only the si
 operate; auditors read everything and write nothing; other roles see none of it.
 """
 
-import codecs
 import datetime as dt
-import tempfile
 import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.files import File
 from django.db.models import Q
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -24,6 +21,7 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circulus import bounds
 from circulus.api import require_object
 from registry.models import Site
 from reporting import ingest, jobs
@@ -31,9 +29,11 @@ from reporting import permissions as policy
 from reporting.api import serializers as s
 from reporting.models import (
     AggregateResult,
+    EnefgExemption,
     FieldValue,
     IngestJob,
     JobStatus,
+    ManagementSystem,
     MeasurementPoint,
     PeriodStatus,
     Reading,
@@ -42,9 +42,7 @@ from reporting.models import (
 )
 from reporting.permissions import may_retry_job
 from reporting.services import transition
-from reporting.tasks import queue_compute, queue_ingest
-
-ASYNC_INGEST_BYTES = 5_000_000  # larger CSV bodies are ingested by a task
+from reporting.tasks import queue_compute
 
 
 class ReportingAccess(permissions.BasePermission):
@@ -85,6 +83,62 @@ class MeasurementPointViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         queryset = policy.scope(MeasurementPoint.objects.select_related("site"), self.request.user)
+        site = self.request.query_params.get("site")
+        return queryset.filter(site__code=site) if site else queryset
+
+    def perform_create(self, serializer):
+        if not policy.can_write_at(self.request.user, serializer.validated_data["site"]):
+            raise PermissionDenied("you do not operate this site")
+        serializer.save()
+
+    def perform_update(self, serializer):
+        site = serializer.validated_data.get("site", serializer.instance.site)
+        if not policy.can_write_at(self.request.user, site):
+            raise PermissionDenied("you do not operate this site")
+        serializer.save()
+
+
+class EnefgExemptionViewSet(viewsets.ModelViewSet):
+    """EnEfG exemptions of a period (§11(3) for the ERF duty, §12(4) and (6) for §12): written
+    by the site's operators while the period is a draft; the period's next computation turns
+    them into findings."""
+
+    serializer_class = s.EnefgExemptionSerializer
+    permission_classes = [ReportingAccess]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]  # end it by a date
+    filterset_fields = ("period", "ground")
+
+    def get_queryset(self):
+        queryset = EnefgExemption.objects.select_related("period__site")
+        return policy.scope(queryset, self.request.user, "period__site")
+
+    def _writable(self, period):
+        if not policy.can_write_at(self.request.user, period.site):
+            raise PermissionDenied("you do not operate this site")
+        if period.status != PeriodStatus.DRAFT:
+            raise PermissionDenied("only draft periods are edited; reopen it first")
+
+    def perform_create(self, serializer):
+        self._writable(serializer.validated_data["period"])
+        serializer.save()
+
+    def perform_update(self, serializer):
+        self._writable(serializer.instance.period)
+        self._writable(serializer.validated_data.get("period", serializer.instance.period))
+        serializer.save()
+
+
+class ManagementSystemViewSet(viewsets.ModelViewSet):
+    """EnEfG §12: a site's energy or environmental management systems, dated (in place,
+    validated or certified); operators of the site write them."""
+
+    serializer_class = s.ManagementSystemSerializer
+    permission_classes = [ReportingAccess]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]  # end it by a date
+    filterset_fields = ("kind", "state")
+
+    def get_queryset(self):
+        queryset = policy.scope(ManagementSystem.objects.select_related("site"), self.request.user)
         site = self.request.query_params.get("site")
         return queryset.filter(site__code=site) if site else queryset
 
@@ -190,6 +244,11 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
                 description="the rejected file's report (bad lines named), or why the body "
                 "could not be read",
             ),
+            413: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`detail`: the body is larger than the upload limit "
+                "(READINGS_UPLOAD_MAX_MB), which it names; nothing was read",
+            ),
             409: OpenApiResponse(
                 OpenApiTypes.OBJECT,
                 description="`detail`, `job`: another file wrote the same readings or month at "
@@ -201,7 +260,9 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     )
     def create(self, request):
         replace = request.query_params.get("replace", "").lower() in ("1", "true", "yes")
-        user = request.user
+        # Refused on its declared length, before a byte of it is read (413 naming the limit).
+        size = bounds.declared_length(request.META)
+        bounds.check_size(size, settings.READINGS_UPLOAD_MAX_BYTES, "the request body")
         # The body is read before the job exists: a request refused while parsing leaves no job.
         body = request.data
         csv_body = request.content_type.startswith("text/csv")
@@ -209,37 +270,24 @@ class ReadingViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             raise ParseError("empty CSV body: send the file with a Content-Length")
         if not csv_body and not isinstance(body, list):
             raise ParseError("send a JSON array of {meter, timestamp, value} or a text/csv body")
-        job = IngestJob.objects.create(source="api", replace=replace, requested_by=user)
-        try:
-            return self._ingest(request, job, body, csv_body, replace)
-        except ingest.Collided as exc:  # nothing stored; the client sends the body again
-            ingest.fail_job(job, exc)
+        submission = ingest.submit_readings(
+            body,
+            user=request.user,
+            source="api",
+            replace=replace,
+            size=(size or 0) if csv_body else 0,
+        )
+        job = submission.job
+        if submission.collided:  # nothing stored; the client sends the body again
             return Response(
-                {"detail": str(exc), "job": str(job.pk)}, status=status.HTTP_409_CONFLICT
+                {"detail": str(submission.collided), "job": str(job.pk)},
+                status=status.HTTP_409_CONFLICT,
             )
-        except Exception as exc:
-            ingest.fail_job(job, exc)  # a request that fails never leaves its job pending
-            raise
-
-    def _ingest(self, request, job, body, csv_body: bool, replace: bool) -> Response:
-        user = request.user
-        if csv_body:
-            size = int(request.META.get("CONTENT_LENGTH") or 0)
-            if size > ASYNC_INGEST_BYTES:
-                _store_upload(job, body)
-                queue_ingest(job)
-                job.refresh_from_db()
-                return Response(s.IngestJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-            lines = codecs.iterdecode(iter(body.readline, b""), "utf-8-sig")
-            report = ingest.ingest_csv(
-                lines, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
-            )
-        else:
-            report = ingest.ingest_records(
-                body, replace=replace, allowed_site_ids=_allowed(user), job=job, user=user
-            )
-        ingest.record_report(job, report)
-        code = status.HTTP_201_CREATED if report.accepted else status.HTTP_400_BAD_REQUEST
+        if submission.queued:
+            return Response(s.IngestJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        code = (
+            status.HTTP_201_CREATED if submission.report.accepted else status.HTTP_400_BAD_REQUEST
+        )
         return Response(s.IngestJobSerializer(job).data, status=code)
 
 
@@ -255,19 +303,6 @@ def _timestamp(params, name: str) -> dt.datetime:
     if abs(value.utcoffset()) > dt.timedelta(hours=14):
         raise ValidationError({name: [f"{text!r} has a UTC offset beyond ±14:00"]})
     return value
-
-
-def _allowed(user):
-    return policy.writable_site_ids(user)
-
-
-def _store_upload(job: IngestJob, stream) -> None:
-    with tempfile.TemporaryFile() as tmp:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            tmp.write(chunk)
-        job.bytes_total = tmp.tell()
-        tmp.seek(0)
-        job.file.save(f"{job.pk}.csv", File(tmp), save=True)
 
 
 class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):

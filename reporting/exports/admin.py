@@ -9,11 +9,12 @@ from django.http import FileResponse
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from registry import permissions as registry_policy
 from registry.models import Site
 from reporting import permissions as policy
 from reporting.admin import retry_failed_jobs
 from reporting.exports import eu_workbook, jobs
-from reporting.exports.models import ExportJob, ExportKind
+from reporting.exports.models import ExportJob, ExportKind, SavedReport
 
 
 class EuWorkbookForm(forms.Form):
@@ -87,6 +88,7 @@ class ExportJobAdmin(admin.ModelAdmin):
                     variant=d["variant"],
                     allow_unvalidated=d["allow_unvalidated"],
                 )
+                data = jobs.for_reader(data, request.user)
             except (
                 PermissionDenied,
                 eu_workbook.NotValidated,
@@ -131,3 +133,96 @@ def export_selected_csv(modeladmin, request, queryset):
     return export_assets_response(
         exportable_assets(request.user, queryset), fmt="csv", filename="assets-selected"
     )
+
+
+class SavedReportForm(forms.ModelForm):
+    params = forms.JSONField(
+        required=False,
+        initial=dict,
+        help_text='The export\'s parameters, e.g. {"site": "PAR1", "format": "csv"} for an '
+        'asset register, {"year": 2025, "sites": ["PAR1"]} for an e-waste report.',
+    )
+
+    class Meta:
+        model = SavedReport
+        fields = (
+            "name", "kind", "params", "schedule", "weekday", "day_of_month", "recipients"
+        )  # fmt: skip
+
+    def __init__(self, *args, user=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        data = super().clean()
+        kind = data.get("kind")
+        if kind:
+            from rest_framework.exceptions import ValidationError as ApiValidationError
+
+            from reporting.exports.api import validate_params
+
+            try:
+                data["params"] = validate_params(kind, data.get("params") or {})
+                jobs.authorise(self.user, kind, data["params"])
+            except ApiValidationError as exc:
+                raise forms.ValidationError(_sentences(exc.detail)) from exc
+            except PermissionDenied as exc:
+                raise forms.ValidationError(str(exc)) from exc
+        return data
+
+
+def _sentences(detail) -> list[str]:
+    if isinstance(detail, dict):
+        return [f"{k}: {' '.join(map(str, v if isinstance(v, list) else [v]))}" for k, v in
+                detail.items()]  # fmt: skip
+    return [str(d) for d in detail]
+
+
+@admin.register(SavedReport)
+class SavedReportAdmin(admin.ModelAdmin):
+    """Each user's saved reports (superusers see everyone's); created with its owner's rights."""
+
+    form = SavedReportForm
+    list_display = ("name", "kind", "schedule", "owner", "last_sent_at", "last_error")
+    list_filter = ("kind", "schedule")
+    readonly_fields = ("owner", "last_sent_at", "last_job", "last_error")
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+
+        class WithUser(form):
+            def __init__(self, *args, **kw):
+                super().__init__(*args, user=request.user, **kw)
+
+        return WithUser
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request).select_related("owner")
+        return qs if request.user.is_superuser else qs.filter(owner=request.user)
+
+    def _may(self, request) -> bool:
+        user = request.user
+        exporting = {registry_policy.OPERATOR, registry_policy.PROCUREMENT, registry_policy.AUDITOR}
+        return user.is_active and (
+            user.is_superuser or bool(registry_policy.roles(user) & exporting)
+        )
+
+    def has_module_permission(self, request):
+        return self._may(request)
+
+    def has_view_permission(self, request, obj=None):
+        return self._may(request)
+
+    def has_add_permission(self, request):
+        return self._may(request)
+
+    def has_change_permission(self, request, obj=None):
+        return self._may(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._may(request)
+
+    def save_model(self, request, obj, form, change):
+        if not change:
+            obj.owner = request.user
+        super().save_model(request, obj, form, change)

@@ -17,8 +17,8 @@ from circulus.api import require_object
 from registry.lifecycle import State
 from registry.models import Site
 from reporting import permissions as reporting_policy
-from reporting.exports import jobs
-from reporting.exports.models import ExportJob, ExportKind, ExportState
+from reporting.exports import jobs, saved
+from reporting.exports.models import ExportJob, ExportKind, ExportState, SavedReport
 
 FORMATS = {
     ExportKind.ASSETS: ("xlsx", "csv"),
@@ -277,4 +277,92 @@ class EuAnnualJsonView(APIView):
             raise ValidationError(
                 {"variant": str(exc), "missing": {exc.variant: exc.missing}}
             ) from exc
-        return Response(eu_workbook.as_json(data))
+        return Response(eu_workbook.as_json(jobs.for_reader(data, request.user)))
+
+
+class SavedReportSerializer(serializers.ModelSerializer):
+    owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    params = serializers.DictField(
+        required=False, help_text="The export's parameters, as POST /api/exports/ takes them."
+    )
+
+    class Meta:
+        model = SavedReport
+        fields = (
+            "id",
+            "name",
+            "owner",
+            "kind",
+            "params",
+            "schedule",
+            "weekday",
+            "day_of_month",
+            "recipients",
+            "last_sent_at",
+            "last_job",
+            "last_error",
+            "created_at",
+        )
+        read_only_fields = ("owner", "last_sent_at", "last_job", "last_error", "created_at")
+
+    def validate(self, attrs):
+        kind = attrs.get("kind", getattr(self.instance, "kind", None))
+        raw = attrs.get("params", getattr(self.instance, "params", {}))
+        attrs["params"] = validate_params(kind, raw)
+        user = self.context["request"].user
+        try:
+            jobs.authorise(user, kind, attrs["params"])
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from exc
+        name = attrs.get("name", getattr(self.instance, "name", ""))
+        owner = self.instance.owner if self.instance else user
+        clash = SavedReport.objects.filter(owner=owner, name=name)
+        if self.instance:
+            clash = clash.exclude(pk=self.instance.pk)
+        if clash.exists():
+            raise ValidationError({"name": "You already have a saved report of this name."})
+        candidate = SavedReport(**attrs)
+        if self.instance:
+            for field in ("schedule", "weekday", "day_of_month", "recipients"):
+                if field not in attrs:
+                    setattr(candidate, field, getattr(self.instance, field))
+        try:
+            candidate.clean()
+        except DjangoValidationError as exc:
+            raise ValidationError(exc.message_dict) from exc
+        return attrs
+
+
+class SavedReportViewSet(viewsets.ModelViewSet):
+    """Export queries saved by name: each user's own (superusers see all). `run` makes an export
+    job of it now; a `schedule` (weekly on `weekday`, monthly on `day_of_month`) e-mails its
+    file to `recipients` on that day, made with the owner's rights at that time."""
+
+    serializer_class = SavedReportSerializer
+    permission_classes = [permissions.IsAuthenticated]
+    filterset_fields = ("kind", "schedule")
+
+    def get_queryset(self):
+        qs = SavedReport.objects.select_related("owner")
+        if getattr(self, "swagger_fake_view", False):
+            return qs.none()
+        user = self.request.user
+        return qs if user.is_superuser else qs.filter(owner=user)
+
+    def perform_create(self, serializer):
+        serializer.save(owner=self.request.user)
+
+    @extend_schema(
+        request=None,
+        responses={202: ExportJobSerializer, 403: OpenApiResponse(description="not allowed")},
+        description="Make an export job of the saved query now (as POST /api/exports/ would).",
+    )
+    @action(detail=True, methods=["post"])
+    def run(self, request, pk=None):
+        report = self.get_object()
+        try:
+            job = saved.run(report)
+        except DjangoPermissionDenied as exc:
+            raise PermissionDenied(str(exc)) from exc
+        job.refresh_from_db()
+        return Response(ExportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)

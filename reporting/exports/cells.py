@@ -25,8 +25,7 @@ from typing import Any
 
 import xlsxwriter
 
-# OWASP CSV Injection: the characters a spreadsheet reads as the start of a formula.
-FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+from circulus.spreadsheet import FORMULA_TRIGGERS, neutralise  # noqa: F401 - one rule, shared
 
 WORKBOOK_OPTIONS = {
     "strings_to_formulas": False,
@@ -43,13 +42,6 @@ TEXT, NUMBER, INTEGER, DATE, DATETIME, BOOL = (
     "datetime",
     "bool",
 )
-
-
-def neutralise(text: str) -> str:
-    """A text value safe to put in a CSV cell: formula triggers get a leading quote."""
-    if text and text[0] in FORMULA_TRIGGERS:
-        return "'" + text
-    return text
 
 
 def csv_value(value: Any) -> str:

@@ -79,6 +79,20 @@ def authorise(user, kind: str, params: dict) -> dict:
     raise PermissionDenied("Your role may not make this export.")
 
 
+AGGREGATES_WITHHELD = (
+    "Withheld: Annex IV aggregates mix every data centre of a Member State, so only auditors "
+    "and superusers read them (docs/roles.md)."
+)
+
+
+def for_reader(data: dict, user) -> dict:
+    """The EU workbook's data as `user` may read it: Annex IV aggregates only for the roles
+    that may read them (reporting.permissions.can_see_aggregates), whichever door writes it."""
+    if reporting_policy.can_see_aggregates(user):
+        return data
+    return {**data, "aggregates": [], "aggregates_withheld": AGGREGATES_WITHHELD}
+
+
 # --- lifecycle -------------------------------------------------------------------------------
 
 
@@ -201,6 +215,7 @@ def produce(job: ExportJob, beat: Heartbeat) -> str:
             variant=variant,
             allow_unvalidated=bool(p.get("allow_unvalidated")),
         )
+        data = for_reader(data, job.requested_by)
         beat(30, force=True)
         if fmt == "zip":
             eu_workbook.write_csv_zip(data, partial, progress=beat)

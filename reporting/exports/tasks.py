@@ -16,3 +16,11 @@ def run_export(job_id: str) -> str | None:
 def reap_stale_exports() -> int:
     """Kept for beat schedules that still name it: reaps stale jobs of every kind."""
     return jobs.reap_stale()
+
+
+@shared_task(name="exports.send_scheduled_reports")
+def send_scheduled_reports() -> dict[str, int]:
+    """Daily: run and e-mail every saved report whose weekly or monthly day is today."""
+    from reporting.exports import saved
+
+    return saved.send_due()

@@ -46,14 +46,14 @@ EOF
 "$PY" manage.py demo > "$OUT/demo.log"
 "$PY" manage.py shell -v 0 -c "
 from django.contrib.auth.models import Group, User
-from rest_framework.authtoken.models import Token
+from accounts import tokens
 from registry.models import Site
 admin, _ = User.objects.get_or_create(username='fuzz-admin', defaults={'is_superuser': True, 'is_staff': True})
 operator, _ = User.objects.get_or_create(username='fuzz-operator')
 operator.groups.add(Group.objects.get(name='operator'))
 Site.objects.order_by('code').first().operators.add(operator)
 for user in (admin, operator):
-    open('$OUT/token-' + user.username, 'w').write(Token.objects.get_or_create(user=user)[0].key)
+    open('$OUT/token-' + user.username, 'w').write(tokens.issue(user)[1])
 "
 "$PY" manage.py spectacular --file "$OUT/schema.json" --format openapi-json --validate
 

@@ -102,10 +102,6 @@ def run(names, model, precision, context=8192, concurrency=1, **kw):
     return inf.evaluate(frame, model, precision, context, concurrency, 1.3, GRID["DE"], **kw)
 
 
-def test_grid_intensity_catalogue_is_ember_2023():
-    assert inf.load_grid_intensity() == pytest.approx(GRID)
-
-
 # --- memory fit: the cases that must hold ------------------------------------------------------
 
 
@@ -453,16 +449,3 @@ def test_the_speed_band_source_says_which_ratio_its_median_is():
     source = inf.assumptions(cal, "vllm", "int8", "int8", 0.85)["speed_band"]["source"]
     assert "median estimate ÷ measured 0.80" in source
     assert "57 % within ±35 %" in source
-
-
-def test_grid_intensity_in_kg_is_the_published_gram_figure_exactly():
-    """380.9 g/kWh is 0.3809 kg/kWh, not 0.38089999999999996: the figure is stored and shown as
-    the CUE's grid factor, so float division must not leave its residue in it."""
-    import csv
-    from decimal import Decimal
-
-    loaded = inf.load_grid_intensity()
-    with open(inf.CATALOGUE_DIR / "grid_intensity.csv", newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
-            expected = Decimal(row["g_co2e_per_kwh"]) / 1000
-            assert Decimal(str(loaded[row["country"]])) == expected, row["country"]

@@ -88,14 +88,14 @@ def test_migrations_connect_with_the_migration_url():
 @postgres_only
 def test_the_application_role_keeps_the_registry_counter(as_app_role):
     """Writes bump the counter behind kept reuse answers, and the reader's locks are allowed."""
-    from registry import reuse
+    from registry.reuse import cache
 
-    before = reuse._registry_version()
+    before = cache.registry_version()
     record_event(as_app_role, "commissioned", occurred_at=at(1), details={"workload": "training"})
-    assert reuse._registry_version() > before
+    assert cache.registry_version() > before
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"LOCK TABLE {', '.join(reuse.VERSIONED_TABLES)} IN ACCESS SHARE MODE")
-        cursor.execute(f"SELECT pg_try_advisory_xact_lock({reuse.REGISTRY_WRITE_LOCK})")
+        cursor.execute(f"LOCK TABLE {', '.join(cache.VERSIONED_TABLES)} IN ACCESS SHARE MODE")
+        cursor.execute(f"SELECT pg_try_advisory_xact_lock({cache.REGISTRY_WRITE_LOCK})")
 
 
 @postgres_only

@@ -11,9 +11,10 @@ from django.core.management import call_command
 from django.db import connection
 from django.urls import reverse
 
-from registry import reuse
+from registry import reservations, reuse
 from registry.lifecycle import State
 from registry.models import LifecycleEvent
+from registry.reuse import tags
 from registry.services import record_event
 from tests import factories as f
 from tests.registry import reuse_factories as rf
@@ -354,8 +355,9 @@ def test_reserve_release_then_commission_for_inference(api, procurement_user, tr
     a10.refresh_from_db()
     assert a10.state == State.IN_STOCK
     # Reserve again, then commission for inference.
-    reuse.reserve_for_request(request_name="REQ-44", purpose="chatbot", actor=procurement_user,
-                              asset_ids=[a10.id])  # fmt: skip
+    reservations.reserve_for_request(request_name="REQ-44", purpose="chatbot",
+                                     actor=procurement_user,
+                                     asset_ids=[a10.id])  # fmt: skip
     record_event(a10, "commissioned", occurred_at=a10.events.last().occurred_at,
                  details={"workload": "inference"})  # fmt: skip
     a10.refresh_from_db()
@@ -364,9 +366,9 @@ def test_reserve_release_then_commission_for_inference(api, procurement_user, tr
 
 def test_release_of_an_awaiting_disposition_asset_goes_back_there(procurement_user):
     gpu = rf.gpu("OLD-1", "nvidia-v100-sxm2-16gb", state="awaiting-disposition")
-    reuse.reserve_for_request(request_name="R", purpose="p", actor=procurement_user,
+    reservations.reserve_for_request(request_name="R", purpose="p", actor=procurement_user,
                               asset_tags=["OLD-1"])  # fmt: skip
-    (outcome,) = reuse.release_reservation(actor=procurement_user, asset_tags=["OLD-1"])
+    (outcome,) = reservations.release_reservation(actor=procurement_user, asset_tags=["OLD-1"])
     assert outcome.status == "released" and outcome.state == State.AWAITING_DISPOSITION
     gpu.refresh_from_db()
     assert gpu.state == State.AWAITING_DISPOSITION
@@ -392,7 +394,7 @@ def test_two_concurrent_reservations_leave_exactly_one(procurement_user):
     def reserve(name):
         try:
             barrier.wait(timeout=10)
-            outcomes.extend(reuse.reserve_for_request(request_name=name, purpose="race",
+            outcomes.extend(reservations.reserve_for_request(request_name=name, purpose="race",
                                                       actor=procurement_user,
                                                       asset_ids=[gpu.id]))  # fmt: skip
         finally:
@@ -506,9 +508,9 @@ def test_asset_tags_are_the_same_on_the_postgres_and_portable_paths(monkeypatch)
     query = reuse.ReuseQuery(model=reuse.llm_models()["llama-3-8b"], precision="int8")
     result = reuse.find_candidates(query)
     states = result.request["states"]
-    fast = reuse._tags_for(result.columns, result.order, states)
-    monkeypatch.setattr(reuse.connection, "vendor", "portable")
-    portable = reuse._tags_for(result.columns, result.order, states)
+    fast = tags.tags_for(result.columns, result.order, states)
+    monkeypatch.setattr(connection, "vendor", "portable")
+    portable = tags.tags_for(result.columns, result.order, states)
     assert fast == portable
     a10 = next(v for k, v in fast.items() if v["parent"] is None and len(v["assets"]) > 1)
     assert [a["asset_tag"] for a in a10["assets"]] == [f"A10-{i:02d}" for i in range(8)]

@@ -1,16 +1,26 @@
-"""Builders for the reporting tests: a site with a profile, meters, readings as CSV text."""
+"""Builders for the reporting tests: a site with a profile, meters, readings as CSV text.
+
+The models are imported inside the builders, so the pure tests beside them (test_indicators.py)
+also run without Django (`pytest -p no:django`).
+"""
+
+from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 
-from registry.models import Site
-from reporting.ingest import ingest_csv
-from reporting.models import MeasurementPoint, ReportingPeriod, SiteProfile
+if TYPE_CHECKING:
+    from registry.models import Site
+    from reporting.models import ReportingPeriod
 
 
 def make_site(code="TST1", country="FR", time_zone="UTC", **fields) -> Site:
+    from registry.models import Site
+    from reporting.models import SiteProfile
+
     site, _ = Site.objects.get_or_create(
         code=code, defaults={"name": f"Site {code}", "country": country, "time_zone": time_zone}
     )
@@ -38,6 +48,8 @@ def make_site(code="TST1", country="FR", time_zone="UTC", **fields) -> Site:
 
 
 def make_meter(site, code, quantity, unit="kWh", register="interval", **fields):
+    from reporting.models import MeasurementPoint
+
     return MeasurementPoint.objects.create(
         site=site, code=code, quantity=quantity, unit=unit, register=register, **fields
     )
@@ -53,6 +65,8 @@ def csv_text(rows) -> list[str]:
 
 
 def ingest(rows, **kwargs):
+    from reporting.ingest import ingest_csv
+
     return ingest_csv(csv_text(rows), **kwargs)
 
 
@@ -70,6 +84,8 @@ def series(meter, start, count, value, step=timedelta(minutes=15), cumulative_fr
 
 
 def period(site, year=2025, **fields) -> ReportingPeriod:
+    from reporting.models import ReportingPeriod
+
     obj = ReportingPeriod.calendar_year(site, year, **fields)
     obj.full_clean()
     obj.save()

@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from hardware.inference import CATALOGUE_DIR, load_grid_intensity
+from hardware import grid_intensity
 from reporting import label
 from reporting.computation import compute_and_store
 from reporting.models import PeriodStatus, Reading
@@ -265,7 +265,7 @@ def computed(site):
 def test_period_page_cites_the_grid_factor_used_for_cue(admin_client, computed):
     """The factor is the catalogue's figure for the site's country; the page names its source."""
     country = computed.period.site.country
-    with open(CATALOGUE_DIR / "grid_intensity.csv", newline="", encoding="utf-8") as fh:
+    with open(grid_intensity.PATH, newline="", encoding="utf-8") as fh:
         row = next(r for r in csv.DictReader(fh) if r["country"] == country)
     url = f"/admin/reporting/reportingperiod/{computed.period.pk}/change/"
     page = html.unescape(admin_client.get(url).content.decode())
@@ -291,7 +291,7 @@ def test_period_page_lists_the_label_notes_once(admin_client, computed):
 
 def test_a_grid_factor_the_catalogue_no_longer_gives_is_told_apart():
     assert "has no figure for XX" in cue_factor_basis({"CUE_CEF_KG_PER_KWH": None}, "XX")
-    current = Decimal(str(load_grid_intensity()["FR"]))
+    current = grid_intensity.kg_per_kwh("FR")
     stale = cue_factor_basis({"CUE_CEF_KG_PER_KWH": str(current + 1)}, "FR")
     assert "from an earlier" in stale and "Compute again" in stale
     added = cue_factor_basis({"CUE_CEF_KG_PER_KWH": None}, "FR")

@@ -67,16 +67,15 @@ def test_bad_csv_is_rejected_with_every_bad_line(api, world, operator_user):
     assert IngestJob.objects.get().status == "rejected"
 
 
-def test_large_csv_goes_through_a_job_that_can_be_polled(api, world, operator_user, settings):
-    from reporting.api import views
+def test_large_csv_goes_through_a_job_that_can_be_polled(
+    api, world, operator_user, settings, monkeypatch
+):
+    from reporting.ingest import submission
 
     settings.MEDIA_ROOT = str(settings.VAR_DIR / "test-media")
     api.force_authenticate(operator_user)
-    views.ASYNC_INGEST_BYTES, saved = 10, views.ASYNC_INGEST_BYTES
-    try:
-        response = api.post("/api/readings/", CSV, content_type="text/csv")
-    finally:
-        views.ASYNC_INGEST_BYTES = saved
+    monkeypatch.setattr(submission, "ASYNC_INGEST_BYTES", 10)
+    response = api.post("/api/readings/", CSV, content_type="text/csv")
     assert response.status_code == 202, response.content
     job_id = response.json()["id"]
     task = api.get(f"/api/tasks/{job_id}/").json()  # eager: already done

@@ -391,3 +391,79 @@ def test_write_demo_exports(two_sites, settings, tmp_path):
     assert [p.name for p in paths] == [f"eu-{YEAR}-submit.xlsx", f"ewaste-{YEAR}.xlsx"]
     assert all(p.exists() for p in paths)
     assert "EU annual workbook" in out.getvalue()
+
+
+def _h_rows_of_download(content: bytes, fmt: str) -> list:
+    if fmt == "zip":
+        text = zipfile.ZipFile(io.BytesIO(content)).read("H_Aggregates.csv").decode("utf-8-sig")
+        return [r for r in csv.reader(io.StringIO(text)) if r and r[0] == str(YEAR)]
+    _, rows = _sheet_rows(openpyxl.load_workbook(io.BytesIO(content))["H_Aggregates"])
+    return [r for r in rows if r[0] == YEAR]
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "zip"])
+def test_annex_iv_aggregates_reach_only_the_roles_that_may_read_them_through_every_door(
+    api, client, two_sites, operator_user, auditor_user, settings, tmp_path, fmt,
+    django_capture_on_commit_callbacks,
+):  # fmt: skip
+    settings.MEDIA_ROOT = tmp_path
+    par, _fra = two_sites
+    par.operators.add(operator_user)
+    seen = {}
+    for user in (operator_user, auditor_user):
+        api.force_authenticate(user)
+        body = api.get("/api/exports/eu-annual/", {"year": YEAR, "site": "PAR1"}).json()
+        (h,) = body["sheets"]["H_Aggregates"]
+        with django_capture_on_commit_callbacks(execute=True):
+            job = api.post(
+                "/api/exports/",
+                {"kind": "eu-annual", "year": YEAR, "sites": ["PAR1"], "format": fmt},
+                format="json",
+            ).json()
+        job = api.get(f"/api/exports/{job['id']}/").json()
+        download = b"".join(api.get(job["download_url"]).streaming_content)
+        client.force_login(user)
+        page = client.post(
+            "/admin/exports/exportjob/eu-workbook/",
+            {"year": YEAR, "variant": "submit", "output": fmt, "sites": [par.pk]},
+        )
+        seen[user.username] = (
+            h,
+            _h_rows_of_download(download, fmt),
+            _h_rows_of_download(b"".join(page.streaming_content), fmt),
+        )
+    json_h, job_rows, admin_rows = seen[operator_user.username]
+    assert json_h["rows"] == [] and "Withheld" in json_h["title"]
+    assert job_rows == [] and admin_rows == []
+    json_h, job_rows, admin_rows = seen[auditor_user.username]
+    assert json_h["rows"] and job_rows and admin_rows
+    assert len(json_h["rows"]) == len(job_rows) == len(admin_rows)
+
+
+@pytest.mark.parametrize("fmt", ["xlsx", "zip"])
+@pytest.mark.parametrize("with_period", [True, False])
+def test_a_site_without_readings_exports_with_its_empty_months_explained(
+    api, auditor_user, settings, tmp_path, django_capture_on_commit_callbacks, fmt, with_period
+):
+    settings.MEDIA_ROOT = tmp_path
+    quiet = f.site("MAD1", time_zone="UTC")
+    _profile(quiet)
+    if with_period:
+        _period(quiet, {"PDIT": Decimal("700")})
+    api.force_authenticate(auditor_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = api.post(
+            "/api/exports/",
+            {"kind": "eu-annual", "year": YEAR, "sites": ["MAD1"], "format": fmt},
+            format="json",
+        ).json()
+    job = api.get(f"/api/exports/{job['id']}/").json()
+    assert job["state"] == "done", job["error"]
+    content = b"".join(api.get(job["download_url"]).streaming_content)
+    if fmt == "zip":
+        monthly = zipfile.ZipFile(io.BytesIO(content)).read("Monthly.csv").decode("utf-8-sig")
+    else:
+        rows = openpyxl.load_workbook(io.BytesIO(content))["Monthly"].iter_rows(values_only=True)
+        monthly = "\n".join(str(v) for row in rows for v in row if v is not None)
+    explained = "No readings in" if with_period else "No reporting period for"
+    assert explained in monthly and "MAD1" in monthly

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from reporting import bulk_checks, ingest
+from reporting.ingest import csv_text
 from reporting.models import MeasurementPoint, Reading, ReadingDay, ReadingRevision, Register
 from tests.reporting.conftest import make_meter, make_site
 from tests.reporting.test_rollups import assert_rollups_match_a_rebuild
@@ -110,8 +111,8 @@ def lines(draw):
 
 
 def _run(rows, *, bulk, replace, allowed, chunk):
-    saved = ingest.CHUNK_ROWS
-    ingest.CHUNK_ROWS = chunk
+    saved = csv_text.CHUNK_ROWS
+    csv_text.CHUNK_ROWS = chunk
     try:
         report = ingest.ingest_csv(
             ["meter,timestamp,value\n", *rows],
@@ -120,7 +121,7 @@ def _run(rows, *, bulk, replace, allowed, chunk):
             allowed_site_ids=allowed,
         )
     finally:
-        ingest.CHUNK_ROWS = saved
+        csv_text.CHUNK_ROWS = saved
     return report.as_dict(), report.summary()
 
 
@@ -182,7 +183,7 @@ def test_a_plain_file_of_good_rows_takes_the_bulk_path(meters, monkeypatch):
         return taken[-1]
 
     monkeypatch.setattr(bulk_checks, "check", spy)
-    monkeypatch.setattr(ingest, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(csv_text, "CHUNK_ROWS", 4)
     report = ingest.ingest_csv(["meter,timestamp,value\n", *_valid_file(10)])
     assert report.accepted and report.inserted == 10
     assert [len(c) for c in taken] == [4, 4, 2]  # three blocks, each accepted whole
@@ -191,7 +192,7 @@ def test_a_plain_file_of_good_rows_takes_the_bulk_path(meters, monkeypatch):
 
 @pytest.mark.parametrize("chunk", [1, 3, 50_000])
 def test_a_decoding_error_names_the_same_line_in_both_paths(meters, chunk, monkeypatch):
-    monkeypatch.setattr(ingest, "CHUNK_ROWS", chunk)
+    monkeypatch.setattr(csv_text, "CHUNK_ROWS", chunk)
 
     def text(bad_after):
         yield "meter,timestamp,value\n"
@@ -205,7 +206,7 @@ def test_a_decoding_error_names_the_same_line_in_both_paths(meters, chunk, monke
 
 
 def test_a_bad_row_in_a_later_block_names_its_line(meters, monkeypatch):
-    monkeypatch.setattr(ingest, "CHUNK_ROWS", 3)
+    monkeypatch.setattr(csv_text, "CHUNK_ROWS", 3)
     rows = _valid_file(7)
     rows[5] = "UPS-1,2025-01-01T00:00:00+17:30,1\n"
     report = ingest.ingest_csv(["meter,timestamp,value\n", *rows])
@@ -220,7 +221,7 @@ def test_a_repeat_after_blocks_loaded_straight_away_is_judged_against_the_whole_
 ):
     # Blocks of 2: the first blocks go straight into the readings; the repeat of line 2 on
     # line 8 comes three blocks later and must still be a repeat, not a stored reading.
-    monkeypatch.setattr(ingest, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csv_text, "CHUNK_ROWS", 2)
     rows = _valid_file(8)
     rows[6] = f"UPS-1,{T0.isoformat()},{value}\n"
     reports = []

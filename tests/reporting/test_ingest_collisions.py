@@ -11,6 +11,7 @@ from django.core.management import CommandError, call_command
 from django.db import OperationalError
 
 from reporting import ingest
+from reporting.ingest import writing
 from reporting.models import IngestJob, Reading, ReadingDay
 from tests.reporting.conftest import make_meter, make_site
 
@@ -29,7 +30,7 @@ def deadlocks(monkeypatch):
     """The first `n[0]` writes of a file meet a deadlock (PostgreSQL's error, as Django raises
     it), inside the file's transaction after its readings went in; later ones go through."""
     left = [0]
-    real = ingest._apply
+    real = writing.apply
 
     def apply(*args, **kwargs):
         written = real(*args, **kwargs)
@@ -41,7 +42,7 @@ def deadlocks(monkeypatch):
                 raise OperationalError("deadlock detected") from cause
         return written
 
-    monkeypatch.setattr(ingest, "_apply", apply)
+    monkeypatch.setattr(writing, "apply", apply)
     return left
 
 
@@ -60,7 +61,7 @@ def test_other_database_errors_are_not_taken_for_a_deadlock(meter, monkeypatch):
     def apply(*args, **kwargs):
         raise OperationalError("server closed the connection")
 
-    monkeypatch.setattr(ingest, "_apply", apply)
+    monkeypatch.setattr(writing, "apply", apply)
     with pytest.raises(OperationalError):
         ingest.ingest_csv(io.StringIO(BODY))
 

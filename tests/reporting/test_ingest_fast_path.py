@@ -19,6 +19,7 @@ from django.db import connection, transaction
 
 from reporting import ingest as ingest_module
 from reporting import partitions, rollups
+from reporting.ingest import csv_text, staging
 from reporting.models import IngestJob, MeasurementPoint, Reading, ReadingDay
 from tests.reporting.conftest import make_meter, make_site
 from tests.reporting.test_ingest_bulk import _stored, _wipe
@@ -33,7 +34,7 @@ HEADER = "meter,timestamp,value\n"
 
 @pytest.fixture
 def meters(monkeypatch):
-    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", 2)
+    monkeypatch.setattr(csv_text, "CHUNK_ROWS", 2)
     site = make_site("FAST", time_zone="Europe/Paris")
     return (
         make_meter(site, "UPS-1", "eit-ups-output"),
@@ -45,7 +46,7 @@ def meters(monkeypatch):
 def loads(monkeypatch):
     """The sizes of the blocks COPYed straight into the readings."""
     sizes = []
-    real = ingest_module._Stager._load
+    real = staging.Stager._load
 
     def spy(self, checked):
         before = self.loaded
@@ -53,7 +54,7 @@ def loads(monkeypatch):
         if self.loaded > before:
             sizes.append(len(checked))
 
-    monkeypatch.setattr(ingest_module._Stager, "_load", spy)
+    monkeypatch.setattr(staging.Stager, "_load", spy)
     return sizes
 
 

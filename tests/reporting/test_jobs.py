@@ -176,7 +176,7 @@ def test_a_request_that_crashes_leaves_no_job_pending(api, operator_user, monkey
     def crash(*args, **kwargs):
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr("reporting.ingest.ingest_csv", crash)
+    monkeypatch.setattr("reporting.ingest.submission.ingest_csv", crash)
     api.force_authenticate(operator_user)
     api.raise_request_exception = False
     response = api.generic("POST", "/api/readings/", b"meter,timestamp,value\n", "text/csv")

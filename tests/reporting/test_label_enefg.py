@@ -1,15 +1,12 @@
-"""Pure tests: the 2026 label classes (every printed boundary, both sides), the label contents,
-the field dictionaries, and EnEfG §11/§13 duties one day before and on their start dates.
+"""Pure tests: the 2026 label classes (every printed boundary, both sides), the label contents
+and the field dictionaries (the EnEfG rules are tested in test_enefg_statute.py)."""
 
-"""
-
-from datetime import date, timedelta
 from decimal import Decimal as D
 
 import pytest
 
-from reporting import enefg, label
 from reporting import indicators as ind
+from reporting import label
 
 # The act's tables as printed in the spec (§5): (lower class, inclusive upper bound, next class).
 PUE_BOUNDARIES = [
@@ -91,6 +88,8 @@ def test_label_contents():
     assert k.valid == "issued by 15 Aug 2027, valid to 15 Aug 2028"
     assert "no official label for 2025" in _label(year=2025).valid
     assert any("implied" in n for n in k.notes)  # WUE class C is inferred, and says so
+    assert k.status.startswith("preview (draft act, class bounds unverified)")
+    assert label.BOUND_SOURCES in k.notes  # the bounds name their sources
 
 
 def test_a_2024_schema_period_gets_no_wue_class():
@@ -101,6 +100,7 @@ def test_a_2024_schema_period_gets_no_wue_class():
 def test_svg_says_preview_and_escapes_text():
     svg = label.svg(_label(grid_functions="<script>x</script>"))
     assert "preview — the official label is issued by the European database" in svg
+    assert "draft act, class bounds unverified" in svg
     assert "<script>" not in svg and svg.startswith("<svg")
 
 
@@ -118,149 +118,3 @@ def test_freshwater_above_total_water_is_warned():
     found = ind.validate({"WIN": D(10), "WIN-FRE": D(11)}, ind.Context(wue_category=2))
     assert [f.rule_id for f in found] == ["win-fre-above-win"]
     assert ind.validate({"WIN": D(10), "WIN-FRE": D(10)}, ind.Context(wue_category=2)) == []
-
-
-# --- EnEfG ---------------------------------------------------------------------------------
-
-OLD = date(2019, 3, 1)  # operating before 1 July 2026
-
-
-def _check(on, start=OLD, pue=None, erf=None, share=None, kw=None):
-    return enefg.check(
-        on=on, operation_start=start, pue=pue, erf=erf, renewable_share=share, non_redundant_kw=kw
-    )
-
-
-def _rule(findings, rule):
-    return [f for f in findings if f.rule_id == rule]
-
-
-def _day_before(day):
-    return day - timedelta(days=1)
-
-
-@pytest.mark.parametrize(
-    ("starts", "bound", "previous"),
-    [(date(2027, 7, 1), D("1.5"), None), (date(2030, 7, 1), D("1.3"), D("1.5"))],
-)
-def test_existing_dc_pue_duty_one_day_before_and_on_its_start(starts, bound, previous):
-    value = bound + D("0.05")  # meets the earlier duty (if any), misses this one
-    before = _rule(_check(_day_before(starts), pue=value), "enefg-pue")
-    on = _rule(_check(starts, pue=value), "enefg-pue")
-    if previous is None:
-        assert before == []
-    else:
-        assert [f.severity for f in before] == ["info"]
-    assert [(f.severity, f.applies_from, f.legal_ref) for f in on] == [
-        ("warning", starts, "EnEfG §11 (PUE)")
-    ]
-    upcoming = _rule(_check(_day_before(starts), pue=value), "enefg-pue-upcoming")
-    assert upcoming[0].applies_from == starts
-
-
-def test_a_pue_on_the_bound_meets_it():
-    assert _rule(_check(date(2027, 7, 1), pue=D("1.5")), "enefg-pue")[0].severity == "info"
-
-
-def test_new_dc_is_one_starting_on_1_july_2026():
-    assert enefg.pue_duties(date(2026, 6, 30)) == list(enefg.EXISTING_PUE)
-    assert enefg.pue_duties(date(2026, 7, 1)) == [(date(2028, 7, 1), D("1.2"))]
-    assert enefg.erf_duty(date(2026, 6, 30)) is None
-
-
-def test_new_dc_pue_duty_two_years_after_start():
-    start = date(2026, 9, 1)
-    due = date(2028, 9, 1)
-    assert _rule(_check(_day_before(due), start=start, pue=D("1.25")), "enefg-pue") == []
-    on = _rule(_check(due, start=start, pue=D("1.25")), "enefg-pue")
-    assert [(f.severity, f.applies_from) for f in on] == [("warning", due)]
-
-
-@pytest.mark.parametrize(
-    ("tier_start", "minimum", "previous"),
-    [
-        (date(2026, 7, 1), D("0.10"), None),
-        (date(2027, 7, 1), D("0.15"), D("0.10")),
-        (date(2028, 7, 1), D("0.20"), D("0.15")),
-    ],
-)
-def test_erf_minimum_by_operation_start_one_day_before_and_on(tier_start, minimum, previous):
-    day_before = enefg.erf_duty(_day_before(tier_start))
-    assert (day_before[1] if day_before else None) == previous
-    assert enefg.erf_duty(tier_start) == (date(tier_start.year + 2, 7, 1), minimum)
-
-
-def test_erf_duty_applies_two_years_after_start():
-    start = date(2027, 7, 1)
-    due = date(2029, 7, 1)
-    low = D("0.12")  # meets 10 %, misses the 15 % of a DC started from 1 July 2027
-    assert _rule(_check(_day_before(due), start=start, erf=low), "enefg-erf") == []
-    on = _rule(_check(due, start=start, erf=low), "enefg-erf")
-    assert [(f.severity, f.legal_ref) for f in on] == [("warning", "EnEfG §11 (ERF)")]
-    assert _rule(_check(due, start=start, erf=D("0.15")), "enefg-erf")[0].severity == "info"
-
-
-def test_an_existing_dc_has_no_erf_duty():
-    assert _rule(_check(date(2031, 1, 1), erf=D(0)), "enefg-erf") == []
-
-
-@pytest.mark.parametrize(
-    ("starts", "share", "before"),
-    [(date(2024, 1, 1), D("0.4"), None), (date(2027, 1, 1), D("0.8"), "info")],
-)
-def test_renewable_share_one_day_before_and_on(starts, share, before):
-    rule = "enefg-renewable-share"
-    found_before = _rule(_check(_day_before(starts), share=share), rule)
-    assert [f.severity for f in found_before] == ([before] if before else [])
-    on = _rule(_check(starts, share=share), rule)
-    assert [(f.severity, f.applies_from) for f in on] == [("warning", starts)]
-    assert _rule(_check(starts, share=D(1)), rule)[0].severity == "info"
-
-
-@pytest.mark.parametrize(
-    ("kw", "due"), [(D(400), date(2025, 7, 1)), (D(600), date(2024, 8, 15)), (D(300), None)]
-)
-def test_register_duty_one_day_before_and_on_first_report(kw, due):
-    due = due or date(2025, 7, 1)
-    before = _check(_day_before(due), kw=kw)
-    on = _check(due, kw=kw)
-    assert _rule(before, "rzreg-registration-upcoming")[0].applies_from == due
-    assert _rule(on, "rzreg-registration")[0].applies_from == due
-    assert "≥ 300 kW" in _rule(on, "rzreg-registration")[0].message
-
-
-def test_register_threshold_is_300_kw_not_the_eu_500():
-    below = _rule(_check(date(2026, 1, 1), kw=D("299.9")), "rzreg-registration")
-    assert "below 300 kW" in below[0].message
-    unknown = _rule(_check(date(2026, 1, 1), kw=None), "rzreg-registration")
-    assert unknown[0].severity == "warning"
-
-
-def test_unknown_values_are_warned_not_passed():
-    found = _rule(_check(date(2028, 1, 1), pue=None), "enefg-pue")
-    assert found[0].severity == "warning" and "unknown" in found[0].message
-    assert _check(date(2028, 1, 1), start=None)[0].rule_id == "enefg-operation-start-missing"
-
-
-@pytest.mark.parametrize(
-    ("kw", "size"),
-    [
-        ("499.999", "< 500 kW"),
-        ("500", "< 1 MW"),
-        ("999", "< 1 MW"),
-        ("1000", "< 5 MW"),
-        ("9999", "< 10 MW"),
-        ("99999", "< 100 MW"),
-        ("100000", "≥ 100 MW"),
-    ],
-)
-def test_rzreg_size_classes(kw, size):
-    assert enefg.size_class(D(kw)) == size
-
-
-def test_total_electricity_counts_own_generation_and_subtracts_feed_in():
-    assert enefg.total_electricity(D(1000), D(200), D(50)) == D(1150)
-    assert enefg.total_electricity(D(1000), None, D(50)) is None
-    # Feed-in not reported is unknown, as own generation is, not 0 kWh fed in.
-    assert enefg.total_electricity(D(1000), D(200), None) is None
-    assert enefg.total_electricity(D(1000), D(200), D(0)) == D(1200)

@@ -5,6 +5,7 @@ The German site is the demo's BER1 (reporting/demo_de.py), loaded through the re
 """
 
 import io
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from pathlib import Path
 
@@ -26,7 +27,10 @@ from tests.reporting.conftest import make_site, period
 
 pytestmark = pytest.mark.django_db
 YEAR = 2025
-PREVIEW = "preview — the official label is issued by the European database"
+PREVIEW = (
+    "preview (draft act, class bounds unverified) — the official label is issued by the European "
+    "database"
+)
 
 
 @pytest.fixture
@@ -57,24 +61,39 @@ def _rows(ws, header_row):
     return [dict(zip(header, r, strict=True)) for r in rows[header_row + 1 :]]
 
 
-# --- field dictionary --------------------------------------------------------------------------
+# --- field dictionary: chosen by the reporting year ------------------------------------------
 
 
-def test_under_the_2026_schema_wue_is_freshwater_over_eit(ber1):
+def _de_2026_period(ber1, **values):
+    """A 2026 period of the German site with entered figures (its report is due in 2027)."""
+    p = period(ber1.period.site, 2026, pdit_basis="installed", wue_category=2)
+    for symbol, value in values.items():
+        FieldValue.objects.create(
+            period=p,
+            symbol=symbol,
+            value=Decimal(value),
+            quality="measured",
+            measured_by="test meter",
+        )
+    return p
+
+
+def test_the_2025_report_follows_2024_1364_not_the_later_act(ber1):
+    # Due 15 May 2026, before the rating act's reported adoption (21 Sep 2026).
+    assert ber1.period.schema == ind.SCHEMA_2024
     inputs = ber1.inputs
-    fresh, total, eit = (Decimal(inputs[s]["value"]) for s in ("WIN-FRE", "WIN", "EIT"))
-    assert fresh < total  # rainwater is in WIN, not in WIN-FRE
-    assert inputs["WIN-FRE"]["meters"] == ["BER1-FRESH"]
-    assert Decimal(ber1.indicators["WUE"]) == (fresh / (eit / 1000)).quantize(Decimal("1e-10"))
-    assert "BIN" not in inputs  # the 2026 dictionary has no data-traffic indicators
+    total, eit = (Decimal(inputs[s]["value"]) for s in ("WIN", "EIT"))
+    assert Decimal(ber1.indicators["WUE"]) == (total / (eit / 1000)).quantize(Decimal("1e-10"))
+    schema, why = ind.governing_dictionary(YEAR)
+    assert schema == ind.SCHEMA_2024 and "after that report was due" in why
 
-    period = ber1.period
-    FieldValue.objects.filter(period=period, symbol="WIN-FRE").delete()
-    period.schema = ind.SCHEMA_2024
-    period.full_clean()
-    period.save()
-    again = compute_and_store(period)
-    assert Decimal(again.indicators["WUE"]) == (total / (eit / 1000)).quantize(Decimal("1e-10"))
+
+def test_under_the_2026_dictionary_wue_is_freshwater_over_eit(ber1):
+    p = _de_2026_period(ber1, EDC="1300000", EIT="1000000", WIN="900", **{"WIN-FRE": "600"})
+    assert p.schema == ind.SCHEMA_2026
+    result = compute_and_store(p)
+    assert Decimal(result.indicators["WUE"]) == Decimal("0.6")  # 600 m3 / 1000 MWh
+    assert "BIN" not in result.inputs  # the 2026 dictionary has no data-traffic indicators
 
 
 def test_fields_outside_the_period_dictionary_are_refused(ber1, par1):
@@ -83,33 +102,35 @@ def test_fields_outside_the_period_dictionary_are_refused(ber1, par1):
         value = FieldValue(period=fr_period, symbol=symbol, value=Decimal(1))
         with pytest.raises(ValidationError, match=reason):
             value.full_clean()
-    de_period = ber1.period
+    de_2026 = _de_2026_period(ber1)
     with pytest.raises(ValidationError, match="2024/1364\\+2026 field dictionary"):
-        FieldValue(period=de_period, symbol="BIN", value=Decimal(1)).full_clean()
+        FieldValue(period=de_2026, symbol="BIN", value=Decimal(1)).full_clean()
 
 
-def test_a_schema_change_that_would_strand_entered_values_is_refused(par1):
+def test_a_year_change_that_would_strand_entered_values_is_refused(par1):
     p = par1.period
     FieldValue.objects.create(period=p, symbol="TOUT", value=Decimal("0.001"))
-    p.schema = ind.SCHEMA_2026
+    p.year, p.start_date, p.end_date = 2026, date(2026, 1, 1), date(2026, 12, 31)
     with pytest.raises(ValidationError, match="TOUT entered"):
         p.full_clean()
 
 
-def test_the_api_sets_the_schema_and_refuses_a_field_outside_it(api, par1):
+def test_the_api_shows_the_year_dictionary_and_cannot_set_another(api, par1):
     api.force_authenticate(f.user("root", is_staff=True, is_superuser=True))
     url = f"/api/periods/{par1.period.pk}/"
     assert api.get(url).json()["schema"] == "2024/1364"
+    assert api.patch(url, {"schema": "2024/1364+2026"}, format="json").status_code == 200
+    assert ReportingPeriod.objects.get(pk=par1.period.pk).schema == "2024/1364"  # read-only
     response = api.post(
         f"{url}values/", {"symbol": "WIN-FRE", "value": "5", "quality": "estimated"}, format="json"
     )
     assert response.status_code == 400 and "field dictionary" in str(response.json())
-    assert api.patch(url, {"schema": "2024/1364+2026"}, format="json").status_code == 200
-    response = api.post(
-        f"{url}values/", {"symbol": "WIN-FRE", "value": "5", "quality": "estimated"}, format="json"
+    created = api.post(
+        "/api/sites/PAR9/periods/",
+        {"year": 2026, "start_date": "2026-01-01", "end_date": "2026-12-31"},
+        format="json",
     )
-    assert response.status_code == 200
-    assert ReportingPeriod.objects.get(pk=par1.period.pk).schema == "2024/1364+2026"
+    assert created.status_code == 201 and created.json()["schema"] == "2024/1364+2026"
 
 
 # --- workbook: headers, README, K_Label_2026 round trip, JSON ------------------------------------
@@ -120,13 +141,20 @@ def test_workbook_names_the_schema_and_the_label_sheet_reads_back(ber1, par1, tm
     call_command("export_eu", year=YEAR, allow_unvalidated=True, out=str(out), stdout=io.StringIO())
     book = openpyxl.load_workbook(out)
     readme = dict(book["00_README"].iter_rows(values_only=True))
-    assert "BER1: 2024/1364+2026" in readme["Field dictionary (schema)"]
+    assert "BER1: 2024/1364" in readme["Field dictionary (schema)"]
     assert "PAR9: 2024/1364" in readme["Field dictionary (schema)"]
+    # the year chose it: the rating act came after the 2025 report was due
+    assert (
+        "2024/1364+2026 applies from 21 Sep 2026, after that report was due"
+        in readme["Field dictionary rule"]
+    )
+    assert "draft act, class bounds unverified" in readme["K_Label_2026"]
+    assert "Ares(2026)3247482" in readme["K_Label_2026"]  # the bounds' sources
     headers = next(book["E_Indicators"].iter_rows(values_only=True))
-    assert any("WIN-FRE/EIT" in h and "WIN/EIT" in h for h in headers)
+    assert any(h and "WUE = WIN/EIT" in h for h in headers)
     b_rows = _rows(book["B_Energy_Sustainability"], 0)
     assert {r["DC_ID"]: r["Field dictionary (schema)"] for r in b_rows} == {
-        "BER1": "2024/1364+2026",
+        "BER1": "2024/1364",
         "PAR9": "2024/1364",
     }
 
@@ -139,9 +167,8 @@ def test_workbook_names_the_schema_and_the_label_sheet_reads_back(ber1, par1, tm
         assert row["Size category (Annex IV)"] == result.indicators["size_class"]
         assert row["Region (NUTS 3)"] == (result.period.site.reporting_profile.nuts3_code or None)
     ber = labels["BER1"]
-    wue = Decimal(ber1.indicators["WUE"]).quantize(Decimal("0.01"), ROUND_HALF_UP)
-    assert _num(ber["WUE (2 dp) [L/kWh]"]) == wue and ber["WUE basis"] == "WIN-FRE / EIT"
-    assert labels["PAR9"]["WUE class (A-G)"] is None  # a 2024/1364 period reports no WIN-FRE
+    for code in ("BER1", "PAR9"):  # a 2024/1364 period reports no WIN-FRE for the label's WUE
+        assert labels[code]["WUE class (A-G)"] is None and "WIN-FRE" in labels[code]["WUE basis"]
     # classes against the act's table, read independently of the workbook code
     ber_pue = Decimal(ber1.indicators["PUE"]).quantize(Decimal("0.01"), ROUND_HALF_UP)
     table = [("A", "1.15"), ("B", "1.25"), ("C", "1.35"), ("D", "1.5")]
@@ -153,8 +180,8 @@ def test_workbook_names_the_schema_and_the_label_sheet_reads_back(ber1, par1, tm
     assert [_num(r[fresh]) for r in monthly] == [_num(m["WIN-FRE"]) for m in ber1.monthly]
     wue = [_num(r["WUE [m3/MWh]"]) for r in monthly]
     assert wue == [_num(m["WUE"]).quantize(Decimal("1e-10")) for m in ber1.monthly]
-    january = ber1.monthly[0]  # monthly WUE also follows the 2026 dictionary
-    by_hand = Decimal(january["WIN-FRE"]) / (Decimal(january["EIT"]) / 1000)
+    january = ber1.monthly[0]  # monthly WUE also follows the period's dictionary
+    by_hand = Decimal(january["WIN"]) / (Decimal(january["EIT"]) / 1000)
     assert Decimal(january["WUE"]) == by_hand.quantize(Decimal("1e-10"))
 
 
@@ -180,15 +207,17 @@ def test_json_export_carries_the_same_label_sheet(api, ber1, par1):
 
 def test_german_period_gets_enefg_findings_that_never_block(ber1):
     found = {f["rule_id"]: f for f in ber1.findings}
-    assert found["rzreg-registration"]["legal_ref"] == "EnEfG §13, Anlage 3 (RZReg)"
+    assert found["rzreg-registration"]["legal_ref"] == "EnEfG §13(1), §20(2), Anlage 3 (RZReg)"
     assert found["enefg-pue-upcoming"]["applies_from"] == "2027-07-01"  # started 2021: existing
     assert found["enefg-renewable-share"]["severity"] == "info"
     period = ber1.period
     FieldValue.objects.filter(period=period, symbol="PNR").delete()
     transition(period, "validated")  # a compliance warning does not block validation
     result = PeriodResult.objects.get(period=period)
-    warning = next(f for f in result.findings if f["rule_id"] == "rzreg-registration")
+    # §3 Nr. 24: without the non-redundant load the act's scope is unknown, and says so
+    warning = next(f for f in result.findings if f["rule_id"] == "enefg-scope")
     assert warning["severity"] == "warning" and "300 kW" in warning["message"]
+    assert not [f for f in result.findings if f["rule_id"].startswith("rzreg-")]
 
 
 def test_a_french_period_gets_no_enefg_findings(par1):
@@ -210,7 +239,7 @@ def test_compliance_findings_reach_the_workbook_with_reference_and_date(ber1, tm
     start = next(i for i, r in enumerate(rows) if r[0] and "compliance" in str(r[0]))
     found = _rows_from(rows, start + 1)
     pue = next(r for r in found if r["Rule"] == "enefg-pue-upcoming")
-    assert pue["Legal reference"] == "EnEfG §11 (PUE)"
+    assert pue["Legal reference"] == "EnEfG §11(1) (PUE)"
     assert pue["Applies from"].date().isoformat() == "2027-07-01"
 
 
@@ -228,7 +257,7 @@ def test_demo_rzreg_export_reads_back_as_the_database(ber1):
     assert book.sheetnames == ["00_README", "J_DE_EnEfG_Anlage3", "Compliance"]
     rows = _rows(book["J_DE_EnEfG_Anlage3"], 0)
     by_english = {r["Data point"]: r for r in rows}
-    assert len(rows) == len(eu_workbook.ANLAGE_3)
+    assert len(rows) == len(eu_workbook.DATA_POINTS)
     inputs = ber1.inputs
     for english, symbol in eu_workbook.ANLAGE_3_INPUT.items():
         row = by_english[english]
@@ -250,6 +279,26 @@ def test_demo_rzreg_export_reads_back_as_the_database(ber1):
     ).quantize(Decimal("0.0001"))
     compliance = _rows(book["Compliance"], 1)
     assert {r["Rule"] for r in compliance} >= {"rzreg-registration", "enefg-renewable-share"}
+    # EnEfG §11(2) S. 3: the upgrading electricity and the §11 PUE, apart from the 2(f) PUE
+    upgrade = by_english["Electricity only for upgrading waste heat"]
+    assert upgrade["Anlage 3"] == "§11(2) S. 3, no Anlage 3 item"
+    assert _num(upgrade["Wert / Value"]) == Decimal(inputs["EUPGRADE"]["value"])
+    edc, eit = Decimal(inputs["EDC"]["value"]), Decimal(inputs["EIT"]["value"])
+    pue_11 = by_english["§11 PUE, waste-heat upgrading left out (not the 2(f) PUE)"]
+    assert _num(pue_11["Wert / Value"]).quantize(Decimal("1e-8")) == (
+        (edc - Decimal(inputs["EUPGRADE"]["value"])) / eit
+    ).quantize(Decimal("1e-8"))
+    assert _num(pue_11["Wert / Value"]) < _num(
+        by_english["Power usage effectiveness (PUE, EN 50600-4-2)"]["Wert / Value"]
+    )
+    # EnEfG §12: the demo's ISO 50001 certificate, certified on 31 Dec 2025
+    state = by_english["Management system, state on the period's last day"]
+    assert state["Text"] == "certified" and state["Anlage 3"] == "§12, no Anlage 3 item"
+    systems = by_english["Management systems (kind, state, dates, document)"]["Text"]
+    assert "DE-50001-2024-0112" in systems
+    readme = dict(book["00_README"].iter_rows(values_only=True))
+    assert "The 2025 report is due 15 May 2026" in readme["Field dictionary rule"]
+    assert "§20(2) says 15 May 2024" in readme["Compliance"]
 
 
 def test_rzreg_for_a_site_in_another_country_is_a_command_error_and_writes_nothing(par1, tmp_path):
@@ -329,7 +378,7 @@ def test_period_page_shows_the_label_preview_and_compliance_columns(client, ber1
     assert page.status_code == 200
     assert "<svg" in html and "label-2026-preview" in html
     assert PREVIEW in html
-    assert "legal reference" in html and "EnEfG §13, Anlage 3 (RZReg)" in html
+    assert "legal reference" in html and "EnEfG §13(1), §20(2), Anlage 3 (RZReg)" in html
 
 
 def test_german_demo_site_loads_idempotently(ber1):

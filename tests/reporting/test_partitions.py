@@ -105,20 +105,20 @@ def test_the_key_and_partition_migrations_keep_every_reading():
 
 @postgres_only
 @pytest.mark.django_db
-def test_ingest_creates_the_partition_of_a_month_far_ahead():
+def test_ingest_creates_the_partitions_of_its_months_only():
     make_meter(make_site("FAR1"), "FAR1-UPS", "eit-ups-output")
-    far = datetime(2041, 7, 15, 12, tzinfo=UTC)
+    far = datetime(1996, 7, 15, 12, tzinfo=UTC)
     with connection.cursor() as cursor:
-        assert "reporting_reading_y2041m07" not in partitions.existing(cursor)
-    near = datetime(2027, 5, 2, tzinfo=UTC)
+        assert "reporting_reading_y1996m07" not in partitions.existing(cursor)
+    near = datetime(2003, 5, 2, tzinfo=UTC)
     report = ingest(series("FAR1-UPS", far, 3, 1) + series("FAR1-UPS", near, 1, 1))
     assert report.inserted == 4
     with connection.cursor() as cursor:
-        assert _partition_rows(cursor, "reporting_reading_y2041m07") == 3
-        assert _partition_rows(cursor, "reporting_reading_y2027m05") == 1
+        assert _partition_rows(cursor, "reporting_reading_y1996m07") == 3
+        assert _partition_rows(cursor, "reporting_reading_y2003m05") == 1
         assert _partition_rows(cursor, partitions.DEFAULT) == 0
         # The months of the rows, not every month between them.
-        assert "reporting_reading_y2035m01" not in partitions.existing(cursor)
+        assert "reporting_reading_y2000m01" not in partitions.existing(cursor)
 
 
 @postgres_only
@@ -135,13 +135,13 @@ def test_the_application_role_adds_months_through_the_function_only():
         cursor.execute(f'SET LOCAL ROLE "{role}"')
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(
-            "CREATE TABLE reporting_reading_y2043m02 PARTITION OF reporting_reading "
-            "FOR VALUES FROM ('2043-02-01Z') TO ('2043-03-01Z')"
+            "CREATE TABLE reporting_reading_y1994m02 PARTITION OF reporting_reading "
+            "FOR VALUES FROM ('1994-02-01Z') TO ('1994-03-01Z')"
         )
-    report = ingest(series("ROLE1-UPS", datetime(2043, 2, 10, tzinfo=UTC), 4, 1))
+    report = ingest(series("ROLE1-UPS", datetime(1994, 2, 10, tzinfo=UTC), 4, 1))
     assert report.inserted == 4
     with connection.cursor() as cursor:
-        assert "reporting_reading_y2043m02" in partitions.existing(cursor)
+        assert "reporting_reading_y1994m02" in partitions.existing(cursor)
     assert ensure_reading_partitions()["default_rows"] == 0  # the beat's task, as the app
     assert Reading.objects.filter(meter__code="ROLE1-UPS").count() == 4
 

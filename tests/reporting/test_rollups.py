@@ -15,10 +15,9 @@ from django.db import connection, transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reporting import ingest as ingest_module
 from reporting import rollups
 from reporting.computation import compute
-from reporting.ingest import import_meters
+from reporting.ingest import csv_text, import_meters
 from reporting.models import MeterSetting, Reading, ReadingDay, ReportingPeriod
 from tests.reporting.conftest import T0, ingest, make_meter, make_site, period, series
 
@@ -121,7 +120,7 @@ def _readings(code, plan, start, span):
 @given(scenarios())
 def test_a_period_from_rollups_equals_the_period_from_raw_readings(scenario):
     (tz, first, last), plans, files, order, corrections, fill_gaps, chunk = scenario
-    with transaction.atomic(), mock.patch.object(ingest_module, "CHUNK_ROWS", chunk):
+    with transaction.atomic(), mock.patch.object(csv_text, "CHUNK_ROWS", chunk):
         site = make_site("PROP", time_zone=tz)
         obj = ReportingPeriod(
             site=site,
@@ -207,7 +206,7 @@ def test_fresh_days_are_summed_from_the_file_and_days_with_readings_recomputed(m
     # two new days, one of them the 23-hour day of the spring change with a counter reset.
     # Blocks of 2 lines hold one reading of each meter: every step of the counter, the reset
     # too, falls between two of a day's parts, which ingest sums apart and then joins.
-    monkeypatch.setattr(ingest_module, "CHUNK_ROWS", chunk)
+    monkeypatch.setattr(csv_text, "CHUNK_ROWS", chunk)
     site = make_site(time_zone="Europe/Paris")
     ups = make_meter(site, "UPS-1", "eit-ups-output")
     counter = make_meter(site, "MAIN", "edc-supply", register="cumulative")

@@ -27,6 +27,8 @@ class Command(FileCommand):
             report = import_assets(file, actor=actor, dry_run=dry_run)
         except FileNotFoundError as exc:
             raise CommandError(f"cannot read {file}: {exc}") from exc
+        if report.refused:  # the file as a whole: one line
+            raise CommandError(f"{file}: {report.summary()}")
         for error in report.errors:
             self.stderr.write(str(error))
         if not report.ok:

@@ -8,8 +8,8 @@ from django.contrib.auth.models import Group
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db.models import Count
-from rest_framework.authtoken.models import Token
 
+from accounts import tokens
 from accounts.audit import acting
 from circulus.celery import ping
 from hardware.models import HardwareKind, HardwareModel
@@ -124,10 +124,21 @@ class Command(BaseCommand):
             if site_code:
                 operated = Site.objects.get(code=site_code)
                 operated.operators.add(user)
-            with acting(via="make demo"):
-                token, _ = Token.objects.get_or_create(user=user)
-            self.stdout.write(f"   {username:12} password {DEMO_PASSWORD}  API token {token.key}")
+            self.stdout.write(f"   {username:12} password {DEMO_PASSWORD}  {self._token(user)}")
             self.stdout.write(f"   {'':12} {can}")
+
+    def _token(self, user) -> str:
+        """A new demo user's API token, printed once; an earlier run's token keeps working and,
+        stored only as a hash, cannot be printed again."""
+        earlier = user.api_tokens.order_by("-created").first()
+        if earlier is not None and not earlier.has_expired():
+            return (
+                f"API token {earlier.prefix}… (issued earlier; "
+                f"`circulus create_api_token {user.username} --rotate` replaces it)"
+            )
+        with acting(via="make demo"):
+            _token, key = tokens.issue(user)
+        return f"API token {key}"
 
     def _accelerators(self, path):
         rows = (

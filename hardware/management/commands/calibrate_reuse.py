@@ -34,9 +34,10 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         extra = []
         if opts["site_measurements"]:
-            from registry.measurements import as_calibration_rows
-
-            extra = as_calibration_rows(opts["site_measurements"])
+            if not calibration.SITE_MEASUREMENT_READERS:
+                raise CommandError("No application keeps site measurements here.")
+            (read_site,) = calibration.SITE_MEASUREMENT_READERS
+            extra = read_site(opts["site_measurements"])
         try:
             table = calibration.load_table(extra_rows=extra)
             validation = calibration.load_validation()
@@ -85,7 +86,7 @@ class Command(BaseCommand):
         inference.CALIBRATION_FILE.write_text(
             calibration.to_json(result, fitted_on), encoding="utf-8"
         )
-        docs = Path(settings.BASE_DIR) / "docs"
+        docs = Path(settings.DOCS_DIR)
         (docs / "reuse-calibration.svg").write_text(
             calibration.plot_svg(
                 result["_cv_rows"], "Decode tokens/s: estimate (GPU left out) vs measured"

@@ -63,7 +63,7 @@ ALTER TABLE registry_lifecycleevent ADD CONSTRAINT registry_event_after_floor
     CHECK (occurred_at >= '1990-01-01T00:00:00Z') NOT VALID;
 ALTER TABLE registry_asset ADD CONSTRAINT registry_asset_dates_after_floor
     CHECK (purchase_date >= '1990-01-01' AND warranty_end >= '1990-01-01'
-           AND planned_eol >= '1990-01-01') NOT VALID;
+           AND support_end >= '1990-01-01' AND planned_eol >= '1990-01-01') NOT VALID;
 """
 PROJECTION_BACK = """
 ALTER TABLE registry_asset DROP CONSTRAINT IF EXISTS registry_asset_dates_after_floor;
@@ -106,11 +106,33 @@ def _mark_existing_units(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0007_registry_change_counter"),
+        ("registry", "0009_webhooks"),
         ("hardware", "0006_decode_measurement_role"),
     ]
 
     operations = [
+        migrations.AlterField(
+            model_name="asset",
+            name="support_end",
+            field=models.DateField(
+                blank=True,
+                help_text="The maker's or a contractor's support (firmware, spares, service) ends.",
+                null=True,
+                validators=[registry.models.validate_planned_date],
+                verbose_name="support end",
+            ),
+        ),
+        migrations.AlterField(
+            model_name="historicalasset",
+            name="support_end",
+            field=models.DateField(
+                blank=True,
+                help_text="The maker's or a contractor's support (firmware, spares, service) ends.",
+                null=True,
+                validators=[registry.models.validate_planned_date],
+                verbose_name="support end",
+            ),
+        ),
         migrations.AddField(
             model_name="lifecycleevent",
             name="data_bearing",

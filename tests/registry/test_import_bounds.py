@@ -1,0 +1,176 @@
+"""Hostile and careless asset-import files, through the admin's Import page and the commands:
+each is refused before any work, with one line naming the file's problem and the limit, and
+leaves no file behind under MEDIA_ROOT/imports."""
+
+import io
+import time
+import zipfile
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import CommandError, call_command
+from django.urls import reverse
+
+from registry.models import Asset
+from tests import factories
+
+IMPORT = reverse("admin:registry_asset_import")
+HEADER = (
+    "asset_tag,serial_number,hardware_model,site,purchase_date,purchase_price,currency,"
+    "supplier,state\n"
+)
+ROW = "IMP-1,S1,acme-gpu-24,PAR1,2024-03-01,10.00,EUR,Acmé,in-stock\n"
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.XLSX_MAX_UNPACKED_BYTES = 4 * 1024 * 1024  # the bomb below need not fill memory
+    return settings.MEDIA_ROOT
+
+
+@pytest.fixture
+def operator(operator_user, db):
+    factories.hardware_model("acme-gpu-24")
+    factories.site("PAR1").operators.add(operator_user)
+    return operator_user
+
+
+def _xlsx(rows: list[list]) -> bytes:
+    book = openpyxl.Workbook()
+    for row in rows:
+        book.active.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def _zip_bomb(unpacked_mb: int) -> bytes:
+    """A valid workbook with one extra part of zeros that compresses a thousandfold."""
+    out = io.BytesIO(_xlsx([HEADER.strip().split(",")]))
+    with zipfile.ZipFile(out, "a", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/padding.bin", bytes(unpacked_mb * 1024 * 1024))
+    return out.getvalue()
+
+
+REFUSED = {
+    "latin-1.csv": ((HEADER + ROW).encode("latin-1"), "0xE9 is not UTF-8"),
+    "nul.csv": ((HEADER + ROW.replace("Acmé", "Ac\x00me")).encode(), "NUL"),
+    "not-a-zip.xlsx": (b"asset_tag,site\nIMP-1,PAR1\n", "not an XLSX workbook"),
+    "wide.csv": (b"," * 1_000_000 + b"\n1\n", "1,000,001 columns; at most 200"),
+    "bomb.xlsx": (_zip_bomb(8), "MB, beyond the 4 MB limit"),
+    "utf-16-no-mark.csv": ((HEADER + ROW).encode("utf-16-le"), "NUL"),
+}
+
+
+def _imports(media) -> list:
+    folder = media / "imports"
+    return list(folder.iterdir()) if folder.exists() else []
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_the_admin_refuses_a_hostile_file_with_a_400_naming_its_problem(
+    client, operator, media, name
+):
+    body, reason = REFUSED[name]
+    client.force_login(operator)
+    started = time.monotonic()
+    response = client.post(IMPORT, {"import_file": SimpleUploadedFile(name, body)})
+    assert time.monotonic() - started < 10
+    assert response.status_code == 400
+    assert reason in response.content.decode()
+    assert not Asset.objects.exists()
+    assert _imports(media) == []
+
+
+@pytest.mark.parametrize("name", REFUSED)
+def test_import_assets_refuses_a_hostile_file_in_one_line(tmp_path, operator, name):
+    body, reason = REFUSED[name]
+    path = tmp_path / name
+    path.write_bytes(body)
+    with pytest.raises(CommandError, match=reason.replace("(", r"\(")) as refused:
+        call_command("import_assets", str(path))
+    assert "\n" not in str(refused.value)
+    assert not Asset.objects.exists()
+
+
+@pytest.mark.parametrize("command", ["import_sites", "import_meters", "ingest_readings"])
+@pytest.mark.parametrize("name", ["nul.csv", "not-a-zip.xlsx", "bomb.xlsx"])
+def test_every_file_command_refuses_a_hostile_file_in_one_line(tmp_path, db, command, name):
+    body, _ = REFUSED[name]
+    path = tmp_path / name
+    path.write_bytes(body)
+    with pytest.raises(CommandError):
+        call_command(command, str(path))
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-8-sig", "utf-8"])
+def test_utf16_and_utf8_with_or_without_mark_are_read(client, operator, media, encoding):
+    client.force_login(operator)
+    upload = SimpleUploadedFile("assets.csv", (HEADER + ROW).encode(encoding))
+    preview = client.post(IMPORT, {"import_file": upload})
+    assert preview.status_code == 200 and preview.context["report"].ok
+    client.post(IMPORT, {"_confirm": "1", "token": preview.context["token"]})
+    assert Asset.objects.get().supplier == "Acmé"
+    assert _imports(media) == []
+
+
+def test_an_upload_beyond_the_size_limit_is_a_413_naming_the_limit(
+    client, operator, media, settings
+):
+    settings.IMPORT_UPLOAD_MAX_BYTES = 1024
+    client.force_login(operator)
+    body = (HEADER + ROW * 20).encode()
+    response = client.post(IMPORT, {"import_file": SimpleUploadedFile("assets.csv", body)})
+    assert response.status_code == 413
+    assert "larger than the 1,024 bytes limit" in response.content.decode()
+    assert _imports(media) == []
+
+
+def test_a_workbook_beyond_the_cell_limit_is_refused(client, operator, media, settings):
+    settings.IMPORT_MAX_CELLS = 50
+    client.force_login(operator)
+    rows = [HEADER.strip().split(",")] + [ROW.strip().split(",")] * 10
+    upload = SimpleUploadedFile("assets.xlsx", _xlsx(rows))
+    response = client.post(IMPORT, {"import_file": upload})
+    assert response.status_code == 400 and "more than 50 cells" in response.content.decode()
+    assert _imports(media) == []
+
+
+def test_a_purchase_date_before_the_floor_is_refused(client, operator):
+    client.force_login(operator)
+    row = ROW.replace("2024-03-01", "1989-12-31")
+    upload = SimpleUploadedFile("a.csv", (HEADER + row).encode())
+    response = client.post(IMPORT, {"import_file": upload})
+    (error,) = response.context["report"].errors
+    assert error.column == "purchase_date" and "before 1990-01-01" in error.message
+
+
+def test_a_very_long_file_name_is_handled(client, operator, media):
+    client.force_login(operator)
+    name = "x" * 240 + ".csv"
+    upload = SimpleUploadedFile(name, (HEADER + ROW).encode())
+    preview = client.post(IMPORT, {"import_file": upload})
+    assert preview.status_code == 200 and preview.context["report"].ok
+    client.post(IMPORT, {"_confirm": "1", "token": preview.context["token"]})
+    assert Asset.objects.count() == 1 and _imports(media) == []
+
+
+def test_the_beat_removes_files_a_crash_left_and_keeps_fresh_ones(media, settings):
+    import os
+
+    from registry.tasks import remove_stale_import_files
+
+    folder = media / "imports"
+    folder.mkdir(parents=True)
+    left, fresh = folder / "left.csv", folder / "fresh.csv"
+    left.write_text("x")
+    fresh.write_text("x")
+    old = time.time() - settings.IMPORT_FILE_MAX_AGE_SECONDS - 60
+    os.utime(left, (old, old))
+    assert remove_stale_import_files() == {"removed": 1}
+    assert _imports(media) == [fresh]
+    assert "registry.remove_stale_import_files" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
