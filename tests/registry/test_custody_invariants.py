@@ -449,3 +449,18 @@ def test_a_server_found_again_brings_the_parts_lost_with_it_back(par):
     assert ssd.state == State.IN_STOCK and ssd.parent_id == srv.pk
     assert ssd.events.last().caused_by.asset == srv
     assert_clean()
+
+
+def test_a_part_recorded_in_stock_inside_a_running_server_is_no_candidate_either(
+    api, procurement_user, gpus_serving
+):
+    """Rows from before parts followed their server: in stock, inside a server in service."""
+    _, gpus = gpus_serving
+    with transaction.atomic():
+        for gpu in gpus:
+            _forge(gpu, state=State.IN_STOCK)
+    assert {f.rule for f in invariants.check()} == {"projection", "assembly"}
+    api.force_authenticate(procurement_user)
+    query = {"site": "PAR1", "context": 8192, "model": "llama-3-8b", "precision": "int8"}
+    rows = api.get("/api/reuse-candidates/", query).json()["results"]
+    assert not {a["asset_tag"] for row in rows for a in row["assets"]} & {"GPU-0", "GPU-1"}
