@@ -21,7 +21,7 @@ help:
 	@echo "make fuzz    - a deeper random search for event sequences that break the ledger"
 	@echo "make lint    - ruff, format check, import contracts, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
-	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,celery)"
+	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,connectors,celery)"
 	@echo "make bench   - benchmarks (BENCH_QUICK=1 for the small CI mode)"
 
 $(STAMP): pyproject.toml requirements.lock

@@ -1,6 +1,6 @@
 """Asset list API (`/api/assets/?state=…&site=…`) server time with many assets, vs the bare query.
 
-Goal (issue 3): median server time under 50 ms with 1,000,000 assets on PostgreSQL. Server time
+Goal: median server time under 50 ms with 1,000,000 assets on PostgreSQL. Server time
 is measured in-process (Django test client: routing, auth, filters, keyset pagination,
 serialisation), so network and client overhead are excluded.
 """

@@ -5,7 +5,7 @@ counter, the rest interval meters). Fleet: S sites of K meters each, the same re
 readings are generated set-based in the database and their daily rollups built once, as ingest
 builds them (the build time is reported, not compared). The baseline is the bare query a
 hand-written report would run over the readings: SUM and COUNT per meter and month.
-`compute_many` (inputs, coverage, resets, indicators, §10.1 checks of every period, as a
+`compute_many` (inputs, coverage, resets, indicators, validation checks of every period, as a
 compute_year batch runs it) reads the rollups: meters × days rows, in a number of queries that
 does not grow with the number of sites.
 Goal: ≤ 0.05× the baseline (≥ 20× faster) for the site-year and for the fleet year.

@@ -8,13 +8,14 @@ escapes is answered as JSON without its internal text.
 import codecs
 import json
 import logging
+import sys
 
 from django.apps import apps
 from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DataError, IntegrityError, OperationalError, models
+from django.db import DataError, IntegrityError, InterfaceError, OperationalError, models
 from django.db.models.deletion import ProtectedError, RestrictedError
-from django.http import JsonResponse
+from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -30,6 +31,32 @@ class Conflict(exceptions.APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "conflicts with the stored data"
     default_code = "conflict"
+
+
+class ServiceUnavailable(exceptions.APIException):
+    """503 with Retry-After: a service the request needs is down; the same request may succeed
+    once it is back, and nothing was half-done."""
+
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "unavailable"
+    retry_after_seconds = 30
+    public = True  # a job that records it shows this text as is
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    default_detail = "The database cannot be reached just now; nothing was changed. Try again."
+
+
+class QueueUnavailable(ServiceUnavailable):
+    default_detail = (
+        "The task queue cannot be reached: the job was not queued and is marked failed. "
+        "Retry it once the queue is back."
+    )
+
+
+# A lost or refused database connection (PostgreSQL restarting, a backend killed, a full
+# connection table): not the request's fault, so 503 and try again, never 500.
+DATABASE_DOWN = (OperationalError, InterfaceError)
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -77,7 +104,13 @@ def exception_handler(exc, context):
         exc = exceptions.ParseError(exc.reason)
     elif isinstance(exc, SuspiciousOperation):
         exc = exceptions.ParseError("the request could not be read")
-    return drf_exception_handler(exc, context)
+    elif isinstance(exc, DATABASE_DOWN):
+        log.error("database unavailable, answered 503: %s", exc)
+        exc = DatabaseUnavailable()
+    response = drf_exception_handler(exc, context)
+    if isinstance(exc, ServiceUnavailable) and response is not None:
+        response["Retry-After"] = str(exc.retry_after_seconds)
+    return response
 
 
 # --- constraint violations ---------------------------------------------------------------------
@@ -254,6 +287,18 @@ def page_not_found(request, exception=None):
 
 
 def server_error(request):
+    exc = sys.exc_info()[1]
+    if isinstance(exc, DATABASE_DOWN):
+        exc = DatabaseUnavailable()
+    if isinstance(exc, ServiceUnavailable):  # outside DRF: the admin, the site, middleware
+        text = str(exc.detail)
+        response = (
+            JsonResponse({"detail": text}, status=503)
+            if _api(request)
+            else HttpResponse(text, status=503, content_type="text/plain; charset=utf-8")
+        )
+        response["Retry-After"] = str(exc.retry_after_seconds)
+        return response
     if not _api(request):
         return defaults.server_error(request)
     return JsonResponse({"detail": "internal error; it has been logged"}, status=500)

@@ -21,7 +21,9 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import io
+import itertools
 import zipfile
+from collections.abc import Iterable, Iterator
 from typing import IO
 
 from django.conf import settings
@@ -76,6 +78,18 @@ def instant_refusal(moment: dt.datetime, now: dt.datetime | None = None) -> str 
         return f"lies before {time_floor().isoformat()}, the earliest date accepted"
     if moment > latest(now):
         return f"lies in the future (more than {_skew_text()} ahead of the server clock)"
+    return None
+
+
+def bound_refusal(moment: dt.datetime) -> str | None:
+    """Why an aware instant that may lie ahead (the end of a validity, a planned change) cannot
+    be stored, or None: before the floor, or past the end of the calendar once in UTC."""
+    if moment < earliest():
+        return f"lies before {time_floor().isoformat()}, the earliest date accepted"
+    try:
+        moment.astimezone(dt.UTC)
+    except OverflowError:
+        return "lies past the end of the calendar (9999-12-31 UTC)"
     return None
 
 
@@ -201,25 +215,40 @@ def decode(raw: bytes) -> str:
     return text
 
 
-def text_stream(binary: IO[bytes]) -> io.TextIOWrapper:
-    """A text stream over `binary` in the encoding its byte-order mark names (UTF-8 without)."""
-    if not isinstance(binary, io.BufferedIOBase | io.RawIOBase):
+def text_stream(binary: IO[bytes], *, newline: str | None = "") -> io.TextIOWrapper:
+    """A text stream over `binary` (a file opened "rb", an upload, a request body) in the
+    encoding its byte-order mark names (UTF-8 without one)."""
+    if not hasattr(binary, "peek"):
         binary = io.BufferedReader(_Readable(binary))
-    start = binary.peek(4)[:4] if hasattr(binary, "peek") else b""
-    return io.TextIOWrapper(binary, encoding=encoding_of(start), newline="")
+    return io.TextIOWrapper(binary, encoding=encoding_of(binary.peek(4)[:4]), newline=newline)
+
+
+def text_lines(chunks: Iterable[bytes]) -> Iterator[str]:
+    """The text lines of a file given as byte lines (split at LF, as a request body is read):
+    decoded line by line as UTF-8, or re-split as UTF-16 after its byte-order mark."""
+    chunks = iter(chunks)
+    first = next(chunks, b"")
+    if encoding_of(first[:4]) == "utf-16":
+        yield from text_stream(_Readable(itertools.chain([first], chunks)))
+    else:
+        yield from codecs.iterdecode(itertools.chain([first], chunks), "utf-8-sig")
 
 
 class _Readable(io.RawIOBase):
-    """A raw stream over any object with `read(size)` (an upload, a request body)."""
+    """A raw stream over an object with `read(size)`, or over an iterator of byte chunks."""
 
     def __init__(self, source):
-        self.source = source
+        self.source, self.pending = source, b""
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer) -> int:
-        data = self.source.read(len(buffer))
+        if hasattr(self.source, "read"):
+            data = self.source.read(len(buffer))
+        else:
+            data = self.pending or next(self.source, b"")
+            data, self.pending = data[: len(buffer)], data[len(buffer) :]
         buffer[: len(data)] = data
         return len(data)
 
@@ -235,3 +264,6 @@ UTF16_UNMARKED = (
     "save the file as UTF-8"
 )
 NUL = "contains a NUL character, which no text file holds: save the file as UTF-8 CSV"
+NUL_OR_UTF16 = (
+    "contains a NUL character (UTF-16 without a byte-order mark?): save the file as UTF-8"
+)

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circulus.settings")
 
@@ -17,3 +18,21 @@ def ping(payload: str = "pong") -> dict:
     import socket
 
     return {"payload": payload, "hostname": socket.gethostname(), "pid": os.getpid()}
+
+
+@worker_init.connect
+def refuse_to_start_without_a_database(**kwargs) -> None:
+    """Readiness check: a worker that cannot reach its database would take messages and fail
+    every job without being able to say so, so it does not start (exit status 1)."""
+    from django.db import connection
+
+    try:
+        connection.ensure_connection()
+    except Exception as exc:  # noqa: BLE001 - any failure to connect means not ready
+        raise SystemExit(
+            f"circulus worker: cannot reach its database ({type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else exc!r}); not starting. "
+            "Check DATABASE_URL and that PostgreSQL is up."
+        ) from None
+    finally:
+        connection.close()

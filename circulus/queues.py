@@ -9,11 +9,15 @@ that share a broker.
 from kombu import Queue
 
 DEFAULT, INGEST, COMPUTE, EXPORT = "celery", "ingest", "compute", "export"
-KINDS = (DEFAULT, INGEST, COMPUTE, EXPORT)
+# Pulls wait on other machines (a BMC, Prometheus, a PDU): their own queue keeps a slow or dead
+# source from holding up ingest or compute workers.
+CONNECTORS = "connectors"
+KINDS = (DEFAULT, INGEST, COMPUTE, EXPORT, CONNECTORS)
 
 # task name (or glob) → kind of queue; anything not listed (ping, reapers) uses the default queue.
 ROUTED = {
     "reporting.ingest_job": INGEST,
+    "registry.import_assets_job": INGEST,
     "reporting.compute_period": COMPUTE,
     "reporting.compute_periods": COMPUTE,
     "reporting.compute_year": COMPUTE,
@@ -21,6 +25,7 @@ ROUTED = {
     "reporting.refresh_open_periods": COMPUTE,
     "exports.run_export": EXPORT,
     "exports.send_scheduled_reports": EXPORT,
+    "connectors.pull": CONNECTORS,
 }
 
 

@@ -87,6 +87,7 @@ INSTALLED_APPS = [
     "reporting",
     "reporting.exports",
     "accounts",
+    "connectors",
     "csp",
 ]
 
@@ -148,6 +149,12 @@ DATABASES = {
         conn_health_checks=True,
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # A database host that does not answer fails a connection within seconds (503 on the web,
+    # a worker that refuses to start), rather than after the operating system's minutes.
+    DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = int(
+        os.environ.get("DATABASE_CONNECT_TIMEOUT", "5")
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # WAL + a busy timeout let the dev server and an eager task share the embedded file.
@@ -284,7 +291,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_FILTER_BACKENDS": [
-        "django_filters.rest_framework.DjangoFilterBackend",
+        "circulus.filters.FilterBackend",
         "rest_framework.filters.OrderingFilter",
         "rest_framework.filters.SearchFilter",
     ],
@@ -296,7 +303,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "circulus.schema.AutoSchema",
     "EXCEPTION_HANDLER": "circulus.api.exception_handler",
     # DRF's throttles name the client as accounts.throttling.client_ip does.
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
@@ -363,7 +370,22 @@ CELERY_BEAT_SCHEDULE["jobs-reap-stale"] = {
 # never handed to a second worker while the first still works (a dead worker's job is failed
 # by the reaper within minutes and retried; its late redelivery then finds nothing to claim).
 JOB_MAX_SECONDS = int(os.environ.get("JOB_MAX_SECONDS", str(4 * 3600)))
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": JOB_MAX_SECONDS + 600}
+# A web process that cannot reach the broker says so within seconds (503, job failed), never
+# holding a gunicorn worker while it retries: short connection timeouts, one quick retry.
+BROKER_CONNECT_SECONDS = float(os.environ.get("CELERY_BROKER_CONNECTION_TIMEOUT", "2"))
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_CONNECT_SECONDS
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": JOB_MAX_SECONDS + 600,
+    "socket_connect_timeout": BROKER_CONNECT_SECONDS,
+    "max_retries": 1,
+}
+CELERY_REDIS_SOCKET_CONNECT_TIMEOUT = BROKER_CONNECT_SECONDS
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.5,
+    "interval_max": 0.5,
+}
 # Daily: each operator's digest of warranties, support and planned ends of life coming up, each
 # date told once at each of these many days before it.
 EXPIRY_ALERT_DAYS = [int(d) for d in env_list("EXPIRY_ALERT_DAYS", "90,60,30")]
@@ -412,6 +434,19 @@ CELERY_BEAT_SCHEDULE["reporting-ensure-reading-partitions"] = {
 READINGS_ARCHIVE_DIR = Path(
     os.environ.get("CIRCULUS_READINGS_ARCHIVE_DIR", VAR_DIR / "readings-archive")
 )
+
+# Connectors (docs/connectors.md): credentials are encrypted with the first of these Fernet keys
+# (comma-separated; the others still decrypt, for rotation). Unset: derived from SECRET_KEY.
+CONNECTOR_KEYS = env_list("CIRCULUS_CONNECTOR_KEYS")
+# The account every synced ledger row is recorded by (created on first use, no password).
+CONNECTOR_ACTOR_USERNAME = os.environ.get("CONNECTOR_ACTOR_USERNAME", "inventory-sync")
+CONNECTOR_MAX_ATTEMPTS = int(os.environ.get("CONNECTOR_MAX_ATTEMPTS", "4"))
+CONNECTOR_RETRY_MINUTES = int(os.environ.get("CONNECTOR_RETRY_MINUTES", "1"))
+CONNECTOR_BACKFILL_HOURS = int(os.environ.get("CONNECTOR_BACKFILL_HOURS", "24"))
+CELERY_BEAT_SCHEDULE["connectors-pull-due"] = {
+    "task": "connectors.pull_due",
+    "schedule": float(os.environ.get("CONNECTOR_TICK_SECONDS", "60")),
+}
 
 LOGGING = {
     "version": 1,

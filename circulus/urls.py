@@ -6,6 +6,7 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView
 
 from circulus import views
+from connectors.api.urls import router as connectors_router
 from hardware.api.urls import router as hardware_router
 from registry.api.urls import router as registry_router
 from registry.views import asset_by_tag
@@ -16,7 +17,13 @@ from reporting.exports.urls import router as exports_router
 # the first one mounted at api/ answered for all.
 API_ROOT = {
     prefix: f"{basename}-list"
-    for router in (hardware_router, registry_router, reporting_router, exports_router)
+    for router in (
+        hardware_router,
+        registry_router,
+        reporting_router,
+        exports_router,
+        connectors_router,
+    )
     for prefix, _viewset, basename in router.registry
 } | {
     name: name
@@ -48,6 +55,7 @@ urlpatterns = [
     path("api/", include("registry.api.urls")),
     path("api/", include("reporting.api.urls")),
     path("api/", include("reporting.exports.urls")),
+    path("api/", include("connectors.api.urls")),
 ]
 
 # API paths answer errors raised outside DRF (body too large, NUL in the URL) as JSON.

@@ -20,7 +20,7 @@ ROLE_DOCS = {
     "procurement": ("reuse", "hardware-catalogue", "registry"),
     "auditor": ("eu-reporting", "exports", "registry"),
     "catalogue-editor": ("hardware-catalogue", "registry"),
-    "superuser": ("operations", "registry-admin", "eu-reporting", "exports"),
+    "superuser": ("operations", "connectors", "registry-admin", "eu-reporting", "exports"),
 }
 EVERYONE_DOCS = ("quickstart", "concepts")
 DOC_TITLES = {
@@ -33,6 +33,7 @@ DOC_TITLES = {
     "reuse": "Reuse candidates for procurement",
     "hardware-catalogue": "The hardware catalogue",
     "operations": "Operations: running, deploying, scaling",
+    "connectors": "Connectors: Redfish, Prometheus and SNMP sources",
 }
 DOC_NAME = re.compile(r"^[a-z][a-z0-9-]*$")
 

@@ -47,6 +47,14 @@ class FigureSourceInline(CatalogueAdmin, admin.TabularInline):
     fields = ("field", "source", "basis", "confidence", "note")
     autocomplete_fields = ("source",)
 
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "field":  # the figure's name and unit, not the column's
+            labels = dict(SOURCED_DISPLAY)
+            kwargs["choices"] = [("", "---------")] + [
+                (value, labels.get(value) or _figure_label(value)) for value, _ in db_field.choices
+            ]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
 
 @admin.register(Source)
 class SourceAdmin(CatalogueAdmin, admin.ModelAdmin):
@@ -99,6 +107,22 @@ def _figure_with_source(field: str, label: str):
     return show
 
 
+_UNITS = {"_kg": "kg", "_gb": "GB", "_gbps": "GB/s", "_w": "W", "_years": "years", "_g": "g"}
+
+
+def _figure_label(field: str) -> str:
+    """ "mass_min_kg" → "mass min (kg)", "supports_bf16" → "supports bf16"."""
+    for suffix, unit in _UNITS.items():
+        if field.endswith(suffix):
+            return f"{field.removesuffix(suffix).replace('_', ' ')} ({unit})"
+    return field.replace("_", " ")
+
+
+def _material_label(field: str) -> str:
+    name = field.removesuffix("_g")
+    return f"{name.capitalize() if len(name) == 2 else name.replace('_', ' ')} (g)"
+
+
 SOURCED_DISPLAY = [
     ("mass_kg", "mass (kg)"),
     ("tdp_w", "TDP (W)"),
@@ -113,7 +137,8 @@ SOURCED_DISPLAY = [
     ("embodied_gwp_max_kgco2e", "GWP max"),
     ("lifetime_years", "lifetime (years)"),
     ("weee_category", "WEEE category"),
-    *[(f, f.replace("_g", " (g)")) for f in MATERIAL_FIELDS],
+    # "au_g" → "Au (g)", "plastics_g" → "plastics (g)"
+    *[(f, _material_label(f)) for f in MATERIAL_FIELDS],
 ]
 _sourced = {f"src_{f}": _figure_with_source(f, label) for f, label in SOURCED_DISPLAY}
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
-# Grams per unit declared on a catalogue entry (circular.md §1.2 metals, plus steel and plastics).
+# Grams per unit declared on a catalogue entry (the metals of sources.csv, plus steel and plastics).
 MATERIAL_FIELDS = (
     "au_g",
     "ag_g",

@@ -130,7 +130,7 @@ YIELD_COLUMNS = (
 )
 # Recovery routes the yields describe. `shredded`: the whole device is shredded first and the
 # fractions go to smelters and recyclers (the route a recycler that reports nothing is assumed
-# to take, circular.md §2.1).
+# to take; recovery_yields.csv names the sources).
 ROUTES = ("shredded",)
 
 

@@ -189,7 +189,11 @@ class HardwareModel(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.manufacturer} {self.name}"
+        # Catalogue names often carry the maker already ("NVIDIA L40S"): say it once.
+        maker = str(self.manufacturer)
+        if self.name.lower().startswith(maker.lower()):
+            return self.name
+        return f"{maker} {self.name}"
 
     def clean(self) -> None:
         errors = self.entry_errors()
@@ -278,7 +282,7 @@ class Basis(models.TextChoices):
 
 
 class Confidence(models.TextChoices):
-    # Tags of the reference note (circular.md): C/D/L/U.
+    # How far a figure was checked: confirmed, derived, low-authority, unconfirmed (C/D/L/U).
     CONFIRMED = "confirmed", "Confirmed in the source"
     DERIVED = "derived", "Derived from confirmed inputs"
     LOW = "low", "Low-authority source"

@@ -5,6 +5,8 @@ the service and shows its refusals against the fields they name.
 """
 
 import datetime as dt
+import re
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
@@ -16,23 +18,30 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
 from import_export.admin import ExportMixin
 from import_export.formats import base_formats
 from simple_history.admin import SimpleHistoryAdmin
+from simple_history.models import DeletedObject
+from simple_history.template_utils import HistoricalRecordContextHelper
 
 from registry import expiry, labels, permissions, services, webhooks
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
+    INSTALLABLE_INTO,
     AssetCreateForm,
     ChooseKindForm,
     EventDetailsForm,
+    InstallPartsForm,
     LabelSheetForm,
+    RemovePartsForm,
     add_lifecycle_errors,
+    possible_parents,
 )
-from registry.lifecycle import EventKind, State, allowed_kinds
+from registry.lifecycle import HOLDS_PARTS, EventKind, State, allowed_kinds
 from registry.models import (
     Asset,
+    AssetImportJob,
     ExpiryNotice,
     LifecycleEvent,
     Site,
@@ -40,6 +49,7 @@ from registry.models import (
     WebhookSubscription,
 )
 from registry.resources import AssetResource
+from registry.words import describe, plain_words
 
 STATE_COLOURS = {
     State.ORDERED: "#6c757d",
@@ -67,6 +77,78 @@ def state_badge(state: str):
         STATE_COLOURS.get(state, "#6c757d"),
         State(state).label,
     )
+
+
+def installed_parts(asset) -> list[dict]:
+    """The units installed in `asset`, each with the slot its installation named."""
+    parts = list(asset.components.select_related("hardware_model").order_by("asset_tag"))
+    slots = {}
+    for asset_id, details in (
+        LifecycleEvent.objects.filter(asset__in=parts, kind=EventKind.COMPONENT_INSTALLED)
+        .order_by("asset_id", "occurred_at", "id")
+        .values_list("asset_id", "details")
+    ):
+        slots[asset_id] = details.get("slot", "")  # the latest installation wins
+    return [{"asset": p, "state": state_badge(p.state), "slot": slots.get(p.pk, "")} for p in parts]
+
+
+_LEDGER_REASON = re.compile(r"^ledger event (\d+): ([a-z-]+)(?: \((.*) → (.*)\))?(.*)$")
+
+
+def history_reason(reason: str) -> str:
+    """ "ledger event 80: component-removed (in-stock → in-stock)" → "Ledger event 80: component
+    removed (state stays in stock)"."""
+    match = _LEDGER_REASON.match(reason)
+    if not match:
+        return plain_words(reason).capitalize() if reason else "—"
+    number, kind, before, after, rest = match.groups()
+    kind_label = EventKind(kind).label if kind in EventKind.values else kind
+    text = f"Ledger event {number}: {kind_label.lower()}"
+    if after:
+        after_label = State(after).label.lower() if after in State.values else after
+        before_label = State(before).label.lower() if before in State.values else ""
+        text += (
+            f" (stays {after_label})"
+            if before == after
+            else f" ({before_label or 'new'} → {after_label})"
+        )
+    return text + plain_words(rest)
+
+
+class AssetHistoryWords(HistoricalRecordContextHelper):
+    """A change in an asset's history as words: "removed from NU-SRV-01", labels not codes,
+    blank as "—"."""
+
+    def context_for_delta_changes(self, delta):
+        rows = super().context_for_delta_changes(delta)
+        for row, change in zip(rows, delta.changes, strict=True):
+            if change.field == "parent":
+                row["sentence"] = _parent_sentence(change.old, change.new)
+        return rows
+
+    def prepare_delta_change_value(self, change, value):
+        field = self.model._meta.get_field(change.field)
+        if isinstance(value, DeletedObject) and value.pk is None or value in (None, ""):
+            return "—"
+        if isinstance(value, bool):
+            return "yes" if value else "no"
+        if field.choices:
+            return dict(field.flatchoices).get(value, value)
+        return super().prepare_delta_change_value(change, value)
+
+
+def _parent_sentence(old, new) -> str:
+    def tag(value):
+        if value is None or isinstance(value, DeletedObject) and value.pk is None:
+            return None
+        return str(value) if not isinstance(value, DeletedObject) else f"asset #{value.pk}"
+
+    before, after = tag(old), tag(new)
+    if before and after:
+        return f"moved from {before} into {after}"
+    if after:
+        return f"installed in {after}"
+    return f"removed from {before}"
 
 
 # --- sites ---------------------------------------------------------------------------------------
@@ -113,11 +195,7 @@ class _ReadOnlyLedger:
 
 
 def _details(event):
-    if not event.details:
-        return "—"
-    return format_html(
-        "<small>{}</small>", "; ".join(f"{k}: {v}" for k, v in event.details.items())
-    )
+    return describe(event.kind, event.details) or "—"
 
 
 class LifecycleEventInline(_ReadOnlyLedger, admin.TabularInline):
@@ -389,6 +467,16 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
     def revert_disabled(self, request, obj=None):
         return True  # a revert would rewrite state and location behind the ledger's back
 
+    object_history_list_template = "admin/registry/asset/object_history_list.html"
+
+    def get_historical_record_context_helper(self, request, historical_record):
+        return AssetHistoryWords(self.model, historical_record)
+
+    def set_history_delta_changes(self, request, historical_records, foreign_keys_are_objs=True):
+        super().set_history_delta_changes(request, historical_records, foreign_keys_are_objs)
+        for record in historical_records:
+            record.reason_text = history_reason(record.history_change_reason or "")
+
     def history_form_view(self, request, object_id, version_id, extra_context=None):
         if request.method == "POST":
             raise PermissionDenied
@@ -442,6 +530,16 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 name="registry_asset_record_event",
             ),
             path(
+                "<path:object_id>/install-parts/",
+                self.admin_site.admin_view(self.install_parts_view),
+                name="registry_asset_install_parts",
+            ),
+            path(
+                "<path:object_id>/remove-parts/",
+                self.admin_site.admin_view(self.remove_parts_view),
+                name="registry_asset_remove_parts",
+            ),
+            path(
                 "<path:object_id>/label/",
                 self.admin_site.admin_view(self.label_view),
                 name="registry_asset_label",
@@ -453,15 +551,106 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         return [
             k
             for k in allowed_kinds(asset.state)
-            if permissions.can_record(request.user, k, asset.site)
+            if permissions.can_record(request.user, k, asset.site) and self._makes_sense(asset, k)
         ]
+
+    @staticmethod
+    def _makes_sense(asset, kind) -> bool:
+        """Installing is offered to a loose unit with somewhere to go; removing to one inside."""
+        if kind == EventKind.COMPONENT_INSTALLED:
+            return asset.parent_id is None and possible_parents(asset).exists()
+        if kind == EventKind.COMPONENT_REMOVED:
+            return asset.parent_id is not None
+        return True
+
+    def may_install_parts(self, request, asset) -> bool:
+        return (
+            asset.state in INSTALLABLE_INTO
+            and permissions.can_record(request.user, EventKind.COMPONENT_INSTALLED, asset.site)
+            and (asset.hardware_model.kind in HOLDS_PARTS or asset.components.exists())
+        )
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         extra_context = extra_context or {}
         asset = self.get_object(request, object_id)
         if asset is not None:
             extra_context["can_record_event"] = bool(self.recordable_kinds(request, asset))
+            extra_context["parts"] = installed_parts(asset)
+            extra_context["holds_parts"] = asset.hardware_model.kind in HOLDS_PARTS
+            extra_context["can_install"] = self.may_install_parts(request, asset)
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def _parts_context(self, request, asset, form, title):
+        return {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "original": asset,
+            "asset": asset,
+            "state": state_badge(asset.state),
+            "parts": installed_parts(asset),
+            "title": title,
+            "form": form,
+            "media": self.media + form.media,
+            "has_view_permission": self.has_view_permission(request, asset),
+        }
+
+    def install_parts_view(self, request, object_id):
+        asset = get_object_or_404(
+            Asset.objects.select_related("site", "hardware_model"), pk=object_id
+        )
+        if not self.may_install_parts(request, asset):
+            raise PermissionDenied
+        form = InstallPartsForm(
+            request.POST if request.method == "POST" else None, parent=asset, user=request.user
+        )
+        if request.method == "POST" and form.is_valid():
+            events = form.install()
+            if events is not None:
+                messages.success(request, f"Installed {len(events)} part(s) in {asset}.")
+                return HttpResponseRedirect(
+                    reverse("admin:registry_asset_change", args=[asset.pk]) + "#parts"
+                )
+        context = self._parts_context(request, asset, form, f"Install parts in {asset}")
+        return TemplateResponse(request, "admin/registry/asset/install_parts.html", context)
+
+    def remove_parts_view(self, request, object_id):
+        asset = get_object_or_404(
+            Asset.objects.select_related("site", "hardware_model"), pk=object_id
+        )
+        if not permissions.can_record(request.user, EventKind.COMPONENT_REMOVED, asset.site):
+            raise PermissionDenied
+        if request.method == "POST":
+            form = RemovePartsForm(request.POST, parent=asset, user=request.user)
+            if form.is_valid() and form.remove() is not None:
+                n = len(form.cleaned_data["parts"])
+                messages.success(request, f"Removed {n} part(s) from {asset}.")
+                return HttpResponseRedirect(
+                    reverse("admin:registry_asset_change", args=[asset.pk]) + "#parts"
+                )
+        else:
+            chosen = asset.components.filter(asset_tag__in=request.GET.getlist("tag"))
+            form = RemovePartsForm(initial={"parts": list(chosen)}, parent=asset, user=request.user)
+        context = self._parts_context(request, asset, form, f"Remove parts from {asset}")
+        return TemplateResponse(request, "admin/registry/asset/remove_parts.html", context)
+
+    # "Save and add another" starts the next unit of the same delivery: same model, place,
+    # supplier and purchase; the tag and serial number are the unit's own.
+    KEPT_FOR_NEXT = ("hardware_model", "site", "room", "rack", "owner", "warranty_end",
+                     "planned_eol", "supplier", "price", "currency", "purchase_date",
+                     "order_ref", "initial_state")  # fmt: skip
+
+    def response_add(self, request, obj, post_url_continue=None):
+        response = super().response_add(request, obj, post_url_continue)
+        if "_addanother" in request.POST and not request.POST.get("_popup"):
+            kept = {
+                name: request.POST[name]
+                for name in self.KEPT_FOR_NEXT
+                if request.POST.get(name) not in (None, "")
+            }
+            if "purchase_date" in kept and obj.purchase_date:
+                kept["purchase_date"] = obj.purchase_date.isoformat()
+            return HttpResponseRedirect(f"{request.path}?{urlencode(kept)}")
+        return response
 
     def record_event_view(self, request, object_id):
         asset = get_object_or_404(
@@ -474,7 +663,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
         chooser = details = None
         if kind not in kinds:
             if kind:
-                messages.error(request, f"'{kind}' cannot be recorded for {asset} now.")
+                messages.error(request, f"{asset} cannot take {plain_words(repr(str(kind)))} now.")
             chooser = ChooseKindForm(kinds=kinds)
         elif request.method == "POST" and "_record" in request.POST:
             details = EventDetailsForm(request.POST, kind=kind, asset=asset)
@@ -589,8 +778,8 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 )
             except services.LifecycleError as exc:
                 refused += 1
-                reasons = "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
-                messages.warning(request, f"{asset}: refused — {reasons}")
+                reasons = " ".join(plain_words(m) for ms in exc.message_dict.values() for m in ms)
+                messages.warning(request, f"{asset}: refused. {reasons}")
             else:
                 done += 1
         label = EventKind(kind).label.lower()
@@ -687,6 +876,54 @@ class ExpiryNoticeAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+@admin.register(AssetImportJob)
+class AssetImportJobAdmin(admin.ModelAdmin):
+    """Large asset imports run by a worker: progress, then the outcome and every error. Each
+    user sees their own jobs; superusers see all. Read-only: the worker writes them."""
+
+    list_display = ("created_at", "source", "status", "rows_checked", "created", "requested_by")
+    list_filter = ("status",)
+    fields = (
+        "source",
+        "status",
+        "rows_checked",
+        "created",
+        "message",
+        "error_table",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request).select_related("requested_by")
+        return queryset if request.user.is_superuser else queryset.filter(requested_by=request.user)
+
+    @admin.display(description="errors (row 1 is the header)")
+    def error_table(self, job):
+        if not job.errors:
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (e["row"] or "file", e["column"] or "—", e["value"] or "(blank)", e["message"])
+                for e in job.errors
+            ),
+        )
+        return format_html(
+            "<table><tr><th>row</th><th>column</th><th>value</th><th>reason</th></tr>{}</table>",
+            rows,
+        )
+
+    def has_view_permission(self, request, obj=None):
+        return request.user.is_active and request.user.is_staff
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
 
 
 class WebhookSubscriptionForm(forms.ModelForm):

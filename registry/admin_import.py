@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from circulus import bounds
+from registry import import_jobs
 from registry.importing import ASSET_COLUMNS, import_assets, read_rows
 
 SESSION_KEY = "registry_asset_import"
@@ -110,13 +111,15 @@ class AssetImportMixin:
             except bounds.TooLarge as exc:
                 form = ImportFileForm()
                 form.status = exc.status
-                return self._page(request, form, too_large=exc.reason)
+                return self._page(request, form, refusal=exc.reason)
         if request.method == "POST" and "_confirm" in request.POST:
             return self._confirm(request)
         report = preview = None
         form = ImportFileForm(request.POST or None, request.FILES or None)
         if request.method == "POST" and form.is_valid():
             upload = form.cleaned_data["import_file"]
+            if upload.size > settings.IMPORT_SYNC_MAX_BYTES:
+                return self._queue(request, upload)
             token = secrets.token_urlsafe(16)
             folder = _pending_dir()
             folder.mkdir(parents=True, exist_ok=True)
@@ -136,7 +139,23 @@ class AssetImportMixin:
                     stored.unlink(missing_ok=True)
         return self._page(request, form, report=report, preview=preview)
 
-    def _page(self, request, form, *, report=None, preview=None, too_large=""):
+    def _queue(self, request, upload):
+        """A large file: checked and written by a worker in one go (all rows or none), so no
+        request runs past the web worker's timeout; its job page shows progress and errors."""
+        try:
+            job = import_jobs.queue(upload, user=request.user)
+        except import_jobs.NotQueued as exc:
+            form = ImportFileForm()
+            form.status = 503
+            return self._page(request, form, refusal=str(exc))
+        messages.info(
+            request,
+            f"{job.source} is large: it is being checked and imported by a worker, all rows or "
+            "none. This page shows its progress and outcome.",
+        )
+        return HttpResponseRedirect(reverse("admin:registry_assetimportjob_change", args=[job.pk]))
+
+    def _page(self, request, form, *, report=None, preview=None, refusal=""):
         context = {
             **self.admin_site.each_context(request),
             "opts": self.model._meta,
@@ -146,7 +165,7 @@ class AssetImportMixin:
             "preview": preview,
             "token": request.session.get(SESSION_KEY, {}).get("token") if preview else None,
             "columns": ASSET_COLUMNS,
-            "too_large": too_large,
+            "refusal": refusal,
         }
         status = form.status if form.status != 200 else (report.refused if report else 0)
         return TemplateResponse(request, self.import_template, context, status=status or 200)

@@ -1,20 +1,34 @@
 """Admin forms for the registry: the add-asset form and the record-event forms built from MOVES."""
 
+import datetime as dt
+import re
+import zoneinfo
+
 from django import forms
 from django.contrib.admin.widgets import AdminDateWidget, AdminSplitDateTime
 from django.db import transaction
 from django.utils import timezone
 
-from registry import labels, services
-from registry.lifecycle import METALS, MOVES, PREVIOUS, SAME, EventKind, State
+from hardware.models import HardwareKind, WeeeCategory
+from registry import labels, permissions, services
+from registry.lifecycle import (
+    HOLDS_PARTS,
+    METALS,
+    MOVES,
+    PREVIOUS,
+    SAME,
+    EventKind,
+    State,
+)
 from registry.models import Asset, LifecycleEvent, Site
+from registry.words import CHOICE_LABELS, plain_words
 
 DETAIL_LABELS = {
     "price": "price",
     "weighed_mass_kg": "weighed mass (kg)",
     "position_u": "position (U)",
     "site": "new site",
-    "parent": "parent asset tag",
+    "parent": "install in",
     "corrects": "corrects event",
     "to_state": "state after correction",
 }
@@ -44,9 +58,12 @@ def add_lifecycle_errors(form: forms.Form, error: services.LifecycleError, renam
         target = rename.get(name, name)
         for message in messages:
             if target in form.fields:
-                form.add_error(target, message)
+                form.add_error(target, plain_words(message))
+            elif name in ("__all__", "kind"):
+                form.add_error(None, plain_words(message))
             else:
-                form.add_error(None, f"{name}: {message}" if name != "__all__" else message)
+                label = DETAIL_LABELS.get(name, name.replace("_", " "))
+                form.add_error(None, f"{label.capitalize()}: {plain_words(message)}")
 
 
 def _now_local():
@@ -70,7 +87,10 @@ class AssetCreateForm(forms.ModelForm):
         help_text="In stock if it has arrived, ordered if not yet delivered.",
     )
     occurred_at = forms.SplitDateTimeField(
-        widget=AdminSplitDateTime, initial=_now_local, label="purchase recorded at"
+        widget=AdminSplitDateTime,
+        required=False,
+        label="purchased at",
+        help_text="Leave blank: the ledger dates the purchase on the purchase date.",
     )
 
     class Meta:
@@ -105,12 +125,20 @@ class AssetCreateForm(forms.ModelForm):
         if "currency" in details:
             details["currency"] = details["currency"].upper()
         return {
-            "occurred_at": data["occurred_at"],
+            "occurred_at": data.get("occurred_at") or self._purchase_moment(),
             "actor": self.actor,
             "to_state": data["initial_state"],
             "details": details,
             **{name: data[name] for name in self._meta.fields if name in data},
         }
+
+    def _purchase_moment(self) -> dt.datetime:
+        """The start of the purchase day at the site (the ledger wants a moment, not a day)."""
+        data = self.cleaned_data
+        site = data.get("site")
+        zone = zoneinfo.ZoneInfo(site.time_zone) if site else timezone.get_current_timezone()
+        day = data.get("purchase_date") or timezone.localdate()
+        return min(dt.datetime.combine(day, dt.time(), tzinfo=zone), timezone.now())
 
     def clean(self):
         data = super().clean()
@@ -155,8 +183,17 @@ def _detail_field(kind: str, name: str, required: bool, asset: Asset | None) -> 
     label = DETAIL_LABELS.get(name, name.replace("_", " "))
     common = {"required": required, "label": label}
     if name in move.choices:
-        blank = [] if required else [("", "—")]
-        return forms.ChoiceField(choices=blank + [(c, c) for c in move.choices[name]], **common)
+        labels = CHOICE_LABELS.get(name, {})
+        # Nothing preselected (a default the operator did not choose would be recorded as fact),
+        # except the WEEE category, which follows the model.
+        blank = [] if name == "weee_category" else [("", "—")]
+        choices = [(c, labels.get(c, c)) for c in move.choices[name]]
+        field = forms.ChoiceField(choices=blank + choices, **common)
+        if name == "weee_category" and asset is not None:
+            field.initial = weee_default(asset)
+        return field
+    if name == "parent" and kind == EventKind.COMPONENT_INSTALLED:
+        return forms.ModelChoiceField(possible_parents(asset), to_field_name="asset_tag", **common)
     if name in ("price", "weighed_mass_kg"):
         return forms.DecimalField(min_value=0, decimal_places=3, **common)
     if name == "purchase_date":
@@ -191,6 +228,30 @@ def _metal_fields() -> dict[str, forms.Field]:
         )
         for metal in METALS
     }
+
+
+def weee_default(asset: Asset) -> str:
+    """The category the catalogue gives the model, else by kind: servers, chassis and switches
+    measure over 50 cm (4), parts do not (6)."""
+    model = asset.hardware_model
+    if model.weee_category:
+        return model.weee_category
+    big = {HardwareKind.SERVER, HardwareKind.CHASSIS, HardwareKind.SWITCH}
+    return WeeeCategory.LARGE if model.kind in big else WeeeCategory.SMALL_IT
+
+
+INSTALLABLE_INTO = (State.IN_STOCK, State.IN_SERVICE, State.IN_REPAIR, State.RESERVED,
+                    State.AWAITING_DISPOSITION)  # fmt: skip
+
+
+def possible_parents(asset: Asset, user=None):
+    """Units at the asset's site that usually hold its kind of hardware (not itself, nor a unit
+    installed in it)."""
+    kinds = [k for k, holds in HOLDS_PARTS.items() if asset and asset.hardware_model.kind in holds]
+    units = Asset.objects.filter(hardware_model__kind__in=kinds, state__in=INSTALLABLE_INTO)
+    if asset is not None:
+        units = units.filter(site=asset.site).exclude(pk=asset.pk).exclude(parent=asset)
+    return units.select_related("hardware_model").order_by("asset_tag")
 
 
 class EventDetailsForm(forms.Form):
@@ -241,6 +302,120 @@ class EventDetailsForm(forms.Form):
             details[name] = value
         to_state = data.get("to_state") if "to_state" not in self.detail_names else None
         return {"occurred_at": data["occurred_at"], "to_state": to_state, "details": details}
+
+
+# --- assemblies ----------------------------------------------------------------------------------
+
+_SPLIT_TAG = re.compile(r"[\s,;]+")
+
+
+class InstallPartsForm(forms.Form):
+    """Many units into one: a tag a line (typed, pasted or scanned), each with an optional slot."""
+
+    parts = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 12, "cols": 40, "autofocus": True}),
+        help_text="One asset tag a line, typed, pasted or scanned. A slot may follow the tag "
+        "(GPU-0003 2, or GPU-0003, riser 1).",
+    )
+    occurred_at = forms.SplitDateTimeField(
+        widget=AdminSplitDateTime, initial=_now_local, label="installed at"
+    )
+    note = forms.CharField(max_length=500, required=False)
+
+    def __init__(self, *args, parent: Asset, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.parent, self.user = parent, user
+
+    def clean_parts(self) -> list[tuple[Asset, str]]:
+        lines = [
+            (number, line.strip())
+            for number, line in enumerate(self.cleaned_data["parts"].splitlines(), 1)
+            if line.strip()
+        ]
+        if not lines:
+            raise forms.ValidationError("Name at least one asset tag.")
+        wanted = [
+            (number, *(_SPLIT_TAG.split(line, maxsplit=1) + [""])[:2]) for number, line in lines
+        ]
+        found = {
+            a.asset_tag: a
+            for a in Asset.objects.filter(
+                asset_tag__in=[tag for _, tag, _ in wanted]
+            ).select_related("site", "hardware_model")
+        }
+        problems, seen, parts = [], {}, []
+        for number, tag, slot in wanted:
+            if tag in seen:
+                problems.append(f"Line {number}: {tag} is already on line {seen[tag]}.")
+                continue
+            seen[tag] = number
+            if tag not in found:
+                problems.append(f"Line {number}: no asset is tagged {tag}.")
+                continue
+            parts.append((found[tag], slot.strip()))
+        if problems:
+            raise forms.ValidationError(problems)
+        self.line_of = seen
+        return parts
+
+    def install(self) -> list[LifecycleEvent] | None:
+        """Record every installation, or none and the reasons on the form."""
+        data = self.cleaned_data
+        try:
+            return services.install_components(
+                self.parent,
+                data["parts"],
+                occurred_at=data["occurred_at"],
+                actor=self.user,
+                note=data.get("note", ""),
+            )
+        except services.LifecycleError as exc:
+            self.add_error(
+                "parts",
+                [
+                    f"Line {self.line_of.get(tag, '?')}: {tag}: {plain_words(m)}"
+                    for tag, messages in exc.message_dict.items()
+                    for m in messages
+                ],
+            )
+            return None
+
+
+class RemovePartsForm(forms.Form):
+    parts = forms.ModelMultipleChoiceField(
+        Asset.objects.none(), widget=forms.CheckboxSelectMultiple, label="take out"
+    )
+    occurred_at = forms.SplitDateTimeField(
+        widget=AdminSplitDateTime, initial=_now_local, label="removed at"
+    )
+    note = forms.CharField(max_length=500, required=False)
+
+    def __init__(self, *args, parent: Asset, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.parent, self.user = parent, user
+        field = self.fields["parts"]
+        field.queryset = parent.components.select_related("hardware_model").order_by("asset_tag")
+        field.label_from_instance = lambda a: f"{a.asset_tag} · {a.hardware_model}"
+
+    def remove(self) -> list[LifecycleEvent] | None:
+        data = self.cleaned_data
+        try:
+            return services.remove_components(
+                list(data["parts"]),
+                occurred_at=data["occurred_at"],
+                actor=self.user,
+                note=data.get("note", ""),
+            )
+        except services.LifecycleError as exc:
+            self.add_error(
+                None,
+                [f"{tag}: {plain_words(m)}" for tag, ms in exc.message_dict.items() for m in ms],
+            )
+            return None
+
+
+def may_install(user, asset: Asset) -> bool:
+    return permissions.can_record(user, EventKind.COMPONENT_INSTALLED, asset.site)
 
 
 class LabelSheetForm(forms.Form):

@@ -15,7 +15,7 @@ import datetime as dt
 import io
 import json
 import zoneinfo
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -30,6 +30,8 @@ from registry.lifecycle import EventKind, State, date_out_of_bounds
 from registry.models import ZERO_MASS, Asset, LifecycleEvent, Site
 
 BATCH = 5000
+PROGRESS_ROWS = 5000
+Progress = Callable[[int], None]
 FIRST_DATA_ROW = 2  # row 1 holds the column names, as a spreadsheet shows it
 
 ASSET_COLUMNS = (
@@ -301,15 +303,20 @@ def refused(exc: bounds.Refused, *, dry_run: bool) -> ImportReport:
     return report
 
 
-def import_assets(path_or_file, *, actor=None, dry_run: bool = False) -> ImportReport:
-    """Import new assets, each with its `purchased` ledger row. All rows or none."""
+def import_assets(
+    path_or_file, *, actor=None, dry_run: bool = False, progress: Progress | None = None
+) -> ImportReport:
+    """Import new assets, each with its `purchased` ledger row. All rows or none.
+
+    `progress(rows)` is told the rows checked so far, every `PROGRESS_ROWS` rows.
+    """
     try:
-        return _import_assets(path_or_file, actor=actor, dry_run=dry_run)
+        return _import_assets(path_or_file, actor=actor, dry_run=dry_run, progress=progress)
     except bounds.Refused as exc:  # met before anything is written
         return refused(exc, dry_run=dry_run)
 
 
-def _import_assets(path_or_file, *, actor, dry_run: bool) -> ImportReport:
+def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
     errors = report.errors
     header, rows = read_rows(path_or_file)
@@ -343,6 +350,8 @@ def _import_assets(path_or_file, *, actor, dry_run: bool) -> ImportReport:
         if not any(cells) and all(c in (None, "") for c in cells):
             continue
         report.rows += 1
+        if progress and report.rows % PROGRESS_ROWS == 0:
+            progress(report.rows)
         row = _Row(number, cells, index, errors)
         before = len(errors)
         tag = row.text("asset_tag", required=True)

@@ -8,9 +8,9 @@ three places: the writer before it commits (`registry.services.record_event`), t
 
 The rules, in plain words (docs/registry.md lists them for users):
 
-- ledger: every asset has a ledger that starts with `purchased`; each row starts from the state
-  the previous one left; rows are recorded in time order; no row lies before the registry's
-  floor or after the moment it was recorded.
+- ledger: every asset has a ledger that starts with its registration (`purchased`,
+  `inventoried`); each row starts from the state the previous one left; rows are recorded in
+  time order; no row lies before the registry's floor or after the moment it was recorded.
 - projection: the asset's stored state, site and parent are those its ledger leads to.
 - data: a unit whose model holds data is data-bearing; a unit once recorded as holding data stays
   so.
@@ -46,6 +46,7 @@ from circulus import bounds
 from registry.lifecycle import (
     IN_CUSTODY,
     LATEST_PLANNED,
+    MOVES,
     EventKind,
     SanitisationMethod,
     State,
@@ -307,7 +308,7 @@ class _Fleet:
         out = []
         if not rows:
             return [Finding(tag, "ledger", "has no ledger rows")]
-        if rows[0].kind != EventKind.PURCHASED:
+        if MOVES[rows[0].kind].sources:  # not a registration (purchased, inventoried)
             out.append(
                 Finding(tag, "ledger", f"its ledger starts with '{rows[0].kind}'", rows[0].id)
             )

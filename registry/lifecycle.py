@@ -31,6 +31,7 @@ class State(models.TextChoices):
 
 class EventKind(models.TextChoices):
     PURCHASED = "purchased", "Purchased"
+    INVENTORIED = "inventoried", "Found by an inventory sync"
     RECEIVED = "received", "Received"
     COMMISSIONED = "commissioned", "Commissioned"
     REDEPLOYED = "redeployed", "Redeployed"
@@ -131,6 +132,11 @@ MOVES: dict[str, Move] = {
         (State.ORDERED, State.IN_STOCK),
         required=("supplier", "price", "currency", "purchase_date"),
         optional=("order_ref",),
+    ),
+    # A unit a machine reports (a BMC's inventory) that the ledger did not know: registered
+    # without a purchase record, which an operator may add later as a correction's details.
+    EventKind.INVENTORIED: Move(
+        frozenset(), (State.IN_STOCK,), required=("source",), optional=("note", "confirmed_by")
     ),
     EventKind.RECEIVED: Move(frozenset({State.ORDERED}), (State.IN_STOCK,), optional=("note",)),
     EventKind.COMMISSIONED: Move(
@@ -256,6 +262,16 @@ FOLLOWS_PARENT = (
     EventKind.DECOMMISSIONED,
 )
 FOLLOWS_PARENT_STRICTLY = (EventKind.SENT_TO_RECYCLER, EventKind.RECYCLED, EventKind.LOST)
+# Which kinds of hardware (catalogue kinds) usually go into which: what the admin offers as a
+# parent for `component-installed` and where it shows "Install parts". The writer does not refuse
+# other pairs (an odd assembly is still recorded as it is).
+_PARTS = frozenset({"accelerator", "cpu", "memory", "ssd", "hdd", "psu", "other"})
+HOLDS_PARTS = {
+    "chassis": _PARTS | {"server", "switch"},
+    "server": _PARTS,
+    "switch": frozenset({"psu", "other"}),
+    "other": _PARTS,
+}
 DECIMAL_DETAILS = {"price", "weighed_mass_kg"}
 DATE_DETAILS = {"purchase_date"}
 # A ledger row is kept forever: one detail (a note, a nested mapping) stays under 10 kB.

@@ -281,7 +281,10 @@ class LifecycleEvent(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.asset.asset_tag} {self.kind} {self.occurred_at:%Y-%m-%d}"
+        when = self.occurred_at
+        return (
+            f"{self.asset.asset_tag}: {self.get_kind_display().lower()} on {when.day} {when:%b %Y}"
+        )
 
     def save(self, *args, **kwargs):
         if self.pk is not None and not kwargs.get("force_insert"):
@@ -290,6 +293,45 @@ class LifecycleEvent(models.Model):
 
     def delete(self, *args, **kwargs):
         raise PermissionError("The lifecycle ledger is append-only: record a correction.")
+
+
+class ImportStatus(models.TextChoices):
+    QUEUED = "queued", "queued"
+    RUNNING = "running", "running"
+    SUCCEEDED = "succeeded", "imported"
+    REJECTED = "rejected", "rejected (nothing written)"
+    FAILED = "failed", "failed (nothing written)"
+
+
+class AssetImportJob(models.Model):
+    """An asset import too large to check and write inside a request, run by a worker.
+
+    Its file waits under MEDIA_ROOT/imports until the job ends, then is deleted; the job keeps
+    the outcome: the rows checked so far (progress), the assets created or every error.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    source = models.CharField(max_length=200, blank=True, help_text="the file's name")
+    file = models.FileField(upload_to="imports/", blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    status = models.CharField(
+        max_length=16, choices=ImportStatus.choices, default=ImportStatus.QUEUED
+    )
+    rows_checked = models.PositiveIntegerField(default=0)
+    created = models.PositiveIntegerField(default=0, help_text="assets registered")
+    errors = models.JSONField(default=list, blank=True)
+    message = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "asset import job"
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.source or 'import'} ({self.get_status_display()})"
 
 
 class IdempotencyKey(models.Model):

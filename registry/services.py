@@ -331,17 +331,21 @@ def create_asset(
     actor=None,
     to_state: str = State.IN_STOCK,
     details: dict | None = None,
+    first_kind: str = EventKind.PURCHASED,
     **fields,
 ) -> Asset:
-    """Register a new asset with its first ledger row, `purchased`."""
+    """Register a new asset with its first ledger row: `purchased`, or `inventoried` for a unit
+    an inventory sync found."""
     asset = Asset(state=State.ORDERED, **fields)
     asset.full_clean(exclude=["state"])
     asset._change_reason = "registered"
     asset._history_user = actor
     asset.save()
+    if first_kind not in (EventKind.PURCHASED, EventKind.INVENTORIED):
+        _refuse("kind", f"a new asset starts with 'purchased' or 'inventoried', not '{first_kind}'")
     record_event(
         asset,
-        EventKind.PURCHASED,
+        first_kind,
         occurred_at=occurred_at,
         actor=actor,
         to_state=to_state,
@@ -380,7 +384,7 @@ def record_event(
     move = MOVES[kind]
     last = _last_event(asset)
     if last is None and move.sources:
-        _refuse("kind", f"a new asset starts with 'purchased', not '{kind}'")
+        _refuse("kind", f"a new asset starts with 'purchased' or 'inventoried', not '{kind}'")
     if last is not None and not move.sources:
         _refuse("kind", f"'{asset.asset_tag}' is already registered")
     if move.sources and asset.state not in move.sources:
@@ -765,3 +769,61 @@ def derived_state(asset: Asset) -> str | None:
     """The state the ledger says the asset is in (the asset row keeps a copy in step)."""
     last = _last_event(asset)
     return last.state_after if last else None
+
+
+# --- assemblies ----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def install_components(
+    parent: Asset,
+    parts: list[tuple[Asset, str]],
+    *,
+    occurred_at: dt.datetime,
+    actor=None,
+    note: str = "",
+) -> list[LifecycleEvent]:
+    """Install several units (each with its slot, or "") into `parent`: every `component-installed`
+    event is recorded, or none. A refusal names each unit that cannot go in and why."""
+    return _each_or_none(
+        parts,
+        lambda unit, slot: record_event(
+            unit,
+            EventKind.COMPONENT_INSTALLED,
+            occurred_at=occurred_at,
+            actor=actor,
+            details={"parent": parent.asset_tag, "slot": slot, "note": note},
+        ),
+    )
+
+
+@transaction.atomic
+def remove_components(
+    parts: list[Asset], *, occurred_at: dt.datetime, actor=None, note: str = ""
+) -> list[LifecycleEvent]:
+    """Take several units out of whatever holds them: every `component-removed`, or none."""
+    return _each_or_none(
+        [(unit, "") for unit in parts],
+        lambda unit, _: record_event(
+            unit,
+            EventKind.COMPONENT_REMOVED,
+            occurred_at=occurred_at,
+            actor=actor,
+            details={"note": note},
+        ),
+    )
+
+
+def _each_or_none(items, write) -> list[LifecycleEvent]:
+    """Write each item in its own savepoint so every refusal can be named, then roll all back if
+    any was refused: `LifecycleError({asset_tag: [reasons]})`."""
+    events, refused = [], {}
+    for unit, extra in items:
+        try:
+            with transaction.atomic():
+                events.append(write(unit, extra))
+        except LifecycleError as exc:
+            refused[unit.asset_tag] = _reasons(exc)
+    if refused:
+        raise LifecycleError(refused)
+    return events

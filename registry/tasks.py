@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from registry import admin_import, expiry
+from registry import admin_import, expiry, import_jobs
 
 log = logging.getLogger(__name__)
 
@@ -28,8 +28,19 @@ def deliver_webhooks() -> dict[str, int]:
 
 @shared_task(name="registry.remove_stale_import_files")
 def remove_stale_import_files() -> dict:
-    """Hourly: delete asset-import files that no confirmation will use any more."""
+    """Hourly: fail the import jobs no worker finished, and delete asset-import files that no
+    confirmation or job will use any more."""
+    lost = import_jobs.fail_lost()
     removed = admin_import.remove_stale_files()
-    if removed:
-        log.info("removed %d stale asset-import file(s)", removed)
-    return {"removed": removed}
+    if removed or lost:
+        log.info("removed %d stale asset-import file(s); %d lost import job(s)", removed, lost)
+    return {"removed": removed, "lost_jobs": lost}
+
+
+@shared_task(name="registry.import_assets_job")
+def import_assets_job(job_id: str) -> dict:
+    """Check and write a stored asset import (all rows or none), publishing its progress."""
+    job = import_jobs.run(job_id)
+    if job is None:
+        return {"job": job_id, "skipped": "not queued (finished or running elsewhere)"}
+    return {"job": job_id, "status": job.status, "created": job.created}

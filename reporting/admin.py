@@ -44,8 +44,9 @@ from reporting.models import (
     TaskRun,
 )
 from reporting.permissions import may_retry_job
-from reporting.presentation import cue_factor_basis, indicator_rows
+from reporting.presentation import cue_factor_basis, indicator_rows, shown_figure
 from reporting.services import transition
+from reporting.symbols import NAMES as ANNEX_II_NAMES  # the regulation's names
 from reporting.tasks import queue_compute
 
 
@@ -412,18 +413,21 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
         "status", "indicators", "monthly_chart", "inputs", "findings", "coverage", "computed",
         "label_preview", "management_systems", "field_dictionary",
     )  # fmt: skip
+    # The answer first (indicators, findings, Compute and Export: the template's summary), then
+    # what stands behind it, then the long forms.
     fieldsets = (
         (None, {"fields": ("site", "year", "partial_year", "start_date", "end_date", "status")}),
+        ("Behind the figures", {"fields": (
+            "computed", "label_preview", "monthly_chart", "management_systems", "inputs",
+            "coverage")}),
         ("Entered information", {"fields": (
             "field_dictionary", "heat_reuse_readiness", "pdit_basis", "wue_category",
             "eit_method_note",
             "grid_functions", "refrigerants",
             "cdd_source", "cserv_scr_coverage_pct", "cstor_scr_coverage_pct", "fill_gaps",
             "notes")}),
-        ("Result", {"fields": (
-            "computed", "indicators", "label_preview", "monthly_chart", "findings",
-            "management_systems", "inputs", "coverage")}),
     )  # fmt: skip
+    change_form_template = "admin/reporting/reportingperiod/change_form.html"
 
     def _result(self, obj):
         return getattr(obj, "result", None) if obj and obj.pk else None
@@ -438,7 +442,7 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     def computed(self, obj):
         result = self._result(obj)
         if not result:
-            return "not computed yet (action “Compute”)"
+            return "not computed yet: press Compute"
         return f"{result.computed_at:%Y-%m-%d %H:%M} UTC by {result.code_version}"
 
     @admin.display(description="indicators")
@@ -448,7 +452,8 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             return "—"
         rows = format_html_join(
             "",
-            '<tr><td>{}</td><td class="num" title="unrounded: {}">{}</td><td>{}</td></tr>',
+            '<tr><th scope="row">{}</th><td class="num" title="unrounded: {}">{}</td><td>{}</td>'
+            "</tr>",
             (
                 (name, raw or "blank", shown, unit)
                 for name, shown, raw, unit in indicator_rows(result.indicators)
@@ -490,8 +495,8 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             return "—"
         rows = [
             (
-                symbol,
-                i["value"] if i["value"] is not None else "—",
+                format_html("<b>{}</b> {}", symbol, ANNEX_II_NAMES.get(symbol, "")),
+                shown_figure(i["value"]),
                 i["unit"],
                 i["quality"],
                 i.get("source") or "",
@@ -501,7 +506,7 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
             )
             for symbol, i in result.inputs.items()
         ]
-        headers = ("field", "value", "unit", "quality", "source", "coverage %", "confid.", "note")
+        headers = ("field", "value", "unit", "basis", "source", "coverage %", "confid.", "note")
         return _table(headers, rows)
 
     @admin.display(description="errors, warnings and compliance checks")
@@ -611,9 +616,50 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
     def _progress_url(self, period, run):
         return reverse("admin:reporting_period_compute", args=[period.pk, run.pk])
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        period = self.get_object(request, object_id)
+        if period is not None:
+            extra_context = {**(extra_context or {}), **self._summary(request, period)}
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _summary(self, request, period) -> dict:
+        """What the page leads with: the indicators, the findings by severity, and the two
+        things to do next (compute, export)."""
+        result = self._result(period)
+        findings = list(result.findings) if result else []
+        by_severity = {}
+        for finding in findings:
+            by_severity.setdefault(finding["severity"], []).append(finding)
+        export = reverse("admin:exports_eu_workbook")
+        return {
+            "summary_indicators": self.indicators(period) if result else None,
+            "summary_computed": self.computed(period),
+            "summary_findings": [
+                (severity, by_severity[severity])
+                for severity in ("error", "warning", "info")
+                if severity in by_severity
+            ]
+            + [(s, f) for s, f in by_severity.items() if s not in ("error", "warning", "info")],
+            "may_compute": policy.can_write_at(request.user, period.site),
+            "compute_url": reverse("admin:reporting_period_compute_now", args=[period.pk]),
+            "export_url": f"{export}?year={period.year}&sites={period.site_id}",
+        }
+
+    def compute_now(self, request, period_id):
+        """The Compute button on the period page: queue the computation, follow its progress."""
+        period = get_object_or_404(ReportingPeriod.objects.select_related("site"), pk=period_id)
+        if request.method != "POST" or not policy.can_write_at(request.user, period.site):
+            raise PermissionDenied
+        return HttpResponseRedirect(self._progress_url(period, queue_compute(period, request.user)))
+
     def get_urls(self):
         view = self.admin_site.admin_view
         return [
+            path(
+                "<int:period_id>/compute/",
+                view(self.compute_now),
+                name="reporting_period_compute_now",
+            ),
             path(
                 "<int:period_id>/compute/<uuid:task_id>/",
                 view(self.compute_progress),

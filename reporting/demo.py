@@ -30,6 +30,9 @@ from reporting.services import open_period
 
 YEAR = 2025
 CODE = "PAR1"
+# Steps other apps add to `make demo` (an app above reporting registers its own from its
+# AppConfig.ready, since reporting imports none of them): (heading, callable(stdout)).
+DEMO_STEPS: list[tuple] = []
 TZ = ZoneInfo("Europe/Paris")
 METERS = """site,meter,quantity,unit,register,multiplier,device_id,location
 PAR1,PAR1-MAIN,edc-supply,kWh,cumulative,1,SOCOMEC-D50-0001,HV/LV transformer input

@@ -206,8 +206,9 @@ def run_demo_kpis_de(stdout) -> PeriodResult:
     i = result.indicators
     stdout.write(
         f"   {result.period} [{period.schema}]: PUE {i['PUE'][:5]} (EnEfG §11: "
-        f"{i['PUE-11'][:5]})  WUE {i['WUE'][:5]} ({ind.wue_water_symbol(period.schema)}/EIT)  "
-        f"ERF {i['ERF'][:5]}  CER {i['CER'][:5]}  size class {i['size_class']}"
+        f"{(i['PUE-11'] or 'blank')[:5]})  WUE {i['WUE'][:5]} "
+        f"({ind.wue_water_symbol(period.schema)}/EIT)  ERF {i['ERF'][:5]}  CER {i['CER'][:5]}  "
+        f"size class {i['size_class']}"
     )
     values = {s: _dec(v["value"]) for s, v in result.inputs.items()}
     preview = label.for_period(

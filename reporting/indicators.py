@@ -1,14 +1,15 @@
 """EU data-centre indicators (Delegated Regulation (EU) 2024/1364), as pure Decimal arithmetic.
 
 No Django here: every function takes plain numbers so it can be checked against the regulation
-line by line (project spec "EU data-centre reporting scheme", §§2-4, §7 and §10.1).
+line by line (Delegated Regulation (EU) 2024/1364, Annexes II-IV; the validation rules are
+docs/eu-reporting.md §6).
 
 Conventions
 - Inputs are ``Decimal | None`` in canonical units: kW, m², kWh, m³, °C, degree-days.
 - ``None`` means "not reported" (Art. 3(2) omission, confidential, missing). An indicator with any
   missing input is ``None``, never 0; a reported 0 is a real 0 (e.g. ERF = 0 with no heat reuse).
-- A ratio whose denominator is 0 (or negative) is undefined and returns ``None`` (§3: "undefined if
-  EIT missing/0"; §11b.3 computes only ``if eit > 0``); bad data is reported by ``validate``.
+- A ratio whose denominator is 0 (or negative) is undefined and returns ``None`` (Annex III
+  divides by it); bad data is reported by ``validate``.
 - Nothing is rounded until ``round_reported``.
 """
 
@@ -43,7 +44,7 @@ Number = Decimal | int
 
 
 def round_reported(value: Decimal | None, places: int = 2) -> Decimal | None:
-    """Round a reported value; the law has no rule, project uses ROUND_HALF_UP (§3)."""
+    """Round a reported value; the law has no rule, Circulus uses ROUND_HALF_UP."""
     if value is None:
         return None
     return value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
@@ -178,7 +179,8 @@ def ereuse(boundary_heat_kwh: Number | None, own_cooling_kwh: Number = 0) -> Dec
 
 MIN_SITES = 3  # Annex IV: per-type / per-size averages only with data from ≥ 3 data centres
 
-# Annex IV size classes by installed IT power; half-open boundaries are a project choice (§4 ⚠).
+# Annex IV size classes by installed IT power; half-open boundaries are our
+# choice (Annex IV does not say on which side a boundary falls).
 SIZE_CLASSES: tuple[tuple[str, Decimal], ...] = (
     ("VL", Decimal(10_000)),
     ("L", Decimal(2_000)),
@@ -195,7 +197,8 @@ def size_class(pdit_kw: Number | None) -> str | None:
     return next((code for code, lower in SIZE_CLASSES if pdit_kw >= lower), None)
 
 
-# 2026 rating act C(2026) 3472 label classes as printed in §5: (class, inclusive upper bound),
+# 2026 rating act C(2026) 3472 label classes as printed in the
+# secondary sources on the act (docs/sources.md): (class, inclusive upper bound),
 # anything above the last bound is G. A, B, D and G are read in the act's quotes; C is implied by
 # the B and D bounds; the E/F split inside the last band is unpublished, so that band is "E/F".
 PUE_LABEL: tuple[tuple[str, Decimal], ...] = (
@@ -212,7 +215,7 @@ WUE_LABEL: tuple[tuple[str, Decimal], ...] = (  # m³/MWh = L/kWh
     ("D", Decimal("0.6")),
     ("E/F", Decimal("1.0")),
 )
-INFERRED_CLASSES = frozenset({"C", "E/F"})  # not printed in the sources read (§5, §12.3)
+INFERRED_CLASSES = frozenset({"C", "E/F"})  # not printed in the sources read
 
 
 def label_class(value: Decimal | None, table: tuple[tuple[str, Decimal], ...]) -> str | None:
@@ -345,7 +348,7 @@ def annex_iv(sites: Iterable[Site]) -> dict[str, Aggregate]:
     return result
 
 
-# --- validation (§10.1: hard = block submission, soft = warn) ---------------------------------
+# --- validation (docs/eu-reporting.md §6: hard = block submission, soft = warn) ---------------
 
 
 @dataclass(frozen=True)
@@ -360,7 +363,7 @@ class Finding:
 
 @dataclass(frozen=True)
 class Context:
-    """Non-numeric facts the §10.1 rules need alongside the Annex II values."""
+    """Non-numeric facts the validation rules need alongside the Annex II values."""
 
     pdit_basis: str | None = None  # "installed" | "rated" (Annex II 1(a))
     wue_category: int | None = None  # 1 | 2 (Annex II 1(h))
@@ -380,7 +383,7 @@ def _is_single_number(value: object) -> TypeGuard[Number]:
 
 
 def validate(values: Mapping[str, object], context: Context | None = None) -> list[Finding]:
-    """Check Annex II ``values`` (keyed by symbol, canonical units) against the §10.1 rules."""
+    """Check Annex II ``values`` (keyed by symbol, canonical units) against the validation rules."""
     ctx = context or Context()
     found: list[Finding] = []
 

@@ -97,7 +97,14 @@ EXPORT = Kind(
     enqueue="reporting.exports.jobs.enqueue",
     reset={"progress": 0, "file": ""},
 )
-KINDS = (INGEST, COMPUTE, EXPORT)
+KINDS = [INGEST, COMPUTE, EXPORT]
+
+
+def register(kind: Kind) -> None:
+    """Another app's job model joins the lifecycle (claims, the reaper, retries): called from
+    its AppConfig.ready, since reporting imports no app above it."""
+    if all(k.model_label != kind.model_label for k in KINDS):
+        KINDS.append(kind)
 
 
 def kind_of(job) -> Kind:
@@ -132,6 +139,41 @@ def stale_cutoff() -> dt.datetime:
 
 def queued_cutoff() -> dt.datetime:
     return timezone.now() - dt.timedelta(seconds=settings.JOB_QUEUED_STALE_SECONDS)
+
+
+# --- sending ----------------------------------------------------------------------------------
+
+
+def message_id(job) -> str:
+    """The Celery task id of the job's current message: the job's id, then `<id>.<n>` for the
+    retry after attempt n. The reaper finds the message's outcome from the row alone."""
+    return str(job.pk) if not job.attempts else f"{job.pk}.{job.attempts}"
+
+
+def send(kind: Kind, job, publish) -> None:
+    """Send the job's message with `publish()`. If the broker cannot be reached (short
+    timeouts: CELERY_BROKER_CONNECTION_TIMEOUT), the job is failed at once, retryable, and
+    QueueUnavailable (503) tells the caller, instead of a job waiting for a worker that will
+    never hear of it."""
+    from circulus.api import QueueUnavailable
+
+    try:
+        publish()
+    except Exception as exc:
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            raise  # eager: the task itself failed and already recorded why
+        log.error("could not queue %s job %s", kind.name, job.pk, exc_info=exc)
+        kind.objects(pk=job.pk).filter(kind.in_state(kind.queued)).update(
+            **{
+                kind.state_field: kind.failed,
+                kind.error_field: (
+                    f"Could not reach the task queue at {timezone.now():%Y-%m-%d %H:%M:%S} UTC: "
+                    "never queued. Retry the job once the queue is back."
+                ),
+            },
+            finished_at=timezone.now(),
+        )
+        raise QueueUnavailable() from exc
 
 
 # --- a worker's attempt ------------------------------------------------------------------------
@@ -275,10 +317,59 @@ def reap() -> dict[str, int]:
             },
             finished_at=now,
         )
+        count += _reap_unstartable(kind, now)
         if count:
             log.warning("reaped %d stale %s job(s)", count, kind.name)
         reaped[kind.name] = count
     return reaped
+
+
+UNSTARTABLE_LOOKUPS = 1000  # queued jobs whose message outcome one reaper pass looks up
+
+
+def _reap_unstartable(kind: Kind, now: dt.datetime) -> int:
+    """Fail queued jobs whose message a worker took and failed before it could start the job
+    (it lost its database): the result backend knows which worker and when, the job row could
+    not be told. Runs every reaper pass, so such a job fails within JOB_REAP_EVERY_SECONDS."""
+    from circulus.celery import app
+
+    if settings.CELERY_TASK_ALWAYS_EAGER or not app.conf.result_backend:
+        return 0
+    count = 0
+    waiting = kind.objects().filter(kind.in_state(kind.queued)).order_by("-created_at")
+    for job in waiting[:UNSTARTABLE_LOOKUPS]:
+        try:
+            result = app.AsyncResult(message_id(job))
+            if result.state != "FAILURE":
+                continue
+            worker, done, error = result.worker, result.date_done, result.result
+        except Exception:  # noqa: BLE001 - the backend down: the queued-timeout reaps it later
+            log.warning("could not read the outcome of %s job %s", kind.name, job.pk)
+            return count
+        if isinstance(done, str):
+            done = dt.datetime.fromisoformat(done)
+        if done is not None and timezone.is_naive(done):
+            done = timezone.make_aware(done, dt.UTC)
+        if done is not None and done < (job.heartbeat_at or job.created_at):
+            continue  # an earlier message's outcome, before the job was retried
+        when = f" at {done:%Y-%m-%d %H:%M:%S} UTC" if done else ""
+        count += (
+            kind.objects(pk=job.pk)
+            .filter(kind.in_state(kind.queued))
+            .update(
+                **{
+                    kind.state_field: kind.failed,
+                    kind.error_field: (
+                        f"Worker {worker or '(unknown)'} took it{when} and could not start it "
+                        f"({type(error).__name__}; could it reach the database? see that "
+                        "worker's log). Retry the job."
+                    ),
+                },
+                worker=(worker or "")[:200],
+                finished_at=now,
+            )
+        )
+    return count
 
 
 def retry(job):

@@ -1,4 +1,4 @@
-"""A preview of the 2026 rating label (draft act, spec §5) from a period's figures; no Django.
+"""A preview of the 2026 rating label (draft act C(2026) 3472) from a period's figures; no Django.
 
 The European database issues the official label (from 15 August 2027, valid 15 August to
 15 August); this module only shows what it would say. Classes are taken on the values rounded
@@ -16,7 +16,7 @@ from reporting import indicators as ind
 DRAFT = "draft act, class bounds unverified"
 PREVIEW = f"preview ({DRAFT}) — the official label is issued by the European database"
 # Where the class bounds come from: the draft is the confirmed text, the adoption is reported by
-# one secondary source only (the reference specification, §5 and key fact 9).
+# one secondary source only (docs/sources.md, C(2026) 3472).
 BOUND_SOURCES = (
     "Class bounds: A, B, D and G as quoted from the act C(2026) 3472 by one secondary source "
     "(fact-check reports checked 23 Sep 2026; the adoption was not found again on 6 Dec 2026); "

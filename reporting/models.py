@@ -504,7 +504,7 @@ class ManagementSystem(models.Model):
 
 
 class Quantity(models.TextChoices):
-    # §6.4 measurement-point register
+    # The measurement-point register (2024/1364 Annex II; docs/eu-reporting.md §4.1)
     EDC_SUPPLY = "edc-supply", "EDC: grid supply (before transfer switchgear)"
     EDC_BACKUP_GENERATOR = "edc-backup-generator", "EDC and EDC-BG: back-up generator"
     EDC_FUEL = "edc-fuel", "EDC: fuel or other energy for cooling"
@@ -942,7 +942,9 @@ class PeriodResult(models.Model):
     indicators = models.JSONField(help_text="{PUE|WUE|ERF|REF|CUE|ERE: value or null}")
     monthly = models.JSONField(help_text="[{month, EDC, EIT, WIN, EREUSE, PUE, WUE, ERF}]")
     coverage = models.JSONField(help_text="{meter code: {expected, present, pct, gaps, resets}}")
-    findings = models.JSONField(help_text="§10.1 findings: [{rule_id, severity, fields, message}]")
+    findings = models.JSONField(
+        help_text="validation findings: [{rule_id, severity, fields, message}]"
+    )
     code_version = models.CharField(max_length=40)
     fingerprint = models.CharField(max_length=64, help_text="SHA-256 of the stored content")
     computed_at = models.DateTimeField()

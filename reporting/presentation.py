@@ -6,7 +6,27 @@ from decimal import Decimal, InvalidOperation
 from hardware import grid_intensity
 from reporting import indicators as ind
 
-GRID_FILE = grid_intensity.SHOWN_PATH
+GRID_FILE = "the catalogue's grid-intensity table"
+
+
+def shown_figure(value) -> str:
+    """An Annex II figure as a page shows it: whole units from 100 up, else 2 decimals, else 3
+    significant figures (the stored value stays exact; exports carry it unrounded)."""
+    if value in (None, ""):
+        return "—"
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    if not number.is_finite():
+        return str(value)
+    size = abs(number)
+    if size >= 100:
+        return f"{number:,.0f}".replace(",", "\u202f")
+    if size >= 1 or size == 0:
+        return f"{ind.round_reported(number, 2)}"
+    return f"{float(number):.3g}"
+
 
 # key in PeriodResult.indicators -> (human name, unit, decimals shown)
 INDICATORS = {

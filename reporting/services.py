@@ -9,7 +9,7 @@ from reporting.models import PeriodStatus, ReportingPeriod
 
 # (from, to): the allowed moves. Validating recomputes first; hard findings block it.
 TRANSITIONS: dict[tuple[str, str], str] = {
-    (PeriodStatus.DRAFT, PeriodStatus.VALIDATED): "no hard validation error (§10.1)",
+    (PeriodStatus.DRAFT, PeriodStatus.VALIDATED): "no hard validation error",
     (PeriodStatus.VALIDATED, PeriodStatus.DRAFT): "reopen to correct inputs",
     (PeriodStatus.VALIDATED, PeriodStatus.SUBMITTED): "sent to the national or EU database",
 }

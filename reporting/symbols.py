@@ -47,14 +47,14 @@ SYMBOLS: dict[str, tuple[str, str]] = {
 
 # A period states which dictionary its fields follow. The 2026 rating-scheme act C(2026) 3472
 # amends 2024/1364: WUE is computed on freshwater input (WIN-FRE), kept apart from WIN-POT, and
-# the data-traffic indicators are dropped (§5).
+# the data-traffic indicators are dropped.
 SCHEMA_2024 = "2024/1364"
 SCHEMA_2026 = "2024/1364+2026"
 SCHEMAS = (SCHEMA_2024, SCHEMA_2026)
 TRAFFIC = ("BIN", "BOUT", "TIN-TRAFFIC", "TOUT")
 SYMBOLS_2026: dict[str, tuple[str, str]] = {"WIN-FRE": ("C(2026) 3472 II.1(h)", "m3")}
 
-# Germany, EnEfG Anlage 3 (RZReg data points) that have no EU field (§11 DE mapping).
+# Germany, EnEfG Anlage 3 (RZReg data points) that have no EU field.
 SYMBOLS_DE: dict[str, tuple[str, str]] = {
     "PNR": ("EnEfG Anl. 3 1(f)", "kW"),  # non-redundant rated connected load
     "EGRID": ("EnEfG Anl. 3 2(a)", "kWh"),  # electricity purchased from the grid

@@ -11,7 +11,6 @@ from contextlib import nullcontext
 from celery import chord, group, shared_task
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.utils import timezone
 
 from registry.models import Site
 from reporting import computation, ingest, jobs, partitions
@@ -255,7 +254,7 @@ def enqueue_compute(run: TaskRun) -> None:
         task, args = compute_year, [run.year, run.site_code or None, str(run.pk)]
     else:
         task, args = compute_period, [run.period_id, str(run.pk)]
-    _send(jobs.COMPUTE, run, lambda: task.apply_async(args=args, task_id=_task_id(run)))
+    jobs.send(jobs.COMPUTE, run, lambda: task.apply_async(args=args, task_id=_task_id(run)))
 
 
 def queue_ingest(job: IngestJob) -> IngestJob:
@@ -271,26 +270,10 @@ def enqueue_ingest(job: IngestJob) -> None:
             status=JobStatus.FAILED, message="nothing stored to re-run: upload the file again"
         )
         return
-    _send(
+    jobs.send(
         jobs.INGEST, job, lambda: ingest_job.apply_async(args=[str(job.pk)], task_id=_task_id(job))
     )
 
 
 def _task_id(job) -> str:
-    """The first attempt's message has the job's id; a retry's gets a fresh one."""
-    return str(job.pk) if not job.attempts else str(uuid.uuid4())
-
-
-def _send(kind, job, send) -> None:
-    """Send the message; if the broker refuses it, the job fails (retryable) instead of waiting
-    for a worker that will never hear of it."""
-    try:
-        send()
-    except Exception as exc:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise  # eager: the task itself failed and already recorded why
-        log.error("could not queue %s job %s", kind.name, job.pk, exc_info=exc)
-        kind.objects(pk=job.pk).filter(kind.in_state(kind.queued)).update(
-            **{kind.state_field: kind.failed, kind.error_field: "could not reach the task queue"},
-            finished_at=timezone.now(),
-        )
+    return jobs.message_id(job)

@@ -111,6 +111,15 @@ API = {
     ("POST", "/api/ingest-jobs/{id}/retry/"): "401 409 404 404 403 404 404 409",
     ("POST", "/api/tasks/{task_id}/retry/"): "401 409 404 404 403 404 404 409",
     ("GET", "/api/reuse-measurements/"): READ_REGISTRY,
+    # Connectors: read by registry readers (never a credential), pulled and applied by the
+    # source's site operators; the matrix's pull has no dry run to apply (400).
+    ("GET", "/api/connector-sources/"): READ_REGISTRY,
+    ("GET", "/api/connector-sources/{id}/"): READ_REGISTRY,
+    ("POST", "/api/connector-sources/{id}/pull/"): "401 202 403 403 403 403 403 202",
+    ("POST", "/api/connector-sources/{id}/measured-runs/"): "401 400 403 403 403 403 403 400",
+    ("GET", "/api/connector-pulls/"): READ_REGISTRY,
+    ("GET", "/api/connector-pulls/{id}/"): READ_REGISTRY,
+    ("POST", "/api/connector-pulls/{id}/apply/"): "401 400 403 403 403 403 403 400",
     # Any registry reader passes the gate; an empty body is then refused (the site scope of a
     # measurement is the reuse rules' business, tested with them).
     ("POST", "/api/reuse-measurements/"): "401 400 400 400 400 403 400 400",
@@ -146,6 +155,24 @@ ADMIN = {
     "app_list:accounts": f"{L} 404 404 404 200 404 404 200",
     "app_list:auth": f"{L} 404 404 404 404 404 404 200",
     "registry_reuse_candidates": f"{L} 200 200 200 200 403 200 200",
+    # Connectors: sources are set up by superusers only; registry readers see them, their pulls
+    # and dry runs (read-only); operators extend the model mapping.
+    "app_list:connectors": f"{L} 200 200 200 200 404 200 200",
+    "connectors_source_changelist": f"{L} 200 200 200 200 403 200 200",
+    "connectors_source_add": SUPERUSER_ONLY,
+    "connectors_source_change": f"{L} ro ro ro ro 403 ro 200",
+    "connectors_source_delete": SUPERUSER_ONLY,
+    "connectors_source_history": f"{L} 200 200 200 200 403 200 200",
+    "connectors_modelmapping_changelist": f"{L} 200 200 200 200 403 200 200",
+    "connectors_modelmapping_add": f"{L} 200 200 403 403 403 403 200",
+    "connectors_modelmapping_change": f"{L} 200 200 ro ro 403 ro 200",
+    "connectors_modelmapping_delete": f"{L} 200 200 403 403 403 403 200",
+    "connectors_modelmapping_history": f"{L} 200 200 200 200 403 200 200",
+    "connectors_pull_changelist": f"{L} 200 200 200 200 403 200 200",
+    "connectors_pull_add": NOBODY,
+    "connectors_pull_change": f"{L} ro ro ro ro 403 ro ro",
+    "connectors_pull_delete": NOBODY,
+    "connectors_pull_history": f"{L} 200 200 200 200 403 200 200",
     # auth and tokens: superusers only
     **{
         f"{model}_{view}": SUPERUSER_ONLY
@@ -352,6 +379,18 @@ ACTIONS = {
         for name in ("reporting_ingestjob", "reporting_taskrun")
     },
     # Auditors and procurement request exports too, so they may retry their own failed ones.
+    # Pulling and applying: operators (each source and pull is then checked for its site).
+    "connectors_source": {
+        "operator_a": {"pull_now"}, "operator_b": {"pull_now"}, "procurement": set(),
+        "auditor": set(), "superuser": {"pull_now", "delete_selected"},
+    },
+    "connectors_pull": {
+        "operator_a": {"apply_dry_run"}, "operator_b": {"apply_dry_run"}, "procurement": set(),
+        "auditor": set(), "superuser": {"apply_dry_run"},
+    },
+    "connectors_modelmapping": {
+        "operator_a": {"delete_selected"}, "auditor": set(), "superuser": {"delete_selected"},
+    },
     "exports_exportjob": {
         "operator_a": {"retry_failed_jobs"}, "auditor": {"retry_failed_jobs"},
         "procurement": {"retry_failed_jobs"},

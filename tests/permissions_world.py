@@ -6,6 +6,8 @@ import datetime as dt
 
 from accounts import tokens
 from accounts.models import TokenEvent
+from connectors.models import ModelMapping, Pull
+from connectors.models import Source as ConnectorSource
 from hardware.models import DecodeMeasurement, Source
 from registry.models import (
     ExpiryNotice,
@@ -138,6 +140,15 @@ def build() -> dict:
         duration_s=60,
         measured_on=dt.date(2025, 1, 1),
         recorded_by=users["operator_a"],
+    )
+    # A connector source of site A (never reached: nothing is pulled in the matrix) and a pull
+    # of it without a dry run, and an operator's model mapping.
+    w["connector_source"] = ConnectorSource.objects.create(
+        name="par1-bmc", kind="redfish", endpoint="http://127.0.0.1:9", site=a
+    )
+    w["pull"] = Pull.objects.create(source=w["connector_source"], state="succeeded")
+    w["model_mapping"] = ModelMapping.objects.create(
+        part_kind="accelerator", reported_model="Matrix GPU", hardware_model=w["hardware_model"]
     )
     token, _key = tokens.issue(users["operator_a"])
     w["token"] = token

@@ -44,7 +44,11 @@ def test_non_numeric_asset_ids_are_not_found(api, admin):
     ("body", "line", "reason"),
     [
         (b"meter,timestamp,value\nPAR1-UPS,2025-01-01T00:15:00Z,\xff1\n", 2, "UTF-8"),
-        ("meter,timestamp,value\n".encode("utf-16"), 1, "UTF-8"),
+        (
+            "meter,timestamp,value\nPAR1-UPS,2025-01-01T00:15:00Z,1\xe9\n".encode("latin-1"),
+            2,
+            "0xE9",
+        ),
         ("meter,timestamp,value\n".encode("utf-16-le"), 1, "NUL"),
         (b"meter,timestamp,value\nPAR1-UPS,2025-01-01T00:15:00Z\r,1\n", 2, "CSV"),
         (

@@ -73,6 +73,8 @@ def _request(w, method, path):
     a_asset, hw, mfr = w["asset_a"], w["hardware_model"], w["manufacturer"]
     ids = {
         "/api/assets/": a_asset.pk,
+        "/api/connector-sources/": w["connector_source"].pk,
+        "/api/connector-pulls/": w["pull"].pk,
         "/api/enefg-exemptions/": w["exemption_a"].pk,
         "/api/management-systems/": w["system_a"].pk,
         "/api/exports/": w["export_a"].pk,
@@ -280,6 +282,9 @@ def _admin_url(w, name):
         "registry_reusemeasurement": lambda: w["reuse_measurement"].pk,
         "exports_savedreport": lambda: w["saved_report_a"].pk,
         "registry_expirynotice": lambda: w["expiry_notice"].pk,
+        "connectors_source": lambda: w["connector_source"].pk,
+        "connectors_pull": lambda: w["pull"].pk,
+        "connectors_modelmapping": lambda: w["model_mapping"].pk,
         "registry_webhooksubscription": lambda: w["webhook"].pk,
         "registry_webhookdelivery": lambda: w["webhook_delivery"].pk,
     }

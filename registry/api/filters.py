@@ -4,6 +4,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from circulus.filters import FilterSet
 from hardware.models import HardwareKind
 from registry import expiry
 from registry.lifecycle import EventKind, State
@@ -15,7 +16,7 @@ class DaysFilter(django_filters.Filter):
     field_class = forms.IntegerField
 
 
-class AssetFilter(django_filters.FilterSet):
+class AssetFilter(FilterSet):
     site = django_filters.CharFilter(method="filter_site", help_text="site code")
     # distinct=False: the default SELECT DISTINCT costs a sort of every matching row.
     state = django_filters.MultipleChoiceFilter(choices=State.choices, distinct=False)
@@ -67,7 +68,7 @@ class AssetFilter(django_filters.FilterSet):
         return queryset  # read by filter_expiring
 
 
-class EventFilter(django_filters.FilterSet):
+class EventFilter(FilterSet):
     asset = django_filters.CharFilter(field_name="asset__asset_tag", help_text="asset tag")
     site = django_filters.CharFilter(field_name="site__code")
     kind = django_filters.MultipleChoiceFilter(choices=EventKind.choices, distinct=False)

@@ -272,6 +272,16 @@ class ReuseCandidateView(APIView):
         )
 
 
+# What _outcome_response answers, per asset outcome, for the schema.
+OUTCOME_RESPONSES = {
+    201: OpenApiResponse(OutcomesSerializer, "every asset done"),
+    207: OpenApiResponse(OutcomesSerializer, "some assets done, the others refused (see each)"),
+    403: OpenApiResponse(OutcomesSerializer, "every asset refused to your role"),
+    404: OpenApiResponse(OutcomesSerializer, "none of the assets found"),
+    409: OpenApiResponse(OutcomesSerializer, "none done (reserved elsewhere, wrong state)"),
+}
+
+
 def _outcome_response(outcomes, ok_status: str) -> Response:
     """201 all done · 207 some done · 403 all forbidden · 404 none found · 409 none done."""
     statuses = {o.status for o in outcomes}
@@ -297,15 +307,7 @@ class ReuseRequestView(APIView):
 
     permission_classes = [CanReserve]
 
-    @extend_schema(
-        request=ReserveSerializer,
-        responses={
-            201: OutcomesSerializer,
-            207: OpenApiResponse(OutcomesSerializer, "some assets refused"),
-            403: OutcomesSerializer,
-            409: OutcomesSerializer,
-        },
-    )
+    @extend_schema(request=ReserveSerializer, responses=OUTCOME_RESPONSES)
     def post(self, request):
         body = ReserveSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -326,7 +328,7 @@ class ReuseReleaseView(APIView):
 
     permission_classes = [CanReserve]
 
-    @extend_schema(request=ReleaseSerializer, responses={201: OutcomesSerializer})
+    @extend_schema(request=ReleaseSerializer, responses=OUTCOME_RESPONSES)
     def post(self, request):
         body = ReleaseSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -339,10 +341,9 @@ class ReuseReleaseView(APIView):
             reason=data.get("reason", ""),
         )
         if not outcomes:
-            return Response(
-                {"request_name": ["nothing is reserved for this request"]},
-                status=status.HTTP_404_NOT_FOUND,
-            )
+            # The outcomes' shape (no asset to report on), so one schema describes every 404.
+            detail = f"Nothing is reserved for request {data.get('request_name')!r}."
+            return Response({"detail": detail, "results": []}, status=status.HTTP_404_NOT_FOUND)
         return _outcome_response(outcomes, "released")
 
 

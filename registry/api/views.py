@@ -155,7 +155,8 @@ class AssetViewSet(
         "the lifecycle table (docs/registry.md). Send `Idempotency-Key` to make retries safe.",
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER)],
     )
-    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    # The asset list's filters do not apply here: none is advertised or read.
+    @action(detail=True, methods=["get", "post"], pagination_class=None, filter_backends=[])
     def events(self, request, pk=None):
         asset = get_object_or_404(selectors.assets_for_list(), pk=pk)
         if request.method == "GET":
@@ -171,7 +172,7 @@ class AssetViewSet(
         "when, before/after of each changed field) and each ledger event (type `ledger`: kind, "
         "state before and after, details); the ledger alone is at `events/`.",
     )
-    @action(detail=True, methods=["get"], pagination_class=None)
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def history(self, request, pk=None):
         asset = get_object_or_404(Asset, pk=pk)
         return Response(selectors.change_history(asset))

@@ -1,4 +1,4 @@
-"""The checks of one period: §10.1 validation, meter coverage and resets, and the EnEfG
+"""The checks of one period: the validation rules, meter coverage and resets, and the EnEfG
 compliance findings of a site in Germany."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ def finding(rule, severity, fields, message) -> dict:
 
 
 def validate(period, values, entered, figures, previous) -> list[dict]:
-    """§10.1 checks; `previous`: the inputs of the site's result of the year before, if any."""
+    """The validation rules; `previous`: the inputs of the site's result of the year before."""
     context = ind.Context(
         pdit_basis=period.pdit_basis or None,
         wue_category=period.wue_category,

@@ -32,7 +32,7 @@ from reporting.models import (
 
 ENGINE_VERSION = "reporting-engine/1"
 
-# Annex II symbol → the meter quantities that add up to it (§6.4).
+# Annex II symbol → the meter quantities that add up to it (the measurement-point register).
 METERED: dict[str, tuple[str, ...]] = {
     # II.1(d): every supply before the transfer switchgear, back-up generation and fuels
     "EDC": (Quantity.EDC_SUPPLY, Quantity.EDC_BACKUP_GENERATOR, Quantity.EDC_FUEL),
@@ -225,6 +225,18 @@ def _compute_one(
     if site.country == "DE":
         # EnEfG §11(2) S. 3, beside the EU PUE (which keeps the upgrading electricity)
         pue_11 = enefg.pue_11(values["EDC"], values["EIT"], values["EUPGRADE"])
+        upgrade, edc = values["EUPGRADE"], values["EDC"]
+        if upgrade is not None and edc is not None and upgrade > edc:
+            pue_11 = None  # part of EDC cannot exceed it: the §11 PUE is unknown, not negative
+            findings.append(
+                checks.finding(
+                    "eupgrade-above-edc",
+                    "warning",
+                    ("EUPGRADE", "EDC"),
+                    "Electricity for upgrading waste heat exceeds EDC, of which it is a part: "
+                    "the §11 PUE is left blank.",
+                )
+            )
         indicators["PUE-11"] = as_text(to_places(pue_11))
         findings += checks.enefg_findings(period, values, indicators, profile, *de)
     coverage = {

@@ -11,6 +11,7 @@ from reporting.enefg.statute import (
     EMS_DUE,
     EXISTING_PUE,
     GROUNDS,
+    IN_FORCE,
     NEW_DC_FROM,
     NONE,
     PUE_11,
@@ -98,7 +99,7 @@ def check(
             "Non-redundant rated connected load unknown: whether the EnEfG applies (a data "
             "centre from 300 kW, §3 Nr. 24) cannot be decided, so no EnEfG duty is checked.",
             REF_SCOPE,
-            REGISTER_FROM[0][0],
+            IN_FORCE,
         )
         return found
     if non_redundant_kw < SCOPE_KW:
@@ -109,7 +110,7 @@ def check(
             f"{fmt_kw(non_redundant_kw)} kW non-redundant rated connected load, below 300 kW: "
             "not a data centre under EnEfG §3 Nr. 24, so no EnEfG data-centre duty applies.",
             REF_SCOPE,
-            REGISTER_FROM[0][0],
+            IN_FORCE,
         )
         return found
 
@@ -183,7 +184,7 @@ def check(
         f"{fmt_kw(non_redundant_kw)} kW non-redundant rated connected load, from 300 kW: a data "
         "centre under EnEfG §3 Nr. 24.",
         REF_SCOPE,
-        REGISTER_FROM[0][0],
+        IN_FORCE,
     )
 
     if operation_start is None:

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+IN_FORCE = date(2023, 11, 18)  # in force the day after promulgation ("Geltung ab 18.11.2023")
 SCOPE_KW = Decimal(300)  # §3 Nr. 24 a) and b): "ab 300 Kilowatt"
 NEW_DC_FROM = date(2026, 7, 1)  # §11(1)/(2): "vor dem" / "ab dem 1. Juli 2026"
 GRACE_YEARS = 2  # §11(2) S. 2: "spätestens zwei Jahre nach Inbetriebnahme"

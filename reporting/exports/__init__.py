@@ -1,1 +1,1 @@
-"""Exports: the EU annual workbook, the e-waste report and the asset register (issue 5)."""
+"""Exports: the EU annual workbook, the e-waste report and the asset register."""

@@ -1,4 +1,5 @@
-"""Admin: export jobs (read-only) and a page that writes the EU annual workbook."""
+"""Admin: export jobs (read-only) and the pages that write the EU annual workbook and the
+e-waste report."""
 
 import tempfile
 
@@ -13,7 +14,7 @@ from registry import permissions as registry_policy
 from registry.models import Site
 from reporting import permissions as policy
 from reporting.admin import retry_failed_jobs
-from reporting.exports import eu_workbook, jobs
+from reporting.exports import eu_workbook, ewaste, jobs
 from reporting.exports.models import ExportJob, ExportKind, SavedReport
 
 
@@ -34,6 +35,21 @@ class EuWorkbookForm(forms.Form):
         required=False,
         help_text="Also export sites whose period is not validated; the README sheet says so.",
     )
+
+
+class EwasteForm(forms.Form):
+    year = forms.IntegerField(min_value=2000, max_value=2100)
+    sites = forms.ModelMultipleChoiceField(
+        Site.objects.all(), required=False, help_text="None selected: every site you may export."
+    )
+
+
+def _initial(request) -> dict:
+    """A link may fill in the form (the period page sends its year and site)."""
+    initial = {"year": request.GET.get("year")} if request.GET.get("year") else {}
+    if request.GET.getlist("sites"):
+        initial["sites"] = request.GET.getlist("sites")
+    return initial
 
 
 @admin.register(ExportJob)
@@ -68,14 +84,47 @@ class ExportJobAdmin(admin.ModelAdmin):
         return super().changelist_view(request, extra_context)
 
     def get_urls(self):
-        page = self.admin_site.admin_view(self.eu_workbook_view)
-        return [path("eu-workbook/", page, name="exports_eu_workbook"), *super().get_urls()]
+        page = self.admin_site.admin_view
+        return [
+            path("eu-workbook/", page(self.eu_workbook_view), name="exports_eu_workbook"),
+            path("ewaste/", page(self.ewaste_view), name="exports_ewaste"),
+            *super().get_urls(),
+        ]
+
+    def ewaste_view(self, request):
+        """Write the e-waste and circularity report for a year and send it."""
+        if not policy.can_read(request.user):
+            raise PermissionDenied
+        form = EwasteForm(request.POST or None, initial=_initial(request))
+        form.fields["sites"].queryset = policy.scope(Site.objects.all(), request.user, "pk")
+        if request.method == "POST" and form.is_valid():
+            d = form.cleaned_data
+            try:
+                params = jobs.authorise(
+                    request.user, ExportKind.EWASTE, {"sites": [s.code for s in d["sites"]]}
+                )
+            except PermissionDenied as exc:
+                messages.error(request, str(exc))
+            else:
+                handle = tempfile.TemporaryFile()  # noqa: SIM115 - closed by the response
+                ewaste.write_workbook(params.get("sites") or None, d["year"], handle)
+                handle.seek(0)
+                name = f"ewaste-{d['year']}.xlsx"
+                return FileResponse(handle, as_attachment=True, filename=name)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "E-waste and circularity report",
+            "form": form,
+            "opts": self.model._meta,
+            "jobs_url": reverse("admin:exports_exportjob_changelist"),
+        }
+        return TemplateResponse(request, "admin/exports/ewaste.html", context)
 
     def eu_workbook_view(self, request):
         """Write the EU annual workbook synchronously and send it."""
         if not policy.can_read(request.user):
             raise PermissionDenied
-        form = EuWorkbookForm(request.POST or None)
+        form = EuWorkbookForm(request.POST or None, initial=_initial(request))
         form.fields["sites"].queryset = policy.scope(Site.objects.all(), request.user, "pk")
         if request.method == "POST" and form.is_valid():
             d = form.cleaned_data

@@ -1,6 +1,6 @@
 """The one place where values become spreadsheet cells, for XLSX and CSV alike.
 
-Rules (issue 5, "Safety and correctness"):
+Rules (docs/exports.md, "Safety rules"):
 - Formula injection is impossible. In XLSX every text value goes through `write_string`, which
   stores an inline string: Excel shows it as text and never evaluates it, whatever it starts
   with, so the text is kept exactly as recorded. The workbook is also opened with

@@ -109,11 +109,11 @@ def enqueue(job: ExportJob) -> None:
 
     job_id = str(job.pk)
 
-    def send():
-        result = run_export.delay(job_id)
+    def publish():
+        result = run_export.apply_async(args=[job_id], task_id=shared.message_id(job))
         ExportJob.objects.filter(pk=job_id).update(task_id=result.id or "")
 
-    transaction.on_commit(send)
+    transaction.on_commit(lambda: shared.send(shared.EXPORT, job, publish))
 
 
 def retry(job: ExportJob) -> ExportJob:

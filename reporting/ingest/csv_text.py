@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, islice
 
+from circulus import bounds
 from reporting.ingest.reports import Listing
 
 CHUNK_ROWS = 50_000
@@ -24,6 +25,11 @@ def read_header(rows, required: tuple[str, ...], report) -> list[str] | None:
         report.errors.add({"line": 1, "field": "header", "reason": "empty file"})
         return None
     except Unreadable as exc:
+        report.errors.add(exc.as_error())
+        return None
+    try:
+        bounds.check_columns(len(header))
+    except bounds.Refused as exc:
         report.errors.add(exc.as_error())
         return None
     header = [h.strip().lower() for h in header]
@@ -59,12 +65,13 @@ def csv_rows(lines: Iterable[str], *, start: int = 1) -> Iterator[tuple[int, lis
             row = next(reader)
         except StopIteration:
             return
-        except UnicodeDecodeError:
-            raise Unreadable(line, "not UTF-8 text (save the file as UTF-8)") from None
+        except UnicodeDecodeError as exc:
+            bad = exc.object[exc.start : exc.start + 1]
+            raise Unreadable(line, bounds.not_text(bad)) from None
         except csv.Error as exc:
             raise Unreadable(line, f"not readable as CSV: {exc}") from None
         if any("\x00" in value for value in row):
-            raise Unreadable(line, "contains a NUL character (is the file UTF-16? use UTF-8)")
+            raise Unreadable(line, bounds.NUL_OR_UTF16)
         yield line, row
 
 

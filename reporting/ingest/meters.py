@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from circulus import bounds
 from registry.models import Site
 from reporting.ingest.csv_text import csv_rows, read_header, readable
 from reporting.ingest.reports import Listing, Rejected
@@ -110,6 +111,8 @@ def _import_meter(line, data, sites, existing, seen, allowed_site_ids, report) -
                 value = datetime.fromisoformat(value)
                 if value.tzinfo is None:
                     raise ValidationError({name: "needs a UTC offset"})
+                if outside := bounds.bound_refusal(value):
+                    raise ValidationError({name: outside})
             setattr(target, name, value)
         target.full_clean()
     except (ValidationError, ValueError) as exc:
@@ -140,6 +143,8 @@ def _import_setting(line, data, meter, bad, report) -> None:
         return bad("settings_from", f"{data['settings_from']!r} is not an ISO 8601 instant")
     if valid_from.tzinfo is None:
         return bad("settings_from", "needs a UTC offset")
+    if outside := bounds.bound_refusal(valid_from):
+        return bad("settings_from", outside)
     setting = MeterSetting.objects.filter(meter=meter, valid_from=valid_from).first()
     wanted = {"unit": data["unit"], "multiplier": data["multiplier"] or "1"}
     if setting is not None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import codecs
-import io
 import tempfile
 from dataclasses import dataclass
 
@@ -61,7 +59,7 @@ def submit_readings(body, *, user, source: str, replace: bool = False, size: int
             job.refresh_from_db()
             return Submission(job)
         else:
-            report = ingest_csv(codecs.iterdecode(_lines(body), "utf-8-sig"), **options)
+            report = ingest_csv(bounds.text_lines(_lines(body)), **options)
         record_report(job, report)
     except Collided as exc:
         fail_job(job, exc)
@@ -96,7 +94,7 @@ def run_job(job: IngestJob, *, progress: Progress | None = None) -> IngestReport
     """Ingest a stored upload (the caller records the outcome on the job)."""
     allowed = _allowed_site_ids(job.requested_by)
     return ingest_file(
-        lambda: io.TextIOWrapper(job.file.storage.open(job.file.name, "rb"), encoding="utf-8-sig"),
+        lambda: bounds.text_stream(job.file.storage.open(job.file.name, "rb"), newline=None),
         replace=job.replace,
         allowed_site_ids=allowed,
         job=job,

@@ -133,7 +133,7 @@ def test_ledger_rows_name_the_asset_by_its_tag_not_its_database_id(admin_client,
             response = admin_client.get(change_url(asset))
         counts.append(len(queries))
         labels = [str(form.original) for form in response.context["inline_admin_formsets"][0]]
-        assert labels and all(label.startswith(f"{asset.asset_tag} ") for label in labels)
+        assert labels and all(label.startswith(f"{asset.asset_tag}: ") for label in labels)
     assert counts[0] == counts[1], "a query per ledger row"
 
 
@@ -161,7 +161,8 @@ def test_record_event_form_asks_exactly_for_the_details(admin_client, fleet):
         "certificate_ref",
     }
     assert form.fields["method"].required and not form.fields["tool"].required
-    assert [c for c, _ in form.fields["method"].choices] == ["clear", "purge", "destroy"]
+    # Nothing preselected: the operator chooses, by label.
+    assert [c for c, _ in form.fields["method"].choices] == ["", "clear", "purge", "destroy"]
 
 
 def test_commission_through_the_record_event_page(admin_client, fleet, admin_user):
@@ -331,7 +332,7 @@ def test_bulk_action_reports_refusals_without_aborting_the_others(admin_client, 
         follow=True,
     )
     texts = [str(m) for m in response.context["messages"]]
-    assert any("GPU-B: refused" in t and "not allowed from state 'lost'" in t for t in texts)
+    assert any("GPU-B: refused" in t and "not allowed from state lost" in t for t in texts)
     assert any("recorded for 1 asset" in t for t in texts)
     assert Asset.objects.get(pk=fleet["a"].pk).state == State.RESERVED
 

@@ -157,7 +157,7 @@ def test_a_very_long_file_name_is_handled(client, operator, media):
     assert Asset.objects.count() == 1 and _imports(media) == []
 
 
-def test_the_beat_removes_files_a_crash_left_and_keeps_fresh_ones(media, settings):
+def test_the_beat_removes_files_a_crash_left_and_keeps_fresh_ones(db, media, settings):
     import os
 
     from registry.tasks import remove_stale_import_files
@@ -169,8 +169,118 @@ def test_the_beat_removes_files_a_crash_left_and_keeps_fresh_ones(media, setting
     fresh.write_text("x")
     old = time.time() - settings.IMPORT_FILE_MAX_AGE_SECONDS - 60
     os.utime(left, (old, old))
-    assert remove_stale_import_files() == {"removed": 1}
+    assert remove_stale_import_files() == {"removed": 1, "lost_jobs": 0}
     assert _imports(media) == [fresh]
     assert "registry.remove_stale_import_files" in {
         entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
     }
+
+
+def test_a_large_file_is_imported_by_a_worker_with_its_progress_shown(
+    client, operator, media, settings
+):
+    from registry.models import AssetImportJob
+
+    settings.IMPORT_SYNC_MAX_BYTES = 200
+    client.force_login(operator)
+    rows = "".join(ROW.replace("IMP-1,S1", f"IMP-{i},S{i}") for i in range(5))
+    upload = SimpleUploadedFile("big.csv", (HEADER + rows).encode())
+    response = client.post(IMPORT, {"import_file": upload})
+    job = AssetImportJob.objects.get()
+    assert response.status_code == 302 and str(job.pk) in response["Location"]
+    # Eager in tests: the worker has run it already.
+    assert (job.status, job.rows_checked, job.created) == ("succeeded", 5, 5)
+    assert Asset.objects.count() == 5 and _imports(media) == []
+    page = client.get(response["Location"]).content.decode()
+    assert "imported" in page and "5 row(s) valid; created 5" in page
+
+
+def test_a_large_file_with_errors_is_rejected_whole_by_the_worker(
+    client, operator, media, settings
+):
+    from registry.models import AssetImportJob
+
+    settings.IMPORT_SYNC_MAX_BYTES = 200
+    client.force_login(operator)
+    rows = ROW * 3  # the same tag three times
+    response = client.post(
+        IMPORT, {"import_file": SimpleUploadedFile("big.csv", (HEADER + rows).encode())}
+    )
+    job = AssetImportJob.objects.get()
+    assert job.status == "rejected" and {e["row"] for e in job.errors} == {3, 4}
+    assert not Asset.objects.exists() and _imports(media) == []
+    page = client.get(response["Location"]).content.decode()
+    assert "also on row 2" in page
+
+
+def test_the_import_tells_its_progress(tmp_path, operator, monkeypatch):
+    from registry import importing
+
+    monkeypatch.setattr(importing, "PROGRESS_ROWS", 2)
+    path = tmp_path / "a.csv"
+    path.write_text(HEADER + "".join(ROW.replace("IMP-1,S1", f"I-{i},S{i}") for i in range(5)))
+    told = []
+    assert importing.import_assets(path, dry_run=True, progress=told.append).ok
+    assert told == [2, 4]
+
+
+def test_a_body_declared_beyond_the_limit_is_refused_unread(client, operator, media, settings):
+    settings.IMPORT_UPLOAD_MAX_BYTES = 1024
+    client.force_login(operator)
+    body = (HEADER + ROW * 2000).encode()  # beyond the limit and the form's slack
+    response = client.post(IMPORT, {"import_file": SimpleUploadedFile("assets.csv", body)})
+    assert response.status_code == 413
+    assert "larger than the 1,024 bytes limit" in response.content.decode()
+    assert _imports(media) == []
+
+
+def test_a_large_import_that_cannot_be_queued_is_a_503_and_a_failed_job(
+    client, operator, media, settings, monkeypatch
+):
+    from registry.models import AssetImportJob
+    from registry.tasks import import_assets_job
+
+    def unreachable(*args, **kwargs):
+        raise ConnectionError("broker down")
+
+    settings.IMPORT_SYNC_MAX_BYTES = 100
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    monkeypatch.setattr(import_assets_job, "apply_async", unreachable)
+    client.force_login(operator)
+    upload = SimpleUploadedFile("big.csv", (HEADER + ROW * 3).encode())
+    response = client.post(IMPORT, {"import_file": upload})
+    assert response.status_code == 503 and "no worker could be reached" in response.content.decode()
+    assert AssetImportJob.objects.get().status == "failed"
+    assert not Asset.objects.exists() and _imports(media) == []
+
+
+def test_a_job_no_worker_finished_is_failed_by_the_beat(media, settings, operator_user):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from registry.models import AssetImportJob
+    from registry.tasks import remove_stale_import_files
+
+    job = AssetImportJob.objects.create(source="lost.csv", status="running")
+    AssetImportJob.objects.filter(pk=job.pk).update(
+        created_at=timezone.now() - dt.timedelta(seconds=settings.JOB_MAX_SECONDS + 60)
+    )
+    fresh = AssetImportJob.objects.create(source="fresh.csv", status="running")
+    assert remove_stale_import_files()["lost_jobs"] == 1
+    job.refresh_from_db()
+    fresh.refresh_from_db()
+    assert job.status == "failed" and "no worker finished" in job.message
+    assert fresh.status == "running"
+
+
+@pytest.mark.parametrize("name", ["latin-1.csv", "nul.csv", "utf-16-no-mark.csv"])
+def test_import_reuse_measurements_refuses_a_file_it_cannot_read_in_one_line(
+    tmp_path, operator, name
+):
+    body, reason = REFUSED[name]
+    path = tmp_path / name
+    path.write_bytes(body)
+    with pytest.raises(CommandError, match=reason) as refused:
+        call_command("import_reuse_measurements", str(path), "--user", operator.username)
+    assert "\n" not in str(refused.value)

@@ -78,7 +78,7 @@ def fleet(db):
     RenewableInstrument.objects.create(period=periods[0], kind="go", volume_kwh=100)
     RenewableInstrument.objects.create(period=periods[2], kind="onsite")
     periods[1].segments.create(first_day=date(2025, 1, 1), last_day=date(2025, 6, 30), power_kw=80)
-    # The previous year's figures of one site (the year-on-year §10.1 check reads them).
+    # The previous year's figures of one site (the year-on-year validation check reads them).
     before = period(paris, year=2024)
     PeriodResult.objects.create(
         period=before,

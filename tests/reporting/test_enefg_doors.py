@@ -90,6 +90,22 @@ def test_an_erf_exemption_entered_over_the_api_names_its_ground(root):
     exempt = found["enefg-erf-exempt"]
     assert exempt["severity"] == "info" and "§11(3) S. 1 Nr. 3" in exempt["message"]
     assert "Angebot an Stadtwerke" in exempt["message"]
+    listed = root.get("/api/enefg-exemptions/", {"period": p.pk}).json()
+    rows = listed["results"] if isinstance(listed, dict) else listed
+    assert [r["ground_label"] for r in rows] == [
+        "§11(3) Nr. 3: heat offered at cost, not taken in six months"
+    ]
+
+
+def test_the_period_page_lists_the_exemption_with_its_ground_label(root, client):
+    """§11(3) S. 1 Nr. 2: the operator's proof, entered on the period page."""
+    p = period(_de_site("BRLB", started=(2026, 7)), 2028)
+    body = {"period": p.pk, "ground": "11-3-2", "document": "Wärmeliefervertrag 2027"}
+    assert root.post("/api/enefg-exemptions/", body, format="json").status_code == 201
+    client.force_login(f.user("root3", is_staff=True, is_superuser=True))
+    html = client.get(f"/admin/reporting/reportingperiod/{p.pk}/change/").content.decode()
+    assert "EnEfG exemption" in html and "Wärmeliefervertrag 2027" in html
+    assert "waste-heat agreement with municipality or network" in html
 
 
 def test_exactly_10_percent_erf_meets_the_duty_of_a_start_on_1_july_2026(root):
@@ -167,3 +183,82 @@ def test_an_exemption_without_proof_or_with_a_late_decommissioning_is_refused(ro
     assert response.status_code == 400 and "1 July 2027" in str(response.json())
     late["valid_until"] = "2027-06-30"
     assert root.post("/api/enefg-exemptions/", late, format="json").status_code == 201
+
+
+def test_upgrading_electricity_above_edc_is_warned_and_leaves_the_section_11_pue_blank(root):
+    """§11(2) S. 3 leaves a part of EDC out; a part larger than the whole is an input error."""
+    p = period(_de_site("BRLA"), 2025)
+    _enter(p, PNR="800", EDC="1000", EIT="800", EUPGRADE="1200")
+    found, body = _findings(root, p)
+    assert found["eupgrade-above-edc"]["severity"] == "warning"
+    assert body["result"]["indicators"]["PUE-11"] is None
+    assert Decimal(body["result"]["indicators"]["PUE"]) == Decimal("1.25")  # the EU PUE stands
+
+
+def test_bad_exemption_and_system_input_is_a_400_naming_the_field(root):
+    """No input answers 500: unknown period or site, bad dates, an end before the start."""
+    p = period(_de_site("BRLC"), 2026)
+    cases = [
+        (
+            "/api/enefg-exemptions/",
+            {"period": 999999, "ground": "11-3-1", "document": "x"},
+            "period",
+        ),
+        ("/api/enefg-exemptions/", {"period": p.pk, "ground": "11-3-9", "document": "x"}, "ground"),
+        (
+            "/api/enefg-exemptions/",
+            {
+                "period": p.pk,
+                "ground": "11-3-1",
+                "document": "x",
+                "valid_from": "2027-01-01",
+                "valid_until": "2026-01-01",
+            },
+            "valid_until",
+        ),
+        (
+            "/api/management-systems/",
+            {
+                "site": "NOPE",
+                "kind": "emas",
+                "state": "in-place",
+                "since": "2025-01-01",
+                "document": "x",
+            },
+            "site",
+        ),
+        (
+            "/api/management-systems/",
+            {
+                "site": "BRLC",
+                "kind": "emas",
+                "state": "in-place",
+                "since": "2025-13-01",
+                "document": "x",
+            },
+            "since",
+        ),
+        (
+            "/api/management-systems/",
+            {
+                "site": "BRLC",
+                "kind": "iso-50001",
+                "state": "certified",
+                "since": "2025-01-01",
+                "document": "x",
+            },
+            "body",
+        ),
+    ]
+    for url, body, field in cases:
+        response = root.post(url, body, format="json")
+        assert response.status_code == 400 and field in response.json(), (body, response.json())
+
+
+def test_a_submitted_period_takes_no_exemption(root):
+    """A submitted period is frozen: its exemptions are written only while it is a draft."""
+    p = period(_de_site("BRLD"), 2025)
+    p.status = "submitted"
+    p.save()
+    body = {"period": p.pk, "ground": "11-3-1", "document": "Gutachten"}
+    assert root.post("/api/enefg-exemptions/", body, format="json").status_code == 403

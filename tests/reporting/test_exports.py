@@ -1,4 +1,4 @@
-"""Exports: safe cells, the asset register, the e-waste report (issue 5)."""
+"""Exports: safe cells, the asset register, the e-waste report."""
 
 import csv
 import datetime as dt

@@ -1,4 +1,4 @@
-"""Pure tests for reporting.indicators: spec vectors T1-T19, missing data, §10.1 rules, Annex IV.
+"""Pure tests for reporting.indicators: test vectors T1-T19, missing data, validation, Annex IV.
 
 No Django needed: run with ``pytest -p no:django tests/reporting/test_indicators.py``.
 """
@@ -54,7 +54,7 @@ def at_precision_of(actual: Decimal, expected: str) -> Decimal:
 
 
 def assert_matches(actual, expected) -> None:
-    if isinstance(expected, dict):  # spec wrote "value -> reported"
+    if isinstance(expected, dict):  # the source wrote "value -> reported"
         assert at_precision_of(actual, expected["value"]) == Decimal(expected["value"])
         assert round_reported(actual) == Decimal(expected["reported"])
     elif isinstance(actual, Decimal):
@@ -385,7 +385,7 @@ def test_annex_iv_never_totals_a_figure_some_data_centre_did_not_report():
     assert table["all"].total_win_m3 is None  # 3 of 4: still not the group's total
 
 
-# --- §10.1 validation: one test per rule -------------------------------------------------------
+# --- validation: one test per rule --------------------------------------------------------------
 
 CLEAN = {
     "PDIT": D(1200),

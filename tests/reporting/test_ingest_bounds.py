@@ -187,3 +187,77 @@ def test_partitions_are_made_only_inside_the_window(db):
     old = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
     assert partitions.ensure_months([far, old]) == []
     assert not {partitions.partition_name(far), partitions.partition_name(old)} & _months()
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-8-sig"])
+def test_utf16_with_its_mark_is_read_through_every_door(
+    api, client, admin, meter, tmp_path, monkeypatch, encoding
+):
+    from reporting.ingest import submission
+
+    def body(minute: int) -> bytes:
+        text = HEADER + f"PAR1-UPS,2025-01-01T00:{minute:02d}:00Z,1\r\n"
+        return (
+            ("\ufeff" + text).encode(encoding) if encoding == "utf-16-be" else text.encode(encoding)
+        )
+
+    api.force_authenticate(admin)
+    assert api.generic("POST", READINGS, body(1), content_type="text/csv").status_code == 201
+    client.force_login(admin)
+    assert client.post(UPLOAD, {"file": SimpleUploadedFile("r.csv", body(2))}).status_code == 200
+    path = tmp_path / "r.csv"
+    path.write_bytes(body(3))
+    call_command("ingest_readings", str(path))
+    monkeypatch.setattr(submission, "ASYNC_INGEST_BYTES", 10)  # through a queued job
+    assert api.generic("POST", READINGS, body(4), content_type="text/csv").status_code == 202
+    assert Reading.objects.count() == 4
+
+
+def test_a_latin1_file_is_refused_naming_the_byte_and_the_encodings(api, admin, meter):
+    api.force_authenticate(admin)
+    body = (HEADER + "PAR1-UPS,2025-01-01T00:15:00Z,1 é\n").encode("latin-1")
+    response = api.generic("POST", READINGS, body, content_type="text/csv")
+    assert response.status_code == 400
+    error = _the_error(response.json())
+    assert error["line"] == 2 and "0xE9 is not UTF-8" in error["reason"]
+    assert "UTF-16 with a byte-order mark" in error["reason"]
+
+
+def test_a_header_beyond_the_column_limit_is_refused_at_once(api, admin, meter):
+    api.force_authenticate(admin)
+    body = b"meter,timestamp,value" + b",x" * 300_000 + b"\n"
+    response = api.generic("POST", READINGS, body, content_type="text/csv")
+    assert response.status_code == 400
+    error = _the_error(response.json())
+    assert (error["line"], error["field"]) == (1, "header") and "at most 200" in error["reason"]
+
+
+@pytest.mark.parametrize("stamp", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:00-14:00"])
+def test_a_readings_filter_at_the_calendar_ends_is_not_a_500(api, admin, meter, stamp):
+    api.force_authenticate(admin)
+    response = api.get(READINGS, {"from": stamp})
+    assert response.status_code in (200, 400)
+
+
+@pytest.mark.parametrize(
+    ("column", "stamp", "reason"),
+    [
+        ("valid_to", "9999-12-31T23:30:00-14:00", "end of the calendar"),
+        ("valid_from", "0001-01-01T00:00:00+14:00", "before 1990-01-01"),
+        ("settings_from", "9999-12-31T23:30:00-14:00", "end of the calendar"),
+    ],
+)
+def test_meter_instants_at_the_calendar_ends_are_refused_by_field(
+    client, admin, meter, tmp_path, column, stamp, reason
+):
+    header = "site,meter,quantity,unit,register,multiplier," + column
+    row = f"PAR1,PAR1-UPS,eit-ups-output,kWh,interval,1,{stamp}"
+    path = tmp_path / "meters.csv"
+    path.write_text(f"{header}\n{row}\n")
+    with pytest.raises(CommandError, match="rejected"):
+        call_command("import_meters", str(path))
+    client.force_login(admin)
+    upload = SimpleUploadedFile("meters.csv", path.read_bytes())
+    response = client.post("/admin/reporting/measurementpoint/import/", {"file": upload})
+    page = response.content.decode()
+    assert response.status_code == 200 and column in page and reason in page

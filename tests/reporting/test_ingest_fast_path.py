@@ -146,7 +146,7 @@ def test_the_admin_upload_rejects_a_late_bad_line_whole(meters, loads, admin_cli
         "/admin/reporting/measurementpoint/upload/",
         {"file": SimpleUploadedFile("r.csv", body, "text/csv")},
     )
-    assert response.status_code == 200 and b"rejected" in response.content
+    assert response.status_code == 400 and b"rejected" in response.content
     assert _some_loaded(loads) and IngestJob.objects.get().errors == reference["errors"]
     assert not Reading.objects.exists() and not ReadingDay.objects.exists()
 

@@ -8,7 +8,8 @@ import pytest
 from reporting import indicators as ind
 from reporting import label
 
-# The act's tables as printed in the spec (§5): (lower class, inclusive upper bound, next class).
+# The act's tables as printed in the secondary sources on it:
+# (lower class, inclusive upper bound, next class).
 PUE_BOUNDARIES = [
     ("A", "1.15", "B"),
     ("B", "1.25", "C"),

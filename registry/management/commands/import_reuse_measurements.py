@@ -5,6 +5,7 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
+from circulus import bounds
 from circulus.commands import active_user
 from registry import measurements
 
@@ -23,9 +24,11 @@ class Command(BaseCommand):
     def handle(self, *args, **opts):
         user = active_user(opts["user"])
         try:
-            text = opts["file"].read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise CommandError(f"{opts['file']}: cannot be read: {exc}") from exc
+            text = bounds.decode(opts["file"].read_bytes())
+        except OSError as exc:
+            raise CommandError(f"{opts['file']}: cannot be read: {exc.strerror or exc}") from exc
+        except bounds.Refused as exc:  # the encodings every import reads (circulus.bounds)
+            raise CommandError(f"{opts['file']}, line {exc.line}: {exc.reason}") from exc
         try:
             done = measurements.import_csv(text, user)
         except ValidationError as exc:

@@ -1,4 +1,4 @@
-"""The EU annual workbook (eu-reporting.md §8): one workbook per reporting year, one row per data
+"""The EU annual workbook (docs/exports.md): one workbook per reporting year, one row per data
 centre, Annex I → II → III → IV order, plus omissions, measurement points, e-waste and a monthly
 sheet with a native line chart. Also its CSV twins (zipped) and JSON.
 

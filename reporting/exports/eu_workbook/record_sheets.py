@@ -42,7 +42,7 @@ def sheet_f(data: dict) -> list[Table]:
             rows.append(
                 [s["code"], ind.ALL_SYMBOLS[symbol][0], symbol, status, basis or None, reason, pct]
             )
-    findings = findings_table(data, "Validation findings (§10.1) and compliance checks")
+    findings = findings_table(data, "Validation findings and compliance checks")
     return [Table(columns, rows, title="Omissions and estimates"), findings]
 
 

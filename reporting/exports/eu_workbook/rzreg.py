@@ -35,8 +35,8 @@ def _erf_pct(s):
 
 
 # Anlage 3 data points: (item, German name, English name, unit, how to read it from a site).
-# German wording follows Anlage 3 as summarised in the sources (spec §11, R18); the register's
-# own form labels may differ in detail.
+# German wording follows Anlage 3 as summarised in secondary sources (the Act at gesetze.legal, the
+# register's data-point list; docs/sources.md); the register's own form labels may differ.
 ANLAGE_3: list[tuple[str, str, str, str, Callable[[dict], object]]] = [
     ("1(a)", "Name des Rechenzentrums", "Data centre name", "", lambda s: s["name"]),
     ("1(b)", "Eigentümer", "Owner", "", lambda s: (s["profile"] or {}).get("owner_name")),

@@ -15,7 +15,7 @@ from circulus.celery import ping
 from hardware.models import HardwareKind, HardwareModel
 from registry.demo import ensure_demo_sites, load_demo_fleet
 from registry.models import Site
-from reporting.demo import load_demo_site, run_demo_kpis
+from reporting.demo import DEMO_STEPS, load_demo_site, run_demo_kpis
 from reporting.demo_de import load_demo_site_de, run_demo_kpis_de
 from reporting.exports.demo import write_demo_exports, write_demo_rzreg
 
@@ -86,12 +86,18 @@ class Command(BaseCommand):
             stdout=out,
         )
 
-        out.write(self.style.MIGRATE_HEADING("8. Celery task path"))
+        step = 8
+        for heading, load in DEMO_STEPS:
+            out.write(self.style.MIGRATE_HEADING(f"{step}. {heading}"))
+            load(out)
+            step += 1
+
+        out.write(self.style.MIGRATE_HEADING(f"{step}. Celery task path"))
         mode = "eager (in-process)" if settings.CELERY_TASK_ALWAYS_EAGER else "worker"
         result = ping.delay("demo").get(timeout=30)
         out.write(f"   circulus.ping via .delay() [{mode}] -> {result['payload']}")
 
-        out.write(self.style.MIGRATE_HEADING("9. Outputs"))
+        out.write(self.style.MIGRATE_HEADING(f"{step + 1}. Outputs"))
         settings.OUT_DIR.mkdir(parents=True, exist_ok=True)
         path = settings.OUT_DIR / "accelerators.csv"
         self._accelerators(path)

@@ -2,6 +2,7 @@
 
 from django.core.management.base import CommandError
 
+from circulus import bounds
 from circulus.commands import FileCommand
 from reporting.ingest import import_meters
 
@@ -13,7 +14,7 @@ class Command(FileCommand):
         parser.add_argument("file")
 
     def handle(self, *args, file, **options):
-        with open(file, newline="", encoding="utf-8-sig") as handle:
+        with bounds.text_stream(open(file, "rb")) as handle:  # noqa: SIM115 - closed by with
             report = import_meters(handle)
         if not report.accepted:
             for error in report.errors.shown:

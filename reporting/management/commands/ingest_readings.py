@@ -2,6 +2,7 @@
 
 from django.core.management.base import CommandError
 
+from circulus import bounds
 from circulus.commands import FileCommand
 from reporting.ingest import Collided, ingest_file
 
@@ -20,7 +21,7 @@ class Command(FileCommand):
     def handle(self, *args, file, replace, **options):
         try:
             report = ingest_file(
-                lambda: open(file, newline="", encoding="utf-8-sig"),  # noqa: SIM115 - closed by ingest_file
+                lambda: bounds.text_stream(open(file, "rb")),  # noqa: SIM115 - closed by ingest_file
                 replace=replace,
             )
         except Collided as exc:

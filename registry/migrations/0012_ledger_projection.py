@@ -106,7 +106,7 @@ def _mark_existing_units(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("registry", "0009_webhooks"),
+        ("registry", "0011_inventoried_event_kind"),
         ("hardware", "0006_decode_measurement_role"),
     ]
 

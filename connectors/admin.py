@@ -1,0 +1,251 @@
+"""Admin for connectors: sources (credentials write-only), meter feeds, the model mapping, and
+pulls with their dry-run diff and the confirmation that applies it."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
+from django.utils.html import format_html, format_html_join
+
+from connectors import inventory, pulls
+from connectors import permissions as policy
+from connectors.models import MeterFeed, ModelMapping, Pull, Source
+from hardware.models import HardwareKind
+
+CREDENTIAL_FIELDS = ("username", "password", "community", "token")
+
+
+class SourceForm(forms.ModelForm):
+    """Credentials are written, never read back: the inputs always start empty; leaving them
+    empty keeps what is stored, `clear_credentials` removes it."""
+
+    username = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    community = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="SNMP v2c community",
+    )
+    token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Prometheus bearer token",
+    )
+    clear_credentials = forms.BooleanField(required=False)
+
+    class Meta:
+        model = Source
+        fields = [
+            "name",
+            "kind",
+            "endpoint",
+            "site",
+            "reads_inventory",
+            "interval_minutes",
+            "timeout_s",
+            "verify_tls",
+            "enabled",
+        ]
+
+    def save(self, commit=True):
+        source = super().save(commit=False)
+        given = {k: self.cleaned_data.get(k) for k in CREDENTIAL_FIELDS}
+        if self.cleaned_data.get("clear_credentials"):
+            source.set_credentials({})
+        elif any(given.values()):
+            source.set_credentials(given)
+        if commit:
+            source.save()
+        return source
+
+
+class MeterFeedInline(admin.TabularInline):
+    model = MeterFeed
+    extra = 0
+    fields = ("meter", "sensor", "sensor_unit")
+    autocomplete_fields = ()
+
+
+@admin.register(Source)
+class SourceAdmin(admin.ModelAdmin):
+    form = SourceForm
+    list_display = ("name", "kind", "site", "endpoint", "enabled", "credentials", "last_pull")
+    list_filter = ("kind", "site", "enabled")
+    search_fields = ("name", "endpoint")
+    inlines = [MeterFeedInline]
+    readonly_fields = ("credentials",)
+    actions = ["pull_now"]
+    fieldsets = (
+        (None, {"fields": ("name", "kind", "endpoint", "site", "enabled")}),
+        (
+            "Schedule",
+            {"fields": ("reads_inventory", "interval_minutes", "timeout_s", "verify_tls")},
+        ),
+        (
+            "Credentials (write-only: never shown again once saved)",
+            {"fields": ("credentials", *CREDENTIAL_FIELDS, "clear_credentials")},
+        ),
+    )
+
+    @admin.display(description="credentials")
+    def credentials(self, obj):
+        return "set" if obj and obj.has_credentials else "not set"
+
+    @admin.display(description="last pull")
+    def last_pull(self, obj):
+        pull = obj.pulls.order_by("-created_at").first()
+        return f"{pull.get_state_display()} {pull.created_at:%Y-%m-%d %H:%M}" if pull else "never"
+
+    @admin.action(description="Pull the selected sources now")
+    def pull_now(self, request, queryset):
+        for source in queryset.select_related("site"):
+            if not policy.can_pull(request.user, source.site):
+                self.message_user(
+                    request, f"{source}: you do not operate {source.site.code}", messages.ERROR
+                )
+                continue
+            try:
+                pulls.start(source, request.user)
+            except ValidationError as exc:
+                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+                continue
+            self.message_user(request, f"{source}: pull queued")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not policy.may_pull_somewhere(request.user):
+            actions.pop("pull_now", None)
+        return actions
+
+    def has_module_permission(self, request):
+        return policy.can_read(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return policy.can_read(request.user)
+
+    def has_add_permission(self, request):
+        return policy.can_manage_sources(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return policy.can_manage_sources(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return policy.can_manage_sources(request.user)
+
+
+@admin.register(ModelMapping)
+class ModelMappingAdmin(admin.ModelAdmin):
+    list_display = ("part_kind", "reported_part_number", "reported_model", "hardware_model")
+    list_filter = ("part_kind",)
+    search_fields = ("reported_part_number", "reported_model", "hardware_model__name")
+    raw_id_fields = ("hardware_model",)
+
+    def has_module_permission(self, request):
+        return policy.can_read(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return policy.can_read(request.user)
+
+    def has_add_permission(self, request):
+        return policy.can_map_models(request.user)
+
+    def has_change_permission(self, request, obj=None):
+        return policy.can_map_models(request.user)
+
+    def has_delete_permission(self, request, obj=None):
+        return policy.can_map_models(request.user)
+
+
+KIND_LABELS = dict(HardwareKind.choices)
+
+
+@admin.register(Pull)
+class PullAdmin(admin.ModelAdmin):
+    list_display = ("source", "state", "created_at", "attempts", "outcome_or_error", "applied_at")
+    list_filter = ("state", "source__kind", "source__site")
+    fields = (
+        "source",
+        "state",
+        "progress",
+        "attempts",
+        "created_at",
+        "finished_at",
+        "retry_at",
+        "outcome",
+        "error",
+        "dry_run",
+        "applied_at",
+        "applied_by",
+        "log",
+    )
+    readonly_fields = fields
+    actions = ["apply_dry_run"]
+
+    @admin.display(description="outcome")
+    def outcome_or_error(self, obj):
+        return obj.outcome or obj.error
+
+    @admin.display(description="inventory dry run")
+    def dry_run(self, obj):
+        diff = obj.diff or {}
+        if not diff.get("units"):
+            return "—"
+        rows = format_html_join(
+            "",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            (
+                (
+                    KIND_LABELS.get(u["kind"], u["kind"]),
+                    u["serial"] or "—",
+                    u["model"] or "—",
+                    u["part_number"] or "—",
+                    u["hardware_model"] or "—",
+                    u["asset"] or "—",
+                    inventory.ACTION_LABELS[u["action"]],
+                )
+                for u in diff["units"]
+            ),
+        )
+        missing = format_html_join(
+            "",
+            "<li>{} (serial {}) in {}: not reported (left as it is)</li>",
+            ((m["asset"], m["serial"], m["parent"]) for m in diff.get("missing", [])),
+        )
+        return format_html(
+            "<p>{}</p><table><thead><tr><th>Unit</th><th>Serial</th><th>Reported model</th>"
+            "<th>Part number</th><th>Catalogue model</th><th>Asset</th><th>Applying does</th>"
+            "</tr></thead><tbody>{}</tbody></table><ul>{}</ul>",
+            inventory.summary(diff),
+            rows,
+            missing,
+        )
+
+    @admin.action(description="Apply the selected inventory dry run (ledger events)")
+    def apply_dry_run(self, request, queryset):
+        for pull in queryset.select_related("source__site"):
+            try:
+                result = inventory.apply(pull, request.user)
+            except ValidationError as exc:
+                self.message_user(request, f"{pull}: {' '.join(exc.messages)}", messages.ERROR)
+                continue
+            self.message_user(request, f"{pull}: {result['events']} ledger event(s) recorded")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not policy.may_pull_somewhere(request.user):
+            actions.pop("apply_dry_run", None)
+        return actions
+
+    def has_module_permission(self, request):
+        return policy.can_read(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return policy.can_read(request.user)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
