@@ -920,7 +920,9 @@ class AssetImportJobAdmin(admin.ModelAdmin):
         )
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
+        # Those who may import assets (the import page's own rule) follow their jobs here.
+        user = request.user
+        return user.is_active and user.is_staff and user.has_perm("registry.add_asset")
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
