@@ -113,7 +113,7 @@ def test_the_same_sale_through_the_admin_page_is_refused(admin_client, drive_in_
     _, ssd = drive_in_running_server
     response = record_page(admin_client, ssd, "sold", 3, **SALE)
     assert response.status_code == 200  # the chooser again, with the reason
-    assert "cannot be recorded" in response.content.decode()
+    assert "SSD-1 cannot take" in response.content.decode()
     ssd.refresh_from_db()
     assert ssd.state == State.IN_SERVICE
 
