@@ -12,12 +12,13 @@ ENV_FILE := .env
 export DEBUG ?= 1
 export DJANGO_SETTINGS_MODULE ?= circulus.settings
 
-.PHONY: help install demo test test-docs lint format serve worker beat bench bench-quick clean lock
+.PHONY: help install demo test test-docs fuzz lint format serve worker beat bench bench-quick clean lock
 
 help:
 	@echo "make demo    - install, migrate the embedded SQLite DB, load data, run the main job"
 	@echo "make test    - run the whole test suite (DATABASE_URL selects the database)"
 	@echo "make test-docs - run every sh block of README.md and docs/ against a fresh demo"
+	@echo "make fuzz    - a deeper random search for event sequences that break the ledger"
 	@echo "make lint    - ruff, format check, import contracts, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
 	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,connectors,celery)"
@@ -52,6 +53,14 @@ demo: install $(ENV_FILE)
 TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
+
+# CI runs the ledger machine with 60 sequences of 40 steps; this runs 1,000 of 80, fresh random
+# ones each time (FUZZ_EXAMPLES, FUZZ_STEPS to change; DATABASE_URL selects the database).
+FUZZ_EXAMPLES ?= 1000
+FUZZ_STEPS ?= 80
+fuzz: install
+	CIRCULUS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CIRCULUS_FUZZ_STEPS=$(FUZZ_STEPS) CIRCULUS_FUZZ_RANDOM=1 \
+		$(PY) -m pytest -s -p no:cacheprovider tests/registry/test_ledger_machine.py $(PYTEST_ARGS)
 
 test-docs: install $(ENV_FILE)
 	$(PY) -m pytest -m docs tests/docs $(PYTEST_ARGS)

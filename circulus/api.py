@@ -81,6 +81,13 @@ def exception_handler(exc, context):
     elif isinstance(exc, IntegrityError):
         log.info("integrity error answered 409: %s", exc)
         exc = Conflict(integrity_detail(exc))
+    elif isinstance(exc, OperationalError) and _sqlstate(exc) in LOST_RACE:
+        # Two writers waited on each other and the database chose this one: nothing was written.
+        log.info("lost race answered 409: %s", exc)
+        exc = Conflict(
+            "another change to the same units was being recorded at the same moment; nothing "
+            "was written: look at them again and send it again if it still applies"
+        )
     elif isinstance(exc, DataError):
         log.info("data error answered 400: %s", exc)
         exc = serializers.ValidationError(
@@ -125,6 +132,7 @@ def _constraint_fields() -> dict[str, tuple[str, ...]]:
 
 
 NOT_NULL_VIOLATION = "23502"
+LOST_RACE = {"40P01", "40001", "55P03"}  # deadlock, serialization failure, lock not available
 
 
 def _sqlstate(exc: Exception) -> str | None:

@@ -920,7 +920,9 @@ class AssetImportJobAdmin(admin.ModelAdmin):
         )
 
     def has_view_permission(self, request, obj=None):
-        return request.user.is_active and request.user.is_staff
+        # Those who may import assets (the import page's own rule) follow their jobs here.
+        user = request.user
+        return user.is_active and user.is_staff and user.has_perm("registry.add_asset")
 
     def has_module_permission(self, request):
         return self.has_view_permission(request)
@@ -930,6 +932,7 @@ class WebhookSubscriptionForm(forms.ModelForm):
     url = forms.URLField(
         max_length=500,
         assume_scheme="https",
+        widget=forms.URLInput(attrs={"size": 70}),
         label="Address",
         help_text="Receives a signed POST per matching ledger event.",
     )

@@ -101,7 +101,9 @@ def _by_name(pair):
     return pair[1].lower()
 
 
-_REPO_PATH = re.compile(r"\b(?:docs|hardware|registry|reporting)/[\w./-]+\.(?:md|csv|py)\b")
+_REPO_PATH = re.compile(
+    r"`?\b(?:docs|hardware|registry|reporting|tests)/[\w./-]+\.(?:md|csv|py|json)\b`?"
+)
 
 
 def _no_paths(text: str) -> str:
@@ -217,8 +219,10 @@ def for_people(markdown: str) -> str:
         if not skip:
             kept.append(line)
     text = _FENCE.sub("", "\n".join(kept))
-    return "\n".join(
-        line for line in text.splitlines() if ".venv/bin" not in line and "GET /api" not in line
+    return _no_paths(
+        "\n".join(
+            line for line in text.splitlines() if ".venv/bin" not in line and "GET /api" not in line
+        )
     )
 
 

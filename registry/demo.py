@@ -104,8 +104,8 @@ def _story(par: Site, fra: Site) -> None:
     ssd = _buy("SSD-0001", "generic-ssd-960gb", par, "2021-03-01", "150.00")
     for part in [*gpus, ssd]:
         _do(part, "component-installed", "2021-03-05", parent="SRV-0001")
-    for unit in [server, *gpus]:
-        _do(unit, "commissioned", "2021-03-10", workload="training")
+    # Its components follow it into service.
+    _do(server, "commissioned", "2021-03-10", workload="training")
 
     # 2024: training moves to newer kit; the server and its GPUs now serve a small model.
     for unit in [server, *gpus]:

@@ -26,7 +26,7 @@ from django.utils import timezone
 from circulus import bounds
 from hardware.models import HardwareModel
 from registry import permissions, webhooks
-from registry.lifecycle import EventKind, State
+from registry.lifecycle import EventKind, State, date_out_of_bounds
 from registry.models import ZERO_MASS, Asset, LifecycleEvent, Site
 
 BATCH = 5000
@@ -218,6 +218,16 @@ class _Row:
         return value
 
     def date(self, column: str, *, required: bool = False) -> dt.date | None:
+        day = self._date(column, required=required)
+        # A warranty's or support's end, or a planned end of life, may lie ahead, within the
+        # registry's bounds (the purchase date is checked against the input window below).
+        problem = day and column != "purchase_date" and date_out_of_bounds(day, planned=True)
+        if problem:
+            self.error(column, problem)
+            return None
+        return day
+
+    def _date(self, column: str, *, required: bool = False) -> dt.date | None:
         value = self.raw(column)
         if isinstance(value, dt.datetime):
             return value.date()

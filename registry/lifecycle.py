@@ -4,9 +4,13 @@ Each event kind names the states it may start from, where it leads, and the deta
 `registry.services.record_event` is the only writer; it reads this table and nothing else.
 """
 
+import datetime as dt
 from dataclasses import dataclass, field
 
 from django.db import models
+from django.utils import timezone
+
+from circulus import bounds
 
 
 class State(models.TextChoices):
@@ -272,6 +276,35 @@ DECIMAL_DETAILS = {"price", "weighed_mass_kg"}
 DATE_DETAILS = {"purchase_date"}
 # A ledger row is kept forever: one detail (a note, a nested mapping) stays under 10 kB.
 MAX_DETAIL_BYTES = 10_000
+
+
+# Time has bounds: no date the registry keeps (an event, a purchase, any date a user types) lies
+# before the input floor (circulus.bounds: 1990-01-01 unless INPUT_TIME_FLOOR says later);
+# past dates lie no later than now, planned ones (a warranty's or support's end, an end of
+# life) no later than this ceiling. PostgreSQL keeps timestamps back to 4713 BC, which Python
+# cannot read: the database refuses a new row before 1990-01-01 too.
+LATEST_PLANNED = dt.date(2100, 12, 31)
+
+
+def date_out_of_bounds(value, *, planned: bool = False) -> str | None:
+    """Why a date or an aware moment lies outside the registry's bounds, or None if it does not.
+
+    An event's moment may not lie ahead at all (no clock skew: an event dated ahead would hold
+    back every later one on its asset)."""
+    if isinstance(value, dt.datetime):
+        if value < bounds.earliest():
+            return bounds.instant_refusal(value)
+        now = timezone.now()
+        if value > now:
+            return f"lies in the future (it is now {now.isoformat(timespec='seconds')})"
+        return None
+    if not planned:
+        return bounds.date_refusal(value, timezone.localdate())
+    if value < bounds.time_floor():
+        return bounds.date_refusal(value)
+    if value > LATEST_PLANNED:
+        return f"lies after {LATEST_PLANNED.isoformat()}, the latest planned date kept"
+    return None
 
 
 def releases(state_before: str | None, state_after: str) -> bool:

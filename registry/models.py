@@ -11,7 +11,13 @@ from django.db import models
 from simple_history.models import HistoricalRecords
 
 from hardware.models import HardwareModel
-from registry.lifecycle import EventKind, SanitisationMethod, State, Workload
+from registry.lifecycle import (
+    EventKind,
+    SanitisationMethod,
+    State,
+    Workload,
+    date_out_of_bounds,
+)
 
 SITE_CODE = RegexValidator(r"^[A-Z0-9][A-Z0-9-]{1,19}$", "2–20 capitals, digits or dashes.")
 COUNTRY = RegexValidator(r"^[A-Z]{2}$", "ISO 3166-1 alpha-2 code, e.g. FR.")
@@ -21,6 +27,18 @@ CURRENCY = RegexValidator(r"^[A-Z]{3}$", "ISO 4217 code, e.g. EUR.")
 def validate_time_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
         raise ValidationError(f"'{value}' is not an IANA time zone (e.g. Europe/Paris).")
+
+
+def validate_past_date(value) -> None:
+    """A date that has happened: from the registry's floor to today."""
+    if problem := date_out_of_bounds(value):
+        raise ValidationError(problem)
+
+
+def validate_planned_date(value) -> None:
+    """A date that may lie ahead (a warranty's end, a planned end of life): within the bounds."""
+    if problem := date_out_of_bounds(value, planned=True):
+        raise ValidationError(problem)
 
 
 class SanitisationPolicy(models.TextChoices):
@@ -90,7 +108,7 @@ class Asset(models.Model):
         related_name="components",
         help_text="The asset this one is installed in (set by component events).",
     )
-    purchase_date = models.DateField(null=True, blank=True)
+    purchase_date = models.DateField(null=True, blank=True, validators=[validate_past_date])
     purchase_price = models.DecimalField(
         max_digits=12,
         decimal_places=2,
@@ -100,14 +118,20 @@ class Asset(models.Model):
     )
     currency = models.CharField(max_length=3, blank=True, validators=[CURRENCY])
     supplier = models.CharField(max_length=200, blank=True)
-    warranty_end = models.DateField(null=True, blank=True)
+    warranty_end = models.DateField(null=True, blank=True, validators=[validate_planned_date])
     support_end = models.DateField(
         null=True,
         blank=True,
         verbose_name="support end",
         help_text="The maker's or a contractor's support (firmware, spares, service) ends.",
+        validators=[validate_planned_date],
     )
-    planned_eol = models.DateField(null=True, blank=True, verbose_name="planned end of life")
+    planned_eol = models.DateField(
+        null=True,
+        blank=True,
+        verbose_name="planned end of life",
+        validators=[validate_planned_date],
+    )
     measured_mass_kg = models.DecimalField(
         max_digits=9,
         decimal_places=3,
@@ -236,6 +260,13 @@ class LifecycleEvent(models.Model):
     site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="+")
     sanitisation_method = models.CharField(
         max_length=10, choices=SanitisationMethod.choices, blank=True
+    )
+    data_bearing = models.BooleanField(
+        null=True,
+        blank=True,
+        verbose_name="held data",
+        help_text="Whether the unit held or had held data when this row was recorded "
+        "(blank: recorded before the ledger kept it).",
     )
 
     objects = LedgerQuerySet.as_manager()

@@ -14,6 +14,7 @@ from registry import permissions
 from registry.lifecycle import (
     FOLLOWS_PARENT,
     FOLLOWS_PARENT_STRICTLY,
+    IN_CUSTODY,
     MAX_DETAIL_BYTES,
     METALS,
     MOVES,
@@ -23,6 +24,7 @@ from registry.lifecycle import (
     EventKind,
     SanitisationMethod,
     State,
+    date_out_of_bounds,
     releases,
 )
 from registry.models import Asset, LifecycleEvent, SanitisationPolicy, Site
@@ -41,6 +43,11 @@ class LifecycleError(ValidationError):
 
 class OutOfScope(LifecycleError):
     """Refused because the actor does not operate a site the event would touch."""
+
+
+class InvariantBroken(LifecycleError):
+    """Refused by the whole-ledger check after every rule above passed: a sequence no rule
+    foresaw (the stateful test treats it as a finding)."""
 
 
 def _refuse(field: str, message: str):
@@ -82,9 +89,12 @@ def _clean_details(kind: str, details: dict) -> dict:
             value = str(number)
         elif name == "purchase_date":
             try:
-                value = dt.date.fromisoformat(str(value)).isoformat()
+                day = dt.date.fromisoformat(str(value))
             except ValueError:
                 _refuse(name, f"'{value}' is not a date (YYYY-MM-DD)")
+            if problem := date_out_of_bounds(day):
+                _refuse(name, problem)
+            value = day.isoformat()
         elif name == "currency":
             if not (isinstance(value, str) and len(value) == 3 and value.isalpha()):
                 _refuse(name, "an ISO 4217 code such as EUR")
@@ -128,28 +138,25 @@ def _last_event(asset: Asset) -> LifecycleEvent | None:
     return asset.events.order_by("-occurred_at", "-id").first()
 
 
-def _data_exposure_end(asset: Asset) -> tuple[dt.datetime | None, bool]:
-    """When the asset last could receive user data, and whether it still can.
+def _exposures(events):
+    """Ledger rows after which a unit may hold new data: it left service (data was written while
+    it ran), was installed in or removed from another unit, or left a parent on its own."""
+    return events.filter(
+        (Q(state_before=State.IN_SERVICE) & ~Q(state_after=State.IN_SERVICE))
+        | Q(kind__in=(EventKind.COMPONENT_INSTALLED, EventKind.COMPONENT_REMOVED))
+        | Q(details__has_key="from_parent")
+    )
 
-    Its own service periods, any installation into (or removal from) another unit, and, while it
-    is installed, its parents' service periods: a drive in a server takes data whenever the
-    server runs, though the drive itself is never "in service". (None, False): it never could.
+
+def _data_exposure_end(asset: Asset) -> tuple[LifecycleEvent | None, bool]:
+    """The ledger row after which the asset last could receive user data, and whether it still
+    can (it, or a unit it is inside, is in service). (None, False): it never could.
+
+    Its own service periods and installations, and, while it is installed, its parents' service
+    periods. Rows are compared in the ledger's total order (time, then order of recording), so a
+    sanitisation recorded before an exposure at the same instant does not cover it.
     """
-    moments = [
-        asset.events.filter(state_before=State.IN_SERVICE)
-        .exclude(state_after=State.IN_SERVICE)
-        .order_by("-occurred_at", "-id")
-        .values_list("occurred_at", flat=True)
-        .first(),
-        # Installed, removed, or gone on its own (lost, sold …) out of a parent: `from_parent`.
-        asset.events.filter(
-            Q(kind__in=(EventKind.COMPONENT_INSTALLED, EventKind.COMPONENT_REMOVED))
-            | Q(details__has_key="from_parent")
-        )
-        .order_by("-occurred_at", "-id")
-        .values_list("occurred_at", flat=True)
-        .first(),
-    ]
+    rows = [_exposures(asset.events).order_by("-occurred_at", "-id").first()]
     ongoing = asset.state == State.IN_SERVICE
     node = asset
     for _ in range(10):  # up the chain of parents
@@ -157,15 +164,19 @@ def _data_exposure_end(asset: Asset) -> tuple[dt.datetime | None, bool]:
             break
         node = node.parent
         ongoing = ongoing or node.state == State.IN_SERVICE
-        moments.append(
+        rows.append(
             node.events.filter(state_before=State.IN_SERVICE)
             .exclude(state_after=State.IN_SERVICE)
             .order_by("-occurred_at", "-id")
-            .values_list("occurred_at", flat=True)
             .first()
         )
-    moments = [t for t in moments if t is not None]
-    return (max(moments) if moments else None), ongoing
+    rows = [r for r in rows if r is not None]
+    return (max(rows, key=lambda r: (r.occurred_at, r.pk)) if rows else None), ongoing
+
+
+def after(event: LifecycleEvent) -> Q:
+    """Ledger rows recorded after `event` in the ledger's total order."""
+    return Q(occurred_at__gt=event.occurred_at) | Q(occurred_at=event.occurred_at, id__gt=event.pk)
 
 
 def _has_held_data(asset: Asset, depth: int = 0) -> bool:
@@ -182,12 +193,35 @@ def _has_held_data(asset: Asset, depth: int = 0) -> bool:
     return any(_has_held_data(unit, depth + 1) for unit in held)
 
 
+def required_policy(asset: Asset, since: LifecycleEvent) -> str:
+    """The strictest sanitisation policy of any site where the unit held data: where it was
+    when it first could receive data, every site it was at since, and where it is now."""
+    first = _exposure_starts(asset.events).order_by("occurred_at", "id").first() or since
+    sites = set(
+        asset.events.filter(Q(pk=first.pk) | after(first)).values_list("site_id", flat=True)
+    ) | {asset.site_id}
+    policies = set(Site.objects.filter(pk__in=sites).values_list("sanitisation_policy", flat=True))
+    return SanitisationPolicy.DESTROY if SanitisationPolicy.DESTROY in policies else policies.pop()
+
+
+def _exposure_starts(events):
+    """Ledger rows from which a unit may receive data: it entered service or was installed."""
+    return events.filter(Q(state_after=State.IN_SERVICE) | Q(kind=EventKind.COMPONENT_INSTALLED))
+
+
+def accepted_methods(policy: str) -> list[str]:
+    if policy == SanitisationPolicy.DESTROY:
+        return [SanitisationMethod.DESTROY]
+    return [SanitisationMethod.PURGE, SanitisationMethod.DESTROY]
+
+
 def _check_sanitised(asset: Asset, kind: str) -> None:
     """NIST SP 800-88: media leaving the organisation's control are purged or destroyed.
 
     A unit that holds or has held data (`Asset.data_bearing`, or its model says so) needs a
     passed `sanitised` event after the last moment it could receive data before it is released,
-    whichever event releases it. A unit still in service (or inside one) cannot be released.
+    whichever event releases it, by a method the strictest policy of any site where it held data
+    accepts. A unit still in service (or inside one) cannot be released.
     """
     if not _has_held_data(asset):
         return
@@ -201,15 +235,11 @@ def _check_sanitised(asset: Asset, kind: str) -> None:
         )
     if since is None:
         return  # never in service, never installed: nothing was ever written to it
-    policy = asset.site.sanitisation_policy
-    methods = (
-        [SanitisationMethod.DESTROY]
-        if policy == SanitisationPolicy.DESTROY
-        else [SanitisationMethod.PURGE, SanitisationMethod.DESTROY]
-    )
+    policy = required_policy(asset, since)
+    methods = accepted_methods(policy)
     ok = asset.events.filter(
+        after(since),
         kind=EventKind.SANITISED,
-        occurred_at__gte=since,
         sanitisation_method__in=methods,
         details__verification="passed",
         corrections__isnull=True,  # a sanitisation someone corrected is no proof: record it anew
@@ -218,8 +248,9 @@ def _check_sanitised(asset: Asset, kind: str) -> None:
         _refuse(
             "kind",
             f"'{asset.asset_tag}' holds data: '{kind}' needs a passed sanitisation "
-            f"({' or '.join(methods)}) recorded after {since:%Y-%m-%d %H:%M} (site policy: "
-            f"{policy})",
+            f"({' or '.join(methods)}) recorded after its {since.kind} of "
+            f"{since.occurred_at:%Y-%m-%d %H:%M} (strictest policy of the sites where it held "
+            f"data: {policy})",
         )
 
 
@@ -257,12 +288,10 @@ def _check_left_in_order(component: Asset, occurred_at: dt.datetime) -> None:
 def _check_time(asset: Asset, occurred_at: dt.datetime, last: LifecycleEvent | None) -> None:
     if timezone.is_naive(occurred_at):
         _refuse("occurred_at", "needs a time zone (e.g. 2025-03-01T10:00:00+01:00)")
-    # No tolerance: an event dated ahead would hold back every later one on this asset.
-    now = timezone.now()
-    if occurred_at > now:
-        _refuse(
-            "occurred_at", f"lies in the future (it is now {now.isoformat(timespec='seconds')})"
-        )
+    # No tolerance ahead: an event dated ahead would hold back every later one on this asset.
+    problem = date_out_of_bounds(occurred_at)
+    if problem:
+        _refuse("occurred_at", problem)
     if last is not None and occurred_at < last.occurred_at:
         _refuse(
             "occurred_at",
@@ -339,13 +368,18 @@ def record_event(
 ) -> LifecycleEvent:
     """Validate and append one event; keep the asset's state (and location, parent …) in step.
 
-    The asset row is locked first, so two concurrent events on one asset are serialised: the
-    second sees the first one's result (e.g. a second reservation finds the asset reserved).
+    Rows are locked parent before component, in one order everywhere (a cascade locks its
+    components after their parent; an installation or removal locks the parent first), and
+    only the asset rows: two concurrent events on one assembly are serialised, and the second
+    sees the first one's result (e.g. a second reservation finds the asset reserved).
     """
     if kind not in MOVES:
         _refuse("kind", f"'{kind}' is not an event kind")
+    _lock_parent_first(asset, kind, details)
     asset = (
-        Asset.objects.select_for_update().select_related("site", "hardware_model").get(pk=asset.pk)
+        Asset.objects.select_for_update(of=("self",))
+        .select_related("site", "hardware_model")
+        .get(pk=asset.pk)
     )
     move = MOVES[kind]
     last = _last_event(asset)
@@ -374,13 +408,18 @@ def record_event(
         # something, and the route figures would count 0 t for it (blank is never 0).
         _refuse("weighed_mass_kg", "a consignment weighs more than 0 kg (see its certificate)")
     _check_time(asset, occurred_at, last)
-    state_after = _target(asset, kind, to_state, details)
+    state_after = _assembly_target(asset, kind, _target(asset, kind, to_state, details), details)
+    _check_follows_parent(asset, kind, state_after, _caused_by)
     if kind == EventKind.COMPONENT_REMOVED or _parted(asset, state_after):
         _check_left_in_order(asset, occurred_at)
     if asset.hardware_model.holds_data:
         asset.data_bearing = True  # the unit remembers, whatever the catalogue says later
     if releases(asset.state if last else None, state_after):
         _check_sanitised(asset, kind)
+        # Every unit inside leaves with it (a correction out of `lost` included): each one is
+        # checked on its own history.
+        for component in _descendants(asset):
+            _check_sanitised(component, kind)
     if state_after in OUT_OF_CUSTODY and asset.state not in OUT_OF_CUSTODY:
         _check_components_leave(asset, kind)
 
@@ -404,6 +443,7 @@ def record_event(
         caused_by=_caused_by,
         site=asset.site,
         sanitisation_method=details.get("method", "") if kind == EventKind.SANITISED else "",
+        data_bearing=asset.data_bearing,
     )
     event.save()
     asset.state = state_after
@@ -418,7 +458,7 @@ def record_event(
 
     if kind in FOLLOWS_PARENT:
         refused = []
-        for component in asset.components.order_by("asset_tag"):
+        for component in _locked_components(asset):
             if kind not in FOLLOWS_PARENT_STRICTLY and component.state not in move.sources:
                 continue
             try:  # each component in its own savepoint, so every refusal can be named
@@ -432,15 +472,171 @@ def record_event(
                 )
             except LifecycleError as exc:
                 refused.append((component.asset_tag, exc))
-        if refused:
-            error = OutOfScope if all(isinstance(e, OutOfScope) for _, e in refused) else None
-            message = (
-                f"'{asset.asset_tag}' cannot take its components along: "
-                + "; ".join(f"{tag}: {' '.join(_reasons(exc))}" for tag, exc in refused)
-                + " (remove them first, or settle each one)"
-            )
-            raise (error or LifecycleError)({"kind": [message]})
+        _refuse_components(asset, refused)
+    elif (event.state_before == State.IN_SERVICE) != (state_after == State.IN_SERVICE) or (
+        event.state_before in OUT_OF_CUSTODY and state_after in IN_CUSTODY
+    ):
+        _components_follow(asset, event, actor)
+    if _caused_by is None:
+        _check_invariants(asset)
     return event
+
+
+def _lock_parent_first(asset: Asset, kind: str, details: dict | None) -> None:
+    """An installation or removal locks the parent before the component, as a cascade does."""
+    if kind == EventKind.COMPONENT_INSTALLED:
+        tag = (details or {}).get("parent")
+        parent = Asset.objects.filter(asset_tag=tag).values_list("pk", flat=True) if tag else []
+    elif kind == EventKind.COMPONENT_REMOVED or asset.parent_id:
+        parent = Asset.objects.filter(pk=asset.pk).values_list("parent_id", flat=True)
+    else:
+        return
+    ids = [pk for pk in parent if pk is not None and pk != asset.pk]
+    if ids:
+        list(Asset.objects.select_for_update(of=("self",)).filter(pk__in=ids).values("pk"))
+
+
+def _locked_components(asset: Asset) -> list[Asset]:
+    """The units installed in `asset`, locked (after it), as they are once the locks are held."""
+    return list(
+        Asset.objects.select_for_update(of=("self",)).filter(parent=asset).order_by("asset_tag")
+    )
+
+
+def _descendants(asset: Asset) -> list[Asset]:
+    found, frontier = [], [asset.pk]
+    for _ in range(10):
+        level = list(
+            Asset.objects.filter(parent_id__in=frontier).select_related("site", "hardware_model")
+        )
+        if not level:
+            break
+        found += level
+        frontier = [unit.pk for unit in level]
+    return found
+
+
+def _refuse_components(asset: Asset, refused: list) -> None:
+    if not refused:
+        return
+    error = OutOfScope if all(isinstance(e, OutOfScope) for _, e in refused) else None
+    message = (
+        f"'{asset.asset_tag}' cannot take its components along: "
+        + "; ".join(f"{tag}: {' '.join(_reasons(exc))}" for tag, exc in refused)
+        + " (remove them first, or settle each one)"
+    )
+    raise (error or LifecycleError)({"kind": [message]})
+
+
+# --- assemblies: a component's operating state is its parent's ---------------------------------
+
+
+def _assembly_target(asset: Asset, kind: str, state_after: str, details: dict) -> str:
+    """Installed into a unit in service, a component is in service; removed from it, or put in
+    a unit that is not in service, it is in stock."""
+    if kind == EventKind.COMPONENT_INSTALLED:
+        parent = Asset.objects.filter(asset_tag=details.get("parent")).first()
+        if parent is not None and parent.state == State.IN_SERVICE:
+            if asset.state not in MOVES[EventKind.COMMISSIONED].sources | {State.IN_SERVICE}:
+                _refuse(
+                    "parent",
+                    f"'{parent.asset_tag}' is in service and '{asset.asset_tag}' is "
+                    f"{asset.state}: it cannot go into service with it",
+                )
+            return State.IN_SERVICE
+        if asset.state == State.IN_SERVICE:
+            return State.IN_STOCK
+    if kind == EventKind.COMPONENT_REMOVED and asset.state == State.IN_SERVICE:
+        return State.IN_STOCK
+    return state_after
+
+
+def _check_follows_parent(asset, kind: str, state_after: str, caused_by) -> None:
+    """Inside a unit, a component goes into or out of service only with its parent (or by being
+    removed): a part of a server in service can be neither reserved nor sold on its own."""
+    if asset.parent_id is None or caused_by is not None:
+        return
+    if kind in (EventKind.COMPONENT_INSTALLED, EventKind.COMPONENT_REMOVED):
+        return
+    if state_after in OUT_OF_CUSTODY or (asset.state == State.IN_SERVICE) == (
+        state_after == State.IN_SERVICE
+    ):
+        return
+    parent = asset.parent
+    _refuse(
+        "kind",
+        f"'{asset.asset_tag}' is installed in '{parent.asset_tag}', which is "
+        f"{State(parent.state).label.lower()}: a component is in service exactly when its "
+        f"parent is; record '{kind}' on '{parent.asset_tag}', or remove the component first",
+    )
+
+
+def _components_follow(parent: Asset, event: LifecycleEvent, actor) -> None:
+    """The parent went into or out of service, or came back into custody (found again): each
+    component goes with it, by the parent's own kind of event where that fits the component,
+    else by the plain one (a component lost with it is found with it)."""
+    refused = []
+    for component in _locked_components(parent):
+        if component.state == event.state_after:
+            continue
+        if component.state in OUT_OF_CUSTODY:
+            if event.state_after not in IN_CUSTODY:
+                continue
+        elif (component.state == State.IN_SERVICE) == (event.state_after == State.IN_SERVICE):
+            continue
+        kind, to_state, details = _following_move(component, parent, event)
+        try:
+            record_event(
+                component,
+                kind,
+                occurred_at=event.occurred_at,
+                actor=actor,
+                to_state=to_state,
+                details=details,
+                _caused_by=event,
+            )
+        except LifecycleError as exc:
+            refused.append((component.asset_tag, exc))
+    _refuse_components(parent, refused)
+
+
+def _following_move(component: Asset, parent: Asset, event: LifecycleEvent):
+    """(kind, to_state, details) taking `component` to its parent's new state."""
+    target = event.state_after
+    move = MOVES[event.kind]
+    if event.kind != EventKind.CORRECTION and component.state in move.sources:
+        fixed = [t for t in move.targets if t not in (SAME, PREVIOUS)]
+        if target in fixed:
+            details = {k: v for k, v in event.details.items() if k in move.required + move.optional}
+            return event.kind, (target if len(move.targets) > 1 else None), details
+    because = f"follows '{parent.asset_tag}' ({event.kind})"
+    if target == State.IN_SERVICE and component.state in MOVES[EventKind.COMMISSIONED].sources:
+        workload = parent.workload or "general"
+        return EventKind.COMMISSIONED, None, {"workload": workload, "note": because}
+    if (
+        target == State.AWAITING_DISPOSITION
+        and component.state in MOVES[EventKind.DECOMMISSIONED].sources
+    ):
+        return EventKind.DECOMMISSIONED, None, {"reason": because}
+    last = _last_event(component)
+    return EventKind.CORRECTION, target, {"corrects": last.pk, "reason": because}
+
+
+def _check_invariants(asset: Asset) -> None:
+    """The whole-ledger rules, on every unit this event touched: the last line of defence, so a
+    sequence no rule above foresaw is refused rather than written."""
+    from registry import invariants
+
+    units = {asset.pk, *(unit.pk for unit in _descendants(asset))}
+    node = asset
+    for _ in range(10):
+        if node.parent_id is None:
+            break
+        units.add(node.parent_id)
+        node = node.parent
+    findings = invariants.check(Asset.objects.filter(pk__in=units))
+    if findings:
+        raise InvariantBroken({"kind": ["; ".join(str(finding) for finding in findings)]})
 
 
 def _reasons(exc: LifecycleError) -> list[str]:

@@ -151,7 +151,18 @@ ADMIN = {
     "app_list:hardware": f"{L} 200 200 200 200 404 200 200",
     "app_list:registry": f"{L} 200 200 200 200 404 200 200",  # the reuse page is listed
     "app_list:reporting": f"{L} 200 200 404 200 404 404 200",
-    "app_list:exports": f"{L} 200 200 404 200 404 404 200",
+    "app_list:exports": f"{L} 200 200 200 200 404 404 200",  # procurement: its saved reports
+    "exports_ewaste": f"{L} 200 200 403 200 403 403 200",  # operators: their own sites
+    # Asset A is a card, not a server: nothing is installed in it, by anyone.
+    "registry_asset_install_parts": NOBODY,
+    "registry_asset_remove_parts": f"{L} 200 403 403 403 403 403 200",
+    "reporting_period_compute_now": NOBODY,  # a button: POST only (GET is refused)
+    # Large asset imports: each importer follows their own jobs; written by the worker only.
+    "registry_assetimportjob_changelist": f"{L} 200 200 403 403 403 403 200",
+    "registry_assetimportjob_add": SUPERUSER_ONLY,
+    "registry_assetimportjob_change": f"{L} ro home 403 403 403 403 200",
+    "registry_assetimportjob_delete": SUPERUSER_ONLY,
+    "registry_assetimportjob_history": f"{L} 200 home home home home home 200",
     "app_list:accounts": f"{L} 404 404 404 200 404 404 200",
     "app_list:auth": f"{L} 404 404 404 404 404 404 200",
     "registry_reuse_candidates": f"{L} 200 200 200 200 403 200 200",

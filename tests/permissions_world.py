@@ -10,6 +10,7 @@ from connectors.models import ModelMapping, Pull
 from connectors.models import Source as ConnectorSource
 from hardware.models import DecodeMeasurement, Source
 from registry.models import (
+    AssetImportJob,
     ExpiryNotice,
     LifecycleEvent,
     ReuseMeasurement,
@@ -107,6 +108,9 @@ def build() -> dict:
     w["saved_report_a"] = SavedReport.objects.create(
         name="PAR1 assets", owner=users["operator_a"], kind="assets", params={"site": "PAR1"}
     )
+    w["import_job_a"] = AssetImportJob.objects.create(
+        source="assets.csv", requested_by=users["operator_a"]
+    )
     w["decode"] = DecodeMeasurement.objects.first()
     w["expiry_notice"] = ExpiryNotice.objects.create(
         asset=w["asset_a"],
@@ -148,7 +152,10 @@ def build() -> dict:
     )
     w["pull"] = Pull.objects.create(source=w["connector_source"], state="succeeded")
     w["model_mapping"] = ModelMapping.objects.create(
-        part_kind="accelerator", reported_model="Matrix GPU", hardware_model=w["hardware_model"]
+        part_kind="accelerator",
+        reported_model="Matrix GPU",
+        # Not the model the matrix deletes: a mapped model is protected (409), as it should be.
+        hardware_model=factories.hardware_model("matrix-mapped-gpu"),
     )
     token, _key = tokens.issue(users["operator_a"])
     w["token"] = token

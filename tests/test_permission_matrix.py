@@ -281,6 +281,7 @@ def _admin_url(w, name):
         "hardware_decodemeasurement": lambda: w["decode"].pk,
         "registry_reusemeasurement": lambda: w["reuse_measurement"].pk,
         "exports_savedreport": lambda: w["saved_report_a"].pk,
+        "registry_assetimportjob": lambda: w["import_job_a"].pk,
         "registry_expirynotice": lambda: w["expiry_notice"].pk,
         "connectors_source": lambda: w["connector_source"].pk,
         "connectors_pull": lambda: w["pull"].pk,
@@ -290,6 +291,8 @@ def _admin_url(w, name):
     }
     if name == "view_on_site":
         return reverse("admin:view_on_site", args=[1, w["asset_a"].pk])
+    if name == "reporting_period_compute_now":
+        return reverse(f"admin:{name}", args=[w["period_a"].pk])
     if name == "reporting_period_compute":
         return reverse(f"admin:{name}", args=[w["period_a"].pk, w["task_a"].pk])
     if name == "auth_user_password_change":
@@ -297,7 +300,10 @@ def _admin_url(w, name):
     for prefix, pk in objects.items():
         if name.startswith(prefix + "_"):
             view = name[len(prefix) + 1 :]
-            if view in ("change", "delete", "history", "record_event", "readings", "label"):
+            if view in (
+                "change", "delete", "history", "record_event", "readings", "label",
+                "install_parts", "remove_parts",
+            ):  # fmt: skip
                 return reverse(f"admin:{name}", args=[pk()])
             if view == "simple_history":
                 model = admin.site._registry

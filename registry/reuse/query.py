@@ -112,6 +112,10 @@ def _groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
 
 def _aggregate_groups(query: ReuseQuery, accelerator_ids) -> np.ndarray:
     qs = Asset.objects.filter(state__in=query.states, hardware_model_id__in=accelerator_ids)
+    if not query.include_in_service:
+        # A part of a unit in service serves with it (recorded before parts followed their
+        # server, it may still read in-stock): offered only when in-service units are asked for.
+        qs = qs.exclude(parent__state=State.IN_SERVICE)
     if query.site is not None:
         qs = qs.filter(site=query.site)
     rows = list(

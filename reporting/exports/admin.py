@@ -186,6 +186,7 @@ def export_selected_csv(modeladmin, request, queryset):
 
 class SavedReportForm(forms.ModelForm):
     params = forms.JSONField(
+        label="Parameters",
         required=False,
         initial=dict,
         help_text='The export\'s parameters, e.g. {"site": "PAR1", "format": "csv"} for an '

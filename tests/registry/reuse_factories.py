@@ -33,11 +33,17 @@ def gpu(tag: str, slug: str = "nvidia-a100-sxm4-40gb", state: str = "in-stock", 
 
 
 def server(tag: str, gpu_slug: str, n: int, state: str = "in-stock", site=None, model=None):
-    """A server holding n identical GPUs, all of them in `state`."""
+    """A server holding n identical GPUs, all of them in `state` (into and out of service they
+    follow the server, as components do; other states are each GPU's own)."""
     box = f.asset(tag, model=model or f.hardware_model_by_slug("nvidia-dgx-a100"), at_site=site)
     gpus = []
     for i in range(n):
         g = f.asset(f"{tag}-G{i}", model=f.hardware_model_by_slug(gpu_slug), at_site=site)
         record_event(g, "component-installed", occurred_at=f.at(1), details={"parent": tag})
-        gpus.append(to_state(g, state))
-    return box, gpus
+        gpus.append(g)
+    if state in ("in-service", "awaiting-disposition"):
+        to_state(box, state)
+        for g in gpus:
+            g.refresh_from_db()
+        return box, gpus
+    return box, [to_state(g, state) for g in gpus]

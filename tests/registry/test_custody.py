@@ -87,7 +87,7 @@ def drive_in_running_server(par):
     record(ssd, "component-installed", 1, parent="SRV-1")
     record(srv, "commissioned", 2, workload="storage")
     refresh(srv, ssd)
-    assert ssd.state == State.IN_STOCK  # the drive itself is never "in service"
+    assert ssd.state == State.IN_SERVICE  # a component follows its server into service
     return srv, ssd
 
 
@@ -95,9 +95,9 @@ def test_a_drive_inside_a_running_server_cannot_be_sold_on_its_own(drive_in_runn
     _, ssd = drive_in_running_server
     with pytest.raises(LifecycleError) as err:
         record(ssd, "sold", 3, **SALE)
-    assert "in service" in err.value.message_dict["kind"][0]
+    assert "in-service" in err.value.message_dict["kind"][0]
     ssd.refresh_from_db()
-    assert ssd.state == State.IN_STOCK and ssd.parent is not None
+    assert ssd.state == State.IN_SERVICE and ssd.parent is not None
 
 
 def test_the_same_sale_through_the_api_is_a_400(api, op, drive_in_running_server):
@@ -105,17 +105,17 @@ def test_the_same_sale_through_the_api_is_a_400(api, op, drive_in_running_server
     api.force_authenticate(op)
     response = post(api, ssd, "sold", 3, **SALE)
     assert response.status_code == 400
-    assert "SSD-1" in response.json()["kind"][0]
-    assert kinds(ssd) == ["purchased", "component-installed"]
+    assert "in-service" in response.json()["kind"][0]
+    assert kinds(ssd) == ["purchased", "component-installed", "commissioned"]
 
 
 def test_the_same_sale_through_the_admin_page_is_refused(admin_client, drive_in_running_server):
     _, ssd = drive_in_running_server
     response = record_page(admin_client, ssd, "sold", 3, **SALE)
-    assert response.status_code == 200  # the form again, with the reason
-    assert "holds data" in response.content.decode()
+    assert response.status_code == 200  # the chooser again, with the reason
+    assert "SSD-1 cannot take" in response.content.decode()
     ssd.refresh_from_db()
-    assert ssd.state == State.IN_STOCK
+    assert ssd.state == State.IN_SERVICE
 
 
 def test_a_drive_that_followed_its_server_out_of_service_needs_its_own_sanitisation(

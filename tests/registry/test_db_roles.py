@@ -96,3 +96,36 @@ def test_the_application_role_keeps_the_registry_counter(as_app_role):
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute(f"LOCK TABLE {', '.join(cache.VERSIONED_TABLES)} IN ACCESS SHARE MODE")
         cursor.execute(f"SELECT pg_try_advisory_xact_lock({cache.REGISTRY_WRITE_LOCK})")
+
+
+@postgres_only
+@pytest.mark.parametrize(
+    "assignment",
+    ["state = 'sold'", "site_id = site_id + 1", "parent_id = id", "data_bearing = false"],
+)
+def test_the_application_role_cannot_forge_an_assets_projection(as_app_role, assignment):
+    """State, site and parent are the ledger's; the data flag is never cleared."""
+    record_event(as_app_role, "commissioned", occurred_at=at(1), details={"workload": "storage"})
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE registry_asset SET data_bearing = true WHERE id = %s", [as_app_role.pk]
+        )
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE registry_asset SET {assignment} WHERE id = %s", [as_app_role.pk])
+    as_app_role.refresh_from_db()
+    assert as_app_role.state == "in-service" and as_app_role.parent_id is None
+
+
+@postgres_only
+def test_the_application_role_still_moves_installs_and_checks(as_app_role):
+    from registry import invariants
+
+    other = f.site("FRA1", country="DE", time_zone="Europe/Berlin")
+    srv = f.asset("SRV-1", model=f.hardware_model_by_slug("dell-poweredge-c4140"))
+    record_event(as_app_role, "component-installed", occurred_at=at(1), details={"parent": "SRV-1"})
+    record_event(srv, "commissioned", occurred_at=at(2), details={"workload": "inference"})
+    record_event(as_app_role, "component-removed", occurred_at=at(3))
+    record_event(as_app_role, "moved", occurred_at=at(4), details={"site": other.code})
+    as_app_role.refresh_from_db()
+    assert as_app_role.site == other and as_app_role.state == "in-stock"
+    assert invariants.check() == []

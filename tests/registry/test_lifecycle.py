@@ -355,8 +355,7 @@ def test_decommissioning_a_server_takes_along_the_components_that_can_follow(db)
     running, spare = f.asset("GPU-R"), f.asset("GPU-S")
     for part in (running, spare):
         record(part, "component-installed", 1, parent="SRV-1")
-    record(server, "commissioned", 2, workload="training")
-    record(running, "commissioned", 2, workload="training")
+    record(server, "commissioned", 2, workload="training")  # both parts follow it into service
     record(spare, "lost", 3, circumstances="not found at audit")
     record(server, "decommissioned", 4, reason="refresh")
     running.refresh_from_db()

@@ -11,7 +11,9 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from registry.models import Asset, IdempotencyKey, LifecycleEvent
+from registry.services import record_event
 from tests import factories as f
+from tests.factories import at
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -106,3 +108,38 @@ def test_idempotency_key_replays_under_200_concurrent_retries(setup):
     assert all(r.json() == first[0].json() for r in outcomes)
     assert Asset.objects.filter(asset_tag="RACE-1").count() == 1
     assert IdempotencyKey.objects.filter(user=user, key="race-key").count() == 1
+
+
+def test_installing_into_a_server_being_sold_is_never_a_500(setup):
+    """Racing `component-installed` against the parent's `sold`: one wins, the other is refused
+    (400 with the reason, or 409 when the database settled it), and the ledger holds."""
+    from registry import invariants
+
+    user, slug = setup
+    server_model = f.hardware_model_by_slug("dell-poweredge-c4140")
+    codes = []
+    for round_ in range(12):
+        srv = f.asset(f"SRV-{round_}", model=server_model)
+        gpu = f.asset(f"GPU-{round_}", model=f.hardware_model(f"{slug}-{round_}"))
+        record_event(srv, "decommissioned", occurred_at=at(1), details={"reason": "refresh"})
+        bodies = [
+            (gpu, {"kind": "component-installed", "parent": srv.asset_tag}),
+            (srv, {"kind": "sold", "counterparty": "Broker", "price": "1", "currency": "EUR"}),
+        ]
+        turn = iter(bodies)
+        lock = threading.Lock()
+
+        def send(turn=turn, lock=lock):
+            with lock:
+                asset, body = next(turn)
+            body = body | {"occurred_at": at(2).isoformat()}
+            return _client(user).post(f"/api/assets/{asset.pk}/events/", body, format="json")
+
+        outcomes = _concurrently(2, send)
+        codes += [r.status_code for r in outcomes]
+        assert {r.status_code for r in outcomes} <= {201, 400, 409}, [r.json() for r in outcomes]
+        for response in outcomes:
+            if response.status_code != 201:
+                assert response.json(), response
+    assert invariants.check() == []
+    assert 500 not in codes

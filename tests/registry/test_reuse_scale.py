@@ -78,6 +78,16 @@ def _find():
     return {(r["site"], r["hardware_model"]): r for r in rows}, aggregated
 
 
+# A `sold` ledger row written in SQL: the asset's state is its ledger's (the database refuses any
+# other), so raw SQL past every service appends the row before it updates the asset.
+SOLD_ROW = (
+    "INSERT INTO registry_lifecycleevent (asset_id, kind, occurred_at, recorded_at, "
+    "state_before, state_after, details, site_id, sanitisation_method) "
+    "SELECT id, 'sold', now(), now(), state, 'sold', '{}', site_id, '' "
+    "FROM registry_asset WHERE asset_tag = %s"
+)
+
+
 @pg_only
 @pytest.mark.django_db(transaction=True)
 def test_kept_answer_follows_every_write():
@@ -91,7 +101,9 @@ def test_kept_answer_follows_every_write():
     rows, aggregated = _find()
     assert aggregated and rows[("S00", "nvidia-t4")]["assets_available"] == 2
 
-    with connection.cursor() as cur:  # raw SQL, past every service
+    with connection.cursor() as cur:  # raw SQL, past every service (a ledger row first: the
+        # asset's state is its ledger's, the database refuses any other)
+        cur.execute(SOLD_ROW, ["nvidia-t4-1"])
         cur.execute("UPDATE registry_asset SET state = 'sold' WHERE asset_tag = 'nvidia-t4-1'")
     rows, _ = _find()
     assert ("S01", "nvidia-t4") not in rows
@@ -127,6 +139,7 @@ def test_an_open_writer_is_never_kept():
             other = connections.create_connection("default")
             other.set_autocommit(False)
             with other.cursor() as cur:
+                cur.execute(SOLD_ROW, ["nvidia-a10-0"])  # the ledger row first
                 cur.execute("UPDATE registry_asset SET state = 'sold' "
                             "WHERE asset_tag = 'nvidia-a10-0'")  # fmt: skip
             written.set()

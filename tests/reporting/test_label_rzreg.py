@@ -378,7 +378,8 @@ def test_period_page_shows_the_label_preview_and_compliance_columns(client, ber1
     assert page.status_code == 200
     assert "<svg" in html and "label-2026-preview" in html
     assert PREVIEW in html
-    assert "legal reference" in html and "EnEfG §13(1), §20(2), Anlage 3 (RZReg)" in html
+    # the page's checks list each finding with its legal reference and start date
+    assert "(EnEfG §13(1), §20(2), Anlage 3 (RZReg), from 2024-08-15)" in html
 
 
 def test_german_demo_site_loads_idempotently(ber1):
