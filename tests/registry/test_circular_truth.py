@@ -179,8 +179,8 @@ def test_ledger_events_appear_in_the_asset_history_with_kind_actor_and_states(
     )
     client.force_login(f.user("boss", is_staff=True, is_superuser=True))
     page = client.get(f"/admin/registry/asset/{gpu.pk}/history/").content.decode()
-    assert "commissioned (in-stock → in-service)" in page
-    assert "ledger event" in page and "registered" in page
+    assert "commissioned (in stock → in service)" in page  # the reason in words
+    assert "Ledger event" in page and "Registered" in page
 
 
 # --- property: any report total is the sum of its parts, unknowns counted apart -----------------
