@@ -171,9 +171,20 @@ def _files_of_this_worker(request):
             name,
             settings.VAR_DIR / path.relative_to(saved["VAR_DIR"]) if inside else path,
         )
+    # The Celery workers the tests start read their settings from the environment: the same
+    # directories, or a worker looks for an upload where this process never wrote it.
+    environ = {"MEDIA_ROOT": settings.MEDIA_ROOT,
+               "CIRCULUS_READINGS_ARCHIVE_DIR": settings.READINGS_ARCHIVE_DIR}  # fmt: skip
+    saved_environ = {name: os.environ.get(name) for name in environ}
+    os.environ.update({name: str(value) for name, value in environ.items()})
     yield
     for name, value in saved.items():
         setattr(settings, name, value)
+    for name, value in saved_environ.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 @pytest.fixture(scope="session", autouse=True)
