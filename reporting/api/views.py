@@ -302,7 +302,12 @@ def _timestamp(params, name: str) -> dt.datetime:
         value = value.replace(tzinfo=dt.UTC)
     if abs(value.utcoffset()) > dt.timedelta(hours=14):
         raise ValidationError({name: [f"{text!r} has a UTC offset beyond ±14:00"]})
-    return value
+    try:  # a database without time zones (SQLite) is asked in UTC
+        return value.astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationError(
+            {name: [f"{text!r} lies beyond the ends of the calendar in UTC"]}
+        ) from None
 
 
 class IngestJobViewSet(viewsets.ReadOnlyModelViewSet):
