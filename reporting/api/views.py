@@ -71,18 +71,14 @@ class CSVParser(BaseParser):
         return stream
 
 
-class MeasurementPointViewSet(viewsets.ModelViewSet):
-    """Meters (Annex II: the register of measurement points is kept ≥ 10 years)."""
+class SiteRowsViewSet(viewsets.ModelViewSet):
+    """Rows that belong to a site: read within the caller's scope (and `?site=CODE`), written
+    only at sites the caller operates."""
 
-    serializer_class = s.MeasurementPointSerializer
-    permission_classes = [ReportingAccess]
-    http_method_names = ["get", "post", "put", "patch", "head", "options"]  # kept ≥ 10 years
-    filterset_fields = ("quantity", "register", "unit")
-    search_fields = ("code", "device_id")
-    ordering_fields = ("code",)
+    scoped_model: type
 
     def get_queryset(self):
-        queryset = policy.scope(MeasurementPoint.objects.select_related("site"), self.request.user)
+        queryset = policy.scope(self.scoped_model.objects.select_related("site"), self.request.user)
         site = self.request.query_params.get("site")
         return queryset.filter(site__code=site) if site else queryset
 
@@ -96,6 +92,19 @@ class MeasurementPointViewSet(viewsets.ModelViewSet):
         if not policy.can_write_at(self.request.user, site):
             raise PermissionDenied("you do not operate this site")
         serializer.save()
+
+
+class MeasurementPointViewSet(SiteRowsViewSet):
+    """Meters (Annex II: the register of measurement points is kept ≥ 10 years)."""
+
+    serializer_class = s.MeasurementPointSerializer
+    permission_classes = [ReportingAccess]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]  # kept ≥ 10 years
+    filterset_fields = ("quantity", "register", "unit")
+    search_fields = ("code", "device_id")
+    ordering_fields = ("code",)
+
+    scoped_model = MeasurementPoint
 
 
 class EnefgExemptionViewSet(viewsets.ModelViewSet):
@@ -128,7 +137,7 @@ class EnefgExemptionViewSet(viewsets.ModelViewSet):
         serializer.save()
 
 
-class ManagementSystemViewSet(viewsets.ModelViewSet):
+class ManagementSystemViewSet(SiteRowsViewSet):
     """EnEfG §12: a site's energy or environmental management systems, dated (in place,
     validated or certified); operators of the site write them."""
 
@@ -137,21 +146,7 @@ class ManagementSystemViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "put", "patch", "head", "options"]  # end it by a date
     filterset_fields = ("kind", "state")
 
-    def get_queryset(self):
-        queryset = policy.scope(ManagementSystem.objects.select_related("site"), self.request.user)
-        site = self.request.query_params.get("site")
-        return queryset.filter(site__code=site) if site else queryset
-
-    def perform_create(self, serializer):
-        if not policy.can_write_at(self.request.user, serializer.validated_data["site"]):
-            raise PermissionDenied("you do not operate this site")
-        serializer.save()
-
-    def perform_update(self, serializer):
-        site = serializer.validated_data.get("site", serializer.instance.site)
-        if not policy.can_write_at(self.request.user, site):
-            raise PermissionDenied("you do not operate this site")
-        serializer.save()
+    scoped_model = ManagementSystem
 
 
 class ReadingPagination(CursorPagination):
