@@ -42,6 +42,7 @@ class FilterBackend(DjangoFilterBackend):
     def get_filterset(self, request, queryset, view):
         filterset = super().get_filterset(request, queryset, view)
         if filterset is not None:
+            _refuse_loose_booleans(filterset, request.query_params)
             empty = sorted(
                 name
                 for name in filterset.form.fields
@@ -53,3 +54,19 @@ class FilterBackend(DjangoFilterBackend):
                     {name: ["empty: give a value, or leave the parameter out"] for name in empty}
                 )
         return filterset
+
+
+# What a yes/no filter takes; django-filter maps anything else ("null", "maybe") to "no filter".
+BOOLEAN_WORDS = {"true", "false", "1", "0"}
+
+
+def _refuse_loose_booleans(filterset, params) -> None:
+    wrong = sorted(
+        name
+        for name, declared in filterset.filters.items()
+        if isinstance(declared, django_filters.BooleanFilter)
+        and name in params
+        and any(v.strip().lower() not in BOOLEAN_WORDS for v in params.getlist(name) if v.strip())
+    )
+    if wrong:
+        raise ValidationError({name: ["true or false"] for name in wrong})

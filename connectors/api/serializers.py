@@ -75,7 +75,9 @@ class PullSerializer(serializers.ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="name", read_only=True)
     state_label = serializers.CharField(source="get_state_display", read_only=True)
     dry_run = serializers.SerializerMethodField()
-    applied_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    applied_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, allow_null=True
+    )
 
     class Meta:
         model = Pull

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from circulus.api import ProtectedDestroyMixin
+from circulus.pagination import StrictPageSize
 from registry import labels, selectors, services
 from registry import permissions as policy
 from registry.api.filters import AssetFilter, EventFilter
@@ -62,7 +63,7 @@ class CanReadRegistry(permissions.BasePermission):
         return policy.can_read(request.user)
 
 
-class IdCursorPagination(CursorPagination):
+class IdCursorPagination(StrictPageSize, CursorPagination):
     """Keyset pagination: no COUNT(*) and no OFFSET, so page 10,000 costs what page 1 does."""
 
     ordering = "id"

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from circulus import bounds
 from circulus.api import require_object
+from circulus.pagination import StrictPageSize
 from registry.models import Site
 from reporting import ingest, jobs
 from reporting import permissions as policy
@@ -149,7 +150,7 @@ class ManagementSystemViewSet(SiteRowsViewSet):
     scoped_model = ManagementSystem
 
 
-class ReadingPagination(CursorPagination):
+class ReadingPagination(StrictPageSize, CursorPagination):
     """Keyset pages over the readings' own key (meter, timestamp): a cursor is a position in
     that key, so a page costs one index range scan however deep it is."""
 
