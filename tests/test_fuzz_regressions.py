@@ -39,3 +39,17 @@ def test_the_schema_lets_a_pull_have_no_applier(db):
     schema = SchemaGenerator().get_schema(request=None, public=True)
     applied_by = schema["components"]["schemas"]["Pull"]["properties"]["applied_by"]
     assert applied_by.get("nullable") is True
+
+
+def test_request_bodies_are_offered_as_json_or_csv_only(db):
+    """A form turns an empty field into null, so a form body the schema offered could carry a
+    blank the schema forbids (found on POST /api/measurement-points/ with an empty valid_to)."""
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    offered = {
+        media
+        for item in schema["paths"].values()
+        for operation in item.values()
+        if isinstance(operation, dict)
+        for media in operation.get("requestBody", {}).get("content", {})
+    }
+    assert offered <= {"application/json", "text/csv"}
