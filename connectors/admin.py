@@ -65,8 +65,27 @@ class MeterFeedInline(admin.TabularInline):
     autocomplete_fields = ()
 
 
+class ReadByRegistryReaders:
+    """Read by whoever reads the registry; the one pulling action only for those who may pull
+    at some site (connectors/permissions.py)."""
+
+    pulling_action = ""
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not policy.may_pull_somewhere(request.user):
+            actions.pop(self.pulling_action, None)
+        return actions
+
+    def has_module_permission(self, request):
+        return policy.can_read(request.user)
+
+    def has_view_permission(self, request, obj=None):
+        return policy.can_read(request.user)
+
+
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(ReadByRegistryReaders, admin.ModelAdmin):
     form = SourceForm
     list_display = ("name", "kind", "site", "endpoint", "enabled", "credentials", "last_pull")
     list_filter = ("kind", "site", "enabled")
@@ -110,17 +129,7 @@ class SourceAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, f"{source}: pull queued")
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not policy.may_pull_somewhere(request.user):
-            actions.pop("pull_now", None)
-        return actions
-
-    def has_module_permission(self, request):
-        return policy.can_read(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return policy.can_read(request.user)
+    pulling_action = "pull_now"
 
     def has_add_permission(self, request):
         return policy.can_manage_sources(request.user)
@@ -159,7 +168,7 @@ KIND_LABELS = dict(HardwareKind.choices)
 
 
 @admin.register(Pull)
-class PullAdmin(admin.ModelAdmin):
+class PullAdmin(ReadByRegistryReaders, admin.ModelAdmin):
     list_display = ("source", "state", "created_at", "attempts", "outcome_or_error", "applied_at")
     list_filter = ("state", "source__kind", "source__site")
     fields = (
@@ -229,17 +238,7 @@ class PullAdmin(admin.ModelAdmin):
                 continue
             self.message_user(request, f"{pull}: {result['events']} ledger event(s) recorded")
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        if not policy.may_pull_somewhere(request.user):
-            actions.pop("apply_dry_run", None)
-        return actions
-
-    def has_module_permission(self, request):
-        return policy.can_read(request.user)
-
-    def has_view_permission(self, request, obj=None):
-        return policy.can_read(request.user)
+    pulling_action = "apply_dry_run"
 
     def has_add_permission(self, request):
         return False

@@ -13,7 +13,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from registry.labels import model_name
+from registry.labels import asset_address, model_name
 from registry.lifecycle import IN_CUSTODY
 from registry.models import Asset, ExpiryNotice
 
@@ -146,7 +146,7 @@ def digest(user, items: list[Due], today: dt.date) -> EmailMessage:
         lines.append(
             f"- {ExpiryNotice.Kind(item.kind).label} in {_days(item.days_left)}, on "
             f"{item.due:%-d %B %Y}: {item.asset.asset_tag} "
-            f"({model_name(item.asset.hardware_model)}) at {where}. {_address(item.asset)}"
+            f"({model_name(item.asset.hardware_model)}) at {where}. {asset_address(item.asset)}"
         )
     lines += [
         "",
@@ -159,11 +159,3 @@ def digest(user, items: list[Due], today: dt.date) -> EmailMessage:
 
 def _days(n: int) -> str:
     return "today" if n == 0 else f"{n} day{'s' if n != 1 else ''}"
-
-
-def _address(asset: Asset) -> str:
-    from django.urls import reverse
-
-    path = reverse("asset-by-tag", args=[asset.asset_tag])
-    base = settings.CIRCULUS_PUBLIC_URL
-    return base.rstrip("/") + path if base else path
