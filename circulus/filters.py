@@ -6,6 +6,7 @@ import django_filters
 from django import forms
 from django.db import models
 from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
 
 
@@ -70,3 +71,24 @@ def _refuse_loose_booleans(filterset, params) -> None:
     )
     if wrong:
         raise ValidationError({name: ["true or false"] for name in wrong})
+
+
+class QuerySerializer(serializers.Serializer):
+    """Base for a view's own query parameters, with the filters' rule: `?layout=` is a 400 naming
+    the parameter, not the default (DRF reads an empty query value as "absent" for any field
+    that has a default)."""
+
+    def to_internal_value(self, data):
+        if hasattr(data, "getlist"):
+            empty = sorted(
+                name
+                for name, field in self.fields.items()
+                if name in data
+                and not getattr(field, "allow_blank", False)
+                and not any(v.strip() for v in data.getlist(name))
+            )
+            if empty:
+                raise ValidationError(
+                    {name: ["empty: give a value, or leave the parameter out"] for name in empty}
+                )
+        return super().to_internal_value(data)

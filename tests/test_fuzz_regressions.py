@@ -1,5 +1,6 @@
-"""What schemathesis found on the merged API, each as a plain test: values of the wrong type are
-refused naming the parameter, and the schema says a pull's applier may be blank."""
+"""What schemathesis found on the merged API, each as a plain test: values of the wrong type
+(or an empty value where the parameter has a default) are refused naming the parameter, and the
+schema says a pull's applier may be blank."""
 
 import pytest
 from drf_spectacular.generators import SchemaGenerator
@@ -20,6 +21,10 @@ def root(db):
         ("/api/readings/", "page_size", "ten"),
         ("/api/hardware-models/", "holds_data", "null"),
         ("/api/connector-sources/", "enabled", "maybe"),
+        ("/api/assets/labels/", "layout", ""),
+        ("/api/assets/labels/", "skip", ""),
+        ("/api/reuse-candidates/", "rank", ""),
+        ("/api/circularity/", "year", ""),
     ],
 )
 def test_a_value_of_the_wrong_type_is_a_400_naming_the_parameter(api, root, path, parameter, value):

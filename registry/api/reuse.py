@@ -12,6 +12,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circulus.filters import QuerySerializer
 from hardware import inference
 from registry import measurements, reservations, reuse
 from registry.models import Asset, ReuseMeasurement, Site
@@ -37,7 +38,7 @@ class CanReserve(permissions.BasePermission):
         return may_reserve_somewhere(request.user)
 
 
-class ReuseQuerySerializer(serializers.Serializer):
+class ReuseQuerySerializer(QuerySerializer):
     """The query string of GET /api/reuse-candidates/."""
 
     model = serializers.CharField(required=False, help_text="slug from llm_models.csv")

@@ -3,6 +3,7 @@ import datetime as dt
 from rest_framework import serializers
 
 from circulus.api import ValidatedModelSerializer, int_bounds
+from circulus.filters import QuerySerializer
 from hardware.models import HardwareModel
 from registry.lifecycle import EventKind, State, Workload
 from registry.models import Asset, LifecycleEvent, Site
@@ -171,7 +172,7 @@ class EventCreateSerializer(serializers.Serializer):
         return attrs
 
 
-class CircularityQuerySerializer(serializers.Serializer):
+class CircularityQuerySerializer(QuerySerializer):
     site = serializers.CharField(required=False, help_text="site code; repeat for several")
     year = serializers.IntegerField(required=False, min_value=2000, max_value=2100)
     start = serializers.DateField(required=False)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from circulus.api import ProtectedDestroyMixin
+from circulus.filters import QuerySerializer
 from circulus.pagination import StrictPageSize
 from registry import labels, selectors, services
 from registry import permissions as policy
@@ -42,7 +43,7 @@ class PDFRenderer(BaseRenderer):
         return JSONRenderer().render(data, "application/json", renderer_context)
 
 
-class LabelQuerySerializer(serializers.Serializer):
+class LabelQuerySerializer(QuerySerializer):
     layout = serializers.ChoiceField(
         choices=[(code, stock.label) for code, stock in labels.LAYOUTS.items()],
         default=labels.DEFAULT_LAYOUT,

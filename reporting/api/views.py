@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from circulus import bounds
 from circulus.api import require_object
+from circulus.filters import QuerySerializer
 from circulus.pagination import StrictPageSize
 from registry.models import Site
 from reporting import ingest, jobs
@@ -533,6 +534,6 @@ class AggregateView(generics.ListAPIView):
         return queryset.filter(scope=scope) if scope else queryset
 
 
-class AggregateQuery(serializers.Serializer):
+class AggregateQuery(QuerySerializer):
     year = serializers.IntegerField()
     scope = serializers.CharField(required=False)
