@@ -1,24 +1,16 @@
 from django.contrib import admin
 
 from accounts.models import ApiToken, TokenEvent
+from circulus.admin import ReadOnlyAdminMixin
 
 
 @admin.register(TokenEvent)
-class TokenEventAdmin(admin.ModelAdmin):
+class TokenEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Read-only: the audit trail of API tokens (superusers and auditors)."""
 
     list_display = ("at", "action", "for_username", "actor_name", "via")
     list_filter = ("action",)
     search_fields = ("for_username", "actor_name")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ApiToken)

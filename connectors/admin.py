@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html, format_html_join
 
+from circulus.admin import ReadOnlyAdminMixin
 from connectors import inventory, pulls
 from connectors import permissions as policy
 from connectors.models import MeterFeed, ModelMapping, Pull, Source
@@ -168,7 +169,7 @@ KIND_LABELS = dict(HardwareKind.choices)
 
 
 @admin.register(Pull)
-class PullAdmin(ReadByRegistryReaders, admin.ModelAdmin):
+class PullAdmin(ReadOnlyAdminMixin, ReadByRegistryReaders, admin.ModelAdmin):
     list_display = ("source", "state", "created_at", "attempts", "outcome_or_error", "applied_at")
     list_filter = ("state", "source__kind", "source__site")
     fields = (
@@ -239,12 +240,3 @@ class PullAdmin(ReadByRegistryReaders, admin.ModelAdmin):
             self.message_user(request, f"{pull}: {result['events']} ledger event(s) recorded")
 
     pulling_action = "apply_dry_run"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

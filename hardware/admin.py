@@ -3,6 +3,7 @@ from django.db import models
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
+from circulus.admin import ReadOnlyAdminMixin
 from hardware import permissions as policy
 from hardware.models import (
     MATERIAL_FIELDS,
@@ -260,7 +261,7 @@ class HardwareModelAdmin(CatalogueAdmin, SimpleHistoryAdmin):
 
 
 @admin.register(DecodeMeasurement)
-class DecodeMeasurementAdmin(admin.ModelAdmin):
+class DecodeMeasurementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """Published measurements: reference data owned by decode_measurements.csv (fitted) and
     validation_measurements.csv (never fitted), read-only here."""
 
@@ -279,12 +280,3 @@ class DecodeMeasurementAdmin(admin.ModelAdmin):
     list_filter = ("role", "engine", "precision", "hardware_model")
     search_fields = ("llm", "key", "source__citation")
     list_select_related = ("hardware_model", "source")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False

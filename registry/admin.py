@@ -25,6 +25,7 @@ from simple_history.admin import SimpleHistoryAdmin
 from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
+from circulus.admin import ReadOnlyAdminMixin
 from registry import expiry, labels, permissions, services, webhooks
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
@@ -853,7 +854,7 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
 
 
 @admin.register(ExpiryNotice)
-class ExpiryNoticeAdmin(admin.ModelAdmin):
+class ExpiryNoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """What the daily digests told, and to whom: read-only, written by the digest task."""
 
     list_display = ("asset", "kind", "due", "threshold_days", "recipient", "sent_at")
@@ -867,15 +868,6 @@ class ExpiryNoticeAdmin(admin.ModelAdmin):
 
     def has_module_permission(self, request):
         return permissions.can_read_in_admin(request.user)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(AssetImportJob)
@@ -998,7 +990,7 @@ def _show_secret_once(request, subscription) -> None:
 
 
 @admin.register(WebhookDelivery)
-class WebhookDeliveryAdmin(admin.ModelAdmin):
+class WebhookDeliveryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     """The delivery log: what was sent where, how often, and what the receiver answered."""
 
     list_display = (
@@ -1021,15 +1013,6 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     @admin.display(description="event")
     def event_kind(self, obj):
         return EventKind(obj.event.kind).label
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.action(description="Send the selected deliveries again now", permissions=["view"])
     def send_again(self, request, queryset):

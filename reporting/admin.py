@@ -20,6 +20,7 @@ from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
 from circulus import bounds
+from circulus.admin import ReadOnlyAdminMixin
 from registry.models import Site
 from reporting import indicators as ind
 from reporting import ingest, jobs, selectors
@@ -719,15 +720,8 @@ class ReportingPeriodAdmin(SiteScopedAdmin, SimpleHistoryAdmin):
         self._move(request, queryset, PeriodStatus.DRAFT)
 
 
-class ReadOnlyAdmin(SiteScopedAdmin, admin.ModelAdmin):
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
+class ReadOnlyAdmin(ReadOnlyAdminMixin, SiteScopedAdmin, admin.ModelAdmin):
+    """Rows the product writes; people read them at their own sites."""
 
 
 @admin.action(description="Retry the selected failed jobs")
