@@ -16,8 +16,10 @@ then record what was seen.
 
 import datetime as dt
 import json
+import re
 import zoneinfo
 from dataclasses import asdict, dataclass, field
+from urllib.parse import unquote
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -299,9 +301,16 @@ def _locked_open(audit: Audit) -> Audit:
     return audit
 
 
+# What a label's QR code holds: the asset's address, ending in /a/<tag>/ (registry.labels).
+ADDRESS = re.compile(r"^https?://[^/]+(?:/[^?#]*)?/a/(?P<tag>[^/?#]+)/?(?:[?#].*)?$")
+
+
 def clean_tag(raw: str) -> str:
-    """The tag as typed, without the whitespace and control characters a scanner may add."""
-    return "".join(ch for ch in str(raw) if ch.isprintable()).strip()
+    """The tag as typed, without the whitespace and control characters a scanner may add; a
+    label's address (a scanner reading its QR code types it) gives its tag."""
+    text = "".join(ch for ch in str(raw) if ch.isprintable()).strip()
+    address = ADDRESS.match(text)
+    return unquote(address["tag"]) if address else text
 
 
 @transaction.atomic

@@ -173,3 +173,8 @@ def test_the_asset_list_reads_last_seen_without_a_query_per_row(op, par, floor):
     seen = audits.last_seen(rows["PAR-A"])
     assert seen.audit == audit.pk and seen.where == "PAR1, room Hall 1, rack R1"
     assert audits.last_seen(rows["PAR-B"]) is None
+
+
+def test_a_label_address_read_by_a_scanner_gives_its_tag():
+    assert audits.clean_tag("https://circulus.example.org/a/PAR-GPU%2F7/\r\n") == "PAR-GPU/7"
+    assert audits.clean_tag("\x02 PAR-A \x03") == "PAR-A"
