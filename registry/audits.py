@@ -256,6 +256,12 @@ class Seen:
 
 def last_seen(asset: Asset) -> Seen | None:
     """When and where an audit last saw the unit: from the annotation when there is one."""
+    if "_last_seen" not in asset.__dict__:
+        asset._last_seen = _last_seen(asset)
+    return asset._last_seen
+
+
+def _last_seen(asset: Asset) -> Seen | None:
     if hasattr(asset, "seen_at"):
         at, details = asset.seen_at, asset.seen_details
         if isinstance(details, str):  # a JSON subquery read back as text by some backends
