@@ -5,13 +5,15 @@ then record what was seen.
   (in stock, in service, in repair, awaiting disposition, reserved), and not installed in
   another unit (a part is counted with what it is in; scanned, it counts like any unit).
 - Found: expected and seen where recorded. Missing: expected, not (yet) seen. Misplaced: seen
-  here but recorded elsewhere (another site, room or rack), or recorded as out of custody
-  (sold, recycled, lost …). Unknown: a tag the register does not know. A tag scanned twice is one
+  here but recorded elsewhere (another site, room or rack), or recorded in a state in which it
+  is not on the floor (ordered, at a refurbisher, sold, recycled, lost …). Unknown: a tag the
+  register does not know. A tag scanned twice is one
   unit seen; its last scan says where and when.
 - Closing records, in one transaction, one `audited` ledger event per unit seen (with where)
   through the one writer, and a `moved` event first for each misplaced unit the operator
-  confirmed: every event or none, a refusal naming the tag and why. A unit out of custody that
-  was seen is reported, never moved or recorded (a correction is an operator's decision).
+  confirmed: every event or none, a refusal naming the tag and why. A unit seen that the
+  register has off the floor is reported, never moved or recorded (a correction, or `received`
+  for an ordered unit, is an operator's decision).
 """
 
 import datetime as dt
