@@ -6,6 +6,7 @@ the service and shows its refusals against the fields they name.
 
 import datetime as dt
 import re
+import zoneinfo
 from urllib.parse import urlencode
 
 from django import forms
@@ -26,7 +27,7 @@ from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from circulus.admin import ReadOnlyAdminMixin
-from registry import expiry, labels, permissions, services, webhooks
+from registry import audits, expiry, labels, permissions, services, webhooks
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
     INSTALLABLE_INTO,
@@ -320,6 +321,7 @@ class ReserveForm(BulkEventForm):
 
 
 READONLY_ON_CHANGE = (
+    "last_seen",  # by closing an audit
     # Set by ledger events (purchased, moved, component-…), never edited in place; the tag too,
     # since the ledger names parents by tag.
     "asset_tag",
@@ -374,7 +376,10 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
     actions = ["decommission", "move", "reserve_for_reuse", "print_labels"]
     fieldsets = (
         (None, {"fields": ("asset_tag", "serial_number", "hardware_model", "state_badge")}),
-        ("Where", {"fields": ("site", "room", "rack", "position_u", "parent", "workload")}),
+        (
+            "Where",
+            {"fields": ("site", "room", "rack", "position_u", "parent", "workload", "last_seen")},
+        ),
         ("Purchase", {"fields": ("supplier", "purchase_date", "purchase_price", "currency")}),
         (
             "Life",
@@ -427,6 +432,18 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
     @admin.display(description="kind", ordering="hardware_model__kind")
     def kind(self, obj):
         return obj.hardware_model.get_kind_display()
+
+    @admin.display(description="last seen")
+    def last_seen(self, obj):
+        seen = audits.last_seen(obj)
+        if seen is None:
+            return "not seen in an audit yet"
+        sentence = seen.sentence(zoneinfo.ZoneInfo(obj.site.time_zone))
+        if seen.audit is None:
+            return sentence
+        link = reverse("admin:registry_audit_change", args=[seen.audit])
+        head, _, _ = sentence.rpartition(" (audit")
+        return format_html('{} (<a href="{}">audit {}</a>)', head, link, seen.audit)
 
     @admin.display(description="location")
     def location(self, obj):

@@ -9,7 +9,7 @@ class RegistryConfig(AppConfig):
         from django.db.models.signals import post_save
 
         from hardware import calibration
-        from registry import admin_reuse  # noqa: F401  (reuse-candidates admin page)
+        from registry import admin_audit, admin_reuse  # noqa: F401  (audits, reuse candidates)
         from registry.measurements import as_calibration_rows
         from registry.models import LifecycleEvent
 

@@ -8,6 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator, RegexValidator
 from django.db import models
+from django.utils import timezone
 from simple_history.models import HistoricalRecords
 
 from hardware.models import HardwareModel
@@ -543,3 +544,89 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"{self.subscription} ← event {self.event_id}"
+
+
+class AuditStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class Audit(models.Model):
+    """A physical count of a site, or of one room or rack of it: the tags scanned on the floor
+    compared with what the register says is there. Closing it records each unit seen in the
+    ledger (`audited`, with where), and the moves an operator confirmed (registry.audits)."""
+
+    site = models.ForeignKey(Site, on_delete=models.PROTECT, related_name="audits")
+    room = models.CharField(
+        max_length=50, blank=True, help_text="Only this room (blank: every room of the site)."
+    )
+    rack = models.CharField(
+        max_length=50, blank=True, help_text="Only this rack (blank: every rack)."
+    )
+    status = models.CharField(max_length=10, choices=AuditStatus.choices, default=AuditStatus.OPEN)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    started_at = models.DateTimeField(default=timezone.now)
+    ended_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ended_at = models.DateTimeField(null=True, blank=True, help_text="Closed or cancelled at.")
+    note = models.TextField(blank=True)
+    outcome = models.JSONField(
+        default=dict,
+        blank=True,
+        editable=False,
+        help_text="The four lists as they stood when the audit was closed, and what was recorded.",
+    )
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        verbose_name = "audit"
+        indexes = [models.Index(fields=["site", "status"], name="audit_site_status")]
+
+    def __str__(self) -> str:
+        return f"Audit {self.pk}: {self.scope}"
+
+    @property
+    def scope(self) -> str:
+        return place(self.site.code, self.room, self.rack)
+
+
+def place(site: str, room: str = "", rack: str = "") -> str:
+    """A location as people say it: "PAR1, room Hall 2, rack R07"."""
+    return ", ".join(
+        [site] + ([f"room {room}"] if room else []) + ([f"rack {rack}"] if rack else [])
+    )
+
+
+class AuditScan(models.Model):
+    """One tag scanned or typed during an audit: as it was typed, when, by whom and where (the
+    audit's site; its room and rack, or the ones the scanner named). A tag scanned twice is
+    one unit seen; the last scan says where."""
+
+    audit = models.ForeignKey(Audit, on_delete=models.CASCADE, related_name="scans")
+    tag = models.CharField(max_length=100, help_text="As scanned or typed.")
+    asset = models.ForeignKey(
+        Asset,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="audit_scans",
+        help_text="The unit the tag named when scanned (blank: no such tag in the register).",
+    )
+    room = models.CharField(max_length=50, blank=True)
+    rack = models.CharField(max_length=50, blank=True)
+    scanned_at = models.DateTimeField(default=timezone.now)
+    scanned_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["scanned_at", "id"]
+        verbose_name = "audit scan"
+        indexes = [models.Index(fields=["audit", "asset"], name="audit_scan_asset")]
+
+    def __str__(self) -> str:
+        return f"{self.tag} ({self.scanned_at:%Y-%m-%d %H:%M})"

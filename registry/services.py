@@ -27,7 +27,14 @@ from registry.lifecycle import (
     date_out_of_bounds,
     releases,
 )
-from registry.models import Asset, LifecycleEvent, SanitisationPolicy, Site
+from registry.models import (
+    Asset,
+    Audit,
+    AuditStatus,
+    LifecycleEvent,
+    SanitisationPolicy,
+    Site,
+)
 
 ASSET_FIELDS_FROM_PURCHASE = {
     "supplier": "supplier",
@@ -101,6 +108,10 @@ def _clean_details(kind: str, details: dict) -> dict:
             value = value.upper()
         elif name == "recovered_g":
             value = _clean_recovered(value)
+        elif name == "audit":
+            if not str(value).isdigit():
+                _refuse(name, "an audit's number")
+            value = int(value)
         elif name == "position_u":
             if not str(value).isdigit():
                 _refuse(name, "a whole number of rack units")
@@ -254,6 +265,20 @@ def _check_sanitised(asset: Asset, kind: str) -> None:
         )
 
 
+def _check_seen(asset: Asset, details: dict) -> None:
+    """`audited` stands for a scan: the unit was scanned in that audit, which is still open (it
+    is recorded as the audit closes), at the audit's site."""
+    audit = Audit.objects.select_related("site").filter(pk=details["audit"]).first()
+    if audit is None:
+        _refuse("audit", f"there is no audit {details['audit']}")
+    if audit.status != AuditStatus.OPEN:
+        _refuse("audit", f"audit {audit.pk} is {audit.get_status_display().lower()}")
+    if not audit.scans.filter(asset=asset).exists():
+        _refuse("audit", f"'{asset.asset_tag}' was not scanned in audit {audit.pk}")
+    if details["seen_site"] != audit.site.code:
+        _refuse("seen_site", f"audit {audit.pk} counts {audit.site.code}")
+
+
 def _check_left_in_order(component: Asset, occurred_at: dt.datetime) -> None:
     """A unit leaving its parent cannot be dated before an event its parents (at any depth)
     recorded while it was inside: a removal dated before the server ran would end the drive's
@@ -402,6 +427,8 @@ def record_event(
             _refuse("to_state", f"given twice, as '{to_state}' and '{given}'")
         to_state = to_state or given
     details = _clean_details(kind, details)
+    if kind == EventKind.AUDITED:
+        _check_seen(asset, details)
     weighed = details.get("weighed_mass_kg")
     if kind == EventKind.RECYCLED and _caused_by is None and weighed and not Decimal(weighed):
         # Only a component inside its parent's consignment adds 0 kg; a unit on its own weighs

@@ -89,6 +89,12 @@ _SENTENCES = {
         ", rack {rack}",
         ", U{position_u}",
     ],
+    EventKind.AUDITED: [
+        "Seen in audit {audit}",
+        " at {seen_site}",
+        ", room {seen_room}",
+        ", rack {seen_rack}",
+    ],
     EventKind.COMPONENT_INSTALLED: ["Installed in {parent}", ", slot {slot}"],
     EventKind.COMPONENT_REMOVED: ["Removed from {from_parent}"],
     EventKind.REPAIR_STARTED: ["Fault: {fault}", " (ticket {ticket_ref})"],

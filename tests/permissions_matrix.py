@@ -37,6 +37,14 @@ API = {
     ("GET", "/api/assets/{id}/label/"): READ_REGISTRY,
     ("GET", "/api/assets/labels/"): READ_REGISTRY,
     ("GET", "/api/circularity/"): READ_REGISTRY,
+    # Physical audits: read by every registry role, started and worked by the site's operators.
+    ("GET", "/api/audits/"): READ_REGISTRY,
+    ("POST", "/api/audits/"): WRITE_ASSET_A.format(ok=201),
+    ("GET", "/api/audits/{id}/"): READ_REGISTRY,
+    ("POST", "/api/audits/{id}/scan/"): WRITE_ASSET_A.format(ok=201),
+    ("POST", "/api/audits/{id}/close/"): WRITE_ASSET_A.format(ok=200),
+    ("POST", "/api/audits/{id}/cancel/"): WRITE_ASSET_A.format(ok=200),
+    ("GET", "/api/audits/{id}/report.xlsx/"): READ_REGISTRY,
     ("GET", "/api/exports/"): "401 200 200 200 200 200 200 200",  # each sees their own jobs
     ("POST", "/api/exports/"): "401 202 403 403 202 403 403 202",  # e-waste report of PAR1
     ("GET", "/api/exports/{id}/"): "401 200 404 404 200 404 404 200",  # operator_a's job
@@ -316,6 +324,20 @@ ADMIN = {
             ("history", f"{L} 200 200 200 200 403 403 200"),
         )
     },
+    # Physical audits (operator_a's, at PAR1): read by registry roles, worked by PAR1's operators;
+    # never deleted (a mistaken one is cancelled).
+    **{
+        f"registry_audit_{view}": rule
+        for view, rule in (
+            ("changelist", f"{L} 200 200 200 200 403 403 200"),
+            ("add", f"{L} 200 200 403 403 403 403 200"),
+            ("change", f"{L} 200 ro ro ro 403 403 200"),
+            ("delete", NOBODY),
+            ("history", f"{L} 200 200 200 200 403 403 200"),
+            ("scan", f"{L} 200 200 200 200 403 403 200"),
+            ("report", f"{L} 200 200 200 200 403 403 200"),
+        )
+    },
     # What the expiry digests told: written by the daily task only.
     **{
         f"registry_expirynotice_{view}": rule
@@ -373,6 +395,12 @@ ACTIONS = {
         "auditor": {"export_selected_xlsx", "export_selected_csv", "print_labels"},
         "superuser": {"decommission", "move", "reserve_for_reuse", "export_selected_xlsx",
                       "export_selected_csv", "print_labels"},
+    },
+    "registry_audit": {
+        "operator_a": {"close_audits", "cancel_audits"},
+        "operator_b": {"close_audits", "cancel_audits"},
+        "procurement": set(), "auditor": set(),
+        "superuser": {"close_audits", "cancel_audits"},
     },
     "registry_webhooksubscription": {"superuser": {"rotate_secret", "delete_selected"}},
     "registry_webhookdelivery": {"superuser": {"send_again"}},

@@ -9,6 +9,7 @@ from accounts.models import TokenEvent
 from connectors.models import ModelMapping, Pull
 from connectors.models import Source as ConnectorSource
 from hardware.models import DecodeMeasurement, Source
+from registry import audits
 from registry.models import (
     AssetImportJob,
     ExpiryNotice,
@@ -157,6 +158,9 @@ def build() -> dict:
         # Not the model the matrix deletes: a mapped model is protected (409), as it should be.
         hardware_model=factories.hardware_model("matrix-mapped-gpu"),
     )
+    # An open audit of PAR1 by its operator, which has seen asset A.
+    w["audit_a"] = audits.start(site=a, user=users["operator_a"])
+    audits.scan(w["audit_a"], "PAR1-GPU-1", user=users["operator_a"])
     token, _key = tokens.issue(users["operator_a"])
     w["token"] = token
     w["token_event"] = TokenEvent.objects.latest("id")

@@ -73,6 +73,7 @@ def _request(w, method, path):
     a_asset, hw, mfr = w["asset_a"], w["hardware_model"], w["manufacturer"]
     ids = {
         "/api/assets/": a_asset.pk,
+        "/api/audits/": w["audit_a"].pk,
         "/api/connector-sources/": w["connector_source"].pk,
         "/api/connector-pulls/": w["pull"].pk,
         "/api/enefg-exemptions/": w["exemption_a"].pk,
@@ -139,6 +140,9 @@ def _request(w, method, path):
             "occurred_at": "2025-02-01T10:00:00Z",
             "workload": "training",
         },
+        ("POST", "/api/audits/"): {"site": "PAR1", "room": "Hall 1"},
+        ("POST", "/api/audits/{id}/scan/"): {"tag": "PAR1-GPU-1"},
+        ("POST", "/api/audits/{id}/close/"): {},
         ("POST", "/api/exports/"): {"kind": "ewaste", "year": 2025, "sites": ["PAR1"]},
         ("POST", "/api/saved-reports/"): {
             "name": "New",
@@ -288,6 +292,7 @@ def _admin_url(w, name):
         "connectors_modelmapping": lambda: w["model_mapping"].pk,
         "registry_webhooksubscription": lambda: w["webhook"].pk,
         "registry_webhookdelivery": lambda: w["webhook_delivery"].pk,
+        "registry_audit": lambda: w["audit_a"].pk,
     }
     if name == "view_on_site":
         return reverse("admin:view_on_site", args=[1, w["asset_a"].pk])
@@ -302,7 +307,7 @@ def _admin_url(w, name):
             view = name[len(prefix) + 1 :]
             if view in (
                 "change", "delete", "history", "record_event", "readings", "label",
-                "install_parts", "remove_parts",
+                "install_parts", "remove_parts", "scan", "report",
             ):  # fmt: skip
                 return reverse(f"admin:{name}", args=[pk()])
             if view == "simple_history":

@@ -5,6 +5,7 @@ from rest_framework import serializers
 from circulus.api import ValidatedModelSerializer, int_bounds
 from circulus.filters import QuerySerializer
 from hardware.models import HardwareModel
+from registry import audits
 from registry.lifecycle import EventKind, State, Workload
 from registry.models import Asset, LifecycleEvent, Site
 
@@ -26,6 +27,12 @@ class AssetSerializer(serializers.ModelSerializer):
         max_digits=9, decimal_places=3, read_only=True, allow_null=True
     )
     workload = serializers.ChoiceField(Workload.choices, read_only=True, allow_blank=True)
+    last_seen_at = serializers.SerializerMethodField(
+        help_text="When a closed audit last saw the unit (blank: never)."
+    )
+    last_seen_where = serializers.SerializerMethodField(
+        help_text='Where it was seen then, e.g. "PAR1, room Hall 1, rack R07".'
+    )
 
     class Meta:
         model = Asset
@@ -56,6 +63,8 @@ class AssetSerializer(serializers.ModelSerializer):
             "notes",
             "created_at",
             "updated_at",
+            "last_seen_at",
+            "last_seen_where",
         )
         read_only_fields = (
             "data_bearing",
@@ -69,6 +78,14 @@ class AssetSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         )
+
+    def get_last_seen_at(self, asset) -> dt.datetime | None:
+        seen = audits.last_seen(asset)
+        return serializers.DateTimeField().to_representation(seen.at) if seen else None
+
+    def get_last_seen_where(self, asset) -> str | None:
+        seen = audits.last_seen(asset)
+        return seen.where if seen else None
 
 
 class AssetUpdateSerializer(ValidatedModelSerializer):

@@ -1,6 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
+from registry.api.audits import AuditViewSet
 from registry.api.views import (
     AssetViewSet,
     CircularityView,
@@ -12,6 +13,7 @@ router = DefaultRouter()
 router.register("sites", SiteViewSet, basename="site")
 router.register("assets", AssetViewSet, basename="asset")
 router.register("lifecycle-events", LifecycleEventViewSet, basename="lifecycleevent")
+router.register("audits", AuditViewSet, basename="audit")
 urlpatterns = [
     path("circularity/", CircularityView.as_view(), name="circularity"),
     *router.urls,

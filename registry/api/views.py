@@ -14,7 +14,7 @@ from rest_framework.views import APIView
 from circulus.api import ProtectedDestroyMixin
 from circulus.filters import QuerySerializer
 from circulus.pagination import StrictPageSize
-from registry import labels, selectors, services
+from registry import audits, labels, selectors, services
 from registry import permissions as policy
 from registry.api.filters import AssetFilter, EventFilter
 from registry.api.idempotency import idempotent
@@ -28,6 +28,7 @@ from registry.api.serializers import (
     HistoryEntrySerializer,
     SiteSerializer,
 )
+from registry.lifecycle import NOT_BY_HAND
 from registry.models import Asset, LifecycleEvent, Site
 
 
@@ -119,6 +120,9 @@ class AssetViewSet(
         if self.action in ("update", "partial_update"):
             return AssetUpdateSerializer
         return AssetSerializer
+
+    def get_queryset(self):
+        return audits.with_last_seen(super().get_queryset())
 
     def perform_update(self, serializer):
         if not policy.can_write_at(self.request.user, serializer.instance.site):
@@ -239,6 +243,8 @@ class AssetViewSet(
         data = EventCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         kind = data.validated_data["kind"]
+        if kind in NOT_BY_HAND:
+            raise ValidationError({"kind": [f"'{kind}' is recorded by closing an audit"]})
         if not policy.can_record(request.user, kind, asset.site):
             raise PermissionDenied(f"You may not record '{kind}' for assets at {asset.site.code}.")
         try:
