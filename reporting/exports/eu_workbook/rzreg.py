@@ -225,11 +225,11 @@ def rzreg_readme(data: dict) -> list[Table]:
 def rzreg_sheet(data: dict) -> list[Table]:
     columns = [
         Column("DC_ID"),
-        Column("Anlage 3"),
-        Column("Datenpunkt", width=50),
-        Column("Data point", width=50),
+        Column("Anlage 3", width=16),
+        Column("Datenpunkt", width=34),
+        Column("Data point", width=34),
         Column("Wert / Value", NUMBER),
-        Column("Text"),
+        Column("Text", width=26),
         Column("Einheit / Unit"),
         Column("Quality"),
     ]
