@@ -45,10 +45,22 @@ TEXT, NUMBER, INTEGER, DATE, DATETIME, BOOL = (
 )
 
 
+@dataclass(frozen=True)
+class Shown:
+    """A number with the format a spreadsheet shows it in, for a column whose rows hold
+    different quantities (a register's values in kWh, %, °C): the cell keeps the full value,
+    the page shows it rounded. CSV and JSON carry the full value."""
+
+    value: Decimal | int | float
+    num_format: str
+
+
 def csv_value(value: Any) -> str:
     """One CSV cell. Blank for None; numbers plain; dates ISO; text neutralised."""
     if value is None:
         return ""
+    if isinstance(value, Shown):
+        return csv_value(value.value)
     if isinstance(value, bool):
         return "Y" if value else "N"
     if isinstance(value, Decimal):
@@ -164,7 +176,11 @@ def write_value(ws, row: int, col: int, value: Any, fmt=None, formats: Formats |
     """Write any value by its type. Text is always a string cell, never a formula."""
     if value is None:
         return
-    if isinstance(value, bool):
+    if isinstance(value, Shown):
+        if formats is not None:
+            fmt = formats.get(NUMBER, value.num_format)
+        write_value(ws, row, col, value.value, fmt, formats)
+    elif isinstance(value, bool):
         ws.write_boolean(row, col, value, fmt)
     elif isinstance(value, Decimal):
         if value.is_finite():
@@ -212,10 +228,16 @@ class Table:
 
 
 def write_table(
-    ws, formats: Formats, table: Table, first_row: int = 0, widths: dict[int, float] | None = None
+    ws,
+    formats: Formats,
+    table: Table,
+    first_row: int = 0,
+    widths: dict[int, float] | None = None,
+    span: int | None = None,
 ) -> int:
     """Write `table` at `first_row` (`widths`: the sheet's column widths, by default the
-    table's own); returns the next free row.
+    table's own; `span`: how many columns a title or note spans, by default all, see
+    `first_page_columns`); returns the next free row.
 
     Spreadsheets do not all grow a row for wrapped text (LibreOffice keeps the default height
     and prints the second line across the next row), so every row is set to the height its
@@ -223,7 +245,7 @@ def write_table(
     the last column would widen the printed sheet by its length."""
     widths = widths if widths is not None else column_widths([table])
     row = first_row
-    last = max(len(widths), 1) - 1
+    last = max(min(span or len(widths), len(widths)), 1) - 1
     if table.title:
         _spanned(ws, row, last, table.title, formats.get("title"), widths, title=True)
         row += 1
@@ -297,6 +319,8 @@ def shown(value: Any, column: Column) -> str:
     """About the text a spreadsheet shows for `value` in `column` (to size the column)."""
     if value is None:
         return ""
+    if isinstance(value, Shown):
+        return shown(value.value, Column(column.header, NUMBER, value.num_format))
     if isinstance(value, dt.datetime):
         return "0000-00-00 00:00:00"
     if isinstance(value, dt.date):
@@ -368,6 +392,8 @@ def write_csv_tables(writer, tables: list[Table]) -> None:
 
 def json_value(value: Any) -> Any:
     """JSON twin of a cell: Decimals as strings (exact), dates ISO, None stays null."""
+    if isinstance(value, Shown):
+        value = value.value
     if isinstance(value, Decimal):
         return format(value, "f") if value.is_finite() else None
     if isinstance(value, dt.datetime):
@@ -483,6 +509,29 @@ def page_layout(widths: list[int], height: float, key_columns: int = 1) -> PageL
     return min(options, key=lambda o: (o.pages, -o.scale))
 
 
+def sheet_layout(tables: list[Table], key_columns: int = 1) -> PageLayout:
+    """How a sheet of these tables prints (see `page_layout`)."""
+    widths = column_widths(tables)
+    height = sum(table_height_pt(t, widths) for t in tables)
+    printed = [printed_width_pt(w) for _, w in sorted(widths.items())]
+    return page_layout(printed, height, key_columns)
+
+
+def first_page_columns(tables: list[Table], key_columns: int = 1) -> int:
+    """How many columns the sheet's first page prints: a title or note spans no further, since
+    a spanned text is cut where a page ends."""
+    widths = [printed_width_pt(w) for _, w in sorted(column_widths(tables).items())]
+    layout = sheet_layout(tables, key_columns)
+    if layout.fit:
+        return len(widths)
+    room, used = PAGE_WIDTH_PT * 100 / layout.scale, 0
+    for n, w in enumerate(widths):
+        if used + w > room and n > key_columns:
+            return n
+        used += w
+    return len(widths)
+
+
 def _header_text(text: str) -> str:
     return text.replace("&", "&&")  # `&` starts a header code
 
@@ -507,10 +556,8 @@ def print_setup(
         ws.set_paper(9)  # A4
         ws.set_margins(**MARGIN_IN)
         tables = layouts.get(ws.get_name()) or []
-        widths = column_widths(tables)
-        height = sum(table_height_pt(t, widths) for t in tables)
-        printed = [printed_width_pt(w) for _, w in sorted(widths.items())]
-        layout = page_layout(printed, height, key_columns)
+        printed = column_widths(tables)
+        layout = sheet_layout(tables, key_columns)
         if layout.fit:
             ws.fit_to_pages(1, 0)
         else:

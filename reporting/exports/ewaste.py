@@ -297,6 +297,6 @@ def write_sheet(book, formats, data: dict, name: str = "I_EWaste") -> None:
     ws = book.add_worksheet(name)
     blocks = tables(data)
     widths = cells.set_widths(ws, blocks)
-    row = 0
+    row, span = 0, cells.first_page_columns(blocks)
     for table in blocks:
-        row = cells.write_table(ws, formats, table, row, widths) + 1
+        row = cells.write_table(ws, formats, table, row, widths, span) + 1
