@@ -342,8 +342,9 @@ def auto_width(column: Column, values: list) -> float:
     """A column's width: its own, or enough for its header on a few lines and its values."""
     if column.width:
         return column.width
-    words = column.header.split() or [""]
-    header = max(min(len(column.header) / 3, HEADER_WIDTH), min(max(map(len, words)), HEADER_WIDTH))
+    # A header wraps onto about three lines, its longest word whole (bold capitals are wide).
+    longest = max(len(word) for word in [*column.header.split(), ""]) * 1.2 + 1
+    header = max(min(len(column.header) / 3, HEADER_WIDTH), min(longest, HEADER_WIDTH))
     texts = [shown(v, column) for v in values]
     if column.kind == TEXT:
         value = min(max((len(t) for t in texts), default=0) / CHARS_PER_UNIT, TEXT_WIDTH)

@@ -199,7 +199,7 @@ def metals_table(data: dict) -> Table:
         Column("Units with a reported figure", INTEGER),
         Column("Expected on those units [g]", NUMBER, "0.0000"),
         Column("Gap: reported − expected [g]", NUMBER, "0.0000"),
-        Column("Yield basis", TEXT, width=100),
+        Column("Yield basis", TEXT, width=84),
     ]
     rows = []
     for s in data["scopes"]:
