@@ -162,6 +162,10 @@ class HardwareModelAdmin(CatalogueAdmin, SimpleHistoryAdmin):
     prepopulated_fields = {"slug": ("name",)}
     inlines = [FigureSourceInline]
     readonly_fields = ("figures_and_sources",)
+
+    class Media:
+        css = {"all": ("hardware/admin.css",)}  # the form fits 1,366 px
+
     fieldsets = (
         (
             None,

@@ -293,9 +293,14 @@ def write_xlsx(queryset, target, progress: Callable[[int], None] | None = None) 
     formats = cells.Formats(book)
     ws = book.add_worksheet("Assets")
     columns = [c for c, _ in COLUMNS]
-    cells.set_widths(ws, [cells.Table(columns, [])])
+    layout = [cells.Table(columns, [])]
+    cells.set_widths(ws, layout)
     ws.freeze_panes(1, 0)
     header = formats.get("header")
+    heading = cells.wrapped_height(
+        HEADERS, [c.width for c in columns], cells.BOLD_CHARS_PER_UNIT
+    )  # as tall as its wrapped headers, printed or not
+    ws.set_row(0, heading)
     for col, column in enumerate(columns):
         ws.write_string(0, col, column.header, header)
     chunks = export_chunks(queryset)
@@ -306,6 +311,7 @@ def write_xlsx(queryset, target, progress: Callable[[int], None] | None = None) 
     finally:
         if hasattr(chunks, "close"):
             chunks.close()
+    cells.print_setup(book, {"Assets": layout}, scope=f"Asset register · {rows:,} assets")
     book.close()
     return rows
 

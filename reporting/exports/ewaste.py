@@ -154,7 +154,7 @@ def ede_table(data: dict) -> Table:
         Column("kept in use, low estimate [kgCO2e]", NUMBER, "0.0"),
         Column("kept in use, high estimate [kgCO2e]", NUMBER, "0.0"),
         Column("Units kept in use without an embodied figure", INTEGER),
-        Column("Definition", TEXT, width=60, wrap=True),
+        Column("Definition", TEXT, width=60),
     ]
     rows = []
     for s in data["scopes"]:
@@ -199,7 +199,7 @@ def metals_table(data: dict) -> Table:
         Column("Units with a reported figure", INTEGER),
         Column("Expected on those units [g]", NUMBER, "0.0000"),
         Column("Gap: reported − expected [g]", NUMBER, "0.0000"),
-        Column("Yield basis", TEXT, width=60, wrap=True),
+        Column("Yield basis", TEXT, width=84),
     ]
     rows = []
     for s in data["scopes"]:
@@ -282,9 +282,9 @@ def write_workbook(codes: list[str] | None, year: int, target) -> dict:
     for name, table in zip(SHEETS, tables(data), strict=True):
         ws = book.add_worksheet(name)
         table.title = None
-        cells.set_widths(ws, [table])
+        widths = cells.set_widths(ws, [table])
         ws.freeze_panes(1, 0)
-        cells.write_table(ws, formats, table)
+        cells.write_table(ws, formats, table, 0, widths)
         layouts[name] = [table]
     sites = ", ".join(data["sites"]) or "no site"
     cells.print_setup(book, layouts, scope=f"{sites} · {year}")
@@ -296,7 +296,7 @@ def write_sheet(book, formats, data: dict, name: str = "I_EWaste") -> None:
     """The `I_EWaste` sheet of the EU workbook: the report's tables one under another."""
     ws = book.add_worksheet(name)
     blocks = tables(data)
-    cells.set_widths(ws, blocks)
-    row = 0
+    widths = cells.set_widths(ws, blocks)
+    row, span = 0, cells.first_page_columns(blocks)
     for table in blocks:
-        row = cells.write_table(ws, formats, table, row) + 1
+        row = cells.write_table(ws, formats, table, row, widths, span) + 1

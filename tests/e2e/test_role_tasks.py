@@ -8,6 +8,7 @@ Skipped when chromium or playwright is missing, like tests/e2e/test_admin_browse
 """
 
 import datetime as dt
+import importlib
 
 from hardware.models import HardwareKind
 from registry.lifecycle import EventKind
@@ -172,3 +173,39 @@ def test_period_page_leads_with_the_answer_at_1366px(live_server, role_groups, p
     assert "Power usage effectiveness" in page.inner_text("table.indicators")
     page.click(".object-tools button.compute")
     page.wait_for_selector("#compute-progress")
+
+
+def test_catalogue_editor_changes_a_model_without_sideways_scroll(live_server, role_groups, page):  # noqa: F811
+    """The hardware model's change form (fieldsets, the notes and specs boxes, the figure
+    sources' inline table with long citations) fits 1,366 px: it was 1,717 px wide."""
+    from django.contrib.auth.models import Group, Permission
+
+    from hardware.models import Basis, Confidence, FigureSource, Source
+
+    grants = importlib.import_module("hardware.migrations.0004_catalogue_editor").GRANTS
+    editor, _ = Group.objects.get_or_create(name="catalogue-editor")
+    for app_label, codename in grants["catalogue-editor"]:
+        editor.permissions.add(
+            *Permission.objects.filter(content_type__app_label=app_label, codename=codename)
+        )
+    factories.user("editor", group="catalogue-editor", is_staff=True)
+    model = factories.hardware_model("acme-gpu-24")
+    source = Source.objects.create(
+        citation="Acme Corporation, Acme GPU 24 accelerator datasheet, revision 3, power and "
+        "thermal design guide for data-centre deployments (2024)",
+        url="https://example.com/datasheets/acme-gpu-24/revision-3/power-and-thermal.pdf",
+    )
+    for field in ("tdp_w", "memory_gb", "mass_kg"):
+        FigureSource.objects.create(
+            hardware_model=model,
+            field=field,
+            source=source,
+            basis=Basis.DECLARED,
+            confidence=Confidence.CONFIRMED,
+            note="Read from table 4 of the datasheet, the board's maximum sustained power",
+        )
+    sign_in(page, live_server.url, "editor")
+    page.goto(f"{live_server.url}/admin/hardware/hardwaremodel/{model.pk}/change/")
+    page.wait_for_selector("#figure_sources-group")
+    shot(page, "34-hardware-model-editor")
+    no_sideways_scroll(page)

@@ -205,6 +205,11 @@ B_LAYOUT = [
 ]
 
 
+# How Annex II values of each unit are shown: rounded on the page, full value in the cell.
+SHOWN_AS = {"kWh": "#,##0", "m2": "#,##0", "degree-days": "#,##0", "kW": "#,##0.0",
+            "m3": "#,##0.0", "°C": "0.0"}  # fmt: skip
+
+
 def sheet_b(data: dict) -> list[Table]:
     columns = [
         Column("DC_ID"),
@@ -215,7 +220,8 @@ def sheet_b(data: dict) -> list[Table]:
     ]
     for symbol, extra in B_LAYOUT:
         if symbol:
-            columns.append(Column(header(symbol), NUMBER))
+            unit = ind.ALL_SYMBOLS[symbol][1]
+            columns.append(Column(header(symbol), NUMBER, SHOWN_AS.get(unit)))
         else:
             kind = INTEGER if extra[1] == "wue_category" else TEXT
             columns.append(Column(extra[0], kind))

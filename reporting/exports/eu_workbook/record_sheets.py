@@ -54,7 +54,7 @@ def findings_table(data: dict, title: str, only_compliance: bool = False) -> Tab
             Column("Rule"),
             Column("Severity"),
             Column("Fields"),
-            Column("Message", width=80),
+            Column("Message", width=50),
             Column("Legal reference"),
             Column("Applies from", DATE),
         ],
@@ -196,7 +196,7 @@ def sheet_monthly(data: dict) -> list[Table]:
     tables = [Table(MONTHLY_COLUMNS, rows)]
     notes = _no_monthly_notes(data)
     if notes:
-        tables.append(Table([Column("Note", width=100)], [[n] for n in notes]))
+        tables.append(Table([Column("Note")], [[n] for n in notes], note=True))
     return tables
 
 

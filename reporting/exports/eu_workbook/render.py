@@ -59,12 +59,12 @@ def write_xlsx(data: dict, target, progress=_noop) -> None:
     built = sheets(data)
     for i, (name, tables) in enumerate(built):
         ws = book.add_worksheet(name)
-        cells.set_widths(ws, tables)
+        widths = cells.set_widths(ws, tables)
         if len(tables) == 1 and not tables[0].title:
             ws.freeze_panes(1, 1 if name != "00_README" else 0)
-        row = 0
+        row, span = 0, cells.first_page_columns(tables)
         for table in tables:
-            row = cells.write_table(ws, formats, table, row) + 1
+            row = cells.write_table(ws, formats, table, row, widths, span) + 1
         if name == "Monthly" and any(has_readings(s) for s in data["sites"]):
             _charts(book, ws, data, below_row=row, tables=tables)
         progress(30 + 60 * (i + 1) / len(built))

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 from reporting import enefg
 from reporting import indicators as ind
-from reporting.exports.cells import NUMBER, Column, Table
+from reporting.exports.cells import NUMBER, Column, Shown, Table
 from reporting.exports.eu_workbook.annex_sheets import dictionary_rule, schemas_text
 from reporting.exports.eu_workbook.record_sheets import findings_table
 from reporting.exports.eu_workbook.terms import RZREG, MissingInputs
@@ -222,14 +222,20 @@ def rzreg_readme(data: dict) -> list[Table]:
     ]
 
 
+# How a value of each unit is shown (the cell keeps the full value, as the register may take it):
+# energy, power and area in whole units, temperatures and shares to 0.1, ratios to 2 decimals.
+SHOWN_AS = {"kWh": "#,##0", "kWh/a": "#,##0", "kW": "#,##0", "m²": "#,##0", "°C": "0.0",
+            "%": "0.0", "PB": "#,##0.0##", "L/kWh": "0.00", "": "0.00"}  # fmt: skip
+
+
 def rzreg_sheet(data: dict) -> list[Table]:
     columns = [
         Column("DC_ID"),
-        Column("Anlage 3"),
-        Column("Datenpunkt", width=50),
-        Column("Data point", width=50),
+        Column("Anlage 3", width=16),
+        Column("Datenpunkt", width=34),
+        Column("Data point", width=34),
         Column("Wert / Value", NUMBER),
-        Column("Text"),
+        Column("Text", width=26),
         Column("Einheit / Unit"),
         Column("Quality"),
     ]
@@ -237,7 +243,7 @@ def rzreg_sheet(data: dict) -> list[Table]:
     for s in data["sites"]:
         for item, german, english, unit, read in DATA_POINTS:
             value = read(s)
-            number = value if isinstance(value, Decimal) else None
+            number = Shown(value, SHOWN_AS[unit]) if isinstance(value, Decimal) else None
             text = None if number is not None or value is None else str(value)
             source = s["inputs"].get(ANLAGE_3_INPUT.get(english, "")) or {}
             rows.append(
