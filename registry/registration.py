@@ -15,6 +15,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.utils import timezone
 
+from circulus import bounds
 from registry.lifecycle import MOVES, EventKind, State, date_out_of_bounds
 from registry.models import ZERO_MASS, Asset
 
@@ -61,7 +62,7 @@ def new_asset(
     `fields` are the Asset's own values by name, `details` the first ledger row's; refusals are
     keyed by those names (`to_state` and `occurred_at` for the row itself). A purchase's moment,
     when not given, is the start of the purchase day at the site (the ledger wants a moment, not
-    a day), or now if that lies ahead.
+    a day: `purchase_moment`).
     """
     errors: dict[str, list[str]] = {}
 
@@ -83,9 +84,11 @@ def new_asset(
             refuse(name, problem)
     mass = out.get("measured_mass_kg")
     if mass is not None:
-        out["measured_mass_kg"] = mass = _decimal(mass, "measured_mass_kg", refuse)
+        mass = _decimal(mass, "measured_mass_kg", refuse)
         if mass is not None and mass == 0:
             refuse("measured_mass_kg", ZERO_MASS)
+        elif mass is not None:
+            out["measured_mass_kg"] = mass.quantize(Decimal("0.001"))  # "21.1250" is 21.125
     # As the ledger keeps it: from the model at purchase, or the operator says so; never cleared.
     out["data_bearing"] = bool(out.get("data_bearing")) or model_holds_data
 
@@ -103,7 +106,7 @@ def new_asset(
         if first_kind != EventKind.PURCHASED:
             refuse("occurred_at", "required")
         elif "purchase_date" not in errors:  # refused already if missing or out of bounds
-            occurred_at = min(purchase_moment(out["purchase_date"], time_zone), timezone.now())
+            occurred_at = purchase_moment(out["purchase_date"], time_zone)
     elif timezone.is_naive(occurred_at):
         refuse("occurred_at", "needs a time zone (e.g. 2025-03-01T10:00:00+01:00)")
     elif problem := date_out_of_bounds(occurred_at):
@@ -116,8 +119,10 @@ def new_asset(
 
 
 def purchase_moment(day: dt.date, time_zone: str) -> dt.datetime:
-    """The start of `day` at a site in `time_zone`."""
-    return dt.datetime.combine(day, dt.time(0), tzinfo=zoneinfo.ZoneInfo(time_zone))
+    """The start of `day` at a site in `time_zone`, within the ledger's bounds: not ahead of now
+    (today, west of UTC), not before the floor's first instant (its first day, east of UTC)."""
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=zoneinfo.ZoneInfo(time_zone))
+    return min(max(start, bounds.earliest()), timezone.now())
 
 
 def _purchase(details: dict, refuse) -> dict:
