@@ -207,7 +207,7 @@ def _through_import(values: dict, tmp_path, actor=None):
         return stored, None
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck))
 @given(values=ROWS)
 def test_a_row_stores_the_same_asset_and_ledger_row_through_either_door(world, tmp_path, values):
     direct, refused_fields = _through_create_asset(values)
