@@ -10,9 +10,9 @@ import time
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.db import connection
 from rest_framework.test import APIClient
 
+from benchmarks import fleet
 from benchmarks.harness import vendor
 from hardware.models import HardwareModel
 from registry.lifecycle import State
@@ -22,56 +22,31 @@ STATES = [State.IN_STOCK, State.IN_SERVICE, State.AWAITING_DISPOSITION, State.RE
 
 
 def populate(n: int) -> None:
-    """n assets spread over 10 sites, all catalogue models and four states (no ledger rows:
-    the list endpoint does not read them)."""
-    sites = [
+    """n assets spread over 10 sites, all catalogue models and four states, made through the
+    product's writers with their ledgers (benchmarks/fleet.py)."""
+    codes = [f"B{i:02d}" for i in range(10)]
+    for code in codes:
         Site.objects.get_or_create(
-            code=f"B{i:02d}",
-            defaults={"name": f"Bench {i}", "country": "FR", "time_zone": "Europe/Paris"},
-        )[0].pk
-        for i in range(10)
-    ]
-    models = list(HardwareModel.objects.values_list("pk", flat=True))
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                """
-                INSERT INTO registry_asset (asset_tag, serial_number, hardware_model_id, site_id,
-                    room, rack, owner, currency, supplier, state, workload, notes, created_at,
-                    updated_at, data_bearing)
-                SELECT 'BA-' || g, 'S' || g, (%s::bigint[])[1 + g %% %s],
-                       (%s::bigint[])[1 + (g / 7) %% %s], '', 'R' || (g %% 40), '', 'EUR', 'x',
-                       (%s::text[])[1 + (g / 3) %% 4], '', '', now(), now(), false
-                FROM generate_series(1, %s) AS g
-                """,
-                [models, len(models), sites, len(sites), [str(s) for s in STATES], n],
-            )
-            cursor.execute("ANALYZE registry_asset")
-        return
-    batch = []
-    for g in range(1, n + 1):
-        batch.append(
-            Asset(
-                asset_tag=f"BA-{g}",
-                serial_number=f"S{g}",
-                hardware_model_id=models[g % len(models)],
-                site_id=sites[(g // 7) % len(sites)],
-                rack=f"R{g % 40}",
-                state=STATES[(g // 3) % 4],
-            )
+            code=code,
+            defaults={"name": f"Bench {code}", "country": "FR", "time_zone": "Europe/Paris"},
         )
-        if len(batch) == 5000:
-            Asset.objects.bulk_create(batch)
-            batch = []
-    Asset.objects.bulk_create(batch)
+    models = list(HardwareModel.objects.order_by("pk").values_list("slug", flat=True))
+    fleet.register(
+        {
+            "asset_tag": f"BA-{g}",
+            "serial_number": f"S{g}",
+            "hardware_model": models[g % len(models)],
+            "site": codes[(g // 7) % len(codes)],
+            "rack": f"R{g % 40}",
+        }
+        for g in range(1, n + 1)
+    )
+    fleet.live({f"BA-{g}": STATES[(g // 3) % 4] for g in range(1, n + 1)})
+    fleet.analyse()
 
 
 def clear() -> None:
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("TRUNCATE registry_asset CASCADE")
-        else:
-            Asset.objects.filter(asset_tag__startswith="BA-").delete()
+    fleet.wipe()
 
 
 def run(quick: bool) -> dict:

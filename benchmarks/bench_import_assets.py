@@ -13,15 +13,13 @@ database with no pending writes of the other side's run. The two sides alternate
 first, and each side's best of `repeat` runs (3 quick, 2 full) is compared.
 """
 
-import contextlib
 import csv
 import datetime as dt
 import tempfile
 from decimal import Decimal
 from pathlib import Path
 
-from django.db import DatabaseError, connection, transaction
-
+from benchmarks import fleet
 from benchmarks.harness import timed, vendor
 from hardware.models import HardwareModel
 from registry.importing import BATCH, import_assets
@@ -52,29 +50,6 @@ def _rows(n: int, models: list[str], sites: list[str]) -> list[dict]:
         }
         for i in range(n)
     ]
-
-
-def _wipe() -> None:
-    # The ledger refuses DELETE (trigger + queryset); the benchmark database is throwaway, so
-    # clear it below the ORM with the trigger out of the way, inside one transaction.
-    tables = ["registry_lifecycleevent", "registry_historicalasset", "registry_asset"]
-    with transaction.atomic(), connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-        else:
-            cursor.execute("DROP TRIGGER IF EXISTS registry_ledger_no_delete")
-            for table in tables:
-                cursor.execute(f"DELETE FROM {table}")  # noqa: S608 - constant names
-            cursor.execute(
-                "CREATE TRIGGER registry_ledger_no_delete BEFORE DELETE ON registry_lifecycleevent "
-                "BEGIN SELECT RAISE(ABORT, 'lifecycle ledger is append-only'); END;"
-            )
-    with connection.cursor() as cursor:
-        for table in tables:
-            cursor.execute(f"ANALYZE {table}")
-        if connection.vendor == "postgresql":
-            with contextlib.suppress(DatabaseError):  # needs superuser or pg_checkpoint
-                cursor.execute("CHECKPOINT")
 
 
 def run(quick: bool) -> dict:
@@ -130,9 +105,9 @@ def run(quick: bool) -> dict:
         best = {bare: float("inf"), imported: float("inf")}
         for i in range(repeat):
             for side in (bare, imported) if i % 2 == 0 else (imported, bare):
-                _wipe()
+                fleet.wipe()
                 best[side] = min(best[side], timed(side)[0])
-        _wipe()
+        fleet.wipe()
     bare_s, import_s = best[bare], best[imported]
 
     ratio = import_s / bare_s

@@ -5,8 +5,10 @@ reuse-candidate endpoint sustains ≥ 0.5× the req/s of the plain DRF list endp
 table, with ≤ 2× its p99, at 16 connections against 2 gunicorn workers, in the same run, on every
 shape: a bulk import with a few thousand in service, loose GPUs in stock across many sites, GPUs
 inside servers, and a fleet of mostly non-accelerators. Quick mode: 20,000 assets per shape, 3 s
-per endpoint. Assets are generated in SQL (INSERT … SELECT generate_series); no ledger rows are
-written, neither endpoint reads them.
+per endpoint. Fleets are made through the product's writers, ledger rows and all
+(benchmarks/fleet.py): the bulk importer, then each life story recorded once by the ledger's
+writer and copied to the assets that share it; servers get their GPUs installed and their
+stories recorded by the writer itself.
 """
 
 import os
@@ -24,6 +26,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import connection
 
+from benchmarks import fleet
 from benchmarks.harness import vendor
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,110 +41,89 @@ OTHER_STATES = ["in-service"] * 6 + ["in-stock", "awaiting-disposition", "sold",
 GPU_SERVER = "nvidia-dgx-a100"
 REUSE_PARAMS = "model=llama-3-8b&precision=int8&context=8192&concurrency=4&engine=vllm"
 LIST_QUERY = "state=in-service&site=PAR1"  # 50 rows per page: a real page, not an empty one
-COLS = (
-    "asset_tag, hardware_model_id, site_id, parent_id, state, "
-    "serial_number, room, rack, owner, currency, supplier, workload, notes, created_at, "
-    "updated_at, data_bearing"
-)
-COMMON = "'', '', '', '', '', '', '', now(), now(), false"  # room … notes, times, data
+# A server with components is not sold whole (they are removed first): sold servers are in
+# service here, and their GPUs with them.
+SERVER_STATES = [s if s != "sold" else "in-service" for s in GPU_STATES]
 
 
-def _ids(kind_filter: str) -> list[int]:
+def _slugs(kind_filter: str) -> list[str]:
     with connection.cursor() as cur:
-        cur.execute(f"SELECT id FROM hardware_hardwaremodel WHERE {kind_filter} ORDER BY id")  # noqa: S608
+        cur.execute(f"SELECT slug FROM hardware_hardwaremodel WHERE {kind_filter} ORDER BY id")  # noqa: S608
         return [r[0] for r in cur.fetchall()]
 
 
-def _sites(n: int) -> list[int]:
+def _sites(n: int) -> list[str]:
     from registry.models import Site
 
     codes = BASE_SITES + [(f"S{i:03d}", "DE") for i in range(n - len(BASE_SITES))]
-    return [
+    for code, cc in codes[:n]:
         Site.objects.get_or_create(
             code=code, defaults={"name": code, "country": cc, "time_zone": "Europe/Paris"}
-        )[0].id
-        for code, cc in codes[:n]
-    ]
+        )
+    return [code for code, _ in codes[:n]]
+
+
+def _make(rows: list[tuple[str, str, str, str]]) -> None:
+    """(tag, model slug, site code, final state) rows through the product's writers."""
+    fleet.register({"asset_tag": t, "hardware_model": m, "site": s} for t, m, s, _ in rows)
+    fleet.live({tag: state for tag, _, _, state in rows})
 
 
 def populate_servers(n_assets: int) -> dict:
-    """GPUs inside servers: 10 % accelerators (60 % of them in 8-GPU servers), mixed states."""
-    site_ids = _sites(len(BASE_SITES))
-    gpus = _ids("kind = 'accelerator'")
-    others = _ids("kind NOT IN ('accelerator')")
-    server = _ids(f"slug = '{GPU_SERVER}'")[0]
+    """GPUs inside servers: 10 % accelerators (60 % of them in 8-GPU servers), mixed states;
+    installed GPUs are in their server's state (the writer takes them along)."""
+    sites = _sites(len(BASE_SITES))
+    gpus, others = _slugs("kind = 'accelerator'"), _slugs("kind NOT IN ('accelerator')")
     n_gpu = n_assets // 10
     n_servers = (n_gpu * 6 // 10) // 8
     n_installed = n_servers * 8
     n_loose = n_gpu - n_installed
     n_other = n_assets - n_gpu - n_servers
-    common = "'', '', '', '', '', '', '', now(), now(), false"  # room … notes, times, data
-    cols = (
-        "asset_tag, hardware_model_id, site_id, parent_id, state, "
-        "serial_number, room, rack, owner, currency, supplier, workload, notes, created_at, "
-        "updated_at, data_bearing"
+    ng, no, ns = len(gpus), len(others), len(sites)
+    servers = [f"BS-{g}" for g in range(1, n_servers + 1)]
+    fleet.register(
+        {"asset_tag": tag, "hardware_model": GPU_SERVER, "site": sites[g % len(sites)]}
+        for g, tag in enumerate(servers, start=1)
     )
-    sql = [
-        (
-            f"INSERT INTO registry_asset ({cols}) SELECT 'BS-' || g, %(server)s, "
-            "(%(sites)s::bigint[])[1 + mod(g, %(ns)s)], NULL, "
-            f"(%(gstates)s::text[])[1 + mod(g * 7, 10)], '', {common} "
-            "FROM generate_series(1, %(n_servers)s) g",
-        ),
-        (
-            f"INSERT INTO registry_asset ({cols}) SELECT 'BG-' || g, "
-            "(%(gpus)s::bigint[])[1 + mod((g - 1) / 8, %(ng)s)], s.site_id, s.id, "
-            "CASE WHEN mod(g, 5) = 0 THEN (%(gstates)s::text[])[1 + mod(g * 3, 10)] "
-            f"ELSE s.state END, '', {common} "
-            "FROM generate_series(1, %(n_installed)s) g "
-            "JOIN registry_asset s ON s.asset_tag = 'BS-' || ((g - 1) / 8 + 1)",
-        ),
-        (
-            f"INSERT INTO registry_asset ({cols}) SELECT 'BL-' || g, "
-            "(%(gpus)s::bigint[])[1 + mod(g * 13, %(ng)s)], "
-            "(%(sites)s::bigint[])[1 + mod(g, %(ns)s)], NULL, "
-            f"(%(gstates)s::text[])[1 + mod(g * 3, 10)], '', {common} "
-            "FROM generate_series(1, %(n_loose)s) g",
-        ),
-        (
-            f"INSERT INTO registry_asset ({cols}) SELECT 'BO-' || g, "
-            "(%(others)s::bigint[])[1 + mod(g * 7, %(no)s)], "
-            "(%(sites)s::bigint[])[1 + mod(g, %(ns)s)], NULL, "
-            f"(%(ostates)s::text[])[1 + mod(g * 3, 10)], '', {common} "
-            "FROM generate_series(1, %(n_other)s) g",
-        ),
-    ]
-    params = {
-        "server": server,
-        "sites": site_ids,
-        "ns": len(site_ids),
-        "gpus": gpus,
-        "ng": len(gpus),
-        "others": others,
-        "no": len(others),
-        "gstates": GPU_STATES,
-        "ostates": OTHER_STATES,
-        "n_servers": n_servers,
-        "n_installed": n_installed,
-        "n_loose": n_loose,
-        "n_other": n_other,
-    }
+    fleet.register(
+        {
+            "asset_tag": f"BG-{g}",
+            "hardware_model": gpus[((g - 1) // 8) % len(gpus)],
+            "site": sites[((g - 1) // 8 + 1) % len(sites)],  # its server's site
+        }
+        for g in range(1, n_installed + 1)
+    )
+    fleet.assemble(
+        {tag: [f"BG-{8 * (k - 1) + j}" for j in range(1, 9)] for k, tag in enumerate(servers, 1)},
+        {tag: SERVER_STATES[(g * 7) % 10] for g, tag in enumerate(servers, start=1)},
+    )
+    _make(
+        [
+            (f"BL-{g}", gpus[(g * 13) % ng], sites[g % ns], GPU_STATES[(g * 3) % 10])
+            for g in range(1, n_loose + 1)
+        ]
+        + [
+            (
+                f"BO-{g}",
+                others[(g * 7) % no],
+                sites[g % len(sites)],
+                OTHER_STATES[(g * 3) % 10],
+            )
+            for g in range(1, n_other + 1)
+        ]
+    )
+    return _finish() | {"gpu_servers": n_servers}
+
+
+def _finish() -> dict:
     with connection.cursor() as cur:
-        for (statement,) in sql:
-            cur.execute(statement, params)
-    return _finish(gpus) | {"gpu_servers": n_servers}
-
-
-def _insert(sql: str, params: dict) -> None:
-    with connection.cursor() as cur:
-        cur.execute(sql, params)
-
-
-def _finish(gpus: list[int]) -> dict:
-    with connection.cursor() as cur:
-        cur.execute("VACUUM ANALYZE registry_asset")
-        cur.execute("SELECT count(*), count(*) FILTER (WHERE hardware_model_id = ANY(%s)) "
-                    "FROM registry_asset", [gpus])  # fmt: skip
+        # VACUUM (the visibility map, for index-only scans) runs outside a transaction only.
+        verb = "ANALYZE" if connection.in_atomic_block else "VACUUM ANALYZE"
+        cur.execute(f"{verb} registry_asset")
+        cur.execute(f"{verb} registry_lifecycleevent")
+        cur.execute("SELECT count(*), count(*) FILTER (WHERE m.kind = 'accelerator') "
+                    "FROM registry_asset a JOIN hardware_hardwaremodel m "
+                    "ON m.id = a.hardware_model_id")  # fmt: skip
         total, accelerators = cur.fetchone()
     return {"assets": total, "accelerators": accelerators}
 
@@ -149,17 +131,19 @@ def _finish(gpus: list[int]) -> dict:
 def populate_bulk_import(n_assets: int) -> dict:
     """One bulk import at PAR1: 30 % loose accelerators, nearly all in stock; 3 % in service."""
     site = _sites(1)[0]
-    gpus, others = _ids("kind = 'accelerator'"), _ids("kind NOT IN ('accelerator')")
-    _insert(
-        f"INSERT INTO registry_asset ({COLS}) SELECT 'BI-' || g, "
-        "CASE WHEN mod(g, 10) < 3 THEN (%(gpus)s::bigint[])[1 + mod(g * 7, %(ng)s)] "
-        "ELSE (%(others)s::bigint[])[1 + mod(g * 7, %(no)s)] END, %(site)s, NULL, "
-        f"CASE WHEN mod(g, 33) = 0 THEN 'in-service' ELSE 'in-stock' END, '', {COMMON} "
-        "FROM generate_series(1, %(n)s) g",
-        {"gpus": gpus, "ng": len(gpus), "others": others, "no": len(others), "site": site,
-         "n": n_assets},
-    )  # fmt: skip
-    return _finish(gpus)
+    gpus, others = _slugs("kind = 'accelerator'"), _slugs("kind NOT IN ('accelerator')")
+    _make(
+        [
+            (
+                f"BI-{g}",
+                gpus[(g * 7) % len(gpus)] if g % 10 < 3 else others[(g * 7) % len(others)],
+                site,
+                "in-service" if g % 33 == 0 else "in-stock",
+            )
+            for g in range(1, n_assets + 1)
+        ]
+    )
+    return _finish()
 
 
 def populate_loose_many_sites(n_assets: int) -> dict:
@@ -170,37 +154,39 @@ def populate_loose_many_sites(n_assets: int) -> dict:
     baseline's PAR1 in-service page is full (drawn from g alone, PAR1 held only in-stock GPUs of
     two models and the baseline was an empty page)."""
     sites = _sites(200)
-    gpus, others = _ids("kind = 'accelerator'"), _ids("kind NOT IN ('accelerator')")
-    _insert(
-        f"INSERT INTO registry_asset ({COLS}) SELECT 'BL-' || g, "
-        "CASE WHEN mod(g / %(ns)s, 10) < 4 "
-        "THEN (%(gpus)s::bigint[])[1 + mod(g / %(ns)s / 10 + g, %(ng)s)] "
-        "ELSE (%(others)s::bigint[])[1 + mod(g * 7, %(no)s)] END, "
-        "(%(sites)s::bigint[])[1 + mod(g, %(ns)s)], NULL, "
-        f"(%(states)s::text[])[1 + mod(g / %(ns)s / 10 / %(ng)s + g, 10)], '', {COMMON} "
-        "FROM generate_series(1, %(n)s) g",
-        {"gpus": gpus, "ng": len(gpus), "others": others, "no": len(others), "sites": sites,
-         "ns": len(sites), "states": ["in-stock"] * 6 + ["in-service"] * 3 + ["sold"],
-         "n": n_assets},
-    )  # fmt: skip
-    return _finish(gpus)
+    gpus, others = _slugs("kind = 'accelerator'"), _slugs("kind NOT IN ('accelerator')")
+    ns, ng, no = len(sites), len(gpus), len(others)
+    states = ["in-stock"] * 6 + ["in-service"] * 3 + ["sold"]
+    _make(
+        [
+            (
+                f"BL-{g}",
+                gpus[(g // ns // 10 + g) % ng] if (g // ns) % 10 < 4 else others[(g * 7) % no],
+                sites[g % ns],
+                states[(g // ns // 10 // ng + g) % 10],
+            )
+            for g in range(1, n_assets + 1)
+        ]
+    )
+    return _finish()
 
 
 def populate_mostly_other(n_assets: int) -> dict:
     """Mostly non-accelerators: 1 % loose GPUs among servers, drives, memory, switches."""
     sites = _sites(len(BASE_SITES))
-    gpus, others = _ids("kind = 'accelerator'"), _ids("kind NOT IN ('accelerator')")
-    _insert(
-        f"INSERT INTO registry_asset ({COLS}) SELECT 'BO-' || g, "
-        "CASE WHEN mod(g, 100) = 0 THEN (%(gpus)s::bigint[])[1 + mod(g * 13, %(ng)s)] "
-        "ELSE (%(others)s::bigint[])[1 + mod(g * 7, %(no)s)] END, "
-        "(%(sites)s::bigint[])[1 + mod(g, %(ns)s)], NULL, "
-        f"(%(states)s::text[])[1 + mod(g * 3, 10)], '', {COMMON} "
-        "FROM generate_series(1, %(n)s) g",
-        {"gpus": gpus, "ng": len(gpus), "others": others, "no": len(others), "sites": sites,
-         "ns": len(sites), "states": OTHER_STATES, "n": n_assets},
-    )  # fmt: skip
-    return _finish(gpus)
+    gpus, others = _slugs("kind = 'accelerator'"), _slugs("kind NOT IN ('accelerator')")
+    _make(
+        [
+            (
+                f"BO-{g}",
+                gpus[(g * 13) % len(gpus)] if g % 100 == 0 else others[(g * 7) % len(others)],
+                sites[g % len(sites)],
+                OTHER_STATES[(g * 3) % 10],
+            )
+            for g in range(1, n_assets + 1)
+        ]
+    )
+    return _finish()
 
 
 # name: (populate, reuse query string)
@@ -231,9 +217,7 @@ def add_measurements() -> int:
 
 
 def clear() -> None:
-    with connection.cursor() as cur:
-        cur.execute("DELETE FROM registry_reusemeasurement")
-        cur.execute("DELETE FROM registry_asset")
+    fleet.wipe("registry_reusemeasurement")
 
 
 def _token() -> str:

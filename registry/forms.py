@@ -1,8 +1,6 @@
 """Admin forms for the registry: the add-asset form and the record-event forms built from MOVES."""
 
-import datetime as dt
 import re
-import zoneinfo
 
 from django import forms
 from django.contrib.admin.widgets import AdminDateWidget, AdminSplitDateTime
@@ -125,20 +123,13 @@ class AssetCreateForm(forms.ModelForm):
         if "currency" in details:
             details["currency"] = details["currency"].upper()
         return {
-            "occurred_at": data.get("occurred_at") or self._purchase_moment(),
+            # Blank: the start of the purchase day at the site (`registration.new_asset`).
+            "occurred_at": data.get("occurred_at"),
             "actor": self.actor,
             "to_state": data["initial_state"],
             "details": details,
             **{name: data[name] for name in self._meta.fields if name in data},
         }
-
-    def _purchase_moment(self) -> dt.datetime:
-        """The start of the purchase day at the site (the ledger wants a moment, not a day)."""
-        data = self.cleaned_data
-        site = data.get("site")
-        zone = zoneinfo.ZoneInfo(site.time_zone) if site else timezone.get_current_timezone()
-        day = data.get("purchase_date") or timezone.localdate()
-        return min(dt.datetime.combine(day, dt.time(), tzinfo=zone), timezone.now())
 
     def clean(self):
         data = super().clean()

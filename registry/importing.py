@@ -5,8 +5,9 @@ error, then write everything in one transaction.
 recording 100,000 purchases one `record_event` at a time costs ~10 queries each (lock, last event,
 insert, update, history), so the importer validates in memory against lookups fetched once and
 then bulk-inserts the assets, their history rows and their `purchased` events (COPY on
-PostgreSQL, executemany elsewhere). It writes exactly what `services.create_asset` would: the same
-fields, state and ledger row.
+PostgreSQL, executemany elsewhere). Each row passes the rules of `registration.new_asset`, the
+ones `services.create_asset` applies, and is stored as it would store it: the same fields, state
+and ledger row (tests/registry/test_import_parity.py).
 """
 
 import contextlib
@@ -14,7 +15,6 @@ import csv
 import datetime as dt
 import io
 import json
-import zoneinfo
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -26,8 +26,9 @@ from django.utils import timezone
 from circulus import bounds
 from hardware.models import HardwareModel
 from registry import permissions, webhooks
-from registry.lifecycle import EventKind, State, date_out_of_bounds
-from registry.models import ZERO_MASS, Asset, LifecycleEvent, Site
+from registry.lifecycle import EventKind
+from registry.models import Asset, LifecycleEvent, Site
+from registry.registration import new_asset
 
 BATCH = 5000
 PROGRESS_ROWS = 5000
@@ -63,16 +64,9 @@ ASSET_REQUIRED = (
     "currency",
     "supplier",
 )
-INITIAL_STATES = (State.ORDERED, State.IN_STOCK)
 SITE_COLUMNS = ("code", "name", "country", "time_zone")
-TEXT_LIMITS = {
-    "asset_tag": 50,
-    "serial_number": 100,
-    "room": 50,
-    "rack": 50,
-    "owner": 100,
-    "supplier": 200,
-}
+# The rules' names for a column, where they differ (the purchase's details, the first state).
+COLUMN_OF = {"price": "purchase_price", "to_state": "state"}
 
 
 @dataclass(frozen=True)
@@ -208,26 +202,10 @@ class _Row:
     def error(self, column: str, message: str) -> None:
         self.errors.append(RowError(self.number, column, message, _text(self.raw(column))))
 
-    def text(self, column: str, *, required: bool = False) -> str:
-        value = _text(self.raw(column))
-        if required and not value:
-            self.error(column, "required")
-        limit = TEXT_LIMITS.get(column)
-        if limit and len(value) > limit:
-            self.error(column, f"longer than {limit} characters")
-        return value
+    def text(self, column: str) -> str:
+        return _text(self.raw(column))
 
-    def date(self, column: str, *, required: bool = False) -> dt.date | None:
-        day = self._date(column, required=required)
-        # A warranty's or support's end, or a planned end of life, may lie ahead, within the
-        # registry's bounds (the purchase date is checked against the input window below).
-        problem = day and column != "purchase_date" and date_out_of_bounds(day, planned=True)
-        if problem:
-            self.error(column, problem)
-            return None
-        return day
-
-    def _date(self, column: str, *, required: bool = False) -> dt.date | None:
+    def date(self, column: str) -> dt.date | None:
         value = self.raw(column)
         if isinstance(value, dt.datetime):
             return value.date()
@@ -235,8 +213,6 @@ class _Row:
             return value
         value = _text(value)
         if not value:
-            if required:
-                self.error(column, "required")
             return None
         try:
             return dt.date.fromisoformat(value)
@@ -244,30 +220,15 @@ class _Row:
             self.error(column, f"'{value}' is not a date (YYYY-MM-DD)")
             return None
 
-    def decimal(self, column: str, *, digits: int, places: int, required: bool = False):
+    def decimal(self, column: str) -> Decimal | None:
         value = _text(self.raw(column))
         if not value:
-            if required:
-                self.error(column, "required")
             return None
         try:
-            number = Decimal(value)
+            return Decimal(value)
         except InvalidOperation:
             self.error(column, f"'{value}' is not a number")
             return None
-        if not number.is_finite() or number < 0:
-            self.error(column, "must be a number ≥ 0")
-            return None
-        if -number.as_tuple().exponent > places:
-            rounded = number.quantize(Decimal(1).scaleb(-places))
-            if rounded != number:
-                self.error(column, f"more than {places} decimal places")
-                return None
-            number = rounded
-        if number >= 10 ** (digits - places):
-            self.error(column, "too large")
-            return None
-        return number
 
     def flag(self, column: str) -> bool:
         value = _text(self.raw(column)).lower()
@@ -282,7 +243,7 @@ class _Row:
         value = _text(self.raw(column))
         if not value:
             return None
-        if not value.isdigit() or int(value) > 32767:
+        if not (value.isascii() and value.isdigit()):
             self.error(column, f"'{value}' is not a whole number of rack units")
             return None
         return int(value)
@@ -338,12 +299,14 @@ def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportRep
     writable = (
         None
         if actor is None
-        else {code for code, (pk, _) in sites.items() if permissions.can_write_at(actor, _Pk(pk))}
+        else {
+            code
+            for code, (pk, _) in sites.items()
+            if permissions.can_record(actor, EventKind.PURCHASED, _Pk(pk))
+        }
     )
-    zones: dict[str, zoneinfo.ZoneInfo] = {}
-    today = timezone.now().date()
 
-    parsed = []  # (row number, Asset kwargs, event details, occurred_at)
+    parsed = []  # (row number, Asset fields, event details, occurred_at)
     tags_in_file: dict[str, int] = {}
     serials_in_file: dict[tuple[int, str], int] = {}
     for number, cells in enumerate(rows, start=FIRST_DATA_ROW):
@@ -354,31 +317,20 @@ def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportRep
             progress(report.rows)
         row = _Row(number, cells, index, errors)
         before = len(errors)
-        tag = row.text("asset_tag", required=True)
+        tag = row.text("asset_tag")
         serial = row.text("serial_number")
-        slug = _text(row.raw("hardware_model"))
+        slug = row.text("hardware_model")
         model_id = models.get(slug)
         if model_id is None:
             row.error(
                 "hardware_model", f"no hardware model with slug '{slug}'" if slug else "required"
             )
-        code = _text(row.raw("site"))
+        code = row.text("site")
         site = sites.get(code)
         if site is None:
             row.error("site", f"no site with code '{code}'" if code else "required")
         elif writable is not None and code not in writable:
             row.error("site", f"you may not create assets at site '{code}'")
-        purchase_date = row.date("purchase_date", required=True)
-        if purchase_date and (outside := bounds.date_refusal(purchase_date, today)):
-            row.error("purchase_date", outside)
-        price = row.decimal("purchase_price", digits=12, places=2, required=True)
-        currency = row.text("currency", required=True).upper()
-        if currency and not (len(currency) == 3 and currency.isalpha() and currency.isascii()):
-            row.error("currency", f"'{currency}' is not an ISO 4217 code such as EUR")
-        supplier = row.text("supplier", required=True)
-        state = _text(row.raw("state")) or State.IN_STOCK
-        if state not in INITIAL_STATES:
-            row.error("state", f"'{state}' is not a starting state (ordered or in-stock)")
         fields = {
             "asset_tag": tag,
             "serial_number": serial,
@@ -389,12 +341,29 @@ def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportRep
             "warranty_end": row.date("warranty_end"),
             "support_end": row.date("support_end"),
             "planned_eol": row.date("planned_eol"),
-            "measured_mass_kg": row.decimal("measured_mass_kg", digits=9, places=3),
-            # As `services.create_asset` sets it: from the model, or the operator says so.
-            "data_bearing": row.flag("data_bearing") or model_id in bearing_models,
+            "measured_mass_kg": row.decimal("measured_mass_kg"),
+            "data_bearing": row.flag("data_bearing"),
         }
-        if fields["measured_mass_kg"] == 0:
-            row.error("measured_mass_kg", ZERO_MASS)
+        details = {
+            "supplier": row.text("supplier"),
+            "price": row.decimal("purchase_price"),
+            "currency": row.text("currency"),
+            "purchase_date": row.date("purchase_date"),
+        }
+        unread = {e.column for e in errors[before:]}  # a cell not read has said why already
+        new, refusals = new_asset(
+            fields,
+            details=details,
+            to_state=row.text("state"),
+            occurred_at=None,
+            model_holds_data=model_id in bearing_models,
+            time_zone=site[1] if site else "UTC",
+        )
+        for name, messages in refusals.items():
+            column = COLUMN_OF.get(name, name)
+            if column not in unread:
+                for message in messages:
+                    row.error(column, message)
         if tag:
             if tag in tags_in_file:
                 row.error("asset_tag", f"'{tag}' also on row {tags_in_file[tag]}")
@@ -411,26 +380,9 @@ def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportRep
                 serials_in_file[key] = number
         if len(errors) > before:
             continue
-        site_id, tz = site
-        if tz not in zones:
-            zones[tz] = zoneinfo.ZoneInfo(tz)
-        fields.update(
-            hardware_model_id=model_id,
-            site_id=site_id,
-            purchase_date=purchase_date,
-            purchase_price=price,
-            currency=currency,
-            supplier=supplier,
-            state=state,
-        )
-        details = {
-            "supplier": supplier,
-            "price": str(price),
-            "currency": currency,
-            "purchase_date": purchase_date.isoformat(),
-        }
-        occurred_at = dt.datetime.combine(purchase_date, dt.time(0), tzinfo=zones[tz])
-        parsed.append((number, fields, details, occurred_at))
+        fields = new.fields
+        fields.update(hardware_model_id=model_id, site_id=site[0], state=new.state)
+        parsed.append((number, fields, new.details, new.occurred_at))
 
     slugs = {v: k for k, v in models.items()}
     for tag in _stored_tags(list(tags_in_file)):
@@ -564,14 +516,15 @@ def _write_assets(parsed: list, actor) -> None:
                 fields["state"],
                 json.dumps(details),  # what a JSONField without an encoder stores
                 fields["site_id"],
+                fields["data_bearing"],
             )
         )
     with connection.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {qn(LifecycleEvent._meta.db_table)} "  # noqa: S608 - model table
             "(asset_id, kind, occurred_at, recorded_at, actor_id, state_before, state_after, "
-            "details, site_id, sanitisation_method) "
-            "VALUES (%s, %s, %s, %s, %s, '', %s, %s, %s, '')",
+            "details, site_id, sanitisation_method, data_bearing) "
+            "VALUES (%s, %s, %s, %s, %s, '', %s, %s, %s, '', %s)",
             rows,
         )
 
@@ -645,10 +598,11 @@ def _copy_assets(parsed: list, now: dt.datetime, actor) -> None:
         )
         cursor.execute(
             f"INSERT INTO {ledger} (asset_id, kind, occurred_at, recorded_at, actor_id, "  # noqa: S608
-            "state_before, state_after, details, site_id, sanitisation_method) "
+            "state_before, state_after, details, site_id, sanitisation_method, data_bearing) "
             "SELECT a.id, %s, p.occurred_at, %s, %s, '', a.state, jsonb_build_object("
             "'supplier', a.supplier, 'price', p.price, 'currency', a.currency, "
-            "'purchase_date', to_char(a.purchase_date, 'YYYY-MM-DD')), a.site_id, '' "
+            "'purchase_date', to_char(a.purchase_date, 'YYYY-MM-DD')), a.site_id, '', "
+            "a.data_bearing "
             f"FROM {new} ORDER BY a.id",
             [EventKind.PURCHASED.value, now, actor_id],
         )

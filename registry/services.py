@@ -10,7 +10,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from registry import permissions
+from registry import permissions, registration
 from registry.lifecycle import (
     FOLLOWS_PARENT,
     FOLLOWS_PARENT_STRICTLY,
@@ -35,13 +35,6 @@ from registry.models import (
     SanitisationPolicy,
     Site,
 )
-
-ASSET_FIELDS_FROM_PURCHASE = {
-    "supplier": "supplier",
-    "price": "purchase_price",
-    "currency": "currency",
-    "purchase_date": "purchase_date",
-}
 
 
 class LifecycleError(ValidationError):
@@ -352,7 +345,7 @@ def _target(asset: Asset, kind: str, to_state: str | None, details: dict) -> str
 @transaction.atomic
 def create_asset(
     *,
-    occurred_at: dt.datetime,
+    occurred_at: dt.datetime | None = None,
     actor=None,
     to_state: str = State.IN_STOCK,
     details: dict | None = None,
@@ -360,21 +353,37 @@ def create_asset(
     **fields,
 ) -> Asset:
     """Register a new asset with its first ledger row: `purchased`, or `inventoried` for a unit
-    an inventory sync found."""
-    asset = Asset(state=State.ORDERED, **fields)
+    an inventory sync found. The rules of a new asset are `registration.new_asset`'s, which the
+    bulk importer applies too; a purchase without a moment is dated at the start of its purchase
+    day at the site."""
+    if first_kind not in (EventKind.PURCHASED, EventKind.INVENTORIED):
+        _refuse("kind", f"a new asset starts with 'purchased' or 'inventoried', not '{first_kind}'")
+    given = Asset(**fields)  # the hardware model and site, given as objects or as ids
+    model = given.hardware_model if given.hardware_model_id else None
+    site = given.site if given.site_id else None
+    new, errors = registration.new_asset(
+        fields,
+        details=details or {},
+        to_state=to_state,
+        occurred_at=occurred_at,
+        model_holds_data=bool(model and model.holds_data),
+        time_zone=site.time_zone if site else timezone.get_current_timezone_name(),
+        first_kind=first_kind,
+    )
+    if errors:
+        raise LifecycleError(errors)
+    asset = Asset(state=State.ORDERED, **new.fields)
     asset.full_clean(exclude=["state"])
     asset._change_reason = "registered"
     asset._history_user = actor
     asset.save()
-    if first_kind not in (EventKind.PURCHASED, EventKind.INVENTORIED):
-        _refuse("kind", f"a new asset starts with 'purchased' or 'inventoried', not '{first_kind}'")
     record_event(
         asset,
         first_kind,
-        occurred_at=occurred_at,
+        occurred_at=new.occurred_at,
         actor=actor,
-        to_state=to_state,
-        details=details or {},
+        to_state=new.state,
+        details=new.details,
     )
     asset.refresh_from_db()
     return asset
@@ -698,7 +707,7 @@ def _component_details(kind: str, details: dict, component: Asset) -> dict:
 def _apply(asset: Asset, kind: str, details: dict, state_after: str, actor) -> None:
     """Keep the asset's own fields in step with the event (and check the sites it reaches)."""
     if kind == EventKind.PURCHASED:
-        for detail, field in ASSET_FIELDS_FROM_PURCHASE.items():
+        for detail, field in registration.FROM_PURCHASE.items():
             if details.get(detail) not in (None, ""):
                 value = details[detail]
                 if field == "purchase_date":
