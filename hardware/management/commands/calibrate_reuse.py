@@ -52,6 +52,7 @@ class Command(BaseCommand):
             old is not None
             and old.get("constants") == result["constants"]
             and old.get("data_sha256") == result["data_sha256"]
+            and old.get("band") == result["band"]
             and (old.get("validation") or {}).get("data_sha256")
             == result["validation"]["data_sha256"]
         )
@@ -81,6 +82,7 @@ class Command(BaseCommand):
                     "run `calibrate_reuse` and commit its output."
                 )
             self.stdout.write(self.style.SUCCESS(f"Stored calibration is current. {summary}"))
+            self.stdout.write("\n".join(calibration.coverage_lines(result)))
             return
         fitted_on = old["fitted_on"] if same else dt.datetime.now(dt.UTC).date().isoformat()
         inference.CALIBRATION_FILE.write_text(
