@@ -75,6 +75,9 @@ PRIORS = {
     "quant:": (0.0, 0.3),
     "t0:": (0.003, 0.003),
     "launch:": (5e-5, 5e-5),  # per layer and step: ~10 kernel launches of a few µs
+    # what a build older than the engine's last documented speed-up paid on top, per layer
+    # (CUDA graphs and kernel fusion cut launches per layer: engine_changes.csv)
+    "launch_old:": (5e-5, 5e-5),
     "tp:": (2e-5, 2e-5),
     # hand-over of the activations to the next device (layer split): the engine's own copy and
     # synchronisation, far more than the few kB an activation weighs on any link
@@ -83,14 +86,24 @@ PRIORS = {
     "compute": (2.0, 2.0),
     "prefill": (2.0, 2.0),
 }
-NON_NEGATIVE = ("t0:", "launch:", "tp:", "hop:", "compute", "prefill", "request", "quant:")
+NON_NEGATIVE = (
+    "t0:",
+    "launch:",
+    "launch_old:",
+    "tp:",
+    "hop:",
+    "compute",
+    "prefill",
+    "request",
+    "quant:",
+)
 
 # Both chosen once by the leave-one-GPU-out score (ridge 0.03/0.1/0.3 × Huber 0.3/1.0; the
 # spread between them was a few rows out of ~100, so the middle ridge was kept).
 RIDGE = 0.1
 # A row whose engine build predates the engine's last documented speed-up (engine_changes.csv)
-# weighs half: a per-engine slow-down factor was tried instead and the independent check
-# refuted it (docs/reuse.md, Engines as they run today).
+# weighs half, and pays `launch_old:<engine>` per layer on top (a per-engine slow-down factor
+# on the whole step was tried instead, and the independent check refuted it: docs/reuse.md).
 OLDER_BUILD_WEIGHT = 0.5
 HUBER = 1.0  # log residual beyond which a row weighs less (a factor e ≈ 2.7 off)
 GAUSS_NEWTON_STEPS = 60
@@ -363,6 +376,7 @@ def _param_names(table: pd.DataFrame) -> list[str]:
         *(f"quant:{e}" for e in quant_engines),
         *(f"t0:{e}" for e in engines),
         *(f"launch:{e}" for e in engines),
+        *(f"launch_old:{e}" for e in sorted(set(table.loc[_older(table), "engine"]))),
         *(f"tp:{x}" for x in tp_links),
         *(f"hop:{e}" for e in hop_engines),
         "compute",
@@ -398,6 +412,7 @@ def _design(table: pd.DataFrame, names: list[str]) -> np.ndarray:
         ("quant_key", "quant:", f["quantised"]),
         ("engine", "t0:", np.ones(len(table))),
         ("engine", "launch:", f["layers"]),
+        ("engine", "launch_old:", f["layers"] * _older(table)),
         ("interconnect", "tp:", f["layers_tp"]),
         ("engine", "hop:", f["hops"]),
     ):
@@ -449,7 +464,16 @@ def _calibration(
 
 
 def predict(table: pd.DataFrame, params: dict) -> np.ndarray:
-    return inference.decode_tokens_per_s(table, _calibration(params))
+    """Tokens/s of each row as it was run: a build older than its engine's last documented
+    speed-up also pays `launch_old` per layer. A user's estimate is the current build's
+    (`inference.decode_tokens_per_s`, which never reads that term)."""
+    current = inference.decode_tokens_per_s(table, _calibration(params))
+    layers = inference.step_features(table)["layers"]
+    extra = np.array([params.get(f"launch_old:{e}", 0.0) for e in table["engine"]])
+    extra = extra * layers * _older(table)
+    concurrency = table["concurrency"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return concurrency / (concurrency / current + extra)
 
 
 def roofline(table: pd.DataFrame) -> np.ndarray:
@@ -583,8 +607,9 @@ def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> di
         "+ quantised × quant:<engine or library> + t0:<engine> + layers × launch:<engine> "
         "+ layers × log2(n) × tp:<interconnect> (tensor parallel) "
         "+ (n − 1) × hop:<engine> (layer split) + compute × compute "
-        "[+ prefill × prefill + request ÷ output tokens, measured runs only]; "
-        "tokens/s = concurrency / step time",
+        "[+ prefill × prefill + request ÷ output tokens, measured runs only] "
+        "[+ layers × launch_old:<engine>, builds older than the engine's last documented "
+        "speed-up only; such rows weigh half]; tokens/s = concurrency / step time",
         "data_sha256": data_hash(table),
         "rows": int(len(table)),
         "excluded": table.attrs.get("excluded", []),
@@ -785,6 +810,9 @@ def coverage_lines(result: dict) -> list[str]:
         f'× {band["prior"]["high"]:.2f}, and the answer says "few measurements".',
         "",
         *coverage.table(cov),
+        "",
+        "![Share of never-fitted measurements inside the 80 % range, per class]"
+        "(reuse-coverage.svg)",
         "",
         (
             "**Goal met**: 75–90 % inside overall and in every class with at least 10 rows, "

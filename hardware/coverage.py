@@ -190,3 +190,66 @@ def table(result: dict) -> list[str]:
                 if where in result and label in result[where]["per_class"][kind]:
                     row(words, label, where, result[where]["per_class"][kind][label])
     return lines
+
+
+def plot_svg(result: dict) -> str:
+    """Share of never-fitted rows inside the 80 % range, per class (hand-written SVG, the same
+    bytes on every run): one bar per set, the goal's 75–90 % band shaded, classes with fewer
+    than 10 rows pale."""
+    result = {w: result[w] for w in SETS if w in result}
+    groups = [("all", "rows", {w: result[w] for w in result})]
+    for kind, words in CLASSES.items():
+        labels = sorted({label for w in result.values() for label in w["per_class"][kind]})
+        for label in labels:
+            found = {w: r["per_class"][kind][label] for w, r in result.items()
+                     if label in r["per_class"][kind]}  # fmt: skip
+            groups.append((words, label, found))
+    row_h, top, left, width = 18, 50, 230, 360
+    h = top + row_h * len(groups) + 60
+    w = left + width + 40
+
+    def x(share):
+        return left + share * width
+
+    colour = {"logo": "#1f77b4", "check": "#d62728"}
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<text x="{w / 2}" y="18" text-anchor="middle" font-size="13">'
+        "Share of never-fitted measurements inside the 80 % range</text>",
+        f'<rect x="{x(GOAL_COVERAGE[0]):.1f}" y="{top - 8}" '
+        f'width="{x(GOAL_COVERAGE[1]) - x(GOAL_COVERAGE[0]):.1f}" '
+        f'height="{row_h * len(groups) + 8}" fill="#e6f2e6"/>',
+        f'<line x1="{x(LEVEL):.1f}" y1="{top - 8}" x2="{x(LEVEL):.1f}" '
+        f'y2="{top + row_h * len(groups)}" stroke="#2ca02c" stroke-dasharray="4 3"/>',
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        out.append(
+            f'<text x="{x(tick):.1f}" y="{top + row_h * len(groups) + 16}" '
+            f'text-anchor="middle">{tick:.0%}</text>'
+        )
+    for i, (kind, label, found) in enumerate(groups):
+        y = top + i * row_h
+        out.append(f'<text x="{left - 8}" y="{y + 9}" text-anchor="end">{kind} {label}</text>')
+        for j, (where, figures) in enumerate(found.items()):
+            few = figures["rows"] < GOAL_MIN_ROWS
+            out.append(
+                f'<rect x="{left}" y="{y + j * 7}" width="{figures["coverage"] * width:.1f}" '
+                f'height="6" fill="{colour[where]}" fill-opacity="{0.3 if few else 0.85}">'
+                f"<title>{SETS[where]}: {figures['coverage']:.0%} of {figures['rows']}"
+                "</title></rect>"
+            )
+    legend_y = top + row_h * len(groups) + 34
+    for j, where in enumerate(SETS):
+        out += [
+            f'<rect x="{left + j * 190}" y="{legend_y}" width="10" height="10" '
+            f'fill="{colour[where]}"/>',
+            f'<text x="{left + j * 190 + 14}" y="{legend_y + 9}">{SETS[where]}</text>',
+        ]
+    out.append(
+        f'<text x="{left - 8}" y="{legend_y + 9}" text-anchor="end">goal 75–90 % shaded; '
+        "pale: &lt; 10 rows</text>"
+    )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"

@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from hardware import calibration, inference
+from hardware import calibration, coverage, inference
 
 
 class Command(BaseCommand):
@@ -103,6 +103,9 @@ class Command(BaseCommand):
             ),
             encoding="utf-8",
         )
+        (docs / "reuse-coverage.svg").write_text(
+            coverage.plot_svg(result["coverage"]), encoding="utf-8"
+        )
         page = docs / "reuse.md"
         page.write_text(
             calibration.replace_docs_block(
@@ -114,5 +117,6 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Calibrated: {summary}"))
         self.stdout.write(
             f"  wrote {inference.CALIBRATION_FILE.name}, docs/reuse.md, "
-            "docs/reuse-calibration.svg, docs/reuse-validation.svg"
+            "docs/reuse-calibration.svg, docs/reuse-validation.svg, "
+            "docs/reuse-coverage.svg"
         )
