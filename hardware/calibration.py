@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hardware import inference
+from hardware import coverage, inference
 
 #: Where `calibrate_reuse --site-measurements` finds a site's recorded runs: a function from
 #: site codes to rows shaped like decode_measurements.csv. The registry keeps those runs and
@@ -54,7 +54,9 @@ MEASUREMENT_COLUMNS = (
 # Optional: a quantisation library whose kernels are not the engine's own (e.g. bitsandbytes);
 # the KV cache's bits when the engine stored it below 16 (blank = fp16); how a run split the
 # model over its GPUs when it is not the engine's present default (blank = engines.csv).
-OPTIONAL_COLUMNS = ("weight_format", "kv_bits", "split")
+# The engine build's date (the source's own date where it names no build; blank = unknown),
+# read against the engine's documented speed-ups (engine_changes.csv).
+OPTIONAL_COLUMNS = ("weight_format", "kv_bits", "split", "engine_date")
 SPLITS = ("layer", "tensor", "row")
 INTERCONNECTS = ("none", "nvlink", "pcie", "fabric")
 # Published measurements kept out of every fit, to check the shipped estimates against.
@@ -62,7 +64,6 @@ VALIDATION_FILE = "validation_measurements.csv"
 WITHIN = 0.35  # the ±35 % accuracy goal
 GOAL_MEDIAN = (0.9, 1.1)
 GOAL_SHARE = 0.9
-BAND_QUANTILES = (0.1, 0.9)
 DEFAULT_UTIL = (0.7, 0.85)  # fraction of TDP, one request / batched, when no power is measured
 MIN_POWER_ROWS = 3
 
@@ -74,6 +75,9 @@ PRIORS = {
     "quant:": (0.0, 0.3),
     "t0:": (0.003, 0.003),
     "launch:": (5e-5, 5e-5),  # per layer and step: ~10 kernel launches of a few µs
+    # what a build older than the engine's last documented speed-up paid on top, per layer
+    # (CUDA graphs and kernel fusion cut launches per layer: engine_changes.csv)
+    "launch_old:": (5e-5, 5e-5),
     "tp:": (2e-5, 2e-5),
     # hand-over of the activations to the next device (layer split): the engine's own copy and
     # synchronisation, far more than the few kB an activation weighs on any link
@@ -82,11 +86,25 @@ PRIORS = {
     "compute": (2.0, 2.0),
     "prefill": (2.0, 2.0),
 }
-NON_NEGATIVE = ("t0:", "launch:", "tp:", "hop:", "compute", "prefill", "request", "quant:")
+NON_NEGATIVE = (
+    "t0:",
+    "launch:",
+    "launch_old:",
+    "tp:",
+    "hop:",
+    "compute",
+    "prefill",
+    "request",
+    "quant:",
+)
 
 # Both chosen once by the leave-one-GPU-out score (ridge 0.03/0.1/0.3 × Huber 0.3/1.0; the
 # spread between them was a few rows out of ~100, so the middle ridge was kept).
 RIDGE = 0.1
+# A row whose engine build predates the engine's last documented speed-up (engine_changes.csv)
+# weighs half, and pays `launch_old:<engine>` per layer on top (a per-engine slow-down factor
+# on the whole step was tried instead, and the independent check refuted it: docs/reuse.md).
+OLDER_BUILD_WEIGHT = 0.5
 HUBER = 1.0  # log residual beyond which a row weighs less (a factor e ≈ 2.7 off)
 GAUSS_NEWTON_STEPS = 60
 
@@ -115,6 +133,26 @@ class Accelerator:
 def _num(text: str) -> float:
     text = (text or "").strip()
     return float(text) if text else math.nan
+
+
+def engine_changes(directory: Path = inference.CATALOGUE_DIR) -> dict[str, str]:
+    """Each engine's last documented speed-up (engine_changes.csv): engine → YYYY-MM."""
+    path = directory / "engine_changes.csv"
+    if not path.exists():
+        path = inference.CATALOGUE_DIR / "engine_changes.csv"
+    out: dict[str, str] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        for r in csv.DictReader(fh):
+            out[r["engine"]] = max(out.get(r["engine"], ""), r["changed_on"].strip())
+    return out
+
+
+def older_build(engine: str, engine_date: str, changes: dict[str, str]) -> bool:
+    """Was this run's build older than its engine's last documented speed-up? A date known to
+    the year or month is read as its first day (the earliest the build can be); blank is
+    unknown, and an unknown build is not marked older."""
+    changed = changes.get(engine)
+    return bool(changed and engine_date and engine_date < changed)
 
 
 def load_accelerators(directory: Path = inference.CATALOGUE_DIR) -> dict[str, Accelerator]:
@@ -185,6 +223,7 @@ def feature_table(
     """One row per measurement with everything the model reads; bad rows raise, naming them."""
     problems, out, excluded = [], [], []
     known_engines = inference.engines()
+    changes = engine_changes()
     for r in rows:
         where = f"{r['_file']}: row {r['_row']}"
         bad = []
@@ -217,6 +256,9 @@ def feature_table(
             kv_bits = math.nan
         if not 0 < kv_bits <= 32:
             bad.append(f"field kv_bits: '{kv_text}' must be a number of bits between 1 and 32")
+        engine_date = (r.get("engine_date") or "").strip()
+        if engine_date and not _is_date(engine_date):
+            bad.append(f"field engine_date: '{engine_date}' is not YYYY, YYYY-MM or YYYY-MM-DD")
         split = (r.get("split") or "").strip()
         if split and split not in SPLITS:
             bad.append(f"field split: '{split}' is not one of {SPLITS} (or blank)")
@@ -285,6 +327,8 @@ def feature_table(
                 "weight_format": (r.get("weight_format") or "").strip(),
                 # e.g. llama.cpp before its PR #4766 (January 2024) split each matrix by rows.
                 "split": split,
+                "engine_date": engine_date,
+                "older_build": older_build(engine, engine_date, changes),
                 "tokens_per_s": values["tokens_per_s"],
                 "power_w": values["power_w"],
                 "tdp_w": acc.tdp_w,
@@ -297,6 +341,12 @@ def feature_table(
     return table
 
 
+def _is_date(text: str) -> bool:
+    import re
+
+    return re.fullmatch(r"\d{4}(-(0[1-9]|1[0-2])(-(0[1-9]|[12]\d|3[01]))?)?", text) is not None
+
+
 def _decode_only(row: dict) -> bool:
     return (row.get("tokens_per_s_basis") or "").strip().lower().startswith("decode-only")
 
@@ -305,7 +355,7 @@ def data_hash(table: pd.DataFrame) -> str:
     """SHA-256 of exactly what the fit reads (so edits elsewhere in the catalogue do not count)."""
     buffer = io.StringIO()
     # Labels the fit never reads.
-    table = table.drop(columns=["source", "published"], errors="ignore")
+    table = table.drop(columns=["source", "published", "engine_date"], errors="ignore")
     table.sort_values("id", kind="stable").to_csv(
         buffer, index=False, float_format="%.10g", lineterminator="\n"
     )
@@ -326,6 +376,7 @@ def _param_names(table: pd.DataFrame) -> list[str]:
         *(f"quant:{e}" for e in quant_engines),
         *(f"t0:{e}" for e in engines),
         *(f"launch:{e}" for e in engines),
+        *(f"launch_old:{e}" for e in sorted(set(table.loc[_older(table), "engine"]))),
         *(f"tp:{x}" for x in tp_links),
         *(f"hop:{e}" for e in hop_engines),
         "compute",
@@ -333,6 +384,12 @@ def _param_names(table: pd.DataFrame) -> list[str]:
         "request",
     ]
     return names
+
+
+def _older(table: pd.DataFrame) -> np.ndarray:
+    if "older_build" not in table:
+        return np.zeros(len(table), dtype=bool)
+    return table["older_build"].to_numpy(bool)
 
 
 def _prior(name: str) -> tuple[float, float]:
@@ -355,6 +412,7 @@ def _design(table: pd.DataFrame, names: list[str]) -> np.ndarray:
         ("quant_key", "quant:", f["quantised"]),
         ("engine", "t0:", np.ones(len(table))),
         ("engine", "launch:", f["layers"]),
+        ("engine", "launch_old:", f["layers"] * _older(table)),
         ("interconnect", "tp:", f["layers_tp"]),
         ("engine", "hop:", f["hops"]),
     ):
@@ -380,11 +438,14 @@ def fit(table: pd.DataFrame) -> dict[str, float]:
     priors = np.array([_prior(n)[0] for n in names])
     scales = np.array([_prior(n)[1] for n in names])
     bounded = np.array([n.startswith(NON_NEGATIVE) for n in names])
+    # A build older than its engine's last documented speed-up counts less: the estimates
+    # describe each engine as it runs today.
+    counts = np.where(_older(table), OLDER_BUILD_WEIGHT, 1.0)
     theta = priors.copy()
     for _ in range(GAUSS_NEWTON_STEPS):
         estimate = np.maximum(x @ theta, 1e-9)
         residual = np.log(estimate) - np.log(measured)
-        weight = np.minimum(1.0, HUBER / np.maximum(np.abs(residual), 1e-12))
+        weight = np.minimum(1.0, HUBER / np.maximum(np.abs(residual), 1e-12)) * counts
         jac = x / estimate[:, None] * np.sqrt(weight)[:, None]
         target = -residual * np.sqrt(weight)
         ridge = np.diag(math.sqrt(RIDGE) / scales)
@@ -403,7 +464,16 @@ def _calibration(
 
 
 def predict(table: pd.DataFrame, params: dict) -> np.ndarray:
-    return inference.decode_tokens_per_s(table, _calibration(params))
+    """Tokens/s of each row as it was run: a build older than its engine's last documented
+    speed-up also pays `launch_old` per layer. A user's estimate is the current build's
+    (`inference.decode_tokens_per_s`, which never reads that term)."""
+    current = inference.decode_tokens_per_s(table, _calibration(params))
+    layers = inference.step_features(table)["layers"]
+    extra = np.array([params.get(f"launch_old:{e}", 0.0) for e in table["engine"]])
+    extra = extra * layers * _older(table)
+    concurrency = table["concurrency"].to_numpy(float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return concurrency / (concurrency / current + extra)
 
 
 def roofline(table: pd.DataFrame) -> np.ndarray:
@@ -526,8 +596,7 @@ def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> di
     never fitted."""
     params = fit(table)
     cv = leave_one_gpu_out(table)
-    log_meas_over_est = np.log(1 / cv["ratio"].to_numpy())
-    low, high = np.quantile(log_meas_over_est, BAND_QUANTILES)
+    band = coverage.bands(cv)
     summary = summarise(cv["ratio"])
     goal = (
         GOAL_MEDIAN[0] <= summary["median_ratio"] <= GOAL_MEDIAN[1]
@@ -538,8 +607,9 @@ def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> di
         "+ quantised × quant:<engine or library> + t0:<engine> + layers × launch:<engine> "
         "+ layers × log2(n) × tp:<interconnect> (tensor parallel) "
         "+ (n − 1) × hop:<engine> (layer split) + compute × compute "
-        "[+ prefill × prefill + request ÷ output tokens, measured runs only]; "
-        "tokens/s = concurrency / step time",
+        "[+ prefill × prefill + request ÷ output tokens, measured runs only] "
+        "[+ layers × launch_old:<engine>, builds older than the engine's last documented "
+        "speed-up only; such rows weigh half]; tokens/s = concurrency / step time",
         "data_sha256": data_hash(table),
         "rows": int(len(table)),
         "excluded": table.attrs.get("excluded", []),
@@ -547,7 +617,7 @@ def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> di
         "engines": sorted(set(table["engine"])),
         "constants": params,
         "power": power_fit(table),
-        "band": {"low": round(float(np.exp(low)), 3), "high": round(float(np.exp(high)), 3)},
+        "band": band,
         "cv": {
             "method": "leave one GPU out: each GPU's rows estimated by a fit without that GPU",
             **summary,
@@ -557,8 +627,13 @@ def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> di
         },
         "_cv_rows": cv,
     }
+    held = {"logo": coverage.summary(coverage.leave_one_gpu_out(cv))}
     if validation is not None:
         result["validation"] = validate(validation, params)
+        checked = coverage.apply(result["validation"]["_rows"], band)
+        held["check"] = coverage.summary(checked)
+        result["validation"]["_rows"] = checked
+    result["coverage"] = {**held, "misses": coverage.misses(held)}
     return result
 
 
@@ -703,9 +778,7 @@ def docs_block(result: dict, fitted_on: str) -> str:
         "",
         *_accuracy_tables(cv, CLASSES),
         "",
-        f"Range shown with every figure: × {result['band']['low']:.2f} to "
-        f"× {result['band']['high']:.2f} of the central estimate (10th and 90th percentile of "
-        "measured ÷ estimated above).",
+        *coverage_lines(result),
         "",
         "![Estimated vs measured decode tokens/s, each GPU left out of the fit]"
         "(reuse-calibration.svg)",
@@ -714,6 +787,40 @@ def docs_block(result: dict, fitted_on: str) -> str:
         DOCS_END,
     ]
     return "\n".join(lines)
+
+
+def coverage_lines(result: dict) -> list[str]:
+    """The range's stated level and how often it held where no fit saw the row (also what
+    `calibrate_reuse --check` prints)."""
+    band, cov = result["band"], result["coverage"]
+    engines = ", ".join(
+        f"{e} × {b['low']:.2f}–{b['high']:.2f} ({b['rows']} rows)"
+        for e, b in band["per_engine"].items()
+    )
+    misses = cov["misses"]
+    return [
+        "### The range: a stated 80 % interval",
+        "",
+        f"Range shown with every speed (and the energy and carbon that follow from it): the "
+        f"{band['level']:.0%} interval of measured ÷ estimated, split-conformal on the "
+        f"{band['rows']} leave-one-GPU-out residuals — pooled × {band['low']:.2f} to "
+        f"× {band['high']:.2f}; per engine with at least {band['min_rows']} residuals: "
+        f"{engines}. Any other engine has few measurements: it takes the pooled "
+        f"{band['prior']['level']:.0%} interval, × {band['prior']['low']:.2f} to "
+        f'× {band["prior"]["high"]:.2f}, and the answer says "few measurements".',
+        "",
+        *coverage.table(cov),
+        "",
+        "![Share of never-fitted measurements inside the 80 % range, per class]"
+        "(reuse-coverage.svg)",
+        "",
+        (
+            "**Goal met**: 75–90 % inside overall and in every class with at least 10 rows, "
+            "median 0.9–1.1."
+            if not misses
+            else "**Goal not met** where: " + "; ".join(misses) + "."
+        ),
+    ]
 
 
 def _accuracy_tables(accuracy: dict, kinds) -> list[str]:

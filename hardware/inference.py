@@ -25,6 +25,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hardware import coverage
+
 CATALOGUE_DIR = Path(__file__).resolve().parent / "catalogue"
 CALIBRATION_FILE = CATALOGUE_DIR / "reuse_calibration.json"
 
@@ -247,12 +249,19 @@ class Calibration:
     util_batch_1: float
     util_batched: float
     util_source: str
-    band_low: float  # measured / estimated at the 10th percentile of cross-validation
-    band_high: float  # … at the 90th
+    band_low: float  # measured ÷ estimated: the pooled 80 % interval's low end
+    band_high: float  # … its high end
     meta: dict = field(default_factory=dict)
+    bands: dict = field(default_factory=dict)  # per engine and the prior (hardware.coverage)
 
     def get(self, name: str, default: float = 0.0) -> float:
         return self.params.get(name, default)
+
+    def band(self, engine: str) -> tuple[float, float, bool]:
+        """(low, high, few measurements) of the speed interval for one engine."""
+        if not self.bands:
+            return self.band_low, self.band_high, False
+        return coverage.band_for(self.bands, engine)
 
 
 @lru_cache(maxsize=1)
@@ -272,7 +281,10 @@ def calibration_from_dict(data: dict) -> Calibration:
         util_source=power["source"],
         band_low=data["band"]["low"],
         band_high=data["band"]["high"],
-        meta={k: data[k] for k in ("data_sha256", "fitted_on", "rows", "cv") if k in data},
+        bands=data["band"],
+        meta={
+            k: data[k] for k in ("data_sha256", "fitted_on", "rows", "cv", "coverage") if k in data
+        },
     )
 
 
@@ -655,8 +667,9 @@ def evaluate(
         }
     )
     tps = np.where(supported, decode_tokens_per_s(frame, cal), np.nan)
-    # Measured/estimated at the 10th and 90th percentile: the speed band.
-    tps_low, tps_high = tps * cal.band_low, tps * cal.band_high
+    # The stated 80 % interval of measured ÷ estimated for this engine (hardware.coverage).
+    band_low, band_high, few = cal.band(engine)
+    tps_low, tps_high = tps * band_low, tps * band_high
 
     util = utilisation(concurrency, cal)
     group_power_w = util * d["tdp_w"].to_numpy() * n_dev
@@ -719,6 +732,7 @@ def evaluate(
             "bits_per_weight": bits,
             "weight_format": chosen_fmt,
             "delivered_tokens_per_s": delivered,
+            "few_measurements": np.where(supported, few, False),
         },
         index=devices.index,
     )
@@ -735,6 +749,29 @@ def _accuracy_words(cv: dict) -> str:
         f"median estimate ÷ measured {cv['median_ratio']:.2f}, "
         f"{cv['share_within_35'] * 100:.0f} % within ±35 %"
     )
+
+
+def _band_words(cal: Calibration, e: Engine) -> str:
+    low, high, few = cal.band(e.slug)
+    level = cal.bands.get("level", 0.8)
+    if few:
+        level = cal.bands.get("prior", {}).get("level", level)
+        return (
+            f"× {low:.2f} to × {high:.2f} of the central estimate: few measurements of "
+            f"{e.name}, so the wider {level:.0%} range of all engines stands for its 80 % range"
+        )
+    rows = cal.bands.get("per_engine", {}).get(e.slug, {}).get("rows")
+    whose = f"from {rows} measurements of {e.name}" if rows else "from all engines"
+    return f"× {low:.2f} to × {high:.2f} of the central estimate ({level:.0%} range, {whose})"
+
+
+def _coverage_words(cov: dict) -> str:
+    parts = [
+        f"{words} {cov[key]['coverage']:.0%} of {cov[key]['rows']} inside"
+        for key, words in (("logo", "each GPU left out"), ("check", "independent check"))
+        if key in cov
+    ]
+    return "; ".join(parts) or "not recorded"
 
 
 def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: float) -> dict:
@@ -777,9 +814,10 @@ def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: f
         },
         "speed_band": {
             "what": "Range given for speed, energy and carbon",
-            "value": f"× {cal.band_low:.2f} to × {cal.band_high:.2f} of the central estimate",
-            "source": "10th–90th percentile of measured ÷ estimated when each GPU is left out of "
-            f"the fit (accuracy: {_accuracy_words(cv)})",
+            "value": _band_words(cal, e),
+            "source": "measured ÷ estimated when each GPU is left out of the fit, as a "
+            f"split-conformal interval (accuracy: {_accuracy_words(cv)}; coverage on "
+            f"measurements no fit saw: {_coverage_words(meta.get('coverage', {}))})",
         },
         "power": {
             "what": "Power drawn while generating",

@@ -229,6 +229,33 @@ class CandidateSerializer(serializers.Serializer):
     payback_years_high = serializers.FloatField(
         allow_null=True, help_text="null: never pays back at the high end"
     )
+    few_measurements = serializers.BooleanField(
+        help_text="the serving software has fewer than 10 published measurements: its speed "
+        "range is the wider stated prior, not its own"
+    )
+    overlaps_previous = serializers.BooleanField(
+        help_text="its range of the ranking figure overlaps that of the candidate ranked just "
+        "above: their order is not settled by the figures"
+    )
+    overlaps_next = serializers.BooleanField(
+        help_text="the same with the candidate ranked just below"
+    )
+    faster_than_new = serializers.ChoiceField(
+        choices=["yes", "no", "uncertain"],
+        allow_null=True,
+        help_text="its whole speed range above (yes) or below (no) the new equivalent's "
+        "estimate, or straddling it (uncertain); null: no new equivalent or no speed",
+    )
+    pays_back_in_horizon = serializers.ChoiceField(
+        choices=["yes", "no", "uncertain"],
+        allow_null=True,
+        help_text="buying new pays back within 4 years over the whole payback range (yes), "
+        "never within it (no), or depending on the range (uncertain); null: not computed",
+    )
+    caveats = serializers.ListField(
+        child=serializers.CharField(),
+        help_text="where the ranges leave a decision open, one sentence each",
+    )
 
 
 class CandidatePageSerializer(serializers.Serializer):

@@ -166,6 +166,7 @@ def evaluation(rows: tuple, model, precision, context, concurrency, target, engi
             "payback_base_low_years",
             "payback_base_high_years",
             "payback_reason",
+            "few_measurements",
         )
     }
     columns["boards_per_group"] = np.ceil(table["n_devices"] / table["per_package"]).to_numpy()

@@ -119,6 +119,8 @@ def prefer_measured(query: ReuseQuery, c: dict, new: pd.Series | None) -> None:
         object
     )
     c["measurement_id"] = np.where(hit, run_id[at], 0)
+    # A measured run's range is the run itself: no estimate's width to qualify.
+    c["few_measurements"] = np.where(hit, False, c["few_measurements"])
     if new is not None:
         target = query.target_tokens_per_s
         delivered = tps if target is None else np.full(n, float(target))

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 ESTIMATE_LABEL = (
     "Estimates from catalogue specs and a model fitted to published measurements; each figure "
-    "has a low–high range, and ranking uses the central value. See docs/reuse.md."
+    "has a low–high range (speed: a stated 80 % range), ranking uses the central value, and "
+    "each candidate says where its range leaves a comparison open. See docs/reuse.md."
 )
 
 
@@ -55,6 +56,9 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
         for name, values in c.items()
         if isinstance(values, np.ndarray) and values.shape == (n,) and name != "site_code"
     }
+    from registry.reuse.query import PAYBACK_HORIZON_YEARS, RANK_LABELS
+
+    ranked_by = RANK_LABELS[result.request["rank"]]
     out = []
     for i in range(len(positions)):  # one page (≤ page size): shaping only
         key = (p["hardware_model_id"][i], p["parent_id"][i], p["site_id"][i])
@@ -100,7 +104,41 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
                 "payback_years_low": low,
                 "payback_years_high": high,
                 "payback": _payback_text(years, low, high, p["payback_reason"][i]),
+                "few_measurements": bool(p["few_measurements"][i]),
+                "overlaps_previous": bool(p["overlaps_previous"][i]),
+                "overlaps_next": bool(p["overlaps_next"][i]),
+                "faster_than_new": p["faster_than_new"][i],
+                "pays_back_in_horizon": p["pays_back_in_horizon"][i],
             }
+        )
+        out[-1]["caveats"] = caveats(out[-1], ranked_by, PAYBACK_HORIZON_YEARS)
+    return out
+
+
+def caveats(row: dict, ranked_by: str, horizon: float) -> list[str]:
+    """Where the candidate's ranges leave a decision open, one sentence each."""
+    out = []
+    if row["few_measurements"]:
+        out.append(
+            "Few published measurements of this serving software: its speed range is the wider "
+            "stated one, not one measured for it."
+        )
+    near = [w for w, flag in (("above", "overlaps_previous"), ("below", "overlaps_next"))
+            if row[flag]]  # fmt: skip
+    if near:
+        out.append(
+            f"Its range of {ranked_by} overlaps that of the candidate ranked just "
+            f"{' and '.join(near)} it: the order between them is not settled by the figures."
+        )
+    if row["faster_than_new"] == "uncertain":
+        out.append(
+            "Whether it is faster than the new equivalent depends on where in its speed range "
+            "it runs."
+        )
+    if row["pays_back_in_horizon"] == "uncertain":
+        out.append(
+            f"Whether buying new pays back within {horizon:g} years depends on where in its "
+            "range the figures fall."
         )
     return out
 

@@ -35,7 +35,19 @@ RANK_LABELS = {
     "avoided_carbon": "avoided embodied carbon",
     "tokens_per_s": "tokens per second",
 }
-RANKING_NOTE = "ranked by the central value of {column}; the low–high range is not used to rank"
+RANKING_NOTE = (
+    "ranked by the central value of {column}; where a candidate's low–high range overlaps the "
+    "next one's, the answer says so: their order is not settled by the figures"
+)
+# Range columns of each rank key (low end, high end).
+RANK_RANGES = {
+    "energy": ("joules_per_token_facility_low", "joules_per_token_facility_high"),
+    "avoided_carbon": ("embodied_avoided_low_kgco2e", "embodied_avoided_high_kgco2e"),
+    "tokens_per_s": ("tokens_per_s_low", "tokens_per_s_high"),
+}
+# The horizon a payback range is read against: a server's usual life (Boavizta's default
+# lifetime, 4 years; docs/reuse.md, Decisions that survive the range).
+PAYBACK_HORIZON_YEARS = 4.0
 
 
 @dataclass(frozen=True)
@@ -191,6 +203,7 @@ def _find(query: ReuseQuery) -> CandidateResult:
         np.isnan(c["groups"].astype(float)) | (c["groups_available"] >= c["groups"])
     )
     order = _rank(c, query.rank, sites)
+    _decisions(c, order, query.rank, ev.new)
     if query.only_fitting:
         order = order[c["supported"][order].astype(bool)]
 
@@ -237,6 +250,49 @@ def _rank(c: dict, rank: str, sites: list[dict]) -> np.ndarray:
     site_key = site_rank[c["site_pos"]] if len(sites) else c["site_pos"]
     slug_key = np.unique(c["slug"].astype(str), return_inverse=True)[1]
     return np.lexsort((c["first_id"], slug_key, site_key, key, ~c["supported"].astype(bool)))
+
+
+def _decisions(c: dict, order: np.ndarray, rank: str, new) -> None:
+    """What the ranges leave open, per candidate (vectorised; docs/reuse.md).
+
+    - overlaps_previous / overlaps_next: its range of the rank key overlaps that of the
+      supported candidate ranked just above / below it, so their order is not settled;
+    - faster_than_new: "yes" when its whole speed range is above the new equivalent's
+      estimate, "no" when wholly below, "uncertain" when the range straddles it;
+    - pays_back_in_horizon: the same reading of the payback range against
+      `PAYBACK_HORIZON_YEARS` (None where no payback is computed).
+    """
+    n = len(c["supported"])
+    supported = c["supported"].astype(bool)
+    lo_col, hi_col = RANK_RANGES[rank]
+    low, high = c[lo_col].astype(float), c[hi_col].astype(float)
+    ranked = order[supported[order]]
+    a, b = ranked[:-1], ranked[1:]
+    touch = (low[a] <= high[b]) & (low[b] <= high[a])  # NaN compares False: no claim
+    c["overlaps_next"], c["overlaps_previous"] = np.zeros(n, bool), np.zeros(n, bool)
+    c["overlaps_next"][a] = touch
+    c["overlaps_previous"][b] = touch
+
+    tps_low, tps_high = c["tokens_per_s_low"].astype(float), c["tokens_per_s_high"].astype(float)
+    faster = np.full(n, None, dtype=object)
+    if new is not None and np.isfinite(new["tokens_per_s"]):
+        new_tps = float(new["tokens_per_s"])
+        known = supported & np.isfinite(tps_low) & np.isfinite(tps_high)
+        faster[known] = np.where(
+            tps_low[known] > new_tps, "yes", np.where(tps_high[known] < new_tps, "no", "uncertain")
+        )
+    c["faster_than_new"] = faster
+
+    years, short, long = (c[f"payback{s}_years"].astype(float) for s in ("", "_low", "_high"))
+    horizon = PAYBACK_HORIZON_YEARS
+    within = np.full(n, None, dtype=object)
+    computed = supported & ~np.isnan(years)  # +inf: never pays back; NaN: not computed
+    # The high end is +inf (never) or NaN where the longest payback never comes.
+    long = np.where(np.isnan(long), np.inf, long)
+    within[computed] = np.where(
+        long[computed] <= horizon, "yes", np.where(short[computed] > horizon, "no", "uncertain")
+    )
+    c["pays_back_in_horizon"] = within
 
 
 def _request_echo(query: ReuseQuery) -> dict:

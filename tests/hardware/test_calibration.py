@@ -8,9 +8,10 @@ import io
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from hardware import calibration, inference
+from hardware import calibration, coverage, inference
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -40,6 +41,7 @@ def test_stored_constants_equal_a_fresh_fit_of_the_shipped_data(fresh, stored):
     assert stored["data_sha256"] == fresh["data_sha256"], "data changed: run calibrate_reuse"
     assert stored["constants"] == fresh["constants"]
     assert stored["band"] == fresh["band"]
+    assert stored["coverage"] == json.loads(calibration.to_json(fresh, "-"))["coverage"]
     assert stored["cv"] == json.loads(json.dumps(fresh["cv"]))
     assert stored["validation"] == json.loads(calibration.to_json(fresh, "-"))["validation"]
     assert stored["fitted_on"]
@@ -57,6 +59,8 @@ def test_docs_and_plot_show_the_stored_calibration(fresh, stored):
     assert svg == calibration.plot_svg(
         fresh["_cv_rows"], "Decode tokens/s: estimate (GPU left out) vs measured"
     )
+    svg = (docs / "reuse-coverage.svg").read_text(encoding="utf-8")
+    assert svg == coverage.plot_svg(fresh["coverage"])
     svg = (docs / "reuse-validation.svg").read_text(encoding="utf-8")
     assert svg == calibration.plot_svg(
         fresh["validation"]["_rows"],
@@ -129,17 +133,116 @@ def test_calibrated_model_beats_the_former_roofline(fresh):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="Goal not met on the shipped data (docs/reuse.md, Accuracy): median 0.96 is within "
-    "0.9–1.1, but only 61 % of the 131 points lie within ±35 % when each GPU is left out (goal "
-    "≥ 90 %; worst 8.4×). A fit that sees every GPU reaches 74 %: published sources disagree by "
-    "more than ±35 % for the same GPU, model and engine (old engine builds, slow quantisation "
-    "kernels, NeMo 13B rows beyond the datasheet bandwidth, an A100 table that does not say "
-    "per GPU or total). A build-age feature did not help.",
+    reason="Goal not met on the shipped data (docs/reuse.md, The range; `calibrate_reuse "
+    "--check` lists each miss): leave one GPU out holds 85 % overall, but the independent check "
+    "holds 99 % (wider than 90 % is not better) with a median of 0.83: its single-source "
+    "llama.cpp and AutoAWQ tables agree with the estimates more closely than the fitted "
+    "publications agree with each other, and run faster than estimated.",
 )
-def test_leave_one_gpu_out_meets_the_accuracy_goal(fresh):
-    cv = fresh["cv"]
-    assert 0.9 <= cv["median_ratio"] <= 1.1
-    assert cv["share_within_35"] >= 0.9
+def test_the_80_percent_range_holds_75_to_90_percent_of_never_fitted_rows(fresh):
+    # Computed from the data by hardware.coverage: overall and every class with >= 10 rows,
+    # on leave one GPU out and on the independent check, plus the median 0.9-1.1.
+    assert coverage.misses(fresh["coverage"]) == []
+
+
+def test_leave_one_gpu_out_coverage_meets_the_goal_overall(fresh):
+    logo = fresh["coverage"]["logo"]
+    assert coverage.GOAL_COVERAGE[0] <= logo["coverage"] <= coverage.GOAL_COVERAGE[1]
+    assert coverage.GOAL_MEDIAN[0] <= logo["median_ratio"] <= coverage.GOAL_MEDIAN[1]
+
+
+def test_coverage_is_reported_per_class_on_both_sets(fresh, table, validation):
+    for where, rows in (("logo", table), ("check", validation)):
+        figures = fresh["coverage"][where]
+        assert figures["rows"] == len(rows)
+        assert set(figures["per_class"]) == set(coverage.CLASSES)
+        for kind, groups in figures["per_class"].items():
+            assert sum(g["rows"] for g in groups.values()) == len(rows), (where, kind)
+    assert set(fresh["coverage"]["logo"]["per_class"]["concurrency"]) == {"1", "2–16", "> 16"}
+    assert set(fresh["coverage"]["logo"]["per_class"]["precision"]) == {
+        "16-bit", "8-bit", "4-bit"
+    }  # fmt: skip
+
+
+def test_a_held_out_gpu_never_sets_its_own_range(fresh):
+    cv = fresh["_cv_rows"]
+    gpu = "nvidia-a100-sxm4-80gb"
+    held = coverage.leave_one_gpu_out(cv).set_index("id")
+    expected = coverage.apply(cv[cv["gpu"] == gpu], coverage.bands(cv[cv["gpu"] != gpu]))
+    for _, row in expected.iterrows():
+        assert held.loc[row["id"], "band_low"] == row["band_low"]
+        assert held.loc[row["id"], "band_high"] == row["band_high"]
+    # Twisting that GPU's own residuals does not move its range.
+    twisted = cv.assign(ratio=np.where(cv["gpu"] == gpu, cv["ratio"] * 5, cv["ratio"]))
+    again = coverage.leave_one_gpu_out(twisted).set_index("id")
+    ids = expected["id"]
+    assert (again.loc[ids, "band_low"] == held.loc[ids, "band_low"]).all()
+
+
+def test_the_conformal_range_widens_with_few_residuals():
+    residuals = np.log(np.linspace(0.5, 2.0, 9))
+    assert coverage.conformal(residuals) is None  # 9 rows cannot place a 90th percentile
+    wide = coverage.conformal(np.log(np.linspace(0.5, 2.0, 10)))
+    assert wide == (0.5, 2.0)  # with 10 rows the 80 % range is the extremes
+    narrow = coverage.conformal(np.log(np.linspace(0.5, 2.0, 1000)))
+    assert 0.5 < narrow[0] < 0.7 and 1.8 < narrow[1] < 2.0
+
+
+def test_an_engine_with_few_measurements_gets_the_wider_stated_prior(fresh, table):
+    band = fresh["band"]
+    counts = table["engine"].value_counts()
+    few = [e for e, n in counts.items() if n < coverage.MIN_ROWS]
+    assert few and set(band["per_engine"]) <= set(counts[counts >= coverage.MIN_ROWS].index)
+    low, high, is_few = coverage.band_for(band, few[0])
+    assert is_few and (low, high) == (band["prior"]["low"], band["prior"]["high"])
+    assert low < band["low"] and high > band["high"]
+    low, high, is_few = coverage.band_for(band, "vllm")
+    assert not is_few and (low, high) == (
+        band["per_engine"]["vllm"]["low"], band["per_engine"]["vllm"]["high"]
+    )  # fmt: skip
+    cal = inference.calibration_from_dict(json.loads(calibration.to_json(fresh, "-")))
+    assert cal.band("autoawq")[2] and not cal.band("llama.cpp")[2]
+
+
+def test_no_source_is_both_fitted_and_a_check(table, validation):
+    assert not set(table["source"]) & set(validation["source"])
+
+
+def test_a_build_older_than_the_engines_last_speed_up_is_marked_and_counts_less(table):
+    changes = calibration.engine_changes()
+    last = changes["llama.cpp"]
+    assert calibration.older_build("llama.cpp", "2023-12", changes)
+    assert not calibration.older_build("llama.cpp", last, changes)
+    assert not calibration.older_build("llama.cpp", "", changes)  # unknown is not older
+    assert not calibration.older_build("vllm", "2023-01", changes)  # no documented change
+    older = table[table["older_build"]]
+    assert len(older) and set(older["engine"]) <= set(changes)
+    # Halving a row's weight is the same as the fit without its duplicate: doubling an older
+    # row moves the constants less than doubling it as a current build would.
+    row = older.iloc[[0]]
+    base = calibration.fit(table)
+    as_old = calibration.fit(pd.concat([table, row]))
+    as_new = calibration.fit(pd.concat([table, row.assign(older_build=False)]))
+
+    def moved(params):
+        return sum(abs(params[k] - base[k]) for k in base)
+
+    assert moved(as_old) < moved(as_new)
+
+
+def test_an_older_build_pays_its_extra_launch_cost_and_a_users_estimate_does_not(fresh, table):
+    params = fresh["constants"]
+    assert params["launch_old:llama.cpp"] > 0
+    row = table[table["id"] == "131"]  # llama.cpp on an RTX 3090, January 2024
+    assert row["older_build"].all()
+    as_run = calibration.predict(row, params)[0]
+    today = calibration.predict(row.assign(older_build=False), params)[0]
+    assert as_run < today
+    layers = inference.step_features(row)["layers"][0]
+    assert 1 / as_run - 1 / today == pytest.approx(params["launch_old:llama.cpp"] * layers)
+    # The shipped estimate is the current build's, whatever the row's date.
+    cal = calibration._calibration(params)
+    assert inference.decode_tokens_per_s(row, cal)[0] == pytest.approx(today)
 
 
 def test_accuracy_is_reported_per_class_of_measurement(fresh, table):
@@ -185,7 +288,10 @@ def test_a_named_quantisation_library_is_fitted_apart_from_its_engine(fresh, tab
 
 
 def test_bands_bracket_the_central_estimate(fresh):
-    assert fresh["band"]["low"] < 1 < fresh["band"]["high"]
+    band = fresh["band"]
+    assert band["low"] < 1 < band["high"] and band["level"] == 0.8
+    for own in band["per_engine"].values():
+        assert own["low"] < 1 < own["high"] and own["rows"] >= coverage.MIN_ROWS
 
 
 def _write(tmp_path, rows):

@@ -185,7 +185,7 @@ def test_carbon_uses_site_grid_and_default_pue(api, procurement_user, trio):
     assert row["pue"] == 1.3 and "PAR1: default 1.3" in body["assumptions"]["pue"]["source"]
     assert row["grid_kg_per_kwh"] == pytest.approx(0.056)  # FR, Ember 2023
     expected = row["joules_per_token_facility"] * 1e6 / 3.6e6 * 0.056
-    assert row["kgco2e_per_mtok"] == pytest.approx(expected, rel=1e-3)
+    assert row["kgco2e_per_mtok"] == pytest.approx(expected, abs=1e-4)  # both shown to 4 decimals
     assert row["joules_per_token_facility"] == pytest.approx(row["joules_per_token"] * 1.3,
                                                              rel=1e-3)  # fmt: skip
     # Every figure has a range around its central value.
@@ -211,6 +211,65 @@ def test_carbon_uses_site_grid_and_default_pue(api, procurement_user, trio):
     a10 = _by_model(de)["nvidia-a10"]
     assert a10["grid_kg_per_kwh"] == pytest.approx(0.3809) and a10["pue"] == 1.5
     assert de["assumptions"]["pue"]["source"] == "PAR1: given by the caller"
+
+
+def test_the_speed_range_is_the_engines_own_or_says_few_measurements(api, procurement_user, trio):
+    from hardware import inference
+
+    cal = inference.calibration()
+    vllm = _rows(api, procurement_user, model="llama-3-8b", precision="int8")
+    a10 = _by_model(vllm)["nvidia-a10"]
+    low, high, few = cal.band("vllm")
+    assert not few and not a10["few_measurements"]
+    assert a10["tokens_per_s_low"] == pytest.approx(a10["tokens_per_s"] * low, abs=0.06)
+    assert a10["tokens_per_s_high"] == pytest.approx(a10["tokens_per_s"] * high, abs=0.06)
+    assert "from 21 measurements of vLLM" in vllm["assumptions"]["speed_band"]["value"]
+    assert "independent check" in vllm["assumptions"]["speed_band"]["source"]
+    # ONNX Runtime has one published measurement: the wider stated prior, and every row says so.
+    onnx = _rows(api, procurement_user, model="llama-3-8b", precision="int8", engine="onnxruntime")
+    row = _by_model(onnx)["nvidia-a10"]
+    low, high, few = cal.band("onnxruntime")
+    assert few and row["few_measurements"]
+    assert row["tokens_per_s_low"] == pytest.approx(row["tokens_per_s"] * low, abs=0.06)
+    assert any(c.startswith("Few published measurements") for c in row["caveats"])
+    assert "few measurements" in onnx["assumptions"]["speed_band"]["value"]
+    # Energy and carbon follow the same range: faster is fewer joules.
+    assert row["joules_per_token_high"] == pytest.approx(row["joules_per_token"] / low, rel=2e-3)
+    # A row the estimate cannot serve claims nothing.
+    fp16 = _by_model(_rows(api, procurement_user, model="llama-3-8b", precision="fp16"))
+    assert not fp16["nvidia-t4"]["few_measurements"] and fp16["nvidia-t4"]["caveats"] == []
+
+
+def test_overlapping_ranges_and_straddled_thresholds_are_said(api, procurement_user, trio):
+    rf.gpu("L4-1", "nvidia-l4")
+    rf.gpu("V100-1", "nvidia-v100-sxm2-32gb")
+    body = _rows(api, procurement_user, model="llama-3-8b", precision="int8", rank="tokens_per_s")
+    ranked = [r for r in body["results"] if r["supported"]]
+    for above, below in zip(ranked, ranked[1:], strict=False):
+        touch = (
+            above["tokens_per_s_low"] <= below["tokens_per_s_high"]
+            and below["tokens_per_s_low"] <= above["tokens_per_s_high"]
+        )
+        assert above["overlaps_next"] == below["overlaps_previous"] == touch
+    assert not ranked[0]["overlaps_previous"] and not ranked[-1]["overlaps_next"]
+    overlapping = [r for r in ranked if r["overlaps_next"]]
+    assert overlapping, "the 80 % ranges of these five cards overlap"
+    assert any("not settled by the figures" in c for c in overlapping[0]["caveats"])
+    new = body["new_equivalent"]["tokens_per_s"]
+    for r in ranked:
+        expected = (
+            "yes" if r["tokens_per_s_low"] > new
+            else "no" if r["tokens_per_s_high"] < new
+            else "uncertain"
+        )  # fmt: skip
+        assert r["faster_than_new"] == expected, r["hardware_model"]
+        assert ("faster than the new equivalent" in " ".join(r["caveats"])) == (
+            expected == "uncertain"
+        )
+        if r["pays_back_in_horizon"] == "uncertain":
+            assert r["payback_years_low"] is not None and r["payback_years_low"] <= 4
+            assert any("within 4 years" in c for c in r["caveats"])
+    assert "not settled by the figures" in body["assumptions"]["ranking"]["value"]
 
 
 def test_a_registered_pue_provider_wins_over_the_default(api, procurement_user, trio):
@@ -499,6 +558,22 @@ def test_admin_page_says_how_many_new_devices_each_avoided_figure_counts(
     for row in counted:
         assert f"{row['new_equivalent_devices']} × {new}" in html, row["hardware_model"]
     assert f"compared with buying {body['new_equivalent']['n_devices']} ×" not in html
+
+
+def test_admin_page_says_few_measurements_and_what_the_ranges_leave_open(
+    client, api, procurement_user, trio
+):
+    query = {"model": "llama-3-8b", "precision": "int8", "site": "PAR1", "context": 8192}
+    client.force_login(f.user("root", is_staff=True, is_superuser=True))
+    url = reverse("admin:registry_reuse_candidates")
+    html = client.get(url, {**query, "engine": "onnxruntime"}).content.decode()
+    assert "Few measurements." in html and "stated 80 % range" in html
+    body = _rows(api, procurement_user, **query)
+    html = client.get(url, query).content.decode()
+    assert "Few measurements." not in html
+    for row in body["results"]:
+        for caveat in row["caveats"]:
+            assert caveat.replace("'", "&#x27;") in html
 
 
 def test_asset_tags_are_the_same_on_the_postgres_and_portable_paths(monkeypatch):

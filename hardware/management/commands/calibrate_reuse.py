@@ -6,7 +6,7 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from hardware import calibration, inference
+from hardware import calibration, coverage, inference
 
 
 class Command(BaseCommand):
@@ -52,6 +52,7 @@ class Command(BaseCommand):
             old is not None
             and old.get("constants") == result["constants"]
             and old.get("data_sha256") == result["data_sha256"]
+            and old.get("band") == result["band"]
             and (old.get("validation") or {}).get("data_sha256")
             == result["validation"]["data_sha256"]
         )
@@ -81,6 +82,7 @@ class Command(BaseCommand):
                     "run `calibrate_reuse` and commit its output."
                 )
             self.stdout.write(self.style.SUCCESS(f"Stored calibration is current. {summary}"))
+            self.stdout.write("\n".join(calibration.coverage_lines(result)))
             return
         fitted_on = old["fitted_on"] if same else dt.datetime.now(dt.UTC).date().isoformat()
         inference.CALIBRATION_FILE.write_text(
@@ -101,6 +103,9 @@ class Command(BaseCommand):
             ),
             encoding="utf-8",
         )
+        (docs / "reuse-coverage.svg").write_text(
+            coverage.plot_svg(result["coverage"]), encoding="utf-8"
+        )
         page = docs / "reuse.md"
         page.write_text(
             calibration.replace_docs_block(
@@ -112,5 +117,6 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Calibrated: {summary}"))
         self.stdout.write(
             f"  wrote {inference.CALIBRATION_FILE.name}, docs/reuse.md, "
-            "docs/reuse-calibration.svg, docs/reuse-validation.svg"
+            "docs/reuse-calibration.svg, docs/reuse-validation.svg, "
+            "docs/reuse-coverage.svg"
         )

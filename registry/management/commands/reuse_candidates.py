@@ -127,3 +127,5 @@ class Command(BaseCommand):
             )
             if r["fit"] != "fits" or not r["supported"]:
                 self.stdout.write(f"    ↳ {r['reason']}")
+            for caveat in r["caveats"]:
+                self.stdout.write(f"    ↳ {caveat}")

@@ -1,0 +1,255 @@
+"""The range printed with every speed: a stated 80 % interval, and how often it holds.
+
+Pure (no Django). The interval is split-conformal on the residuals the fit never saw: for each
+GPU left out of the fit (`calibration.leave_one_gpu_out`), log(measured ÷ estimated); its ends
+are the finite-sample conformal order statistics of those residuals (⌊(n+1)·0.1⌋-th and
+⌈(n+1)·0.9⌉-th smallest), so a class with few residuals gets a wider interval by itself. An
+engine with at least `MIN_ROWS` residuals has its own interval; any other engine (few or no
+measurements) takes the stated prior: the pooled residuals' 90 % interval, wider than the pooled
+80 % one because that engine's own bias is not known. The answer then says "few measurements".
+
+Coverage is measured where no fit saw the row: leave one GPU out (each GPU's interval built
+from the other GPUs' residuals only, so the held-out row never sets its own range) and the
+independent check (`validation_measurements.csv`, intervals from every leave-one-GPU-out
+residual, as shipped). The goal: 75–90 % of rows inside the 80 % interval overall and in every
+class with at least `GOAL_MIN_ROWS` rows, and a median estimate ÷ measured of 0.9–1.1.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+LEVEL = 0.8  # the interval we state
+PRIOR_LEVEL = 0.9  # the wider interval an engine with few measurements takes
+MIN_ROWS = 10  # residuals an engine needs for an interval of its own
+GOAL_COVERAGE = (0.75, 0.9)
+GOAL_MEDIAN = (0.9, 1.1)
+GOAL_MIN_ROWS = 10
+
+CLASSES = {
+    "engine": "engine",
+    "precision": "precision",
+    "concurrency": "concurrent requests",
+    "devices": "GPUs",
+}
+
+
+def conformal(log_ratios, level: float = LEVEL) -> tuple[float, float] | None:
+    """Ends (as factors) of the split-conformal interval of log(measured ÷ estimated); None when
+    there are too few residuals for that level (the order statistic would lie beyond them)."""
+    r = np.sort(np.asarray(log_ratios, dtype=float))
+    n, tail = len(r), (1 - level) / 2
+    lo, hi = math.floor((n + 1) * tail), math.ceil((n + 1) * (1 - tail))
+    if lo < 1 or hi > n:
+        return None
+    return round(math.exp(r[lo - 1]), 3), round(math.exp(r[hi - 1]), 3)
+
+
+def bands(residuals: pd.DataFrame) -> dict:
+    """The stored intervals, from rows with `engine` and `ratio` (estimate ÷ measured)."""
+    log = np.log(1 / residuals["ratio"].to_numpy(float))
+    pooled, prior = conformal(log, LEVEL), conformal(log, PRIOR_LEVEL)
+    per_engine = {}
+    for engine, part in residuals.groupby("engine", sort=True):
+        own = conformal(np.log(1 / part["ratio"].to_numpy(float)), LEVEL)
+        if len(part) >= MIN_ROWS and own is not None:
+            per_engine[str(engine)] = {"low": own[0], "high": own[1], "rows": int(len(part))}
+    return {
+        "level": LEVEL,
+        "low": pooled[0],
+        "high": pooled[1],
+        "rows": int(len(residuals)),
+        "min_rows": MIN_ROWS,
+        "per_engine": per_engine,
+        "prior": {"level": PRIOR_LEVEL, "low": prior[0], "high": prior[1]},
+        "method": "split-conformal 80 % interval of measured ÷ estimated, each GPU left out of "
+        f"the fit; per engine with ≥ {MIN_ROWS} residuals, else the pooled 90 % interval "
+        "(few measurements)",
+    }
+
+
+def band_for(stored: dict, engine: str) -> tuple[float, float, bool]:
+    """(low factor, high factor, few measurements) for one engine."""
+    own = stored.get("per_engine", {}).get(engine)
+    if own is not None:
+        return own["low"], own["high"], False
+    prior = stored.get("prior")
+    if prior is None:  # a calibration stored before intervals per engine: the pooled one
+        return stored["low"], stored["high"], False
+    return prior["low"], prior["high"], True
+
+
+def apply(rows: pd.DataFrame, stored: dict) -> pd.DataFrame:
+    """Rows with `engine`, `ratio`: adds band_low, band_high, few, covered."""
+    ends = [band_for(stored, e) for e in rows["engine"]]
+    out = rows.assign(
+        band_low=[e[0] for e in ends], band_high=[e[1] for e in ends], few=[e[2] for e in ends]
+    )
+    measured_over_estimate = 1 / out["ratio"]
+    out["covered"] = (measured_over_estimate >= out["band_low"]) & (
+        measured_over_estimate <= out["band_high"]
+    )
+    return out
+
+
+def leave_one_gpu_out(cv: pd.DataFrame) -> pd.DataFrame:
+    """Each GPU's rows against intervals built from the other GPUs' residuals only."""
+    parts = [
+        apply(cv[cv["gpu"] == gpu], bands(cv[cv["gpu"] != gpu])) for gpu in sorted(set(cv["gpu"]))
+    ]
+    return pd.concat(parts).sort_values("id", kind="stable")
+
+
+def row_class(rows: pd.DataFrame, kind: str) -> np.ndarray:
+    if kind == "precision":
+        bits = rows["bits_per_weight"].to_numpy(float)
+        return np.where(bits >= 15, "16-bit", np.where(bits >= 8, "8-bit", "4-bit"))
+    if kind == "concurrency":
+        b = rows["concurrency"].to_numpy(float)
+        return np.where(b <= 1, "1", np.where(b <= 16, "2–16", "> 16"))
+    if kind == "devices":
+        return np.where(rows["n_devices"].to_numpy(float) > 1, "several", "one")
+    return rows["engine"].astype(str).to_numpy()
+
+
+def _figures(rows: pd.DataFrame) -> dict:
+    return {
+        "rows": int(len(rows)),
+        "coverage": round(float(rows["covered"].mean()), 3),
+        "median_ratio": round(float(np.median(rows["ratio"])), 3),
+        "few_measurements": int(rows["few"].sum()),
+    }
+
+
+def summary(rows: pd.DataFrame) -> dict:
+    """Coverage and median ratio overall and per class, from `apply`'s rows."""
+    return {
+        **_figures(rows),
+        "per_class": {
+            kind: {
+                str(label): _figures(part)
+                for label, part in rows.groupby(row_class(rows, kind), sort=True)
+            }
+            for kind in CLASSES
+        },
+    }
+
+
+def misses(result: dict) -> list[str]:
+    """Where a summary falls short of the goal, in words (empty: goal met)."""
+    out = []
+
+    def check(name, figures, median=True):
+        lo, hi = GOAL_COVERAGE
+        if not lo <= figures["coverage"] <= hi:
+            out.append(
+                f"{name}: {figures['coverage']:.0%} of {figures['rows']} inside (goal 75–90 %)"
+            )
+        if median and not GOAL_MEDIAN[0] <= figures["median_ratio"] <= GOAL_MEDIAN[1]:
+            out.append(f"{name}: median estimate ÷ measured {figures['median_ratio']:.2f}")
+
+    for where, figures in result.items():
+        if where not in SETS:
+            continue
+        check(f"{where}, overall", figures)
+        for kind, groups in figures["per_class"].items():
+            for label, g in groups.items():
+                if g["rows"] >= GOAL_MIN_ROWS:
+                    check(f"{where}, {CLASSES[kind]} {label}", g, median=False)
+    return out
+
+
+SETS = {"check": "independent check (never fitted)", "logo": "leave one GPU out"}
+
+
+def table(result: dict) -> list[str]:
+    """The coverage table (Markdown), one row per class and set."""
+    lines = [
+        "| class | | rows | inside the 80 % range | median estimate ÷ measured | "
+        "rows with few measurements |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def row(kind, label, where, f):
+        mark = "" if f["rows"] >= GOAL_MIN_ROWS else " (< 10 rows: not held to the goal)"
+        lines.append(
+            f"| {kind} {label} | {SETS[where]} | {f['rows']} | {f['coverage']:.0%}{mark} | "
+            f"{f['median_ratio']:.2f} | {f['few_measurements']} |"
+        )
+
+    result = {w: result[w] for w in SETS if w in result}
+    for where in result:
+        row("all", "rows", where, result[where])
+    for kind, words in CLASSES.items():
+        labels = sorted({label for w in result.values() for label in w["per_class"][kind]})
+        for label in labels:
+            for where in SETS:
+                if where in result and label in result[where]["per_class"][kind]:
+                    row(words, label, where, result[where]["per_class"][kind][label])
+    return lines
+
+
+def plot_svg(result: dict) -> str:
+    """Share of never-fitted rows inside the 80 % range, per class (hand-written SVG, the same
+    bytes on every run): one bar per set, the goal's 75–90 % band shaded, classes with fewer
+    than 10 rows pale."""
+    result = {w: result[w] for w in SETS if w in result}
+    groups = [("all", "rows", {w: result[w] for w in result})]
+    for kind, words in CLASSES.items():
+        labels = sorted({label for w in result.values() for label in w["per_class"][kind]})
+        for label in labels:
+            found = {w: r["per_class"][kind][label] for w, r in result.items()
+                     if label in r["per_class"][kind]}  # fmt: skip
+            groups.append((words, label, found))
+    row_h, top, left, width = 18, 50, 230, 360
+    h = top + row_h * len(groups) + 60
+    w = left + width + 40
+
+    def x(share):
+        return left + share * width
+
+    colour = {"logo": "#1f77b4", "check": "#d62728"}
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" '
+        f'viewBox="0 0 {w} {h}" font-family="sans-serif" font-size="11">',
+        f'<rect width="{w}" height="{h}" fill="white"/>',
+        f'<text x="{w / 2}" y="18" text-anchor="middle" font-size="13">'
+        "Share of never-fitted measurements inside the 80 % range</text>",
+        f'<rect x="{x(GOAL_COVERAGE[0]):.1f}" y="{top - 8}" '
+        f'width="{x(GOAL_COVERAGE[1]) - x(GOAL_COVERAGE[0]):.1f}" '
+        f'height="{row_h * len(groups) + 8}" fill="#e6f2e6"/>',
+        f'<line x1="{x(LEVEL):.1f}" y1="{top - 8}" x2="{x(LEVEL):.1f}" '
+        f'y2="{top + row_h * len(groups)}" stroke="#2ca02c" stroke-dasharray="4 3"/>',
+    ]
+    for tick in (0, 0.25, 0.5, 0.75, 1.0):
+        out.append(
+            f'<text x="{x(tick):.1f}" y="{top + row_h * len(groups) + 16}" '
+            f'text-anchor="middle">{tick:.0%}</text>'
+        )
+    for i, (kind, label, found) in enumerate(groups):
+        y = top + i * row_h
+        out.append(f'<text x="{left - 8}" y="{y + 9}" text-anchor="end">{kind} {label}</text>')
+        for j, (where, figures) in enumerate(found.items()):
+            few = figures["rows"] < GOAL_MIN_ROWS
+            out.append(
+                f'<rect x="{left}" y="{y + j * 7}" width="{figures["coverage"] * width:.1f}" '
+                f'height="6" fill="{colour[where]}" fill-opacity="{0.3 if few else 0.85}">'
+                f"<title>{SETS[where]}: {figures['coverage']:.0%} of {figures['rows']}"
+                "</title></rect>"
+            )
+    legend_y = top + row_h * len(groups) + 34
+    for j, where in enumerate(SETS):
+        out += [
+            f'<rect x="{left + j * 190}" y="{legend_y}" width="10" height="10" '
+            f'fill="{colour[where]}"/>',
+            f'<text x="{left + j * 190 + 14}" y="{legend_y + 9}">{SETS[where]}</text>',
+        ]
+    out.append(
+        f'<text x="{left - 8}" y="{legend_y + 9}" text-anchor="end">goal 75–90 % shaded; '
+        "pale: &lt; 10 rows</text>"
+    )
+    out.append("</svg>")
+    return "\n".join(out) + "\n"
