@@ -168,6 +168,17 @@ class AuditViewSet(
     def get_serializer_class(self):
         return AuditDetailSerializer if self.action == "retrieve" else AuditSerializer
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        # The report's errors (an audit that is not there) are JSON, as the schema says, even
+        # to a client that asked for the workbook.
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(response, Response) and isinstance(
+            getattr(response, "accepted_renderer", None), XLSXRenderer
+        ):
+            response.accepted_renderer = JSONRenderer()
+            response.accepted_media_type = "application/json"
+        return response
+
     def perform_create(self, serializer):
         data = serializer.validated_data
         try:

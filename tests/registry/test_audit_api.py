@@ -186,3 +186,11 @@ def test_the_report_lists_each_result_with_where_when_and_who(api, op, audit, fl
     assert _effective_font_pt(ws) >= 7
     about = dict(book["About"].iter_rows(values_only=True))
     assert about["Scope"] == "PAR1, room Hall 1, rack R1" and about["Missing"] == 1
+
+
+def test_the_reports_errors_are_json_even_to_a_client_asking_for_the_workbook(api, auditor_user):
+    api.force_authenticate(auditor_user)
+    response = api.get("/api/audits/0/report.xlsx/", {"format": "xlsx"})
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["detail"]
