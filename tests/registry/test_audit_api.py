@@ -194,3 +194,22 @@ def test_the_reports_errors_are_json_even_to_a_client_asking_for_the_workbook(ap
     assert response.status_code == 404
     assert response["Content-Type"] == "application/json"
     assert response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"tag": "x" * 300},
+        {"tag": "\u200b\t"},
+        {"tag": "PAR-A", "room": "Hall 2"},
+        {"tag": ["PAR-A"]},
+        {"tag": "PAR-A", "rack": None},
+        {},
+    ],
+)
+def test_a_scan_the_register_cannot_read_is_a_400_naming_the_field(api, op, audit, body):
+    api.force_authenticate(op)
+    response = api.post(f"/api/audits/{audit.pk}/scan/", body, format="json")
+    assert response.status_code == 400, response.content
+    assert set(response.json()) & {"tag", "room", "rack"}
+    assert not audit.scans.exists()
