@@ -335,6 +335,9 @@ SPECTACULAR_SETTINGS = {
         "PurchaseStateEnum": [("ordered", "ordered"), ("in-stock", "in-stock")],
         # a reuse candidate's basis and energy_basis
         "FigureBasisEnum": [("measured", "measured"), ("estimated", "estimated")],
+        # a reuse candidate's faster_than_new and pays_back_in_horizon
+        "RangeVerdictEnum": [("yes", "yes"), ("no", "no"), ("uncertain", "uncertain")],
+        "AuditStatusEnum": "registry.models.AuditStatus",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
