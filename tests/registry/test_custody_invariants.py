@@ -282,25 +282,82 @@ def test_no_door_can_store_a_row_before_the_floor(par):
 # --- the state is the ledger's -----------------------------------------------------------------
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL trigger")
-@pytest.mark.parametrize("column", ["state", "site_id", "parent_id"])
+@pytest.mark.parametrize("column", ["state", "site_id", "parent_id", "data_bearing"])
 def test_a_forged_update_of_the_projection_fails(par, fra, column):
-    srv, gpu = server(site=par), f.asset("GPU-1", at_site=par)
-    value = {"state": "'sold'", "site_id": str(fra.pk), "parent_id": str(srv.pk)}[column]
+    """PostgreSQL and SQLite alike: raw SQL past every service is refused by the database."""
+    srv, ssd = server(site=par), drive(site=par)
+    value = {
+        "state": "'sold'",
+        "site_id": str(fra.pk),
+        "parent_id": str(srv.pk),
+        "data_bearing": "false",
+    }[column]
+    with pytest.raises(DatabaseError) as err, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE registry_asset SET {column} = {value} WHERE id = %s", [ssd.pk])
+    rule = {"parent_id": "asset_parent_from_ledger", "data_bearing": "asset_data_bearing_ratchet"}
+    assert _refused_by(err.value) == rule.get(column, "asset_state_from_ledger")
+    ssd.refresh_from_db()
+    assert ssd.state == State.IN_STOCK and ssd.site == par and ssd.parent is None
+    assert ssd.data_bearing
+
+
+def _refused_by(error) -> str:
+    """The rule the database named: PostgreSQL's constraint, SQLite's message prefix."""
+    if connection.vendor == "postgresql":
+        return error.__cause__.diag.constraint_name
+    return str(error).split(":")[0]
+
+
+def test_a_forged_parent_is_refused_even_when_a_ledger_row_names_another(par):
+    srv, other, ssd = server(site=par), server("SRV-2", site=par), drive(site=par)
+    record(ssd, "component-installed", 1, parent="SRV-1")
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"UPDATE registry_asset SET {column} = {value} WHERE id = %s", [gpu.pk])
+        cursor.execute("UPDATE registry_asset SET parent_id = %s WHERE id = %s", [other.pk, ssd.pk])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE registry_asset SET parent_id = NULL WHERE id = %s", [ssd.pk])
+    ssd.refresh_from_db()
+    assert ssd.parent == srv
+    record(ssd, "component-removed", 2)  # the writer still writes
+    ssd.refresh_from_db()
+    assert ssd.parent is None
+    assert_clean()
+
+
+def test_marking_a_unit_data_bearing_stays_open_to_an_operator(par):
+    """Setting the flag only tightens custody: the admin and the API let an operator do it."""
+    gpu = f.asset("GPU-1", at_site=par)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE registry_asset SET data_bearing = true WHERE id = %s", [gpu.pk])
     gpu.refresh_from_db()
-    assert gpu.state == State.IN_STOCK and gpu.site == par and gpu.parent is None
+    assert gpu.data_bearing
+
+
+GUARDS = (
+    "registry_asset_state_from_ledger",
+    "registry_asset_parent_from_ledger",
+    "registry_asset_data_bearing_ratchet",
+)
 
 
 def _forge(asset, **values):
-    """Write the asset row past the writer (PostgreSQL: with triggers off, as a superuser)."""
+    """Write the asset row past the writer and the database's guards (PostgreSQL: with triggers
+    off, as a superuser; SQLite: the guards dropped and made again, inside the transaction)."""
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute("SET LOCAL session_replication_role = replica")
-        Asset.objects.filter(pk=asset.pk).update(**values)
-        if connection.vendor == "postgresql":
+            Asset.objects.filter(pk=asset.pk).update(**values)
             cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+            return
+        cursor.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (%s, %s, %s)",
+            GUARDS,
+        )
+        made = [sql for (sql,) in cursor.fetchall()]
+        for name in GUARDS:
+            cursor.execute(f"DROP TRIGGER {name}")
+        Asset.objects.filter(pk=asset.pk).update(**values)
+        for sql in made:
+            cursor.execute(sql)
 
 
 def test_check_ledger_reports_a_forged_state_and_exits_non_zero(par):
