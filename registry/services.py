@@ -410,6 +410,7 @@ def record_event(
     _check_time(asset, occurred_at, last)
     state_after = _assembly_target(asset, kind, _target(asset, kind, to_state, details), details)
     _check_follows_parent(asset, kind, state_after, _caused_by)
+    _check_moves_with_parent(asset, kind, details, _caused_by)
     if kind == EventKind.COMPONENT_REMOVED or _parted(asset, state_after):
         _check_left_in_order(asset, occurred_at)
     if asset.hardware_model.holds_data:
@@ -477,6 +478,8 @@ def record_event(
         event.state_before in OUT_OF_CUSTODY and state_after in IN_CUSTODY
     ):
         _components_follow(asset, event, actor)
+    elif kind == EventKind.MOVED:
+        _components_move(asset, event, actor)
     if _caused_by is None:
         _check_invariants(asset)
     return event
@@ -569,6 +572,49 @@ def _check_follows_parent(asset, kind: str, state_after: str, caused_by) -> None
         f"{State(parent.state).label.lower()}: a component is in service exactly when its "
         f"parent is; record '{kind}' on '{parent.asset_tag}', or remove the component first",
     )
+
+
+def _check_moves_with_parent(asset: Asset, kind: str, details: dict, caused_by) -> None:
+    """Inside a unit, a component is where its parent is: it changes site only with it."""
+    if kind != EventKind.MOVED or asset.parent_id is None or caused_by is not None:
+        return
+    parent = asset.parent
+    if details.get("site") and details["site"] != parent.site.code:
+        _refuse(
+            "site",
+            f"'{asset.asset_tag}' is installed in '{parent.asset_tag}', at {parent.site.code}: "
+            f"a component is where its parent is; move '{parent.asset_tag}', or remove the "
+            "component first",
+        )
+
+
+def _components_move(parent: Asset, event: LifecycleEvent, actor) -> None:
+    """The parent moved: each unit installed in it goes along (its site, room and rack become
+    the parent's), with a `moved` row of its own that names the parent's (`caused_by`)."""
+    where = {
+        name: event.details[name]
+        for name in ("site", "room", "rack")
+        if event.details.get(name) not in (None, "")
+    }
+    if not where:
+        return  # a new position in the rack: the parts inside keep theirs
+    refused = []
+    for component in _locked_components(parent):
+        here = {"site": component.site.code, "room": component.room, "rack": component.rack}
+        if all(here[name] == value for name, value in where.items()):
+            continue
+        try:
+            record_event(
+                component,
+                EventKind.MOVED,
+                occurred_at=event.occurred_at,
+                actor=actor,
+                details={**where, "note": f"follows '{parent.asset_tag}' (moved)"},
+                _caused_by=event,
+            )
+        except LifecycleError as exc:
+            refused.append((component.asset_tag, exc))
+    _refuse_components(parent, refused)
 
 
 def _components_follow(parent: Asset, event: LifecycleEvent, actor) -> None:
@@ -715,6 +761,9 @@ def _apply(asset: Asset, kind: str, details: dict, state_after: str, actor) -> N
         if asset.parent_id:
             _refuse("parent", f"already installed in '{asset.parent}': remove it first")
         asset.parent = parent
+        if asset.site_id != parent.site_id:  # a component is where its parent is
+            details["from_site"] = asset.site.code
+            asset.site = parent.site
     elif kind == EventKind.COMPONENT_REMOVED:
         if asset.parent_id is None:
             _refuse("kind", f"'{asset.asset_tag}' is not installed in anything")

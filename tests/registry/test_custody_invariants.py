@@ -521,3 +521,93 @@ def test_a_part_recorded_in_stock_inside_a_running_server_is_no_candidate_either
     query = {"site": "PAR1", "context": 8192, "model": "llama-3-8b", "precision": "int8"}
     rows = api.get("/api/reuse-candidates/", query).json()["results"]
     assert not {a["asset_tag"] for row in rows for a in row["assets"]} & {"GPU-0", "GPU-1"}
+
+
+# --- assemblies: a component is where its parent is -------------------------------------------
+
+
+@pytest.fixture
+def racked(par, fra):
+    """A server at PAR1 holding a drive and a GPU (the site FRA1 waits for it)."""
+    srv = server(site=par)
+    parts = [drive(site=par), f.asset("GPU-1", at_site=par)]
+    for part in parts:
+        record(part, "component-installed", 1, parent="SRV-1")
+    return srv, parts
+
+
+def _sites(parts) -> set:
+    return set(Asset.objects.filter(pk__in=[p.pk for p in parts]).values_list("site__code", "rack"))
+
+
+def test_moving_a_server_moves_its_parts(racked):
+    srv, parts = racked
+    move = record(srv, "moved", 2, site="FRA1", rack="R9")
+    assert _sites(parts) == {("FRA1", "R9")}
+    followed = LifecycleEvent.objects.filter(caused_by=move, kind="moved")
+    assert followed.count() == 2
+    assert {e.details["from_site"] for e in followed} == {"PAR1"}
+    assert {e.site.code for e in followed} == {"FRA1"}
+    assert_clean()
+
+
+def test_a_new_position_in_the_rack_leaves_the_parts_alone(racked):
+    srv, parts = racked
+    move = record(srv, "moved", 2, position_u=12)
+    assert not LifecycleEvent.objects.filter(caused_by=move).exists()
+    assert _sites(parts) == {("PAR1", "")}
+    assert_clean()
+
+
+def test_moving_a_server_through_the_api_moves_its_parts(api, op, fra, racked):
+    srv, parts = racked
+    fra.operators.add(op)
+    api.force_authenticate(op)
+    response = post(api, srv, "moved", 2, site="FRA1")
+    assert response.status_code == 201, response.json()
+    assert _sites(parts) == {("FRA1", "")}
+    assert_clean()
+
+
+def test_moving_a_server_in_the_admin_moves_its_parts(admin_client, racked):
+    srv, parts = racked
+    response = record_page(admin_client, srv, "moved", 2, site="FRA1")
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    srv.refresh_from_db()
+    assert srv.site.code == "FRA1"
+    assert _sites(parts) == {("FRA1", "")}
+    assert_clean()
+
+
+def test_a_part_does_not_change_site_without_its_server(api, op, fra, racked):
+    _, parts = racked
+    with pytest.raises(LifecycleError) as err:
+        record(parts[0], "moved", 2, site="FRA1")
+    assert "SRV-1" in err.value.message_dict["site"][0]
+    fra.operators.add(op)
+    api.force_authenticate(op)
+    response = post(api, parts[1], "moved", 2, site="FRA1")
+    assert response.status_code == 400 and "SRV-1" in response.json()["site"][0]
+    assert _sites(parts) == {("PAR1", "")}
+
+
+def test_a_part_installed_in_a_server_elsewhere_goes_to_its_site(par, fra):
+    srv = server(site=fra)
+    gpu = f.asset("GPU-1", at_site=par)
+    installed = record(gpu, "component-installed", 1, parent=srv.asset_tag)
+    gpu.refresh_from_db()
+    assert gpu.site == fra and installed.site == fra
+    assert installed.details["from_site"] == "PAR1"
+    record(srv, "commissioned", 2, workload="inference")
+    assert_clean()
+
+
+def test_check_ledger_finds_a_part_left_at_another_site(racked, fra):
+    _, parts = racked
+    with transaction.atomic():
+        _forge(parts[1], site=fra)
+    findings = [str(x) for x in invariants.check() if x.rule == "assembly"]
+    assert findings == [
+        "GPU-1: assembly: is at FRA1 inside 'SRV-1', which is at PAR1: a component is where "
+        "its parent is"
+    ]
