@@ -803,6 +803,26 @@ def _mark_data_bearing(unit: Asset, event: LifecycleEvent, actor) -> None:
         unit = unit.parent
 
 
+def note_catalogue_ratchet(model, unit_ids: list[int]) -> None:
+    """A catalogue editor switched `model`'s `holds_data` on and the database marked its units
+    data-bearing (migration 0012's trigger): each unit's change history gets a row naming the
+    model and the editor, so an auditor sees why the flag changed."""
+    from simple_history.models import HistoricalRecords
+
+    request = getattr(HistoricalRecords.context, "request", None)
+    user = getattr(model, "_history_user", None) or getattr(request, "user", None)
+    units = list(Asset.objects.filter(pk__in=unit_ids, data_bearing=True))
+    Asset.history.bulk_history_create(
+        units,
+        update=True,
+        default_user=user if user is not None and user.is_authenticated else None,
+        default_change_reason=(
+            f"catalogue: '{model.slug}' now holds data, so every unit of it is data-bearing "
+            "(never cleared)"
+        ),
+    )
+
+
 def _is_descendant(candidate: Asset, ancestor: Asset) -> bool:
     node = candidate
     for _ in range(10):

@@ -156,6 +156,46 @@ def test_holds_data_switched_on_then_off_leaves_every_unit_marked(api, op, par):
     assert response.status_code == 400 and "holds data" in response.json()["kind"][0]
 
 
+def _last_change(asset):
+    return Asset.history.filter(id=asset.pk).order_by("-history_date", "-history_id").first()
+
+
+def test_the_ratchet_tells_the_auditor_why_the_flag_changed(api, par):
+    gpu = f.asset("GPU-1", at_site=par)
+    curator = f.user("curator", group="catalogue-editor")
+    api.force_authenticate(curator)
+    _flip(api, gpu.hardware_model, True)
+    change = _last_change(gpu)
+    assert change.data_bearing and change.history_type == "~"
+    assert change.history_user == curator
+    slug = gpu.hardware_model.slug
+    assert change.history_change_reason.startswith(f"catalogue: '{slug}' now holds data")
+    _flip(api, gpu.hardware_model, True)  # saved again: nothing more to say
+    _flip(api, gpu.hardware_model, False)  # switched off: no unit changes
+    assert _last_change(gpu) == change
+
+
+def test_the_ratchet_through_the_catalogue_admin_shows_in_the_units_history(admin_client, par):
+    from django.forms.models import model_to_dict
+
+    gpu = f.asset("GPU-1", at_site=par)
+    model = gpu.hardware_model
+    data = {k: ("" if v is None else v) for k, v in model_to_dict(model).items()}
+    data |= {
+        "holds_data": "on",
+        "specs": "{}",
+        "figure_sources-TOTAL_FORMS": "0",
+        "figure_sources-INITIAL_FORMS": "0",
+    }
+    data = {k: v for k, v in data.items() if v is not False}
+    page = admin_client.post(reverse("admin:hardware_hardwaremodel_change", args=[model.pk]), data)
+    assert page.status_code == 302, page.content.decode()[-3000:]
+    gpu.refresh_from_db()
+    assert gpu.data_bearing
+    history = admin_client.get(reverse("admin:registry_asset_history", args=[gpu.pk]))
+    assert "now holds data" in history.content.decode()
+
+
 def test_the_ratchet_holds_through_the_admin(admin_client, par):
     gpu = f.asset("GPU-1", at_site=par)
     record(gpu, "commissioned", 1, workload="inference")
