@@ -816,10 +816,8 @@ def note_catalogue_ratchet(model, unit_ids: list[int]) -> None:
         units,
         update=True,
         default_user=user if user is not None and user.is_authenticated else None,
-        default_change_reason=(
-            f"catalogue: '{model.slug}' now holds data, so every unit of it is data-bearing "
-            "(never cleared)"
-        ),
+        # The history keeps 100 characters of a reason.
+        default_change_reason=f"catalogue: '{model.slug}' now holds data"[:100],
     )
 
 

@@ -372,32 +372,9 @@ def test_marking_a_unit_data_bearing_stays_open_to_an_operator(par):
     assert gpu.data_bearing
 
 
-GUARDS = (
-    "registry_asset_state_from_ledger",
-    "registry_asset_parent_from_ledger",
-    "registry_asset_data_bearing_ratchet",
-)
-
-
 def _forge(asset, **values):
-    """Write the asset row past the writer and the database's guards (PostgreSQL: with triggers
-    off, as a superuser; SQLite: the guards dropped and made again, inside the transaction)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = replica")
-            Asset.objects.filter(pk=asset.pk).update(**values)
-            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
-            return
-        cursor.execute(
-            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (%s, %s, %s)",
-            GUARDS,
-        )
-        made = [sql for (sql,) in cursor.fetchall()]
-        for name in GUARDS:
-            cursor.execute(f"DROP TRIGGER {name}")
-        Asset.objects.filter(pk=asset.pk).update(**values)
-        for sql in made:
-            cursor.execute(sql)
+    with transaction.atomic():
+        f.forge_asset_row(asset, **values)
 
 
 def test_check_ledger_reports_a_forged_state_and_exits_non_zero(par):

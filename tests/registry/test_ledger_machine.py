@@ -4,13 +4,16 @@ Hypothesis drives the real service layer with random sequences over a small flee
 drives and GPUs across two sites; two operators; a catalogue editor; a site administrator):
 purchases, installs and removals, commissioning, repairs, sanitisations passed and failed,
 moves, losses, corrections of any row, reservations, sales, donations, recycling, catalogue flag
-edits and site policy edits, often at the same instant. After every step the whole ledger must
-pass `registry.invariants.check`, the code `check_ledger` runs. A refusal (LifecycleError) is an
-answer, not a failure, unless the writer's last line of defence (the same check, before it
-commits) had to make it: then a rule at the door is missing. Anything else is a failure too.
+edits and site policy edits, often at the same instant, and steps aimed at the seams found so far
+(several rows on one unit or one assembly at one instant, then a release). After every step the
+whole ledger must pass `registry.invariants.check`, the code `check_ledger` runs. A refusal
+(LifecycleError) is an answer, not a failure, unless the writer's last line of defence (the same
+check, before it commits) had to make it: then a rule at the door is missing. Anything else is a
+failure too.
 
 Budget: CIRCULUS_FUZZ_EXAMPLES sequences of up to CIRCULUS_FUZZ_STEPS steps (CI: 50 × 40, at
-least 2,000 steps); `make fuzz` runs a deeper search.
+least 2,000 steps); `make fuzz` runs a deeper search. A mutation test keeps the search honest: a
+writer blind to clock ties must be caught within that budget.
 """
 
 import os
