@@ -478,7 +478,7 @@ def record_event(
         event.state_before in OUT_OF_CUSTODY and state_after in IN_CUSTODY
     ):
         _components_follow(asset, event, actor)
-    elif kind == EventKind.MOVED:
+    if kind == EventKind.MOVED or "from_site" in details:  # moved, or installed elsewhere
         _components_move(asset, event, actor)
     if _caused_by is None:
         _check_invariants(asset)
@@ -589,15 +589,16 @@ def _check_moves_with_parent(asset: Asset, kind: str, details: dict, caused_by) 
 
 
 def _components_move(parent: Asset, event: LifecycleEvent, actor) -> None:
-    """The parent moved: each unit installed in it goes along (its site, room and rack become
-    the parent's), with a `moved` row of its own that names the parent's (`caused_by`)."""
-    where = {
-        name: event.details[name]
-        for name in ("site", "room", "rack")
-        if event.details.get(name) not in (None, "")
-    }
-    if not where:
-        return  # a new position in the rack: the parts inside keep theirs
+    """The parent moved (or was installed in a unit at another site): each unit installed in it
+    goes along (to its site, and the room and rack a move names), with a `moved` row of its own
+    that names the parent's (`caused_by`). A new position in the rack alone moves no part."""
+    where = {"site": parent.site.code}
+    if event.kind == EventKind.MOVED:
+        where |= {
+            name: event.details[name]
+            for name in ("room", "rack")
+            if event.details.get(name) not in (None, "")
+        }
     refused = []
     for component in _locked_components(parent):
         here = {"site": component.site.code, "room": component.room, "rack": component.rack}

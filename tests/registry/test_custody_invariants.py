@@ -628,3 +628,17 @@ def test_check_ledger_finds_a_part_left_at_another_site(racked, fra):
         "GPU-1: assembly: is at FRA1 inside 'SRV-1', which is at PAR1: a component is where "
         "its parent is"
     ]
+
+
+def test_a_unit_installed_elsewhere_takes_its_own_parts_to_that_site(par, fra):
+    """A drive carrier holding a drive, installed into a server at another site: the drive goes
+    to that site too (each level a row of its own)."""
+    server("SRV-B", site=fra)
+    carrier = f.asset("CAR-1", at_site=par)
+    ssd = drive(site=par)
+    record(ssd, "component-installed", 1, parent="CAR-1")
+    installed = record(carrier, "component-installed", 2, parent="SRV-B")
+    ssd.refresh_from_db()
+    assert ssd.site == fra and ssd.parent == carrier
+    assert ssd.events.last().caused_by == installed
+    assert_clean()
