@@ -54,7 +54,7 @@ TEST_WORKERS ?= 2
 test: install
 	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadgroup) $(PYTEST_ARGS)
 
-# CI runs the ledger machine with 60 sequences of 40 steps; this runs 1,000 of 80, fresh random
+# CI runs the ledger machine with 50 sequences of 40 steps; this runs 1,000 of 80, fresh random
 # ones each time (FUZZ_EXAMPLES, FUZZ_STEPS to change; DATABASE_URL selects the database).
 FUZZ_EXAMPLES ?= 1000
 FUZZ_STEPS ?= 80

@@ -21,6 +21,7 @@ from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from circulus import bounds
+from circulus.races import LOST_RACE_MESSAGE, lost_race
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +82,10 @@ def exception_handler(exc, context):
     elif isinstance(exc, IntegrityError):
         log.info("integrity error answered 409: %s", exc)
         exc = Conflict(integrity_detail(exc))
-    elif isinstance(exc, OperationalError) and _sqlstate(exc) in LOST_RACE:
+    elif lost_race(exc):
         # Two writers waited on each other and the database chose this one: nothing was written.
         log.info("lost race answered 409: %s", exc)
-        exc = Conflict(
-            "another change to the same units was being recorded at the same moment; nothing "
-            "was written: look at them again and send it again if it still applies"
-        )
+        exc = Conflict(LOST_RACE_MESSAGE)
     elif isinstance(exc, DataError):
         log.info("data error answered 400: %s", exc)
         exc = serializers.ValidationError(
@@ -132,7 +130,6 @@ def _constraint_fields() -> dict[str, tuple[str, ...]]:
 
 
 NOT_NULL_VIOLATION = "23502"
-LOST_RACE = {"40P01", "40001", "55P03"}  # deadlock, serialization failure, lock not available
 
 
 def _sqlstate(exc: Exception) -> str | None:

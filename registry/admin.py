@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404
@@ -27,6 +27,7 @@ from simple_history.models import DeletedObject
 from simple_history.template_utils import HistoricalRecordContextHelper
 
 from circulus.admin import ReadOnlyAdminMixin
+from circulus.races import LOST_RACE_MESSAGE, lost_race
 from registry import audits, expiry, labels, permissions, services, webhooks
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
@@ -692,6 +693,10 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                     )
                 except services.LifecycleError as exc:
                     add_lifecycle_errors(details, exc)
+                except OperationalError as exc:
+                    if not lost_race(exc):
+                        raise
+                    details.add_error(None, LOST_RACE_MESSAGE.capitalize() + ".")
                 else:
                     messages.success(request, f"Recorded '{EventKind(kind).label}' for {asset}.")
                     return HttpResponseRedirect(
@@ -798,6 +803,11 @@ class AssetAdmin(AssetImportMixin, ExportMixin, SimpleHistoryAdmin):
                 refused += 1
                 reasons = " ".join(plain_words(m) for ms in exc.message_dict.values() for m in ms)
                 messages.warning(request, f"{asset}: refused. {reasons}")
+            except OperationalError as exc:
+                if not lost_race(exc):
+                    raise
+                refused += 1
+                messages.warning(request, f"{asset}: refused. {LOST_RACE_MESSAGE.capitalize()}.")
             else:
                 done += 1
         label = EventKind(kind).label.lower()

@@ -19,8 +19,8 @@ The rules, in plain words (docs/registry.md lists them for users):
   service, nor inside a unit in service, and had a passed sanitisation recorded after the last
   moment it could receive data, by a method the strictest policy of every site where it held data
   accepts, not corrected before the release.
-- assembly: a component in custody is in service exactly when its parent is, and is in custody
-  exactly when its parent is.
+- assembly: a component in custody is in service exactly when its parent is, is in custody
+  exactly when its parent is, and is at its parent's site.
 - dates: an asset's purchase date lies between the floor and today; its warranty end and planned
   end of life between the floor and the latest planned date.
 """
@@ -173,6 +173,7 @@ class _Fleet:
                 "parent_id",
                 "data_bearing",
                 holds_data=F("hardware_model__holds_data"),
+                site_code=F("site__code"),
             )
         }
 
@@ -388,16 +389,26 @@ class _Fleet:
                     f"is {state} inside '{parent['asset_tag']}', which is {outer}",
                 )
             ]
+        out = []
         if state in IN_CUSTODY and (state == State.IN_SERVICE) != (outer == State.IN_SERVICE):
-            return [
+            out.append(
                 Finding(
                     tag,
                     "assembly",
                     f"is {state} inside '{parent['asset_tag']}', which is {outer}: a component "
                     "is in service exactly when its parent is",
                 )
-            ]
-        return []
+            )
+        if state in IN_CUSTODY and unit["site_id"] != parent["site_id"]:
+            out.append(
+                Finding(
+                    tag,
+                    "assembly",
+                    f"is at {unit['site_code']} inside '{parent['asset_tag']}', which is at "
+                    f"{parent['site_code']}: a component is where its parent is",
+                )
+            )
+        return out
 
     def _release(self, pk, row) -> list[Finding]:
         out = []

@@ -446,6 +446,7 @@ def record_event(
     _check_time(asset, occurred_at, last)
     state_after = _assembly_target(asset, kind, _target(asset, kind, to_state, details), details)
     _check_follows_parent(asset, kind, state_after, _caused_by)
+    _check_moves_with_parent(asset, kind, details, _caused_by)
     if kind == EventKind.COMPONENT_REMOVED or _parted(asset, state_after):
         _check_left_in_order(asset, occurred_at)
     if asset.hardware_model.holds_data:
@@ -513,6 +514,8 @@ def record_event(
         event.state_before in OUT_OF_CUSTODY and state_after in IN_CUSTODY
     ):
         _components_follow(asset, event, actor)
+    if kind == EventKind.MOVED or "from_site" in details:  # moved, or installed elsewhere
+        _components_move(asset, event, actor)
     if _caused_by is None:
         _check_invariants(asset)
     return event
@@ -605,6 +608,50 @@ def _check_follows_parent(asset, kind: str, state_after: str, caused_by) -> None
         f"{State(parent.state).label.lower()}: a component is in service exactly when its "
         f"parent is; record '{kind}' on '{parent.asset_tag}', or remove the component first",
     )
+
+
+def _check_moves_with_parent(asset: Asset, kind: str, details: dict, caused_by) -> None:
+    """Inside a unit, a component is where its parent is: it changes site only with it."""
+    if kind != EventKind.MOVED or asset.parent_id is None or caused_by is not None:
+        return
+    parent = asset.parent
+    if details.get("site") and details["site"] != parent.site.code:
+        _refuse(
+            "site",
+            f"'{asset.asset_tag}' is installed in '{parent.asset_tag}', at {parent.site.code}: "
+            f"a component is where its parent is; move '{parent.asset_tag}', or remove the "
+            "component first",
+        )
+
+
+def _components_move(parent: Asset, event: LifecycleEvent, actor) -> None:
+    """The parent moved (or was installed in a unit at another site): each unit installed in it
+    goes along (to its site, and the room and rack a move names), with a `moved` row of its own
+    that names the parent's (`caused_by`). A new position in the rack alone moves no part."""
+    where = {"site": parent.site.code}
+    if event.kind == EventKind.MOVED:
+        where |= {
+            name: event.details[name]
+            for name in ("room", "rack")
+            if event.details.get(name) not in (None, "")
+        }
+    refused = []
+    for component in _locked_components(parent):
+        here = {"site": component.site.code, "room": component.room, "rack": component.rack}
+        if all(here[name] == value for name, value in where.items()):
+            continue
+        try:
+            record_event(
+                component,
+                EventKind.MOVED,
+                occurred_at=event.occurred_at,
+                actor=actor,
+                details={**where, "note": f"follows '{parent.asset_tag}' (moved)"},
+                _caused_by=event,
+            )
+        except LifecycleError as exc:
+            refused.append((component.asset_tag, exc))
+    _refuse_components(parent, refused)
 
 
 def _components_follow(parent: Asset, event: LifecycleEvent, actor) -> None:
@@ -751,6 +798,9 @@ def _apply(asset: Asset, kind: str, details: dict, state_after: str, actor) -> N
         if asset.parent_id:
             _refuse("parent", f"already installed in '{asset.parent}': remove it first")
         asset.parent = parent
+        if asset.site_id != parent.site_id:  # a component is where its parent is
+            details["from_site"] = asset.site.code
+            asset.site = parent.site
     elif kind == EventKind.COMPONENT_REMOVED:
         if asset.parent_id is None:
             _refuse("kind", f"'{asset.asset_tag}' is not installed in anything")
@@ -788,6 +838,24 @@ def _mark_data_bearing(unit: Asset, event: LifecycleEvent, actor) -> None:
         if unit.parent_id is None:
             return
         unit = unit.parent
+
+
+def note_catalogue_ratchet(model, unit_ids: list[int]) -> None:
+    """A catalogue editor switched `model`'s `holds_data` on and the database marked its units
+    data-bearing (migration 0012's trigger): each unit's change history gets a row naming the
+    model and the editor, so an auditor sees why the flag changed."""
+    from simple_history.models import HistoricalRecords
+
+    request = getattr(HistoricalRecords.context, "request", None)
+    user = getattr(model, "_history_user", None) or getattr(request, "user", None)
+    units = list(Asset.objects.filter(pk__in=unit_ids, data_bearing=True))
+    Asset.history.bulk_history_create(
+        units,
+        update=True,
+        default_user=user if user is not None and user.is_authenticated else None,
+        # The history keeps 100 characters of a reason.
+        default_change_reason=f"catalogue: '{model.slug}' now holds data"[:100],
+    )
 
 
 def _is_descendant(candidate: Asset, ancestor: Asset) -> bool:

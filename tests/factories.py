@@ -5,10 +5,11 @@ from decimal import Decimal
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.db import connection
 
 from hardware.models import HardwareKind, HardwareModel, Manufacturer
 from registry import services
-from registry.models import Site
+from registry.models import Asset, Site
 
 
 def user(username: str, *, group: str | None = None, **fields):
@@ -95,3 +96,32 @@ SANITISE = {
     "standard": "nist-800-88-r2",
     "certificate_ref": "COS-1",
 }
+
+
+PROJECTION_GUARDS = (
+    "registry_asset_state_from_ledger",
+    "registry_asset_parent_from_ledger",
+    "registry_asset_data_bearing_ratchet",
+)
+
+
+def forge_asset_row(asset_obj, **values) -> None:
+    """Write an asset row past the writer and the database's guards, as rows from before a rule
+    (or a forger with the owner's rights) left it: PostgreSQL with triggers off, as a superuser;
+    SQLite with the guards dropped and made again. Inside the caller's transaction."""
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            Asset.objects.filter(pk=asset_obj.pk).update(**values)
+            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+            return
+        cursor.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name IN (%s, %s, %s)",
+            PROJECTION_GUARDS,
+        )
+        made = [sql for (sql,) in cursor.fetchall()]
+        for name in PROJECTION_GUARDS:
+            cursor.execute(f"DROP TRIGGER {name}")
+        Asset.objects.filter(pk=asset_obj.pk).update(**values)
+        for sql in made:
+            cursor.execute(sql)

@@ -481,13 +481,21 @@ def test_an_operator_cannot_install_into_a_unit_at_another_site(api, op, par, fr
 
 @pytest.fixture
 def gpu_of_a_in_server_of_b(par, fra):
+    """GPU-A of PAR1 installed into FRA1's server (by the installation, no actor); `left_at_a`
+    then makes it a row from before a part went to its server's site, still stored at PAR1: a
+    cascade must not write on it for an operator of FRA1 only."""
     srv, gpu = server("SRV-B", site=fra), f.asset("GPU-A", at_site=par)
-    record(gpu, "component-installed", 1, parent="SRV-B")  # by the installation (no actor)
+    record(gpu, "component-installed", 1, parent="SRV-B")
     return srv, gpu
 
 
-def test_a_cascade_does_not_write_on_another_sites_unit(api, op_fra, gpu_of_a_in_server_of_b):
+def left_at_a(gpu, par):
+    f.forge_asset_row(gpu, site=par)
+
+
+def test_a_cascade_does_not_write_on_another_sites_unit(api, op_fra, par, gpu_of_a_in_server_of_b):
     srv, gpu = gpu_of_a_in_server_of_b
+    left_at_a(gpu, par)
     api.force_authenticate(op_fra)
     response = post(api, srv, "decommissioned", 2, reason="refresh")
     assert response.status_code == 403 and "GPU-A" in response.json()["detail"]
@@ -496,9 +504,10 @@ def test_a_cascade_does_not_write_on_another_sites_unit(api, op_fra, gpu_of_a_in
     assert kinds(gpu) == ["purchased", "component-installed"]
 
 
-def test_a_cascade_to_the_recycler_is_refused_naming_the_unit(op_fra, gpu_of_a_in_server_of_b):
+def test_a_cascade_to_the_recycler_is_refused_naming_the_unit(op_fra, par, gpu_of_a_in_server_of_b):
     srv, gpu = gpu_of_a_in_server_of_b
     record(srv, "decommissioned", 2, reason="refresh")  # the installation's own record
+    left_at_a(gpu, par)
     with pytest.raises(OutOfScope) as err:
         record_event(srv, "sent-to-recycler", occurred_at=at(3), actor=op_fra, details=RECYCLE)
     assert "GPU-A" in err.value.message_dict["kind"][0]
@@ -507,9 +516,10 @@ def test_a_cascade_to_the_recycler_is_refused_naming_the_unit(op_fra, gpu_of_a_i
 
 
 def test_the_admin_bulk_decommission_names_the_refused_component(
-    client, op_fra, gpu_of_a_in_server_of_b
+    client, op_fra, par, gpu_of_a_in_server_of_b
 ):
     srv, gpu = gpu_of_a_in_server_of_b
+    left_at_a(gpu, par)
     client.force_login(op_fra)
     response = client.post(
         CHANGELIST,
@@ -528,9 +538,12 @@ def test_the_admin_bulk_decommission_names_the_refused_component(
     assert srv.state == gpu.state == State.IN_STOCK
 
 
-def test_an_operator_of_both_sites_takes_the_component_along(op_fra, par, gpu_of_a_in_server_of_b):
-    srv, gpu = gpu_of_a_in_server_of_b
-    par.operators.add(op_fra)
+def test_a_part_installed_in_another_sites_server_is_that_sites(op_fra, par, fra):
+    """Installed into FRA1's server, GPU-A is at FRA1: FRA1's operator takes it along."""
+    srv, gpu = server("SRV-B", site=fra), f.asset("GPU-A", at_site=par)
+    record(gpu, "component-installed", 1, parent="SRV-B")
+    gpu.refresh_from_db()
+    assert gpu.site == fra
     record_event(srv, "decommissioned", occurred_at=at(2), actor=op_fra, details={"reason": "r"})
     gpu.refresh_from_db()
     assert gpu.state == State.AWAITING_DISPOSITION

@@ -156,6 +156,46 @@ def test_holds_data_switched_on_then_off_leaves_every_unit_marked(api, op, par):
     assert response.status_code == 400 and "holds data" in response.json()["kind"][0]
 
 
+def _last_change(asset):
+    return Asset.history.filter(id=asset.pk).order_by("-history_date", "-history_id").first()
+
+
+def test_the_ratchet_tells_the_auditor_why_the_flag_changed(api, par):
+    gpu = f.asset("GPU-1", at_site=par)
+    curator = f.user("curator", group="catalogue-editor")
+    api.force_authenticate(curator)
+    _flip(api, gpu.hardware_model, True)
+    change = _last_change(gpu)
+    assert change.data_bearing and change.history_type == "~"
+    assert change.history_user == curator
+    slug = gpu.hardware_model.slug
+    assert change.history_change_reason.startswith(f"catalogue: '{slug}' now holds data")
+    _flip(api, gpu.hardware_model, True)  # saved again: nothing more to say
+    _flip(api, gpu.hardware_model, False)  # switched off: no unit changes
+    assert _last_change(gpu) == change
+
+
+def test_the_ratchet_through_the_catalogue_admin_shows_in_the_units_history(admin_client, par):
+    from django.forms.models import model_to_dict
+
+    gpu = f.asset("GPU-1", at_site=par)
+    model = gpu.hardware_model
+    data = {k: ("" if v is None else v) for k, v in model_to_dict(model).items()}
+    data |= {
+        "holds_data": "on",
+        "specs": "{}",
+        "figure_sources-TOTAL_FORMS": "0",
+        "figure_sources-INITIAL_FORMS": "0",
+    }
+    data = {k: v for k, v in data.items() if v is not False}
+    page = admin_client.post(reverse("admin:hardware_hardwaremodel_change", args=[model.pk]), data)
+    assert page.status_code == 302, page.content.decode()[-3000:]
+    gpu.refresh_from_db()
+    assert gpu.data_bearing
+    history = admin_client.get(reverse("admin:registry_asset_history", args=[gpu.pk]))
+    assert "now holds data" in history.content.decode()
+
+
 def test_the_ratchet_holds_through_the_admin(admin_client, par):
     gpu = f.asset("GPU-1", at_site=par)
     record(gpu, "commissioned", 1, workload="inference")
@@ -282,25 +322,59 @@ def test_no_door_can_store_a_row_before_the_floor(par):
 # --- the state is the ledger's -----------------------------------------------------------------
 
 
-@pytest.mark.skipif(connection.vendor != "postgresql", reason="a PostgreSQL trigger")
-@pytest.mark.parametrize("column", ["state", "site_id", "parent_id"])
+@pytest.mark.parametrize("column", ["state", "site_id", "parent_id", "data_bearing"])
 def test_a_forged_update_of_the_projection_fails(par, fra, column):
-    srv, gpu = server(site=par), f.asset("GPU-1", at_site=par)
-    value = {"state": "'sold'", "site_id": str(fra.pk), "parent_id": str(srv.pk)}[column]
+    """PostgreSQL and SQLite alike: raw SQL past every service is refused by the database."""
+    srv, ssd = server(site=par), drive(site=par)
+    value = {
+        "state": "'sold'",
+        "site_id": str(fra.pk),
+        "parent_id": str(srv.pk),
+        "data_bearing": "false",
+    }[column]
+    with pytest.raises(DatabaseError) as err, transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(f"UPDATE registry_asset SET {column} = {value} WHERE id = %s", [ssd.pk])
+    rule = {"parent_id": "asset_parent_from_ledger", "data_bearing": "asset_data_bearing_ratchet"}
+    assert _refused_by(err.value) == rule.get(column, "asset_state_from_ledger")
+    ssd.refresh_from_db()
+    assert ssd.state == State.IN_STOCK and ssd.site == par and ssd.parent is None
+    assert ssd.data_bearing
+
+
+def _refused_by(error) -> str:
+    """The rule the database named: PostgreSQL's constraint, SQLite's message prefix."""
+    if connection.vendor == "postgresql":
+        return error.__cause__.diag.constraint_name
+    return str(error).split(":")[0]
+
+
+def test_a_forged_parent_is_refused_even_when_a_ledger_row_names_another(par):
+    srv, other, ssd = server(site=par), server("SRV-2", site=par), drive(site=par)
+    record(ssd, "component-installed", 1, parent="SRV-1")
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(f"UPDATE registry_asset SET {column} = {value} WHERE id = %s", [gpu.pk])
+        cursor.execute("UPDATE registry_asset SET parent_id = %s WHERE id = %s", [other.pk, ssd.pk])
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("UPDATE registry_asset SET parent_id = NULL WHERE id = %s", [ssd.pk])
+    ssd.refresh_from_db()
+    assert ssd.parent == srv
+    record(ssd, "component-removed", 2)  # the writer still writes
+    ssd.refresh_from_db()
+    assert ssd.parent is None
+    assert_clean()
+
+
+def test_marking_a_unit_data_bearing_stays_open_to_an_operator(par):
+    """Setting the flag only tightens custody: the admin and the API let an operator do it."""
+    gpu = f.asset("GPU-1", at_site=par)
+    with connection.cursor() as cursor:
+        cursor.execute("UPDATE registry_asset SET data_bearing = true WHERE id = %s", [gpu.pk])
     gpu.refresh_from_db()
-    assert gpu.state == State.IN_STOCK and gpu.site == par and gpu.parent is None
+    assert gpu.data_bearing
 
 
 def _forge(asset, **values):
-    """Write the asset row past the writer (PostgreSQL: with triggers off, as a superuser)."""
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = replica")
-        Asset.objects.filter(pk=asset.pk).update(**values)
-        if connection.vendor == "postgresql":
-            cursor.execute("SET LOCAL session_replication_role = DEFAULT")
+    with transaction.atomic():
+        f.forge_asset_row(asset, **values)
 
 
 def test_check_ledger_reports_a_forged_state_and_exits_non_zero(par):
@@ -464,3 +538,107 @@ def test_a_part_recorded_in_stock_inside_a_running_server_is_no_candidate_either
     query = {"site": "PAR1", "context": 8192, "model": "llama-3-8b", "precision": "int8"}
     rows = api.get("/api/reuse-candidates/", query).json()["results"]
     assert not {a["asset_tag"] for row in rows for a in row["assets"]} & {"GPU-0", "GPU-1"}
+
+
+# --- assemblies: a component is where its parent is -------------------------------------------
+
+
+@pytest.fixture
+def racked(par, fra):
+    """A server at PAR1 holding a drive and a GPU (the site FRA1 waits for it)."""
+    srv = server(site=par)
+    parts = [drive(site=par), f.asset("GPU-1", at_site=par)]
+    for part in parts:
+        record(part, "component-installed", 1, parent="SRV-1")
+    return srv, parts
+
+
+def _sites(parts) -> set:
+    return set(Asset.objects.filter(pk__in=[p.pk for p in parts]).values_list("site__code", "rack"))
+
+
+def test_moving_a_server_moves_its_parts(racked):
+    srv, parts = racked
+    move = record(srv, "moved", 2, site="FRA1", rack="R9")
+    assert _sites(parts) == {("FRA1", "R9")}
+    followed = LifecycleEvent.objects.filter(caused_by=move, kind="moved")
+    assert followed.count() == 2
+    assert {e.details["from_site"] for e in followed} == {"PAR1"}
+    assert {e.site.code for e in followed} == {"FRA1"}
+    assert_clean()
+
+
+def test_a_new_position_in_the_rack_leaves_the_parts_alone(racked):
+    srv, parts = racked
+    move = record(srv, "moved", 2, position_u=12)
+    assert not LifecycleEvent.objects.filter(caused_by=move).exists()
+    assert _sites(parts) == {("PAR1", "")}
+    assert_clean()
+
+
+def test_moving_a_server_through_the_api_moves_its_parts(api, op, fra, racked):
+    srv, parts = racked
+    fra.operators.add(op)
+    api.force_authenticate(op)
+    response = post(api, srv, "moved", 2, site="FRA1")
+    assert response.status_code == 201, response.json()
+    assert _sites(parts) == {("FRA1", "")}
+    assert_clean()
+
+
+def test_moving_a_server_in_the_admin_moves_its_parts(admin_client, racked):
+    srv, parts = racked
+    response = record_page(admin_client, srv, "moved", 2, site="FRA1")
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    srv.refresh_from_db()
+    assert srv.site.code == "FRA1"
+    assert _sites(parts) == {("FRA1", "")}
+    assert_clean()
+
+
+def test_a_part_does_not_change_site_without_its_server(api, op, fra, racked):
+    _, parts = racked
+    with pytest.raises(LifecycleError) as err:
+        record(parts[0], "moved", 2, site="FRA1")
+    assert "SRV-1" in err.value.message_dict["site"][0]
+    fra.operators.add(op)
+    api.force_authenticate(op)
+    response = post(api, parts[1], "moved", 2, site="FRA1")
+    assert response.status_code == 400 and "SRV-1" in response.json()["site"][0]
+    assert _sites(parts) == {("PAR1", "")}
+
+
+def test_a_part_installed_in_a_server_elsewhere_goes_to_its_site(par, fra):
+    srv = server(site=fra)
+    gpu = f.asset("GPU-1", at_site=par)
+    installed = record(gpu, "component-installed", 1, parent=srv.asset_tag)
+    gpu.refresh_from_db()
+    assert gpu.site == fra and installed.site == fra
+    assert installed.details["from_site"] == "PAR1"
+    record(srv, "commissioned", 2, workload="inference")
+    assert_clean()
+
+
+def test_check_ledger_finds_a_part_left_at_another_site(racked, fra):
+    _, parts = racked
+    with transaction.atomic():
+        _forge(parts[1], site=fra)
+    findings = [str(x) for x in invariants.check() if x.rule == "assembly"]
+    assert findings == [
+        "GPU-1: assembly: is at FRA1 inside 'SRV-1', which is at PAR1: a component is where "
+        "its parent is"
+    ]
+
+
+def test_a_unit_installed_elsewhere_takes_its_own_parts_to_that_site(par, fra):
+    """A drive carrier holding a drive, installed into a server at another site: the drive goes
+    to that site too (each level a row of its own)."""
+    server("SRV-B", site=fra)
+    carrier = f.asset("CAR-1", at_site=par)
+    ssd = drive(site=par)
+    record(ssd, "component-installed", 1, parent="CAR-1")
+    installed = record(carrier, "component-installed", 2, parent="SRV-B")
+    ssd.refresh_from_db()
+    assert ssd.site == fra and ssd.parent == carrier
+    assert ssd.events.last().caused_by == installed
+    assert_clean()

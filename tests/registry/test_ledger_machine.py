@@ -4,13 +4,16 @@ Hypothesis drives the real service layer with random sequences over a small flee
 drives and GPUs across two sites; two operators; a catalogue editor; a site administrator):
 purchases, installs and removals, commissioning, repairs, sanitisations passed and failed,
 moves, losses, corrections of any row, reservations, sales, donations, recycling, catalogue flag
-edits and site policy edits, often at the same instant. After every step the whole ledger must
-pass `registry.invariants.check`, the code `check_ledger` runs. A refusal (LifecycleError) is an
-answer, not a failure, unless the writer's last line of defence (the same check, before it
-commits) had to make it: then a rule at the door is missing. Anything else is a failure too.
+edits and site policy edits, often at the same instant, and steps aimed at the seams found so far
+(several rows on one unit or one assembly at one instant, then a release). After every step the
+whole ledger must pass `registry.invariants.check`, the code `check_ledger` runs. A refusal
+(LifecycleError) is an answer, not a failure, unless the writer's last line of defence (the same
+check, before it commits) had to make it: then a rule at the door is missing. Anything else is a
+failure too.
 
-Budget: CIRCULUS_FUZZ_EXAMPLES sequences of up to CIRCULUS_FUZZ_STEPS steps (CI: 60 × 40, at
-least 2,000 steps); `make fuzz` runs a deeper search.
+Budget: CIRCULUS_FUZZ_EXAMPLES sequences of up to CIRCULUS_FUZZ_STEPS steps (CI: 50 × 40, at
+least 2,000 steps); `make fuzz` runs a deeper search. A mutation test keeps the search honest: a
+writer blind to clock ties must be caught within that budget.
 """
 
 import os
@@ -20,7 +23,8 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.db import transaction
-from hypothesis import HealthCheck, settings
+from django.db.models import Q
+from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -30,7 +34,7 @@ from hypothesis.stateful import (
 )
 
 from hardware.models import HardwareModel
-from registry import invariants
+from registry import invariants, services
 from registry.lifecycle import SanitisationMethod, State, Workload, allowed_kinds
 from registry.models import Asset, LifecycleEvent, Site
 from registry.services import InvariantBroken, LifecycleError, create_asset, record_event
@@ -38,7 +42,7 @@ from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("CIRCULUS_FUZZ_EXAMPLES", "60"))
+EXAMPLES = int(os.environ.get("CIRCULUS_FUZZ_EXAMPLES", "50"))
 STEPS = int(os.environ.get("CIRCULUS_FUZZ_STEPS", "40"))
 
 SERVERS = ("SRV-A", "SRV-B")
@@ -209,6 +213,53 @@ class LedgerMachine(RuleBasedStateMachine):
             tag, "correction", actor, to_state=to, corrects=rows[row % len(rows)], reason="x"
         )
 
+    # --- one instant, many rows: the ledger's order decides, not the clock ----------------------
+
+    EXPOSED = ("commissioned", "decommissioned")  # in service and out again: data written
+
+    @rule(
+        tag=unit,
+        wipe_at=st.integers(0, 2),
+        method=st.sampled_from(["purge", "destroy"]),
+        release=st.sampled_from(["sold", "donated", "sent-to-recycler"]),
+    )
+    def same_instant_release(self, tag, wipe_at, method, release):
+        """A sanitisation, a commissioning and a decommissioning at one instant (the wipe first,
+        between or last), then a release at that instant too: only a wipe recorded after the
+        decommissioning covers the data written in service."""
+        steps = [(kind, dict(details)) for kind, details in SERVICE.items() if kind in self.EXPOSED]
+        steps[0][1]["workload"] = "storage"
+        wipe = dict(
+            method=method, technique="crypto erase", verification="passed", performed_by="J. S."
+        )
+        steps.insert(wipe_at, ("sanitised", wipe))
+        steps.append((release, DISPOSAL[release]))
+        self._chain(tag, steps)
+
+    @rule(server=st.sampled_from(SERVERS), wipe_first=st.booleans())
+    def same_instant_server_to_recycler(self, server, wipe_first):
+        """Every part of a server wiped, the server run and stopped, then sent to the recycler,
+        all at one instant: each part follows on its own history."""
+        parts = Asset.objects.filter(parent__asset_tag=server).order_by("asset_tag")
+        wipe = dict(
+            method="destroy", technique="shred", verification="passed", performed_by="J. S."
+        )
+        wipes = [(Pick((part.asset_tag,), 0), "sanitised", wipe) for part in parts]
+        run = [
+            (Pick((server,), 0), "commissioned", {"workload": "storage"}),
+            (Pick((server,), 0), "decommissioned", {"reason": "refresh"}),
+        ]
+        for pick, kind, details in wipes + run if wipe_first else run + wipes:
+            self._record(pick, kind, 2, **details)
+        self._record(Pick((server,), 0), "sent-to-recycler", 2, **DISPOSAL["sent-to-recycler"])
+
+    def _chain(self, pick, steps):
+        """Record `steps` [(kind, details)] on one unit, all at the current instant (a refused
+        step is an answer; the next ones are tried all the same)."""
+        tag = pick.among[pick.n % len(pick.among)]
+        for kind, details in steps:
+            self._record(Pick((tag,), 0), kind, 2, **details)
+
     @rule(tag=unit, kind=st.sampled_from(sorted(RESERVATION)), actor=actor)
     def reservation(self, tag, kind, actor):
         self._record(tag, kind, actor, **RESERVATION[kind])
@@ -242,17 +293,44 @@ class LedgerMachine(RuleBasedStateMachine):
         asset.save()
 
 
+def _settings(**more):
+    """The CI budget (CIRCULUS_FUZZ_* widen it), on a fixed seed unless CIRCULUS_FUZZ_RANDOM."""
+    chosen = {
+        "max_examples": EXAMPLES,
+        "stateful_step_count": STEPS,
+        "deadline": None,
+        "suppress_health_check": [HealthCheck.too_slow, HealthCheck.filter_too_much],
+        "derandomize": os.environ.get("CIRCULUS_FUZZ_RANDOM") is None,
+    }
+    return settings(**(chosen | more))
+
+
 def test_no_sequence_of_events_breaks_the_ledger(db):
     build_fleet()
     LedgerMachine.steps_run = 0
-    run_state_machine_as_test(
-        LedgerMachine,
-        settings=settings(
-            max_examples=EXAMPLES,
-            stateful_step_count=STEPS,
-            deadline=None,
-            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
-            derandomize=os.environ.get("CIRCULUS_FUZZ_RANDOM") is None,
-        ),
-    )
+    run_state_machine_as_test(LedgerMachine, settings=_settings())
     print(f"{LedgerMachine.steps_run} steps")  # noqa: T201 (shown with -s: the budget spent)
+
+
+def _clock_tie_blind_after(event):
+    """The comparison the same-instant seam had: a row at the same time as `event` counted as
+    after it, whichever was recorded first."""
+    return Q(occurred_at__gte=event.occurred_at) & ~Q(pk=event.pk)
+
+
+def test_the_machine_finds_a_door_blind_to_clock_ties(db, monkeypatch):
+    """Mutation test: with the writer's "after" put back to compare clocks only (`>=`), the
+    machine, on the CI budget and a fixed seed, records a release the whole-ledger check refuses
+    (a wipe recorded before a decommissioning at the same instant taken for one after it)."""
+    monkeypatch.setattr(services, "after", _clock_tie_blind_after)
+    build_fleet()
+    LedgerMachine.steps_run = 0
+    with pytest.raises(InvariantBroken, match="no passed sanitisation"):
+        run_state_machine_as_test(
+            LedgerMachine,
+            settings=_settings(
+                derandomize=True, database=None, phases=[Phase.explicit, Phase.generate]
+            ),
+        )
+    assert LedgerMachine.steps_run <= EXAMPLES * STEPS * 5
+    print(f"found after {LedgerMachine.steps_run} steps")  # noqa: T201

@@ -4,6 +4,7 @@ Real PostgreSQL connections, one per thread (SQLite serialises writers, so there
 """
 
 import threading
+import time
 import uuid
 
 import pytest
@@ -118,7 +119,7 @@ def test_installing_into_a_server_being_sold_is_never_a_500(setup):
     user, slug = setup
     server_model = f.hardware_model_by_slug("dell-poweredge-c4140")
     codes = []
-    for round_ in range(12):
+    for round_ in range(24):  # the probe saw 13 deadlocks in 24 runs
         srv = f.asset(f"SRV-{round_}", model=server_model)
         gpu = f.asset(f"GPU-{round_}", model=f.hardware_model(f"{slug}-{round_}"))
         record_event(srv, "decommissioned", occurred_at=at(1), details={"reason": "refresh"})
@@ -143,3 +144,102 @@ def test_installing_into_a_server_being_sold_is_never_a_500(setup):
                 assert response.json(), response
     assert invariants.check() == []
     assert 500 not in codes
+
+
+def _deadlocked(client_call, first, second):
+    """Force a real deadlock: another connection locks `first` (a unit the request locks second),
+    waits until the request is blocked on it, then asks for `second` (which the request holds).
+    The request's connection looks for deadlocks after 200 ms, the other's after a minute, so
+    PostgreSQL breaks the tie by rolling the request back (`40P01`). Returns its response."""
+    from django.db import connections
+
+    held, done = threading.Event(), threading.Event()
+    with connection.cursor() as cursor:
+        cursor.execute("SET deadlock_timeout = '200ms'")
+        cursor.execute("SELECT pg_backend_pid()")
+        (victim,) = cursor.fetchone()
+    errors = []
+
+    def other():
+        rival = connections.create_connection("default")
+        try:
+            rival.set_autocommit(False)
+            with rival.cursor() as cursor:
+                cursor.execute("SET deadlock_timeout = '60s'")
+                cursor.execute("SELECT 1 FROM registry_asset WHERE id = %s FOR UPDATE", [first])
+                held.set()
+                for _ in range(300):  # until the request waits on our lock (≤ 30 s)
+                    cursor.execute(
+                        "SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [victim]
+                    )
+                    if cursor.fetchone() == ("Lock",):
+                        break
+                    time.sleep(0.1)
+                else:
+                    errors.append("the request never waited on the lock")
+                cursor.execute("SELECT 1 FROM registry_asset WHERE id = %s FOR UPDATE", [second])
+            rival.rollback()
+        except Exception as exc:  # noqa: BLE001 (reported by the test, not lost in a thread)
+            errors.append(exc)
+        finally:
+            rival.close()
+            done.set()
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    assert held.wait(timeout=30)
+    try:
+        response = client_call()
+    finally:
+        assert done.wait(timeout=90)
+        thread.join()
+        with connection.cursor() as cursor:
+            cursor.execute("RESET deadlock_timeout")
+    assert not errors, errors
+    return response
+
+
+@pytest.fixture
+def server_and_gpu(setup):
+    user, slug = setup
+    srv = f.asset("SRV-1", model=f.hardware_model_by_slug("dell-poweredge-c4140"))
+    gpu = f.asset("GPU-1", model=f.hardware_model(f"{slug}-x"))
+    return user, srv, gpu
+
+
+def test_a_forced_deadlock_is_a_409_through_the_api_and_nothing_is_written(server_and_gpu):
+    from registry import invariants
+
+    user, srv, gpu = server_and_gpu
+    body = {"kind": "component-installed", "parent": "SRV-1", "occurred_at": at(2).isoformat()}
+    response = _deadlocked(
+        lambda: _client(user).post(f"/api/assets/{gpu.pk}/events/", body, format="json"),
+        first=gpu.pk,  # the installation locks the server, then the GPU
+        second=srv.pk,
+    )
+    assert response.status_code == 409, response.content
+    assert "nothing was written" in response.json()["detail"]
+    gpu.refresh_from_db()
+    assert gpu.parent is None and gpu.events.count() == 1
+    assert invariants.check() == []
+
+
+def test_a_forced_deadlock_is_a_message_in_the_admin_and_nothing_is_written(server_and_gpu):
+    from django.test import Client
+    from django.urls import reverse
+
+    from registry import invariants
+
+    _, srv, gpu = server_and_gpu
+    admin = f.user("root", is_staff=True, is_superuser=True)
+    client = Client()
+    client.force_login(admin)
+    moment = {"occurred_at_0": "2024-01-12", "occurred_at_1": "10:00:00"}
+    url = reverse("admin:registry_asset_record_event", args=[gpu.pk])
+    form = {"kind": "component-installed", "_record": "1", "parent": "SRV-1", **moment}
+    page = _deadlocked(lambda: client.post(url, form), first=gpu.pk, second=srv.pk)
+    assert page.status_code == 200
+    assert "nothing was written" in page.content.decode()
+    gpu.refresh_from_db()
+    assert gpu.parent is None and gpu.events.count() == 1
+    assert invariants.check() == []
