@@ -7,10 +7,11 @@ their history rows and their `purchased` ledger rows, every row through the rule
 asset by `services.record_event` — every rule of the lifecycle table and the ledger invariants —
 and the ledger rows it wrote after the purchase are copied, in order, onto the rest of the group
 (one INSERT … SELECT per story and batch, with each asset's own site and data flag, as the writer
-would have recorded them), their asset rows brought in step in one UPDATE. `assemble` installs
-components in their parents and records each parent's story with `services` itself (its
-components follow it, as the writer cascades them). Every asset then carries a ledger the
-product wrote for an asset like it: `check` runs `check_ledger`'s rules over the fleet.
+would have recorded them), their asset rows brought in step in one UPDATE. `assemble` does the
+same for trees: one parent per group gets its components installed and its story recorded by
+`services` itself (the components follow it, as the writer cascades them), and its tree's rows
+are copied onto the group's other trees. Every asset then carries a ledger the product wrote for
+an asset like it: `check` runs `check_ledger`'s rules over the fleet.
 
 Not copied: the asset's change history of the story's events (the purchase's history row is
 written by the importer); no benchmark reads it.
@@ -179,23 +180,83 @@ def _copy(template: int, ids: list[int]) -> None:
 
 
 def assemble(parents: dict[str, list[str]], final_states: dict[str, str]) -> None:
-    """Install each parent's components (tags) in it and take the parent to its final state,
-    all through `services`: the components follow their parent as the writer cascades them."""
-    by_tag = Asset.objects.in_bulk(
-        [*parents, *(tag for parts in parents.values() for tag in parts)], field_name="asset_tag"
-    )
-    for parent_tag, parts in parents.items():
-        parent = by_tag[parent_tag]
+    """Install each parent's components (tags) in it and take the parent to its final state.
+
+    Parents that share a final state (and the data flags of their units) are one group: the
+    first is assembled and taken through its story by `services` itself, its components
+    following it as the writer cascades them; the ledger rows of its whole tree are then copied
+    onto the other trees of the group, unit by unit, with each unit's own tag, site and parent."""
+    tags = [*parents, *(tag for parts in parents.values() for tag in parts)]
+    by_tag = Asset.objects.in_bulk(tags, field_name="asset_tag")
+    groups = defaultdict(list)
+    for parent, parts in parents.items():
+        tree = [by_tag[parent], *(by_tag[tag] for tag in parts)]
+        groups[final_states[parent], tuple(unit.data_bearing for unit in tree)].append(tree)
+    for (state, _), trees in groups.items():
+        template, *copies = trees
+        parent, parts = template[0], template[1:]
         with transaction.atomic():
             services.install_components(
-                parent,
-                [(by_tag[tag], f"slot {i}") for i, tag in enumerate(parts)],
-                occurred_at=_day(-1),
+                parent, [(unit, f"slot {i}") for i, unit in enumerate(parts)], occurred_at=_day(-1)
             )
-            for n, (kind, details, to_state) in enumerate(STORIES[final_states[parent_tag]]):
+            for n, (kind, details, to_state) in enumerate(STORIES[state]):
                 services.record_event(
                     parent, kind, occurred_at=_day(n), to_state=to_state, details=dict(details)
                 )
+            if copies:
+                _copy_tree(template, copies)
+
+
+def _copy_tree(template: list[Asset], copies: list[list[Asset]]) -> None:
+    """The ledger rows the writer recorded on `template` (a parent, then its components) after
+    their purchases, onto each tree of `copies` (same shape), then their asset rows in step."""
+    position = {unit.pk: i for i, unit in enumerate(template)}
+    by_tag = {unit.asset_tag: i for i, unit in enumerate(template)}
+    events = list(
+        LifecycleEvent.objects.filter(asset_id__in=position)
+        .exclude(kind=EventKind.PURCHASED)
+        .order_by("id")
+    )
+    index = {event.pk: i for i, event in enumerate(events)}
+    new_ids = [[0] * len(events) for _ in copies]
+    for i, event in enumerate(events):
+        rows = []
+        for tree, ids in zip(copies, new_ids, strict=True):
+            unit = tree[position[event.asset_id]]
+            details = dict(event.details)
+            for key in ("parent", "from_parent"):  # a tag of the template's tree: this tree's
+                if details.get(key) in by_tag:
+                    details[key] = tree[by_tag[details[key]]].asset_tag
+            rows.append(
+                LifecycleEvent(
+                    asset_id=unit.pk,
+                    kind=event.kind,
+                    occurred_at=event.occurred_at,
+                    actor_id=event.actor_id,
+                    state_before=event.state_before,
+                    state_after=event.state_after,
+                    details=details,
+                    caused_by_id=ids[index[event.caused_by_id]] if event.caused_by_id else None,
+                    site_id=unit.site_id,
+                    sanitisation_method=event.sanitisation_method,
+                    data_bearing=event.data_bearing,
+                )
+            )
+        LifecycleEvent.objects.bulk_create(rows, batch_size=COPY_BATCH)
+        for ids, row in zip(new_ids, rows, strict=True):
+            ids[i] = row.pk
+    final = Asset.objects.in_bulk([unit.pk for unit in template])
+    changed = []
+    for tree in copies:
+        for unit, model in zip(tree, template, strict=True):
+            done = final[model.pk]
+            unit.state, unit.workload = done.state, done.workload
+            unit.data_bearing = done.data_bearing
+            unit.parent_id = tree[position[done.parent_id]].pk if done.parent_id else None
+            changed.append(unit)
+    Asset.objects.bulk_update(
+        changed, ["state", "workload", "data_bearing", "parent"], batch_size=COPY_BATCH
+    )
 
 
 def check() -> list:

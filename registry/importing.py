@@ -28,7 +28,7 @@ from hardware.models import HardwareModel
 from registry import permissions, webhooks
 from registry.lifecycle import EventKind
 from registry.models import Asset, LifecycleEvent, Site
-from registry.registration import new_asset
+from registry.registration import Clock, new_asset
 
 BATCH = 5000
 PROGRESS_ROWS = 5000
@@ -306,6 +306,7 @@ def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportRep
         }
     )
 
+    clock = Clock()  # one moment for the whole file
     parsed = []  # (row number, Asset fields, event details, occurred_at)
     tags_in_file: dict[str, int] = {}
     serials_in_file: dict[tuple[int, str], int] = {}
@@ -358,6 +359,7 @@ def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportRep
             occurred_at=None,
             model_holds_data=model_id in bearing_models,
             time_zone=site[1] if site else "UTC",
+            clock=clock,
         )
         for name, messages in refusals.items():
             column = COLUMN_OF.get(name, name)

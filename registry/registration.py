@@ -16,7 +16,7 @@ from decimal import Decimal, InvalidOperation
 from django.utils import timezone
 
 from circulus import bounds
-from registry.lifecycle import MOVES, EventKind, State, date_out_of_bounds
+from registry.lifecycle import LATEST_PLANNED, MOVES, EventKind, State, date_out_of_bounds
 from registry.models import ZERO_MASS, Asset
 
 _FIELDS = {f.name: f for f in Asset._meta.concrete_fields}
@@ -56,14 +56,17 @@ def new_asset(
     model_holds_data: bool,
     time_zone: str,
     first_kind: str = EventKind.PURCHASED,
+    clock: "Clock | None" = None,
 ) -> tuple[NewAsset | None, dict[str, list[str]]]:
     """Check a new asset and derive what it stores: (the values, {}) or (None, refusals).
 
     `fields` are the Asset's own values by name, `details` the first ledger row's; refusals are
     keyed by those names (`to_state` and `occurred_at` for the row itself). A purchase's moment,
     when not given, is the start of the purchase day at the site (the ledger wants a moment, not
-    a day: `purchase_moment`).
+    a day: `Clock.purchase_moment`). `clock` is the moment the rules are applied at (now when
+    not given; the importer reads it once per file).
     """
+    clock = clock or Clock()
     errors: dict[str, list[str]] = {}
 
     def refuse(name: str, message: str) -> None:
@@ -80,7 +83,7 @@ def new_asset(
     if position is not None and not 0 <= position <= MAX_POSITION_U:
         refuse("position_u", f"'{position}' is not a whole number of rack units")
     for name in PLANNED_DATES:
-        if out.get(name) is not None and (problem := date_out_of_bounds(out[name], planned=True)):
+        if out.get(name) is not None and (problem := clock.planned_refusal(out[name])):
             refuse(name, problem)
     mass = out.get("measured_mass_kg")
     if mass is not None:
@@ -98,7 +101,7 @@ def new_asset(
         refuse("to_state", f"'{state}' is not a starting state ({' or '.join(move.targets)})")
     cleaned = dict(details)
     if first_kind == EventKind.PURCHASED:
-        cleaned = _purchase(cleaned, refuse)
+        cleaned = _purchase(cleaned, refuse, clock)
         for detail, name in FROM_PURCHASE.items():
             if name not in errors and detail not in errors:
                 out[name] = cleaned[detail] if detail != "price" else _money(cleaned[detail])
@@ -106,7 +109,7 @@ def new_asset(
         if first_kind != EventKind.PURCHASED:
             refuse("occurred_at", "required")
         elif "purchase_date" not in errors:  # refused already if missing or out of bounds
-            occurred_at = purchase_moment(out["purchase_date"], time_zone)
+            occurred_at = clock.purchase_moment(out["purchase_date"], time_zone)
     elif timezone.is_naive(occurred_at):
         refuse("occurred_at", "needs a time zone (e.g. 2025-03-01T10:00:00+01:00)")
     elif problem := date_out_of_bounds(occurred_at):
@@ -118,14 +121,38 @@ def new_asset(
     return NewAsset(out, state, occurred_at, cleaned), {}
 
 
-def purchase_moment(day: dt.date, time_zone: str) -> dt.datetime:
-    """The start of `day` at a site in `time_zone`, within the ledger's bounds: not ahead of now
-    (today, west of UTC), not before the floor's first instant (its first day, east of UTC)."""
-    start = dt.datetime.combine(day, dt.time(0), tzinfo=zoneinfo.ZoneInfo(time_zone))
-    return min(max(start, bounds.earliest()), timezone.now())
+class Clock:
+    """The moment the rules are applied at, and the bounds that follow from it."""
+
+    def __init__(self, now: dt.datetime | None = None):
+        self.now = now or timezone.now()
+        self.today = timezone.localdate(self.now)
+        self.floor = bounds.time_floor()
+        self.earliest = bounds.earliest()
+        self.zones: dict[str, zoneinfo.ZoneInfo] = {}
+
+    def past_refusal(self, day: dt.date) -> str | None:
+        """`lifecycle.date_out_of_bounds(day)` at this moment: from the floor to today."""
+        return None if self.floor <= day <= self.today else bounds.date_refusal(day, self.today)
+
+    def planned_refusal(self, day: dt.date) -> str | None:
+        """`lifecycle.date_out_of_bounds(day, planned=True)`: a date that may lie ahead."""
+        if self.floor <= day <= LATEST_PLANNED:
+            return None
+        return date_out_of_bounds(day, planned=True)
+
+    def purchase_moment(self, day: dt.date, time_zone: str) -> dt.datetime:
+        """The start of `day` at a site in `time_zone`, within the ledger's bounds: not ahead of
+        now (today, west of UTC), not before the floor's first instant (its first day, east of
+        UTC)."""
+        zone = self.zones.get(time_zone) or self.zones.setdefault(
+            time_zone, zoneinfo.ZoneInfo(time_zone)
+        )
+        start = dt.datetime.combine(day, dt.time(0), tzinfo=zone)
+        return min(max(start, self.earliest), self.now)
 
 
-def _purchase(details: dict, refuse) -> dict:
+def _purchase(details: dict, refuse, clock: Clock) -> dict:
     """The `purchased` row's details checked, typed for the asset (the date as a date)."""
     for name in MOVES[EventKind.PURCHASED].required:
         if details.get(name) in (None, ""):
@@ -155,7 +182,7 @@ def _purchase(details: dict, refuse) -> dict:
                 return details
         if isinstance(day, dt.datetime):
             day = day.date()
-        if problem := date_out_of_bounds(day):
+        if problem := clock.past_refusal(day):
             refuse("purchase_date", problem)
         details["purchase_date"] = day
     return details

@@ -59,7 +59,7 @@ def test_the_export_fleet_is_in_service_with_its_ledgers(catalogue):
 @pytest.mark.skipif(connection.vendor != "postgresql", reason="the reuse benchmark is PostgreSQL's")
 def test_every_reuse_fleet_shape_has_its_ledgers(catalogue):
     for shape, (populate, _) in bench_reuse_api.SHAPES.items():
-        sizes = populate(400)
+        sizes = populate(1000 if shape == "gpus-in-servers" else 400)
 
         assert sizes["assets"] == Asset.objects.count() >= 400, shape
         _every_asset_starts_with_its_purchase()
