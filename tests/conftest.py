@@ -25,9 +25,24 @@ def django_db_setup(django_db_setup, django_db_blocker):
 
     with django_db_blocker.unblock():
         load_catalogue()
+        _SEED.update(_seed_rows())
     yield
     with django_db_blocker.unblock():
         _warn_of_lingering_sessions()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hasher(request):
+    """Users made by the tests get MD5 password hashes: the production hasher (PBKDF2, a million
+    rounds) costs over half a second of CPU per user made or signed in. No test here checks the
+    hasher itself; a test that does would set PASSWORD_HASHERS back with the `settings` fixture."""
+    if not _with_django(request):
+        yield
+        return
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 def _warn_of_lingering_sessions() -> None:
@@ -125,29 +140,71 @@ def _plain_http(request):
         request.getfixturevalue("settings").SECURE_SSL_REDIRECT = False
 
 
-def _reseed(using: str) -> None:
-    """What the migrations put in an empty database: roles, their permissions, the catalogue."""
-    import importlib
+# What the first test of this process sees (the data migrations' roles and the catalogue), kept
+# by `django_db_setup`: a transactional test's flush empties every table, and `_reseed` puts
+# these rows back (bulk inserts: running the seeding again costs over a second each time).
+_SEED: dict = {}
 
-    from django.apps import apps as global_apps
 
-    from hardware.services import load_catalogue
+def _seed_rows() -> dict:
+    from django.apps import apps
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
 
-    for module in (
-        "hardware.migrations.0002_roles",
-        "registry.migrations.0003_role_permissions",
-        "reporting.migrations.0002_role_permissions",
-        "hardware.migrations.0004_catalogue_editor",
-        "reporting.migrations.0009_reporting_scoped_roles",
-        "accounts.migrations.0002_auditor_reads_token_events",
-    ):
-        try:
-            migration = importlib.import_module(module)
-        except ModuleNotFoundError:
+    # Content types and permissions are made again by the flush's post_migrate, under new ids:
+    # the roles' grants are kept by natural key instead.
+    remade = {ContentType, Permission, Group.permissions.through}
+    rows = {}
+    for model in apps.get_models(include_auto_created=True):
+        if model in remade or model._meta.proxy or not model._meta.managed:
             continue
-        seed = getattr(migration, "create_roles", None) or migration.grant
-        seed(global_apps, None)
-    load_catalogue()
+        objects = list(model._base_manager.order_by("pk"))
+        if objects:
+            rows[model] = objects
+    grants = {
+        group.name: list(
+            group.permissions.values_list(
+                "content_type__app_label", "content_type__model", "codename", "name"
+            )
+        )
+        for group in Group.objects.all()
+    }
+    return {"rows": rows, "grants": grants}
+
+
+def _reseed(using: str) -> None:
+    """Put back what the migrations and the catalogue wrote in the empty test database: the
+    rows `django_db_setup` kept, with their ids, and the roles' permissions."""
+    from django.contrib.auth.models import Group, Permission
+    from django.contrib.contenttypes.models import ContentType
+    from django.core.management.color import no_style
+    from django.db import connections, transaction
+
+    rows, grants = _SEED["rows"], _SEED["grants"]
+    connection = connections[using]
+    with transaction.atomic(using=using):
+        for model, objects in rows.items():
+            model._base_manager.using(using).bulk_create(objects)
+        permissions = {
+            (p.content_type.app_label, p.content_type.model, p.codename): p
+            for p in Permission.objects.using(using).select_related("content_type")
+        }
+        for name, granted in grants.items():
+            for app_label, model, codename, label in granted:
+                if (app_label, model, codename) not in permissions:  # not made by post_migrate
+                    content_type, _ = ContentType.objects.db_manager(using).get_or_create(
+                        app_label=app_label, model=model
+                    )
+                    permissions[app_label, model, codename] = Permission.objects.using(
+                        using
+                    ).create(content_type=content_type, codename=codename, name=label)
+            Group.objects.db_manager(using).get(name=name).permissions.set(
+                [permissions[key[:3]] for key in granted]
+            )
+        # New rows continue after the ids put back (a flush may have reset the sequences).
+        with connection.cursor() as cursor:
+            for statement in connection.ops.sequence_reset_sql(no_style(), list(rows)):
+                cursor.execute(statement)
 
 
 @pytest.fixture(scope="session", autouse=True)

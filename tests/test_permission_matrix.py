@@ -62,9 +62,7 @@ def test_every_admin_view_has_a_row():
 
 
 @pytest.fixture
-def world(db, settings):
-    # Eight users per test: a fast hasher keeps the matrix quick (no password is checked here).
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def world(db):
     return world_module.build()
 
 

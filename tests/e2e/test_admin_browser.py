@@ -8,6 +8,8 @@ Never `playwright install`: we drive the system chromium.
 import importlib
 import os
 import shutil
+import threading
+import time
 
 import pytest
 
@@ -53,7 +55,20 @@ def live_server(settings, transactional_db):
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
     server = LiveServer("localhost")
     yield server
+    # The browser's keep-alive connections end a moment after its context closes (`page`): a
+    # request thread still open when the server stops would then close a database connection
+    # it may no longer share (SQLite's in-memory test database).
+    until_requests_end(server.thread.httpd)
     server.stop()
+
+
+def until_requests_end(httpd, seconds: float = 5) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and any(
+        getattr(getattr(thread, "_target", None), "__self__", None) is httpd
+        for thread in threading.enumerate()
+    ):
+        time.sleep(0.02)
 
 
 def close_test_connections() -> None:
@@ -66,17 +81,15 @@ def close_test_connections() -> None:
 
 
 @pytest.fixture
-def page():
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        context.set_default_timeout(15_000)
-        try:
-            yield context.new_page()
-        finally:
-            close_test_connections()
-            context.close()
-            browser.close()
+def page(chromium):
+    """A page in a fresh browser context of the shared Chromium (tests/e2e/conftest.py)."""
+    context = chromium.new_context()
+    context.set_default_timeout(15_000)
+    try:
+        yield context.new_page()
+    finally:
+        close_test_connections()
+        context.close()
 
 
 @pytest.fixture

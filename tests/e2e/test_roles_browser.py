@@ -11,9 +11,9 @@ from reporting.models import MeasurementPoint
 from tests import factories
 from tests.e2e import test_admin_browser as e2e
 
-CHROMIUM, CHROMIUM_ARGS, sync_api = e2e.CHROMIUM, e2e.CHROMIUM_ARGS, e2e.sync_api
 pytestmark = e2e.pytestmark
 live_server = e2e.live_server  # the per-test live server (plain HTTP)
+page = e2e.page  # a fresh context of the shared Chromium
 
 # role → (group, operates PAR1, on the admin home: shown, not shown)
 ROLES = {
@@ -32,23 +32,13 @@ ROLES = {
 
 
 @pytest.fixture
-def browser_page():
+def browser_page(page):
     csp_errors = []
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        context = browser.new_context()
-        context.set_default_timeout(15_000)
-        page = context.new_page()
-        page.on(
-            "console",
-            lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
-        )
-        try:
-            yield page, csp_errors
-        finally:
-            e2e.close_test_connections()
-            context.close()
-            browser.close()
+    page.on(
+        "console",
+        lambda m: csp_errors.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    return page, csp_errors
 
 
 def _world():

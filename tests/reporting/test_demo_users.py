@@ -14,7 +14,6 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def demo_users(settings):
     settings.DEBUG = True
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     ensure_demo_sites()
     command = Command(stdout=StringIO())
     command._users()
