@@ -92,3 +92,15 @@ class QuerySerializer(serializers.Serializer):
                     {name: ["empty: give a value, or leave the parameter out"] for name in empty}
                 )
         return super().to_internal_value(data)
+
+    @classmethod
+    def from_form(cls, query):
+        """The same parameters from an HTML form, whose empty fields mean "not given"."""
+        filled = query.copy()
+        for name in list(filled):
+            values = [v for v in filled.getlist(name) if v.strip()]
+            if values:
+                filled.setlist(name, values)
+            else:
+                del filled[name]
+        return cls(data=filled)

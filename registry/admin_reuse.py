@@ -50,7 +50,7 @@ def reuse_candidates_view(request):
     outcomes = None
     if request.method == "POST":
         outcomes = _reserve(request)
-    params = ReuseQuerySerializer(data=request.GET) if "precision" in request.GET else None
+    params = ReuseQuerySerializer.from_form(request.GET) if "precision" in request.GET else None
     rows, result, errors = [], None, {}
     if params is not None:
         if params.is_valid():

@@ -542,6 +542,20 @@ def test_admin_page_renders_and_reserves(client, trio):
     assert trio["a10"].state == State.RESERVED
 
 
+def test_admin_page_reads_the_forms_empty_fields_as_not_given(client, trio):
+    """The form sends every field, the empty ones blank: they are "not given" there, while the
+    API refuses a blank parameter (a regression: the page answered with eight field errors)."""
+    client.force_login(f.user("root", is_staff=True, is_superuser=True))
+    blanks = dict.fromkeys(("params_b", "layers", "kv_heads", "head_dim", "site", "pue"), "")
+    page = client.get(
+        reverse("admin:registry_reuse_candidates"),
+        {"model": "llama-3-8b", "precision": "int8", "concurrency": "4", **blanks},
+    )
+    html = page.content.decode()
+    assert 'id="reuse-results"' in html and "A10 24 GB" in html
+    assert "give a value" not in html
+
+
 def test_admin_page_says_how_many_new_devices_each_avoided_figure_counts(
     client, api, procurement_user, trio
 ):
