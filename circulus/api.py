@@ -17,6 +17,7 @@ from django.db import DataError, IntegrityError, InterfaceError, OperationalErro
 from django.db.models.deletion import ProtectedError, RestrictedError
 from django.http import HttpResponse, JsonResponse
 from django.views import defaults
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, parsers, serializers, status
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -312,6 +313,14 @@ def reject_nul_in_url(get_response):
     return middleware
 
 
+@extend_schema_field(
+    {"anyOf": [{"type": "string", "format": "uri"}, {"type": "string", "maxLength": 0}]}
+)
+class BlankableURLField(serializers.URLField):
+    """A web address, or blank for none: the schema says both (format "uri" alone refuses the
+    blank that the model allows, which schemathesis found on POST /api/manufacturers/)."""
+
+
 class ValidatedModelSerializer(serializers.ModelSerializer):
     """Runs the model's full_clean() so the API reaches the same rules as the admin and importers.
 
@@ -334,3 +343,9 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.message_dict) from exc
         return attrs
+
+    def build_standard_field(self, field_name, model_field):
+        field_class, field_kwargs = super().build_standard_field(field_name, model_field)
+        if isinstance(model_field, models.URLField) and model_field.blank:
+            field_class = BlankableURLField
+        return field_class, field_kwargs
