@@ -15,30 +15,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from registry import invariants, services
-from registry.importing import COLUMN_OF, import_assets
+from registry.importing import ASSET_COLUMNS, COLUMN_OF, import_assets
 from registry.models import Asset, LifecycleEvent, Site
 from tests import factories
 
-COLUMNS = [
-    "asset_tag",
-    "serial_number",
-    "hardware_model",
-    "site",
-    "room",
-    "rack",
-    "position_u",
-    "owner",
-    "purchase_date",
-    "purchase_price",
-    "currency",
-    "supplier",
-    "warranty_end",
-    "support_end",
-    "planned_eol",
-    "measured_mass_kg",
-    "state",
-    "data_bearing",
-]
+COLUMNS = list(ASSET_COLUMNS)
 TODAY = dt.datetime.now(dt.UTC).date()
 # Not compared: what identifies a row or says when it was written.
 UNCOMPARED = {"id", "created_at", "updated_at", "asset", "recorded_at"}
