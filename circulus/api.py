@@ -321,6 +321,27 @@ class BlankableURLField(serializers.URLField):
     blank that the model allows, which schemathesis found on POST /api/manufacturers/)."""
 
 
+class TextOnly:
+    """A text field takes text: DRF turns a JSON number into a string (`"slug": 0` stored "0"),
+    which the schema, saying "string", does not allow; schemathesis counted it as a
+    schema-violating request accepted."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+_TEXT_ONLY: dict[type, type] = {}
+
+
+def text_only(field_class: type) -> type:
+    """`field_class` (a CharField or one of its kinds) refusing anything but a string."""
+    if field_class not in _TEXT_ONLY:
+        _TEXT_ONLY[field_class] = type(field_class.__name__, (TextOnly, field_class), {})
+    return _TEXT_ONLY[field_class]
+
+
 class ValidatedModelSerializer(serializers.ModelSerializer):
     """Runs the model's full_clean() so the API reaches the same rules as the admin and importers.
 
@@ -348,4 +369,6 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
         field_class, field_kwargs = super().build_standard_field(field_name, model_field)
         if isinstance(model_field, models.URLField) and model_field.blank:
             field_class = BlankableURLField
+        if issubclass(field_class, serializers.CharField):
+            field_class = text_only(field_class)
         return field_class, field_kwargs

@@ -16,6 +16,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.worksheet.properties import PageSetupProperties
 
+from circulus.spreadsheet import printable
 from registry.audits import RESULTS, classify
 from registry.models import Audit
 
@@ -36,7 +37,7 @@ MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _text(cell, value: str) -> None:
-    cell.value = value
+    cell.value = printable(value)
     if cell.data_type == "f":  # openpyxl reads a leading "=" as a formula: keep it text
         cell.data_type = "s"
 

@@ -71,3 +71,13 @@ def test_a_blank_web_address_is_in_the_schema_and_accepted(api, root):
     assert response.status_code == 201, response.content[:300]
     bad = api.post("/api/manufacturers/", {"name": "B", "slug": "b", "website": "not a url"})
     assert bad.status_code == 400 and "website" in bad.json()
+
+
+def test_a_number_where_the_schema_says_text_is_refused(api, root):
+    api.force_authenticate(root)
+    response = api.post("/api/manufacturers/", {"name": "Acme", "slug": 0}, format="json")
+    assert response.status_code == 400 and "slug" in response.json()
+    assert (
+        api.post("/api/manufacturers/", {"name": "Acme", "slug": "0"}, format="json").status_code
+        == 201
+    )

@@ -188,6 +188,17 @@ def test_the_report_lists_each_result_with_where_when_and_who(api, op, audit, fl
     assert about["Scope"] == "PAR1, room Hall 1, rack R1" and about["Missing"] == 1
 
 
+def test_a_control_character_typed_in_a_room_does_not_fail_the_report(api, op, par, floor):
+    """Found by schemathesis: a room typed with a backspace made the workbook a 500."""
+    api.force_authenticate(op)
+    made = api.post("/api/audits/", {"site": "PAR1", "room": "Hall\b 1"}, format="json")
+    assert made.status_code == 201, made.content
+    response = api.get(f"/api/audits/{made.json()['id']}/report.xlsx/")
+    assert response.status_code == 200, response.content[:200]
+    book = openpyxl.load_workbook(io.BytesIO(response.content))
+    assert any("Hall\ufffd 1" in str(c) for row in book.worksheets[-1].values for c in row)
+
+
 def test_the_reports_errors_are_json_even_to_a_client_asking_for_the_workbook(api, auditor_user):
     api.force_authenticate(auditor_user)
     response = api.get("/api/audits/0/report.xlsx/", {"format": "xlsx"})
