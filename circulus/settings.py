@@ -283,6 +283,7 @@ CONTENT_SECURITY_POLICY = {
 
 # --- REST API ---
 REST_FRAMEWORK = {
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "circulus.api.ContentNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so an anonymous call gets 401 with `WWW-Authenticate: Token` (DRF asks the
         # first class for the header), not a bare 403.

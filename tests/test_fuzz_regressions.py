@@ -25,6 +25,8 @@ def root(db):
         ("/api/assets/labels/", "skip", ""),
         ("/api/reuse-candidates/", "rank", ""),
         ("/api/circularity/", "year", ""),
+        ("/api/assets/labels/", "format", ""),
+        ("/api/assets/", "format", ""),
     ],
 )
 def test_a_value_of_the_wrong_type_is_a_400_naming_the_parameter(api, root, path, parameter, value):
