@@ -26,30 +26,13 @@ from collections import defaultdict
 from django.db import DatabaseError, connection, transaction
 
 from registry import invariants, services
-from registry.importing import import_assets
+from registry.importing import ASSET_COLUMNS, import_assets
 from registry.lifecycle import EventKind, State
 from registry.models import Asset, LifecycleEvent
 
 BATCH = 100_000  # rows per import (each its own transaction, as an operator would split a file)
 COPY_BATCH = 5_000
-COLUMNS = (
-    "asset_tag",
-    "serial_number",
-    "hardware_model",
-    "site",
-    "room",
-    "rack",
-    "position_u",
-    "owner",
-    "purchase_date",
-    "purchase_price",
-    "currency",
-    "supplier",
-    "warranty_end",
-    "planned_eol",
-    "measured_mass_kg",
-    "state",
-)
+COLUMNS = ASSET_COLUMNS  # the importer's own header; columns a fleet leaves out stay blank
 PURCHASE = {
     "purchase_date": "2024-03-01",
     "purchase_price": "1234.50",
