@@ -19,7 +19,6 @@ from django.http import HttpResponse, JsonResponse
 from django.views import defaults
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, parsers, serializers, status
-from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from circulus import bounds
@@ -314,6 +313,47 @@ def reject_nul_in_url(get_response):
     return middleware
 
 
+EMPTY_PARAMETER = "empty: give a value, or leave the parameter out"
+
+
+class RefuseEmptyQueryParameters:
+    """Middleware: under /api/, a query parameter given empty (`?page=`, `?to=`, `?format=`) is a
+    400 naming it, never read as "not given" (DRF, django-filter and the paginator each took
+    some blanks as absent and answered 200, which schemathesis kept finding one door at a time).
+    One rule for every API view, checked once the view is known, so that a method the view does
+    not take is still its 405. An HTML form's blanks are the admin's to read, and a page view
+    may say `takes_empty_query_parameters` (the API docs load their script from `?script=`)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        return self.get_response(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if not request.path_info.startswith("/api/") or not _takes(view_func, request.method):
+            return None
+        empty = sorted(
+            name
+            for name in request.GET
+            if not any(value.strip() for value in request.GET.getlist(name))
+        )
+        if empty:
+            return JsonResponse({name: [EMPTY_PARAMETER] for name in empty}, status=400)
+        return None
+
+
+def _takes(view_func, method: str) -> bool:
+    """Whether the view answers `method` itself (a viewset's actions, an APIView's handlers)."""
+    view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+    if getattr(view_class, "takes_empty_query_parameters", False):
+        return False
+    actions = getattr(view_func, "actions", None)
+    if actions is not None:
+        return method.lower() in actions
+    return view_class is None or hasattr(view_class, method.lower())
+
+
 @extend_schema_field(
     {"anyOf": [{"type": "string", "format": "uri"}, {"type": "string", "maxLength": 0}]}
 )
@@ -322,28 +362,65 @@ class BlankableURLField(serializers.URLField):
     blank that the model allows, which schemathesis found on POST /api/manufacturers/)."""
 
 
-class TextOnly:
-    """A text field takes text: DRF turns a JSON number into a string (`"slug": 0` stored "0"),
-    which the schema, saying "string", does not allow; schemathesis counted it as a
-    schema-violating request accepted."""
+def _json_kind(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def _type_error(field, value) -> str | None:
+    """Why `value`, read from a JSON body, is not of the type the schema names for `field`."""
+    if value is None:
+        return None  # allow_null is the field's own rule
+    if isinstance(field, serializers.BooleanField):
+        wanted, ok = "true or false", isinstance(value, bool)
+    elif isinstance(field, serializers.CharField):
+        wanted, ok = "text", isinstance(value, str)
+    elif isinstance(field, serializers.IntegerField):
+        wanted, ok = "a whole number", isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(field, serializers.FloatField):
+        wanted, ok = "a number", isinstance(value, int | float) and not isinstance(value, bool)
+    else:
+        return None
+    return None if ok else f"expected {wanted}, got {_json_kind(value)}"
+
+
+class StrictTypes:
+    """A JSON body carries its own types, and the schema names them: a yes/no field takes true
+    or false, a text field text, a count a whole number. DRF would coerce (`0` to false, `5`
+    to "5", "5" to 5), which schemathesis counted as schema-violating requests accepted; the
+    refusal names each field. Form bodies (a QueryDict, all text) keep DRF's reading."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, str):
-            self.fail("invalid")
+        if isinstance(data, dict) and not hasattr(data, "getlist"):
+            wrong = {
+                field.field_name: [reason]
+                for field in self._writable_fields
+                if field.field_name in data
+                and (reason := _type_error(field, data[field.field_name]))
+            }
+            if wrong:
+                raise serializers.ValidationError(wrong)
         return super().to_internal_value(data)
 
 
-_TEXT_ONLY: dict[type, type] = {}
+class Serializer(StrictTypes, serializers.Serializer):
+    """The project's base for a request body that is not a model's."""
 
 
-def text_only(field_class: type) -> type:
-    """`field_class` (a CharField or one of its kinds) refusing anything but a string."""
-    if field_class not in _TEXT_ONLY:
-        _TEXT_ONLY[field_class] = type(field_class.__name__, (TextOnly, field_class), {})
-    return _TEXT_ONLY[field_class]
+class ModelSerializer(StrictTypes, serializers.ModelSerializer):
+    """The project's base for a model's representation."""
 
 
-class ValidatedModelSerializer(serializers.ModelSerializer):
+class ValidatedModelSerializer(ModelSerializer):
     """Runs the model's full_clean() so the API reaches the same rules as the admin and importers.
 
     The idea is NetBox's: one validation path, the model is the truth.
@@ -370,19 +447,4 @@ class ValidatedModelSerializer(serializers.ModelSerializer):
         field_class, field_kwargs = super().build_standard_field(field_name, model_field)
         if isinstance(model_field, models.URLField) and model_field.blank:
             field_class = BlankableURLField
-        if issubclass(field_class, serializers.CharField):
-            field_class = text_only(field_class)
         return field_class, field_kwargs
-
-
-class ContentNegotiation(DefaultContentNegotiation):
-    """DRF's, with the filters' rule for `?format=`: empty is a 400 naming it, not "any"
-    (schemathesis found `report.xlsx/?format=` answered 200, where the schema lists the formats)."""
-
-    def select_renderer(self, request, renderers, format_suffix=None):
-        name = self.settings.URL_FORMAT_OVERRIDE
-        if format_suffix is None and name and request.query_params.get(name, None) == "":
-            raise exceptions.ValidationError(
-                {name: ["empty: give a value, or leave the parameter out"]}
-            )
-        return super().select_renderer(request, renderers, format_suffix)

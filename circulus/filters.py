@@ -6,8 +6,9 @@ import django_filters
 from django import forms
 from django.db import models
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import serializers
 from rest_framework.exceptions import ValidationError
+
+from circulus.api import EMPTY_PARAMETER, Serializer
 
 
 class IntegerFilter(django_filters.NumberFilter):
@@ -43,17 +44,8 @@ class FilterBackend(DjangoFilterBackend):
     def get_filterset(self, request, queryset, view):
         filterset = super().get_filterset(request, queryset, view)
         if filterset is not None:
+            # An empty parameter never gets here: circulus.api.RefuseEmptyQueryParameters.
             _refuse_loose_booleans(filterset, request.query_params)
-            empty = sorted(
-                name
-                for name in filterset.form.fields
-                if name in request.query_params
-                and not any(v.strip() for v in request.query_params.getlist(name))
-            )
-            if empty:
-                raise ValidationError(
-                    {name: ["empty: give a value, or leave the parameter out"] for name in empty}
-                )
         return filterset
 
 
@@ -73,7 +65,7 @@ def _refuse_loose_booleans(filterset, params) -> None:
         raise ValidationError({name: ["true or false"] for name in wrong})
 
 
-class QuerySerializer(serializers.Serializer):
+class QuerySerializer(Serializer):
     """Base for a view's own query parameters, with the filters' rule: `?layout=` is a 400 naming
     the parameter, not the default (DRF reads an empty query value as "absent" for any field
     that has a default)."""
@@ -88,9 +80,7 @@ class QuerySerializer(serializers.Serializer):
                 and not any(v.strip() for v in data.getlist(name))
             )
             if empty:
-                raise ValidationError(
-                    {name: ["empty: give a value, or leave the parameter out"] for name in empty}
-                )
+                raise ValidationError({name: [EMPTY_PARAMETER] for name in empty})
         return super().to_internal_value(data)
 
     @classmethod

@@ -8,9 +8,9 @@ media type). Codes a view declares itself (with `extend_schema`) keep their body
 may also be the generic error of the same code (a 403 refusing the role, not the row).
 """
 
-from drf_spectacular.contrib.django_filters import DjangoFilterExtension
 from drf_spectacular.openapi import AutoSchema as SpectacularAutoSchema
 from drf_spectacular.plumbing import ResolvedComponent
+from rest_framework import serializers
 
 DETAIL = {
     "type": "object",
@@ -49,6 +49,23 @@ WRITES = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        for parameter in (operation or {}).get("parameters", []):
+            if parameter.get("in") == "query":
+                _never_empty(parameter.get("schema", {}))
+        return operation
+
+    def _map_serializer_field(self, field, direction, bypass_extensions=False):
+        schema = super()._map_serializer_field(field, direction, bypass_extensions)
+        if (
+            direction == "request"
+            and isinstance(field, serializers.DecimalField)
+            and schema.get("type") == "string"
+        ):
+            return {"anyOf": [_decimal_number(field), schema]}
+        return schema
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
@@ -87,18 +104,23 @@ class AutoSchema(SpectacularAutoSchema):
         return component.ref
 
 
-class FilterExtension(DjangoFilterExtension):
-    """A filter's text parameter is never empty: the API refuses `?site=` (circulus.filters), so
-    the schema says so (minLength 1) and clients and fuzzers know it."""
+def _never_empty(schema: dict) -> None:
+    """A query parameter is never empty: the API refuses `?site=` naming it
+    (circulus.api.RefuseEmptyQueryParameters), so a text parameter says minLength 1."""
+    schema = schema.get("items", schema) if schema.get("type") == "array" else schema
+    if schema.get("type") == "string" and "enum" not in schema:
+        schema["minLength"] = max(1, schema.get("minLength", 0))
 
-    target_class = "circulus.filters.FilterBackend"
-    priority = 1
 
-    def resolve_filter_field(self, *args, **kwargs):
-        parameters = super().resolve_filter_field(*args, **kwargs)
-        for parameter in parameters:
-            schema = parameter.get("schema", {})
-            schema = schema.get("items", schema) if schema.get("type") == "array" else schema
-            if schema.get("type") == "string" and "enum" not in schema:
-                schema["minLength"] = 1
-        return parameters
+def _decimal_number(field) -> dict:
+    """A decimal in a request may be a JSON number as well as text (`12.5` or `"12.5"`): DRF
+    reads both exactly as written, and clients send numbers. Bounded by the field's digits."""
+    number = {"type": "number"}
+    if field.max_digits is not None:
+        whole = 10 ** (field.max_digits - (field.decimal_places or 0))
+        number.update(maximum=whole, exclusiveMaximum=True, minimum=-whole, exclusiveMinimum=True)
+    if field.max_value is not None:
+        number.update(maximum=float(field.max_value), exclusiveMaximum=False)
+    if field.min_value is not None:
+        number.update(minimum=float(field.min_value), exclusiveMinimum=False)
+    return number

@@ -98,6 +98,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "circulus.api.reject_nul_in_url",
+    # 400 naming any query parameter given empty under /api/.
+    "circulus.api.RefuseEmptyQueryParameters",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     # 429 for admin sign-ins while the IP or account is over its failure limit.
@@ -283,7 +285,6 @@ CONTENT_SECURITY_POLICY = {
 
 # --- REST API ---
 REST_FRAMEWORK = {
-    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "circulus.api.ContentNegotiation",
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # First, so an anonymous call gets 401 with `WWW-Authenticate: Token` (DRF asks the
         # first class for the header), not a bare 403.

@@ -99,6 +99,8 @@ class SwaggerOrLogin(SpectacularSwaggerSplitView):
     The split view serves its script from a URL, so the Content-Security-Policy needs no inline
     script."""
 
+    takes_empty_query_parameters = True  # its page loads its script from `?script=`
+
     def handle_exception(self, exc):
         # Nobody signed in (the API's own authentication ran and found no one): a browser goes to
         # the login page; a client that sent credentials gets the API's own answer.

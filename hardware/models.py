@@ -62,6 +62,15 @@ class SoftwareStack(models.TextChoices):
     OTHER = "other", "Other"
 
 
+def validate_specs(value) -> None:
+    """Further specs are named figures: an object such as {"nvlink": true, "pcie_gen": 4}."""
+    if not isinstance(value, dict):
+        raise ValidationError(
+            'Give further specs as an object of names and values, e.g. {"pcie_gen": 4}.',
+            code="not_an_object",
+        )
+
+
 def _decimal(max_digits: int, places: int, **kwargs) -> models.DecimalField:
     return models.DecimalField(
         max_digits=max_digits,
@@ -152,7 +161,12 @@ class HardwareModel(models.Model):
     steel_g = _decimal(12, 2, verbose_name="steel (g)")
     plastics_g = _decimal(12, 2, verbose_name="plastics (g)")
 
-    specs = models.JSONField(default=dict, blank=True, help_text="Further kind-specific specs")
+    specs = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_specs],
+        help_text="Further kind-specific specs, as an object of names and values",
+    )
     notes = models.TextField(blank=True)
     # What `load_catalogue` last wrote, per column; a value that differs was edited by an operator.
     catalogue_values = models.JSONField(default=dict, blank=True, editable=False)

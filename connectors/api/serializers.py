@@ -4,11 +4,12 @@ is all anyone reads (`credentials_set`)."""
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from circulus.api import ModelSerializer, Serializer
 from connectors import inventory
 from connectors.models import MeterFeed, Pull, Source
 
 
-class MeterFeedSerializer(serializers.ModelSerializer):
+class MeterFeedSerializer(ModelSerializer):
     meter = serializers.SlugRelatedField(slug_field="code", read_only=True)
 
     class Meta:
@@ -16,7 +17,7 @@ class MeterFeedSerializer(serializers.ModelSerializer):
         fields = ["meter", "sensor", "sensor_unit"]
 
 
-class SourceSerializer(serializers.ModelSerializer):
+class SourceSerializer(ModelSerializer):
     site = serializers.SlugRelatedField(slug_field="code", read_only=True)
     kind_label = serializers.CharField(source="get_kind_display", read_only=True)
     credentials_set = serializers.BooleanField(source="has_credentials", read_only=True)
@@ -42,7 +43,7 @@ class SourceSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class InventoryUnitSerializer(serializers.Serializer):
+class InventoryUnitSerializer(Serializer):
     kind = serializers.CharField()
     serial = serializers.CharField()
     model = serializers.CharField()
@@ -59,19 +60,19 @@ class InventoryUnitSerializer(serializers.Serializer):
         return inventory.ACTION_LABELS[row["action"]]
 
 
-class MissingUnitSerializer(serializers.Serializer):
+class MissingUnitSerializer(Serializer):
     asset = serializers.CharField()
     serial = serializers.CharField()
     parent = serializers.CharField()
 
 
-class DryRunSerializer(serializers.Serializer):
+class DryRunSerializer(Serializer):
     summary = serializers.CharField()
     units = InventoryUnitSerializer(many=True)
     missing = MissingUnitSerializer(many=True)
 
 
-class PullSerializer(serializers.ModelSerializer):
+class PullSerializer(ModelSerializer):
     source = serializers.SlugRelatedField(slug_field="name", read_only=True)
     state_label = serializers.CharField(source="get_state_display", read_only=True)
     dry_run = serializers.SerializerMethodField()
@@ -115,7 +116,7 @@ class PullSerializer(serializers.ModelSerializer):
         }
 
 
-class MeasuredRunRequestSerializer(serializers.Serializer):
+class MeasuredRunRequestSerializer(Serializer):
     asset = serializers.CharField(help_text="tag of the accelerator or server measured")
     start = serializers.DateTimeField()
     end = serializers.DateTimeField()

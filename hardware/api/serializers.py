@@ -1,8 +1,9 @@
 from decimal import Decimal
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from circulus.api import ValidatedModelSerializer
+from circulus.api import ModelSerializer, ValidatedModelSerializer
 from hardware.materials import MATERIALS, unit_content
 from hardware.models import Basis, FigureSource, HardwareModel, Manufacturer
 
@@ -13,7 +14,7 @@ class ManufacturerSerializer(ValidatedModelSerializer):
         fields = ("id", "name", "slug", "website")
 
 
-class FigureSourceSerializer(serializers.ModelSerializer):
+class FigureSourceSerializer(ModelSerializer):
     citation = serializers.CharField(source="source.citation")
     url = serializers.CharField(source="source.url")
 
@@ -22,7 +23,15 @@ class FigureSourceSerializer(serializers.ModelSerializer):
         fields = ("field", "basis", "confidence", "citation", "url", "note")
 
 
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class SpecsField(serializers.JSONField):
+    """An object of names and values (the model refuses any other JSON)."""
+
+
 class HardwareModelSerializer(ValidatedModelSerializer):
+    specs = SpecsField(
+        required=False, help_text="Further kind-specific specs, as an object of names and values"
+    )
     manufacturer = serializers.SlugRelatedField(
         slug_field="slug", queryset=Manufacturer.objects.all()
     )

@@ -13,7 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from circulus.api import Conflict, require_object
+from circulus.api import Conflict, ModelSerializer, Serializer, require_object
 from circulus.filters import FilterSet
 from registry import audit_report, audits
 from registry import permissions as policy
@@ -42,7 +42,7 @@ class XLSXRenderer(BaseRenderer):
         return JSONRenderer().render(data, "application/json", renderer_context)
 
 
-class LineSerializer(serializers.Serializer):
+class LineSerializer(Serializer):
     tag = serializers.CharField()
     model = serializers.CharField(allow_blank=True)
     state = serializers.CharField(allow_blank=True, help_text="as recorded")
@@ -57,14 +57,14 @@ class LineSerializer(serializers.Serializer):
     )
 
 
-class CountsSerializer(serializers.Serializer):
+class CountsSerializer(Serializer):
     found = serializers.IntegerField()
     missing = serializers.IntegerField()
     misplaced = serializers.IntegerField()
     unknown = serializers.IntegerField()
 
 
-class AuditSerializer(serializers.ModelSerializer):
+class AuditSerializer(ModelSerializer):
     site = serializers.SlugRelatedField(slug_field="code", queryset=Site.objects.all())
     started_by = serializers.SlugRelatedField(
         slug_field="username", read_only=True, allow_null=True
@@ -115,7 +115,7 @@ class AuditDetailSerializer(AuditSerializer):
         return data
 
 
-class ScanRequestSerializer(serializers.Serializer):
+class ScanRequestSerializer(Serializer):
     tag = serializers.CharField(max_length=300, trim_whitespace=False, help_text="as scanned")
     room = serializers.CharField(
         max_length=50, required=False, allow_blank=True, help_text="where (default: the audit's)"
@@ -123,7 +123,7 @@ class ScanRequestSerializer(serializers.Serializer):
     rack = serializers.CharField(max_length=50, required=False, allow_blank=True)
 
 
-class ScanSerializer(serializers.ModelSerializer):
+class ScanSerializer(ModelSerializer):
     scanned_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     asset = serializers.SlugRelatedField(slug_field="asset_tag", read_only=True, allow_null=True)
 
@@ -133,13 +133,13 @@ class ScanSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ScanResultSerializer(serializers.Serializer):
+class ScanResultSerializer(Serializer):
     scan = ScanSerializer()
     result = serializers.ChoiceField(list(audits.RESULTS), help_text="what the tag counts as now")
     counts = CountsSerializer()
 
 
-class CloseRequestSerializer(serializers.Serializer):
+class CloseRequestSerializer(Serializer):
     move = serializers.ListField(
         child=serializers.CharField(max_length=100),
         required=False,

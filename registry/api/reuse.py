@@ -12,6 +12,7 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from circulus.api import ModelSerializer, Serializer
 from circulus.filters import QuerySerializer
 from hardware import inference
 from registry import measurements, reservations, reuse
@@ -122,7 +123,7 @@ class ReuseQuerySerializer(QuerySerializer):
         )
 
 
-class AssetRefSerializer(serializers.Serializer):
+class AssetRefSerializer(Serializer):
     asset_ids = serializers.ListField(
         child=serializers.IntegerField(min_value=1), required=False, max_length=500
     )
@@ -153,7 +154,7 @@ class ReleaseSerializer(AssetRefSerializer):
     reason = serializers.CharField(max_length=500, required=False, default="")
 
 
-class OutcomeSerializer(serializers.Serializer):
+class OutcomeSerializer(Serializer):
     asset = serializers.CharField()
     asset_id = serializers.IntegerField(required=False)
     status = serializers.ChoiceField(
@@ -164,11 +165,11 @@ class OutcomeSerializer(serializers.Serializer):
     event_id = serializers.IntegerField(required=False)
 
 
-class OutcomesSerializer(serializers.Serializer):
+class OutcomesSerializer(Serializer):
     results = OutcomeSerializer(many=True)
 
 
-class CandidateSerializer(serializers.Serializer):
+class CandidateSerializer(Serializer):
     """One candidate: a server's identical GPUs, or loose GPUs of one model at one site."""
 
     basis = serializers.ChoiceField(
@@ -258,7 +259,7 @@ class CandidateSerializer(serializers.Serializer):
     )
 
 
-class CandidatePageSerializer(serializers.Serializer):
+class CandidatePageSerializer(Serializer):
     count = serializers.IntegerField()
     page = serializers.IntegerField()
     page_size = serializers.IntegerField()
@@ -375,7 +376,7 @@ class ReuseReleaseView(APIView):
         return _outcome_response(outcomes, "released")
 
 
-class ReuseMeasurementSerializer(serializers.ModelSerializer):
+class ReuseMeasurementSerializer(ModelSerializer):
     """A measured decode run. Checks: registry.measurements.check (the one definition)."""
 
     asset = serializers.SlugRelatedField(

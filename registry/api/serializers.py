@@ -2,7 +2,7 @@ import datetime as dt
 
 from rest_framework import serializers
 
-from circulus.api import ValidatedModelSerializer, int_bounds
+from circulus.api import ModelSerializer, Serializer, ValidatedModelSerializer, int_bounds
 from circulus.filters import QuerySerializer
 from hardware.models import HardwareModel
 from registry import audits
@@ -16,7 +16,7 @@ class SiteSerializer(ValidatedModelSerializer):
         fields = ("id", "code", "name", "country", "time_zone", "sanitisation_policy")
 
 
-class AssetSerializer(serializers.ModelSerializer):
+class AssetSerializer(ModelSerializer):
     """An asset as read. `state`, `site`, `parent` and `workload` change only through events."""
 
     hardware_model = serializers.SlugRelatedField(slug_field="slug", read_only=True)
@@ -105,7 +105,7 @@ class AssetUpdateSerializer(ValidatedModelSerializer):
         )
 
 
-class AssetCreateSerializer(serializers.Serializer):
+class AssetCreateSerializer(Serializer):
     """A new asset; the registry records its first ledger row, `purchased`."""
 
     asset_tag = serializers.CharField(max_length=50)
@@ -140,7 +140,7 @@ class AssetCreateSerializer(serializers.Serializer):
     order_ref = serializers.CharField(required=False, allow_blank=True)
 
 
-class EventSerializer(serializers.ModelSerializer):
+class EventSerializer(ModelSerializer):
     asset = serializers.SlugRelatedField(slug_field="asset_tag", read_only=True)
     site = serializers.SlugRelatedField(slug_field="code", read_only=True)
     actor = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
@@ -166,7 +166,7 @@ class EventSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class EventCreateSerializer(serializers.Serializer):
+class EventCreateSerializer(Serializer):
     """`{"kind": ..., "occurred_at": ..., "to_state"?: ..., ...details}`: details sit beside the
     kind, as the lifecycle table names them (e.g. `workload` for `commissioned`)."""
 
@@ -203,13 +203,13 @@ class CircularityQuerySerializer(QuerySerializer):
         return attrs
 
 
-class ChangeSerializer(serializers.Serializer):
+class ChangeSerializer(Serializer):
     field = serializers.CharField()
     before = serializers.JSONField(allow_null=True)
     after = serializers.JSONField(allow_null=True)
 
 
-class HistoryEntrySerializer(serializers.Serializer):
+class HistoryEntrySerializer(Serializer):
     """One row of an asset's history: a change of its record (django-simple-history) or, with
     type `ledger`, a lifecycle event (its kind, when it occurred, its details)."""
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from circulus.api import ValidatedModelSerializer
+from circulus.api import ModelSerializer, Serializer, ValidatedModelSerializer
 from registry.models import Site
 from reporting import indicators as ind
 from reporting.models import (
@@ -38,7 +38,7 @@ class MeasurementPointSerializer(ValidatedModelSerializer):
         )
 
 
-class ReadingSerializer(serializers.ModelSerializer):
+class ReadingSerializer(ModelSerializer):
     meter = serializers.CharField(source="meter.code", read_only=True)
 
     class Meta:
@@ -90,7 +90,7 @@ class PeriodSerializer(ValidatedModelSerializer):
         return attrs
 
 
-class ResultSerializer(serializers.Serializer):
+class ResultSerializer(Serializer):
     inputs = serializers.JSONField(help_text="{symbol: {value, unit, quality, source, …}}")
     indicators = serializers.JSONField()
     monthly = serializers.JSONField()
@@ -189,11 +189,11 @@ class ManagementSystemSerializer(ValidatedModelSerializer):
         )
 
 
-class TransitionSerializer(serializers.Serializer):
+class TransitionSerializer(Serializer):
     to = serializers.ChoiceField(choices=["draft", "validated", "submitted"])
 
 
-class AggregateSerializer(serializers.ModelSerializer):
+class AggregateSerializer(ModelSerializer):
     class Meta:
         model = AggregateResult
         fields = (
@@ -209,7 +209,7 @@ class AggregateSerializer(serializers.ModelSerializer):
         )
 
 
-class IngestJobSerializer(serializers.ModelSerializer):
+class IngestJobSerializer(ModelSerializer):
     status = serializers.CharField(
         read_only=True, help_text="pending, running, succeeded, rejected (nothing written), failed"
     )
@@ -237,7 +237,7 @@ class IngestJobSerializer(serializers.ModelSerializer):
         )
 
 
-class TaskSerializer(serializers.Serializer):
+class TaskSerializer(Serializer):
     id = serializers.CharField()
     name = serializers.CharField()
     status = serializers.CharField()

@@ -13,7 +13,8 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from circulus.api import require_object
+from circulus.api import ModelSerializer, Serializer, require_object
+from circulus.filters import QuerySerializer
 from registry.lifecycle import State
 from registry.models import Site
 from reporting import permissions as reporting_policy
@@ -34,7 +35,7 @@ MEDIA_TYPES = (
 UUID_RE = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 
 
-class ExportParamsSerializer(serializers.Serializer):
+class ExportParamsSerializer(Serializer):
     """Parameters of an export; which apply depends on the kind."""
 
     format = serializers.ChoiceField(
@@ -71,7 +72,7 @@ class ExportRequestSerializer(ExportParamsSerializer):
     params = serializers.DictField(required=False, help_text="the same parameters, nested")
 
 
-class ExportJobSerializer(serializers.ModelSerializer):
+class ExportJobSerializer(ModelSerializer):
     requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     download_url = serializers.SerializerMethodField()
 
@@ -229,7 +230,7 @@ class ExportJobViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return Response(ExportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
 
 
-class EuAnnualQuerySerializer(serializers.Serializer):
+class EuAnnualQuerySerializer(QuerySerializer):
     year = serializers.IntegerField(min_value=2000, max_value=2100)
     site = serializers.ListField(child=serializers.CharField(), required=False)
     variant = serializers.ChoiceField(["publish", "submit", "de-rzreg"], default="submit")
@@ -246,12 +247,7 @@ class EuAnnualJsonView(APIView):
     def get(self, request):
         from reporting.exports import eu_workbook
 
-        query = EuAnnualQuerySerializer(
-            data={
-                **request.query_params.dict(),
-                "site": request.query_params.getlist("site"),
-            }
-        )
+        query = EuAnnualQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = validate_params(
             ExportKind.EU_ANNUAL,
@@ -280,7 +276,7 @@ class EuAnnualJsonView(APIView):
         return Response(eu_workbook.as_json(jobs.for_reader(data, request.user)))
 
 
-class SavedReportSerializer(serializers.ModelSerializer):
+class SavedReportSerializer(ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
     params = serializers.DictField(
         required=False, help_text="The export's parameters, as POST /api/exports/ takes them."
