@@ -811,6 +811,7 @@ def coverage_lines(result: dict) -> list[str]:
         "",
         *coverage.table(cov),
         "",
+        *_table_lines(cov),
         "![Share of never-fitted measurements inside the 80 % range, per class]"
         "(reuse-coverage.svg)",
         "",
@@ -820,6 +821,26 @@ def coverage_lines(result: dict) -> list[str]:
             if not misses
             else "**Goal not met** where: " + "; ".join(misses) + "."
         ),
+    ]
+
+
+def _table_lines(cov: dict) -> list[str]:
+    """Coverage counted per publication table (`coverage.publication_tables`), in words."""
+    parts = [
+        f"{coverage.SETS[where]}: {t['inside']} of {t['tables']} tables inside "
+        f"(at least that many with a chance of {t['chance_at_least']:.0%} if each table were "
+        "one draw from a range that holds 80 % of the time)"
+        for where in coverage.SETS
+        if (t := cov.get(where, {}).get("publication_tables"))
+    ]
+    if not parts:
+        return []
+    return [
+        "Counted per publication table (rows of one source and date share a setup and a "
+        "method, so they hold or miss together; a table is inside when most of its rows are): "
+        + "; ".join(parts)
+        + ".",
+        "",
     ]
 
 
