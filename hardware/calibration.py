@@ -102,8 +102,9 @@ NON_NEGATIVE = (
 # spread between them was a few rows out of ~100, so the middle ridge was kept).
 RIDGE = 0.1
 # A row whose engine build predates the engine's last documented speed-up (engine_changes.csv)
-# weighs half, and pays `launch_old:<engine>` per layer on top (a per-engine slow-down factor
-# on the whole step was tried instead, and the independent check refuted it: docs/reuse.md).
+# weighs half, and pays `launch_old:<engine>@<change>` per layer on top for every documented
+# speed-up its build predates (a per-engine slow-down factor on the whole step was tried
+# instead, and the independent check refuted it: docs/reuse.md).
 OLDER_BUILD_WEIGHT = 0.5
 HUBER = 1.0  # log residual beyond which a row weighs less (a factor e ≈ 2.7 off)
 GAUSS_NEWTON_STEPS = 60
@@ -135,16 +136,29 @@ def _num(text: str) -> float:
     return float(text) if text else math.nan
 
 
-def engine_changes(directory: Path = inference.CATALOGUE_DIR) -> dict[str, str]:
-    """Each engine's last documented speed-up (engine_changes.csv): engine → YYYY-MM."""
+def engine_change_dates(directory: Path = inference.CATALOGUE_DIR) -> dict[str, tuple[str, ...]]:
+    """Each engine's documented speed-ups (engine_changes.csv), oldest first: engine → dates."""
     path = directory / "engine_changes.csv"
     if not path.exists():
         path = inference.CATALOGUE_DIR / "engine_changes.csv"
-    out: dict[str, str] = {}
+    out: dict[str, set[str]] = {}
     with open(path, newline="", encoding="utf-8") as fh:
         for r in csv.DictReader(fh):
-            out[r["engine"]] = max(out.get(r["engine"], ""), r["changed_on"].strip())
-    return out
+            out.setdefault(r["engine"], set()).add(r["changed_on"].strip())
+    return {engine: tuple(sorted(dates)) for engine, dates in out.items()}
+
+
+def engine_changes(directory: Path = inference.CATALOGUE_DIR) -> dict[str, str]:
+    """Each engine's last documented speed-up (engine_changes.csv): engine → YYYY-MM."""
+    return {engine: dates[-1] for engine, dates in engine_change_dates(directory).items()}
+
+
+def missed_changes(engine: str, engine_date: str, dates: dict[str, tuple[str, ...]]) -> tuple:
+    """The engine's documented speed-ups this run's build predates (read as `older_build`
+    reads a date; blank is unknown and predates nothing)."""
+    if not engine_date:
+        return ()
+    return tuple(d for d in dates.get(engine, ()) if engine_date < d)
 
 
 def older_build(engine: str, engine_date: str, changes: dict[str, str]) -> bool:
@@ -224,6 +238,7 @@ def feature_table(
     problems, out, excluded = [], [], []
     known_engines = inference.engines()
     changes = engine_changes()
+    change_dates = engine_change_dates()
     for r in rows:
         where = f"{r['_file']}: row {r['_row']}"
         bad = []
@@ -329,6 +344,8 @@ def feature_table(
                 "split": split,
                 "engine_date": engine_date,
                 "older_build": older_build(engine, engine_date, changes),
+                # Every documented speed-up the build predates (space-separated dates).
+                "missed_changes": " ".join(missed_changes(engine, engine_date, change_dates)),
                 "tokens_per_s": values["tokens_per_s"],
                 "power_w": values["power_w"],
                 "tdp_w": acc.tdp_w,
@@ -376,7 +393,13 @@ def _param_names(table: pd.DataFrame) -> list[str]:
         *(f"quant:{e}" for e in quant_engines),
         *(f"t0:{e}" for e in engines),
         *(f"launch:{e}" for e in engines),
-        *(f"launch_old:{e}" for e in sorted(set(table.loc[_older(table), "engine"]))),
+        *sorted(
+            {
+                f"launch_old:{e}@{d}"
+                for e, missed in zip(table["engine"], _missed(table), strict=True)
+                for d in missed
+            }
+        ),
         *(f"tp:{x}" for x in tp_links),
         *(f"hop:{e}" for e in hop_engines),
         "compute",
@@ -390,6 +413,17 @@ def _older(table: pd.DataFrame) -> np.ndarray:
     if "older_build" not in table:
         return np.zeros(len(table), dtype=bool)
     return table["older_build"].to_numpy(bool)
+
+
+def _missed(table: pd.DataFrame) -> list[tuple[str, ...]]:
+    """Each row's documented speed-ups its build predates; none for a row estimated as the
+    current build (`older_build` False)."""
+    if "missed_changes" not in table:
+        return [()] * len(table)
+    return [
+        tuple(m.split()) if old else ()
+        for m, old in zip(table["missed_changes"].fillna(""), _older(table), strict=True)
+    ]
 
 
 def _prior(name: str) -> tuple[float, float]:
@@ -412,7 +446,6 @@ def _design(table: pd.DataFrame, names: list[str]) -> np.ndarray:
         ("quant_key", "quant:", f["quantised"]),
         ("engine", "t0:", np.ones(len(table))),
         ("engine", "launch:", f["layers"]),
-        ("engine", "launch_old:", f["layers"] * _older(table)),
         ("interconnect", "tp:", f["layers_tp"]),
         ("engine", "hop:", f["hops"]),
     ):
@@ -420,6 +453,12 @@ def _design(table: pd.DataFrame, names: list[str]) -> np.ndarray:
         for i, key in zip(rows, keys, strict=True):
             if key in index:
                 x[i, index[key]] = values[i]
+    # A build pays a per-layer cost for every documented speed-up it predates.
+    for i, (engine, missed) in enumerate(zip(table["engine"], _missed(table), strict=True)):
+        for d in missed:
+            key = f"launch_old:{engine}@{d}"
+            if key in index:
+                x[i, index[key]] = f["layers"][i]
     return x
 
 
@@ -469,8 +508,13 @@ def predict(table: pd.DataFrame, params: dict) -> np.ndarray:
     (`inference.decode_tokens_per_s`, which never reads that term)."""
     current = inference.decode_tokens_per_s(table, _calibration(params))
     layers = inference.step_features(table)["layers"]
-    extra = np.array([params.get(f"launch_old:{e}", 0.0) for e in table["engine"]])
-    extra = extra * layers * _older(table)
+    extra = np.array(
+        [
+            sum(params.get(f"launch_old:{e}@{d}", 0.0) for d in missed)
+            for e, missed in zip(table["engine"], _missed(table), strict=True)
+        ]
+    )
+    extra = extra * layers
     concurrency = table["concurrency"].to_numpy(float)
     with np.errstate(divide="ignore", invalid="ignore"):
         return concurrency / (concurrency / current + extra)
@@ -608,7 +652,8 @@ def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> di
         "+ layers × log2(n) × tp:<interconnect> (tensor parallel) "
         "+ (n − 1) × hop:<engine> (layer split) + compute × compute "
         "[+ prefill × prefill + request ÷ output tokens, measured runs only] "
-        "[+ layers × launch_old:<engine>, builds older than the engine's last documented "
+        "[+ layers × launch_old:<engine>@<change> for each documented speed-up the build "
+        "predates; builds older than the engine's last documented "
         "speed-up only; such rows weigh half]; tokens/s = concurrency / step time",
         "data_sha256": data_hash(table),
         "rows": int(len(table)),
@@ -811,6 +856,7 @@ def coverage_lines(result: dict) -> list[str]:
         "",
         *coverage.table(cov),
         "",
+        *_table_lines(cov),
         "![Share of never-fitted measurements inside the 80 % range, per class]"
         "(reuse-coverage.svg)",
         "",
@@ -820,6 +866,26 @@ def coverage_lines(result: dict) -> list[str]:
             if not misses
             else "**Goal not met** where: " + "; ".join(misses) + "."
         ),
+    ]
+
+
+def _table_lines(cov: dict) -> list[str]:
+    """Coverage counted per publication table (`coverage.publication_tables`), in words."""
+    parts = [
+        f"{coverage.SETS[where]}: {t['inside']} of {t['tables']} tables inside "
+        f"(at least that many with a chance of {t['chance_at_least']:.0%} if each table were "
+        "one draw from a range that holds 80 % of the time)"
+        for where in coverage.SETS
+        if (t := cov.get(where, {}).get("publication_tables"))
+    ]
+    if not parts:
+        return []
+    return [
+        "Counted per publication table (rows of one source and date share a setup and a "
+        "method, so they hold or miss together; a table is inside when most of its rows are): "
+        + "; ".join(parts)
+        + ".",
+        "",
     ]
 
 

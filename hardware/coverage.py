@@ -124,10 +124,29 @@ def _figures(rows: pd.DataFrame) -> dict:
     }
 
 
+def publication_tables(rows: pd.DataFrame) -> dict:
+    """Coverage counted per publication table (same source and date) instead of per row.
+
+    Rows of one table share a setup and a method, so they tend to hold or miss together: a set
+    of many rows from few tables is few independent trials. A table counts as inside when most
+    of its rows are. `chance` is how likely at least that many tables would be inside if each
+    were one independent draw from a range that holds `LEVEL` of the time (binomial; a share far
+    above `LEVEL` with a `chance` that is not small is not, by itself, evidence of a range too
+    wide)."""
+    if "source" not in rows or "published" not in rows:
+        return {}
+    keys = rows["source"].astype(str) + " (" + rows["published"].astype(str) + ")"
+    inside = rows.groupby(keys.to_numpy(), sort=True)["covered"].mean() > 0.5
+    n, k = int(len(inside)), int(inside.sum())
+    chance = sum(math.comb(n, i) * LEVEL**i * (1 - LEVEL) ** (n - i) for i in range(k, n + 1))
+    return {"tables": n, "inside": k, "chance_at_least": round(chance, 3)}
+
+
 def summary(rows: pd.DataFrame) -> dict:
     """Coverage and median ratio overall and per class, from `apply`'s rows."""
     return {
         **_figures(rows),
+        "publication_tables": publication_tables(rows),
         "per_class": {
             kind: {
                 str(label): _figures(part)
