@@ -12,13 +12,14 @@ ENV_FILE := .env
 export DEBUG ?= 1
 export DJANGO_SETTINGS_MODULE ?= circulus.settings
 
-.PHONY: help install demo test test-docs fuzz lint format serve worker beat bench bench-quick clean lock
+.PHONY: help install demo test test-docs fuzz fuzz-api lint format serve worker beat bench bench-quick clean lock
 
 help:
 	@echo "make demo    - install, migrate the embedded SQLite DB, load data, run the main job"
 	@echo "make test    - run the whole test suite (DATABASE_URL selects the database)"
 	@echo "make test-docs - run every sh block of README.md and docs/ against a fresh demo"
 	@echo "make fuzz    - a deeper random search for event sequences that break the ledger"
+	@echo "make fuzz-api - schemathesis against the running API on a fresh seed (FUZZ_DATABASE_URL, dropped!)"
 	@echo "make lint    - ruff, format check, import contracts, makemigrations --check, check --deploy"
 	@echo "make serve   - dev server on :8000 (+ a worker when CELERY_BROKER_URL is set)"
 	@echo "make worker  - a Celery worker (needs CELERY_BROKER_URL; QUEUES=ingest,compute,export,connectors,celery)"
@@ -61,6 +62,12 @@ FUZZ_STEPS ?= 80
 fuzz: install
 	CIRCULUS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) CIRCULUS_FUZZ_STEPS=$(FUZZ_STEPS) CIRCULUS_FUZZ_RANDOM=1 \
 		$(PY) -m pytest -s -p no:cacheprovider tests/registry/test_ledger_machine.py $(PYTEST_ARGS)
+
+# The API against its own schema as five identities, on a new seed each run (CI replays a fixed
+# one). The database FUZZ_DATABASE_URL names is dropped and recreated: give it a throwaway name.
+FUZZ_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/circulus_fuzz
+fuzz-api: install
+	DATABASE_URL=$(FUZZ_DATABASE_URL) FUZZ_SECONDS=$(or $(FUZZ_SECONDS),60) tests/fuzz/run_schemathesis.sh
 
 test-docs: install $(ENV_FILE)
 	$(PY) -m pytest -m docs tests/docs $(PYTEST_ARGS)
