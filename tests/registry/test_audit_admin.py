@@ -2,6 +2,7 @@
 closing with a confirmed move, a refusal shown by tag, the report, and the asset's last sighting."""
 
 import io
+from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
@@ -124,3 +125,14 @@ def test_the_admin_close_action_closes_and_the_report_downloads(client, op, audi
         ("Found", "PAR-A"),
         ("Missing", "PAR-B"),
     ]
+
+
+def test_a_sighting_time_says_its_offset_from_utc(client, op, par, audit):
+    """The scan page shows the site's clock, the admin's lists UTC: the page says which."""
+    audits.scan(audit, "PAR-A", user=op)
+    client.force_login(op)
+    page = client.get(scan_url(audit)).content.decode()
+    local = audit.scans.get().scanned_at.astimezone(ZoneInfo(par.time_zone))
+    offset = local.isoformat(timespec="seconds")[19:]
+    assert offset in ("+01:00", "+02:00")
+    assert f"at {local:%H:%M} (UTC{offset}) by {op.username}" in page
