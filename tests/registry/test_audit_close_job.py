@@ -313,3 +313,28 @@ def test_the_schema_says_a_queued_close_answers_202():
     responses = schema["paths"]["/api/audits/{id}/close/"]["post"]["responses"]
     assert {"200", "202", "400", "409", "503"} <= set(responses)
     assert "closing" in responses["202"]["description"]
+
+
+@pytest.mark.celery_worker
+@pytest.mark.django_db(transaction=True)
+def test_a_large_close_runs_on_a_real_worker(settings, celery_worker_process):
+    if not celery_worker_process.shares_db:
+        pytest.skip("the worker shares the test database only on PostgreSQL (SQLite: in memory)")
+    par, fra = f.site("PAR1"), f.site("FRA1", country="DE", time_zone="Europe/Berlin")
+    op = f.user("op", group="operator")
+    par.operators.add(op)
+    _floor(par, fra)
+    audit = _scanned(par, op)
+    settings.AUDIT_CLOSE_INLINE_MAX = 1
+    closing, queued = audits.request_close(audit, user=op, move={"PAR-C"})
+    assert queued and closing.status in (AuditStatus.CLOSING, AuditStatus.CLOSED)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        audit.refresh_from_db()
+        if audit.status != AuditStatus.CLOSING:
+            break
+        time.sleep(0.2)
+    assert audit.status == AuditStatus.CLOSED, audit.close_failure
+    assert audit.ended_by == op
+    assert LifecycleEvent.objects.filter(kind=EventKind.AUDITED).count() == 3
+    assert LifecycleEvent.objects.filter(kind=EventKind.MOVED).count() == 1
