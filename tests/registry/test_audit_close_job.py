@@ -306,6 +306,9 @@ def test_a_close_no_worker_finished_is_reopened_by_the_beat(settings, par, fra, 
     assert audit.status == AuditStatus.OPEN and audit.close_failure == audits.LOST
     assert close_audit(audit.pk) == {"audit": audit.pk, "closed": False}  # a late message
     assert not LifecycleEvent.objects.filter(kind=EventKind.AUDITED).exists()
+    assert "registry.reopen_lost_audit_closes" in {
+        entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()
+    }
 
 
 def test_the_schema_says_a_queued_close_answers_202():
