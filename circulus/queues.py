@@ -18,6 +18,7 @@ KINDS = (DEFAULT, INGEST, COMPUTE, EXPORT, CONNECTORS)
 ROUTED = {
     "reporting.ingest_job": INGEST,
     "registry.import_assets_job": INGEST,
+    "registry.close_audit": INGEST,
     "reporting.compute_period": COMPUTE,
     "reporting.compute_periods": COMPUTE,
     "reporting.compute_year": COMPUTE,

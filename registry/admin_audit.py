@@ -95,14 +95,19 @@ class AuditAdmin(admin.ModelAdmin):
     def get_fields(self, request, obj=None):
         if obj is None:
             return ("site", "room", "rack", "note")
-        return (*self.readonly_fields, "note")
+        return (*self._shown(obj), "note")
 
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return ()
         if self.has_change_permission(request, obj):
-            return self.readonly_fields
-        return (*self.readonly_fields, "note")
+            return self._shown(obj)
+        return (*self._shown(obj), "note")
+
+    def _shown(self, obj) -> tuple:
+        # The reason a worker's close recorded nothing, while it matters (until a close).
+        extra = ("close_failure",) if obj.close_failure else ()
+        return (*self.readonly_fields, *extra)
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "site" and not request.user.is_superuser:
@@ -169,13 +174,32 @@ class AuditAdmin(admin.ModelAdmin):
             "rack": request.POST.get("rack", request.GET.get("rack", "")).strip() or audit.rack,
         }
         if request.method == "POST":
+            if audit.status == AuditStatus.CLOSING and permissions.can_write_at(
+                request.user, audit.site
+            ):
+                problems = [self._closing(audit)]
+                if by_script:
+                    return JsonResponse({"problems": problems}, status=409)
+                return self._page(request, audit, where, may_write, problems=problems, status=409)
             if not may_write:
                 raise PermissionDenied
             action = request.POST.get("action", "scan")
             try:
                 if action == "close":
-                    audits.close(audit, user=request.user, move=set(request.POST.getlist("move")))
-                    messages.success(request, f"Audit {audit.pk} is closed: {self._told(audit)}")
+                    move = set(request.POST.getlist("move"))
+                    try:
+                        audit, queued = audits.request_close(audit, user=request.user, move=move)
+                    except audits.NotQueued as exc:
+                        audit.refresh_from_db()
+                        return self._page(
+                            request, audit, where, may_write, problems=[str(exc)], status=503
+                        )
+                    if queued:
+                        messages.info(request, self._queued(audit))
+                    else:
+                        messages.success(
+                            request, f"Audit {audit.pk} is closed: {self._told(audit)}"
+                        )
                     return HttpResponseRedirect(
                         reverse("admin:registry_audit_change", args=[audit.pk])
                     )
@@ -250,6 +274,26 @@ class AuditAdmin(admin.ModelAdmin):
         return seen.tag
 
     @staticmethod
+    def _closing(audit) -> str:
+        return (
+            f"Audit {audit.pk} is being closed by a worker: no scan, close or cancel until it "
+            "ends. Reload its page to see it closed, or open again with the reason."
+        )
+
+    @staticmethod
+    def _queued(audit) -> str:
+        if audit.status == AuditStatus.CLOSED:
+            return f"Audit {audit.pk} is closed: {AuditAdmin._told(audit)}"
+        if audit.status == AuditStatus.OPEN:
+            return f"Audit {audit.pk} was not closed, nothing was recorded: {audit.close_failure}"
+        seen = audits.units_seen(audit)
+        return (
+            f"Audit {audit.pk} saw {seen} units: a worker is recording them and closing it, "
+            "every event or none. Until then it is closing: no scan, close or cancel. Reload "
+            "this page to see it closed, or open again with the reason."
+        )
+
+    @staticmethod
     def _told(audit) -> str:
         audit.refresh_from_db()
         lines = audits.classify(audit).lines()
@@ -263,9 +307,23 @@ class AuditAdmin(admin.ModelAdmin):
         description="Close the selected audits (record what was seen)", permissions=["change"]
     )
     def close_audits(self, request, queryset):
-        self._each(
-            request, queryset, "closed", lambda audit: audits.close(audit, user=request.user)
-        )
+        for audit in queryset.select_related("site"):
+            try:
+                audit, queued = audits.request_close(audit, user=request.user)
+            except PermissionDenied as exc:
+                messages.error(request, f"Audit {audit.pk}: {exc}")
+            except audits.NotQueued as exc:
+                messages.error(request, f"Audit {audit.pk} was not closed: {exc}")
+            except audits.AuditError as exc:
+                messages.error(
+                    request,
+                    f"Audit {audit.pk} was not closed: " + "; ".join(refusals(exc.message_dict)),
+                )
+            else:
+                if queued:
+                    messages.info(request, self._queued(audit))
+                else:
+                    messages.success(request, f"Audit {audit.pk} is closed. {self._told(audit)}")
 
     @admin.action(description="Cancel the selected audits (record nothing)", permissions=["change"])
     def cancel_audits(self, request, queryset):
@@ -285,5 +343,4 @@ class AuditAdmin(admin.ModelAdmin):
                     f"Audit {audit.pk} was not {done}: " + "; ".join(refusals(exc.message_dict)),
                 )
             else:
-                told = f" {self._told(audit)}" if done == "closed" else ""
-                messages.success(request, f"Audit {audit.pk} is {done}.{told}")
+                messages.success(request, f"Audit {audit.pk} is {done}.")

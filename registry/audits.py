@@ -14,15 +14,20 @@ then record what was seen.
   confirmed: every event or none, a refusal naming the tag and why. A unit seen that the
   register has off the floor is reported, never moved or recorded (a correction, or `received`
   for an ordered unit, is an operator's decision).
+- A close with more units seen than AUDIT_CLOSE_INLINE_MAX is handed to a worker (`request_close`):
+  the audit is `closing` meanwhile (no scan, no second close, no cancel) and ends closed, with the
+  same events in the same single transaction, or open again with the reason, nothing recorded.
 """
 
 import datetime as dt
 import json
+import logging
 import re
 import zoneinfo
 from dataclasses import asdict, dataclass, field
 from urllib.parse import unquote
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
@@ -41,10 +46,21 @@ RESULTS = {
     UNKNOWN: "Unknown tag",
 }
 MAX_TAG = AuditScan._meta.get_field("tag").max_length
+log = logging.getLogger(__name__)
+NOT_QUEUED = (
+    "The task queue cannot be reached: the close was not queued and nothing was recorded; the "
+    "audit is open. Close it again once the queue is back."
+)
+FAILED = "the close stopped unexpectedly and nothing was recorded; close the audit again"
+LOST = "no worker finished the close in time and nothing was recorded; close the audit again"
 
 
 class AuditError(ValidationError):
     """A refused audit step; `message_dict` names the tag (or field) and why."""
+
+
+class NotQueued(Exception):
+    """A large close could not be handed to a worker: the audit is open again, nothing recorded."""
 
 
 @dataclass
@@ -361,7 +377,7 @@ def cancel(audit: Audit, *, user) -> Audit:
 
 @transaction.atomic
 def close(audit: Audit, *, user, move: set[str] | frozenset = frozenset()) -> Audit:
-    """Record what was seen and close the audit, all or nothing.
+    """Record what was seen and close the audit, all or nothing, now.
 
     Each unit seen and in custody gets an `audited` event at the time of its last scan; each
     misplaced unit whose tag is in `move` first gets a `moved` event to where it was seen.
@@ -371,7 +387,108 @@ def close(audit: Audit, *, user, move: set[str] | frozenset = frozenset()) -> Au
     """
     audit = _locked_open(audit)
     _check_writer(user, audit.site)
-    sheet = classify(audit, user)
+    return _record(audit, user=user, move=frozenset(move))
+
+
+def units_seen(audit: Audit) -> int:
+    """How many units a close would go through (each registered unit scanned, once)."""
+    return audit.scans.filter(asset__isnull=False).values("asset_id").distinct().count()
+
+
+def request_close(
+    audit: Audit, *, user, move: set[str] | frozenset = frozenset()
+) -> tuple[Audit, bool]:
+    """Close the audit as `close` does: in this request when at most AUDIT_CLOSE_INLINE_MAX
+    units were seen, else by a worker. The audit and whether a worker has it.
+
+    Queued, the audit is `closing` until the worker ends: closed, or open again with the reason
+    in `close_failure` and nothing recorded. A tick that cannot be moved is refused here, before
+    queueing. Call it outside a transaction: the worker must find the `closing` state committed.
+    NotQueued when the broker cannot be reached (the audit stays open, nothing recorded).
+    """
+    from registry.tasks import close_audit  # tasks import this module
+
+    move = frozenset(move)
+    with transaction.atomic():
+        audit = _locked_open(audit)
+        _check_writer(user, audit.site)
+        if units_seen(audit) <= settings.AUDIT_CLOSE_INLINE_MAX:
+            return _record(audit, user=user, move=move), False
+        _check_moves(classify(audit, user), move)
+        audit.status = AuditStatus.CLOSING
+        audit.close_requested_by, audit.close_requested_at = user, timezone.now()
+        audit.close_moves, audit.close_failure = sorted(move), ""
+        audit.save(
+            update_fields=[
+                "status",
+                "close_requested_by",
+                "close_requested_at",
+                "close_moves",
+                "close_failure",
+            ]
+        )
+    try:
+        close_audit.apply_async(args=[audit.pk])
+    except Exception as exc:
+        log.exception("the close of audit %s could not be queued", audit.pk)
+        _reopen(audit.pk, NOT_QUEUED)
+        raise NotQueued(NOT_QUEUED) from exc
+    audit.refresh_from_db()
+    return audit, True
+
+
+def run_close(audit_id: int) -> Audit | None:
+    """A worker's close of a `closing` audit, as its requester (None when it is not closing:
+    closed or reopened already). Every event and the closed state in one transaction; any
+    refusal or failure reopens the audit with the reason, nothing recorded."""
+    try:
+        with transaction.atomic():
+            audit = (
+                Audit.objects.select_for_update()
+                .select_related("site")
+                .filter(pk=audit_id, status=AuditStatus.CLOSING)
+                .first()
+            )
+            if audit is None:
+                return None
+            user = audit.close_requested_by
+            _check_writer(user, audit.site)  # still an operator of the site?
+            return _record(audit, user=user, move=frozenset(audit.close_moves))
+    except AuditError as exc:
+        reason = "; ".join(
+            message if name in ("__all__", "status") else f"{name}: {message}"
+            for name, messages in exc.message_dict.items()
+            for message in messages
+        )
+    except PermissionDenied as exc:
+        reason = str(exc)
+    except Exception:
+        log.exception("the close of audit %s failed", audit_id)
+        reason = FAILED
+    _reopen(audit_id, reason)
+    return None
+
+
+def reopen_lost(now=None) -> int:
+    """Open again the audits a worker was asked to close and did not within JOB_MAX_SECONDS (a
+    worker killed, a message lost); their count. A close still running holds the audit's row
+    (PostgreSQL), so it ends before this looks and is not reopened."""
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=settings.JOB_MAX_SECONDS)
+    lost = Audit.objects.filter(status=AuditStatus.CLOSING, close_requested_at__lt=cutoff)
+    return sum(_reopen(pk, LOST) for pk in lost.values_list("pk", flat=True))
+
+
+def _reopen(audit_id: int, reason: str) -> int:
+    return Audit.objects.filter(pk=audit_id, status=AuditStatus.CLOSING).update(
+        status=AuditStatus.OPEN,
+        close_failure=reason,
+        close_moves=[],
+        close_requested_by=None,
+        close_requested_at=None,
+    )
+
+
+def _check_moves(sheet: Sheet, move: frozenset) -> None:
     misplaced = {line.tag: line for line in sheet.misplaced}
     wrong = {}
     for tag in sorted(set(move)):
@@ -382,6 +499,12 @@ def close(audit: Audit, *, user, move: set[str] | frozenset = frozenset()) -> Au
             wrong[tag] = [f"cannot be moved here: {line.note[:1].lower()}{line.note[1:]}"]
     if wrong:
         raise AuditError(wrong)
+
+
+def _record(audit: Audit, *, user, move: frozenset) -> Audit:
+    """The close itself, on an audit locked by the caller's transaction."""
+    sheet = classify(audit, user)
+    _check_moves(sheet, move)
     last_scans = {}
     for scan_row in audit.scans.filter(asset__isnull=False).order_by("scanned_at", "id"):
         last_scans[scan_row.asset_id] = scan_row
@@ -421,7 +544,10 @@ def close(audit: Audit, *, user, move: set[str] | frozenset = frozenset()) -> Au
         raise AuditError(refused)
     audit.status, audit.ended_by, audit.ended_at = AuditStatus.CLOSED, user, timezone.now()
     audit.outcome = sheet.as_json()
-    audit.save(update_fields=["status", "ended_by", "ended_at", "outcome"])
+    audit.close_moves, audit.close_failure = [], ""
+    audit.save(
+        update_fields=["status", "ended_by", "ended_at", "outcome", "close_moves", "close_failure"]
+    )
     return audit
 
 

@@ -548,6 +548,7 @@ class WebhookDelivery(models.Model):
 
 class AuditStatus(models.TextChoices):
     OPEN = "open", "Open"
+    CLOSING = "closing", "Closing"  # a worker is recording what was seen (a large audit)
     CLOSED = "closed", "Closed"
     CANCELLED = "cancelled", "Cancelled"
 
@@ -579,6 +580,23 @@ class Audit(models.Model):
         blank=True,
         editable=False,
         help_text="The four lists as they stood when the audit was closed, and what was recorded.",
+    )
+    close_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    close_requested_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a worker was asked to close it (a large audit)."
+    )
+    close_moves = models.JSONField(
+        default=list,
+        blank=True,
+        editable=False,
+        help_text="The misplaced tags the closer ticked, kept while a worker closes the audit.",
+    )
+    close_failure = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="Why the last close by a worker recorded nothing (the audit is open again).",
     )
 
     class Meta:

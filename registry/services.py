@@ -259,12 +259,12 @@ def _check_sanitised(asset: Asset, kind: str) -> None:
 
 
 def _check_seen(asset: Asset, details: dict) -> None:
-    """`audited` stands for a scan: the unit was scanned in that audit, which is still open (it
-    is recorded as the audit closes), at the audit's site."""
+    """`audited` stands for a scan: the unit was scanned in that audit, which is still open or
+    being closed by a worker (it is recorded as the audit closes), at the audit's site."""
     audit = Audit.objects.select_related("site").filter(pk=details["audit"]).first()
     if audit is None:
         _refuse("audit", f"there is no audit {details['audit']}")
-    if audit.status != AuditStatus.OPEN:
+    if audit.status not in (AuditStatus.OPEN, AuditStatus.CLOSING):
         _refuse("audit", f"audit {audit.pk} is {audit.get_status_display().lower()}")
     if not audit.scans.filter(asset=asset).exists():
         _refuse("audit", f"'{asset.asset_tag}' was not scanned in audit {audit.pk}")

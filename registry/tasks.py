@@ -4,7 +4,7 @@ import logging
 
 from celery import shared_task
 
-from registry import admin_import, expiry, import_jobs
+from registry import admin_import, audits, expiry, import_jobs
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +44,20 @@ def import_assets_job(job_id: str) -> dict:
     if job is None:
         return {"job": job_id, "skipped": "not queued (finished or running elsewhere)"}
     return {"job": job_id, "status": job.status, "created": job.created}
+
+
+@shared_task(name="registry.close_audit")
+def close_audit(audit_id: int) -> dict:
+    """Record what a large audit saw and close it (every event or none); on a refusal or a
+    failure the audit is open again with the reason."""
+    closed = audits.run_close(audit_id)
+    return {"audit": audit_id, "closed": closed is not None}
+
+
+@shared_task(name="registry.reopen_lost_audit_closes")
+def reopen_lost_audit_closes() -> dict[str, int]:
+    """Hourly: open again the audits whose close no worker finished (nothing of it recorded)."""
+    reopened = audits.reopen_lost()
+    if reopened:
+        log.warning("%d audit close(s) lost: the audits are open again", reopened)
+    return {"reopened": reopened}

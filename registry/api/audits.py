@@ -13,7 +13,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 
-from circulus.api import Conflict, ModelSerializer, Serializer, require_object
+from circulus.api import Conflict, ModelSerializer, QueueUnavailable, Serializer, require_object
 from circulus.filters import FilterSet
 from registry import audit_report, audits
 from registry import permissions as policy
@@ -84,8 +84,15 @@ class AuditSerializer(ModelSerializer):
             "started_at",
             "ended_by",
             "ended_at",
+            "close_failure",
         )
-        read_only_fields = ("status", "started_at", "ended_at")
+        read_only_fields = ("status", "started_at", "ended_at", "close_failure")
+        extra_kwargs = {
+            "close_failure": {
+                "help_text": "Why the last close by a worker recorded nothing (the audit is open "
+                "again); blank otherwise."
+            }
+        }
 
 
 class AuditDetailSerializer(AuditSerializer):
@@ -240,7 +247,14 @@ class AuditViewSet(
     @extend_schema(
         request=CloseRequestSerializer,
         responses={
-            200: AuditDetailSerializer,
+            200: OpenApiResponse(AuditDetailSerializer, description="Closed: what was recorded."),
+            202: OpenApiResponse(
+                AuditDetailSerializer,
+                description="More units seen than the server records in a request: a worker "
+                "records them and closes the audit. Its status is `closing` until then (scans, "
+                "a second close and cancel answer 409); read it again to see it `closed`, or "
+                "`open` with `close_failure` saying why nothing was recorded.",
+            ),
             400: OpenApiResponse(
                 OpenApiTypes.OBJECT,
                 description="Nothing recorded: each refused tag with why (a ledger rule, a move "
@@ -249,7 +263,10 @@ class AuditViewSet(
         },
         description="Record one `audited` event per unit seen (with where) and a `moved` event "
         "for each tag in `move`, then close: every event or none. Units out of custody that were "
-        "seen are reported, not recorded. 409 when the audit is no longer open.",
+        "seen are reported, not recorded. Up to AUDIT_CLOSE_INLINE_MAX units seen (100 unless "
+        "the server sets it) the close is done in the request (200); above it, a worker does it "
+        "(202). 409 when the audit is not open (closing, closed or cancelled); 503 when the task "
+        "queue cannot be reached (the audit stays open, nothing recorded).",
     )
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def close(self, request, pk=None):
@@ -257,13 +274,22 @@ class AuditViewSet(
         body = CloseRequestSerializer(data=require_object(request.data))
         body.is_valid(raise_exception=True)
         move = set(body.validated_data.get("move", []))
-        audit = self._step(lambda: audits.close(audit, user=request.user, move=move))
-        return Response(AuditDetailSerializer(audit, context={"request": request}).data)
+        try:
+            audit, queued = self._step(
+                lambda: audits.request_close(audit, user=request.user, move=move)
+            )
+        except audits.NotQueued as exc:
+            raise QueueUnavailable(str(exc)) from exc
+        return Response(
+            AuditDetailSerializer(audit, context={"request": request}).data,
+            status=status.HTTP_202_ACCEPTED if queued else status.HTTP_200_OK,
+        )
 
     @extend_schema(
         request=None,
         responses={200: AuditSerializer},
-        description="Stop the audit without recording anything. 409 when it is not open.",
+        description="Stop the audit without recording anything. 409 when it is not open (closing, "
+        "closed or cancelled).",
     )
     @action(detail=True, methods=["post"], filter_backends=[], pagination_class=None)
     def cancel(self, request, pk=None):
