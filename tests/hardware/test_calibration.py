@@ -77,7 +77,16 @@ def test_the_data_set_covers_what_the_estimates_are_used_for(table):
     assert (table["n_devices"] > 1).any()
 
 
-VALIDATION_SOURCES = ("xiongjiedai", "casper-hansen/autoawq", "docs.nvidia.com/nim")
+VALIDATION_SOURCES = (
+    "xiongjiedai",
+    "casper-hansen/autoawq",
+    "docs.nvidia.com/nim",
+    "oobabooga.github.io",
+    "jan.ai/post/benchmarking-nvidia-tensorrt-llm",
+    "stefanthoss/stefandroid-blog",
+    "hkadm/ollama_gpu_test",
+    "qwenlm/qwen2.5",
+)
 
 
 def _urls(name):
