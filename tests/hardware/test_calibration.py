@@ -77,7 +77,16 @@ def test_the_data_set_covers_what_the_estimates_are_used_for(table):
     assert (table["n_devices"] > 1).any()
 
 
-VALIDATION_SOURCES = ("xiongjiedai", "casper-hansen/autoawq", "docs.nvidia.com/nim")
+VALIDATION_SOURCES = (
+    "xiongjiedai",
+    "casper-hansen/autoawq",
+    "docs.nvidia.com/nim",
+    "oobabooga.github.io",
+    "jan.ai/post/benchmarking-nvidia-tensorrt-llm",
+    "stefanthoss/stefandroid-blog",
+    "hkadm/ollama_gpu_test",
+    "qwenlm/qwen2.5",
+)
 
 
 def _urls(name):
@@ -134,11 +143,11 @@ def test_calibrated_model_beats_the_former_roofline(fresh):
 @pytest.mark.xfail(
     strict=True,
     reason="Goal not met on the shipped data (docs/reuse.md, The range; `calibrate_reuse "
-    "--check` lists each miss): leave one GPU out holds 85 % overall, but the independent check "
-    "holds 97 % (wider than 90 % is not better) with a median of 0.87: its rows come from 7 "
-    "publication tables (all 7 inside, a 21 % chance for a true 80 % range), which agree with "
-    "the estimates more closely than the fitted publications agree with each other, and its "
-    "older llama.cpp builds run faster than estimated.",
+    "--check` lists each miss): leave one GPU out holds 85 % overall (2-16 requests 92 %), but "
+    "the independent check holds 98 % of 229 rows (wider than 90 % is not better), median 0.90, "
+    "and 12 of 12 publication tables (a 7 % chance for a true 80 % range): the range, sized on "
+    "leave-one-GPU-out residuals, is wider than the check's setups need in every class with at "
+    "least 10 rows (hf-transformers 98 %, vllm 100 %, llama.cpp 96 %, autoawq 100 %).",
 )
 def test_the_80_percent_range_holds_75_to_90_percent_of_never_fitted_rows(fresh):
     # Computed from the data by hardware.coverage: overall and every class with >= 10 rows,
