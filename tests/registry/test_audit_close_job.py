@@ -133,7 +133,9 @@ def test_a_closing_audit_refuses_scans_a_second_close_and_cancel_at_both_doors(
         refused = client.post(page, {"action": action, "tag": "PAR-A"})
         assert refused.status_code == 409, action
         assert "being closed by a worker" in refused.content.decode()
-    assert "A worker is recording what was seen" in client.get(page).content.decode()
+    closing_page = client.get(page).content.decode()
+    assert "A worker is recording what was seen" in closing_page
+    assert '<meta http-equiv="refresh" content="5">' in closing_page  # looks again by itself
     assert (
         audit.scans.count() == 5
         and not LifecycleEvent.objects.filter(kind=EventKind.AUDITED).exists()
@@ -144,6 +146,7 @@ def test_a_closing_audit_refuses_scans_a_second_close_and_cancel_at_both_doors(
     audit.refresh_from_db()
     assert audit.status == AuditStatus.CLOSED and audit.close_moves == []
     assert LifecycleEvent.objects.filter(kind=EventKind.AUDITED).count() == 3
+    assert 'http-equiv="refresh"' not in client.get(page).content.decode()
     assert LifecycleEvent.objects.filter(kind=EventKind.MOVED).count() == 1
 
 
