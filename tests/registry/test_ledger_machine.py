@@ -3,15 +3,16 @@
 Hypothesis drives the real service layer with random sequences over a small fleet (two servers,
 drives and GPUs across two sites; two operators; a catalogue editor; a site administrator):
 purchases, installs and removals, commissioning, repairs, sanitisations passed and failed,
-moves, losses, corrections of any row, reservations, sales, donations, recycling, catalogue flag
-edits and site policy edits, often at the same instant, and steps aimed at the seams found so far
+moves, losses, corrections of any row, reservations, sales, donations, recycling, physical
+audits closed in the request or by a worker (with misplaced units moved), catalogue flag edits
+and site policy edits, often at the same instant, and steps aimed at the seams found so far
 (several rows on one unit or one assembly at one instant, then a release). After every step the
 whole ledger must pass `registry.invariants.check`, the code `check_ledger` runs. A refusal
 (LifecycleError) is an answer, not a failure, unless the writer's last line of defence (the same
 check, before it commits) had to make it: then a rule at the door is missing. Anything else is a
 failure too.
 
-Budget: CIRCULUS_FUZZ_EXAMPLES sequences of up to CIRCULUS_FUZZ_STEPS steps (CI: 50 × 40, at
+Budget: CIRCULUS_FUZZ_EXAMPLES sequences of up to CIRCULUS_FUZZ_STEPS steps (CI: 60 × 40, at
 least 2,000 steps); `make fuzz` runs a deeper search. A mutation test keeps the search honest: a
 writer blind to clock ties must be caught within that budget.
 """
@@ -22,6 +23,7 @@ from typing import NamedTuple
 import pytest
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Q
 from hypothesis import HealthCheck, Phase, settings
@@ -34,15 +36,15 @@ from hypothesis.stateful import (
 )
 
 from hardware.models import HardwareModel
-from registry import invariants, services
+from registry import audits, invariants, services
 from registry.lifecycle import SanitisationMethod, State, Workload, allowed_kinds
-from registry.models import Asset, LifecycleEvent, Site
+from registry.models import Asset, Audit, AuditStatus, LifecycleEvent, Site
 from registry.services import InvariantBroken, LifecycleError, create_asset, record_event
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
-EXAMPLES = int(os.environ.get("CIRCULUS_FUZZ_EXAMPLES", "50"))
+EXAMPLES = int(os.environ.get("CIRCULUS_FUZZ_EXAMPLES", "60"))
 STEPS = int(os.environ.get("CIRCULUS_FUZZ_STEPS", "40"))
 
 SERVERS = ("SRV-A", "SRV-B")
@@ -103,6 +105,7 @@ class Pick(NamedTuple):
 
 class LedgerMachine(RuleBasedStateMachine):
     steps_run = 0
+    audits_closed = 0
 
     def __init__(self):
         super().__init__()
@@ -269,6 +272,46 @@ class LedgerMachine(RuleBasedStateMachine):
         """Out of custody: sold, donated, returned, to the recycler, recycled."""
         self._record(tag, kind, actor, **DISPOSAL[kind])
 
+    # --- a physical audit: scans, then a close in the request or by a worker ---------------------
+
+    @rule(
+        site=st.sampled_from(["PAR1", "FRA1"]),
+        seen=st.lists(st.sampled_from(UNITS), min_size=1, max_size=4, unique=True),
+        tick_moves=st.booleans(),
+        by_worker=st.booleans(),
+        actor=st.sampled_from([0, 1]),
+    )
+    def audit_counted_and_closed(self, site, seen, tick_moves, by_worker, actor):
+        """An operator counts some units at a site and closes the audit, ticking the misplaced
+        ones to be moved: `audited` rows, and `moved` rows for units seen away from where the
+        ledger has them (parts inside a server, units out of custody, another operator's site)."""
+        LedgerMachine.steps_run += 1
+        user = self.operators[actor]
+        try:
+            audit = audits.start(site=Site.objects.get(code=site), user=user)
+            for tag in seen:
+                audits.scan(audit, tag, user=user)
+        except (audits.AuditError, PermissionDenied):
+            return
+        # The scans happen on the machine's clock, not the wall clock.
+        audit.scans.update(scanned_at=f.at(self.day))
+        move = set()
+        if tick_moves:
+            move = {line.tag for line in audits.classify(audit, user).misplaced}
+        try:
+            if by_worker:  # what request_close hands a worker, then the worker's close
+                Audit.objects.filter(pk=audit.pk).update(
+                    status=AuditStatus.CLOSING, close_requested_by=user, close_moves=sorted(move)
+                )
+                audits.run_close(audit.pk)
+            else:
+                audits.close(audit, user=user, move=move)
+        except (audits.AuditError, PermissionDenied):
+            pass  # a refusal is an answer; nothing was recorded
+        audit.refresh_from_db()
+        assert audit.status in (AuditStatus.OPEN, AuditStatus.CLOSED), audit.status
+        LedgerMachine.audits_closed += audit.status == AuditStatus.CLOSED
+
     # --- edits beside the ledger ------------------------------------------------------------------
 
     @rule(kind=st.sampled_from(sorted(MODELS.values())), on=st.booleans())
@@ -307,9 +350,10 @@ def _settings(**more):
 
 def test_no_sequence_of_events_breaks_the_ledger(db):
     build_fleet()
-    LedgerMachine.steps_run = 0
+    LedgerMachine.steps_run = LedgerMachine.audits_closed = 0
     run_state_machine_as_test(LedgerMachine, settings=_settings())
-    print(f"{LedgerMachine.steps_run} steps")  # noqa: T201 (shown with -s: the budget spent)
+    # shown with -s: the budget spent
+    print(f"{LedgerMachine.steps_run} steps, {LedgerMachine.audits_closed} audits closed")  # noqa: T201
 
 
 def _clock_tie_blind_after(event):
