@@ -171,18 +171,9 @@ class SiteAdmin(SimpleHistoryAdmin):
 # --- ledger --------------------------------------------------------------------------------------
 
 
-class _ReadOnlyLedger:
+class _ReadOnlyLedger(ReadOnlyAdminMixin):
     """The ledger is append-only: nobody adds, changes or deletes rows here, not even a
     superuser. New rows come from the record-event page (services.record_event)."""
-
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="before")
     def before(self, event):
