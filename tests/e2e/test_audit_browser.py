@@ -79,3 +79,43 @@ def test_operator_audits_a_rack_on_a_phone(live_server, role_groups, page):  # n
     assert LifecycleEvent.objects.filter(kind=EventKind.AUDITED).count() == 2
     assert Asset.objects.get(asset_tag="PAR-C").rack == "R1"
     assert audit.scans.count() == 4
+
+
+def test_a_closing_audit_page_waits_for_the_worker_and_shows_it_closed(
+    live_server,  # noqa: F811
+    role_groups,  # noqa: F811
+    page,  # noqa: F811
+):
+    """A large close handed to a worker: on the phone the scan page says a worker is closing it,
+    takes no scan, and shows it closed by itself once the worker has recorded the audit."""
+    site = factories.site("PAR1")
+    operator = factories.user("op", group="operator", is_staff=True)
+    site.operators.add(operator)
+    model = factories.hardware_model("acme-l4", name="L4")
+    factories.asset("PAR-A", model=model, at_site=site, room="Hall 1", rack="R1")
+    audit = audits.start(site=site, user=operator, room="Hall 1", rack="R1")
+    audits.scan(audit, "PAR-A", user=operator)
+    # What request_close leaves for a worker when more units were seen than a page may close.
+    type(audit).objects.filter(pk=audit.pk).update(
+        status=AuditStatus.CLOSING, close_requested_by=operator
+    )
+
+    page.set_viewport_size(PHONE)
+    page.goto(
+        f"{live_server.url}/admin/login/?next="
+        + reverse("admin:registry_audit_scan", args=[audit.pk])
+    )
+    page.fill("#id_username", "op")
+    page.fill("#id_password", "pw-op")
+    page.click("input[type=submit]")
+    page.wait_for_selector("text=A worker is recording what was seen")
+    assert page.locator("#tag").count() == 0
+    no_sideways_scroll(page)
+    shot(page, "audit-closing-phone")
+
+    assert audits.run_close(audit.pk).status == AuditStatus.CLOSED
+    page.wait_for_selector(
+        "text=A worker is recording what was seen", state="detached", timeout=15_000
+    )
+    assert "Closed" in page.inner_text("header")
+    assert LifecycleEvent.objects.filter(kind=EventKind.AUDITED).count() == 1
