@@ -41,6 +41,20 @@ def _reconfigure(**conf) -> None:
     app.conf.update(conf)
 
 
+UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+
+
+@pytest.fixture
+def broker_down(settings):
+    """The task queue cannot be reached: every door that queues work must answer at once."""
+    # Saved before the settings change: the app reads its configuration from them lazily.
+    saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    _reconfigure(broker_url=UNREACHABLE, result_backend=None, task_always_eager=False)
+    yield
+    _reconfigure(**saved)
+
+
 @dataclass
 class Worker:
     prefix: str

@@ -12,20 +12,8 @@ from django.db import OperationalError
 from reporting.exports.models import ExportJob
 from reporting.models import IngestJob, TaskRun
 from tests import factories as f
-from tests.celery_worker import _reconfigure, app
+from tests.celery_worker import UNREACHABLE, _reconfigure, app
 from tests.reporting.conftest import make_meter, make_site, period
-
-UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
-
-
-@pytest.fixture
-def broker_down(settings):
-    # Saved before the settings change: the app reads its configuration from them lazily.
-    saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    _reconfigure(broker_url=UNREACHABLE, result_backend=None, task_always_eager=False)
-    yield
-    _reconfigure(**saved)
 
 
 def _answered_at_once(call):

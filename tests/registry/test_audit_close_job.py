@@ -16,11 +16,8 @@ from registry.lifecycle import EventKind
 from registry.models import AuditStatus, LifecycleEvent
 from registry.tasks import close_audit, reopen_lost_audit_closes
 from tests import factories as f
-from tests.celery_worker import _reconfigure, app
 
 pytestmark = pytest.mark.django_db
-
-UNREACHABLE = "redis://127.0.0.1:1/0"  # nothing listens on port 1
 
 
 def _floor(par, fra):
@@ -263,15 +260,6 @@ def test_a_close_the_queue_cannot_take_is_a_503_and_the_audit_stays_open(
         api.post(f"/api/audits/{audit.pk}/scan/", {"tag": "PAR-A"}, format="json").status_code
         == 201
     )
-
-
-@pytest.fixture
-def broker_down(settings):
-    saved = {k: app.conf[k] for k in ("broker_url", "result_backend", "task_always_eager")}
-    settings.CELERY_TASK_ALWAYS_EAGER = False
-    _reconfigure(broker_url=UNREACHABLE, result_backend=None, task_always_eager=False)
-    yield
-    _reconfigure(**saved)
 
 
 @pytest.mark.django_db(transaction=True)
