@@ -307,23 +307,13 @@ class AuditAdmin(admin.ModelAdmin):
         description="Close the selected audits (record what was seen)", permissions=["change"]
     )
     def close_audits(self, request, queryset):
-        for audit in queryset.select_related("site"):
-            try:
-                audit, queued = audits.request_close(audit, user=request.user)
-            except PermissionDenied as exc:
-                messages.error(request, f"Audit {audit.pk}: {exc}")
-            except audits.NotQueued as exc:
-                messages.error(request, f"Audit {audit.pk} was not closed: {exc}")
-            except audits.AuditError as exc:
-                messages.error(
-                    request,
-                    f"Audit {audit.pk} was not closed: " + "; ".join(refusals(exc.message_dict)),
-                )
-            else:
-                if queued:
-                    messages.info(request, self._queued(audit))
-                else:
-                    messages.success(request, f"Audit {audit.pk} is closed. {self._told(audit)}")
+        def close(audit):
+            audit, queued = audits.request_close(audit, user=request.user)
+            if queued:
+                return messages.INFO, self._queued(audit)
+            return messages.SUCCESS, f"Audit {audit.pk} is closed. {self._told(audit)}"
+
+        self._each(request, queryset, "closed", close)
 
     @admin.action(description="Cancel the selected audits (record nothing)", permissions=["change"])
     def cancel_audits(self, request, queryset):
@@ -332,15 +322,21 @@ class AuditAdmin(admin.ModelAdmin):
         )
 
     def _each(self, request, queryset, done: str, step) -> None:
+        """`step` each audit, saying for each what happened: `step` may return its own (level,
+        message); otherwise "Audit N is <done>"."""
         for audit in queryset.select_related("site"):
             try:
-                step(audit)
+                said = step(audit)
             except PermissionDenied as exc:
                 messages.error(request, f"Audit {audit.pk}: {exc}")
+            except audits.NotQueued as exc:
+                messages.error(request, f"Audit {audit.pk} was not {done}: {exc}")
             except audits.AuditError as exc:
                 messages.error(
                     request,
                     f"Audit {audit.pk} was not {done}: " + "; ".join(refusals(exc.message_dict)),
                 )
             else:
-                messages.success(request, f"Audit {audit.pk} is {done}.")
+                if not isinstance(said, tuple):
+                    said = messages.SUCCESS, f"Audit {audit.pk} is {done}."
+                messages.add_message(request, *said)

@@ -136,3 +136,24 @@ def test_a_sighting_time_says_its_offset_from_utc(client, op, par, audit):
     offset = local.isoformat(timespec="seconds")[19:]
     assert offset in ("+01:00", "+02:00")
     assert f"at {local:%H:%M} (UTC{offset}) by {op.username}" in page
+
+
+def test_the_list_actions_say_for_each_audit_what_happened(client, op, par, audit):
+    """Close and cancel from the list: one message an audit, a refusal with its reason."""
+    client.force_login(op)
+    client.post(scan_url(audit), {"tag": "PAR-A"})
+    other = audits.start(site=par, user=op)
+    changelist = reverse("admin:registry_audit_changelist")
+
+    def said(action, *chosen):
+        answer = client.post(
+            changelist, {"action": action, "_selected_action": [a.pk for a in chosen]}, follow=True
+        )
+        return sorted(str(m) for m in answer.context["messages"] if str(m).startswith("Audit "))
+
+    assert said("close_audits", audit) == [
+        f"Audit {audit.pk} is closed. 1 unit recorded as seen, 0 moved."
+    ]
+    assert said("cancel_audits", other) == [f"Audit {other.pk} is cancelled."]
+    refused = said("cancel_audits", audit)
+    assert len(refused) == 1 and refused[0].startswith(f"Audit {audit.pk} was not cancelled: ")
