@@ -34,6 +34,18 @@ def scan(tab, tag: str, expect: str) -> None:
     assert tab.evaluate("document.activeElement.id") == "tag"
 
 
+def open_scan_page_on_a_phone(tab, live_server, audit) -> None:  # noqa: F811 - the fixture, passed on
+    """Sign in as the operator "op" on a phone-sized screen and land on the audit's scan page."""
+    tab.set_viewport_size(PHONE)
+    tab.goto(
+        f"{live_server.url}/admin/login/?next="
+        + reverse("admin:registry_audit_scan", args=[audit.pk])
+    )
+    tab.fill("#id_username", "op")
+    tab.fill("#id_password", "pw-op")
+    tab.click("input[type=submit]")
+
+
 def test_operator_audits_a_rack_on_a_phone(live_server, role_groups, page):  # noqa: F811
     site = factories.site("PAR1")
     operator = factories.user("op", group="operator", is_staff=True)
@@ -43,14 +55,7 @@ def test_operator_audits_a_rack_on_a_phone(live_server, role_groups, page):  # n
         factories.asset(tag, model=model, at_site=site, room="Hall 1", rack=rack)
     audit = audits.start(site=site, user=operator, room="Hall 1", rack="R1")
 
-    page.set_viewport_size(PHONE)
-    page.goto(
-        f"{live_server.url}/admin/login/?next="
-        + reverse("admin:registry_audit_scan", args=[audit.pk])
-    )
-    page.fill("#id_username", "op")
-    page.fill("#id_password", "pw-op")
-    page.click("input[type=submit]")
+    open_scan_page_on_a_phone(page, live_server, audit)
     page.wait_for_selector("#scan-form")
     assert page.evaluate("document.activeElement.id") == "tag"
     no_sideways_scroll(page)
@@ -100,14 +105,7 @@ def test_a_closing_audit_page_waits_for_the_worker_and_shows_it_closed(
         status=AuditStatus.CLOSING, close_requested_by=operator
     )
 
-    page.set_viewport_size(PHONE)
-    page.goto(
-        f"{live_server.url}/admin/login/?next="
-        + reverse("admin:registry_audit_scan", args=[audit.pk])
-    )
-    page.fill("#id_username", "op")
-    page.fill("#id_password", "pw-op")
-    page.click("input[type=submit]")
+    open_scan_page_on_a_phone(page, live_server, audit)
     page.wait_for_selector("text=A worker is recording what was seen")
     assert page.locator("#tag").count() == 0
     no_sideways_scroll(page)
