@@ -108,6 +108,12 @@ RIDGE = 0.1
 OLDER_BUILD_WEIGHT = 0.5
 HUBER = 1.0  # log residual beyond which a row weighs less (a factor e ≈ 2.7 off)
 GAUSS_NEWTON_STEPS = 60
+# A row faster than this share of its physical ceiling (every weight read once per step at the
+# datasheet bandwidth of all its GPUs, nothing else) cannot have run as described. The 20 %
+# allows for what the ceiling overstates: the input embedding table, of which a step reads one
+# row (7 % of Llama 3 8B's weights, more for small models with large vocabularies), and memory
+# clocked above the datasheet's figure.
+CEILING_MARGIN = 1.2
 
 
 class MeasurementError(ValueError):
@@ -354,8 +360,28 @@ def feature_table(
     if problems:
         raise MeasurementError(problems)
     table = pd.DataFrame(out)
+    if len(table):
+        share = table["tokens_per_s"].to_numpy(float) / bandwidth_ceiling(table)
+        impossible = share > CEILING_MARGIN
+        excluded.extend(
+            {
+                "id": row_id,
+                "reason": f"faster than its GPUs' memory allows: {s:.2f} × the ceiling "
+                "(every weight read once per step at the datasheet bandwidth of all its GPUs)",
+            }
+            for row_id, s in zip(table["id"][impossible], share[impossible], strict=True)
+        )
+        table = table[~impossible].reset_index(drop=True)
     table.attrs["excluded"] = excluded
     return table
+
+
+def bandwidth_ceiling(table: pd.DataFrame) -> np.ndarray:
+    """Tokens/s no run can exceed: each step reads every weight it uses once, at 100 % of the
+    datasheet bandwidth of all its GPUs together, and does nothing else (no KV cache, no
+    compute, no launches), for `concurrency` tokens."""
+    ideal = table.assign(split="tensor", kv_context=0.0)
+    return table["concurrency"].to_numpy(float) / inference.step_features(ideal)["memory"]
 
 
 def _is_date(text: str) -> bool:

@@ -398,6 +398,25 @@ def test_unknown_concurrency_or_prompt_length_is_left_out_not_refused(tmp_path):
     ]
 
 
+def test_a_row_faster_than_its_memory_allows_is_left_out(tmp_path):
+    # An A10 reads 600 GB/s; Llama 3 8B at 16 bits is 16.06 GB: at most 37.4 tokens/s at one
+    # request, 74.7 on two A10s sharing the weights. The rule allows 20 % above that ceiling.
+    rows = [
+        {**GOOD, "id": "x1", "tokens_per_s": "44"},  # 1.18 × the ceiling: kept
+        {**GOOD, "id": "x2", "tokens_per_s": "46"},  # 1.23 ×: cannot have run as described
+        {**GOOD, "id": "x3", "tokens_per_s": "80", "n_gpus": "2", "interconnect": "pcie"},
+    ]
+    table = _features(tmp_path, rows)
+    assert list(table["id"]) == ["x1", "x3"]
+    assert table.attrs["excluded"] == [
+        {
+            "id": "x2",
+            "reason": "faster than its GPUs' memory allows: 1.23 × the ceiling (every weight "
+            "read once per step at the datasheet bandwidth of all its GPUs)",
+        }
+    ]
+
+
 def _features(tmp_path, rows):
     return calibration.feature_table(
         calibration.read_measurements(_write(tmp_path, rows)),
