@@ -86,6 +86,9 @@ VALIDATION_SOURCES = (
     "stefanthoss/stefandroid-blog",
     "hkadm/ollama_gpu_test",
     "qwenlm/qwen2.5",
+    "ninehills/llm-inference-benchmark",
+    "mushfiqrahman.dev",
+    "gpustack/gpustack/blob/main/docs/performance-lab",
 )
 
 
