@@ -61,6 +61,9 @@ SPLITS = ("layer", "tensor", "row")
 INTERCONNECTS = ("none", "nvlink", "pcie", "fabric")
 # Published measurements kept out of every fit, to check the shipped estimates against.
 VALIDATION_FILE = "validation_measurements.csv"
+# Published measurements kept out of every fit that size the range for GPUs the fit has
+# measurements of (hardware.coverage); never counted as a check.
+RANGE_FILE = "range_measurements.csv"
 WITHIN = 0.35  # the ±35 % accuracy goal
 GOAL_MEDIAN = (0.9, 1.1)
 GOAL_SHARE = 0.9
@@ -640,33 +643,52 @@ def _accuracy(rows: pd.DataFrame, kinds) -> dict:
     }
 
 
+def estimated(rows: pd.DataFrame, params: dict) -> pd.DataFrame:
+    """Rows with the shipped constants' `estimate` and `ratio` (estimate ÷ measured)."""
+    rows = rows.copy()
+    rows["estimate"] = predict(rows, params)
+    rows["ratio"] = rows["estimate"] / rows["tokens_per_s"]
+    return rows
+
+
 def validate(validation: pd.DataFrame, params: dict) -> dict:
     """The shipped estimates against independent measurements that no fit reads.
 
     ``params`` is the fit of the whole data set: what a user is shown. It has seen the same
     GPUs, never these rows or their publications (a test keeps them out of the data set)."""
-    rows = validation.copy()
-    rows["estimate"] = predict(rows, params)
-    rows["ratio"] = rows["estimate"] / rows["tokens_per_s"]
+    rows = estimated(validation, params)
     return {
         "method": "the constants above, fitted without these rows, against them",
-        "data_sha256": data_hash(validation),
-        "rows": int(len(rows)),
-        "excluded": validation.attrs.get("excluded", []),
-        "sources": sorted(set(rows["source"])),
-        **summarise(rows["ratio"]),
+        **_described(validation, rows),
         "roofline": summarise(roofline(rows) / rows["tokens_per_s"]),
         **_accuracy(rows, VALIDATION_CLASSES),
         "_rows": rows,
     }
 
 
-def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> dict:
+def _described(source: pd.DataFrame, rows: pd.DataFrame) -> dict:
+    return {
+        "data_sha256": data_hash(source),
+        "rows": int(len(rows)),
+        "tables": int(len(set(coverage.publication_table(rows)))) if len(rows) else 0,
+        "excluded": source.attrs.get("excluded", []),
+        "sources": sorted(set(rows["source"])),
+        **(summarise(rows["ratio"]) if len(rows) else {}),
+    }
+
+
+def calibrate(
+    table: pd.DataFrame,
+    validation: pd.DataFrame | None = None,
+    published: pd.DataFrame | None = None,
+) -> dict:
     """Everything `calibrate_reuse` stores, except the date. ``validation`` is only estimated,
-    never fitted."""
+    never fitted; ``published`` (the range tables) only sizes the range."""
     params = fit(table)
     cv = leave_one_gpu_out(table)
-    band = coverage.bands(cv)
+    gpus = set(table["gpu"])
+    ranged = estimated(published, params) if published is not None and len(published) else None
+    band = coverage.bands(cv, ranged, gpus)
     summary = summarise(cv["ratio"])
     goal = (
         GOAL_MEDIAN[0] <= summary["median_ratio"] <= GOAL_MEDIAN[1]
@@ -684,7 +706,7 @@ def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> di
         "data_sha256": data_hash(table),
         "rows": int(len(table)),
         "excluded": table.attrs.get("excluded", []),
-        "gpus": sorted(set(table["gpu"])),
+        "gpus": sorted(gpus),
         "engines": sorted(set(table["engine"])),
         "constants": params,
         "power": power_fit(table),
@@ -699,7 +721,13 @@ def calibrate(table: pd.DataFrame, validation: pd.DataFrame | None = None) -> di
         "_cv_rows": cv,
     }
     held = {"logo": coverage.summary(coverage.leave_one_gpu_out(cv))}
-    if validation is not None:
+    if ranged is not None:
+        result["range"] = {
+            "method": "the constants above against these rows, which size the range only",
+            **_described(published, ranged),
+        }
+        held["range"] = coverage.summary(coverage.leave_one_table_out(ranged, cv, gpus))
+    if validation is not None and len(validation):
         result["validation"] = validate(validation, params)
         checked = coverage.apply(result["validation"]["_rows"], band)
         held["check"] = coverage.summary(checked)
@@ -790,6 +818,12 @@ def load_table(directory: Path = inference.CATALOGUE_DIR, extra_rows: list[dict]
 def load_validation(directory: Path = inference.CATALOGUE_DIR) -> pd.DataFrame:
     """The independent measurements (validation_measurements.csv), read like the data set."""
     rows = read_measurements(directory / VALIDATION_FILE)
+    return feature_table(rows, inference.load_llm_models(), load_accelerators(directory))
+
+
+def load_range(directory: Path = inference.CATALOGUE_DIR) -> pd.DataFrame:
+    """The measurements that size the range (range_measurements.csv), read like the data set."""
+    rows = read_measurements(directory / RANGE_FILE)
     return feature_table(rows, inference.load_llm_models(), load_accelerators(directory))
 
 

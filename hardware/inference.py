@@ -257,11 +257,14 @@ class Calibration:
     def get(self, name: str, default: float = 0.0) -> float:
         return self.params.get(name, default)
 
-    def band(self, engine: str) -> tuple[float, float, bool]:
-        """(low, high, few measurements) of the speed interval for one engine."""
+    def band(
+        self, engine: str, gpu: str = "", concurrency: float = 1, n_devices: float = 1
+    ) -> tuple[float, float, bool]:
+        """(low, high, few measurements) of the speed interval for one estimate: `gpu` is the
+        catalogue slug (blank: a GPU without published measurements)."""
         if not self.bands:
             return self.band_low, self.band_high, False
-        return coverage.band_for(self.bands, engine)
+        return coverage.band_for(self.bands, engine, gpu, concurrency, n_devices)
 
 
 @lru_cache(maxsize=1)
@@ -667,8 +670,13 @@ def evaluate(
         }
     )
     tps = np.where(supported, decode_tokens_per_s(frame, cal), np.nan)
-    # The stated 80 % interval of measured ÷ estimated for this engine (hardware.coverage).
-    band_low, band_high, few = cal.band(engine)
+    # The stated 80 % interval of measured ÷ estimated for this engine on this GPU, at this
+    # concurrency and GPU count (hardware.coverage).
+    slugs = d["slug"].astype(str).to_numpy() if "slug" in d else np.full(rows, "")
+    ends = [cal.band(engine, g, concurrency, n) for g, n in zip(slugs, n_dev, strict=True)]
+    band_low = np.array([e[0] for e in ends])
+    band_high = np.array([e[1] for e in ends])
+    few = np.array([e[2] for e in ends], dtype=bool)
     tps_low, tps_high = tps * band_low, tps * band_high
 
     util = utilisation(concurrency, cal)
@@ -754,21 +762,37 @@ def _accuracy_words(cv: dict) -> str:
 def _band_words(cal: Calibration, e: Engine) -> str:
     low, high, few = cal.band(e.slug)
     level = cal.bands.get("level", 0.8)
+    seen = cal.bands.get("seen")
+    published = ""
+    if seen and e.slug in seen["covers"]["engine"]:
+        published = (
+            f"On a GPU with published measurements, at a concurrency and GPU count that "
+            f"{seen['min_tables']} or more publications cover: × {seen['low']:.2f} to "
+            f"× {seen['high']:.2f} ({level:.0%} range, from {seen['tables']} publications no "
+            "fit read). Otherwise: "
+        )
     if few:
         level = cal.bands.get("prior", {}).get("level", level)
-        return (
+        return published + (
             f"× {low:.2f} to × {high:.2f} of the central estimate: few measurements of "
             f"{e.name}, so the wider {level:.0%} range of all engines stands for its 80 % range"
         )
     rows = cal.bands.get("per_engine", {}).get(e.slug, {}).get("rows")
     whose = f"from {rows} measurements of {e.name}" if rows else "from all engines"
-    return f"× {low:.2f} to × {high:.2f} of the central estimate ({level:.0%} range, {whose})"
+    return published + (
+        f"× {low:.2f} to × {high:.2f} of the central estimate ({level:.0%} range, {whose}, "
+        "each GPU left out of the fit)"
+    )
 
 
 def _coverage_words(cov: dict) -> str:
     parts = [
         f"{words} {cov[key]['coverage']:.0%} of {cov[key]['rows']} inside"
-        for key, words in (("logo", "each GPU left out"), ("check", "independent check"))
+        for key, words in (
+            ("logo", "each GPU left out"),
+            ("range", "each range publication left out"),
+            ("check", "independent check"),
+        )
         if key in cov
     ]
     return "; ".join(parts) or "not recorded"
@@ -815,8 +839,8 @@ def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: f
         "speed_band": {
             "what": "Range given for speed, energy and carbon",
             "value": _band_words(cal, e),
-            "source": "measured ÷ estimated when each GPU is left out of the fit, as a "
-            f"split-conformal interval (accuracy: {_accuracy_words(cv)}; coverage on "
+            "source": "measured ÷ estimated on publications no fit read (GPUs with "
+            "measurements), else when each GPU is left out of the fit (accuracy: {_accuracy_words(cv)}; coverage on "
             f"measurements no fit saw: {_coverage_words(meta.get('coverage', {}))})",
         },
         "power": {

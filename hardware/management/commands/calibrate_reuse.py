@@ -13,7 +13,8 @@ class Command(BaseCommand):
     help = (
         "Fit the reuse decode model to hardware/catalogue/decode_measurements.csv; write the "
         "constants (with the data's SHA-256 and the date), the accuracy section of docs/reuse.md "
-        "and its plots; check the result against validation_measurements.csv, never fitted."
+        "and its plots; size the range with range_measurements.csv and check the result against "
+        "validation_measurements.csv, neither of them fitted."
     )
 
     def add_arguments(self, parser):
@@ -41,12 +42,13 @@ class Command(BaseCommand):
         try:
             table = calibration.load_table(extra_rows=extra)
             validation = calibration.load_validation()
+            published = calibration.load_range()
         except calibration.MeasurementError as exc:
             raise CommandError(
                 f"Not calibrated, nothing was written ({len(exc.problems)} problem(s)):\n"
                 + "\n".join(exc.problems)
             ) from exc
-        result = calibration.calibrate(table, validation)
+        result = calibration.calibrate(table, validation, published)
         old = calibration.stored()
         same = (
             old is not None
@@ -54,17 +56,23 @@ class Command(BaseCommand):
             and old.get("data_sha256") == result["data_sha256"]
             and old.get("band") == result["band"]
             and (old.get("validation") or {}).get("data_sha256")
-            == result["validation"]["data_sha256"]
+            == (result.get("validation") or {}).get("data_sha256")
+            and (old.get("range") or {}).get("data_sha256")
+            == (result.get("range") or {}).get("data_sha256")
         )
-        cv, check = result["cv"], result["validation"]
+        cv, check = result["cv"], result.get("validation")
         summary = (
             f"{result['rows']} measurements, {len(result['gpus'])} GPUs; leave one GPU out: "
             f"median estimate/measured {cv['median_ratio']:.2f}, "
             f"{cv['share_within_35']:.0%} within ±35 %, worst {cv['worst_ratio']:.2f} — goal "
             + ("met" if cv["goal_met"] else "NOT met")
-            + f"; independent check ({check['rows']} rows never fitted): median "
-            f"{check['median_ratio']:.2f}, {check['share_within_35']:.0%} within ±35 %, "
-            f"worst {check['worst_ratio']:.2f}"
+            + (
+                f"; independent check ({check['rows']} rows never fitted): median "
+                f"{check['median_ratio']:.2f}, {check['share_within_35']:.0%} within ±35 %, "
+                f"worst {check['worst_ratio']:.2f}"
+                if check
+                else "; no independent check (validation_measurements.csv has no rows)"
+            )
         )
         if extra:
             # The shipped constants estimate every site's candidates; a site's runs are used only
@@ -95,14 +103,15 @@ class Command(BaseCommand):
             ),
             encoding="utf-8",
         )
-        (docs / "reuse-validation.svg").write_text(
-            calibration.plot_svg(
-                check["_rows"],
-                "Decode tokens/s: estimate vs independent measurement (never fitted)",
-                y_label="estimated tokens/s (shipped constants)",
-            ),
-            encoding="utf-8",
-        )
+        if check:
+            (docs / "reuse-validation.svg").write_text(
+                calibration.plot_svg(
+                    check["_rows"],
+                    "Decode tokens/s: estimate vs independent measurement (never fitted)",
+                    y_label="estimated tokens/s (shipped constants)",
+                ),
+                encoding="utf-8",
+            )
         (docs / "reuse-coverage.svg").write_text(
             coverage.plot_svg(result["coverage"]), encoding="utf-8"
         )
