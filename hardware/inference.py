@@ -840,8 +840,9 @@ def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: f
             "what": "Range given for speed, energy and carbon",
             "value": _band_words(cal, e),
             "source": "measured ÷ estimated on publications no fit read (GPUs with "
-            "measurements), else when each GPU is left out of the fit (accuracy: {_accuracy_words(cv)}; coverage on "
-            f"measurements no fit saw: {_coverage_words(meta.get('coverage', {}))})",
+            "measurements), else when each GPU is left out of the fit (accuracy: "
+            f"{_accuracy_words(cv)}; coverage on measurements no fit saw: "
+            f"{_coverage_words(meta.get('coverage', {}))})",
         },
         "power": {
             "what": "Power drawn while generating",
