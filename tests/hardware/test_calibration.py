@@ -86,6 +86,7 @@ VALIDATION_SOURCES = (
     "stefanthoss/stefandroid-blog",
     "hkadm/ollama_gpu_test",
     "qwenlm/qwen2.5",
+    "bitsandbytes-foundation/bitsandbytes",
 )
 
 
