@@ -87,6 +87,7 @@ VALIDATION_SOURCES = (
     "hkadm/ollama_gpu_test",
     "qwenlm/qwen2.5",
     "bitsandbytes-foundation/bitsandbytes",
+    "quack-ai/companion",
 )
 
 
