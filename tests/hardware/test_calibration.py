@@ -88,6 +88,7 @@ VALIDATION_SOURCES = (
     "qwenlm/qwen2.5",
     "bitsandbytes-foundation/bitsandbytes",
     "quack-ai/companion",
+    "huggingface.co/microsoft/phi-3-mini-4k-instruct-onnx",
 )
 
 
