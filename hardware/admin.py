@@ -266,8 +266,8 @@ class HardwareModelAdmin(CatalogueAdmin, SimpleHistoryAdmin):
 
 @admin.register(DecodeMeasurement)
 class DecodeMeasurementAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    """Published measurements: reference data owned by decode_measurements.csv (fitted) and
-    validation_measurements.csv (never fitted), read-only here."""
+    """Published measurements: reference data owned by decode_measurements.csv (fitted),
+    range_measurements.csv and validation_measurements.csv (never fitted), read-only here."""
 
     list_display = (
         "role",

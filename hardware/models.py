@@ -338,13 +338,15 @@ class DecodeMeasurement(models.Model):
     """A published LLM decode-speed measurement on catalogue hardware, with its source.
 
     Loaded by `load_catalogue` from hardware/catalogue/decode_measurements.csv, which the reuse
-    estimates are fitted to, and validation_measurements.csv, which no fit reads: the independent
-    check of those estimates (docs/reuse.md).
+    estimates are fitted to, range_measurements.csv, which no fit reads and which sizes the
+    range given with them, and validation_measurements.csv, which nothing reads but the
+    independent check of both (docs/reuse.md).
     """
 
     class Role(models.TextChoices):
         FITTED = "fitted", "fitted"
         VALIDATION = "validation", "independent check (never fitted)"
+        RANGE = "range", "sizes the range (never fitted)"
 
     role = models.CharField(max_length=12, choices=Role.choices, default=Role.FITTED)
     key = models.CharField(max_length=40, help_text="the row's id in its CSV file")

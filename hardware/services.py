@@ -101,6 +101,7 @@ class LoadReport:
     sources_removed: int = 0
     measurements: int = 0
     validation_measurements: int = 0
+    range_measurements: int = 0
     kept_operator_edits: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
@@ -109,8 +110,16 @@ class LoadReport:
             f"{self.sources_written} figure sources written; "
             f"{self.measurements} published decode measurements"
         )
-        if self.validation_measurements:
-            text += f" ({self.validation_measurements} of them an independent check, never fitted)"
+        roles = [
+            f"{count} {words}"
+            for count, words in (
+                (self.range_measurements, "size the range"),
+                (self.validation_measurements, "an independent check"),
+            )
+            if count
+        ]
+        if roles:
+            text += f" (never fitted: {', '.join(roles)})"
         if self.sources_removed:
             text += f"; {self.sources_removed} figure source(s) no longer cited removed"
         if self.kept_operator_edits:
@@ -352,6 +361,7 @@ def _apply_embodied(models_by_slug: dict, sources: list[dict], embodied: dict) -
 MEASUREMENT_FILES = {
     "decode_measurements.csv": DecodeMeasurement.Role.FITTED,
     calibration.VALIDATION_FILE: DecodeMeasurement.Role.VALIDATION,
+    calibration.RANGE_FILE: DecodeMeasurement.Role.RANGE,
 }
 
 
@@ -462,6 +472,9 @@ def load_catalogue(directory: Path = CATALOGUE_DIR) -> LoadReport:
         report.measurements = _write_measurements(measurements, ids, cited)
         report.validation_measurements = sum(
             1 for row in measurements if row["_role"] == DecodeMeasurement.Role.VALIDATION
+        )
+        report.range_measurements = sum(
+            1 for row in measurements if row["_role"] == DecodeMeasurement.Role.RANGE
         )
         # The rules between entries, on what the load leaves: the file's models beside the
         # operators' own and their kept edits. A problem undoes the whole load.

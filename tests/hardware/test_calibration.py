@@ -27,8 +27,13 @@ def validation():
 
 
 @pytest.fixture(scope="module")
-def fresh(table, validation):
-    return calibration.calibrate(table, validation)
+def published():
+    return calibration.load_range()
+
+
+@pytest.fixture(scope="module")
+def fresh(table, validation, published):
+    return calibration.calibrate(table, validation, published)
 
 
 @pytest.fixture(scope="module")
@@ -44,6 +49,7 @@ def test_stored_constants_equal_a_fresh_fit_of_the_shipped_data(fresh, stored):
     assert stored["coverage"] == json.loads(calibration.to_json(fresh, "-"))["coverage"]
     assert stored["cv"] == json.loads(json.dumps(fresh["cv"]))
     assert stored["validation"] == json.loads(calibration.to_json(fresh, "-"))["validation"]
+    assert stored["range"] == json.loads(calibration.to_json(fresh, "-"))["range"]
     assert stored["fitted_on"]
 
 
@@ -77,7 +83,8 @@ def test_the_data_set_covers_what_the_estimates_are_used_for(table):
     assert (table["n_devices"] > 1).any()
 
 
-VALIDATION_SOURCES = (
+# Publishers whose measurements size the range (range_measurements.csv) ...
+RANGE_SOURCES = (
     "xiongjiedai",
     "casper-hansen/autoawq",
     "docs.nvidia.com/nim",
@@ -90,6 +97,12 @@ VALIDATION_SOURCES = (
     "mushfiqrahman.dev",
     "gpustack/gpustack/blob/main/docs/performance-lab",
 )
+# ... and those of the independent check (validation_measurements.csv).
+CHECK_SOURCES = (
+    "bitsandbytes-foundation/bitsandbytes",
+    "quack-ai/companion",
+    "huggingface.co/microsoft/phi-3-mini-4k-instruct-onnx",
+)
 
 
 def _urls(name):
@@ -97,27 +110,55 @@ def _urls(name):
         return {r["source_url"].lower() for r in csv.DictReader(fh)}
 
 
-def test_validation_sources_are_kept_out_of_the_data():
-    urls = " ".join(_urls("decode_measurements.csv"))
-    for source in VALIDATION_SOURCES:
-        assert source not in urls
+def test_no_publisher_has_two_roles():
+    urls = {
+        name: " ".join(_urls(name))
+        for name in ("decode_measurements.csv", calibration.RANGE_FILE, calibration.VALIDATION_FILE)
+    }
+    for sources, own in ((RANGE_SOURCES, calibration.RANGE_FILE),
+                         (CHECK_SOURCES, calibration.VALIDATION_FILE)):  # fmt: skip
+        for source in sources:
+            assert not any(source in text for name, text in urls.items() if name != own), source
+    assert not set(RANGE_SOURCES) & set(CHECK_SOURCES)
 
 
-def test_the_independent_check_reads_only_the_validation_sources(validation):
-    urls = _urls(calibration.VALIDATION_FILE)
-    assert urls and all(any(s in url for s in VALIDATION_SOURCES) for url in urls)
+@pytest.mark.parametrize(
+    ("name", "sources"),
+    [(calibration.VALIDATION_FILE, CHECK_SOURCES), (calibration.RANGE_FILE, RANGE_SOURCES)],
+)
+def test_each_never_fitted_file_reads_only_its_own_publishers(name, sources):
+    urls = _urls(name)
+    assert urls and all(any(s in url for s in sources) for url in urls)
     assert not urls & _urls("decode_measurements.csv")
-    assert len(validation) >= 30
 
 
-def test_the_fit_never_reads_the_validation_rows(table, validation, fresh):
-    # The constants are the same with or without the check, and whatever its rows say.
+def test_the_never_fitted_sets_are_large_enough_to_judge(validation, published):
+    for rows in (validation, published):
+        assert len(rows) >= 30
+        assert rows.groupby(["source", "published"]).ngroups >= 3
+
+
+def test_the_fit_never_reads_the_never_fitted_rows(table, validation, published, fresh):
+    # The constants are the same with or without the check and the range rows, and whatever
+    # their rows say.
     assert calibration.calibrate(table)["constants"] == fresh["constants"]
     twisted = validation.assign(tokens_per_s=validation["tokens_per_s"] * 3)
-    again = calibration.calibrate(table, twisted)
+    again = calibration.calibrate(table, twisted, published)
     assert again["constants"] == fresh["constants"]
+    assert again["band"] == fresh["band"]  # nor does the check size the range
     assert again["validation"]["median_ratio"] == pytest.approx(
         fresh["validation"]["median_ratio"] / 3, rel=0.01
+    )
+    slower = calibration.calibrate(
+        table, validation, published.assign(tokens_per_s=published["tokens_per_s"] / 2)
+    )
+    assert slower["constants"] == fresh["constants"]
+    # The range rows move only the range for GPUs with measurements, by their own factor.
+    assert {k: v for k, v in slower["band"].items() if k != "seen"} == {
+        k: v for k, v in fresh["band"].items() if k != "seen"
+    }
+    assert slower["band"]["seen"]["high"] == pytest.approx(
+        fresh["band"]["seen"]["high"] * 2, rel=0.01
     )
 
 
@@ -217,8 +258,60 @@ def test_an_engine_with_few_measurements_gets_the_wider_stated_prior(fresh, tabl
     assert cal.band("autoawq")[2] and not cal.band("llama.cpp")[2]
 
 
-def test_no_source_is_both_fitted_and_a_check(table, validation):
+def test_no_source_is_both_fitted_and_never_fitted(table, validation, published):
     assert not set(table["source"]) & set(validation["source"])
+    assert not set(table["source"]) & set(published["source"])
+    assert not set(validation["source"]) & set(published["source"])
+
+
+def _residuals(**columns):
+    n = len(columns["ratio"])
+    base = {"id": [str(i) for i in range(n)], "engine": ["vllm"] * n, "gpu": ["g1"] * n,
+            "concurrency": [1.0] * n, "n_devices": [1.0] * n, "source": ["s"] * n,
+            "published": [""] * n}  # fmt: skip
+    return pd.DataFrame({**base, **columns})
+
+
+def test_each_publication_table_weighs_the_same_in_the_range():
+    # 100 rows of one table at measured = estimate, and four tables of one row each far off:
+    # counted by row the range would be a point; counted by table, the four set its ends.
+    ratio = [1.0] * 100 + [1 / 0.5, 1 / 0.7, 1 / 1.4, 1 / 2.0]
+    source = ["big"] * 100 + ["t1", "t2", "t3", "t4"]
+    seen = coverage.seen_band(_residuals(ratio=ratio, source=source))
+    assert seen["tables"] == 5 and seen["rows"] == 104
+    assert seen["low"] == 0.5 and seen["high"] == 2.0
+
+
+def test_the_range_tables_serve_only_gpus_with_measurements_and_setups_they_cover(fresh):
+    band = fresh["band"]
+    seen = band["seen"]
+    gpu = seen["gpus"][0]
+    engine = sorted(seen["covers"]["engine"])[0]
+    assert coverage.band_for(band, engine, gpu, 1, 1) == (seen["low"], seen["high"], False)
+    # A GPU without measurements, or a setup fewer than MIN_TABLES tables cover, takes the
+    # leave-one-GPU-out range.
+    fallback = coverage.band_for(band, engine)
+    assert coverage.band_for(band, engine, "a-gpu-nobody-measured", 1, 1) == fallback
+    uncovered = [c for c in ("1", "2–16", "> 16") if c not in seen["covers"]["concurrency"]]
+    requests = {"1": 1, "2–16": 8, "> 16": 64}[uncovered[0]]
+    assert coverage.band_for(band, engine, gpu, requests, 1) == fallback
+    missing = sorted(set(band["per_engine"]) - set(seen["covers"]["engine"]))[0]
+    assert coverage.band_for(band, missing, gpu, 1, 1) == coverage.band_for(band, missing)
+    cal = inference.calibration_from_dict(json.loads(calibration.to_json(fresh, "-")))
+    assert cal.band(engine, gpu) == (seen["low"], seen["high"], False)
+
+
+def test_a_range_table_never_sets_its_own_range(fresh, published):
+    cv, gpus = fresh["_cv_rows"], set(fresh["gpus"])
+    rows = calibration.estimated(published, fresh["constants"])
+    tables = coverage.publication_table(rows)
+    one = sorted(set(tables))[0]
+    held = coverage.leave_one_table_out(rows, cv, gpus).set_index("id")
+    twisted = rows.assign(ratio=np.where(tables == one, rows["ratio"] * 5, rows["ratio"]))
+    again = coverage.leave_one_table_out(twisted, cv, gpus).set_index("id")
+    ids = rows["id"][tables == one]
+    assert (again.loc[ids, "band_low"] == held.loc[ids, "band_low"]).all()
+    assert (again.loc[ids, "band_high"] == held.loc[ids, "band_high"]).all()
 
 
 def test_a_build_older_than_the_engines_last_speed_up_is_marked_and_counts_less(table):

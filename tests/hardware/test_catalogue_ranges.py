@@ -86,6 +86,7 @@ def test_gpu_lifetime_is_boaviztas_gpu_default():
     [
         ("decode_measurements.csv", DecodeMeasurement.Role.FITTED),
         ("validation_measurements.csv", DecodeMeasurement.Role.VALIDATION),
+        ("range_measurements.csv", DecodeMeasurement.Role.RANGE),
     ],
 )
 def test_published_measurements_are_loaded_with_their_sources_and_role(name, role):
@@ -97,8 +98,11 @@ def test_published_measurements_are_loaded_with_their_sources_and_role(name, rol
     first = mine.select_related("source").get(key=rows[0]["id"])
     assert first.source.url == rows[0]["source_url"]
     assert first.hardware_model.slug == rows[0]["gpu"]
-    validation = DecodeMeasurement.objects.filter(role=DecodeMeasurement.Role.VALIDATION).count()
-    assert f"({validation} of them an independent check, never fitted)" in str(report)
+    by_role = {r: DecodeMeasurement.objects.filter(role=r).count() for r in DecodeMeasurement.Role}
+    assert (
+        f"(never fitted: {by_role['range']} size the range, "
+        f"{by_role['validation']} an independent check)"
+    ) in str(report)
     load_catalogue()  # again: replaced, not duplicated
     assert mine.count() == len(rows)
 
