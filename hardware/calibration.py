@@ -688,7 +688,11 @@ def calibrate(
     cv = leave_one_gpu_out(table)
     gpus = set(table["gpu"])
     ranged = estimated(published, params) if published is not None and len(published) else None
-    band = coverage.bands(cv, ranged, gpus)
+    # The range describes the estimates a user is given: residuals of setups no estimate
+    # offers (a named quantisation library) size it and count in its coverage nowhere.
+    cv_offered = cv[coverage.offered(cv)]
+    ranged_offered = ranged[coverage.offered(ranged)] if ranged is not None else None
+    band = coverage.bands(cv_offered, ranged_offered, gpus)
     summary = summarise(cv["ratio"])
     goal = (
         GOAL_MEDIAN[0] <= summary["median_ratio"] <= GOAL_MEDIAN[1]
@@ -720,19 +724,25 @@ def calibrate(
         },
         "_cv_rows": cv,
     }
-    held = {"logo": coverage.summary(coverage.leave_one_gpu_out(cv))}
+    held = {"logo": coverage.summary(coverage.leave_one_gpu_out(cv_offered))}
+    not_offered = {"logo": int(len(cv) - len(cv_offered))}
     if ranged is not None:
         result["range"] = {
             "method": "the constants above against these rows, which size the range only",
             **_described(published, ranged),
         }
-        held["range"] = coverage.summary(coverage.leave_one_table_out(ranged, cv, gpus))
+        held["range"] = coverage.summary(
+            coverage.leave_one_table_out(ranged_offered, cv_offered, gpus)
+        )
+        not_offered["range"] = int(len(ranged) - len(ranged_offered))
     if validation is not None and len(validation):
         result["validation"] = validate(validation, params)
-        checked = coverage.apply(result["validation"]["_rows"], band)
+        rows = result["validation"]["_rows"]
+        checked = coverage.apply(rows[coverage.offered(rows)], band)
         held["check"] = coverage.summary(checked)
-        result["validation"]["_rows"] = checked
-    result["coverage"] = {**held, "misses": coverage.misses(held)}
+        not_offered["check"] = int(len(rows) - len(checked))
+        result["validation"]["_rows"] = rows.join(checked[["band_low", "band_high", "covered"]])
+    result["coverage"] = {**held, "misses": coverage.misses(held), "not_offered": not_offered}
     return result
 
 
@@ -948,7 +958,13 @@ def coverage_lines(result: dict) -> list[str]:
         "(reuse-coverage.svg)",
         "",
         "Held to the goal: leave one GPU out and the independent check. The range tables, "
-        "each left out in turn, are shown and not counted: they chose how the range is sized.",
+        "each left out in turn, are shown and not counted: they chose how the range is sized. "
+        "Rows run with a quantisation library no estimate offers (`weight_format`, e.g. "
+        "bitsandbytes) inform the fit and the accuracy tables, not the range: "
+        + ", ".join(
+            f"{n} of {coverage.SETS[where]}" for where, n in cov.get("not_offered", {}).items()
+        )
+        + ".",
         "",
         (
             "**Goal met**: 75–90 % inside overall and in every class with at least 10 rows, "

@@ -75,6 +75,16 @@ def weighted_ends(log_ratios, weights, level: float = LEVEL) -> tuple[float, flo
     return round(math.exp(lo), 3), round(math.exp(hi), 3)
 
 
+def offered(rows: pd.DataFrame) -> np.ndarray:
+    """Rows of a setup an estimate is given for: the engine's own kernels. A row run with a
+    named quantisation library (`weight_format`, e.g. bitsandbytes) informs the fit, which
+    keeps that library's cost apart from the engine's, but no estimate runs that library, so
+    its residual says nothing about the range an estimate is given."""
+    if "weight_format" not in rows:
+        return np.ones(len(rows), dtype=bool)
+    return (rows["weight_format"].fillna("").astype(str) == "").to_numpy()
+
+
 def publication_table(rows: pd.DataFrame) -> np.ndarray:
     """Each row's publication table: its source and date."""
     return (rows["source"].astype(str) + " (" + rows["published"].astype(str) + ")").to_numpy()

@@ -208,10 +208,12 @@ def test_leave_one_gpu_out_coverage_meets_the_goal_overall(fresh):
 def test_coverage_is_reported_per_class_on_both_sets(fresh, table, validation):
     for where, rows in (("logo", table), ("check", validation)):
         figures = fresh["coverage"][where]
-        assert figures["rows"] == len(rows)
+        counted = rows[coverage.offered(rows)]  # a library no estimate runs is not counted
+        assert figures["rows"] == len(counted)
+        assert fresh["coverage"]["not_offered"][where] == len(rows) - len(counted)
         assert set(figures["per_class"]) == set(coverage.CLASSES)
         for kind, groups in figures["per_class"].items():
-            assert sum(g["rows"] for g in groups.values()) == len(rows), (where, kind)
+            assert sum(g["rows"] for g in groups.values()) == len(counted), (where, kind)
     assert set(fresh["coverage"]["logo"]["per_class"]["concurrency"]) == {"1", "2–16", "> 16"}
     assert set(fresh["coverage"]["logo"]["per_class"]["precision"]) == {
         "16-bit", "8-bit", "4-bit"
@@ -270,6 +272,20 @@ def _residuals(**columns):
             "concurrency": [1.0] * n, "n_devices": [1.0] * n, "source": ["s"] * n,
             "published": [""] * n}  # fmt: skip
     return pd.DataFrame({**base, **columns})
+
+
+def test_a_quantisation_library_no_estimate_runs_sizes_no_range(fresh, table, published):
+    # The h2oGPT rows run Transformers with bitsandbytes: they inform the fit (its own
+    # quantisation term) but an estimate never runs bitsandbytes, so the range ignores them.
+    library = table[~coverage.offered(table)]
+    assert set(library["weight_format"]) == {"bitsandbytes"}
+    assert "quant:bitsandbytes" in fresh["constants"]
+    cv = fresh["_cv_rows"]
+    assert fresh["band"]["rows"] == coverage.offered(cv).sum() < len(cv)
+    assert fresh["coverage"]["not_offered"]["logo"] == len(library)
+    # Were they counted, the range of Transformers would be another.
+    with_library = coverage.bands(cv)["per_engine"]["hf-transformers"]
+    assert with_library != fresh["band"]["per_engine"]["hf-transformers"]
 
 
 def test_each_publication_table_weighs_the_same_in_the_range():
