@@ -89,6 +89,7 @@ VALIDATION_SOURCES = (
     "ninehills/llm-inference-benchmark",
     "mushfiqrahman.dev",
     "gpustack/gpustack/blob/main/docs/performance-lab",
+    "bereketlemma/llm-inference-bench",
 )
 
 
