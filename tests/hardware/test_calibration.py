@@ -90,6 +90,7 @@ VALIDATION_SOURCES = (
     "mushfiqrahman.dev",
     "gpustack/gpustack/blob/main/docs/performance-lab",
     "bereketlemma/llm-inference-bench",
+    "aws-samples/awsome-inference",
 )
 
 
