@@ -101,7 +101,10 @@ RANGE_SOURCES = (
     "huggingface.co/microsoft/phi-3-mini-4k-instruct-onnx",
 )
 # ... and those of the independent check (validation_measurements.csv).
-CHECK_SOURCES = ()
+CHECK_SOURCES = (
+    "bereketlemma/llm-inference-bench",
+    "aws-samples/awsome-inference",
+)
 
 
 def _urls(name):
