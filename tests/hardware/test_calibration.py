@@ -159,8 +159,9 @@ def test_the_fit_never_reads_the_never_fitted_rows(table, validation, published,
     assert {k: v for k, v in slower["band"].items() if k != "seen"} == {
         k: v for k, v in fresh["band"].items() if k != "seen"
     }
+    # Measured at half the speed: measured ÷ estimated halves, and so do the range's ends.
     assert slower["band"]["seen"]["high"] == pytest.approx(
-        fresh["band"]["seen"]["high"] * 2, rel=0.01
+        fresh["band"]["seen"]["high"] / 2, rel=0.01
     )
 
 
