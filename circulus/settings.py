@@ -371,7 +371,7 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
-# Every job (ingest, compute, export) follows reporting.jobs: a running job beats its heartbeat
+# Every job (ingest, compute, export) follows circulus.jobs: a running job beats its heartbeat
 # every JOB_HEARTBEAT_SECONDS; the reaper fails (retryable) one silent for JOB_STALE_SECONDS,
 # and a queued one that no worker started within JOB_QUEUED_STALE_SECONDS.
 JOB_HEARTBEAT_SECONDS = int(os.environ.get("JOB_HEARTBEAT_SECONDS", "15"))

@@ -1,4 +1,4 @@
-"""Every job ends: the shared lifecycle of ingest, compute and export jobs (reporting.jobs)."""
+"""Every job ends: the shared lifecycle of ingest, compute and export jobs (circulus.jobs)."""
 
 import contextlib
 import datetime as dt
@@ -16,8 +16,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from circulus import jobs
 from circulus.celery import app
-from reporting import jobs
 from reporting.exports.models import ExportJob
 from reporting.models import IngestJob, Reading, TaskRun
 from tests import factories as f
