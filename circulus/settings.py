@@ -224,7 +224,7 @@ IMPORT_MAX_COLUMNS = int(os.environ.get("IMPORT_MAX_COLUMNS", "200"))
 IMPORT_MAX_CELLS = int(os.environ.get("IMPORT_MAX_CELLS", "5000000"))
 XLSX_MAX_UNPACKED_BYTES = int(os.environ.get("XLSX_MAX_UNPACKED_MB", "256")) * 1024 * 1024
 # Files waiting under MEDIA_ROOT/imports longer than this are left by a crash: the beat deletes
-# them hourly.
+# them hourly. A failed asset import job not retried within this time is given up (its file too).
 IMPORT_FILE_MAX_AGE_SECONDS = int(os.environ.get("IMPORT_FILE_MAX_AGE_SECONDS", "86400"))
 
 LOGIN_URL = "login"
@@ -371,9 +371,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_RESULT_EXPIRES = 7 * 24 * 3600
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE: dict = {}
-# Every job (ingest, compute, export) follows reporting.jobs: a running job beats its heartbeat
-# every JOB_HEARTBEAT_SECONDS; the reaper fails (retryable) one silent for JOB_STALE_SECONDS,
-# and a queued one that no worker started within JOB_QUEUED_STALE_SECONDS.
+# Every job (ingest, compute, export, pull, asset import) follows circulus.jobs: a running job
+# beats its heartbeat every JOB_HEARTBEAT_SECONDS; the reaper fails (retryable) one silent for
+# JOB_STALE_SECONDS, and a queued one that no worker started within JOB_QUEUED_STALE_SECONDS.
 JOB_HEARTBEAT_SECONDS = int(os.environ.get("JOB_HEARTBEAT_SECONDS", "15"))
 JOB_STALE_SECONDS = int(os.environ.get("JOB_STALE_SECONDS", "120"))
 JOB_QUEUED_STALE_SECONDS = int(os.environ.get("JOB_QUEUED_STALE_SECONDS", "1800"))
@@ -416,7 +416,8 @@ CELERY_BEAT_SCHEDULE["registry-deliver-webhooks"] = {
     "task": "registry.deliver_webhooks",
     "schedule": float(os.environ.get("WEBHOOK_SWEEP_SECONDS", "30")),
 }
-# Hourly: uploads waiting under MEDIA_ROOT/imports past IMPORT_FILE_MAX_AGE_SECONDS are removed.
+# Hourly: uploads waiting under MEDIA_ROOT/imports past IMPORT_FILE_MAX_AGE_SECONDS are removed,
+# with the files of finished asset import jobs and of failed ones given up.
 CELERY_BEAT_SCHEDULE["registry-remove-stale-import-files"] = {
     "task": "registry.remove_stale_import_files",
     "schedule": crontab(minute=20),

@@ -7,8 +7,8 @@ class ConnectorsConfig(AppConfig):
 
     def ready(self):
         # Pulls follow the common job lifecycle (claims, heartbeat, the reaper, retries).
+        from circulus import jobs
         from connectors.pulls import PULL
-        from reporting import jobs
 
         jobs.register(PULL)
 

@@ -186,7 +186,7 @@ class PullState(models.TextChoices):
 
 
 class Pull(models.Model):
-    """One pull of a source: a job with progress, a log and an outcome (reporting.jobs).
+    """One pull of a source: a job with progress, a log and an outcome (circulus.jobs).
 
     A Redfish inventory pull keeps its dry-run diff; an operator applies it (`applied_at`).
     """
@@ -210,7 +210,7 @@ class Pull(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    # The job lifecycle shared by every kind (reporting.jobs): attempts, worker, heartbeat.
+    # The job lifecycle shared by every kind (circulus.jobs): attempts, worker, heartbeat.
     attempts = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last attempt")
     started_at = models.DateTimeField(null=True, blank=True)

@@ -1,6 +1,6 @@
 """Pulls: starting them, running one (the job body), scheduling due ones and retries.
 
-Every pull follows the job lifecycle of reporting.jobs (claim, heartbeat, reaper, retry). A pull
+Every pull follows the job lifecycle of circulus.jobs (claim, heartbeat, reaper, retry). A pull
 that fails on the source's side (no answer within its timeout, an answer that cannot be read) is
 tried again after a backoff (CONNECTOR_RETRY_MINUTES × 4^(attempt − 1)) up to
 CONNECTOR_MAX_ATTEMPTS attempts; each source is its own task, so one dead source delays no other.
@@ -15,11 +15,12 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
+from circulus import jobs
 from connectors import energy, inventory
 from connectors.actor import system_actor
 from connectors.clients import SourceError, prometheus, redfish
 from connectors.models import Pull, PullState, Source, SourceKind
-from reporting import ingest, jobs
+from reporting import ingest
 
 PULL = jobs.Kind(
     "pull",

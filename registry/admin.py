@@ -11,7 +11,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.http import HttpResponseRedirect
@@ -28,7 +28,7 @@ from simple_history.template_utils import HistoricalRecordContextHelper
 
 from circulus.admin import ReadOnlyAdminMixin
 from circulus.races import LOST_RACE_MESSAGE, lost_race
-from registry import audits, expiry, labels, permissions, services, webhooks
+from registry import audits, expiry, import_jobs, labels, permissions, services, webhooks
 from registry.admin_import import AssetImportMixin
 from registry.forms import (
     INSTALLABLE_INTO,
@@ -891,9 +891,12 @@ class ExpiryNoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 @admin.register(AssetImportJob)
 class AssetImportJobAdmin(admin.ModelAdmin):
     """Large asset imports run by a worker: progress, then the outcome and every error. Each
-    user sees their own jobs; superusers see all. Read-only: the worker writes them."""
+    user sees their own jobs; superusers see all. Read-only: the worker writes them; a failed
+    job whose file is still stored can be retried."""
 
-    list_display = ("created_at", "source", "status", "rows_checked", "created", "requested_by")
+    list_display = (
+        "created_at", "source", "status", "attempts", "rows_checked", "created", "requested_by"
+    )  # fmt: skip
     list_filter = ("status",)
     fields = (
         "source",
@@ -903,10 +906,43 @@ class AssetImportJobAdmin(admin.ModelAdmin):
         "message",
         "error_table",
         "requested_by",
+        "attempts",
+        "worker",
         "created_at",
+        "started_at",
+        "heartbeat_at",
         "finished_at",
     )
     readonly_fields = fields
+    actions = ("retry_failed_imports",)
+
+    @admin.action(description="Retry the selected failed imports", permissions=["import"])
+    def retry_failed_imports(self, request, queryset):
+        """Each failed job is queued again from its stored file (the queryset holds only the
+        user's own jobs, or every job for a superuser); each other one says why not."""
+        from circulus.api import QueueUnavailable  # not at import time: DRF reads the settings
+
+        retried = 0
+        for job in queryset:
+            name = job.source or "The import"
+            try:
+                import_jobs.retry(job)
+            except ValidationError as exc:
+                messages.warning(request, f"{name} was not retried. {' '.join(exc.messages)}")
+            except QueueUnavailable:
+                messages.error(
+                    request,
+                    f"{name} was not retried because the task queue cannot be reached. It stays "
+                    "failed with its file kept: retry it once the queue is back.",
+                )
+            else:
+                retried += 1
+        if retried:
+            messages.success(
+                request,
+                f"{retried} import(s) queued again. Each job's page shows its progress and "
+                "outcome.",
+            )
 
     def get_queryset(self, request):
         queryset = super().get_queryset(request).select_related("requested_by")
@@ -935,6 +971,10 @@ class AssetImportJobAdmin(admin.ModelAdmin):
         return user.is_active and user.is_staff and user.has_perm("registry.add_asset")
 
     def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_import_permission(self, request):
+        # A retry imports again, as its requester: offered to those who may import.
         return self.has_view_permission(request)
 
 

@@ -54,11 +54,15 @@ def _pending_dir() -> Path:
 
 def remove_stale_files(now: float | None = None) -> int:
     """Delete the waiting files older than `IMPORT_FILE_MAX_AGE_SECONDS` (left by a crash or an
-    upload never confirmed); their count."""
+    upload never confirmed), but not those a job still holds (queued, running, or failed and
+    waiting for a retry: `import_jobs.remove_ended_files` decides when those go); their count."""
     cutoff = (now or time.time()) - settings.IMPORT_FILE_MAX_AGE_SECONDS
     removed = 0
     folder = _pending_dir()
+    held = import_jobs.files_in_use()
     for stored in folder.iterdir() if folder.is_dir() else ():
+        if f"{folder.name}/{stored.name}" in held:
+            continue
         with contextlib.suppress(FileNotFoundError):  # a concurrent sweep took it
             if stored.is_file() and stored.stat().st_mtime < cutoff:
                 stored.unlink()

@@ -8,14 +8,19 @@ class RegistryConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_save, pre_save
 
+        from circulus import jobs
         from hardware import calibration
         from hardware.models import HardwareModel
         from registry import admin_audit, admin_reuse  # noqa: F401  (audits, reuse candidates)
+        from registry.import_jobs import IMPORT
         from registry.measurements import as_calibration_rows
         from registry.models import LifecycleEvent
 
         # The catalogue's calibration command fits a site's recorded runs on request; hardware
         # cannot import the registry, so the registry hands it their reader.
+        # Asset import jobs follow the common job lifecycle (claims, heartbeat, the reaper,
+        # retries).
+        jobs.register(IMPORT)
         if as_calibration_rows not in calibration.SITE_MEASUREMENT_READERS:
             calibration.SITE_MEASUREMENT_READERS.append(as_calibration_rows)
         post_save.connect(_queue_webhooks, sender=LifecycleEvent, dispatch_uid="registry-webhooks")

@@ -1,8 +1,17 @@
 """Asset imports too large for a request: stored under MEDIA_ROOT/imports and run by a worker.
 
+The job follows the lifecycle every background job shares (circulus.jobs): a worker claims it
+(attempts + 1) and beats its heartbeat while it runs; a redelivered message takes over a job
+whose worker process died; the beat reaper fails, as retryable, a job whose heartbeat stopped or
+that no worker started; `retry` (the admin's action) queues a failed job again.
+
 The worker checks and writes the file exactly as `import_assets` does for the admin and the
-command (all rows or none), publishing the rows checked so far on the job; the file is deleted
-when the job ends, whatever its outcome.
+command (all rows or none), publishing the rows checked so far on the job. The assets and the
+job's success commit in one transaction, conditional on the attempt: an attempt that is no
+longer the job's (reaped or retried meanwhile) writes nothing, so no import is written twice.
+
+The file stays until the job succeeds or is rejected. A failed job keeps it for a retry until it
+is given up: not retried within IMPORT_FILE_MAX_AGE_SECONDS (`remove_ended_files`, hourly).
 """
 
 from __future__ import annotations
@@ -12,97 +21,215 @@ import logging
 from pathlib import Path
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
-from circulus import bounds
+from circulus import bounds, jobs
 from registry.importing import import_assets
 from registry.models import AssetImportJob, ImportStatus
 
 log = logging.getLogger(__name__)
 MAX_ERRORS = 1000  # errors kept on the job; the summary gives the total
-FAILED = "the import stopped unexpectedly and nothing was written; upload the file again"
-NOT_QUEUED = (
-    "no worker could be reached to run the import (the task broker is down); nothing was "
-    "written: upload the file again later"
+
+IMPORT = jobs.Kind(
+    "asset_import",
+    "registry.AssetImportJob",
+    "status",
+    queued=ImportStatus.QUEUED,
+    running=ImportStatus.RUNNING,
+    succeeded=ImportStatus.SUCCEEDED,
+    failed=ImportStatus.FAILED,
+    error_field="message",
+    enqueue="registry.import_jobs.enqueue",
+    reset={"rows_checked": 0, "created": 0, "errors": []},
 )
-LOST = "no worker finished the import in time and nothing was written; upload the file again"
+
+FAILED = (
+    "The import stopped unexpectedly and nothing was written; the worker's log says why. "
+    "Retry the job."
+)
+NOT_QUEUED = (
+    "No worker could be reached to run the import because the task queue is down, so nothing "
+    "was written. The file is kept: retry the job from Asset import jobs once the queue is back."
+)
+NO_FILE = "The uploaded file is no longer stored, so nothing was written. Upload the file again."
+
+
+def given_up() -> str:
+    hours = settings.IMPORT_FILE_MAX_AGE_SECONDS / 3600
+    return (
+        f"It was not retried within {hours:g} hours, so its file was deleted. Upload the file "
+        "again to import it."
+    )
 
 
 class NotQueued(Exception):
-    """The job could not be handed to a worker: it is marked failed, its file deleted."""
+    """The job could not be handed to a worker: it is failed, retryable, its file kept."""
+
+
+class _Superseded(Exception):
+    """This attempt is no longer the job's (reaped or retried meanwhile): it writes nothing."""
+
+
+# --- queueing ----------------------------------------------------------------------------------
 
 
 def queue(upload, *, user) -> AssetImportJob:
     """Store `upload` with a new job and hand the job to a worker."""
-    from registry.tasks import import_assets_job  # tasks import this module
+    from circulus.api import QueueUnavailable  # not at import time: DRF reads the settings
 
     name_length = AssetImportJob._meta.get_field("source").max_length
     job = AssetImportJob.objects.create(
-        source=bounds.short_name(upload.name, name_length), requested_by=user
+        source=bounds.short_name(upload.name, name_length),
+        requested_by=user,
+        heartbeat_at=timezone.now(),  # the reaper's clock for a queued job
     )
     job.file.save(f"{job.pk}{Path(upload.name).suffix.lower()}", upload, save=True)
     try:
-        import_assets_job.apply_async(args=[str(job.pk)], task_id=str(job.pk))
-    except NotQueued:
-        raise
-    except Exception as exc:
-        if settings.CELERY_TASK_ALWAYS_EAGER:
-            raise  # the import itself failed, in this process: already recorded by `run`
-        log.exception("asset import job %s could not be queued", job.pk)
-        _end(job, status=ImportStatus.FAILED, message=NOT_QUEUED)
+        enqueue(job)
+    except QueueUnavailable as exc:  # the job is failed, retryable (circulus.jobs.send)
         raise NotQueued(NOT_QUEUED) from exc
     job.refresh_from_db()
     return job
 
 
-def fail_lost(now=None) -> int:
-    """Fail the jobs that no worker finished within JOB_MAX_SECONDS (a worker killed mid-job,
-    a message lost), deleting their files; their count."""
-    cutoff = (now or timezone.now()) - dt.timedelta(seconds=settings.JOB_MAX_SECONDS)
-    lost = AssetImportJob.objects.filter(
-        status__in=(ImportStatus.QUEUED, ImportStatus.RUNNING), created_at__lt=cutoff
+def enqueue(job: AssetImportJob) -> None:
+    """Send the job's message, the first time or for a retry. A broker that cannot be reached
+    fails the job at once, retryable, and raises QueueUnavailable."""
+    from registry.tasks import import_assets_job  # tasks import this module
+
+    job_id = str(job.pk)
+    jobs.send(
+        IMPORT,
+        job,
+        lambda: import_assets_job.apply_async(args=[job_id], task_id=jobs.message_id(job)),
     )
-    count = 0
-    for job in lost:
-        _end(job, status=ImportStatus.FAILED, message=LOST)
-        count += 1
-    return count
+
+
+def retry(job: AssetImportJob) -> AssetImportJob:
+    """Queue a failed job again, from its stored file (enqueued once the transaction commits).
+    ValidationError, in a sentence, when it is not failed or its file is gone."""
+    if job.status != ImportStatus.FAILED:
+        raise ValidationError(
+            f"Only a failed import can be retried, and this one is {job.get_status_display()}."
+        )
+    if not _stored(job):
+        raise ValidationError(
+            "Its file is no longer stored, so it cannot be retried. Upload the file again."
+        )
+    return jobs.retry(job)
+
+
+# --- a worker's attempt ------------------------------------------------------------------------
 
 
 def run(job_id) -> AssetImportJob | None:
-    """Run a queued job (None when another worker took it or it has ended)."""
-    claimed = AssetImportJob.objects.filter(pk=job_id, status=ImportStatus.QUEUED).update(
-        status=ImportStatus.RUNNING
-    )
-    if not claimed:
+    """One attempt at a job: None when it is not this worker's to run (finished, failed, or
+    running elsewhere with a live heartbeat) or stopped being this attempt's meanwhile."""
+    attempt = jobs.claim(IMPORT, job_id)
+    if attempt is None:
         return None
     job = AssetImportJob.objects.select_related("requested_by").get(pk=job_id)
+    if not _stored(job):
+        jobs.finish(IMPORT, job_id, attempt, ImportStatus.FAILED, message=NO_FILE, file="")
+        return AssetImportJob.objects.get(pk=job_id)
 
     def progress(rows: int) -> None:
-        AssetImportJob.objects.filter(pk=job.pk).update(rows_checked=rows)
+        jobs.mine(IMPORT, job_id, attempt).update(rows_checked=rows)
 
-    try:
-        report = import_assets(Path(job.file.path), actor=job.requested_by, progress=progress)
-    except Exception:
-        _end(job, status=ImportStatus.FAILED, message=FAILED)
-        raise
-    _end(
-        job,
-        status=ImportStatus.SUCCEEDED if report.ok else ImportStatus.REJECTED,
-        rows_checked=report.rows,
-        created=report.created,
-        errors=[
-            {"row": e.row, "column": e.column, "value": e.value, "message": e.message}
-            for e in report.errors[:MAX_ERRORS]
-        ],
-        message=report.summary(),
-    )
-    job.refresh_from_db()
-    return job
+    def record_success(report) -> None:
+        # Inside the transaction that writes the assets: they commit with the job's success,
+        # or, when the job is no longer this attempt's, not at all.
+        done = jobs.finish(
+            IMPORT,
+            job_id,
+            attempt,
+            rows_checked=report.rows,
+            created=report.created,
+            errors=[],
+            message=report.summary(),
+        )
+        if not done:
+            raise _Superseded
+
+    with jobs.beating(IMPORT, job_id, attempt):
+        try:
+            report = import_assets(
+                Path(job.file.path),
+                actor=job.requested_by,
+                progress=progress,
+                on_write=record_success,
+            )
+        except _Superseded:
+            log.warning(
+                "asset import job %s: attempt %s superseded, nothing written", job_id, attempt
+            )
+            return None
+        except Exception as exc:
+            log.error("asset import job %s attempt %s failed", job_id, attempt, exc_info=exc)
+            jobs.finish(IMPORT, job_id, attempt, ImportStatus.FAILED, message=FAILED)
+            raise
+    if not report.ok:
+        rejected = jobs.finish(
+            IMPORT,
+            job_id,
+            attempt,
+            ImportStatus.REJECTED,
+            rows_checked=report.rows,
+            created=0,
+            errors=[
+                {"row": e.row, "column": e.column, "value": e.value, "message": e.message}
+                for e in report.errors[:MAX_ERRORS]
+            ],
+            message=report.summary(),
+        )
+        if not rejected:
+            return None
+    _remove_file(job)  # succeeded or rejected: the file is not needed any more
+    return AssetImportJob.objects.get(pk=job_id)
 
 
-def _end(job: AssetImportJob, **fields) -> None:
-    """Record the outcome and delete the file: nothing of a finished job stays on disk."""
+# --- files -------------------------------------------------------------------------------------
+
+
+def _stored(job: AssetImportJob) -> bool:
+    return bool(job.file) and job.file.storage.exists(job.file.name)
+
+
+def _remove_file(job: AssetImportJob) -> None:
     if job.file:
         job.file.delete(save=False)
-    AssetImportJob.objects.filter(pk=job.pk).update(file="", finished_at=timezone.now(), **fields)
+    AssetImportJob.objects.filter(pk=job.pk).update(file="")
+
+
+def remove_ended_files(now: dt.datetime | None = None) -> dict[str, int]:
+    """Delete the files no job will use any more: those of jobs that succeeded or were rejected
+    (a crash between the end and the removal leaves one), and those of failed jobs not retried
+    within IMPORT_FILE_MAX_AGE_SECONDS, which are given up (their message says so)."""
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=settings.IMPORT_FILE_MAX_AGE_SECONDS)
+    finished = AssetImportJob.objects.filter(
+        status__in=(ImportStatus.SUCCEEDED, ImportStatus.REJECTED)
+    ).exclude(file="")
+    counts = {"finished_jobs": 0, "given_up_jobs": 0}
+    for job in finished:
+        _remove_file(job)
+        counts["finished_jobs"] += 1
+    stale = AssetImportJob.objects.filter(
+        status=ImportStatus.FAILED, finished_at__lt=cutoff
+    ).exclude(file="")
+    for job in stale:
+        # Conditional: a job retried meanwhile keeps its file.
+        taken = AssetImportJob.objects.filter(
+            pk=job.pk, status=ImportStatus.FAILED, file=job.file.name
+        ).update(file="", message=Concat(F("message"), Value(" " + given_up())))
+        if taken:
+            job.file.delete(save=False)
+            counts["given_up_jobs"] += 1
+    return counts
+
+
+def files_in_use() -> set[str]:
+    """The names (under MEDIA_ROOT) of the files that jobs still hold."""
+    return set(AssetImportJob.objects.exclude(file="").values_list("file", flat=True))

@@ -265,19 +265,29 @@ def refused(exc: bounds.Refused, *, dry_run: bool) -> ImportReport:
 
 
 def import_assets(
-    path_or_file, *, actor=None, dry_run: bool = False, progress: Progress | None = None
+    path_or_file,
+    *,
+    actor=None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+    on_write: Callable[[ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import new assets, each with its `purchased` ledger row. All rows or none.
 
     `progress(rows)` is told the rows checked so far, every `PROGRESS_ROWS` rows.
+    `on_write(report)` runs inside the transaction that writes the assets, once they are
+    written: what it records commits with them, and if it raises nothing is written (a
+    background job records its success there, so assets and outcome commit together).
     """
     try:
-        return _import_assets(path_or_file, actor=actor, dry_run=dry_run, progress=progress)
+        return _import_assets(
+            path_or_file, actor=actor, dry_run=dry_run, progress=progress, on_write=on_write
+        )
     except bounds.Refused as exc:  # met before anything is written
         return refused(exc, dry_run=dry_run)
 
 
-def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportReport:
+def _import_assets(path_or_file, *, actor, dry_run: bool, progress, on_write) -> ImportReport:
     report = ImportReport(dry_run=dry_run)
     errors = report.errors
     header, rows = read_rows(path_or_file)
@@ -415,10 +425,13 @@ def _import_assets(path_or_file, *, actor, dry_run: bool, progress) -> ImportRep
                 tags = [fields["asset_tag"] for _, fields, _, _ in parsed]
                 for chunk in _chunks(tags):
                     webhooks.queue(LifecycleEvent.objects.filter(asset__asset_tag__in=chunk))
+            report.created = len(parsed)
+            if on_write:
+                on_write(report)
     except IntegrityError as exc:  # a concurrent writer took a tag or serial after validation
+        report.created = 0
         errors.append(RowError(0, "", f"refused by the database, nothing written: {exc}"))
         return report
-    report.created = len(parsed)
     return report
 
 

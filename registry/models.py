@@ -307,8 +307,11 @@ class ImportStatus(models.TextChoices):
 class AssetImportJob(models.Model):
     """An asset import too large to check and write inside a request, run by a worker.
 
-    Its file waits under MEDIA_ROOT/imports until the job ends, then is deleted; the job keeps
-    the outcome: the rows checked so far (progress), the assets created or every error.
+    It follows the job lifecycle every kind shares (circulus.jobs; registry.import_jobs.IMPORT):
+    claims with attempts, a heartbeat, the reaper, retries. Its file waits under
+    MEDIA_ROOT/imports until the job succeeds or is rejected, or until a failed job is given up
+    (not retried within IMPORT_FILE_MAX_AGE_SECONDS); the job keeps the outcome: the rows
+    checked so far (progress), the assets created or every error.
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -324,12 +327,20 @@ class AssetImportJob(models.Model):
     created = models.PositiveIntegerField(default=0, help_text="assets registered")
     errors = models.JSONField(default=list, blank=True)
     message = models.TextField(blank=True)
+    # The job lifecycle shared by every kind (circulus.jobs): attempts, worker, heartbeat.
+    attempts = models.PositiveSmallIntegerField(default=0)
+    worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last attempt")
+    started_at = models.DateTimeField(null=True, blank=True)
+    heartbeat_at = models.DateTimeField(
+        null=True, blank=True, help_text="Last sign of life: queued, claimed or beating"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         verbose_name = "asset import job"
         ordering = ["-created_at"]
+        indexes = [models.Index(fields=["status", "heartbeat_at"], name="assetimport_state_beat")]
 
     def __str__(self) -> str:
         return f"{self.source or 'import'} ({self.get_status_display()})"

@@ -28,21 +28,22 @@ def deliver_webhooks() -> dict[str, int]:
 
 @shared_task(name="registry.remove_stale_import_files")
 def remove_stale_import_files() -> dict:
-    """Hourly: fail the import jobs no worker finished, and delete asset-import files that no
-    confirmation or job will use any more."""
-    lost = import_jobs.fail_lost()
+    """Hourly: delete the asset-import files nothing will use any more: those of finished jobs,
+    of failed jobs not retried in time (given up), and those left by a crash or a preview never
+    confirmed. A job that stopped is failed by the job reaper (circulus.jobs.reap), not here."""
+    ended = import_jobs.remove_ended_files()
     removed = admin_import.remove_stale_files()
-    if removed or lost:
-        log.info("removed %d stale asset-import file(s); %d lost import job(s)", removed, lost)
-    return {"removed": removed, "lost_jobs": lost}
+    if removed or any(ended.values()):
+        log.info("removed %d stale asset-import file(s); ended jobs' files: %s", removed, ended)
+    return {"removed": removed, **ended}
 
 
 @shared_task(name="registry.import_assets_job")
 def import_assets_job(job_id: str) -> dict:
-    """Check and write a stored asset import (all rows or none), publishing its progress."""
+    """One attempt at a stored asset import (all rows or none), publishing its progress."""
     job = import_jobs.run(job_id)
     if job is None:
-        return {"job": job_id, "skipped": "not queued (finished or running elsewhere)"}
+        return {"job": job_id, "skipped": "not claimable (finished or running elsewhere)"}
     return {"job": job_id, "status": job.status, "created": job.created}
 
 

@@ -19,11 +19,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 from simple_history.admin import SimpleHistoryAdmin
 
-from circulus import bounds
+from circulus import bounds, jobs
 from circulus.admin import ReadOnlyAdminMixin
 from registry.models import Site
 from reporting import indicators as ind
-from reporting import ingest, jobs, selectors
+from reporting import ingest, selectors
 from reporting import label as label_2026
 from reporting import permissions as policy
 from reporting.charts import monthly_svg

@@ -861,7 +861,7 @@ class JobStatus(models.TextChoices):
 class IngestJob(models.Model):
     """One readings file ingested (synchronously or by a task), with its report.
 
-    A queued file follows the job lifecycle of reporting.jobs (pending = queued).
+    A queued file follows the job lifecycle of circulus.jobs (pending = queued).
     """
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
@@ -881,7 +881,7 @@ class IngestJob(models.Model):
     conflicts = models.JSONField(default=dict, blank=True, help_text="{'total': n, 'shown': []}")
     errors = models.JSONField(default=dict, blank=True, help_text="{'total': n, 'shown': []}")
     message = models.TextField(blank=True)
-    # The job lifecycle shared by every kind (reporting.jobs): attempts, worker, heartbeat.
+    # The job lifecycle shared by every kind (circulus.jobs): attempts, worker, heartbeat.
     attempts = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last attempt")
     started_at = models.DateTimeField(null=True, blank=True)
@@ -901,7 +901,7 @@ class IngestJob(models.Model):
 
 class TaskRun(models.Model):
     """A queued computation, so its state can be polled even when tasks run eagerly; it follows
-    the job lifecycle of reporting.jobs (pending = queued)."""
+    the job lifecycle of circulus.jobs (pending = queued)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100)
@@ -913,7 +913,7 @@ class TaskRun(models.Model):
     site_code = models.CharField(max_length=20, blank=True, help_text="A year run of one site")
     result = models.JSONField(default=dict, blank=True)
     error = models.TextField(blank=True)
-    # The job lifecycle shared by every kind (reporting.jobs): attempts, worker, heartbeat.
+    # The job lifecycle shared by every kind (circulus.jobs): attempts, worker, heartbeat.
     attempts = models.PositiveSmallIntegerField(default=0)
     worker = models.CharField(max_length=200, blank=True, help_text="host:pid of the last attempt")
     started_at = models.DateTimeField(null=True, blank=True)

@@ -12,8 +12,9 @@ from celery import chord, group, shared_task
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
 
+from circulus import jobs
 from registry.models import Site
-from reporting import computation, ingest, jobs, partitions
+from reporting import computation, ingest, partitions
 from reporting import permissions as reporting_policy
 from reporting.models import IngestJob, JobStatus, PeriodStatus, ReportingPeriod, TaskRun
 from reporting.services import open_period

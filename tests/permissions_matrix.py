@@ -402,6 +402,12 @@ ACTIONS = {
         "procurement": set(), "auditor": set(),
         "superuser": {"close_audits", "cancel_audits"},
     },
+    # Those who may import retry their own failed imports (a superuser anyone's).
+    "registry_assetimportjob": {
+        "operator_a": {"retry_failed_imports"}, "operator_b": {"retry_failed_imports"},
+        "procurement": set(), "auditor": set(),
+        "superuser": {"retry_failed_imports", "delete_selected"},
+    },
     "registry_webhooksubscription": {"superuser": {"rotate_secret", "delete_selected"}},
     "registry_webhookdelivery": {"superuser": {"send_again"}},
     "reporting_reportingperiod": {

@@ -130,7 +130,7 @@ def _taken_and_failed(backend, job, worker="celery@node-7"):
     """What a worker that lost its database leaves behind: the message's failure, no job write."""
     from celery.app.task import Context
 
-    from reporting.jobs import message_id
+    from circulus.jobs import message_id
 
     request = Context(id=message_id(job), hostname=worker, task="x", args=[], kwargs={})
     error = OperationalError("could not connect to server")
@@ -141,7 +141,7 @@ def _taken_and_failed(backend, job, worker="celery@node-7"):
 def test_a_job_a_worker_took_and_could_not_start_is_failed_by_the_next_reaper_pass_naming_it(
     result_backend,
 ):
-    from reporting import jobs
+    from circulus import jobs
 
     root = f.user("root", is_superuser=True)
     taken = TaskRun.objects.create(name="reporting.compute_year", year=2025, requested_by=root)

@@ -10,7 +10,7 @@ import requests
 class SourceError(Exception):
     """The source did not answer, or answered something that cannot be read. Retried."""
 
-    public = True  # its text is safe to show: reporting.jobs.public_error shows it as is
+    public = True  # its text is safe to show: circulus.jobs.public_error shows it as is
 
 
 def endpoint_problem(kind: str, endpoint: str) -> str | None:

@@ -21,12 +21,12 @@ from rest_framework.parsers import BaseParser, JSONParser
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from circulus import bounds
+from circulus import bounds, jobs
 from circulus.api import require_object
 from circulus.filters import QuerySerializer
 from circulus.pagination import StrictPageSize
 from registry.models import Site
-from reporting import ingest, jobs
+from reporting import ingest
 from reporting import permissions as policy
 from reporting.api import serializers as s
 from reporting.models import (

@@ -1,6 +1,6 @@
 """Export jobs: request, run (claim → heartbeat → done/failed), reap stale ones, retry.
 
-The lifecycle is the one every job shares (reporting.jobs): late acknowledgement, a heartbeat,
+The lifecycle is the one every job shares (circulus.jobs): late acknowledgement, a heartbeat,
 claims conditional on the attempt, the beat reaper and retries. This module adds what is
 particular to exports: who may export what, progress, and writing the file.
 """
@@ -14,9 +14,9 @@ from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.utils import timezone
 
+from circulus import jobs as shared
 from registry import permissions as policy
 from registry.models import Site
-from reporting import jobs as shared
 from reporting import permissions as reporting_policy
 from reporting.exports.models import ExportJob, ExportKind, ExportState
 

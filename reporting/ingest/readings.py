@@ -37,7 +37,7 @@ class Collided(Exception):
     files writing shared readings in opposite orders, or a month created mid-file; see
     docs/operations.md): nothing of the file was stored, and sending it again is safe."""
 
-    public = True  # its text is for the requester (reporting.jobs.public_error)
+    public = True  # its text is for the requester (circulus.jobs.public_error)
 
 
 COLLIDED = (

@@ -126,7 +126,7 @@ def record_report(job: IngestJob, report: IngestReport) -> None:
 
 def fail_job(job: IngestJob, exc: BaseException) -> None:
     """An ingest that crashed inside a request ends failed (never left pending)."""
-    from reporting.jobs import public_error
+    from circulus.jobs import public_error
 
     IngestJob.objects.filter(pk=job.pk).update(
         status=JobStatus.FAILED, message=public_error(exc), finished_at=timezone.now()

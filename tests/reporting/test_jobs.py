@@ -1,4 +1,5 @@
-"""Every job ends: the shared lifecycle of ingest, compute and export jobs (reporting.jobs)."""
+"""Every job ends: the shared lifecycle of ingest, compute and export jobs (circulus.jobs); the
+asset import job's own tests are in tests/registry/test_import_jobs.py."""
 
 import contextlib
 import datetime as dt
@@ -16,8 +17,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.utils import timezone
 
+from circulus import jobs
 from circulus.celery import app
-from reporting import jobs
 from reporting.exports.models import ExportJob
 from reporting.models import IngestJob, Reading, TaskRun
 from tests import factories as f
@@ -60,8 +61,9 @@ def test_reaper_fails_stale_jobs_of_every_kind_and_leaves_live_ones(settings, au
     IngestJob.objects.filter(pk=never.pk).update(created_at=_old(60))
     waiting = IngestJob.objects.create(source="queued a minute ago")
 
-    # Every registered kind is reaped (the connectors app adds its pulls: none stale here).
-    assert jobs.reap() == {"ingest": 2, "compute": 1, "export": 1, "pull": 0}
+    # Every registered kind is reaped (the connectors app adds its pulls, the registry its asset
+    # imports: none stale here).
+    assert jobs.reap() == {"ingest": 2, "compute": 1, "export": 1, "pull": 0, "asset_import": 0}
     for job, field in ((ingest_job, "message"), (run, "error"), (export, "error")):
         job.refresh_from_db()
         assert "heartbeat" in getattr(job, field) and job.finished_at

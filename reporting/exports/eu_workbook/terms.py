@@ -22,7 +22,7 @@ MONTHLY_INPUTS = {"EDC", "EIT", "WIN", "EREUSE"}
 class NotValidated(Exception):
     """Some selected site's period is not validated and `allow_unvalidated` was not given."""
 
-    public = True  # its message is for the requester (reporting.jobs.public_error)
+    public = True  # its message is for the requester (circulus.jobs.public_error)
 
 
 class MissingInputs(Exception):

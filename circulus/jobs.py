@@ -1,4 +1,5 @@
-"""One lifecycle for every background job (ingest, compute, export, and any later kind).
+"""One lifecycle for every background job (ingest, compute, export, and the kinds other apps
+register: connector pulls).
 
 queued → running → succeeded | failed, with attempts, a heartbeat and the worker's id:
 
@@ -102,7 +103,7 @@ KINDS = [INGEST, COMPUTE, EXPORT]
 
 def register(kind: Kind) -> None:
     """Another app's job model joins the lifecycle (claims, the reaper, retries): called from
-    its AppConfig.ready, since reporting imports no app above it."""
+    its AppConfig.ready, since this module, which every app may import, imports none of them."""
     if all(k.model_label != kind.model_label for k in KINDS):
         KINDS.append(kind)
 
