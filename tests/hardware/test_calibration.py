@@ -105,6 +105,7 @@ CHECK_SOURCES = (
     "bereketlemma/llm-inference-bench",
     "aws-samples/awsome-inference",
     "france-travail/results_benchmark_llm_serving",
+    "mostlygeek/llama-swap",
 )
 
 
