@@ -104,6 +104,8 @@ RANGE_SOURCES = (
 CHECK_SOURCES = (
     "bereketlemma/llm-inference-bench",
     "aws-samples/awsome-inference",
+    "france-travail/results_benchmark_llm_serving",
+    "mostlygeek/llama-swap",
 )
 
 
