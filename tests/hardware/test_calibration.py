@@ -104,6 +104,7 @@ RANGE_SOURCES = (
 CHECK_SOURCES = (
     "bereketlemma/llm-inference-bench",
     "aws-samples/awsome-inference",
+    "kogolobo/llm_inference_benchmark",
 )
 
 
