@@ -105,6 +105,7 @@ CHECK_SOURCES = (
     "bereketlemma/llm-inference-bench",
     "aws-samples/awsome-inference",
     "kogolobo/llm_inference_benchmark",
+    "gparemsky/48gb4090",
 )
 
 
