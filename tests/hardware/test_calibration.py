@@ -106,6 +106,8 @@ CHECK_SOURCES = (
     "aws-samples/awsome-inference",
     "france-travail/results_benchmark_llm_serving",
     "mostlygeek/llama-swap",
+    "kogolobo/llm_inference_benchmark",
+    "gparemsky/48gb4090",
 )
 
 
