@@ -193,17 +193,26 @@ def test_calibrated_model_beats_the_former_roofline(fresh):
 
 @pytest.mark.xfail(
     strict=True,
-    reason="Goal not met on the shipped data (docs/reuse.md, The range; `calibrate_reuse "
-    "--check` lists each miss): leave one GPU out holds 85 % overall (2-16 requests 92 %), but "
-    "the independent check holds 98 % of 229 rows (wider than 90 % is not better), median 0.90, "
-    "and 12 of 12 publication tables (a 7 % chance for a true 80 % range): the range, sized on "
-    "leave-one-GPU-out residuals, is wider than the check's setups need in every class with at "
-    "least 10 rows (hf-transformers 98 %, vllm 100 %, llama.cpp 96 %, autoawq 100 %).",
+    reason="Goal not met in every class (docs/reuse.md, The range; `calibrate_reuse --check` "
+    "lists each miss): on the independent check (117 rows, 22 tables nobody compared with an "
+    "estimate before the range was built) the range holds 86 % overall at median 1.01, but "
+    "llama.cpp 56 % (gparemsky's Ollama runs on an A100 and an RTX 4090 are 1.66 x slower than "
+    "estimated), 4-bit and one request 68 %, while TensorRT-LLM, vLLM, 16-bit, 8-bit, 2-16 "
+    "requests and several GPUs hold 97-100 %; leave one GPU out holds 8-bit 92 %, more than 16 "
+    "requests 68 % and several GPUs 73 %.",
 )
-def test_the_80_percent_range_holds_75_to_90_percent_of_never_fitted_rows(fresh):
+def test_the_80_percent_range_holds_75_to_90_percent_in_every_class(fresh):
     # Computed from the data by hardware.coverage: overall and every class with >= 10 rows,
     # on leave one GPU out and on the independent check, plus the median 0.9-1.1.
     assert coverage.misses(fresh["coverage"]) == []
+
+
+def test_the_80_percent_range_holds_75_to_90_percent_of_the_independent_check(fresh):
+    # Overall, on rows that neither fitted the constants nor sized the range.
+    check = fresh["coverage"]["check"]
+    assert coverage.GOAL_COVERAGE[0] <= check["coverage"] <= coverage.GOAL_COVERAGE[1]
+    assert coverage.GOAL_MEDIAN[0] <= check["median_ratio"] <= coverage.GOAL_MEDIAN[1]
+    assert check["rows"] >= 100 and check["publication_tables"]["tables"] >= 10
 
 
 def test_leave_one_gpu_out_coverage_meets_the_goal_overall(fresh):
