@@ -962,7 +962,13 @@ def coverage_lines(result: dict) -> list[str]:
         "Rows run with a quantisation library no estimate offers (`weight_format`, e.g. "
         "bitsandbytes) inform the fit and the accuracy tables, not the range: "
         + ", ".join(
-            f"{n} of {coverage.SETS[where]}" for where, n in cov.get("not_offered", {}).items()
+            f"{n} rows of {words}"
+            for where, words in (
+                ("logo", "leave one GPU out"),
+                ("range", "the range tables"),
+                ("check", "the independent check"),
+            )
+            if (n := cov.get("not_offered", {}).get(where)) is not None
         )
         + ".",
         "",

@@ -290,11 +290,11 @@ def misses(result: dict) -> list[str]:
     for where, figures in result.items():
         if where not in HELD:
             continue
-        check(f"{where}, overall", figures)
+        check(f"{SETS[where]}, overall", figures)
         for kind, groups in figures["per_class"].items():
             for label, g in groups.items():
                 if g["rows"] >= GOAL_MIN_ROWS:
-                    check(f"{where}, {CLASSES[kind]} {label}", g, median=False)
+                    check(f"{SETS[where]}, {CLASSES[kind]} {label}", g, median=False)
     return out
 
 
