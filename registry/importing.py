@@ -15,6 +15,7 @@ import csv
 import datetime as dt
 import io
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -29,6 +30,15 @@ from registry import permissions, webhooks
 from registry.lifecycle import EventKind
 from registry.models import Asset, LifecycleEvent, Site
 from registry.registration import Clock, new_asset
+
+log = logging.getLogger(__name__)
+# What a user reads when the database refuses the write after every row checked out: never the
+# database's own text (it goes to the log).
+CLASH = (
+    "Another import or edit registered one of these asset tags or serial numbers while the file "
+    "was being checked, so nothing was written. Import the file again: its check will name the "
+    "rows that clash."
+)
 
 BATCH = 5000
 PROGRESS_ROWS = 5000
@@ -428,9 +438,10 @@ def _import_assets(path_or_file, *, actor, dry_run: bool, progress, on_write) ->
             report.created = len(parsed)
             if on_write:
                 on_write(report)
-    except IntegrityError as exc:  # a concurrent writer took a tag or serial after validation
+    except IntegrityError:  # a concurrent writer took a tag or serial after validation
+        log.exception("asset import refused by the database after validation")
         report.created = 0
-        errors.append(RowError(0, "", f"refused by the database, nothing written: {exc}"))
+        errors.append(RowError(0, "", CLASH))
         return report
     return report
 
