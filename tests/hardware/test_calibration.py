@@ -108,6 +108,7 @@ CHECK_SOURCES = (
     "mostlygeek/llama-swap",
     "kogolobo/llm_inference_benchmark",
     "gparemsky/48gb4090",
+    "hamzahtariq11/llama.cpp-and-vllm-benchmarks",
 )
 
 
