@@ -527,6 +527,20 @@ def test_unknown_concurrency_or_prompt_length_is_left_out_not_refused(tmp_path):
     ]
 
 
+def test_no_estimate_is_faster_than_its_memory_allows(table, validation, published, stored):
+    # Every setup of the three files, served by every engine as a user's estimate is (today's
+    # build, steady decoding, an empty cache): never above the physical ceiling.
+    setups = pd.concat([table, validation, published]).assign(
+        older_build=False, missed_changes="", prefill_per_output=0.0, per_output=0.0,
+        kv_context=0.0, weight_format="",
+    )  # fmt: skip
+    cal = calibration._calibration(stored["constants"])
+    for engine in inference.engines():
+        rows = setups.assign(engine=engine)
+        speed = inference.decode_tokens_per_s(rows, cal)
+        assert (speed <= calibration.bandwidth_ceiling(rows)).all(), engine
+
+
 def test_a_row_faster_than_its_memory_allows_is_left_out(tmp_path):
     # An A10 reads 600 GB/s; Llama 3 8B at 16 bits is 16.06 GB: at most 37.4 tokens/s at one
     # request, 74.7 on two A10s sharing the weights. The rule allows 20 % above that ceiling.
