@@ -7,11 +7,13 @@ raises ValidationError naming the field, and nothing is written.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from decimal import Decimal, InvalidOperation
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
 from hardware import inference
 from hardware.models import HardwareKind
@@ -30,10 +32,12 @@ RUN_FIELDS = (
     "tokens_per_s",
     "power_w",
     "duration_s",
+    "started_at",
     "measured_on",
     "note",
 )
-IMPORT_COLUMNS = ("asset_tag", *RUN_FIELDS)
+# A file may leave out `started_at` (a run known to the day only).
+IMPORT_COLUMNS = ("asset_tag", *(f for f in RUN_FIELDS if f != "started_at"))
 
 
 def _accelerators_of(asset: Asset):
@@ -79,6 +83,7 @@ def check(measurement: ReuseMeasurement, actor) -> None:
         errors["n_devices"] = f"{asset.asset_tag} holds {available} device(s)"
     if measurement.tokens_per_s is not None and measurement.tokens_per_s <= 0:
         errors["tokens_per_s"] = "must be above 0"
+    errors.update(_window_problems(measurement))
     if measurement.power_w is not None and measurement.power_w > 0 and model.tdp_w:
         limit = POWER_LIMIT * model.tdp_w / per_board * (measurement.n_devices or 1)
         if measurement.power_w > limit:
@@ -89,6 +94,25 @@ def check(measurement: ReuseMeasurement, actor) -> None:
         errors.update({k: "; ".join(v) for k, v in exc.message_dict.items() if k not in errors})
     if errors:
         raise ValidationError(errors)
+
+
+def _window_problems(m: ReuseMeasurement) -> dict[str, str]:
+    """A run's start, length and day agree, and it has ended."""
+    start, seconds, day = m.started_at, m.duration_s, m.measured_on
+    if start is None or not seconds or seconds < 1:
+        return {}
+    if timezone.is_naive(start):
+        return {"started_at": "give the time with its UTC offset, e.g. 2026-12-07T09:30:00Z"}
+    end = start + dt.timedelta(seconds=seconds)
+    if end > timezone.now():
+        return {"started_at": f"the run would end at {end:%Y-%m-%d %H:%M} UTC, in the future"}
+    ended_on = end.astimezone(dt.UTC).date()
+    if isinstance(day, dt.date) and day != ended_on:
+        return {
+            "measured_on": f"a run started at {start.astimezone(dt.UTC):%Y-%m-%d %H:%M} UTC "
+            f"lasting {seconds} s ended on {ended_on} (UTC), not {day}"
+        }
+    return {}
 
 
 def record_measurement(actor, **fields) -> ReuseMeasurement:
@@ -161,6 +185,13 @@ def _fields(row: dict, assets: dict) -> tuple[dict, dict]:
         if not out[name].is_finite():  # Decimal reads "NaN" and "Infinity"; no figure is either
             bad[name] = f"'{text}' is not a number"
     out["measured_on"] = (row.get("measured_on") or "").strip()
+    started = (row.get("started_at") or "").strip()
+    out["started_at"] = None
+    if started:
+        try:
+            out["started_at"] = dt.datetime.fromisoformat(started.replace("Z", "+00:00"))
+        except ValueError:
+            bad["started_at"] = f"'{started}' is not a time such as 2026-12-07T09:30:00Z"
     return out, bad
 
 

@@ -398,7 +398,13 @@ class ReuseMeasurement(models.Model):
         "average power (W)", max_digits=9, decimal_places=1, null=True, blank=True
     )
     duration_s = models.PositiveIntegerField("duration (s)", validators=[MinValueValidator(1)])
-    measured_on = models.DateField()
+    started_at = models.DateTimeField(
+        "started at",
+        null=True,
+        blank=True,
+        help_text="when the measured window began; blank when only its day is known",
+    )
+    measured_on = models.DateField(help_text="the day (UTC) the measured window ended")
     note = models.TextField(blank=True)
     recorded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -94,6 +94,9 @@ def test_a_window_of_telemetry_becomes_the_measured_run_the_reuse_page_shows(
     assert run.power_w == Decimal("650.0")
     assert (run.n_devices, run.concurrency, run.context_tokens) == (1, 16, 2000)
     assert run.engine == "vllm" and run.recorded_by == operator
+    # The window as data, not only in the note: its samples began at `start`, 600 s long.
+    assert (run.started_at, run.duration_s) == (start, 600)
+    assert run.measured_on == end.astimezone(dt.UTC).date()
 
     candidates = api.get("/api/reuse-candidates/", {**QUERY, "concurrency": 16, "context": 2000})
     row = next(

@@ -59,6 +59,17 @@ def test_an_operator_records_a_run_and_the_candidate_uses_it(api, a10, par_opera
     assert row["measurement_id"] == response.json()["id"]
 
 
+def test_a_run_may_state_when_it_started(api, a10, par_operator):
+    # 600 s from 23:55 on the 19th in Paris (22:55 UTC) ends at 23:05 UTC: the 19th, in UTC.
+    response = _post(api, par_operator, started_at="2026-11-19T23:55:00+01:00",
+                     measured_on="2026-11-19")  # fmt: skip
+    assert response.status_code == 201, response.json()
+    run = ReuseMeasurement.objects.get()
+    assert run.started_at.isoformat() == "2026-11-19T22:55:00+00:00"
+    assert response.json()["started_at"] == "2026-11-19T22:55:00Z"  # read back in UTC
+    assert _post(api, par_operator).status_code == 201  # or leave it blank: known to the day
+
+
 def test_a_run_of_another_shape_leaves_the_estimate(api, a10, par_operator):
     assert _post(api, par_operator, concurrency=4).status_code == 201
     body = api.get(CANDIDATES, {"model": "llama-3-8b", "precision": "int8", "site": "PAR1"})
@@ -77,6 +88,10 @@ def test_a_run_of_another_shape_leaves_the_estimate(api, a10, par_operator):
         ({"asset": "NOPE"}, "asset"),
         ({"n_devices": 2}, "n_devices"),
         ({"measured_on": "yesterday"}, "measured_on"),
+        # 600 s from 23:55 UTC ends the next day: the day given must be the day it ended.
+        ({"started_at": "2026-11-20T23:55:00Z"}, "measured_on"),
+        ({"started_at": "2099-01-01T00:00:00Z", "measured_on": "2099-01-01"}, "started_at"),
+        ({"started_at": "half past nine"}, "started_at"),
     ],
 )
 def test_bad_input_is_a_400_naming_the_field_and_writes_nothing(
@@ -117,6 +132,26 @@ def test_only_the_sites_operators_record(api, a10, who, auditor_user, procuremen
     assert response.status_code == 400
     assert "may not record measurements at site PAR1" in str(response.json()["asset"])
     assert ReuseMeasurement.objects.count() == 0
+
+
+def test_csv_import_may_give_each_runs_start(tmp_path, a10, par_operator):
+    header = ("asset_tag,llm,precision,engine,n_devices,concurrency,context_tokens,tokens_per_s,"
+              "power_w,duration_s,started_at,measured_on,note")  # fmt: skip
+    path = tmp_path / "runs.csv"
+    path.write_text(
+        f"{header}\nA10-1,llama-3-8b,int8,vllm,1,1,8192,41.5,140,600,2026-11-20T09:00Z,"
+        "2026-11-20,ok\nA10-1,llama-3-8b,int8,vllm,1,1,8192,41.5,140,600,nine o'clock,"
+        "2026-11-20,bad\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(CommandError) as err:
+        call_command("import_reuse_measurements", str(path), "--user", "op-par")
+    assert "row 3, column started_at: 'nine o'clock' is not a time" in str(err.value)
+    assert ReuseMeasurement.objects.count() == 0
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines[:2]) + "\n", encoding="utf-8")
+    call_command("import_reuse_measurements", str(path), "--user", "op-par", stdout=io.StringIO())
+    assert ReuseMeasurement.objects.get().started_at.isoformat() == "2026-11-20T09:00:00+00:00"
 
 
 def test_anonymous_is_refused(api, a10):
