@@ -4,7 +4,10 @@ The worker uses the test database when it can be shared (PostgreSQL); tests whos
 the database check `worker.shares_db` and use `django_db(transaction=True)` so rows are committed.
 """
 
+import contextlib
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -113,6 +116,46 @@ def wait_until_up(worker, hostname=None, seconds: float = 60) -> None:
         if app.control.ping(timeout=1, destination=destination):
             return
     pytest.fail("worker did not answer a ping within a minute")
+
+
+def start_killable_worker(prefix: str, **environ):
+    """A prefork worker on `prefix`'s queues, up and answering, that a test may kill (its pool
+    children report their pid in the jobs they claim)."""
+    hostname = f"kill-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
+    worker = start_worker(
+        prefix, _database_url(), hostname=hostname, pool="prefork", environ=environ
+    )
+    wait_until_up(worker, hostname)
+    return worker
+
+
+def kill_worker(process) -> None:
+    """SIGKILL the worker and its pool children (a worker lost without a goodbye)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def wait_for(predicate, seconds: float = 90, what: str = "condition"):
+    """`predicate()`'s first true value, polled every quarter second; fails after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.25)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def kill_prefix(celery_worker_process):
+    """Queues of their own: the workers a test starts (and kills) serve only it."""
+    if not celery_worker_process.shares_db:
+        pytest.skip("the worker shares the test database only on PostgreSQL")
+    prefix = f"circulus-kill-{uuid.uuid4().hex[:8]}-"
+    saved = point_app_at_test_broker(prefix)
+    yield prefix
+    _reconfigure(**saved)
 
 
 def stop_worker(worker) -> None:

@@ -3,13 +3,10 @@ worker died is reaped as retryable and a retry writes it once; a redelivered mes
 a job another worker is running; the admin retries a failed job from its stored file, which is
 kept until the job succeeds, is rejected or is given up."""
 
-import contextlib
 import datetime as dt
 import os
 import signal
-import socket
 import time
-import uuid
 
 import psycopg
 import pytest
@@ -23,13 +20,7 @@ from registry.import_jobs import IMPORT
 from registry.models import Asset, AssetImportJob, LifecycleEvent
 from registry.tasks import import_assets_job, remove_stale_import_files
 from tests import factories
-from tests.celery_worker import (
-    _database_url,
-    _reconfigure,
-    point_app_at_test_broker,
-    start_worker,
-    wait_until_up,
-)
+from tests.celery_worker import _database_url, kill_worker, start_killable_worker, wait_for
 
 HEADER = (
     "asset_tag,serial_number,hardware_model,site,purchase_date,purchase_price,currency,"
@@ -258,41 +249,8 @@ def test_a_failed_job_keeps_its_file_until_it_is_given_up(operator, media, setti
 # --- real workers, killed (PostgreSQL and Redis) ---------------------------------------------
 
 
-@pytest.fixture
-def real_prefix(celery_worker_process):
-    """Queues of their own: the workers these tests start (and kill) serve only them."""
-    if not celery_worker_process.shares_db:
-        pytest.skip("the worker shares the test database only on PostgreSQL")
-    prefix = f"circulus-import-kill-{uuid.uuid4().hex[:8]}-"
-    saved = point_app_at_test_broker(prefix)
-    yield prefix
-    _reconfigure(**saved)
-
-
-def _worker(prefix: str, media, **environ):
-    hostname = f"kill-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-    environ = {"MEDIA_ROOT": str(media), "JOB_HEARTBEAT_SECONDS": "1", **environ}
-    worker = start_worker(
-        prefix, _database_url(), hostname=hostname, pool="prefork", environ=environ
-    )
-    wait_until_up(worker, hostname)
-    return worker
-
-
-def _stop(process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-
-
-def _wait(predicate, seconds: float = 90, what: str = "condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}")
+def _worker(prefix: str, media):
+    return start_killable_worker(prefix, MEDIA_ROOT=str(media), JOB_HEARTBEAT_SECONDS="1")
 
 
 def _hold_asset_writes():
@@ -313,12 +271,12 @@ def _queued(root, rows: int) -> AssetImportJob:
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_pool_childs_import_is_claimed_again_by_the_redelivery(real_prefix, media):
-    worker = _worker(real_prefix, media)
+def test_a_killed_pool_childs_import_is_claimed_again_by_the_redelivery(kill_prefix, media):
+    worker = _worker(kill_prefix, media)
     lock = _hold_asset_writes()
     try:
         job = _queued(factories.user("root-i", is_superuser=True), 50)
-        running = _wait(
+        running = wait_for(
             lambda: AssetImportJob.objects.filter(pk=job.pk, status="running").first(),
             what="the import to run",
         )
@@ -326,7 +284,7 @@ def test_a_killed_pool_childs_import_is_claimed_again_by_the_redelivery(real_pre
         assert child != worker.pid  # the pool child, not the main process
         os.kill(child, signal.SIGKILL)
         lock.rollback()
-        done = _wait(
+        done = wait_for(
             lambda: AssetImportJob.objects.filter(pk=job.pk, finished_at__isnull=False).first(),
             what="the redelivered attempt",
         )
@@ -335,17 +293,17 @@ def test_a_killed_pool_childs_import_is_claimed_again_by_the_redelivery(real_pre
         assert _imports(media) == []
     finally:
         lock.close()
-        _stop(worker)
+        kill_worker(worker)
 
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_a_killed_workers_import_is_reaped_then_retried(real_prefix, media, settings):
-    worker = _worker(real_prefix, media)
+def test_a_killed_workers_import_is_reaped_then_retried(kill_prefix, media, settings):
+    worker = _worker(kill_prefix, media)
     lock = _hold_asset_writes()
     try:
         job = _queued(factories.user("root-j", is_superuser=True), 50)
-        _wait(lambda: AssetImportJob.objects.filter(pk=job.pk, status="running").exists())
+        wait_for(lambda: AssetImportJob.objects.filter(pk=job.pk, status="running").exists())
         os.killpg(worker.pid, signal.SIGKILL)  # the whole worker: main process and pool
         worker.wait(timeout=30)
     finally:
@@ -358,14 +316,14 @@ def test_a_killed_workers_import_is_reaped_then_retried(real_prefix, media, sett
     assert job.status == "failed" and "heartbeat" in job.message
     assert not Asset.objects.exists() and _imports(media) == [media / job.file.name]
 
-    worker = _worker(real_prefix, media)
+    worker = _worker(kill_prefix, media)
     try:
         import_jobs.retry(job)  # no transaction open: sent at once
-        done = _wait(
+        done = wait_for(
             lambda: AssetImportJob.objects.filter(pk=job.pk, finished_at__isnull=False).first()
         )
         assert (done.status, done.attempts, done.created) == ("succeeded", 2, 50), done.message
         assert Asset.objects.count() == 50
         assert _imports(media) == []
     finally:
-        _stop(worker)
+        kill_worker(worker)

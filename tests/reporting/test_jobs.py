@@ -1,15 +1,12 @@
 """Every job ends: the shared lifecycle of ingest, compute and export jobs (circulus.jobs); the
 asset import job's own tests are in tests/registry/test_import_jobs.py."""
 
-import contextlib
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import uuid
 from datetime import timedelta
 
 import psycopg
@@ -24,10 +21,10 @@ from reporting.models import IngestJob, Reading, TaskRun
 from tests import factories as f
 from tests.celery_worker import (
     _database_url,
-    _reconfigure,
-    point_app_at_test_broker,
+    kill_worker,
+    start_killable_worker,
     start_worker,
-    wait_until_up,
+    wait_for,
 )
 from tests.reporting.conftest import T0, csv_text, make_meter, make_site, period, series
 
@@ -191,34 +188,6 @@ def test_a_request_that_crashes_leaves_no_job_pending(api, operator_user, monkey
 # --- real workers, killed ------------------------------------------------------------------
 
 
-@pytest.fixture
-def real_prefix(celery_worker_process):
-    """Queues of their own: the workers these tests start (and kill) serve only them."""
-    if not celery_worker_process.shares_db:
-        pytest.skip("the worker shares the test database only on PostgreSQL")
-    prefix = f"circulus-kill-{uuid.uuid4().hex[:8]}-"
-    saved = point_app_at_test_broker(prefix)
-    yield prefix
-    _reconfigure(**saved)
-
-
-def _worker(prefix: str, database_url: str | None, **environ):
-    hostname = f"kill-{uuid.uuid4().hex[:8]}@{socket.gethostname()}"
-    worker = start_worker(prefix, database_url, hostname=hostname, pool="prefork", environ=environ)
-    wait_until_up(worker, hostname)
-    return worker
-
-
-def _wait(predicate, seconds: float = 90, what: str = "condition"):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.25)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def _hold_first_reading(code: str):
     """Insert, uncommitted, the first reading the job's file will insert, from another
     connection: the job's INSERT waits on the unique key, so the job stays running (beating)
@@ -240,22 +209,16 @@ def _queued_ingest(code: str, count: int) -> IngestJob:
     return queue_ingest(job)
 
 
-def _stop(process) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=30)
-
-
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_killed_pool_child_job_is_claimed_again_by_the_redelivery(real_prefix):
+def test_killed_pool_child_job_is_claimed_again_by_the_redelivery(kill_prefix):
     site = make_site("KIL1")
     make_meter(site, "KIL1-UPS", "eit-ups-output")
-    worker = _worker(real_prefix, _database_url(), JOB_HEARTBEAT_SECONDS="1")
+    worker = start_killable_worker(kill_prefix, JOB_HEARTBEAT_SECONDS="1")
     lock = _hold_first_reading("KIL1-UPS")
     try:
         job = _queued_ingest("KIL1-UPS", 300)
-        running = _wait(
+        running = wait_for(
             lambda: IngestJob.objects.filter(pk=job.pk, status="running").first(),
             what="the job to run",
         )
@@ -263,7 +226,7 @@ def test_killed_pool_child_job_is_claimed_again_by_the_redelivery(real_prefix):
         assert child != worker.pid  # the pool child, not the main process
         os.kill(child, signal.SIGKILL)
         lock.rollback()
-        done = _wait(
+        done = wait_for(
             lambda: IngestJob.objects.filter(pk=job.pk, finished_at__isnull=False).first(),
             what="the redelivered attempt",
         )
@@ -271,19 +234,19 @@ def test_killed_pool_child_job_is_claimed_again_by_the_redelivery(real_prefix):
         assert Reading.objects.filter(meter__code="KIL1-UPS").count() == 300  # exactly once
     finally:
         lock.close()
-        _stop(worker)
+        kill_worker(worker)
 
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_killed_worker_job_is_reaped_then_retried(real_prefix, settings, api):
+def test_killed_worker_job_is_reaped_then_retried(kill_prefix, settings, api):
     site = make_site("KIL2")
     make_meter(site, "KIL2-UPS", "eit-ups-output")
-    worker = _worker(real_prefix, _database_url(), JOB_HEARTBEAT_SECONDS="1")
+    worker = start_killable_worker(kill_prefix, JOB_HEARTBEAT_SECONDS="1")
     lock = _hold_first_reading("KIL2-UPS")
     try:
         job = _queued_ingest("KIL2-UPS", 200)
-        _wait(lambda: IngestJob.objects.filter(pk=job.pk, status="running").exists())
+        wait_for(lambda: IngestJob.objects.filter(pk=job.pk, status="running").exists())
         os.killpg(worker.pid, signal.SIGKILL)  # the whole worker: main process and pool
         worker.wait(timeout=30)
     finally:
@@ -295,31 +258,33 @@ def test_killed_worker_job_is_reaped_then_retried(real_prefix, settings, api):
     job.refresh_from_db()
     assert job.status == "failed" and "heartbeat" in job.message
 
-    worker = _worker(real_prefix, _database_url())
+    worker = start_killable_worker(kill_prefix)
     try:
         api.force_authenticate(f.user("root-k", is_superuser=True))
         assert api.post(f"/api/ingest-jobs/{job.pk}/retry/").status_code == 202
-        done = _wait(lambda: IngestJob.objects.filter(pk=job.pk, finished_at__isnull=False).first())
+        done = wait_for(
+            lambda: IngestJob.objects.filter(pk=job.pk, finished_at__isnull=False).first()
+        )
         assert done.status == "succeeded" and done.attempts == 2, done.message
         assert Reading.objects.filter(meter__code="KIL2-UPS").count() == 200
     finally:
-        _stop(worker)
+        kill_worker(worker)
 
 
 @pytest.mark.celery_worker
 @pytest.mark.django_db(transaction=True)
-def test_worker_with_a_broken_database_refuses_to_start_and_takes_no_job(real_prefix):
+def test_worker_with_a_broken_database_refuses_to_start_and_takes_no_job(kill_prefix):
     from reporting.tasks import queue_compute
 
     site = make_site("BRK1")
     run = queue_compute(period(site))
     broken = _database_url().rsplit("/", 1)[0] + "/no_such_database"
-    worker = start_worker(real_prefix, broken, pool="prefork")
+    worker = start_worker(kill_prefix, broken, pool="prefork")
     try:
         assert worker.wait(timeout=90) != 0
         assert b"cannot reach its database" in worker.stdout.read()
     finally:
-        _stop(worker)
+        kill_worker(worker)
     # It took nothing: the message still waits in the broker for a worker that can run it.
     assert TaskRun.objects.get(pk=run.pk).status == "pending"
     assert app.AsyncResult(str(run.pk)).state == "PENDING"
