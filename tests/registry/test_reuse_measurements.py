@@ -193,6 +193,22 @@ def test_admin_add_runs_the_same_checks(client, a10, par_operator):
     assert ReuseMeasurement.objects.get().recorded_by == par_operator
 
 
+def test_the_admin_refuses_a_start_that_ends_on_another_day(client, a10, par_operator):
+    # The same rule as the API and the CSV: the admin's split date and time widgets post a start
+    # (UTC, the project's time zone) whose 600 s end the day after measured_on.
+    par_operator.is_staff = True
+    par_operator.save()
+    client.force_login(par_operator)
+    url = reverse("admin:registry_reusemeasurement_add")
+    form = {**RUN, "asset": a10.id, "n_devices": 1, "started_at_0": "2026-11-20",
+            "started_at_1": "23:55:00"}  # fmt: skip
+    page = client.post(url, form)
+    assert page.status_code == 200 and "ended on 2026-11-21 (UTC)" in page.content.decode()
+    assert ReuseMeasurement.objects.count() == 0
+    assert client.post(url, {**form, "started_at_1": "09:00:00"}).status_code == 302
+    assert ReuseMeasurement.objects.get().started_at.isoformat() == "2026-11-20T09:00:00+00:00"
+
+
 def test_calibration_can_fit_a_sites_runs(api, a10, par_operator):
     assert _post(api, par_operator).status_code == 201
     rows = as_calibration_rows(["PAR1"])
