@@ -402,7 +402,7 @@ class ReuseMeasurement(models.Model):
         "started at",
         null=True,
         blank=True,
-        help_text="when the measured window began; blank when only its day is known",
+        help_text="when the measured window began, in UTC; blank when only its day is known",
     )
     measured_on = models.DateField(help_text="the day (UTC) the measured window ended")
     note = models.TextField(blank=True)
