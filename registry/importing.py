@@ -109,13 +109,27 @@ class ImportReport:
         return not self.errors
 
     def summary(self) -> str:
+        """One sentence for the reader of a page, a command's output or a job's message."""
         if self.refused:
-            return f"{self.errors[0]}; nothing was written"
+            first = self.errors[0]
+            at = f" at row {first.row}" if first.row else ""
+            return f"The file was refused{at}: {first.message.rstrip('.')}. Nothing was written."
         if self.errors:
-            return f"{len(self.errors)} error(s) in {self.rows} row(s); nothing was written"
-        verb = "would create" if self.dry_run else "created"
-        text = f"{self.rows} row(s) valid; {verb} {self.created}"
-        return text + (f", updated {self.updated}" if self.updated else "")
+            return (
+                f"{_count(len(self.errors), 'error')} in {_count(self.rows, 'row')}: "
+                "nothing was written."
+            )
+
+        def done(n: int, what: str) -> str:
+            verb = "would be" if self.dry_run else ("was" if n == 1 else "were")
+            return f"{n} {verb} {what}"
+
+        text = f"{_count(self.rows, 'row')} read without error: {done(self.created, 'created')}"
+        return text + (f", {done(self.updated, 'updated')}." if self.updated else ".")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 # --- reading -------------------------------------------------------------------------------------

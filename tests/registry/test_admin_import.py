@@ -62,7 +62,7 @@ def test_every_error_of_every_row_with_column_value_and_reason(client, operator,
     body = response.content.decode()
     assert "no site with code &#x27;PAR9&#x27;" in body
     assert "you may not create assets at site &#x27;FRA1&#x27;" in body
-    assert "7 error(s) in 2 row(s); nothing was written" in body
+    assert "7 errors in 2 rows: nothing was written." in body
     assert "Confirm import" not in body
     assert not Asset.objects.exists()
 

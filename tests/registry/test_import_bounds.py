@@ -192,7 +192,7 @@ def test_a_large_file_is_imported_by_a_worker_with_its_progress_shown(
     assert (job.status, job.rows_checked, job.created) == ("succeeded", 5, 5)
     assert Asset.objects.count() == 5 and _imports(media) == []
     page = client.get(response["Location"]).content.decode()
-    assert "imported" in page and "5 row(s) valid; created 5" in page
+    assert "imported" in page and "5 rows read without error: 5 were created." in page
 
 
 def test_a_large_file_with_errors_is_rejected_whole_by_the_worker(

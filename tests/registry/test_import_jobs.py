@@ -89,7 +89,7 @@ def test_a_job_whose_worker_died_is_reaped_as_retryable_and_a_retry_writes_it_on
         import_jobs.retry(job)  # eager in tests: the worker has run it when this returns
     job.refresh_from_db()
     assert (job.status, job.attempts, job.created, job.rows_checked) == ("succeeded", 2, 5, 5)
-    assert job.message == "5 row(s) valid; created 5" and job.worker
+    assert job.message == "5 rows read without error: 5 were created." and job.worker
     assert Asset.objects.count() == 5
     assert LifecycleEvent.objects.filter(asset__in=Asset.objects.all()).count() == 5
     assert job.file.name == "" and _imports(media) == []  # succeeded: the file is deleted

@@ -253,7 +253,7 @@ def test_import_assets_command(world, tmp_path):
     path = write_csv(tmp_path, [row("GPU-1")])
     out = io.StringIO()
     call_command("import_assets", str(path), "--dry-run", stdout=out)
-    assert "would create 1" in out.getvalue() and Asset.objects.count() == 0
+    assert "1 would be created" in out.getvalue() and Asset.objects.count() == 0
     call_command("import_assets", str(path), stdout=out)
     assert Asset.objects.count() == 1
 
@@ -363,3 +363,19 @@ def test_header_only_file_creates_nothing(world, tmp_path):
     report = import_assets(write_csv(tmp_path, []))
     assert report.ok and report.created == 0
     assert counts() == (0, 0, 0)
+
+
+def test_the_summary_is_a_sentence_in_every_outcome():
+    from registry.importing import ImportReport, RowError
+
+    assert ImportReport(rows=1, created=1).summary() == "1 row read without error: 1 was created."
+    assert (
+        ImportReport(rows=3, created=1, updated=2, dry_run=True).summary()
+        == "3 rows read without error: 1 would be created, 2 would be updated."
+    )
+    bad = ImportReport(rows=2, errors=[RowError(2, "site", "no site with code 'X'")])
+    assert bad.summary() == "1 error in 2 rows: nothing was written."
+    whole = ImportReport(refused=413, errors=[RowError(0, "", "the file is larger than 50 MB.")])
+    assert whole.summary() == (
+        "The file was refused: the file is larger than 50 MB. Nothing was written."
+    )
