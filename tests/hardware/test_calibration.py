@@ -111,6 +111,7 @@ CHECK_SOURCES = (
     "hamzahtariq11/llama.cpp-and-vllm-benchmarks",
     "ggml-org/llama.cpp/issues/2641",
     "acaracappa/cloud-gpu-shopper",
+    "minhngyuen/llm-benchmark",
 )
 
 
