@@ -112,6 +112,7 @@ CHECK_SOURCES = (
     "ggml-org/llama.cpp/issues/2641",
     "acaracappa/cloud-gpu-shopper",
     "minhngyuen/llm-benchmark",
+    "mrdbourke/gpu-benchmarking",
 )
 
 
