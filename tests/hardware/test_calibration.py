@@ -109,6 +109,10 @@ CHECK_SOURCES = (
     "kogolobo/llm_inference_benchmark",
     "gparemsky/48gb4090",
     "hamzahtariq11/llama.cpp-and-vllm-benchmarks",
+    "ggml-org/llama.cpp/issues/2641",
+    "acaracappa/cloud-gpu-shopper",
+    "minhngyuen/llm-benchmark",
+    "mrdbourke/gpu-benchmarking",
 )
 
 
