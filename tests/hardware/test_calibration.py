@@ -109,6 +109,7 @@ CHECK_SOURCES = (
     "kogolobo/llm_inference_benchmark",
     "gparemsky/48gb4090",
     "hamzahtariq11/llama.cpp-and-vllm-benchmarks",
+    "bencyna/hpml-llama2-tgi",
 )
 
 
