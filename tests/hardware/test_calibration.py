@@ -110,6 +110,7 @@ CHECK_SOURCES = (
     "gparemsky/48gb4090",
     "hamzahtariq11/llama.cpp-and-vllm-benchmarks",
     "bencyna/hpml-llama2-tgi",
+    "dennislee22/vllm-benchmarking",
 )
 
 
