@@ -111,6 +111,7 @@ CHECK_SOURCES = (
     "hamzahtariq11/llama.cpp-and-vllm-benchmarks",
     "bencyna/hpml-llama2-tgi",
     "dennislee22/vllm-benchmarking",
+    "subrahmanyam2305/llm-serve",
 )
 
 
