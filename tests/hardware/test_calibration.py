@@ -112,6 +112,7 @@ CHECK_SOURCES = (
     "bencyna/hpml-llama2-tgi",
     "dennislee22/vllm-benchmarking",
     "subrahmanyam2305/llm-serve",
+    "swapnil99007/nvidia-llm-inference-bench",
 )
 
 
