@@ -113,6 +113,7 @@ CHECK_SOURCES = (
     "dennislee22/vllm-benchmarking",
     "subrahmanyam2305/llm-serve",
     "swapnil99007/nvidia-llm-inference-bench",
+    "turboderp-org/exllamav2/issues/346",
 )
 
 
