@@ -114,6 +114,7 @@ CHECK_SOURCES = (
     "subrahmanyam2305/llm-serve",
     "swapnil99007/nvidia-llm-inference-bench",
     "turboderp-org/exllamav2/issues/346",
+    "argonne-lcf/llm-inference-bench",
 )
 
 
