@@ -115,6 +115,7 @@ CHECK_SOURCES = (
     "swapnil99007/nvidia-llm-inference-bench",
     "turboderp-org/exllamav2/issues/346",
     "argonne-lcf/llm-inference-bench",
+    "cssnoeasy/a100-vllm-benchmark-blog",
 )
 
 
