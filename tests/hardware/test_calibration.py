@@ -116,6 +116,7 @@ CHECK_SOURCES = (
     "turboderp-org/exllamav2/issues/346",
     "argonne-lcf/llm-inference-bench",
     "cssnoeasy/a100-vllm-benchmark-blog",
+    "vllm-project/vllm/issues/20469",
 )
 
 
