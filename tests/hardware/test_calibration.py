@@ -117,6 +117,7 @@ CHECK_SOURCES = (
     "argonne-lcf/llm-inference-bench",
     "cssnoeasy/a100-vllm-benchmark-blog",
     "vllm-project/vllm/issues/20469",
+    "mit-han-lab/llm-awq/issues/78",
 )
 
 
