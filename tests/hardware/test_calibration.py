@@ -113,6 +113,15 @@ CHECK_SOURCES = (
     "acaracappa/cloud-gpu-shopper",
     "minhngyuen/llm-benchmark",
     "mrdbourke/gpu-benchmarking",
+    "bencyna/hpml-llama2-tgi",
+    "dennislee22/vllm-benchmarking",
+    "subrahmanyam2305/llm-serve",
+    "swapnil99007/nvidia-llm-inference-bench",
+    "turboderp-org/exllamav2/issues/346",
+    "argonne-lcf/llm-inference-bench",
+    "cssnoeasy/a100-vllm-benchmark-blog",
+    "vllm-project/vllm/issues/20469",
+    "mit-han-lab/llm-awq/issues/78",
 )
 
 
