@@ -286,8 +286,7 @@ def misses(result: dict) -> list[str]:
         lo, hi = GOAL_COVERAGE
         if not lo <= figures["coverage"] <= hi:
             out.append(
-                f"{name}: {figures['coverage']:.0%} of {_rows_words(figures)} inside "
-                "(goal 75–90 %)"
+                f"{name}: {figures['coverage']:.0%} of {_rows_words(figures)} inside (goal 75–90 %)"
             )
         if median and not GOAL_MEDIAN[0] <= figures["median_ratio"] <= GOAL_MEDIAN[1]:
             out.append(f"{name}: median estimate ÷ measured {figures['median_ratio']:.2f}")
