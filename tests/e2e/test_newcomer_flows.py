@@ -126,7 +126,7 @@ def test_operator_list_import_and_recycling_at_1366px(live_server, role_groups, 
     assert "IMP-3" in page.inner_text("#import-preview")
     page.click("input[name=_confirm]")
     page.wait_for_selector(".messagelist")
-    assert "created 1" in page.inner_text(".messagelist")
+    assert "1 was created." in page.inner_text(".messagelist")
     assert Asset.objects.filter(asset_tag="IMP-3").exists()
 
     # Recycling: metals as number fields, kept after an error; required labels in bold.
