@@ -9,27 +9,68 @@ from django.utils.html import format_html, format_html_join
 from circulus.admin import ReadOnlyAdminMixin
 from connectors import inventory, pulls
 from connectors import permissions as policy
-from connectors.models import MeterFeed, ModelMapping, Pull, Source
+from connectors.clients import snmp
+from connectors.models import MeterFeed, ModelMapping, Pull, Source, SourceKind
 from hardware.models import HardwareKind
 
-CREDENTIAL_FIELDS = ("username", "password", "community", "token")
+CREDENTIAL_FIELDS = (
+    "username",
+    "password",
+    "community",
+    "token",
+    "privacy_password",
+    "snmp_auth_protocol",
+    "snmp_privacy_protocol",
+    "snmp_context",
+)
 
 
 class SourceForm(forms.ModelForm):
     """Credentials are written, never read back: the inputs always start empty; leaving them
     empty keeps what is stored, `clear_credentials` removes it."""
 
-    username = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
-    password = forms.CharField(required=False, widget=forms.PasswordInput(render_value=False))
+    username = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Redfish user, or the SNMP v3 user (a user makes an SNMP source use v3)",
+    )
+    password = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Redfish password, or the SNMP v3 authentication pass phrase (8 characters "
+        "or more)",
+    )
     community = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="SNMP v2c community",
+        help_text="SNMP v2c community (used when no SNMP v3 user is given)",
     )
     token = forms.CharField(
         required=False,
         widget=forms.PasswordInput(render_value=False),
         help_text="Prometheus bearer token",
+    )
+    privacy_password = forms.CharField(
+        label="SNMP v3 privacy pass phrase",
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="encrypts the SNMP v3 exchange (8 characters or more); blank: authentication "
+        "without encryption",
+    )
+    snmp_auth_protocol = forms.ChoiceField(
+        label="SNMP v3 authentication",
+        required=False,
+        choices=[("", "SHA (the default)"), *((p, p) for p in snmp.AUTH_PROTOCOLS)],
+    )
+    snmp_privacy_protocol = forms.ChoiceField(
+        label="SNMP v3 privacy",
+        required=False,
+        choices=[("", "AES-128 (the default)"), *((p, p) for p in snmp.PRIVACY_PROTOCOLS)],
+    )
+    snmp_context = forms.CharField(
+        label="SNMP v3 context",
+        required=False,
+        help_text="the context name, where the agent asks for one (most PDUs: blank)",
     )
     clear_credentials = forms.BooleanField(required=False)
 
@@ -46,6 +87,14 @@ class SourceForm(forms.ModelForm):
             "verify_tls",
             "enabled",
         ]
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("kind") == SourceKind.SNMP and cleaned.get("username"):
+            given = snmp.Credentials.from_stored(cleaned)
+            for field, reason in given.problems().items():
+                self.add_error(field, reason)
+        return cleaned
 
     def save(self, commit=True):
         source = super().save(commit=False)

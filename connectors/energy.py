@@ -82,9 +82,11 @@ def readings(source, client, feeds, log) -> list[dict]:
             if source.kind == SourceKind.REDFISH:
                 found = [(slot, redfish.energy_kwh(client, feed.sensor))]
             else:
-                community = source.credentials().get("community", "public")
                 value = snmp.get_counter(
-                    source.endpoint, feed.sensor, community=community, timeout=source.timeout_s
+                    source.endpoint,
+                    feed.sensor,
+                    credentials=snmp.Credentials.from_stored(source.credentials()),
+                    timeout=source.timeout_s,
                 )
                 found = [(slot, value)]
         log(f"{feed.meter.code}: {len(found)} reading(s)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
 import json
 import os
 import shutil
@@ -254,8 +255,10 @@ def prometheus_server(workdir: Path, *, scrape: list[str] = (), backfill: str = 
 
 
 @contextlib.contextmanager
-def snmp_agent(workdir: Path, recording: Path = DATA / "apc-pdu.snmprec"):
-    """snmpsim answering SNMP v2c from `recording` (community = the file's name)."""
+def snmp_agent(workdir: Path, recording: Path = DATA / "apc-pdu.snmprec", v3=None):
+    """snmpsim answering SNMP v2c from `recording` (community = the file's name), or, given
+    `v3` (snmp.Credentials with a user), SNMP v3 with that user's keys and protocols, the
+    recording served under the context named as the file."""
     command = shutil.which("snmpsim-command-responder") or str(
         Path(sys.executable).parent / "snmpsim-command-responder"
     )
@@ -265,12 +268,28 @@ def snmp_agent(workdir: Path, recording: Path = DATA / "apc-pdu.snmprec"):
     data.mkdir()
     shutil.copy(recording, data / recording.name)
     port = free_port(socket.SOCK_DGRAM)
+    engine, users = [], []
+    if v3 is not None:
+        # snmpsim spells the protocols without the dash (SHA256, AES128)
+        engine = ["--v3-engine-id=auto"]
+        users = [
+            f"--v3-user={v3.user}",
+            f"--v3-auth-key={v3.auth_key}",
+            f"--v3-auth-proto={v3.auth_protocol.replace('-', '')}",
+        ]
+        if v3.privacy_key:
+            users += [
+                f"--v3-priv-key={v3.privacy_key}",
+                f"--v3-priv-proto={v3.privacy_protocol.replace('-', '')}",
+            ]
     process = subprocess.Popen(
         [
             command,
+            *engine,
             f"--data-dir={data}",
-            f"--agent-udpv4-endpoint={HOST}:{port}",
             f"--cache-dir={workdir / 'snmp-cache'}",
+            *users,
+            f"--agent-udpv4-endpoint={HOST}:{port}",
         ],
         # As root it would drop to a user who cannot read this Python: allowed, as in CI.
         env=os.environ | {"SNMPSIM_ALLOW_ROOT": "true"},
@@ -282,8 +301,11 @@ def snmp_agent(workdir: Path, recording: Path = DATA / "apc-pdu.snmprec"):
     def answers() -> bool:
         from connectors.clients import SourceError, snmp
 
+        given = snmp.Credentials(community=recording.stem)
+        if v3 is not None:
+            given = dataclasses.replace(v3, context=recording.stem)
         try:
-            return snmp.get_counter(endpoint, UPTIME, community=recording.stem, timeout=0.5) > 0
+            return snmp.get_counter(endpoint, UPTIME, credentials=given, timeout=0.5) > 0
         except SourceError:
             return False
 

@@ -154,3 +154,36 @@ def test_only_superusers_set_sources_and_an_operator_reads_them_without_credenti
     assert body["credentials_set"] is True and leaks(json.dumps(body)) == []
     anonymous = api.__class__()
     assert anonymous.get("/api/connector-sources/").status_code == 401
+
+
+def test_an_snmp_v3_source_is_set_in_the_admin_and_bad_settings_are_named(client, superuser):
+    site = make_site("SEC1", time_zone="UTC")
+    client.force_login(superuser)
+    form = {
+        "name": "pdu-a12",
+        "kind": "snmp",
+        "endpoint": "10.0.0.12:161",
+        "site": site.pk,
+        "interval_minutes": 15,
+        "timeout_s": 5,
+        "enabled": "on",
+        "feeds-TOTAL_FORMS": 0,
+        "feeds-INITIAL_FORMS": 0,
+        "username": "circulus-ro",
+        "password": "short",
+        "privacy_password": "privacy-pass-9k2",
+        "snmp_auth_protocol": "SHA-256",
+        "snmp_privacy_protocol": "AES-256",
+    }
+    refused = client.post(reverse("admin:connectors_source_add"), form)
+    assert refused.status_code == 200 and not Source.objects.exists()
+    page = refused.content.decode()
+    assert "authentication pass phrase of at least 8 characters" in page
+    assert "privacy-pass-9k2" not in page  # a refused form does not echo a secret back
+    answer = client.post(
+        reverse("admin:connectors_source_add"), {**form, "password": "auth-pass-3j8x"}
+    )
+    assert answer.status_code == 302, answer.content.decode()[:2000]
+    stored = Source.objects.get().credentials()
+    assert stored["username"] == "circulus-ro" and stored["snmp_privacy_protocol"] == "AES-256"
+    assert "auth-pass-3j8x" not in Source.objects.get().credentials_encrypted

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.utils import timezone
 
 from connectors import energy
+from connectors.clients import SourceError, snmp
 from connectors.models import MeterFeed
 from reporting.computation import meter_figures
 from reporting.models import Reading
@@ -178,3 +179,58 @@ def test_a_wrong_snmp_community_fails_the_pull_without_naming_it(pull_now, tmp_p
     assert pull.state == "failed"
     assert "did not answer" in pull.error
     assert "s3cret" not in pull.error + pull.log
+
+
+V3 = {
+    "username": "circulus-ro",
+    "password": "auth-pass-phrase",
+    "privacy_password": "privacy-pass-phrase",
+    "snmp_auth_protocol": "SHA-256",
+    "snmp_privacy_protocol": "AES-128",
+}
+
+
+def _v3_pull(pull_now, tmp_path, stored: dict, agent: dict = V3):
+    site = make_site("PDU1", time_zone="UTC")
+    meter = make_meter(site, "PDU1-A12-A", "eit-pdu", register="cumulative")
+    with servers.snmp_agent(tmp_path, v3=snmp.Credentials.from_stored(agent)) as (endpoint, name):
+        source = make_source(
+            site, endpoint, kind="snmp", credentials={**stored, "snmp_context": name}, timeout_s=1
+        )
+        MeterFeed.objects.create(
+            source=source, meter=meter, sensor="1.3.6.1.4.1.318.1.1.26.4.3.1.9.1", sensor_unit="hWh"
+        )
+        return meter, pull_now(source)
+
+
+def test_an_snmp_v3_pdu_with_authentication_and_privacy_becomes_a_reading(pull_now, tmp_path):
+    # A user name means SNMP v3: SHA-256 authentication and AES-128 privacy, as the agent asks.
+    meter, pull = _v3_pull(pull_now, tmp_path, V3)
+    assert pull.state == "succeeded", pull.error
+    assert list(Reading.objects.filter(meter=meter).values_list("value", flat=True)) == [
+        Decimal("18345.7")
+    ]
+
+
+def test_an_snmp_v3_agent_without_privacy_is_read_with_authentication_only(pull_now, tmp_path):
+    plain = {k: v for k, v in V3.items() if k != "privacy_password"}
+    meter, pull = _v3_pull(pull_now, tmp_path, plain, agent=plain)
+    assert pull.state == "succeeded", pull.error
+    assert Reading.objects.filter(meter=meter).count() == 1
+
+
+def test_a_wrong_snmp_v3_key_fails_the_pull_without_naming_it(pull_now, tmp_path):
+    meter, pull = _v3_pull(pull_now, tmp_path, {**V3, "privacy_password": "n0t-the-r1ght-key"})
+    assert pull.state == "failed" and not Reading.objects.filter(meter=meter).exists()
+    assert "n0t-the" not in pull.error + pull.log and "auth-pass" not in pull.error + pull.log
+
+
+def test_snmp_v3_settings_an_agent_would_refuse_are_named_before_anything_is_sent():
+    given = snmp.Credentials.from_stored(
+        {"username": "u", "password": "short", "snmp_privacy_protocol": "AES-512"}
+    )
+    assert set(given.problems()) == {"password", "snmp_privacy_protocol"}
+    assert snmp.Credentials.from_stored({"community": "c"}).problems() == {}
+    short = snmp.Credentials.from_stored({"username": "u", "password": "short"})
+    with pytest.raises(SourceError, match="at least 8 characters"):
+        snmp.get_counter("127.0.0.1:9", "1.3.6.1.2.1.1.3.0", credentials=short, timeout=0.1)
