@@ -151,7 +151,11 @@ class SourceAdmin(ReadByRegistryReaders, admin.ModelAdmin):
         ),
         (
             "Credentials (write-only: never shown again once saved)",
-            {"fields": ("credentials", *CREDENTIAL_FIELDS, "clear_credentials")},
+            {
+                "fields": ("credentials", *CREDENTIAL_FIELDS, "clear_credentials"),
+                "description": "A secret is never sent back to this page: after an error, "
+                "type the credentials again. Left empty on a later save, what is stored stays.",
+            },
         ),
     )
 
