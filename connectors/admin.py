@@ -25,37 +25,30 @@ CREDENTIAL_FIELDS = (
 )
 
 
+def _secret(help_text: str, label: str | None = None) -> forms.CharField:
+    """An input that is written and never rendered back (its value stays off the page)."""
+    return forms.CharField(
+        label=label,
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text=help_text,
+    )
+
+
 class SourceForm(forms.ModelForm):
     """Credentials are written, never read back: the inputs always start empty; leaving them
     empty keeps what is stored, `clear_credentials` removes it."""
 
-    username = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Redfish user, or the SNMP v3 user (a user makes an SNMP source use v3)",
+    username = _secret("Redfish user, or the SNMP v3 user (a user makes an SNMP source use v3)")
+    password = _secret(
+        "Redfish password, or the SNMP v3 authentication pass phrase (8 characters or more)"
     )
-    password = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Redfish password, or the SNMP v3 authentication pass phrase (8 characters "
-        "or more)",
-    )
-    community = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="SNMP v2c community (used when no SNMP v3 user is given)",
-    )
-    token = forms.CharField(
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="Prometheus bearer token",
-    )
-    privacy_password = forms.CharField(
+    community = _secret("SNMP v2c community (used when no SNMP v3 user is given)")
+    token = _secret("Prometheus bearer token")
+    privacy_password = _secret(
+        "encrypts the SNMP v3 exchange (8 characters or more); blank: authentication without "
+        "encryption",
         label="SNMP v3 privacy pass phrase",
-        required=False,
-        widget=forms.PasswordInput(render_value=False),
-        help_text="encrypts the SNMP v3 exchange (8 characters or more); blank: authentication "
-        "without encryption",
     )
     snmp_auth_protocol = forms.ChoiceField(
         label="SNMP v3 authentication",
