@@ -65,6 +65,12 @@ API = {
     ("GET", "/api/enefg-exemptions/{id}/"): READ_REPORTING_A,
     ("PUT", "/api/enefg-exemptions/{id}/"): WRITE_REPORTING_A.format(ok=200),
     ("PATCH", "/api/enefg-exemptions/{id}/"): WRITE_REPORTING_A.format(ok=200),
+    # Site profiles (Annex I, EnEfG): by the site's code; PAR1 has one, so a second is refused
+    ("GET", "/api/site-profiles/"): LIST_REPORTING,
+    ("POST", "/api/site-profiles/"): "401 400 403 403 403 403 403 400",
+    ("GET", "/api/site-profiles/{code}/"): READ_REPORTING_A,
+    ("PUT", "/api/site-profiles/{code}/"): WRITE_REPORTING_A.format(ok=200),
+    ("PATCH", "/api/site-profiles/{code}/"): WRITE_REPORTING_A.format(ok=200),
     ("GET", "/api/management-systems/"): LIST_REPORTING,
     ("POST", "/api/management-systems/"): "401 201 403 403 403 403 403 201",
     ("GET", "/api/management-systems/{id}/"): READ_REPORTING_A,

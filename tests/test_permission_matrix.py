@@ -90,7 +90,7 @@ def _request(w, method, path):
         if path.startswith(prefix + "{id}"):
             url = path.replace("{id}", str(pk))
     url = url.replace("{task_id}", str(w["task_a"].pk))
-    if path.startswith("/api/sites/{code}/periods/"):
+    if path.startswith(("/api/sites/{code}/periods/", "/api/site-profiles/{code}")):
         url = url.replace("{code}", "PAR1")
     url = url.replace("{code}", "EMPTY1")
     query = {
@@ -114,10 +114,26 @@ def _request(w, method, path):
         "since": "2025-01-01",
         "document": "Umwelthandbuch",
     }
+    profile = {
+        "site": "PAR1",
+        "owner_name": "Owner SA",
+        "owner_contact": "owner@example.org",
+        "operator_name": "Operator SA",
+        "operator_contact": "ops@example.org",
+        "lau_code": "75056",
+        "dc_type": "colocation",
+        "structure_type": "structure",
+        "operation_start_year": 2015,
+        "operation_start_month": 3,
+        **{f"red_{k}": "2N" for k in ("el_hv", "el_lv", "el_rack", "cool_room", "cool_rack")},
+    }
     bodies = {
         ("POST", "/api/enefg-exemptions/"): exemption,
         ("PUT", "/api/enefg-exemptions/{id}/"): exemption,
         ("PATCH", "/api/enefg-exemptions/{id}/"): {"note": "changed"},
+        ("POST", "/api/site-profiles/"): profile,
+        ("PUT", "/api/site-profiles/{code}/"): profile,
+        ("PATCH", "/api/site-profiles/{code}/"): {"operator_contact": "noc@example.org"},
         ("POST", "/api/management-systems/"): system,
         ("PUT", "/api/management-systems/{id}/"): system,
         ("PATCH", "/api/management-systems/{id}/"): {"note": "changed"},

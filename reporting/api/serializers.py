@@ -1,10 +1,12 @@
 """Shapes of the reporting API. Validation is the models' (ValidatedModelSerializer)."""
 
 from rest_framework import serializers
+from rest_framework.exceptions import PermissionDenied
 
 from circulus.api import ModelSerializer, Serializer, ValidatedModelSerializer
 from registry.models import Site
 from reporting import indicators as ind
+from reporting import permissions as reporting_policy
 from reporting.models import (
     AggregateResult,
     EnefgExemption,
@@ -14,6 +16,7 @@ from reporting.models import (
     MeasurementPoint,
     Reading,
     ReportingPeriod,
+    SiteProfile,
 )
 
 
@@ -187,6 +190,60 @@ class ManagementSystemSerializer(ValidatedModelSerializer):
             "body",
             "note",
         )
+
+
+class SiteProfileSerializer(ValidatedModelSerializer):
+    """Annex I of Delegated Regulation (EU) 2024/1364 for one data centre (owner, operator,
+    location, type, start of operation, redundancy), and what German law adds (EnEfG: the
+    postcode, whether a public body owns it or it is operated for one). One profile per site;
+    it stays with its site."""
+
+    site = serializers.SlugRelatedField(
+        slug_field="code", queryset=Site.objects.all(), help_text="The site's code"
+    )
+    dc_type_label = serializers.CharField(source="get_dc_type_display", read_only=True)
+    structure_type_label = serializers.CharField(
+        source="get_structure_type_display", read_only=True
+    )
+
+    class Meta:
+        model = SiteProfile
+        fields = (
+            "id",
+            "site",
+            "owner_name",
+            "owner_contact",
+            "operator_name",
+            "operator_contact",
+            "lau_code",
+            "nuts3_code",
+            "dc_type",
+            "dc_type_label",
+            "structure_type",
+            "structure_type_label",
+            "also_cohosting",
+            "also_colocation",
+            "operation_start_year",
+            "operation_start_month",
+            "red_el_hv",
+            "red_el_lv",
+            "red_el_rack",
+            "red_cool_room",
+            "red_cool_rack",
+            "postcode",
+            "public_owner",
+        )
+
+    def validate_site(self, site):
+        # Whose site it is comes first: a site the caller does not operate is refused before
+        # anything about its profile (whether it has one) is said.
+        if not reporting_policy.can_write_at(self.context["request"].user, site):
+            raise PermissionDenied("you do not operate this site")
+        if self.instance is not None and site != self.instance.site:
+            raise serializers.ValidationError(
+                "A profile stays with its site: change the site's own profile instead."
+            )
+        return site
 
 
 class TransitionSerializer(Serializer):

@@ -9,6 +9,7 @@ router.register("readings", views.ReadingViewSet, basename="reading")
 router.register("ingest-jobs", views.IngestJobViewSet, basename="ingest-job")
 router.register("periods", views.PeriodViewSet, basename="period")
 router.register("enefg-exemptions", views.EnefgExemptionViewSet, basename="enefg-exemption")
+router.register("site-profiles", views.SiteProfileViewSet, basename="site-profile")
 router.register("management-systems", views.ManagementSystemViewSet, basename="management-system")
 
 urlpatterns = [

@@ -40,6 +40,7 @@ from reporting.models import (
     PeriodStatus,
     Reading,
     ReportingPeriod,
+    SiteProfile,
     TaskRun,
 )
 from reporting.permissions import may_retry_job
@@ -94,6 +95,21 @@ class SiteRowsViewSet(viewsets.ModelViewSet):
         if not policy.can_write_at(self.request.user, site):
             raise PermissionDenied("you do not operate this site")
         serializer.save()
+
+
+class SiteProfileViewSet(SiteRowsViewSet):
+    """Each site's Annex I profile (and its EnEfG postcode and public ownership), addressed by
+    the site's code: read within the caller's scope, written by the site's operators. The
+    next computation of a period reads it; a profile is never deleted (its history is kept)."""
+
+    serializer_class = s.SiteProfileSerializer
+    permission_classes = [ReportingAccess]
+    http_method_names = ["get", "post", "put", "patch", "head", "options"]
+    filterset_fields = ("dc_type", "structure_type", "public_owner")
+    lookup_field = "site__code"
+    lookup_url_kwarg = "code"
+
+    scoped_model = SiteProfile
 
 
 class MeasurementPointViewSet(SiteRowsViewSet):
