@@ -125,6 +125,7 @@ CHECK_SOURCES = (
     "utilityai/llama-cpp-rs",
     "autogptq/autogptq/blob",
     "autogptq/autogptq/pull/219",
+    "d893a/localscore-insights",
 )
 
 
