@@ -126,6 +126,7 @@ CHECK_SOURCES = (
     "autogptq/autogptq/blob",
     "autogptq/autogptq/pull/219",
     "d893a/localscore-insights",
+    "liltom-eth/llama2-webui",
 )
 
 
