@@ -127,6 +127,7 @@ CHECK_SOURCES = (
     "autogptq/autogptq/pull/219",
     "d893a/localscore-insights",
     "liltom-eth/llama2-webui",
+    "blog.eduard3v.com",
 )
 
 
