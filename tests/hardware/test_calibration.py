@@ -122,6 +122,12 @@ CHECK_SOURCES = (
     "cssnoeasy/a100-vllm-benchmark-blog",
     "vllm-project/vllm/issues/20469",
     "mit-han-lab/llm-awq/issues/78",
+    "utilityai/llama-cpp-rs",
+    "autogptq/autogptq/blob",
+    "autogptq/autogptq/pull/219",
+    "d893a/localscore-insights",
+    "liltom-eth/llama2-webui",
+    "blog.eduard3v.com",
 )
 
 
