@@ -122,6 +122,7 @@ CHECK_SOURCES = (
     "cssnoeasy/a100-vllm-benchmark-blog",
     "vllm-project/vllm/issues/20469",
     "mit-han-lab/llm-awq/issues/78",
+    "netease-media/grps_trtllm",
 )
 
 
