@@ -123,6 +123,7 @@ CHECK_SOURCES = (
     "vllm-project/vllm/issues/20469",
     "mit-han-lab/llm-awq/issues/78",
     "netease-media/grps_trtllm",
+    "opennmt/ctranslate2/issues/1388",
 )
 
 
