@@ -128,6 +128,8 @@ CHECK_SOURCES = (
     "d893a/localscore-insights",
     "liltom-eth/llama2-webui",
     "blog.eduard3v.com",
+    "netease-media/grps_trtllm",
+    "opennmt/ctranslate2/issues/1388",
 )
 
 
