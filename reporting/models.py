@@ -46,6 +46,27 @@ class StructureType(models.TextChoices):
 class SiteProfile(models.Model):
     """Annex I information for one data centre (the registry Site)."""
 
+    # Annex I 1(b)-(e) and 2, in the Regulation's order: what the EU workbook and the API show.
+    ANNEX_I = (
+        "owner_name",
+        "owner_contact",
+        "operator_name",
+        "operator_contact",
+        "lau_code",
+        "nuts3_code",
+        "dc_type",
+        "structure_type",
+        "also_cohosting",
+        "also_colocation",
+        "operation_start_year",
+        "operation_start_month",
+        "red_el_hv",
+        "red_el_lv",
+        "red_el_rack",
+        "red_cool_room",
+        "red_cool_rack",
+    )
+
     site = models.OneToOneField(Site, on_delete=models.PROTECT, related_name="reporting_profile")
     owner_name = models.CharField(max_length=200)
     owner_contact = models.CharField(max_length=300)

@@ -162,29 +162,7 @@ def _site_data(site, period, entered: dict, meters: list, variant: str) -> dict:
         "computed_at": result.computed_at if result is not None else None,
         "profile": None
         if profile is None
-        else {
-            f: getattr(profile, f)
-            for f in (
-                "owner_name",
-                "owner_contact",
-                "operator_name",
-                "operator_contact",
-                "lau_code",
-                "nuts3_code",
-                "dc_type",
-                "structure_type",
-                "also_cohosting",
-                "also_colocation",
-                "operation_start_year",
-                "operation_start_month",
-                "red_el_hv",
-                "red_el_lv",
-                "red_el_rack",
-                "red_cool_room",
-                "red_cool_rack",
-                "postcode",
-            )
-        },
+        else {f: getattr(profile, f) for f in (*type(profile).ANNEX_I, "postcode")},
         "period": {
             "schema": period.schema,
             "start": period.start_date,
