@@ -114,6 +114,10 @@ class SiteProfile(models.Model):
 
     def clean(self):
         errors = {}
+        if self.pk and self.site_id:
+            stored = SiteProfile.objects.filter(pk=self.pk).values_list("site_id", flat=True)
+            if stored and stored[0] != self.site_id:
+                errors["site"] = "A profile stays with its site: change the site's own profile."
         if self.site_id and self.nuts3_code:
             # Eurostat writes Greece as EL in NUTS codes (ISO 3166 says GR).
             country = {"GR": "EL"}.get(self.site.country, self.site.country)

@@ -223,11 +223,7 @@ class SiteProfileSerializer(ValidatedModelSerializer):
         # anything about its profile (whether it has one) is said.
         if not reporting_policy.can_write_at(self.context["request"].user, site):
             raise PermissionDenied("you do not operate this site")
-        if self.instance is not None and site != self.instance.site:
-            raise serializers.ValidationError(
-                "A profile stays with its site: change the site's own profile instead."
-            )
-        return site
+        return site  # that it stays with its site is the model's rule (SiteProfile.clean)
 
 
 class TransitionSerializer(Serializer):

@@ -131,3 +131,15 @@ def test_the_admin_refuses_a_german_postcode_the_api_refuses(client, bare_site):
     saved = client.post("/admin/reporting/siteprofile/add/", {**form, "postcode": "10115"})
     assert saved.status_code == 302, saved.content.decode()[:3000]
     assert SiteProfile.objects.get().postcode == "10115"
+
+
+def test_the_admin_does_not_move_a_profile_to_another_site_either(client, bare_site):
+    site, _operator = bare_site
+    other = make_site("FRA1")
+    SiteProfile.objects.filter(site=other).delete()
+    profile = SiteProfile.objects.create(site=site, **PROFILE)
+    client.force_login(f.user("root", is_staff=True, is_superuser=True))
+    form = {**PROFILE, "site": other.pk, "public_owner": "unknown"}
+    page = client.post(f"/admin/reporting/siteprofile/{profile.pk}/change/", form)
+    assert page.status_code == 200 and "stays with its site" in page.content.decode()
+    assert SiteProfile.objects.get(pk=profile.pk).site == site
