@@ -187,7 +187,8 @@ class AssetImportMixin:
         finally:
             stored.unlink(missing_ok=True)
         if report.ok:
-            messages.success(request, f"{pending['name']}: {report.summary()}")
+            # The admin capitalises a message's first letter: the file's name is not first.
+            messages.success(request, f"File “{pending['name']}” — {report.summary()}")
             return HttpResponseRedirect(reverse("admin:registry_asset_changelist"))
         # Something changed since the preview (say, another import took a tag).
         return self._page(request, ImportFileForm(), report=report)

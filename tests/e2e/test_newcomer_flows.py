@@ -126,6 +126,7 @@ def test_operator_list_import_and_recycling_at_1366px(live_server, role_groups, 
     assert "IMP-3" in page.inner_text("#import-preview")
     page.click("input[name=_confirm]")
     page.wait_for_selector(".messagelist")
+    shot(page, "13-import-done")
     assert "1 was created." in page.inner_text(".messagelist")
     assert Asset.objects.filter(asset_tag="IMP-3").exists()
 
