@@ -46,6 +46,10 @@ ERRORS = {
     ),
 }
 WRITES = {"POST", "PUT", "PATCH", "DELETE"}
+URI_TOO_LONG = (
+    "The address with its query is longer than the server takes (gunicorn's request line of "
+    "4,094 bytes): send fewer or shorter parameters."
+)
 
 
 class AutoSchema(SpectacularAutoSchema):
@@ -83,6 +87,8 @@ class AutoSchema(SpectacularAutoSchema):
             for media in declared.get("content", {}).values():
                 if "schema" in media and media["schema"] != ref:
                     media["schema"] = {"anyOf": [media["schema"], ref]}
+        # Answered by gunicorn before the request reaches the application (its page is HTML).
+        responses.setdefault("414", {"description": URI_TOO_LONG})
         return responses
 
     def _error_codes(self) -> list[str]:
