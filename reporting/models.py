@@ -124,9 +124,8 @@ class SiteProfile(models.Model):
             if not self.nuts3_code.startswith(country):
                 errors["nuts3_code"] = f"NUTS 3 code must start with {country} for this site."
         german = self.site_id and self.site.country == "DE"
-        # Deutsche Post's Postleitzahl: five digits (the RZReg file asks for it as such).
-        if german and self.postcode and not (len(self.postcode) == 5 and self.postcode.isdigit()):
-            errors["postcode"] = "A German postcode has five digits, e.g. 10115."
+        if german and enefg.postcode_problem(self.postcode):
+            errors["postcode"] = enefg.postcode_problem(self.postcode)
         if self.also_cohosting and self.dc_type != DataCentreType.COLOCATION:
             errors["also_cohosting"] = "Only a colocation data centre 'also offers co-hosting'."
         if self.also_colocation and self.dc_type != DataCentreType.CO_HOSTING:

@@ -277,3 +277,11 @@ def size_class(connected_kw: Decimal | None) -> str | None:
     if connected_kw is None:
         return None
     return next((code for code, upper in SIZE_CLASSES if connected_kw < upper), "≥ 100 MW")
+
+
+def postcode_problem(postcode: str) -> str | None:
+    """Why a German site's postcode (Anlage 3 1(d)) cannot stand, or ``None``: Deutsche Post's
+    Postleitzahl has five digits, as the RZReg file asks for it. Blank is unknown, not wrong."""
+    if postcode and not (len(postcode) == 5 and postcode.isdigit()):
+        return "A German postcode has five digits, e.g. 10115."
+    return None

@@ -391,3 +391,15 @@ def test_german_demo_site_loads_idempotently(ber1):
     assert Reading.objects.count() == count and "0 inserted" in out.getvalue()
     assert ber1.period.site.code == "BER1" and ber1.period.site.country == "DE"
     assert not ber1.errors, ber1.errors
+
+
+def test_a_stored_postcode_of_four_digits_is_held_at_the_rzreg_export(ber1, tmp_path):
+    # Stored past the model's rule (as a profile saved before the rule existed would be).
+    type(ber1.period.site.reporting_profile).objects.filter(
+        pk=ber1.period.site.reporting_profile.pk
+    ).update(postcode="1011")
+    compute_and_store(ber1.period)
+    out = tmp_path / "rz.xlsx"
+    with pytest.raises(CommandError, match="postcode '1011': A German postcode has five digits"):
+        call_command("export_eu", year=YEAR, variant="de-rzreg", out=str(out))
+    assert not out.exists()

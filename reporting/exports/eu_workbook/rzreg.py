@@ -146,8 +146,12 @@ def missing_for_rzreg(s: dict) -> list[str]:
     missing = []
     if s["computed_at"] is None:
         missing.append("a computed result (compute the period: metered inputs come from it)")
-    if not (s["profile"] or {}).get("postcode"):
+    postcode = (s["profile"] or {}).get("postcode")
+    if not postcode:
         missing.append("postcode (site reporting profile; EnEfG Anl. 3 1(d))")
+    elif enefg.postcode_problem(postcode):
+        # A profile stored before the rule reached the model is held here, at the export.
+        missing.append(f"postcode '{postcode}': {enefg.postcode_problem(postcode)}")
     water = ind.wue_water_symbol(s["period"]["schema"])
     for symbol in (*RZREG_REQUIRED, water):
         if _v(s, symbol) is None:
