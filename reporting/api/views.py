@@ -100,7 +100,8 @@ class SiteRowsViewSet(viewsets.ModelViewSet):
 class SiteProfileViewSet(SiteRowsViewSet):
     """Each site's Annex I profile (and its EnEfG postcode and public ownership), addressed by
     the site's code: read within the caller's scope, written by the site's operators. The
-    next computation of a period reads it; a profile is never deleted (its history is kept)."""
+    next computation of a period reads it. The API deletes no profile (the admin's delete does,
+    and the profile's history is kept)."""
 
     serializer_class = s.SiteProfileSerializer
     permission_classes = [ReportingAccess]
