@@ -375,7 +375,7 @@ def test_a_build_older_than_the_engines_last_speed_up_is_marked_and_counts_less(
     assert calibration.older_build("llama.cpp", "2023-12", changes)
     assert not calibration.older_build("llama.cpp", last, changes)
     assert not calibration.older_build("llama.cpp", "", changes)  # unknown is not older
-    assert not calibration.older_build("vllm", "2023-01", changes)  # no documented change
+    assert not calibration.older_build("tgi", "2023-01", changes)  # no documented change
     older = table[table["older_build"]]
     assert len(older) and set(older["engine"]) <= set(changes)
     # Halving a row's weight is the same as the fit without its duplicate: doubling an older
@@ -416,6 +416,17 @@ def test_a_build_pays_only_for_the_speed_ups_it_predates():
     assert calibration.missed_changes("llama.cpp", "2025-08-28", dates) == ()
     assert calibration.missed_changes("llama.cpp", "", dates) == ()  # unknown predates nothing
     assert calibration.missed_changes("vllm", "2023-01", dates) == ()
+
+
+def test_vllms_builds_are_read_against_its_own_documented_speed_ups(table):
+    """v0.6.0 (2024-09) and V1 by default (v0.8.0, 2025-03): a January 2024 build predates
+    both, a build dated only '2025' is read as January 2025 (before V1 was the default), and a
+    named 0.8.5 build is dated by its release, after both."""
+    assert calibration.engine_change_dates()["vllm"] == ("2024-09", "2025-03")
+    missed = dict(zip(table["id"], table["missed_changes"], strict=True))
+    assert missed["35"] == "2024-09 2025-03"  # premAI, January 2024
+    assert missed["143"] == "2025-03"  # Apolo, 2025
+    assert missed["150"] == ""  # ree2raz, vLLM 0.8.5
 
 
 def test_a_build_between_two_speed_ups_pays_the_later_ones_cost_only(fresh, table):
