@@ -981,6 +981,31 @@ def coverage_lines(result: dict) -> list[str]:
     ]
 
 
+def round_lines(result: dict, first: int, last: int) -> list[str]:
+    """The range's coverage on the independent check's rows `first`–`last` only: one round of
+    the check, judged apart from the rows that came before it."""
+    rows = result["validation"]["_rows"]
+    ids = pd.to_numeric(rows["id"], errors="coerce")
+    part = rows[(ids >= first) & (ids <= last)]
+    part = part[coverage.offered(part)]
+    heading = f"### The independent check's rows {first}–{last} only"
+    if part.empty:
+        return ["", heading, "", f"No counted row of the check has an id from {first} to {last}."]
+    held = {"check": coverage.summary(coverage.apply(part, result["band"]))}
+    misses = coverage.misses(held)
+    return [
+        "",
+        heading,
+        "",
+        *coverage.table(held),
+        "",
+        *_table_lines(held),
+        "**Goal met** on these rows."
+        if not misses
+        else "**Goal not met** where: " + "; ".join(misses) + ".",
+    ]
+
+
 def _table_lines(cov: dict) -> list[str]:
     """Coverage counted per publication table (`coverage.publication_tables`), in words."""
     parts = [

@@ -664,3 +664,32 @@ def test_the_stored_coverage_counts_publication_tables(fresh, validation):
     tables = fresh["coverage"]["check"]["publication_tables"]
     assert tables["tables"] == validation.groupby(["source", "published"]).ngroups
     assert 0 <= tables["inside"] <= tables["tables"]
+
+
+def test_one_round_of_the_check_is_reported_on_its_own_rows(fresh):
+    every = calibration.round_lines(fresh, 0, 10**9)
+    whole = coverage.table({"check": fresh["coverage"]["check"]})
+    # All ids: the round's table is the check's own.
+    assert whole[2] in every
+    # One publisher's ids: its counted rows, read from the file, and nothing else.
+    with open(inference.CATALOGUE_DIR / calibration.VALIDATION_FILE, encoding="utf-8") as fh:
+        rows = [r for r in csv.DictReader(fh) if 11001 <= int(r["id"]) <= 11999]
+    counted = [r for r in rows if not r["weight_format"]]
+    line = next(x for x in calibration.round_lines(fresh, 11001, 11999) if "| all rows |" in x)
+    assert line.split(" | ")[2] == str(len(counted))
+    assert "No counted row" in calibration.round_lines(fresh, 99001, 99999)[-1]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--check-rows", "12001-13999"], "give --check as well"),
+        (["--check", "--check-rows", "13999-12001"], "'13999-12001': give the first and the last"),
+        (["--check", "--check-rows", "12001"], "'12001': give the first and the last"),
+    ],
+)
+def test_check_rows_are_refused_in_words_when_malformed(args, words):
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match=words):
+        call_command("calibrate_reuse", *args)

@@ -24,6 +24,12 @@ class Command(BaseCommand):
             help="Write nothing; fail if the stored constants differ from a fresh fit.",
         )
         parser.add_argument(
+            "--check-rows",
+            metavar="FIRST-LAST",
+            help="With --check: also print the range's coverage on the independent check's rows "
+            "with ids FIRST to LAST only (one round of the check, e.g. 12001-13999).",
+        )
+        parser.add_argument(
             "--site-measurements",
             metavar="SITE",
             action="append",
@@ -33,6 +39,9 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, **opts):
+        rows = _id_range(opts["check_rows"]) if opts["check_rows"] else None
+        if rows and not opts["check"]:
+            raise CommandError("--check-rows reads the check only: give --check as well.")
         extra = []
         if opts["site_measurements"]:
             if not calibration.SITE_MEASUREMENT_READERS:
@@ -91,6 +100,8 @@ class Command(BaseCommand):
                 )
             self.stdout.write(self.style.SUCCESS(f"Stored calibration is current. {summary}"))
             self.stdout.write("\n".join(calibration.coverage_lines(result)))
+            if rows:
+                self.stdout.write("\n".join(calibration.round_lines(result, *rows)))
             return
         fitted_on = old["fitted_on"] if same else dt.datetime.now(dt.UTC).date().isoformat()
         inference.CALIBRATION_FILE.write_text(
@@ -129,3 +140,16 @@ class Command(BaseCommand):
             "docs/reuse-calibration.svg, docs/reuse-validation.svg, "
             "docs/reuse-coverage.svg"
         )
+
+
+def _id_range(text: str) -> tuple[int, int]:
+    first, sep, last = text.partition("-")
+    try:
+        first_id, last_id = int(first), int(last)
+    except ValueError:
+        first_id = last_id = -1
+    if not sep or first_id < 0 or last_id < first_id:
+        raise CommandError(
+            f"--check-rows '{text}': give the first and the last row id, e.g. 12001-13999."
+        )
+    return first_id, last_id
