@@ -131,6 +131,7 @@ CHECK_SOURCES = (
     "netease-media/grps_trtllm",
     "opennmt/ctranslate2/issues/1388",
     "turboderp-org/exllamav2/issues/109",
+    "turboderp/exllama/issues/266",
 )
 
 
