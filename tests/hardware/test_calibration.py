@@ -132,6 +132,7 @@ CHECK_SOURCES = (
     "opennmt/ctranslate2/issues/1388",
     "turboderp-org/exllamav2/issues/109",
     "turboderp/exllama/issues/266",
+    "junweiliang/mllms",
 )
 
 
