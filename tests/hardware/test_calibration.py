@@ -130,6 +130,10 @@ CHECK_SOURCES = (
     "blog.eduard3v.com",
     "netease-media/grps_trtllm",
     "opennmt/ctranslate2/issues/1388",
+    "turboderp-org/exllamav2/issues/109",
+    "turboderp/exllama/issues/266",
+    "junweiliang/mllms",
+    "ggml-org/ci/",
 )
 
 
