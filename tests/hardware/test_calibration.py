@@ -133,7 +133,6 @@ CHECK_SOURCES = (
     "turboderp-org/exllamav2/issues/109",
     "turboderp/exllama/issues/266",
     "junweiliang/mllms",
-    "ggml-org/ci/",
 )
 
 
