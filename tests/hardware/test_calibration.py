@@ -130,6 +130,7 @@ CHECK_SOURCES = (
     "blog.eduard3v.com",
     "netease-media/grps_trtllm",
     "opennmt/ctranslate2/issues/1388",
+    "eugenesiow/llm-insights",
 )
 
 
