@@ -131,6 +131,7 @@ CHECK_SOURCES = (
     "netease-media/grps_trtllm",
     "opennmt/ctranslate2/issues/1388",
     "eugenesiow/llm-insights",
+    "tharindu-sankalpa/huggingface-learning",
 )
 
 
