@@ -132,6 +132,7 @@ CHECK_SOURCES = (
     "opennmt/ctranslate2/issues/1388",
     "eugenesiow/llm-insights",
     "tharindu-sankalpa/huggingface-learning",
+    "ineshreddy249/llama-trt-optimization",
 )
 
 
