@@ -133,6 +133,7 @@ CHECK_SOURCES = (
     "eugenesiow/llm-insights",
     "tharindu-sankalpa/huggingface-learning",
     "ineshreddy249/llama-trt-optimization",
+    "vllm-project/vllm/issues/7567",
 )
 
 
