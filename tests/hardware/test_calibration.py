@@ -134,6 +134,7 @@ CHECK_SOURCES = (
     "tharindu-sankalpa/huggingface-learning",
     "ineshreddy249/llama-trt-optimization",
     "vllm-project/vllm/issues/7567",
+    "huggingface/text-generation-inference/issues/1452",
 )
 
 
