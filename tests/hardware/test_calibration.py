@@ -135,6 +135,7 @@ CHECK_SOURCES = (
     "ineshreddy249/llama-trt-optimization",
     "vllm-project/vllm/issues/7567",
     "huggingface/text-generation-inference/issues/1452",
+    "aws-samples/foundation-model-benchmarking-tool",
 )
 
 
