@@ -136,6 +136,7 @@ CHECK_SOURCES = (
     "vllm-project/vllm/issues/7567",
     "huggingface/text-generation-inference/issues/1452",
     "aws-samples/foundation-model-benchmarking-tool",
+    "alexsjones/llmfit",
 )
 
 
