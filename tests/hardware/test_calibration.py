@@ -137,6 +137,7 @@ CHECK_SOURCES = (
     "huggingface/text-generation-inference/issues/1452",
     "aws-samples/foundation-model-benchmarking-tool",
     "alexsjones/llmfit",
+    "tokey-tahmid/llm-inference-bench",
 )
 
 
