@@ -138,6 +138,7 @@ CHECK_SOURCES = (
     "aws-samples/foundation-model-benchmarking-tool",
     "alexsjones/llmfit",
     "tokey-tahmid/llm-inference-bench",
+    "ravichrn/llm-inference-benchmarking",
 )
 
 
