@@ -133,6 +133,15 @@ CHECK_SOURCES = (
     "turboderp-org/exllamav2/issues/109",
     "turboderp/exllama/issues/266",
     "junweiliang/mllms",
+    "eugenesiow/llm-insights",
+    "tharindu-sankalpa/huggingface-learning",
+    "ineshreddy249/llama-trt-optimization",
+    "vllm-project/vllm/issues/7567",
+    "huggingface/text-generation-inference/issues/1452",
+    "aws-samples/foundation-model-benchmarking-tool",
+    "alexsjones/llmfit",
+    "tokey-tahmid/llm-inference-bench",
+    "ravichrn/llm-inference-benchmarking",
 )
 
 
