@@ -142,6 +142,7 @@ CHECK_SOURCES = (
     "alexsjones/llmfit",
     "tokey-tahmid/llm-inference-bench",
     "ravichrn/llm-inference-benchmarking",
+    "augmxnt/llm-tracker.info-vault",
 )
 
 
