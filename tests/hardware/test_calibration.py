@@ -143,6 +143,7 @@ CHECK_SOURCES = (
     "tokey-tahmid/llm-inference-bench",
     "ravichrn/llm-inference-benchmarking",
     "augmxnt/llm-tracker.info-vault",
+    "augmxnt/speed-benchmarking",
 )
 
 
