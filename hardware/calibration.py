@@ -613,16 +613,20 @@ def power_fit(table: pd.DataFrame) -> dict:
     single = share[measured["concurrency"] <= 1]
     batched = share[measured["concurrency"] > 1]
     out, notes = {}, []
-    for key, values, default in (
-        ("util_batch_1", single, DEFAULT_UTIL[0]),
-        ("util_batched", batched, DEFAULT_UTIL[1]),
+    for key, words, values, default in (
+        ("util_batch_1", "one request", single, DEFAULT_UTIL[0]),
+        ("util_batched", "several requests", batched, DEFAULT_UTIL[1]),
     ):
         if len(values) >= MIN_POWER_ROWS:
             out[key] = round(float(np.median(values)), 3)
-            notes.append(f"{key}: median of {len(values)} measurements")
+            notes.append(f"{words}: {out[key]} × TDP, the median of {len(values)} measurements")
         else:
             out[key] = default
-            notes.append(f"{key}: assumed {default} (only {len(values)} measurements with power)")
+            given = "none gives" if not len(values) else f"only {len(values)} give"
+            notes.append(
+                f"{words}: {default} × TDP, assumed (of the published measurements, {given} "
+                f"the power drawn; {MIN_POWER_ROWS} are needed)"
+            )
     out["source"] = "; ".join(notes)
     return out
 
