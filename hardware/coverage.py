@@ -30,6 +30,7 @@ measured of 0.9–1.1.
 from __future__ import annotations
 
 import math
+from functools import lru_cache
 
 import numpy as np
 import pandas as pd
@@ -298,8 +299,22 @@ def misses(result: dict) -> list[str]:
         for kind, groups in figures["per_class"].items():
             for label, g in groups.items():
                 if g["rows"] >= GOAL_MIN_ROWS:
-                    check(f"{SETS[where]}, {CLASSES[kind]} {label}", g, median=False)
+                    check(f"{SETS[where]}, {class_label(kind, label)}", g, median=False)
     return out
+
+
+@lru_cache(maxsize=1)
+def _engine_names() -> dict[str, str]:
+    from hardware import inference  # it imports this module
+
+    return {slug: engine.name for slug, engine in inference.engines().items()}
+
+
+def class_label(kind: str, label: str) -> str:
+    """A class as people read it: an engine by its name (engines.csv), others as they are."""
+    if kind == "engine":
+        return f"engine {_engine_names().get(label, label)}"
+    return f"{CLASSES[kind]} {label}"
 
 
 def _rows_words(figures: dict) -> str:
@@ -327,23 +342,23 @@ def table(result: dict) -> list[str]:
         "|---|---|---|---|---|---|---|",
     ]
 
-    def row(kind, label, where, f):
+    def row(name, where, f):
         mark = "" if f["rows"] >= GOAL_MIN_ROWS else " (< 10 rows: not held to the goal)"
         lines.append(
-            f"| {kind} {label} | {SETS[where]} | {f['rows']} | {f.get('tables') or ''} | "
+            f"| {name} | {SETS[where]} | {f['rows']} | {f.get('tables') or ''} | "
             f"{f['coverage']:.0%}{mark} | "
             f"{f['median_ratio']:.2f} | {f['few_measurements']} |"
         )
 
     result = {w: result[w] for w in SETS if w in result}
     for where in result:
-        row("all", "rows", where, result[where])
-    for kind, words in CLASSES.items():
+        row("all rows", where, result[where])
+    for kind in CLASSES:
         labels = sorted({label for w in result.values() for label in w["per_class"][kind]})
         for label in labels:
             for where in SETS:
                 if where in result and label in result[where]["per_class"][kind]:
-                    row(words, label, where, result[where]["per_class"][kind][label])
+                    row(class_label(kind, label), where, result[where]["per_class"][kind][label])
     return lines
 
 
@@ -352,14 +367,14 @@ def plot_svg(result: dict) -> str:
     bytes on every run): one bar per set, the goal's 75–90 % band shaded, classes with fewer
     than 10 rows pale."""
     result = {w: result[w] for w in SETS if w in result}
-    groups = [("all", "rows", {w: result[w] for w in result})]
-    for kind, words in CLASSES.items():
+    groups = [("all rows", {w: result[w] for w in result})]
+    for kind in CLASSES:
         labels = sorted({label for w in result.values() for label in w["per_class"][kind]})
         for label in labels:
             found = {w: r["per_class"][kind][label] for w, r in result.items()
                      if label in r["per_class"][kind]}  # fmt: skip
-            groups.append((words, label, found))
-    row_h, top, left, width = 24, 50, 230, 360
+            groups.append((class_label(kind, label), found))
+    row_h, top, left, width = 24, 50, 300, 360
     h = top + row_h * len(groups) + 34 + 16 * len(SETS)
     w = left + width + 40
 
@@ -384,9 +399,9 @@ def plot_svg(result: dict) -> str:
             f'<text x="{x(tick):.1f}" y="{top + row_h * len(groups) + 16}" '
             f'text-anchor="middle">{tick:.0%}</text>'
         )
-    for i, (kind, label, found) in enumerate(groups):
+    for i, (name, found) in enumerate(groups):
         y = top + i * row_h
-        out.append(f'<text x="{left - 8}" y="{y + 9}" text-anchor="end">{kind} {label}</text>')
+        out.append(f'<text x="{left - 8}" y="{y + 9}" text-anchor="end">{name}</text>')
         for where, figures in found.items():
             j = list(SETS).index(where)  # each set keeps its slot in every class
             few = figures["rows"] < GOAL_MIN_ROWS

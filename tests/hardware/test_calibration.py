@@ -708,3 +708,12 @@ def test_check_rows_are_refused_in_words_when_malformed(args, words):
 
     with pytest.raises(CommandError, match=words):
         call_command("calibrate_reuse", *args)
+
+
+def test_classes_are_named_as_people_read_them(fresh):
+    with open(inference.CATALOGUE_DIR / "engines.csv", encoding="utf-8") as fh:
+        names = {r["slug"]: r["name"] for r in csv.DictReader(fh)}
+    text = "\n".join(coverage.table(fresh["coverage"])) + coverage.plot_svg(fresh["coverage"])
+    text += "\n".join(fresh["coverage"]["misses"])
+    assert f"engine {names['hf-transformers']}" in text
+    assert "engine hf-transformers" not in text and "engine tgi" not in text
