@@ -988,12 +988,14 @@ def coverage_lines(result: dict) -> list[str]:
 def round_lines(result: dict, first: int, last: int) -> list[str]:
     """The range's coverage on the independent check's rows `first`–`last` only: one round of
     the check, judged apart from the rows that came before it."""
-    rows = result["validation"]["_rows"]
-    ids = pd.to_numeric(rows["id"], errors="coerce")
-    part = rows[(ids >= first) & (ids <= last)]
-    part = part[coverage.offered(part)]
     heading = f"### The independent check's rows {first}–{last} only"
-    if part.empty:
+    rows = (result.get("validation") or {}).get("_rows")
+    part = None
+    if rows is not None:
+        ids = pd.to_numeric(rows["id"], errors="coerce")
+        part = rows[(ids >= first) & (ids <= last)]
+        part = part[coverage.offered(part)]
+    if part is None or part.empty:
         return ["", heading, "", f"No counted row of the check has an id from {first} to {last}."]
     held = {"check": coverage.summary(coverage.apply(part, result["band"]))}
     misses = coverage.misses(held)

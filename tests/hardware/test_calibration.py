@@ -717,3 +717,7 @@ def test_classes_are_named_as_people_read_them(fresh):
     text += "\n".join(fresh["coverage"]["misses"])
     assert f"engine {names['hf-transformers']}" in text
     assert "engine hf-transformers" not in text and "engine tgi" not in text
+
+
+def test_a_round_of_an_empty_check_says_so_in_words():
+    assert "No counted row" in calibration.round_lines({"validation": None}, 1, 2)[-1]
