@@ -1044,8 +1044,20 @@ def _accuracy_tables(accuracy: dict, kinds) -> list[str]:
             ),
         ]
 
-    classes = [item for kind in kinds for item in accuracy["per_class"][kind].items()]
-    return [*table("GPU", accuracy["per_gpu"].items()), "", *table("class", classes)]
+    gpus = _gpu_names()
+    classes = [
+        (coverage.class_label("engine", label) if kind == "engine" else label, g)
+        for kind in kinds
+        for label, g in accuracy["per_class"][kind].items()
+    ]
+    by_gpu = [(gpus.get(slug, slug), g) for slug, g in accuracy["per_gpu"].items()]
+    return [*table("GPU", by_gpu), "", *table("class", classes)]
+
+
+def _gpu_names(directory: Path = inference.CATALOGUE_DIR) -> dict[str, str]:
+    """Each catalogue model's name as people read it (models.csv), e.g. 'Tesla V100 SXM2 16 GB'."""
+    with open(directory / "models.csv", newline="", encoding="utf-8") as fh:
+        return {r["slug"]: f"{r['manufacturer']} {r['name']}".strip() for r in csv.DictReader(fh)}
 
 
 def _range_lines(r: dict) -> list[str]:

@@ -721,3 +721,12 @@ def test_classes_are_named_as_people_read_them(fresh):
 
 def test_a_round_of_an_empty_check_says_so_in_words():
     assert "No counted row" in calibration.round_lines({"validation": None}, 1, 2)[-1]
+
+
+def test_the_accuracy_tables_name_gpus_and_engines_as_people_read_them(fresh):
+    with open(inference.CATALOGUE_DIR / "models.csv", encoding="utf-8") as fh:
+        names = {r["slug"]: f"{r['manufacturer']} {r['name']}" for r in csv.DictReader(fh)}
+    block = calibration.docs_block(fresh, "2026-12-07")
+    for slug in fresh["cv"]["per_gpu"]:
+        assert f"| {names[slug]} |" in block and f"| {slug} |" not in block
+    assert "| engine Text Generation Inference |" in block and "| tgi |" not in block
