@@ -913,8 +913,9 @@ def coverage_lines(result: dict) -> list[str]:
     """The range's stated level and how often it held where no fit saw the row (also what
     `calibrate_reuse --check` prints)."""
     band, cov = result["band"], result["coverage"]
+    named = coverage.engine_names()
     engines = ", ".join(
-        f"{e} × {b['low']:.2f}–{b['high']:.2f} ({b['rows']} rows)"
+        f"{named.get(e, e)} × {b['low']:.2f}–{b['high']:.2f} ({b['rows']} rows)"
         for e, b in band["per_engine"].items()
     )
     misses = cov["misses"]
@@ -929,7 +930,11 @@ def coverage_lines(result: dict) -> list[str]:
             f"cover, an engine, a concurrency class and a GPU-count class each in at least "
             f"{seen['min_tables']} tables: "
             + "; ".join(
-                f"{words} " + ", ".join(f"{k} ({n})" for k, n in seen["covers"][kind].items())
+                f"{words} "
+                + ", ".join(
+                    f"{named.get(k, k) if kind == 'engine' else k} ({n})"
+                    for k, n in seen["covers"][kind].items()
+                )
                 for kind, words in (
                     ("engine", "engines"),
                     ("concurrency", "concurrent requests"),

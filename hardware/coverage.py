@@ -304,7 +304,8 @@ def misses(result: dict) -> list[str]:
 
 
 @lru_cache(maxsize=1)
-def _engine_names() -> dict[str, str]:
+def engine_names() -> dict[str, str]:
+    """Each engine's name as people read it (engines.csv), by slug."""
     from hardware import inference  # it imports this module
 
     return {slug: engine.name for slug, engine in inference.engines().items()}
@@ -313,7 +314,7 @@ def _engine_names() -> dict[str, str]:
 def class_label(kind: str, label: str) -> str:
     """A class as people read it: an engine by its name (engines.csv), others as they are."""
     if kind == "engine":
-        return f"engine {_engine_names().get(label, label)}"
+        return f"engine {engine_names().get(label, label)}"
     return f"{CLASSES[kind]} {label}"
 
 
