@@ -144,6 +144,7 @@ CHECK_SOURCES = (
     "ravichrn/llm-inference-benchmarking",
     "augmxnt/llm-tracker.info-vault",
     "augmxnt/speed-benchmarking",
+    "nvidia/tensorrt-llm/issues/329",
 )
 
 
