@@ -145,6 +145,7 @@ CHECK_SOURCES = (
     "augmxnt/llm-tracker.info-vault",
     "augmxnt/speed-benchmarking",
     "nvidia/tensorrt-llm/issues/329",
+    "vsevolod-zaytsev/rtx3090-vllm-benchmark",
 )
 
 
