@@ -146,6 +146,7 @@ CHECK_SOURCES = (
     "augmxnt/speed-benchmarking",
     "nvidia/tensorrt-llm/issues/329",
     "vsevolod-zaytsev/rtx3090-vllm-benchmark",
+    "klsatorlac2/vllm-benchmark-lab",
 )
 
 
