@@ -145,6 +145,9 @@ CHECK_SOURCES = (
     "augmxnt/llm-tracker.info-vault",
     "augmxnt/speed-benchmarking",
     "orimanabu/zenndocs",
+    "nvidia/tensorrt-llm/issues/329",
+    "vsevolod-zaytsev/rtx3090-vllm-benchmark",
+    "klsatorlac2/vllm-benchmark-lab",
 )
 
 
