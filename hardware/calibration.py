@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from hardware import coverage, inference
+from hardware.naming import model_name
 
 #: Where `calibrate_reuse --site-measurements` finds a site's recorded runs: a function from
 #: site codes to rows shaped like decode_measurements.csv. The registry keeps those runs and
@@ -130,6 +131,7 @@ class MeasurementError(ValueError):
 @dataclass(frozen=True)
 class Accelerator:
     slug: str
+    name: str  # as people read it: 'NVIDIA A100 SXM4 80 GB'
     bandwidth_gbps: float
     fp16_tflops: float
     bf16_tflops: float
@@ -195,6 +197,7 @@ def load_accelerators(directory: Path = inference.CATALOGUE_DIR) -> dict[str, Ac
             m = memory.get(r["slug"], {})
             out[r["slug"]] = Accelerator(
                 slug=r["slug"],
+                name=model_name(r["manufacturer"], r["name"]),
                 bandwidth_gbps=_num(r["memory_bandwidth_gbps"]) / per,
                 fp16_tflops=_num(r["fp16_tflops"]) / per,
                 bf16_tflops=_num(r["bf16_tflops"]) / per,
@@ -1049,7 +1052,7 @@ def _accuracy_tables(accuracy: dict, kinds) -> list[str]:
             ),
         ]
 
-    gpus = _gpu_names()
+    gpus = {slug: acc.name for slug, acc in load_accelerators().items()}
     classes = [
         (coverage.class_label("engine", label) if kind == "engine" else label, g)
         for kind in kinds
@@ -1057,12 +1060,6 @@ def _accuracy_tables(accuracy: dict, kinds) -> list[str]:
     ]
     by_gpu = [(gpus.get(slug, slug), g) for slug, g in accuracy["per_gpu"].items()]
     return [*table("GPU", by_gpu), "", *table("class", classes)]
-
-
-def _gpu_names(directory: Path = inference.CATALOGUE_DIR) -> dict[str, str]:
-    """Each catalogue model's name as people read it (models.csv), e.g. 'Tesla V100 SXM2 16 GB'."""
-    with open(directory / "models.csv", newline="", encoding="utf-8") as fh:
-        return {r["slug"]: f"{r['manufacturer']} {r['name']}".strip() for r in csv.DictReader(fh)}
 
 
 def _range_lines(r: dict) -> list[str]:

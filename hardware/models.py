@@ -16,6 +16,7 @@ from hardware.invariants import (
     catalogue_problems,
     entry_problems,
 )
+from hardware.naming import model_name
 
 NON_NEGATIVE = [MinValueValidator(Decimal("0"))]
 
@@ -203,11 +204,7 @@ class HardwareModel(models.Model):
         ]
 
     def __str__(self) -> str:
-        # Catalogue names often carry the maker already ("NVIDIA L40S"): say it once.
-        maker = str(self.manufacturer)
-        if self.name.lower().startswith(maker.lower()):
-            return self.name
-        return f"{maker} {self.name}"
+        return model_name(str(self.manufacturer), self.name)
 
     def clean(self) -> None:
         errors = self.entry_errors()

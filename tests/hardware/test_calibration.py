@@ -734,3 +734,11 @@ def test_the_accuracy_tables_name_gpus_and_engines_as_people_read_them(fresh):
     for slug in fresh["cv"]["per_gpu"]:
         assert f"| {names[slug]} |" in block and f"| {slug} |" not in block
     assert "| engine Text Generation Inference |" in block and "| tgi |" not in block
+
+
+def test_a_gpu_is_named_as_the_catalogue_names_it_the_maker_said_once():
+    from hardware.naming import model_name
+
+    assert model_name("NVIDIA", "A100 SXM4 80 GB") == "NVIDIA A100 SXM4 80 GB"
+    assert model_name("NVIDIA", "NVIDIA L40S") == "NVIDIA L40S"
+    assert calibration.load_accelerators()["nvidia-a100-sxm4-80gb"].name == "NVIDIA A100 SXM4 80 GB"
