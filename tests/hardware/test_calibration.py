@@ -448,6 +448,19 @@ def test_vllms_builds_are_read_against_its_own_documented_speed_ups(table):
     assert missed["150"] == ""  # ree2raz, vLLM 0.8.5
 
 
+def test_an_older_vllm_build_is_estimated_slower_and_a_users_estimate_is_todays(fresh, table):
+    params = fresh["constants"]
+    keys = ["launch_old:vllm@2024-09", "launch_old:vllm@2025-03"]
+    assert set(keys) <= set(params) and sum(params[k] for k in keys) > 0
+    row = table[table["id"] == "35"]  # premAI, January 2024: predates both
+    as_run = calibration.predict(row, params)[0]
+    today = calibration.predict(row.assign(older_build=False), params)[0]
+    layers = inference.step_features(row)["layers"][0]
+    assert 1 / as_run - 1 / today == pytest.approx(sum(params[k] for k in keys) * layers)
+    cal = calibration._calibration(params)
+    assert inference.decode_tokens_per_s(row, cal)[0] == pytest.approx(today)
+
+
 def test_a_build_between_two_speed_ups_pays_the_later_ones_cost_only(fresh, table):
     params = fresh["constants"]
     first, last = calibration.engine_change_dates()["llama.cpp"][:2]
