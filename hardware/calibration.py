@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hardware import coverage, inference
+from hardware import chance, coverage, inference
 from hardware.naming import model_name
 
 #: Where `calibrate_reuse --site-measurements` finds a site's recorded runs: a function from
@@ -731,7 +731,13 @@ def calibrate(
         },
         "_cv_rows": cv,
     }
-    held = {"logo": coverage.summary(coverage.leave_one_gpu_out(cv_offered))}
+    # How much of the spread lies between publication tables: measured on the residuals that
+    # size the range (never on the rows judged); it sets how far chance alone moves a class.
+    spread_from = ranged_offered if ranged_offered is not None else cv_offered
+    icc = chance.between_table_share(
+        np.log(spread_from["ratio"].to_numpy(float)), coverage.publication_table(spread_from)
+    )
+    held = {"logo": coverage.summary(coverage.leave_one_gpu_out(cv_offered), icc)}
     not_offered = {"logo": int(len(cv) - len(cv_offered))}
     if ranged is not None:
         result["range"] = {
@@ -746,10 +752,20 @@ def calibrate(
         result["validation"] = validate(validation, params)
         rows = result["validation"]["_rows"]
         checked = coverage.apply(rows[coverage.offered(rows)], band)
-        held["check"] = coverage.summary(checked)
+        held["check"] = coverage.summary(checked, icc)
         not_offered["check"] = int(len(rows) - len(checked))
         result["validation"]["_rows"] = rows.join(checked[["band_low", "band_high", "covered"]])
-    result["coverage"] = {**held, "misses": coverage.misses(held), "not_offered": not_offered}
+    result["coverage"] = {
+        **held,
+        "misses": coverage.misses(held),
+        "beyond_chance": coverage.beyond_chance(held),
+        "between_tables": {
+            "share": icc,
+            "from": "the range tables" if ranged_offered is not None else "leave one GPU out",
+            "tables": int(len(set(coverage.publication_table(spread_from)))),
+        },
+        "not_offered": not_offered,
+    }
     return result
 
 
@@ -990,6 +1006,45 @@ def coverage_lines(result: dict) -> list[str]:
             if not misses
             else "**Goal not met** where: " + "; ".join(misses) + "."
         ),
+        *chance_lines(cov),
+    ]
+
+
+def chance_lines(cov: dict) -> list[str]:
+    """How often a range exactly right would meet the goal on the same rows and tables, and
+    which shares inside lie beyond what chance explains (`hardware.chance`), in words."""
+    spread = cov.get("between_tables")
+    named = {"check": "the independent check", "logo": "leave one GPU out"}
+    sets = [
+        (named[where], cov[where]["chance_goal"])
+        for where in coverage.HELD
+        if where in cov and "chance_goal" in cov[where]
+    ]
+    if not spread or spread["share"] is None or not sets:
+        return []
+    goal = sets[0][1]
+    beyond = cov.get("beyond_chance") or []
+    return [
+        "",
+        "**How much of that is chance.** Rows of one publication table share a setup and a "
+        f"method, so they hold or miss together: over {spread['from']} ({spread['tables']} "
+        f"tables), {spread['share']:.0%} of the spread of measured ÷ estimated lies between "
+        f"tables and the rest within them. Drawn {goal['draws']:,} times with the very rows and "
+        "tables of each set and that clustering, a range that is exactly right for every row "
+        "meets the goal as written in "
+        + " and ".join(f"{g['goal_as_written']:.0%} of draws on {name}" for name, g in sets)
+        + " ("
+        + " and ".join(f"{g['independent_rows']:.0%}" for _, g in sets)
+        + " if every row were independent): a class of some 30 rows, or of a few tables, "
+        "spreads wider than the goal's 75–90 % by chance alone. The column *a right range "
+        f"lands at* gives the band such a range stays within, in every class at once, "
+        f"{goal['family']:.0%} of the time. "
+        + (
+            "Outside it, more than chance explains: " + "; ".join(beyond) + "."
+            if beyond
+            else "Every share inside lies within it: the misses above are no more than chance "
+            "gives a range that is right."
+        ),
     ]
 
 
@@ -1005,7 +1060,8 @@ def round_lines(result: dict, first: int, last: int) -> list[str]:
         part = part[coverage.offered(part)]
     if part is None or part.empty:
         return ["", heading, "", f"No counted row of the check has an id from {first} to {last}."]
-    held = {"check": coverage.summary(coverage.apply(part, result["band"]))}
+    icc = (result["coverage"].get("between_tables") or {}).get("share")
+    held = {"check": coverage.summary(coverage.apply(part, result["band"]), icc)}
     misses = coverage.misses(held)
     return [
         "",
@@ -1017,6 +1073,13 @@ def round_lines(result: dict, first: int, last: int) -> list[str]:
         "**Goal met** on these rows."
         if not misses
         else "**Goal not met** where: " + "; ".join(misses) + ".",
+        *chance_lines(
+            {
+                **held,
+                "beyond_chance": coverage.beyond_chance(held),
+                "between_tables": result["coverage"].get("between_tables"),
+            }
+        ),
     ]
 
 

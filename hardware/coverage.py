@@ -35,6 +35,10 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
+from hardware import chance
+
+ALL = "all rows"
+TIMES_IN_TEN = f"{round(chance.FAMILY * 10)} times in 10"
 LEVEL = 0.8  # the interval we state
 PRIOR_LEVEL = 0.9  # the wider interval an engine with few measurements takes
 MIN_ROWS = 10  # residuals an engine needs for an interval of its own
@@ -264,9 +268,11 @@ def publication_tables(rows: pd.DataFrame) -> dict:
     return {"tables": n, "inside": k, "chance_at_least": round(chance, 3)}
 
 
-def summary(rows: pd.DataFrame) -> dict:
-    """Coverage and median ratio overall and per class, from `apply`'s rows."""
-    return {
+def summary(rows: pd.DataFrame, icc: float | None = None) -> dict:
+    """Coverage and median ratio overall and per class, from `apply`'s rows; given `icc` (the
+    share of the spread between publication tables), also the band each share inside would
+    stay within if the range were exactly right (`chance.bands`), as `chance`."""
+    out = {
         **_figures(rows),
         "publication_tables": publication_tables(rows),
         "per_class": {
@@ -277,30 +283,71 @@ def summary(rows: pd.DataFrame) -> dict:
             for kind in CLASSES
         },
     }
+    if icc is not None and len(rows) and "source" in rows and "published" in rows:
+        _with_chance(out, rows, icc)
+    return out
+
+
+def _with_chance(out: dict, rows: pd.DataFrame, icc: float) -> None:
+    """Adds `chance` (low, high) to the set's figures and to each class's, and the set's
+    `chance_goal`: how often a range exactly right meets the goal as written on these rows,
+    with the tables' clustering `icc` and with every row independent."""
+    masks = {ALL: np.ones(len(rows), dtype=bool)}
+    for kind in CLASSES:
+        labels = row_class(rows, kind)
+        masks.update({(kind, str(label)): labels == label for label in sorted(set(labels))})
+    held = {name for name, mask in masks.items() if name == ALL or mask.sum() >= GOAL_MIN_ROWS}
+    tables = publication_table(rows)
+    clustered = chance.bands(tables, masks, icc, held, GOAL_COVERAGE, LEVEL)
+    independent = chance.bands(tables, masks, 0.0, held, GOAL_COVERAGE, LEVEL)
+    for name, band in clustered["per_class"].items():
+        figures = out if name == ALL else out["per_class"][name[0]][name[1]]
+        figures["chance"] = [band["low"], band["high"]]
+    out["chance_goal"] = {
+        "icc": icc,
+        "family": clustered["family"],
+        "draws": clustered["draws"],
+        "goal_as_written": clustered["goal_as_written"],
+        "independent_rows": independent["goal_as_written"],
+    }
+
+
+def _held(result: dict):
+    """(name, figures, overall) for each set held to the goal and each of its classes with at
+    least `GOAL_MIN_ROWS` rows."""
+    for where, figures in result.items():
+        if where not in HELD:
+            continue
+        yield f"{SETS[where]}, overall", figures, True
+        for kind, groups in figures["per_class"].items():
+            for label, g in groups.items():
+                if g["rows"] >= GOAL_MIN_ROWS:
+                    yield f"{SETS[where]}, {class_label(kind, label)}", g, False
 
 
 def misses(result: dict) -> list[str]:
     """Where a summary falls short of the goal, in words (empty: goal met)."""
     out = []
-
-    def check(name, figures, median=True):
+    for name, figures, overall in _held(result):
         lo, hi = GOAL_COVERAGE
         if not lo <= figures["coverage"] <= hi:
             out.append(
                 f"{name}: {figures['coverage']:.0%} of {_rows_words(figures)} inside (goal 75–90 %)"
             )
-        if median and not GOAL_MEDIAN[0] <= figures["median_ratio"] <= GOAL_MEDIAN[1]:
+        if overall and not GOAL_MEDIAN[0] <= figures["median_ratio"] <= GOAL_MEDIAN[1]:
             out.append(f"{name}: median estimate ÷ measured {figures['median_ratio']:.2f}")
-
-    for where, figures in result.items():
-        if where not in HELD:
-            continue
-        check(f"{SETS[where]}, overall", figures)
-        for kind, groups in figures["per_class"].items():
-            for label, g in groups.items():
-                if g["rows"] >= GOAL_MIN_ROWS:
-                    check(f"{SETS[where]}, {class_label(kind, label)}", g, median=False)
     return out
+
+
+def beyond_chance(result: dict) -> list[str]:
+    """Where a held share inside lies outside the band that a range exactly right stays within
+    (`summary(rows, icc)`), in words: the misses chance does not explain."""
+    return [
+        f"{name}: {f['coverage']:.0%} of {_rows_words(f)} inside, where a right range lands "
+        f"at {f['chance'][0]:.0%}–{f['chance'][1]:.0%}"
+        for name, f, _ in _held(result)
+        if f.get("chance") and not f["chance"][0] - 1e-9 <= f["coverage"] <= f["chance"][1] + 1e-9
+    ]
 
 
 @lru_cache(maxsize=1)
@@ -339,21 +386,23 @@ def table(result: dict) -> list[str]:
     """The coverage table (Markdown), one row per class and set."""
     lines = [
         "| class | | rows | publication tables | inside the 80 % range | "
+        f"a right range lands at ({TIMES_IN_TEN}) | "
         "median estimate ÷ measured | rows with few measurements |",
-        "|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|",
     ]
 
     def row(name, where, f):
         mark = "" if f["rows"] >= GOAL_MIN_ROWS else " (< 10 rows: not held to the goal)"
+        band = f"{f['chance'][0]:.0%}–{f['chance'][1]:.0%}" if f.get("chance") else ""
         lines.append(
             f"| {name} | {SETS[where]} | {f['rows']} | {f.get('tables') or ''} | "
-            f"{f['coverage']:.0%}{mark} | "
+            f"{f['coverage']:.0%}{mark} | {band} | "
             f"{f['median_ratio']:.2f} | {f['few_measurements']} |"
         )
 
     result = {w: result[w] for w in SETS if w in result}
     for where in result:
-        row("all rows", where, result[where])
+        row(ALL, where, result[where])
     for kind in CLASSES:
         labels = sorted({label for w in result.values() for label in w["per_class"][kind]})
         for label in labels:
@@ -368,7 +417,7 @@ def plot_svg(result: dict) -> str:
     bytes on every run): one bar per set, the goal's 75–90 % band shaded, classes with fewer
     than 10 rows pale."""
     result = {w: result[w] for w in SETS if w in result}
-    groups = [("all rows", {w: result[w] for w in result})]
+    groups = [(ALL, {w: result[w] for w in result})]
     for kind in CLASSES:
         labels = sorted({label for w in result.values() for label in w["per_class"][kind]})
         for label in labels:
@@ -376,7 +425,7 @@ def plot_svg(result: dict) -> str:
                      if label in r["per_class"][kind]}  # fmt: skip
             groups.append((class_label(kind, label), found))
     row_h, top, left, width = 24, 50, 300, 360
-    h = top + row_h * len(groups) + 34 + 16 * len(SETS)
+    h = top + row_h * len(groups) + 34 + 16 * (len(SETS) + 1)
     w = left + width + 40
 
     def x(share):
@@ -412,6 +461,14 @@ def plot_svg(result: dict) -> str:
                 f"<title>{SETS[where]}: {figures['coverage']:.0%} of {figures['rows']}"
                 "</title></rect>"
             )
+            if figures.get("chance") and not few:
+                lo, hi = figures["chance"]
+                mid = y + j * 7 + 3
+                out.append(
+                    f'<path d="M{x(lo):.1f} {mid - 3}v6M{x(lo):.1f} {mid}H{x(hi):.1f}'
+                    f'M{x(hi):.1f} {mid - 3}v6" stroke="#333" stroke-width="1" fill="none">'
+                    f"<title>a range exactly right: {lo:.0%}–{hi:.0%}</title></path>"
+                )
     legend_y = top + row_h * len(groups) + 34
     for j, where in enumerate(SETS):
         out += [
@@ -425,5 +482,12 @@ def plot_svg(result: dict) -> str:
         f'<text x="{left - 8}" y="{legend_y + 9}" text-anchor="end">goal 75–90 % shaded; '
         "pale: &lt; 10 rows</text>"
     )
+    whisker_y = legend_y + 16 * len(SETS) + 5
+    out += [
+        f'<path d="M{left} {whisker_y - 3}v6M{left} {whisker_y}H{left + 10}M{left + 10} '
+        f'{whisker_y - 3}v6" stroke="#333" stroke-width="1" fill="none"/>',
+        f'<text x="{left + 14}" y="{whisker_y + 4}">where a range exactly right lands, '
+        f"{TIMES_IN_TEN} (held sets)</text>",
+    ]
     out.append("</svg>")
     return "\n".join(out) + "\n"
