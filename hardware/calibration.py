@@ -1040,11 +1040,12 @@ def chance_lines(cov: dict) -> list[str]:
         f"lands at* gives the band such a range stays within, in every class at once, "
         f"{goal['family']:.0%} of the time. "
         + (
-            "Outside it, more than chance explains: " + "; ".join(beyond) + "."
+            "Outside it, more than chance explains:"
             if beyond
             else "Every share inside lies within it: the misses above are no more than chance "
             "gives a range that is right."
         ),
+        *([""] + [f"- {line}." for line in beyond] if beyond else []),
     ]
 
 
