@@ -249,6 +249,22 @@ def test_the_80_percent_range_holds_75_to_90_percent_in_every_class(fresh):
     assert coverage.misses(fresh["coverage"]) == []
 
 
+def _stored_beyond_chance() -> str:
+    stored = calibration.stored() or {}
+    return "; ".join((stored.get("coverage") or {}).get("beyond_chance") or ["none recorded"])
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Some classes miss by more than chance explains (docs/reuse.md, How much of the miss "
+    "is chance): " + _stored_beyond_chance(),
+)
+def test_every_class_lies_where_a_right_range_would_put_it(fresh):
+    # Each held class inside the band a range exactly right stays within 9 times in 10
+    # (hardware.chance): the criterion a range with nothing wrong meets, unlike 75-90 % per class.
+    assert coverage.beyond_chance(fresh["coverage"]) == []
+
+
 def test_the_80_percent_range_holds_75_to_90_percent_of_the_independent_check(fresh):
     # Overall, on rows that neither fitted the constants nor sized the range.
     check = fresh["coverage"]["check"]
