@@ -785,6 +785,47 @@ def _band_words(cal: Calibration, e: Engine) -> str:
     )
 
 
+def range_record(cal: Calibration, engine: str) -> dict | None:
+    """How the range held for `engine` on the independent check (rows no fit saw): its share
+    inside, rows, tables, the band a range exactly right would land in (`hardware.chance`), and
+    `verdict`: "below" or "above" that band (more than chance explains), "within", or "few"
+    (under 10 rows: not judged). None when the check holds no row of it."""
+    figures = (
+        cal.meta.get("coverage", {}).get("check", {}).get("per_class", {}).get("engine", {})
+    ).get(engine)
+    if not figures:
+        return None
+    band = figures.get("chance")
+    verdict = "few" if figures["rows"] < coverage.GOAL_MIN_ROWS or not band else "within"
+    if verdict == "within" and figures["coverage"] < band[0] - 1e-9:
+        verdict = "below"
+    elif verdict == "within" and figures["coverage"] > band[1] + 1e-9:
+        verdict = "above"
+    return {**figures, "verdict": verdict}
+
+
+def range_record_words(record: dict | None, name: str) -> str:
+    """A `range_record` as a sentence."""
+    if record is None:
+        return f"The independent check holds no published measurement of {name}."
+    held = (
+        f"On published measurements of {name} that no fit saw, the range held "
+        f"{record['coverage']:.0%} of {record['rows']} (from {record['tables']} "
+        f"publication{'' if record['tables'] == 1 else 's'})"
+    )
+    if record["verdict"] == "few":
+        return held + ": too few to judge."
+    right = f"a range exactly right would hold {record['chance'][0]:.0%}–{record['chance'][1]:.0%}"
+    return (
+        held
+        + {
+            "within": f"; {right} there, so this is no more than chance.",
+            "below": f", where {right}: the true speed lies outside it more often than stated.",
+            "above": f", where {right}: it is wider than it needs to be.",
+        }[record["verdict"]]
+    )
+
+
 def _coverage_words(cov: dict) -> str:
     parts = [
         f"{words} {cov[key]['coverage']:.0%} of {cov[key]['rows']} inside"
@@ -817,7 +858,7 @@ def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: f
         "memory": {
             "what": "Memory a card offers",
             "value": "its label in GiB (a 16 GB card holds 16 GiB); the last 5 % is 'marginal'",
-            "source": "vendor capacities are binary; docs/reuse.md, Memory fit",
+            "source": "vendor capacities are binary; How these figures are made, Memory fit",
         },
         "runtime_overhead": {
             "what": "Memory the serving software needs besides weights and KV cache",
@@ -827,7 +868,7 @@ def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: f
         "kv_cache": {
             "what": "Attention cache (keys and values of every token kept)",
             "value": "16-bit, full context for every concurrent request",
-            "source": "model shape from hardware/catalogue/llm_models.csv",
+            "source": "model shape from the catalogue's table of language models",
         },
         "speed": {
             "what": "Decode speed model",
@@ -838,7 +879,9 @@ def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: f
         },
         "speed_band": {
             "what": "Range given for speed, energy and carbon",
-            "value": _band_words(cal, e),
+            "value": _band_words(cal, e)
+            + ". "
+            + range_record_words(range_record(cal, e.slug), e.name),
             "source": "measured ÷ estimated on publications no fit read (GPUs with "
             "measurements), else when each GPU is left out of the fit (accuracy: "
             f"{_accuracy_words(cv)}; coverage on measurements no fit saw: "

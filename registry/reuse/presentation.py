@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from hardware import inference
 from registry.reuse.tags import tags_for
 
 if TYPE_CHECKING:
@@ -59,6 +60,8 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
     from registry.reuse.query import PAYBACK_HORIZON_YEARS, RANK_LABELS
 
     ranked_by = RANK_LABELS[result.request["rank"]]
+    record = inference.range_record(inference.calibration(), result.request["engine"])
+    missed = record is not None and record["verdict"] == "below"
     out = []
     for i in range(len(positions)):  # one page (≤ page size): shaping only
         key = (p["hardware_model_id"][i], p["parent_id"][i], p["site_id"][i])
@@ -111,13 +114,24 @@ def page(result: CandidateResult, offset: int, limit: int) -> list[dict]:
                 "pays_back_in_horizon": p["pays_back_in_horizon"][i],
             }
         )
-        out[-1]["caveats"] = caveats(out[-1], ranked_by, PAYBACK_HORIZON_YEARS)
+        out[-1]["caveats"] = caveats(
+            out[-1], ranked_by, PAYBACK_HORIZON_YEARS, record if missed else None
+        )
     return out
 
 
-def caveats(row: dict, ranked_by: str, horizon: float) -> list[str]:
-    """Where the candidate's ranges leave a decision open, one sentence each."""
+def caveats(row: dict, ranked_by: str, horizon: float, missed: dict | None = None) -> list[str]:
+    """Where the candidate's ranges leave a decision open, one sentence each; `missed`: the
+    serving software's record on the independent check (`inference.range_record`) when its
+    range held less often there than chance explains."""
     out = []
+    if missed is not None and row["basis"] == "estimated":
+        out.append(
+            f"This serving software's speed range held only {missed['coverage']:.0%} of "
+            f"{missed['rows']} published measurements no fit saw (a range that is right: "
+            f"{missed['chance'][0]:.0%}–{missed['chance'][1]:.0%}): its true speed may well "
+            "lie outside the range shown."
+        )
     if row["few_measurements"]:
         out.append(
             "Few published measurements of this serving software: its speed range is the wider "

@@ -383,6 +383,48 @@ def test_assumptions_are_words_with_a_source(models):
         assert "circular.md" not in str(entry), name
 
 
+def test_assumptions_name_no_repository_path(models):
+    result = run(["a10"], models["llama-3-8b"], "int8")
+    for name, entry in result.attrs["assumptions"].items():
+        for word in ("docs/", ".csv", ".md", "hardware/"):
+            assert word not in entry["value"] + entry["source"], (name, word)
+
+
+def _with_check(engine_figures: dict) -> inf.Calibration:
+    cal = inf.calibration()
+    meta = {**cal.meta, "coverage": {"check": {"per_class": {"engine": engine_figures}}}}
+    return inf.Calibration(**{**cal.__dict__, "meta": meta})
+
+
+def test_each_engines_record_on_the_check_is_judged_against_chance():
+    figures = {
+        "low": {"coverage": 0.4, "rows": 30, "tables": 5, "chance": [0.6, 0.95]},
+        "high": {"coverage": 0.99, "rows": 90, "tables": 8, "chance": [0.65, 0.9]},
+        "fine": {"coverage": 0.7, "rows": 40, "tables": 4, "chance": [0.6, 0.95]},
+        "small": {"coverage": 0.2, "rows": 9, "tables": 2, "chance": [0.0, 1.0]},
+    }
+    cal = _with_check(figures)
+    verdicts = {e: inf.range_record(cal, e)["verdict"] for e in figures}
+    assert verdicts == {"low": "below", "high": "above", "fine": "within", "small": "few"}
+    assert inf.range_record(cal, "unheard-of") is None
+    words = inf.range_record_words(inf.range_record(cal, "low"), "Low Engine")
+    assert "held 40% of 30 (from 5 publications)" in words and "60%–95%" in words
+    assert "outside it more often than stated" in words
+    assert "wider than it needs to be" in inf.range_record_words(inf.range_record(cal, "high"), "H")
+    assert "no more than chance" in inf.range_record_words(inf.range_record(cal, "fine"), "F")
+    assert "too few to judge" in inf.range_record_words(inf.range_record(cal, "small"), "S")
+    assert "holds no published measurement" in inf.range_record_words(None, "Nobody")
+
+
+def test_the_speed_range_assumption_says_how_the_engines_range_held(models):
+    cal = inf.calibration()
+    for engine in ("vllm", "llama.cpp", "hf-transformers"):
+        result = run(["a10"], models["llama-3-8b"], "int8", engine=engine, cal=cal)
+        value = result.attrs["assumptions"]["speed_band"]["value"]
+        record = inf.range_record(cal, engine)
+        assert inf.range_record_words(record, inf.engines()[engine].name) in value
+
+
 # --- embodied credit and payback (§3.6, §4.1, §4.3) -------------------------------------------
 
 

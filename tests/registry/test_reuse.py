@@ -249,6 +249,32 @@ def test_the_speed_range_is_the_engines_own_or_says_few_measurements(api, procur
     assert not fp16["nvidia-t4"]["few_measurements"] and fp16["nvidia-t4"]["caveats"] == []
 
 
+def test_an_engine_whose_range_missed_on_the_check_says_so_on_every_estimated_row(
+    api, procurement_user, trio
+):
+    from hardware import inference
+
+    cal = inference.calibration()
+    verdicts = {
+        e: (inference.range_record(cal, e) or {}).get("verdict") for e in inference.engines()
+    }
+    below = [e for e, v in verdicts.items() if v == "below"]
+    held = [e for e, v in verdicts.items() if v in ("within", "above")]
+    if not below or not held:
+        pytest.skip("the stored check has no engine on both sides of chance")
+    warning = "published measurements no fit saw"
+    for engine, expected in ((below[0], True), (held[0], False)):
+        body = _rows(api, procurement_user, model="llama-3-8b", precision="fp16", engine=engine)
+        rows = [r for r in body["results"] if r["supported"]]
+        assert rows, engine
+        for row in rows:
+            said = [c for c in row["caveats"] if warning in c]
+            assert bool(said) == expected, (engine, row["hardware_model"])
+        record = inference.range_record(cal, engine)
+        if expected:
+            assert f"held only {record['coverage']:.0%} of {record['rows']}" in said[0]
+
+
 def test_overlapping_ranges_and_straddled_thresholds_are_said(api, procurement_user, trio):
     rf.gpu("L4-1", "nvidia-l4")
     rf.gpu("V100-1", "nvidia-v100-sxm2-32gb")
