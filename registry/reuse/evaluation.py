@@ -122,7 +122,9 @@ def evaluation(rows: tuple, model, precision, context, concurrency, target, engi
     assumptions = dict(out.attrs["assumptions"])
     assumptions["new_equivalent"] = {
         "what": "New hardware reuse would replace",
-        "value": "none serves this request" if new is None else f"{new['name']} ({new['slug']})",
+        "value": "none serves this request"
+        if new is None
+        else f"{new['name']} (released {int(new['release_year'])})",
         "source": "the newest catalogue accelerator (release year) with an embodied-carbon "
         "figure that serves the same request in up to 8 identical devices",
     }
