@@ -255,7 +255,9 @@ class CandidateSerializer(Serializer):
     )
     caveats = serializers.ListField(
         child=serializers.CharField(),
-        help_text="where the ranges leave a decision open, one sentence each",
+        help_text="where the ranges leave a decision open, one sentence each; also, on an "
+        "estimated row, when the serving software's range held less often than stated on "
+        "published measurements no fit saw",
     )
 
 
