@@ -231,17 +231,17 @@ def test_calibrated_model_beats_the_former_roofline(fresh):
     assert cv["share_within_35"] > cv["roofline"]["share_within_35"]
 
 
-def _stored_misses() -> str:
-    """The misses the stored calibration records, in its own words (stale stored data fails
-    test_stored_constants_equal_a_fresh_fit_of_the_shipped_data first)."""
+def _stored(kind: str) -> str:
+    """The misses (`misses`, `beyond_chance`) the stored calibration records, in its own words
+    (stale stored data fails test_stored_constants_equal_a_fresh_fit_of_the_shipped_data)."""
     stored = calibration.stored() or {}
-    return "; ".join((stored.get("coverage") or {}).get("misses") or ["none recorded"])
+    return "; ".join((stored.get("coverage") or {}).get(kind) or ["none recorded"])
 
 
 @pytest.mark.xfail(
     strict=True,
     reason="Goal not met in every class (docs/reuse.md, The range; `calibrate_reuse --check` "
-    "lists each miss with its rows and tables): " + _stored_misses(),
+    "lists each miss with its rows and tables): " + _stored("misses"),
 )
 def test_the_80_percent_range_holds_75_to_90_percent_in_every_class(fresh):
     # Computed from the data by hardware.coverage: overall and every class with >= 10 rows,
@@ -249,15 +249,10 @@ def test_the_80_percent_range_holds_75_to_90_percent_in_every_class(fresh):
     assert coverage.misses(fresh["coverage"]) == []
 
 
-def _stored_beyond_chance() -> str:
-    stored = calibration.stored() or {}
-    return "; ".join((stored.get("coverage") or {}).get("beyond_chance") or ["none recorded"])
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="Some classes miss by more than chance explains (docs/reuse.md, How much of the miss "
-    "is chance): " + _stored_beyond_chance(),
+    "is chance): " + _stored("beyond_chance"),
 )
 def test_every_class_lies_where_a_right_range_would_put_it(fresh):
     # Each held class inside the band a range exactly right stays within 9 times in 10
