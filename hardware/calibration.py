@@ -1037,7 +1037,7 @@ def chance_lines(cov: dict) -> list[str]:
         + " and ".join(f"{g['independent_rows']:.0%}" for _, g in sets)
         + " if every row were independent): a class of some 30 rows, or of a few tables, "
         "spreads wider than the goal's 75–90 % by chance alone. The column *a right range "
-        f"lands at* gives the band such a range stays within, in every class at once, "
+        f"lands at* gives the band such a range stays within, in every class of the set at once, "
         f"{goal['family']:.0%} of the time. "
         + (
             "Outside it, more than chance explains:"

@@ -92,10 +92,16 @@ def bands(
         "family": FAMILY,
         "goal_as_written": round(float(in_goal.all(axis=1).mean()), 3),
         "per_class": {
-            n: {"low": round(float(low[i]), 3), "high": round(float(high[i]), 3)}
+            n: {"low": _outward(low[i], math.floor), "high": _outward(high[i], math.ceil)}
             for i, n in enumerate(names)
         },
     }
+
+
+def _outward(share: float, direction) -> float:
+    """A band's end to 3 decimals, rounded away from the band's inside (a share of 117/131
+    stored as 0.894, not 0.893, so that rounding never narrows the band)."""
+    return direction(float(share) * 1000 - (1e-9 if direction is math.ceil else -1e-9)) / 1000
 
 
 def _family_bands(shares: np.ndarray, kept: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
