@@ -172,6 +172,24 @@ def missed_changes(engine: str, engine_date: str, dates: dict[str, tuple[str, ..
     return tuple(d for d in dates.get(engine, ()) if engine_date < d)
 
 
+def builds(table: pd.DataFrame, dates: dict[str, tuple[str, ...]] | None = None) -> dict:
+    """Per engine, what its estimate describes: its fitted rows, the oldest and newest build
+    they name (to the month; a row without a build date counts in `rows` only), and the
+    documented speed-ups in the model (engine_changes.csv)."""
+    dates = engine_change_dates() if dates is None else dates
+    out = {}
+    for engine, part in table.groupby("engine", sort=True):
+        named = sorted(str(d).strip()[:7] for d in part["engine_date"] if _is_date(str(d).strip()))
+        out[str(engine)] = {
+            "rows": int(len(part)),
+            "dated": len(named),
+            "oldest": named[0] if named else None,
+            "newest": named[-1] if named else None,
+            "changes": list(dates.get(str(engine), ())),
+        }
+    return out
+
+
 def older_build(engine: str, engine_date: str, changes: dict[str, str]) -> bool:
     """Was this run's build older than its engine's last documented speed-up? A date known to
     the year or month is read as its first day (the earliest the build can be); blank is
@@ -719,6 +737,7 @@ def calibrate(
         "excluded": table.attrs.get("excluded", []),
         "gpus": sorted(gpus),
         "engines": sorted(set(table["engine"])),
+        "builds": builds(table),
         "constants": params,
         "power": power_fit(table),
         "band": band,

@@ -286,7 +286,9 @@ def calibration_from_dict(data: dict) -> Calibration:
         band_high=data["band"]["high"],
         bands=data["band"],
         meta={
-            k: data[k] for k in ("data_sha256", "fitted_on", "rows", "cv", "coverage") if k in data
+            k: data[k]
+            for k in ("data_sha256", "fitted_on", "rows", "cv", "coverage", "builds")
+            if k in data
         },
     )
 
@@ -785,6 +787,43 @@ def _band_words(cal: Calibration, e: Engine) -> str:
     )
 
 
+def _dates_words(dates: list[str]) -> str:
+    return dates[0] if len(dates) == 1 else ", ".join(dates[:-1]) + " and " + dates[-1]
+
+
+def build_words(span: dict | None, name: str) -> str:
+    """Which builds of the serving software its estimate describes (`calibration.builds`), in
+    words."""
+    if not span:
+        return (
+            f"no published measurement of {name} informs the fit, so its speed is that of the "
+            "engines in general"
+        )
+    oldest, newest, rows = span["oldest"], span["newest"], span["rows"]
+    if not oldest:
+        ran = "builds they do not date"
+    elif newest.startswith(oldest):  # "2024" and "2024-01": the year says all that is known
+        ran = f"builds of {oldest}"
+    else:
+        ran = f"builds of {oldest} to {newest}"
+    if rows == 1:
+        ran = ran.replace("builds of", "a build of").replace("builds they", "a build it")
+    measured = f"{rows} fitted measurement{'' if rows == 1 else 's'} ({ran})"
+    changes = span["changes"]
+    if changes:
+        plural = len(changes) > 1
+        return (
+            f"estimated as its builds since {changes[-1]} run. The documented speed-up"
+            f"{'s' if plural else ''} of {_dates_words(changes)} {'are' if plural else 'is'} in "
+            f"the model, so its {measured} {'is' if rows == 1 else 'are'} read as today's build"
+        )
+    return (
+        f"estimated as its {measured} show{'s' if rows == 1 else ''} it. No documented "
+        "speed-up since is in the model, "
+        "so a newer build may run at another speed"
+    )
+
+
 def range_record(cal: Calibration, engine: str) -> dict | None:
     """How the range held for `engine` on the independent check (rows no fit saw): its share
     inside, rows, tables, the band a range exactly right would land in (`hardware.chance`), and
@@ -847,8 +886,9 @@ def assumptions(cal: Calibration, engine: str, precision: str, fmt: str, util: f
     return {
         "engine": {
             "what": "Serving software assumed",
-            "value": e.name,
-            "source": "chosen in the query (default vLLM)",
+            "value": f"{e.name}: {build_words(meta.get('builds', {}).get(e.slug), e.name)}",
+            "source": "chosen in the query (default vLLM); builds from the fitted "
+            "measurements' own dates, speed-ups from the engines' release notes and blogs",
         },
         "weight_format": {
             "what": "How the weights are stored",

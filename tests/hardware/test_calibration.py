@@ -50,6 +50,7 @@ def test_stored_constants_equal_a_fresh_fit_of_the_shipped_data(fresh, stored):
     assert stored["cv"] == json.loads(json.dumps(fresh["cv"]))
     assert stored["validation"] == json.loads(calibration.to_json(fresh, "-"))["validation"]
     assert stored["range"] == json.loads(calibration.to_json(fresh, "-"))["range"]
+    assert stored["builds"] == fresh["builds"]
     assert stored["fitted_on"]
 
 

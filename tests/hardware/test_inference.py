@@ -390,6 +390,35 @@ def test_assumptions_name_no_repository_path(models):
             assert word not in entry["value"] + entry["source"], (name, word)
 
 
+def test_the_engine_assumption_says_which_builds_its_estimate_describes(models):
+    from hardware import calibration
+
+    table = pd.DataFrame(
+        {
+            "engine": ["a", "a", "a", "b", "c"],
+            "engine_date": ["2023-10", "2024-01-26", "", "2024", "2025-06"],
+        }
+    )
+    spans = calibration.builds(table, {"c": ("2024-09", "2025-03")})
+    assert spans["a"] == {
+        "rows": 3, "dated": 2, "oldest": "2023-10", "newest": "2024-01", "changes": []
+    }  # fmt: skip
+    old = inf.build_words(spans["a"], "A")
+    assert "3 fitted measurements (builds of 2023-10 to 2024-01)" in old
+    assert "a newer build may run at another speed" in old
+    assert "1 fitted measurement (a build of 2024) shows it" in inf.build_words(spans["b"], "B")
+    today = inf.build_words(spans["c"], "C")
+    assert today.startswith("estimated as its builds since 2025-03 run")
+    assert "speed-ups of 2024-09 and 2025-03 are in the model" in today
+    assert "no published measurement of D" in inf.build_words(None, "D")
+    cal = inf.calibration()
+    result = run(["a10"], models["llama-3-8b"], "int8", cal=cal)
+    vllm = cal.meta["builds"]["vllm"]
+    assert vllm["changes"] == list(calibration.engine_change_dates()["vllm"])
+    words = result.attrs["assumptions"]["engine"]["value"]
+    assert words == f"vLLM: {inf.build_words(vllm, 'vLLM')}"
+
+
 def _with_check(engine_figures: dict) -> inf.Calibration:
     cal = inf.calibration()
     meta = {**cal.meta, "coverage": {"check": {"per_class": {"engine": engine_figures}}}}
