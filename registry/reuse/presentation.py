@@ -125,7 +125,7 @@ def caveats(row: dict, ranked_by: str, horizon: float, missed: dict | None = Non
     serving software's record on the independent check (`inference.range_record`) when its
     range held less often there than chance explains."""
     out = []
-    if missed is not None and row["basis"] == "estimated":
+    if missed is not None and row["basis"] == "estimated" and row["tokens_per_s"] is not None:
         out.append(
             f"This serving software's speed range held only {missed['coverage']:.0%} of "
             f"{missed['rows']} published measurements no fit saw (a range that is right: "
