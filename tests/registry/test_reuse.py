@@ -250,31 +250,41 @@ def test_the_speed_range_is_the_engines_own_or_says_few_measurements(api, procur
 
 
 def test_an_engine_whose_range_missed_on_the_check_says_so_on_every_estimated_row(
-    api, procurement_user, trio
+    api, procurement_user, trio, monkeypatch
 ):
+    import dataclasses
+
     from hardware import inference
 
-    cal = inference.calibration()
-    verdicts = {
-        e: (inference.range_record(cal, e) or {}).get("verdict") for e in inference.engines()
+    # The check's record as the calibration stores it, set by hand so that the test does not
+    # hang on which engines miss today: vLLM below its chance band, llama.cpp within it.
+    stored = inference.calibration()
+    engines = {
+        "vllm": {"coverage": 0.4, "rows": 30, "tables": 5, "chance": [0.6, 0.95]},
+        "llama.cpp": {"coverage": 0.8, "rows": 40, "tables": 6, "chance": [0.6, 0.95]},
     }
-    below = [e for e, v in verdicts.items() if v == "below"]
-    held = [e for e, v in verdicts.items() if v in ("within", "above")]
-    if not below or not held:
-        pytest.skip("the stored check has no engine on both sides of chance")
-    warning = "published measurements no fit saw"
-    for engine, expected in ((below[0], True), (held[0], False)):
+    check = stored.meta["coverage"]["check"]
+    check = {**check, "per_class": {**check["per_class"], "engine": engines}}
+    meta = {**stored.meta, "coverage": {**stored.meta["coverage"], "check": check}}
+    monkeypatch.setattr(inference, "calibration", lambda: dataclasses.replace(stored, meta=meta))
+    warning = "held only 40% of 30 published measurements no fit saw"
+    for engine, expected in (("vllm", True), ("llama.cpp", False)):
         body = _rows(api, procurement_user, model="llama-3-8b", precision="fp16", engine=engine)
         rows = [r for r in body["results"] if r["tokens_per_s"] is not None]
         assert rows and len(rows) < len(body["results"]), engine  # the T4 cannot hold it
         for row in body["results"]:
-            said = [c for c in row["caveats"] if warning in c]
+            said = [c for c in row["caveats"] if "published measurements no fit saw" in c]
             has_speed = row["tokens_per_s"] is not None  # a row without a speed claims nothing
             assert bool(said) == (expected and has_speed), (engine, row["hardware_model"])
-        record = inference.range_record(cal, engine)
-        if expected:
-            said = [c for c in rows[0]["caveats"] if warning in c]
-            assert f"held only {record['coverage']:.0%} of {record['rows']}" in said[0]
+            assert not said or warning in said[0]
+    # The command's door: the same sentence under each row with a speed.
+    out = io.StringIO()
+    call_command("reuse_candidates", "--model", "llama-3-8b", "--precision", "fp16",
+                 "--engine", "vllm", stdout=out)  # fmt: skip
+    assert out.getvalue().count(warning) == len(
+        [r for r in _rows(api, procurement_user, model="llama-3-8b", precision="fp16")["results"]
+         if r["tokens_per_s"] is not None]
+    )  # fmt: skip
 
 
 def test_overlapping_ranges_and_straddled_thresholds_are_said(api, procurement_user, trio):
